@@ -1,0 +1,56 @@
+using LoadBalancing.Internal;
+
+namespace LoadBalancing.Algorithms;
+
+/// <summary>
+/// Peak-EWMA (Finagle, Linkerd): two distinct random endpoints, the cheaper wins, where cost is
+/// the latency estimate (decayed towards zero for the time since its last sample) times
+/// (in-flight + 1), divided by weight. An endpoint without samples costs the default RTT, or the
+/// penalty RTT while it has requests in flight.
+/// </summary>
+internal sealed class PeakEwmaPicker : Picker
+{
+    private readonly Random _random;
+    private readonly int _count;
+    private readonly EwmaClock _clock;
+    private readonly double[]? _weights;
+    private readonly double _defaultMicros;
+    private readonly double _penaltyMicros;
+
+    public PeakEwmaPicker(in PickerInput input)
+        : base(input)
+    {
+        _random = input.Random;
+        _count = input.Count;
+        _clock = input.Clock;
+        _weights = input.EqualWeights ? null : input.Weights;
+        _defaultMicros = input.Options.PeakEwma.DefaultRtt.TotalMicroseconds;
+        _penaltyMicros = input.Options.PeakEwma.PenaltyRtt.TotalMicroseconds;
+    }
+
+    public override int Pick(in PickContext context)
+    {
+        if (_count <= 1)
+        {
+            return _count - 1;
+        }
+
+        var (first, second) = _random.NextDistinctPair(_count);
+        var now = _clock.Now();
+        return Cost(second, now) < Cost(first, now) ? second : first;
+    }
+
+    internal double Cost(int index, uint now)
+    {
+        var state = States[index];
+        var inFlight = state.InFlight;
+        var rtt = PeakEwma.Current(Volatile.Read(ref state.Hot.Ewma), _clock, now);
+        if (rtt < 0)
+        {
+            rtt = inFlight > 0 ? _penaltyMicros : _defaultMicros;
+        }
+
+        var cost = rtt * (inFlight + 1);
+        return _weights is null ? cost : cost / _weights[index];
+    }
+}

@@ -1,0 +1,63 @@
+using LoadBalancing.Internal;
+
+namespace LoadBalancing.Algorithms;
+
+/// <summary>
+/// An immutable picking table over one snapshot of usable endpoints, built off the hot path.
+/// <see cref="Pick"/> returns an index into <see cref="Endpoints"/>, or -1 when there is none;
+/// it never locks, allocates or throws.
+/// </summary>
+internal abstract class Picker
+{
+    protected Picker(in PickerInput input)
+    {
+        Endpoints = input.Endpoints;
+        States = input.States;
+    }
+
+    public Endpoint[] Endpoints { get; }
+
+    public EndpointState[] States { get; }
+
+    public abstract int Pick(in PickContext context);
+}
+
+/// <summary>What a picker is built from: the usable endpoints, their states and effective weights.</summary>
+internal readonly record struct PickerInput(
+    Endpoint[] Endpoints,
+    EndpointState[] States,
+    double[] Weights,
+    Random Random,
+    BalancerOptions Options,
+    EwmaClock Clock,
+    LoadCounter? TotalInFlight)
+{
+    public int Count => Endpoints.Length;
+
+    public bool EqualWeights
+    {
+        get
+        {
+            for (var i = 1; i < Weights.Length; i++)
+            {
+                if (Weights[i] != Weights[0])
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+}
+
+/// <summary>Picks nothing: the snapshot had no usable endpoint.</summary>
+internal sealed class EmptyPicker : Picker
+{
+    public EmptyPicker(in PickerInput input)
+        : base(input)
+    {
+    }
+
+    public override int Pick(in PickContext context) => -1;
+}

@@ -1,0 +1,174 @@
+
+namespace LoadBalancing.Algorithms;
+
+/// <summary>
+/// Smooth weighted round-robin, lock-free. The schedule of one full cycle (sum of weights picks,
+/// nginx's smooth order) is computed when the picker is built; a pick advances a cursor with one
+/// interlocked increment. Each core has its own cursor (on its own cache line) so threads on
+/// different cores never contend; every cursor walks the same schedule, from a different offset.
+/// </summary>
+internal sealed class RoundRobinPicker : Picker
+{
+    /// <summary>The longest schedule kept; heavier weight sums are scaled down to fit.</summary>
+    internal const int MaxScheduleLength = 1 << 20;
+
+    // Past this many steps of nginx's O(N) selection, the schedule is built with an earliest-deadline
+    // heap instead (O(log N) a step); both give each endpoint exactly its weight per cycle.
+    private const long MaxNginxWork = 1L << 26;
+
+    private const int CursorStride = 16; // longs: 128 bytes between cursors
+
+    private readonly int[]? _schedule; // null when weights are equal: the schedule is 0, 1, …, n-1
+    private readonly uint _length;
+    private readonly long[] _cursors;
+    private readonly int _cursorMask;
+
+    public RoundRobinPicker(in PickerInput input, int cursorCount)
+        : base(input)
+    {
+        var weights = IntegerWeights(input.Weights);
+        if (!AllEqual(weights))
+        {
+            _schedule = BuildSchedule(weights);
+        }
+
+        _length = (uint)(_schedule?.Length ?? weights.Length);
+        var cursors = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, cursorCount));
+        _cursorMask = cursors - 1;
+        _cursors = new long[(cursors * CursorStride) + CursorStride];
+        for (var c = 0; c < cursors; c++)
+        {
+            _cursors[(c + 1) * CursorStride] = (long)((ulong)_length * (ulong)c / (ulong)cursors);
+        }
+    }
+
+    public static int DefaultCursorCount => Environment.ProcessorCount;
+
+    public override int Pick(in PickContext context)
+    {
+        var slot = _cursorMask == 0 ? 0 : Thread.GetCurrentProcessorId() & _cursorMask;
+        var position = (ulong)(Interlocked.Increment(ref _cursors[(slot + 1) * CursorStride]) - 1);
+        var index = (int)(position % _length);
+        return _schedule is null ? index : _schedule[index];
+    }
+
+    /// <summary>The schedule of one cycle, for tests and the admin view.</summary>
+    internal int[] Schedule => _schedule ?? Enumerable.Range(0, (int)_length).ToArray();
+
+    internal static int[] IntegerWeights(double[] weights)
+    {
+        var result = new int[weights.Length];
+        for (var i = 0; i < weights.Length; i++)
+        {
+            result[i] = Math.Max(1, (int)Math.Round(weights[i]));
+        }
+
+        return result;
+    }
+
+    internal static int[] BuildSchedule(int[] weights)
+    {
+        weights = Reduce(weights);
+        long total = 0;
+        foreach (var w in weights)
+        {
+            total += w;
+        }
+
+        return total * weights.Length <= MaxNginxWork
+            ? BuildNginx(weights, (int)total)
+            : BuildEarliestDeadline(weights, (int)total);
+    }
+
+    /// <summary>Divides by the common divisor and, past the length cap, scales weights down.</summary>
+    private static int[] Reduce(int[] weights)
+    {
+        var gcd = 0;
+        long total = 0;
+        foreach (var w in weights)
+        {
+            gcd = Gcd(gcd, w);
+            total += w;
+        }
+
+        var scaled = new int[weights.Length];
+        var factor = total / gcd > MaxScheduleLength ? (double)MaxScheduleLength / total : 1.0 / gcd;
+        for (var i = 0; i < weights.Length; i++)
+        {
+            scaled[i] = Math.Max(1, (int)(weights[i] * factor));
+        }
+
+        return scaled;
+    }
+
+    private static int[] BuildNginx(int[] weights, int total)
+    {
+        var schedule = new int[total];
+        var current = new long[weights.Length];
+        for (var step = 0; step < total; step++)
+        {
+            var best = 0;
+            for (var i = 0; i < weights.Length; i++)
+            {
+                current[i] += weights[i];
+                if (current[i] > current[best])
+                {
+                    best = i;
+                }
+            }
+
+            current[best] -= total;
+            schedule[step] = best;
+        }
+
+        return schedule;
+    }
+
+    private static int[] BuildEarliestDeadline(int[] weights, int total)
+    {
+        // Endpoint i's k-th turn is due at (k + 1) / w_i; ties go to the lower index.
+        var schedule = new int[total];
+        var queue = new PriorityQueue<int, (double Deadline, int Index)>(weights.Length);
+        var turns = new int[weights.Length];
+        for (var i = 0; i < weights.Length; i++)
+        {
+            queue.Enqueue(i, (1.0 / weights[i], i));
+        }
+
+        for (var step = 0; step < total; step++)
+        {
+            var i = queue.Dequeue();
+            schedule[step] = i;
+            turns[i]++;
+            if (turns[i] < weights[i])
+            {
+                queue.Enqueue(i, ((turns[i] + 1.0) / weights[i], i));
+            }
+        }
+
+        return schedule;
+    }
+
+    private static bool AllEqual(int[] weights)
+    {
+        foreach (var w in weights)
+        {
+            if (w != weights[0])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static int Gcd(int a, int b)
+    {
+        while (b != 0)
+        {
+            (a, b) = (b, a % b);
+        }
+
+        return a;
+    }
+}

@@ -1,0 +1,315 @@
+using LoadBalancing.Algorithms;
+using LoadBalancing.Internal;
+
+namespace LoadBalancing;
+
+/// <summary>
+/// Picks endpoints of one cluster. On every change of its source (and of endpoint health) it
+/// builds an immutable picker off the hot path and swaps it in with one reference write;
+/// <see cref="Pick(in PickContext)"/> reads it once and never locks, allocates or throws.
+/// </summary>
+public sealed class Balancer : IDisposable
+{
+    private readonly Lock _buildLock = new();
+    private readonly EndpointSource _source;
+    private readonly BalancerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly EwmaClock _clock;
+    private readonly LoadCounter? _totalInFlight;
+    private readonly EndpointState? _fallbackState;
+    private readonly int _roundRobinCursors;
+    private readonly IDisposable _subscription;
+    private readonly ITimer _timer;
+    private volatile Picker _picker;
+    private volatile BalancerStatus _status;
+    private bool _disposed;
+
+    /// <summary>Creates a balancer over <paramref name="source"/> and builds its first picker.</summary>
+    /// <param name="source">The endpoints to balance over.</param>
+    /// <param name="options">The algorithm and its settings; validated here.</param>
+    /// <param name="timeProvider">The clock; defaults to <see cref="TimeProvider.System"/>.</param>
+    /// <param name="random">The randomness; defaults to <see cref="Random.Shared"/>. A seeded instance makes picks repeatable (single-threaded use only).</param>
+    /// <exception cref="ArgumentException">The options are invalid; the message names the key and the value.</exception>
+    public Balancer(EndpointSource source, BalancerOptions options, TimeProvider? timeProvider = null, Random? random = null)
+        : this(source, options, timeProvider, random, RoundRobinPicker.DefaultCursorCount)
+    {
+    }
+
+    internal Balancer(EndpointSource source, BalancerOptions options, TimeProvider? timeProvider, Random? random, int roundRobinCursors)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _source = source;
+        _options = options;
+        _time = timeProvider ?? TimeProvider.System;
+        _random = random ?? Random.Shared;
+        _clock = new EwmaClock(_time, options.PeakEwma.DecayTime);
+        _roundRobinCursors = roundRobinCursors;
+        if (options.HashBalanceFactor is not null)
+        {
+            _totalInFlight = new LoadCounter();
+        }
+
+        if (options.Fallback is not null)
+        {
+            _fallbackState = new EndpointState(_time.GetUtcNow(), initialMember: true);
+        }
+
+        _picker = new EmptyPicker(new PickerInput([], [], [], _random, options, _clock, null));
+        _status = new BalancerStatus(0, 0, 0, 0, 0, 0, false, _time.GetUtcNow());
+        _timer = _time.CreateTimer(static s => ((Balancer)s!).Refresh(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _subscription = source.Subscribe(_ => Refresh());
+        Refresh();
+    }
+
+    /// <summary>The cluster's endpoint source.</summary>
+    public EndpointSource Source => _source;
+
+    /// <summary>The options the balancer was built with.</summary>
+    public BalancerOptions Options => _options;
+
+    /// <summary>What the current picker was built from.</summary>
+    public BalancerStatus Status => _status;
+
+    /// <summary>The total requests in flight, tracked only when bounded loads is on; otherwise 0.</summary>
+    internal long TotalInFlight => _totalInFlight?.Value ?? 0;
+
+    internal Picker CurrentPicker => _picker;
+
+    /// <summary>Picks an endpoint for one request. Thread-safe, lock-free, allocation-free.</summary>
+    /// <param name="context">The request key, for hash-based algorithms.</param>
+    /// <returns>The endpoint, or a result whose <see cref="PickResult.Status"/> says why there is none.</returns>
+    public PickResult Pick(in PickContext context)
+    {
+        var picker = _picker;
+        var index = picker.Pick(in context);
+        if (index < 0)
+        {
+            return PickFallback();
+        }
+
+        var state = picker.States[index];
+        Interlocked.Increment(ref state.Hot.InFlight);
+        _totalInFlight?.Increment();
+        return new PickResult(this, picker.Endpoints[index], state, PickStatus.Picked);
+    }
+
+    /// <summary>Picks an endpoint for a request without a key.</summary>
+    /// <returns>The endpoint, or a result whose <see cref="PickResult.Status"/> says why there is none.</returns>
+    public PickResult Pick() => Pick(PickContext.None);
+
+    /// <summary>Rebuilds the picker now (for example after options elsewhere changed); normally not needed.</summary>
+    public void Refresh()
+    {
+        lock (_buildLock)
+        {
+            if (!_disposed)
+            {
+                Rebuild();
+            }
+        }
+    }
+
+    /// <summary>Stops following the source and the clock.</summary>
+    public void Dispose()
+    {
+        lock (_buildLock)
+        {
+            _disposed = true;
+        }
+
+        _subscription.Dispose();
+        _timer.Dispose();
+    }
+
+    internal void Complete(EndpointState state, bool success, TimeSpan latency, bool fallback)
+    {
+        Interlocked.Decrement(ref state.Hot.InFlight);
+        if (!fallback)
+        {
+            _totalInFlight?.Decrement();
+        }
+
+        if (latency >= TimeSpan.Zero)
+        {
+            PeakEwma.Observe(ref state.Hot.Ewma, latency.TotalMicroseconds, _clock, _clock.Now());
+        }
+
+        if (success)
+        {
+            // Skip the write when already zero: most requests succeed, and a store would pull the
+            // cache line away from other cores for nothing.
+            if (Volatile.Read(ref state.Hot.ConsecutiveFailures) != 0)
+            {
+                Volatile.Write(ref state.Hot.ConsecutiveFailures, 0);
+            }
+
+            return;
+        }
+
+        state.RecordFailureTime(_time.GetUtcNow());
+        if (fallback || !_options.OutlierDetection.Enabled)
+        {
+            return;
+        }
+
+        if (Interlocked.Increment(ref state.Hot.ConsecutiveFailures) >= _options.OutlierDetection.ConsecutiveFailures)
+        {
+            TryEject(state);
+        }
+    }
+
+    private PickResult PickFallback()
+    {
+        var fallback = _options.Fallback;
+        if (fallback is null)
+        {
+            return default;
+        }
+
+        Interlocked.Increment(ref _fallbackState!.Hot.InFlight);
+        return new PickResult(this, fallback, _fallbackState, PickStatus.Fallback);
+    }
+
+    private void TryEject(EndpointState state)
+    {
+        // Ejection is rare; it rebuilds the picker on this thread, under the build lock only
+        // builders take, so picks carry on with the old picker meanwhile.
+        lock (_buildLock)
+        {
+            var now = _time.GetUtcNow();
+            if (_disposed || state.IsEjectedAt(now) || Volatile.Read(ref state.Hot.ConsecutiveFailures) < _options.OutlierDetection.ConsecutiveFailures)
+            {
+                return;
+            }
+
+            var set = _source.Current;
+            var member = false;
+            var ejected = 0;
+            foreach (var s in set.StateArray)
+            {
+                member |= ReferenceEquals(s, state);
+                if (s.IsEjectedAt(now))
+                {
+                    ejected++;
+                }
+            }
+
+            // One endpoint can always be ejected; more only while under the cap.
+            if (!member || (ejected > 0 && ejected * 100.0 >= _options.OutlierDetection.MaxEjectionPercent * set.Count))
+            {
+                return;
+            }
+
+            state.Eject(now, _options.OutlierDetection.BaseEjectionTime, _options.OutlierDetection.MaxEjectionTime);
+            Rebuild();
+        }
+    }
+
+    private void Rebuild()
+    {
+        var set = _source.Current;
+        var now = _time.GetUtcNow();
+        var endpoints = set.EndpointArray;
+        var states = set.StateArray;
+
+        // Ready endpoints take traffic; when none is ready, serving (terminating) ones do, as kube-proxy does.
+        var required = EndpointConditions.Ready;
+        if (!Array.Exists(endpoints, static e => (e.Conditions & EndpointConditions.Ready) != 0))
+        {
+            required = EndpointConditions.Serving;
+        }
+
+        var eligible = new List<int>(endpoints.Length);
+        var healthy = new List<int>(endpoints.Length);
+        long nextEjectionEnd = long.MaxValue;
+        for (var i = 0; i < endpoints.Length; i++)
+        {
+            states[i].TryUneject(now);
+            if ((endpoints[i].Conditions & required) == 0)
+            {
+                continue;
+            }
+
+            eligible.Add(i);
+            if (states[i].IsEjectedAt(now))
+            {
+                nextEjectionEnd = Math.Min(nextEjectionEnd, states[i].EjectedUntilUtcTicks);
+            }
+            else
+            {
+                healthy.Add(i);
+            }
+        }
+
+        var panic = eligible.Count > 0 && healthy.Count * 100.0 < _options.PanicThresholdPercent * eligible.Count;
+        var chosen = panic || healthy.Count == 0 ? eligible : healthy;
+        if (!panic && healthy.Count == 0)
+        {
+            chosen = healthy;
+        }
+
+        var usable = new Endpoint[chosen.Count];
+        var usableStates = new EndpointState[chosen.Count];
+        var weights = new double[chosen.Count];
+        var slowStartActive = false;
+        var rampsUp = PickerFactory.UsesSlowStart(_options.Algorithm) && _options.SlowStart.Window > TimeSpan.Zero;
+        for (var k = 0; k < chosen.Count; k++)
+        {
+            var i = chosen[k];
+            usable[k] = endpoints[i];
+            usableStates[k] = states[i];
+            var factor = rampsUp ? SlowStartFactor(states[i], now) : 1.0;
+            slowStartActive |= factor < 1.0;
+            weights[k] = endpoints[i].Weight * factor;
+        }
+
+        if (slowStartActive && _options.Algorithm == LoadBalancingAlgorithm.RoundRobin)
+        {
+            // Round-robin needs whole weights: keep 1/16 of a weight's precision while ramping.
+            for (var k = 0; k < weights.Length; k++)
+            {
+                weights[k] *= 16;
+            }
+        }
+
+        var input = new PickerInput(usable, usableStates, weights, _random, _options, _clock, _totalInFlight);
+        _picker = PickerFactory.Create(input, _roundRobinCursors);
+        _status = new BalancerStatus(set.Version, endpoints.Length, eligible.Count, healthy.Count, eligible.Count - healthy.Count, usable.Length, panic, now);
+        ScheduleNextRefresh(now, nextEjectionEnd, slowStartActive);
+    }
+
+    private double SlowStartFactor(EndpointState state, DateTimeOffset now)
+    {
+        var window = _options.SlowStart.Window;
+        var age = now - state.FirstSeen;
+        if (state.InitialMember || age >= window)
+        {
+            return 1.0;
+        }
+
+        // Envoy: weight × max(min weight percent, (time since start / window)^(1 / aggression)).
+        var ramp = Math.Pow(Math.Max(age.TotalSeconds, 0) / window.TotalSeconds, 1.0 / _options.SlowStart.Aggression);
+        return Math.Max(_options.SlowStart.MinWeightPercent / 100.0, ramp);
+    }
+
+    private void ScheduleNextRefresh(DateTimeOffset now, long nextEjectionEndUtcTicks, bool slowStartActive)
+    {
+        var due = Timeout.InfiniteTimeSpan;
+        if (nextEjectionEndUtcTicks != long.MaxValue)
+        {
+            due = TimeSpan.FromTicks(Math.Max(1, nextEjectionEndUtcTicks - now.UtcTicks));
+        }
+
+        if (slowStartActive)
+        {
+            // Ramp in about twenty steps, at most one a second.
+            var step = TimeSpan.FromTicks(Math.Min(TimeSpan.TicksPerSecond, Math.Max(1, _options.SlowStart.Window.Ticks / 20)));
+            due = due == Timeout.InfiniteTimeSpan || step < due ? step : due;
+        }
+
+        _timer.Change(due, Timeout.InfiniteTimeSpan);
+    }
+}

@@ -1,0 +1,41 @@
+namespace LoadBalancing;
+
+/// <summary>What a balancer's current picker was built from: the view an operator needs in an incident.</summary>
+public sealed class BalancerStatus
+{
+    internal BalancerStatus(long version, int total, int eligible, int healthy, int ejected, int usable, bool inPanic, DateTimeOffset built)
+    {
+        EndpointSetVersion = version;
+        TotalEndpoints = total;
+        EligibleEndpoints = eligible;
+        HealthyEndpoints = healthy;
+        EjectedEndpoints = ejected;
+        UsableEndpoints = usable;
+        InPanic = inPanic;
+        Built = built;
+    }
+
+    /// <summary>The endpoint set version the picker was built from.</summary>
+    public long EndpointSetVersion { get; }
+
+    /// <summary>Endpoints in the set.</summary>
+    public int TotalEndpoints { get; }
+
+    /// <summary>Endpoints whose conditions allow traffic (ready; or serving, when none is ready).</summary>
+    public int EligibleEndpoints { get; }
+
+    /// <summary>Eligible endpoints not ejected by outlier detection.</summary>
+    public int HealthyEndpoints { get; }
+
+    /// <summary>Eligible endpoints ejected by outlier detection.</summary>
+    public int EjectedEndpoints { get; }
+
+    /// <summary>Endpoints the picker picks from.</summary>
+    public int UsableEndpoints { get; }
+
+    /// <summary>Whether too few endpoints were healthy, so the picker ignores ejections.</summary>
+    public bool InPanic { get; }
+
+    /// <summary>When the picker was built.</summary>
+    public DateTimeOffset Built { get; }
+}

@@ -1,0 +1,116 @@
+using System.Runtime.InteropServices;
+using LoadBalancing.Internal;
+
+namespace LoadBalancing;
+
+/// <summary>
+/// The live counters of one endpoint: requests in flight, the peak-EWMA latency estimate,
+/// consecutive failures and ejection. Keyed by endpoint identity, it survives snapshot swaps:
+/// an endpoint that stays across an update keeps its counters. Every member is safe to read
+/// from any thread; values are a moment's view.
+/// </summary>
+public sealed class EndpointState
+{
+    // Counters written on every request live in their own cache lines so that two endpoints
+    // allocated side by side do not slow each other's threads down (false sharing).
+    internal HotCounters Hot;
+
+    private long _ejectedUntilUtcTicks;
+    private long _lastFailureUtcTicks;
+    private long _lastEjectionEndUtcTicks;
+    private int _ejectionCount;
+
+    internal EndpointState(DateTimeOffset firstSeen, bool initialMember)
+    {
+        FirstSeen = firstSeen;
+        InitialMember = initialMember;
+    }
+
+    /// <summary>When this endpoint first appeared in its source.</summary>
+    public DateTimeOffset FirstSeen { get; }
+
+    /// <summary>Whether the endpoint was in the source's first set (such endpoints get no slow start).</summary>
+    internal bool InitialMember { get; }
+
+    /// <summary>Requests picked for this endpoint and not yet completed.</summary>
+    public int InFlight => Volatile.Read(ref Hot.InFlight);
+
+    /// <summary>Consecutive failed requests since the last success.</summary>
+    public int ConsecutiveFailures => Volatile.Read(ref Hot.ConsecutiveFailures);
+
+    /// <summary>How many times outlier detection has ejected this endpoint (drives the growing backoff).</summary>
+    public int EjectionCount => Volatile.Read(ref _ejectionCount);
+
+    /// <summary>The peak-EWMA latency estimate as last stored, or <c>null</c> before the first sample.</summary>
+    public TimeSpan? LatencyEstimate => PeakEwma.Estimate(Volatile.Read(ref Hot.Ewma));
+
+    /// <summary>Until when outlier detection has ejected the endpoint, or <c>null</c> when it is not ejected.</summary>
+    public DateTimeOffset? EjectedUntil
+    {
+        get
+        {
+            var ticks = Volatile.Read(ref _ejectedUntilUtcTicks);
+            return ticks == 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
+        }
+    }
+
+    /// <summary>When a request to the endpoint last failed, or <c>null</c> if none has.</summary>
+    public DateTimeOffset? LastFailure
+    {
+        get
+        {
+            var ticks = Volatile.Read(ref _lastFailureUtcTicks);
+            return ticks == 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
+        }
+    }
+
+    internal bool IsEjectedAt(DateTimeOffset now)
+    {
+        var until = Volatile.Read(ref _ejectedUntilUtcTicks);
+        return until != 0 && until > now.UtcTicks;
+    }
+
+    internal long EjectedUntilUtcTicks => Volatile.Read(ref _ejectedUntilUtcTicks);
+
+    internal void RecordFailureTime(DateTimeOffset now) => Volatile.Write(ref _lastFailureUtcTicks, now.UtcTicks);
+
+    /// <summary>Ejects the endpoint; the caller holds the balancer's build lock.</summary>
+    internal void Eject(DateTimeOffset now, TimeSpan baseTime, TimeSpan maxTime)
+    {
+        // The backoff multiplier forgets past ejections once the endpoint has behaved for a full
+        // max ejection time, so one bad hour does not punish it forever.
+        var lastEnd = Volatile.Read(ref _lastEjectionEndUtcTicks);
+        if (lastEnd != 0 && now.UtcTicks - lastEnd > maxTime.Ticks)
+        {
+            _ejectionCount = 0;
+        }
+
+        var count = ++_ejectionCount;
+        var ticks = Math.Min(baseTime.Ticks * (long)count, maxTime.Ticks);
+        Volatile.Write(ref _ejectedUntilUtcTicks, now.UtcTicks + Math.Max(ticks, 1));
+        Volatile.Write(ref Hot.ConsecutiveFailures, 0);
+    }
+
+    /// <summary>Returns the endpoint to service once its ejection has run out; the caller holds the build lock.</summary>
+    internal bool TryUneject(DateTimeOffset now)
+    {
+        var until = Volatile.Read(ref _ejectedUntilUtcTicks);
+        if (until == 0 || until > now.UtcTicks)
+        {
+            return false;
+        }
+
+        Volatile.Write(ref _lastEjectionEndUtcTicks, until);
+        Volatile.Write(ref _ejectedUntilUtcTicks, 0);
+        return true;
+    }
+
+    /// <summary>The fields every request touches, padded to a cache line pair on both sides.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 192)]
+    internal struct HotCounters
+    {
+        [FieldOffset(64)] public int InFlight;
+        [FieldOffset(68)] public int ConsecutiveFailures;
+        [FieldOffset(72)] public long Ewma;
+    }
+}

@@ -1,0 +1,95 @@
+namespace LoadBalancing.Internal;
+
+/// <summary>
+/// The peak-EWMA latency estimate of one endpoint, packed into one 64-bit word so that it is
+/// updated with a single compare-and-swap: no lock and no dropped samples.
+/// High 32 bits: the estimate in microseconds as a float. Low 32 bits: when it was stored, in
+/// <see cref="EwmaClock"/> units. Zero means "no sample yet".
+/// </summary>
+internal static class PeakEwma
+{
+    public static long Pack(float micros, uint stamp) =>
+        ((long)BitConverter.SingleToUInt32Bits(micros) << 32) | stamp;
+
+    public static float Micros(long packed) => BitConverter.UInt32BitsToSingle((uint)((ulong)packed >> 32));
+
+    public static uint Stamp(long packed) => (uint)packed;
+
+    public static TimeSpan? Estimate(long packed) =>
+        packed == 0 ? null : TimeSpan.FromMicroseconds(Micros(packed));
+
+    /// <summary>Adds one latency sample (Finagle's peak-EWMA step).</summary>
+    public static void Observe(ref long cell, double rttMicros, in EwmaClock clock, uint now)
+    {
+        // A sample of exactly zero would read back as "no sample": keep it just above.
+        var sample = Math.Max(rttMicros, 0.001);
+        while (true)
+        {
+            var old = Volatile.Read(ref cell);
+            double estimate;
+            if (old == 0)
+            {
+                estimate = sample;
+            }
+            else
+            {
+                var previous = Micros(old);
+                if (sample > previous)
+                {
+                    // The peak step: a slow response counts at once, in full.
+                    estimate = sample;
+                }
+                else
+                {
+                    var w = clock.Decay(unchecked(now - Stamp(old)));
+                    estimate = (previous * w) + (sample * (1 - w));
+                }
+            }
+
+            var next = Pack((float)estimate, now);
+            if (Interlocked.CompareExchange(ref cell, next, old) == old)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The estimate decayed towards zero for the time since it was stored, without storing
+    /// anything (picks only read). Returns a negative value when there is no sample yet.
+    /// </summary>
+    public static double Current(long packed, in EwmaClock clock, uint now)
+    {
+        if (packed == 0)
+        {
+            return -1;
+        }
+
+        return Micros(packed) * clock.Decay(unchecked(now - Stamp(packed)));
+    }
+}
+
+/// <summary>
+/// A coarse clock for the EWMA: the provider's timestamp shifted down to units of roughly a
+/// millisecond, so a stamp fits in 32 bits (about 49 days before it wraps; the unsigned
+/// difference keeps decay right across a wrap).
+/// </summary>
+internal readonly struct EwmaClock
+{
+    private readonly TimeProvider _time;
+    private readonly int _shift;
+    private readonly double _negUnitsPerTau;
+
+    public EwmaClock(TimeProvider time, TimeSpan decay)
+    {
+        _time = time;
+        var ticksPerMs = Math.Max(1, time.TimestampFrequency / 1000);
+        _shift = 63 - (int)long.LeadingZeroCount(ticksPerMs);
+        var unitSeconds = (double)(1L << _shift) / time.TimestampFrequency;
+        _negUnitsPerTau = -unitSeconds / decay.TotalSeconds;
+    }
+
+    public uint Now() => (uint)(_time.GetTimestamp() >> _shift);
+
+    public double Decay(uint elapsedUnits) => elapsedUnits == 0 ? 1.0 : Math.Exp(elapsedUnits * _negUnitsPerTau);
+}
