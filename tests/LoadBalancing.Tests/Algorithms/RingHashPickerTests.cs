@@ -1,0 +1,123 @@
+using FsCheck;
+using FsCheck.Xunit;
+using LoadBalancing.Algorithms;
+using LoadBalancing.Tests.Support;
+
+namespace LoadBalancing.Tests.Algorithms;
+
+public sealed class RingHashPickerTests
+{
+    // Envoy's published ring (test/extensions/load_balancing_policies/ring_hash/ring_hash_lb_test.cc, Basic):
+    // hosts 127.0.0.1:90…95, minimum ring size 12, xxHash64.
+    private static readonly (ulong Hash, int Port)[] EnvoyBasicRing =
+    [
+        (833437586790550860, 94), (928266305478181108, 92), (1033482794131418490, 90),
+        (3551244743356806947, 95), (3851675632748031481, 93), (5583722120771150861, 91),
+        (6311230543546372928, 91), (7700377290971790572, 93), (13144177310400110813, 95),
+        (13444792449719432967, 92), (15516499411664133160, 94), (16117243373044804889, 90),
+    ];
+
+    [Fact]
+    public void Ring_EnvoyBasic_IsIdenticalToEnvoys()
+    {
+        var picker = PickerBuilder.Ring(TestEndpoints.EnvoyHosts(90, 6), minRing: 12);
+
+        var ring = picker.Hashes.ToArray().Zip(picker.Owners.ToArray(), (h, o) => (h, picker.Endpoints[o].Port));
+        Assert.Equal(EnvoyBasicRing, ring);
+    }
+
+    [Theory]
+    [InlineData(0UL, 94)]
+    [InlineData(ulong.MaxValue, 94)]
+    [InlineData(3551244743356806947UL, 95)]
+    [InlineData(3551244743356806948UL, 93)]
+    [InlineData(16117243373044804880UL, 90)]
+    public void Lookup_EnvoyBasic_PicksWhatEnvoyPicks(ulong hash, int port)
+    {
+        var picker = PickerBuilder.Ring(TestEndpoints.EnvoyHosts(90, 6), minRing: 12);
+
+        Assert.Equal(port, picker.Endpoints[picker.Lookup(hash)].Port);
+    }
+
+    [Theory]
+    [InlineData(0UL, 95)]
+    [InlineData(ulong.MaxValue, 95)]
+    [InlineData(7225015537174310577UL, 92)]
+    [InlineData(6803900775736438537UL, 93)]
+    public void Lookup_EnvoyHostnameKeys_PicksWhatEnvoyPicks(ulong hash, int port)
+    {
+        var picker = PickerBuilder.Ring(TestEndpoints.EnvoyHosts(90, 6, hostnameKeys: true), minRing: 12);
+
+        Assert.Equal(12, picker.RingSize);
+        Assert.Equal(port, picker.Endpoints[picker.Lookup(hash)].Port);
+    }
+
+    [Fact]
+    public void Ring_EnvoyUnevenHosts_HasEnvoysSizeAndEntries()
+    {
+        // Envoy: 2 hosts, minimum ring size 3 → 2 entries each, ring size 4.
+        var picker = PickerBuilder.Ring(TestEndpoints.EnvoyHosts(80, 2), minRing: 3);
+
+        Assert.Equal([5454692015285649509UL, 7859399908942313493UL, 13838424394637650569UL, 16064866803292627174UL], picker.Hashes.ToArray());
+        Assert.Equal([80, 81, 80, 81], picker.Owners.ToArray().Select(o => picker.Endpoints[o].Port));
+    }
+
+    [Fact]
+    public void Ring_MaximumRingSize_Caps()
+    {
+        var picker = PickerBuilder.Ring(TestEndpoints.Make(10), minRing: 1000, maxRing: 100);
+
+        Assert.Equal(100, picker.RingSize);
+    }
+
+    [Property(MaxTest = 30)]
+    public bool Ring_EntriesPerEndpoint_AreProportionalToWeight(PositiveInt count, int seed)
+    {
+        var n = 1 + (count.Get % 50);
+        var random = new Random(seed);
+        var endpoints = TestEndpoints.Make(n, _ => random.Next(1, 10));
+
+        var picker = PickerBuilder.Ring(endpoints, minRing: 1024);
+
+        var entries = new int[n];
+        foreach (var owner in picker.Owners)
+        {
+            entries[owner]++;
+        }
+
+        var minWeight = picker.Endpoints.Min(e => e.Weight);
+        var perWeightUnit = Math.Ceiling(1024.0 * minWeight / picker.Endpoints.Sum(e => e.Weight));
+        return Enumerable.Range(0, n).All(i => Math.Abs(entries[i] - (perWeightUnit * picker.Endpoints[i].Weight / minWeight)) <= 1.0);
+    }
+
+    [Property(MaxTest = 30)]
+    public bool Ring_RemovingOneEndpoint_MovesOnlyItsKeys(PositiveInt count, PositiveInt which, int seed)
+    {
+        var n = 2 + (count.Get % 100);
+        var endpoints = TestEndpoints.Make(n);
+        var removed = endpoints[which.Get % n];
+        var keys = PickerBuilder.RandomKeys(5_000, seed);
+
+        var before = PickerBuilder.Owners(PickerBuilder.Ring(endpoints, minRing: 64 * n), keys);
+        var after = PickerBuilder.Owners(PickerBuilder.Ring(endpoints.Where(e => !e.Equals(removed)).ToArray(), minRing: 64 * (n - 1)), keys);
+
+        return Enumerable.Range(0, keys.Length).All(i => before[i].Equals(removed) ? !after[i].Equals(removed) : before[i].Equals(after[i]));
+    }
+
+    [Property(MaxTest = 25)]
+    public bool Ring_AnyPublishOrder_IsTheSame(PositiveInt count, int seed)
+    {
+        var endpoints = TestEndpoints.Make(1 + (count.Get % 100), i => 1 + (i % 4));
+        var shuffled = (Endpoint[])endpoints.Clone();
+        new Random(seed).Shuffle(shuffled);
+        var options = TestEndpoints.Options(LoadBalancingAlgorithm.RingHash);
+
+        using var a = TestEndpoints.Balancer(endpoints, options);
+        using var b = TestEndpoints.Balancer(shuffled, options);
+
+        var ringA = (RingHashPicker)a.CurrentPicker;
+        var ringB = (RingHashPicker)b.CurrentPicker;
+        return ringA.Hashes.SequenceEqual(ringB.Hashes)
+            && ringA.Owners.ToArray().Select(o => ringA.Endpoints[o]).SequenceEqual(ringB.Owners.ToArray().Select(o => ringB.Endpoints[o]));
+    }
+}
