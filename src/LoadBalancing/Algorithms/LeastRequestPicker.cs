@@ -1,16 +1,25 @@
+using LoadBalancing.Internal;
+
 namespace LoadBalancing.Algorithms;
 
 /// <summary>
 /// Least outstanding requests over <c>ChoiceCount</c> distinct random endpoints (power of two
-/// choices by default). With equal weights the fewest in-flight wins; with unequal weights the
-/// highest <c>weight / (active + 1)^bias</c> wins (Envoy's formula). No scan of the whole set.
+/// choices by default); no scan of the whole set.
+/// Equal weights: candidates are drawn uniformly and the fewest in-flight wins.
+/// Unequal weights: candidates are drawn in proportion to weight and the lowest
+/// <c>active^bias / weight</c> wins, ties going to the first drawn — the order of Envoy's
+/// <c>weight / (active + 1)^bias</c>, except that an idle cluster splits by weight instead of
+/// always favouring the heaviest endpoint (Envoy gets that from its locked EDF scheduler).
 /// </summary>
 internal sealed class LeastRequestPicker : Picker
 {
+    private const int DistinctDrawAttempts = 4;
+
     private readonly Random _random;
     private readonly int _count;
     private readonly int _choices;
     private readonly double[]? _weights; // null when equal: compare in-flight counts only
+    private readonly AliasTable? _byWeight;
     private readonly double _bias;
 
     public LeastRequestPicker(in PickerInput input)
@@ -20,7 +29,11 @@ internal sealed class LeastRequestPicker : Picker
         _count = input.Count;
         _choices = input.Options.LeastRequest.ChoiceCount;
         _bias = input.Options.LeastRequest.ActiveRequestBias;
-        _weights = input.EqualWeights ? null : input.Weights;
+        if (!input.EqualWeights)
+        {
+            _weights = input.Weights;
+            _byWeight = new AliasTable(input.Weights);
+        }
     }
 
     public override int Pick(in PickContext context)
@@ -30,6 +43,11 @@ internal sealed class LeastRequestPicker : Picker
             return _count - 1;
         }
 
+        if (_byWeight is not null)
+        {
+            return PickWeighted();
+        }
+
         if (_choices >= _count)
         {
             return PickAll();
@@ -37,14 +55,8 @@ internal sealed class LeastRequestPicker : Picker
 
         if (_choices == 2)
         {
-            var first = _random.Next(_count);
-            var second = _random.Next(_count - 1);
-            if (second >= first)
-            {
-                second++;
-            }
-
-            return Better(second, first) ? second : first;
+            var (first, second) = _random.NextDistinctPair(_count);
+            return States[second].InFlight < States[first].InFlight ? second : first;
         }
 
         return PickSampled();
@@ -63,7 +75,7 @@ internal sealed class LeastRequestPicker : Picker
                 i -= _count;
             }
 
-            if (Better(i, best))
+            if (States[i].InFlight < States[best].InFlight)
             {
                 best = i;
             }
@@ -87,7 +99,7 @@ internal sealed class LeastRequestPicker : Picker
             }
 
             chosen[taken++] = t;
-            if (best < 0 || Better(t, best))
+            if (best < 0 || States[t].InFlight < States[best].InFlight)
             {
                 best = t;
             }
@@ -96,23 +108,40 @@ internal sealed class LeastRequestPicker : Picker
         return best;
     }
 
-    private bool Better(int candidate, int incumbent)
+    private int PickWeighted()
     {
-        var a = States[candidate].InFlight;
-        var b = States[incumbent].InFlight;
-        if (_weights is null)
+        var best = _byWeight!.Next(_random);
+        var bestCost = Cost(best);
+        var choices = Math.Min(_choices, _count);
+        for (var c = 1; c < choices; c++)
         {
-            return a < b;
+            // Redraw a few times to get a distinct candidate; a heavy endpoint may come up again.
+            var candidate = _byWeight.Next(_random);
+            for (var attempt = 1; candidate == best && attempt < DistinctDrawAttempts; attempt++)
+            {
+                candidate = _byWeight.Next(_random);
+            }
+
+            var cost = Cost(candidate);
+            if (cost < bestCost)
+            {
+                best = candidate;
+                bestCost = cost;
+            }
         }
 
-        return Score(_weights[candidate], a) > Score(_weights[incumbent], b);
+        return best;
     }
 
-    private double Score(double weight, int active) =>
-        _bias switch
+    private double Cost(int index)
+    {
+        var active = States[index].InFlight;
+        var load = _bias switch
         {
-            1.0 => weight / (active + 1),
-            0.0 => weight,
-            _ => weight / Math.Pow(active + 1, _bias),
+            1.0 => active,
+            0.0 => 0.0,
+            _ => Math.Pow(active, _bias),
         };
+        return load / _weights![index];
+    }
 }

@@ -1,0 +1,118 @@
+using FsCheck;
+using FsCheck.Xunit;
+using LoadBalancing.Internal;
+using LoadBalancing.Tests.Support;
+using Microsoft.Extensions.Time.Testing;
+
+namespace LoadBalancing.Tests.Algorithms;
+
+public sealed class PeakEwmaPickerTests
+{
+    [Property(MaxTest = 20)]
+    public bool Pick_OneOfFiveTenTimesSlower_GetsUnderTenPercent(int seed)
+    {
+        var time = new FakeTimeProvider();
+        var endpoints = TestEndpoints.Make(5);
+        var slow = endpoints[seed & 3];
+        using var balancer = TestEndpoints.Balancer(endpoints, TestEndpoints.Options(LoadBalancingAlgorithm.PeakEwma), time, new Random(seed));
+        const int requests = 20_000;
+
+        var slowPicks = 0;
+        for (var i = 0; i < requests; i++)
+        {
+            var pick = balancer.Pick();
+            var isSlow = pick.Endpoint!.Equals(slow);
+            slowPicks += isSlow ? 1 : 0;
+            var latency = TimeSpan.FromMilliseconds(isSlow ? 100 : 10);
+            time.Advance(TimeSpan.FromMilliseconds(1));
+            pick.Complete(true, latency);
+        }
+
+        return slowPicks < requests / 10;
+    }
+
+    [Fact]
+    public void Pick_EndpointWithRequestsInFlightAndNoSample_IsAvoided()
+    {
+        var time = new FakeTimeProvider();
+        var endpoints = TestEndpoints.Make(2);
+        using var balancer = TestEndpoints.Balancer(endpoints, TestEndpoints.Options(LoadBalancingAlgorithm.PeakEwma), time, new Random(1));
+        var states = balancer.Source.Current.States;
+
+        // Endpoint 0 has answered in 50 ms; endpoint 1 has one request out and no answer yet.
+        var first = balancer.Pick();
+        var other = balancer.Pick();
+        var (answered, silent) = first.Endpoint!.Equals(endpoints[0]) ? (first, other) : (other, first);
+        answered.Complete(true, TimeSpan.FromMilliseconds(50));
+
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(answered.Endpoint, balancer.PickAndComplete(PickContext.None, latency: TimeSpan.FromMilliseconds(50)));
+        }
+
+        silent.Complete(true, TimeSpan.FromMilliseconds(5));
+        Assert.Equal(silent.Endpoint, balancer.PickAndComplete(PickContext.None, latency: TimeSpan.FromMilliseconds(5)));
+    }
+
+    [Fact]
+    public void Observe_SlowerSample_ReplacesTheEstimateAtOnce()
+    {
+        var time = new FakeTimeProvider();
+        var clock = new EwmaClock(time, TimeSpan.FromSeconds(10));
+        long cell = 0;
+
+        PeakEwma.Observe(ref cell, 10_000, clock, clock.Now());
+        PeakEwma.Observe(ref cell, 80_000, clock, clock.Now());
+
+        Assert.Equal(80_000, PeakEwma.Micros(cell), 1.0);
+    }
+
+    [Fact]
+    public void Observe_FasterSample_DecaysWithTau()
+    {
+        var time = new FakeTimeProvider();
+        var clock = new EwmaClock(time, TimeSpan.FromSeconds(10));
+        long cell = 0;
+        PeakEwma.Observe(ref cell, 100_000, clock, clock.Now());
+
+        time.Advance(TimeSpan.FromSeconds(10));
+        PeakEwma.Observe(ref cell, 0.001, clock, clock.Now());
+
+        // One τ later the old estimate weighs e^-1 (clock units are ~1 ms, so allow 0.1 %).
+        Assert.Equal(100_000 * Math.Exp(-1), PeakEwma.Micros(cell), 100_000 * 0.001);
+    }
+
+    [Fact]
+    public void Current_WithoutNewSamples_DecaysTowardsZero()
+    {
+        var time = new FakeTimeProvider();
+        var clock = new EwmaClock(time, TimeSpan.FromSeconds(10));
+        long cell = 0;
+        PeakEwma.Observe(ref cell, 50_000, clock, clock.Now());
+
+        time.Advance(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(50_000 * Math.Exp(-2), PeakEwma.Current(cell, clock, clock.Now()), 50_000 * 0.002);
+        Assert.Equal(-1, PeakEwma.Current(0, clock, clock.Now()));
+    }
+
+    [Fact]
+    public void Observe_ConcurrentSamples_NoneIsLost()
+    {
+        // Every thread stores only a new peak; the final estimate must be the largest sample.
+        var time = new FakeTimeProvider();
+        var clock = new EwmaClock(time, TimeSpan.FromSeconds(10));
+        long cell = 0;
+        var now = clock.Now();
+
+        Parallel.For(0, 4, t =>
+        {
+            for (var i = 1; i <= 50_000; i++)
+            {
+                PeakEwma.Observe(ref cell, (i * 4) + t, clock, now);
+            }
+        });
+
+        Assert.Equal(200_003, PeakEwma.Micros(cell), 0.5);
+    }
+}
