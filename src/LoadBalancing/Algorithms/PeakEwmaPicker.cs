@@ -44,7 +44,7 @@ internal sealed class PeakEwmaPicker : Picker
     {
         var state = States[index];
         var inFlight = state.InFlight;
-        var rtt = PeakEwma.Current(Volatile.Read(ref state.Hot.Ewma), _clock, now);
+        var rtt = PeakEwma.Current(Volatile.Read(ref state.CurrentEwma), _clock, now);
         if (rtt < 0)
         {
             rtt = inFlight > 0 ? _penaltyMicros : _defaultMicros;

@@ -14,11 +14,14 @@ internal sealed class RingHashPicker : HashPicker
 {
     private readonly ulong[] _hashes;
     private readonly int[] _owners;
+    private readonly int[] _index;
+    private readonly int _shift;
 
     public RingHashPicker(in PickerInput input)
         : base(input)
     {
         (_hashes, _owners) = Build(input.Endpoints, input.Weights, input.Options.RingHash);
+        _index = BuildIndex(_hashes, out _shift);
     }
 
     public int RingSize => _hashes.Length;
@@ -35,8 +38,10 @@ internal sealed class RingHashPicker : HashPicker
             return -1;
         }
 
-        // Lower bound: the first entry whose hash is at least the key.
-        int lo = 0, hi = hashes.Length;
+        // The index narrows the search to the entries sharing the key's top bits: a handful,
+        // usually in one or two cache lines, instead of ~20 steps across a large ring.
+        var bucket = (int)(hash >> _shift);
+        int lo = _index[bucket], hi = _index[bucket + 1];
         while (lo < hi)
         {
             var mid = (int)((uint)(lo + hi) >> 1);
@@ -53,6 +58,31 @@ internal sealed class RingHashPicker : HashPicker
         return _owners[lo == hashes.Length ? 0 : lo];
     }
 
+    /// <summary>
+    /// For each value of the top bits, the first ring entry at or above it: about two entries per
+    /// bucket, at most 2^16 buckets (256 KiB).
+    /// </summary>
+    private static int[] BuildIndex(ulong[] hashes, out int shift)
+    {
+        var bits = Math.Clamp(64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(1, hashes.Length / 2)), 1, 16);
+        shift = 64 - bits;
+        var buckets = 1 << bits;
+        var index = new int[buckets + 1];
+        var entry = 0;
+        for (var b = 0; b <= buckets; b++)
+        {
+            var floor = b == buckets ? ulong.MaxValue : (ulong)b << shift;
+            while (entry < hashes.Length && hashes[entry] < floor)
+            {
+                entry++;
+            }
+
+            index[b] = b == buckets ? hashes.Length : entry;
+        }
+
+        return index;
+    }
+
     internal static (ulong[] Hashes, int[] Owners) Build(Endpoint[] endpoints, double[] weights, RingHashOptions options)
     {
         if (endpoints.Length == 0)
@@ -64,12 +94,22 @@ internal sealed class RingHashPicker : HashPicker
 
         // The same arithmetic as Envoy's, in doubles, so the entry counts match to the last one.
         var scale = Math.Min(Math.Ceiling(minWeight * options.MinimumRingSize) / minWeight, options.MaximumRingSize);
-        var capacity = (int)Math.Min(Math.Ceiling(scale) + endpoints.Length, RingHashOptions.MaxRingSizeLimit + endpoints.Length);
-        var hashes = new List<ulong>(capacity);
-        var owners = new List<int>(capacity);
-
+        // Count first (the same running sums, no hashing) so the ring is allocated once, exactly.
+        var count = 0;
         double current = 0;
         double target = 0;
+        foreach (var w in normalized)
+        {
+            target += scale * w;
+            while (current < target)
+            {
+                count++;
+                current++;
+            }
+        }
+
+        var hashArray = new ulong[count];
+        var ownerArray = new int[count];
         var longest = 0;
         foreach (var e in endpoints)
         {
@@ -79,6 +119,9 @@ internal sealed class RingHashPicker : HashPicker
         var buffer = ArrayPool<byte>.Shared.Rent(longest + 24);
         try
         {
+            var next = 0;
+            current = 0;
+            target = 0;
             for (var host = 0; host < endpoints.Length; host++)
             {
                 var key = endpoints[host].HashKeyUtf8;
@@ -89,8 +132,8 @@ internal sealed class RingHashPicker : HashPicker
                 for (long i = 0; current < target; i++, current++)
                 {
                     i.TryFormat(suffix, out var digits, default, System.Globalization.CultureInfo.InvariantCulture);
-                    hashes.Add(XxHash64.HashToUInt64(buffer.AsSpan(0, key.Length + 1 + digits)));
-                    owners.Add(host);
+                    hashArray[next] = XxHash64.HashToUInt64(buffer.AsSpan(0, key.Length + 1 + digits));
+                    ownerArray[next++] = host;
                 }
             }
         }
@@ -99,8 +142,6 @@ internal sealed class RingHashPicker : HashPicker
             ArrayPool<byte>.Shared.Return(buffer);
         }
 
-        var hashArray = hashes.ToArray();
-        var ownerArray = owners.ToArray();
         Array.Sort(hashArray, ownerArray);
         return (hashArray, ownerArray);
     }

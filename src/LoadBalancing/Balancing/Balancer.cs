@@ -91,7 +91,7 @@ public sealed class Balancer : IDisposable
         }
 
         var state = picker.States[index];
-        Interlocked.Increment(ref state.Hot.InFlight);
+        state.AddInFlight();
         _totalInFlight?.Increment();
         return new PickResult(this, picker.Endpoints[index], state, PickStatus.Picked);
     }
@@ -126,7 +126,7 @@ public sealed class Balancer : IDisposable
 
     internal void Complete(EndpointState state, bool success, TimeSpan latency, bool fallback)
     {
-        Interlocked.Decrement(ref state.Hot.InFlight);
+        state.RemoveInFlight();
         if (!fallback)
         {
             _totalInFlight?.Decrement();
@@ -134,16 +134,16 @@ public sealed class Balancer : IDisposable
 
         if (latency >= TimeSpan.Zero)
         {
-            PeakEwma.Observe(ref state.Hot.Ewma, latency.TotalMicroseconds, _clock, _clock.Now());
+            PeakEwma.Observe(ref state.CurrentEwma, latency.TotalMicroseconds, _clock, _clock.Now());
         }
 
         if (success)
         {
             // Skip the write when already zero: most requests succeed, and a store would pull the
             // cache line away from other cores for nothing.
-            if (Volatile.Read(ref state.Hot.ConsecutiveFailures) != 0)
+            if (Volatile.Read(ref state.ConsecutiveFailuresCell) != 0)
             {
-                Volatile.Write(ref state.Hot.ConsecutiveFailures, 0);
+                Volatile.Write(ref state.ConsecutiveFailuresCell, 0);
             }
 
             return;
@@ -155,7 +155,7 @@ public sealed class Balancer : IDisposable
             return;
         }
 
-        if (Interlocked.Increment(ref state.Hot.ConsecutiveFailures) >= _options.OutlierDetection.ConsecutiveFailures)
+        if (Interlocked.Increment(ref state.ConsecutiveFailuresCell) >= _options.OutlierDetection.ConsecutiveFailures)
         {
             TryEject(state);
         }
@@ -169,7 +169,7 @@ public sealed class Balancer : IDisposable
             return default;
         }
 
-        Interlocked.Increment(ref _fallbackState!.Hot.InFlight);
+        _fallbackState!.AddInFlight();
         return new PickResult(this, fallback, _fallbackState, PickStatus.Fallback);
     }
 
@@ -180,7 +180,7 @@ public sealed class Balancer : IDisposable
         lock (_buildLock)
         {
             var now = _time.GetUtcNow();
-            if (_disposed || state.IsEjectedAt(now) || Volatile.Read(ref state.Hot.ConsecutiveFailures) < _options.OutlierDetection.ConsecutiveFailures)
+            if (_disposed || state.IsEjectedAt(now) || Volatile.Read(ref state.ConsecutiveFailuresCell) < _options.OutlierDetection.ConsecutiveFailures)
             {
                 return;
             }

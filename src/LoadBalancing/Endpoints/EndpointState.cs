@@ -11,9 +11,13 @@ namespace LoadBalancing;
 /// </summary>
 public sealed class EndpointState
 {
-    // Counters written on every request live in their own cache lines so that two endpoints
-    // allocated side by side do not slow each other's threads down (false sharing).
-    internal HotCounters Hot;
+    // The counters every request writes (in-flight, the latency estimate) are kept per core
+    // stripe, each stripe on its own cache lines: a request writes only its own core's stripe, so
+    // two cores picking the same endpoint never fight over one line. Readers sum the stripes.
+    private readonly CoreStripe[] _stripes = new CoreStripe[CoreStripes.Count];
+
+    // Written only on failures, read on every completion: alone on its lines so the read stays a hit.
+    private PaddedInt _consecutiveFailures;
 
     private long _ejectedUntilUtcTicks;
     private long _lastFailureUtcTicks;
@@ -33,16 +37,59 @@ public sealed class EndpointState
     internal bool InitialMember { get; }
 
     /// <summary>Requests picked for this endpoint and not yet completed.</summary>
-    public int InFlight => Volatile.Read(ref Hot.InFlight);
+    public int InFlight
+    {
+        get
+        {
+            var sum = 0;
+            var stripes = _stripes;
+            for (var i = 0; i < stripes.Length; i++)
+            {
+                sum += Volatile.Read(ref stripes[i].InFlight);
+            }
+
+            return sum;
+        }
+    }
 
     /// <summary>Consecutive failed requests since the last success.</summary>
-    public int ConsecutiveFailures => Volatile.Read(ref Hot.ConsecutiveFailures);
+    public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures.Value);
 
     /// <summary>How many times outlier detection has ejected this endpoint (drives the growing backoff).</summary>
     public int EjectionCount => Volatile.Read(ref _ejectionCount);
 
-    /// <summary>The peak-EWMA latency estimate as last stored, or <c>null</c> before the first sample.</summary>
-    public TimeSpan? LatencyEstimate => PeakEwma.Estimate(Volatile.Read(ref Hot.Ewma));
+    /// <summary>
+    /// The peak-EWMA latency estimate most recently stored by any core, or <c>null</c> before the
+    /// first sample. (Each core keeps its own estimate from the requests it completes.)
+    /// </summary>
+    public TimeSpan? LatencyEstimate
+    {
+        get
+        {
+            long latest = 0;
+            foreach (ref var stripe in _stripes.AsSpan())
+            {
+                var packed = Volatile.Read(ref stripe.Ewma);
+                if (packed != 0 && (latest == 0 || (int)(PeakEwma.Stamp(packed) - PeakEwma.Stamp(latest)) > 0))
+                {
+                    latest = packed;
+                }
+            }
+
+            return PeakEwma.Estimate(latest);
+        }
+    }
+
+    /// <summary>Counts a request in flight on this core's stripe.</summary>
+    internal void AddInFlight() => Interlocked.Increment(ref _stripes[CoreStripes.Current].InFlight);
+
+    /// <summary>Counts a request done on this core's stripe (the sum over stripes is what counts).</summary>
+    internal void RemoveInFlight() => Interlocked.Decrement(ref _stripes[CoreStripes.Current].InFlight);
+
+    /// <summary>This core's latency estimate word (see <see cref="PeakEwma"/>).</summary>
+    internal ref long CurrentEwma => ref _stripes[CoreStripes.Current].Ewma;
+
+    internal ref int ConsecutiveFailuresCell => ref _consecutiveFailures.Value;
 
     /// <summary>Until when outlier detection has ejected the endpoint, or <c>null</c> when it is not ejected.</summary>
     public DateTimeOffset? EjectedUntil
@@ -88,7 +135,7 @@ public sealed class EndpointState
         var count = ++_ejectionCount;
         var ticks = Math.Min(baseTime.Ticks * (long)count, maxTime.Ticks);
         Volatile.Write(ref _ejectedUntilUtcTicks, now.UtcTicks + Math.Max(ticks, 1));
-        Volatile.Write(ref Hot.ConsecutiveFailures, 0);
+        Volatile.Write(ref _consecutiveFailures.Value, 0);
     }
 
     /// <summary>Returns the endpoint to service once its ejection has run out; the caller holds the build lock.</summary>
@@ -105,12 +152,17 @@ public sealed class EndpointState
         return true;
     }
 
-    /// <summary>The fields every request touches, padded to a cache line pair on both sides.</summary>
-    [StructLayout(LayoutKind.Explicit, Size = 192)]
-    internal struct HotCounters
+    /// <summary>One core's counters; 128 bytes apart so no two stripes ever share a cache line.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 128)]
+    private struct CoreStripe
     {
-        [FieldOffset(64)] public int InFlight;
-        [FieldOffset(68)] public int ConsecutiveFailures;
-        [FieldOffset(72)] public long Ewma;
+        [FieldOffset(0)] public int InFlight;
+        [FieldOffset(8)] public long Ewma;
+    }
+
+    [StructLayout(LayoutKind.Explicit, Size = 128)]
+    private struct PaddedInt
+    {
+        [FieldOffset(64)] public int Value;
     }
 }

@@ -26,7 +26,7 @@ public static class RequestKey
         var max = Encoding.UTF8.GetMaxByteCount(value.Length);
         if (max <= StackLimit)
         {
-            Span<byte> buffer = stackalloc byte[StackLimit];
+            Span<byte> buffer = stackalloc byte[max];
             var written = Encoding.UTF8.GetBytes(value, buffer);
             return XxHash64.HashToUInt64(buffer[..written]);
         }

@@ -70,26 +70,63 @@ internal static class PeakEwma
 }
 
 /// <summary>
-/// A coarse clock for the EWMA: the provider's timestamp shifted down to units of roughly a
-/// millisecond, so a stamp fits in 32 bits (about 49 days before it wraps; the unsigned
-/// difference keeps decay right across a wrap).
+/// A coarse clock for the EWMA: time in units of roughly a millisecond, so a stamp fits in 32 bits
+/// (about 49 days before it wraps; the unsigned difference keeps decay right across a wrap).
+/// With the system clock it reads <see cref="Environment.TickCount64"/> (exactly 1 ms, and far
+/// cheaper than a high-resolution timestamp on every pick); an injected clock is shifted down.
+/// Decay factors come from two small tables instead of <see cref="Math.Exp(double)"/>.
 /// </summary>
 internal readonly struct EwmaClock
 {
+    private const int FineBits = 10;
+    private const int FineSize = 1 << FineBits;
+    private const int CoarseSize = 64;
+
     private readonly TimeProvider _time;
+    private readonly bool _system;
     private readonly int _shift;
     private readonly double _negUnitsPerTau;
+    private readonly double[] _fine;   // e^(−k·units/τ) for units = 0 … 1023
+    private readonly double[] _coarse; // e^(−k·1024·units/τ) for 0 … 63
 
     public EwmaClock(TimeProvider time, TimeSpan decay)
     {
         _time = time;
-        var ticksPerMs = Math.Max(1, time.TimestampFrequency / 1000);
-        _shift = 63 - (int)long.LeadingZeroCount(ticksPerMs);
-        var unitSeconds = (double)(1L << _shift) / time.TimestampFrequency;
+        _system = ReferenceEquals(time, TimeProvider.System);
+        double unitSeconds;
+        if (_system)
+        {
+            _shift = 0;
+            unitSeconds = 0.001;
+        }
+        else
+        {
+            var ticksPerMs = Math.Max(1, time.TimestampFrequency / 1000);
+            _shift = 63 - (int)long.LeadingZeroCount(ticksPerMs);
+            unitSeconds = (double)(1L << _shift) / time.TimestampFrequency;
+        }
+
         _negUnitsPerTau = -unitSeconds / decay.TotalSeconds;
+        _fine = new double[FineSize];
+        _coarse = new double[CoarseSize];
+        for (var i = 0; i < FineSize; i++)
+        {
+            _fine[i] = Math.Exp(i * _negUnitsPerTau);
+        }
+
+        for (var i = 0; i < CoarseSize; i++)
+        {
+            _coarse[i] = Math.Exp((double)i * FineSize * _negUnitsPerTau);
+        }
     }
 
-    public uint Now() => (uint)(_time.GetTimestamp() >> _shift);
+    public uint Now() => _system ? (uint)Environment.TickCount64 : (uint)(_time.GetTimestamp() >> _shift);
 
-    public double Decay(uint elapsedUnits) => elapsedUnits == 0 ? 1.0 : Math.Exp(elapsedUnits * _negUnitsPerTau);
+    public double Decay(uint elapsedUnits)
+    {
+        var coarse = elapsedUnits >> FineBits;
+        return coarse < CoarseSize
+            ? _coarse[coarse] * _fine[elapsedUnits & (FineSize - 1)]
+            : Math.Exp(elapsedUnits * _negUnitsPerTau);
+    }
 }

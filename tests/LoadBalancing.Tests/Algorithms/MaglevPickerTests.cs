@@ -114,6 +114,9 @@ public sealed class MaglevPickerTests
         Assert.Equal(GoldenFingerprint, fingerprint);
     }
 
+    private static readonly int[] LookupSizes = [7, 17, 251, 65537, 655373, MaglevOptions.MaxTableSize];
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, MaglevPicker> LookupPickers = new();
+
     private const ulong GoldenFingerprint = 2128698616982538089;
 
     [Property(MaxTest = 20)]
@@ -133,6 +136,16 @@ public sealed class MaglevPickerTests
         var survivorsKeys = Enumerable.Range(0, keys.Length).Where(i => !removed.Contains(before[i])).ToArray();
         var moved = survivorsKeys.Count(i => !before[i].Equals(after[i]));
         return moved <= survivorsKeys.Length * ((3.0 * k / n) + 0.01);
+    }
+
+    [Property(MaxTest = 200)]
+    public bool Lookup_AnyHash_IsTheSlotAtHashModM(ulong hash, PositiveInt sizeChoice)
+    {
+        var size = LookupSizes[sizeChoice.Get % LookupSizes.Length];
+        var picker = LookupPickers.GetOrAdd(size, s => PickerBuilder.Maglev(TestEndpoints.Make(3), s));
+
+        return picker.Lookup(hash) == picker.Table[(int)(hash % (ulong)size)]
+            && picker.Lookup(ulong.MaxValue - hash) == picker.Table[(int)((ulong.MaxValue - hash) % (ulong)size)];
     }
 
     private static void AssertAssignments(MaglevPicker picker, Endpoint[] hosts, int[] expected)
