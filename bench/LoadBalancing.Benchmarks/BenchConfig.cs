@@ -11,7 +11,7 @@ public sealed class BenchConfig : ManualConfig
 {
     public BenchConfig()
     {
-        AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(8).WithLaunchCount(1));
+        AddJob(Job.Default.WithWarmupCount(2).WithIterationCount(6).WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(250)).WithLaunchCount(1));
         AddDiagnoser(MemoryDiagnoser.Default);
         AddColumn(BenchmarkDotNet.Columns.StatisticColumn.Median);
         WithOptions(ConfigOptions.DisableLogFile);

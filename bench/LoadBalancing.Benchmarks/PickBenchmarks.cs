@@ -35,6 +35,10 @@ public class PickBenchmarks
         return pick.Endpoint;
     }
 
+    /// <summary>The algorithm alone: the picker's table look-up, without in-flight accounting.</summary>
+    [Benchmark]
+    public int PickerOnly() => _balancer.CurrentPicker.Pick(PickContext.ForHash(_keys[_next++ & KeyMask]));
+
     [Benchmark]
     public Endpoint? PickAndComplete()
     {

@@ -1,11 +1,13 @@
+using LoadBalancing.Internal;
+
 
 namespace LoadBalancing.Algorithms;
 
 /// <summary>
 /// Smooth weighted round-robin, lock-free. The schedule of one full cycle (sum of weights picks,
 /// nginx's smooth order) is computed when the picker is built; a pick advances a cursor with one
-/// interlocked increment. Each core has its own cursor (on its own cache line) so threads on
-/// different cores never contend; every cursor walks the same schedule, from a different offset.
+/// interlocked increment. Each thread stripe has its own cursor (on its own cache line) so threads
+/// running at once do not contend; every cursor walks the same schedule, from a different offset.
 /// </summary>
 internal sealed class RoundRobinPicker : Picker
 {
@@ -42,11 +44,11 @@ internal sealed class RoundRobinPicker : Picker
         }
     }
 
-    public static int DefaultCursorCount => Environment.ProcessorCount;
+    public static int DefaultCursorCount => CoreStripes.Count;
 
     public override int Pick(in PickContext context)
     {
-        var slot = _cursorMask == 0 ? 0 : Thread.GetCurrentProcessorId() & _cursorMask;
+        var slot = _cursorMask == 0 ? 0 : CoreStripes.Current & _cursorMask;
         var position = (ulong)(Interlocked.Increment(ref _cursors[(slot + 1) * CursorStride]) - 1);
         var index = (int)(position % _length);
         return _schedule is null ? index : _schedule[index];

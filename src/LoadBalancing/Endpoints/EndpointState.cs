@@ -11,8 +11,8 @@ namespace LoadBalancing;
 /// </summary>
 public sealed class EndpointState
 {
-    // The counters every request writes (in-flight, the latency estimate) are kept per core
-    // stripe, each stripe on its own cache lines: a request writes only its own core's stripe, so
+    // The counters every request writes (in-flight, the latency estimate) are kept per thread
+    // stripe, each stripe on its own cache lines: a request writes only its own thread's stripe, so
     // two cores picking the same endpoint never fight over one line. Readers sum the stripes.
     private readonly CoreStripe[] _stripes = new CoreStripe[CoreStripes.Count];
 
@@ -59,8 +59,8 @@ public sealed class EndpointState
     public int EjectionCount => Volatile.Read(ref _ejectionCount);
 
     /// <summary>
-    /// The peak-EWMA latency estimate most recently stored by any core, or <c>null</c> before the
-    /// first sample. (Each core keeps its own estimate from the requests it completes.)
+    /// The peak-EWMA latency estimate most recently stored by any thread stripe, or <c>null</c> before the
+    /// first sample. (Each stripe keeps its own estimate from the requests its threads complete.)
     /// </summary>
     public TimeSpan? LatencyEstimate
     {
@@ -80,13 +80,13 @@ public sealed class EndpointState
         }
     }
 
-    /// <summary>Counts a request in flight on this core's stripe.</summary>
+    /// <summary>Counts a request in flight on this thread's stripe.</summary>
     internal void AddInFlight() => Interlocked.Increment(ref _stripes[CoreStripes.Current].InFlight);
 
-    /// <summary>Counts a request done on this core's stripe (the sum over stripes is what counts).</summary>
+    /// <summary>Counts a request done on this thread's stripe (the sum over stripes is what counts).</summary>
     internal void RemoveInFlight() => Interlocked.Decrement(ref _stripes[CoreStripes.Current].InFlight);
 
-    /// <summary>This core's latency estimate word (see <see cref="PeakEwma"/>).</summary>
+    /// <summary>This thread's stripe's latency estimate word (see <see cref="PeakEwma"/>).</summary>
     internal ref long CurrentEwma => ref _stripes[CoreStripes.Current].Ewma;
 
     internal ref int ConsecutiveFailuresCell => ref _consecutiveFailures.Value;
@@ -152,7 +152,7 @@ public sealed class EndpointState
         return true;
     }
 
-    /// <summary>One core's counters; 128 bytes apart so no two stripes ever share a cache line.</summary>
+    /// <summary>One stripe's counters; 128 bytes apart so no two stripes ever share a cache line.</summary>
     [StructLayout(LayoutKind.Explicit, Size = 128)]
     private struct CoreStripe
     {
