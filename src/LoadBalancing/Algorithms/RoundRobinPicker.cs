@@ -44,11 +44,11 @@ internal sealed class RoundRobinPicker : Picker
         }
     }
 
-    public static int DefaultCursorCount => CoreStripes.Count;
+    public static int DefaultCursorCount => ThreadStripes.Count;
 
     public override int Pick(in PickContext context)
     {
-        var slot = _cursorMask == 0 ? 0 : CoreStripes.Current & _cursorMask;
+        var slot = _cursorMask == 0 ? 0 : ThreadStripes.Current & _cursorMask;
         var position = (ulong)(Interlocked.Increment(ref _cursors[(slot + 1) * CursorStride]) - 1);
         var index = (int)(position % _length);
         return _schedule is null ? index : _schedule[index];

@@ -11,13 +11,9 @@ namespace LoadBalancing;
 /// </summary>
 public sealed class EndpointState
 {
-    // The counters every request writes (in-flight, the latency estimate) are kept per thread
-    // stripe, each stripe on its own cache lines: a request writes only its own thread's stripe, so
-    // two cores picking the same endpoint never fight over one line. Readers sum the stripes.
-    private readonly CoreStripe[] _stripes = new CoreStripe[CoreStripes.Count];
-
-    // Written only on failures, read on every completion: alone on its lines so the read stays a hit.
-    private PaddedInt _consecutiveFailures;
+    // The counters every request writes sit alone on their cache lines, so two endpoints
+    // allocated side by side do not slow each other's threads down (false sharing).
+    private HotCounters _hot;
 
     private long _ejectedUntilUtcTicks;
     private long _lastFailureUtcTicks;
@@ -37,59 +33,25 @@ public sealed class EndpointState
     internal bool InitialMember { get; }
 
     /// <summary>Requests picked for this endpoint and not yet completed.</summary>
-    public int InFlight
-    {
-        get
-        {
-            var sum = 0;
-            var stripes = _stripes;
-            for (var i = 0; i < stripes.Length; i++)
-            {
-                sum += Volatile.Read(ref stripes[i].InFlight);
-            }
-
-            return sum;
-        }
-    }
+    public int InFlight => Volatile.Read(ref _hot.InFlight);
 
     /// <summary>Consecutive failed requests since the last success.</summary>
-    public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures.Value);
+    public int ConsecutiveFailures => Volatile.Read(ref _hot.ConsecutiveFailures);
 
     /// <summary>How many times outlier detection has ejected this endpoint (drives the growing backoff).</summary>
     public int EjectionCount => Volatile.Read(ref _ejectionCount);
 
-    /// <summary>
-    /// The peak-EWMA latency estimate most recently stored by any thread stripe, or <c>null</c> before the
-    /// first sample. (Each stripe keeps its own estimate from the requests its threads complete.)
-    /// </summary>
-    public TimeSpan? LatencyEstimate
-    {
-        get
-        {
-            long latest = 0;
-            foreach (ref var stripe in _stripes.AsSpan())
-            {
-                var packed = Volatile.Read(ref stripe.Ewma);
-                if (packed != 0 && (latest == 0 || (int)(PeakEwma.Stamp(packed) - PeakEwma.Stamp(latest)) > 0))
-                {
-                    latest = packed;
-                }
-            }
+    /// <summary>The peak-EWMA latency estimate as last stored, or <c>null</c> before the first sample.</summary>
+    public TimeSpan? LatencyEstimate => PeakEwma.Estimate(Volatile.Read(ref _hot.Ewma));
 
-            return PeakEwma.Estimate(latest);
-        }
-    }
+    internal void AddInFlight() => Interlocked.Increment(ref _hot.InFlight);
 
-    /// <summary>Counts a request in flight on this thread's stripe.</summary>
-    internal void AddInFlight() => Interlocked.Increment(ref _stripes[CoreStripes.Current].InFlight);
+    internal void RemoveInFlight() => Interlocked.Decrement(ref _hot.InFlight);
 
-    /// <summary>Counts a request done on this thread's stripe (the sum over stripes is what counts).</summary>
-    internal void RemoveInFlight() => Interlocked.Decrement(ref _stripes[CoreStripes.Current].InFlight);
+    /// <summary>The latency estimate word (see <see cref="PeakEwma"/>).</summary>
+    internal ref long CurrentEwma => ref _hot.Ewma;
 
-    /// <summary>This thread's stripe's latency estimate word (see <see cref="PeakEwma"/>).</summary>
-    internal ref long CurrentEwma => ref _stripes[CoreStripes.Current].Ewma;
-
-    internal ref int ConsecutiveFailuresCell => ref _consecutiveFailures.Value;
+    internal ref int ConsecutiveFailuresCell => ref _hot.ConsecutiveFailures;
 
     /// <summary>Until when outlier detection has ejected the endpoint, or <c>null</c> when it is not ejected.</summary>
     public DateTimeOffset? EjectedUntil
@@ -135,7 +97,7 @@ public sealed class EndpointState
         var count = ++_ejectionCount;
         var ticks = Math.Min(baseTime.Ticks * (long)count, maxTime.Ticks);
         Volatile.Write(ref _ejectedUntilUtcTicks, now.UtcTicks + Math.Max(ticks, 1));
-        Volatile.Write(ref _consecutiveFailures.Value, 0);
+        Volatile.Write(ref _hot.ConsecutiveFailures, 0);
     }
 
     /// <summary>Returns the endpoint to service once its ejection has run out; the caller holds the build lock.</summary>
@@ -152,17 +114,12 @@ public sealed class EndpointState
         return true;
     }
 
-    /// <summary>One stripe's counters; 128 bytes apart so no two stripes ever share a cache line.</summary>
-    [StructLayout(LayoutKind.Explicit, Size = 128)]
-    private struct CoreStripe
+    /// <summary>The fields every request touches, with a cache line of padding on both sides.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 192)]
+    private struct HotCounters
     {
-        [FieldOffset(0)] public int InFlight;
-        [FieldOffset(8)] public long Ewma;
-    }
-
-    [StructLayout(LayoutKind.Explicit, Size = 128)]
-    private struct PaddedInt
-    {
-        [FieldOffset(64)] public int Value;
+        [FieldOffset(64)] public int InFlight;
+        [FieldOffset(68)] public int ConsecutiveFailures;
+        [FieldOffset(72)] public long Ewma;
     }
 }
