@@ -5,12 +5,12 @@ namespace LoadBalancing.Algorithms;
 /// <summary>A consistent-hash table: the request key decides; without a key, a random one does (as in Envoy).</summary>
 internal abstract class HashPicker : Picker
 {
-    private readonly Random _random;
+    private readonly PickRandom _random;
 
     protected HashPicker(in PickerInput input)
         : base(input)
     {
-        _random = input.Random;
+        _random = new PickRandom(input.Random);
     }
 
     public sealed override int Pick(in PickContext context) =>

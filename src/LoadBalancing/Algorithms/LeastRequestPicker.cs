@@ -15,7 +15,7 @@ internal sealed class LeastRequestPicker : Picker
 {
     private const int DistinctDrawAttempts = 4;
 
-    private readonly Random _random;
+    private readonly PickRandom _random;
     private readonly int _count;
     private readonly int _choices;
     private readonly double[]? _weights; // null when equal: compare in-flight counts only
@@ -25,7 +25,7 @@ internal sealed class LeastRequestPicker : Picker
     public LeastRequestPicker(in PickerInput input)
         : base(input)
     {
-        _random = input.Random;
+        _random = new PickRandom(input.Random);
         _count = input.Count;
         _choices = input.Options.LeastRequest.ChoiceCount;
         _bias = input.Options.LeastRequest.ActiveRequestBias;

@@ -10,7 +10,7 @@ namespace LoadBalancing.Algorithms;
 /// </summary>
 internal sealed class PeakEwmaPicker : Picker
 {
-    private readonly Random _random;
+    private readonly PickRandom _random;
     private readonly int _count;
     private readonly EwmaClock _clock;
     private readonly double[]? _weights;
@@ -20,7 +20,7 @@ internal sealed class PeakEwmaPicker : Picker
     public PeakEwmaPicker(in PickerInput input)
         : base(input)
     {
-        _random = input.Random;
+        _random = new PickRandom(input.Random);
         _count = input.Count;
         _clock = input.Clock;
         _weights = input.EqualWeights ? null : input.Weights;

@@ -8,14 +8,14 @@ namespace LoadBalancing.Algorithms;
 /// </summary>
 internal sealed class RandomPicker : Picker
 {
-    private readonly Random _random;
+    private readonly PickRandom _random;
     private readonly int _count;
     private readonly AliasTable? _weighted;
 
     public RandomPicker(in PickerInput input)
         : base(input)
     {
-        _random = input.Random;
+        _random = new PickRandom(input.Random);
         _count = input.Count;
         if (!input.EqualWeights)
         {

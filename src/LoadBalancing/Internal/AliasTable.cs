@@ -47,7 +47,7 @@ internal sealed class AliasTable
         }
     }
 
-    public int Next(Random random)
+    public int Next(in PickRandom random)
     {
         // The high half chooses the column, the low half tosses the coin.
         var r = random.NextUInt64();
