@@ -107,7 +107,7 @@ internal sealed class BoundedLoadPicker : HashPicker
         for (var k = 0; k < StepChoices; k++)
         {
             var step = (int)(Mix((ulong)k + 1) % (ulong)(n - 1)) + 1;
-            while (Gcd(step, n) != 1)
+            while (Integers.Gcd(step, n) != 1)
             {
                 step = (step % (n - 1)) + 1;
             }
@@ -116,15 +116,5 @@ internal sealed class BoundedLoadPicker : HashPicker
         }
 
         return steps;
-    }
-
-    private static int Gcd(int a, int b)
-    {
-        while (b != 0)
-        {
-            (a, b) = (b, a % b);
-        }
-
-        return a;
     }
 }

@@ -89,7 +89,7 @@ internal sealed class RoundRobinPicker : Picker
         long total = 0;
         foreach (var w in weights)
         {
-            gcd = Gcd(gcd, w);
+            gcd = Integers.Gcd(gcd, w);
             total += w;
         }
 
@@ -162,15 +162,5 @@ internal sealed class RoundRobinPicker : Picker
         }
 
         return true;
-    }
-
-    private static int Gcd(int a, int b)
-    {
-        while (b != 0)
-        {
-            (a, b) = (b, a % b);
-        }
-
-        return a;
     }
 }

@@ -245,11 +245,7 @@ public sealed class Balancer : IDisposable
         }
 
         var panic = eligible.Count > 0 && healthy.Count * 100.0 < _options.PanicThresholdPercent * eligible.Count;
-        var chosen = panic || healthy.Count == 0 ? eligible : healthy;
-        if (!panic && healthy.Count == 0)
-        {
-            chosen = healthy;
-        }
+        var chosen = panic ? eligible : healthy;
 
         var usable = new Endpoint[chosen.Count];
         var usableStates = new EndpointState[chosen.Count];
