@@ -121,9 +121,9 @@ internal sealed class MaglevPicker : HashPicker
                 var c = position[k];
                 var step = skip[k];
                 var wrap = m - step;
-                if (IsSet(occupied, c))
+                while (IsSet(occupied, c))
                 {
-                    c = NextFree(occupied, c, step, m);
+                    c = c >= wrap ? c - wrap : c + step;
                 }
 
                 occupied[c >> 6] |= 1UL << (int)(c & 63);
@@ -137,34 +137,4 @@ internal sealed class MaglevPicker : HashPicker
     }
 
     private static bool IsSet(ulong[] bits, uint i) => (bits[i >> 6] & (1UL << (int)(i & 63))) != 0;
-
-    /// <summary>
-    /// The first free slot after <paramref name="c"/> along the endpoint's permutation. Two probes
-    /// per turn whose addresses do not depend on each other, so their loads overlap: most of the
-    /// build is this walk once the table is nearly full.
-    /// </summary>
-    private static uint NextFree(ulong[] occupied, uint c, uint step, uint m)
-    {
-        var wrap = m - step;
-        var step2 = step >= m - step ? step - (m - step) : step + step; // 2 × skip mod M
-        var wrap2 = m - step2;
-        c = c >= wrap ? c - wrap : c + step;
-        while (true)
-        {
-            var d = c >= wrap ? c - wrap : c + step;
-            var first = IsSet(occupied, c);
-            var second = IsSet(occupied, d);
-            if (!first)
-            {
-                return c;
-            }
-
-            if (!second)
-            {
-                return d;
-            }
-
-            c = c >= wrap2 ? c - wrap2 : c + step2;
-        }
-    }
 }
