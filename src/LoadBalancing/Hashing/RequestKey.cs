@@ -23,14 +23,17 @@ public static class RequestKey
     /// <returns>The 64-bit key.</returns>
     public static ulong FromString(ReadOnlySpan<char> value)
     {
-        var max = Encoding.UTF8.GetMaxByteCount(value.Length);
-        if (max <= StackLimit)
+        if (value.Length <= StackLimit)
         {
-            Span<byte> buffer = stackalloc byte[max];
-            var written = Encoding.UTF8.GetBytes(value, buffer);
-            return XxHash64.HashToUInt64(buffer[..written]);
+            // Header values are almost always ASCII: narrow them in one vectorised pass.
+            Span<byte> ascii = stackalloc byte[value.Length];
+            if (System.Text.Ascii.FromUtf16(value, ascii, out var narrowed) == System.Buffers.OperationStatus.Done)
+            {
+                return XxHash64.HashToUInt64(ascii[..narrowed]);
+            }
         }
 
+        var max = Encoding.UTF8.GetMaxByteCount(value.Length);
         var rented = ArrayPool<byte>.Shared.Rent(max);
         try
         {
