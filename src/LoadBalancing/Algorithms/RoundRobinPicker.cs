@@ -54,9 +54,6 @@ internal sealed class RoundRobinPicker : Picker
         return _schedule is null ? index : _schedule[index];
     }
 
-    /// <summary>The schedule of one cycle, for tests and the admin view.</summary>
-    internal int[] Schedule => _schedule ?? Enumerable.Range(0, (int)_length).ToArray();
-
     internal static int[] IntegerWeights(double[] weights)
     {
         var result = new int[weights.Length];
