@@ -124,6 +124,15 @@ public sealed class Balancer : IDisposable
         _timer.Dispose();
     }
 
+    internal void Release(EndpointState state, bool fallback)
+    {
+        state.RemoveInFlight();
+        if (!fallback)
+        {
+            _totalInFlight?.Decrement();
+        }
+    }
+
     internal void Complete(EndpointState state, bool success, TimeSpan latency, bool fallback)
     {
         state.RemoveInFlight();

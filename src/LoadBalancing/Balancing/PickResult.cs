@@ -52,4 +52,16 @@ public readonly struct PickResult
             _owner.Complete(State, success, latency, Status == PickStatus.Fallback);
         }
     }
+
+    /// <summary>
+    /// Gives the pick back without an outcome: the in-flight count drops, nothing is learnt. For a pick
+    /// that is not used, for example when a retry wants a different endpoint than this one.
+    /// </summary>
+    public void Release()
+    {
+        if (_owner is not null && State is not null)
+        {
+            _owner.Release(State, Status == PickStatus.Fallback);
+        }
+    }
 }

@@ -41,6 +41,20 @@ public sealed class BalancerTests
     }
 
     [Fact]
+    public void Release_DropsInFlight_WithoutLearningAnything()
+    {
+        using var balancer = TestEndpoints.Balancer(TestEndpoints.Make(1), TestEndpoints.Options(LoadBalancingAlgorithm.PeakEwma));
+
+        var pick = balancer.Pick();
+        Assert.Equal(1, pick.State!.InFlight);
+        pick.Release();
+
+        Assert.Equal(0, pick.State.InFlight);
+        Assert.Null(pick.State.LatencyEstimate);
+        Assert.Equal(0, pick.State.ConsecutiveFailures);
+    }
+
+    [Fact]
     public void Pick_SomeReady_UsesOnlyReadyOnes()
     {
         var endpoints = TestEndpoints.Make(3);

@@ -1,0 +1,45 @@
+using System.Text;
+using Microsoft.AspNetCore.Http;
+
+namespace LoadBalancing.Proxy.Admin;
+
+/// <summary>
+/// The admin endpoint: <c>/healthz</c> (the process runs), <c>/readyz</c> (it should get traffic),
+/// <c>/metrics</c> (Prometheus text) and <c>/backends</c> (every cluster and endpoint, as JSON).
+/// </summary>
+internal sealed class AdminHandler(ProxyRuntime runtime)
+{
+    public Task HandleAsync(HttpContext context)
+    {
+        var path = context.Request.Path.Value;
+        if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+        {
+            return WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "text/plain", "admin endpoints answer GET only\n");
+        }
+
+        return path switch
+        {
+            "/healthz" => WriteAsync(context, StatusCodes.Status200OK, "text/plain", "ok\n"),
+            "/readyz" => ReadyAsync(context),
+            "/metrics" => WriteAsync(context, StatusCodes.Status200OK, "text/plain; version=0.0.4; charset=utf-8", PrometheusWriter.Write(runtime)),
+            "/backends" => WriteAsync(context, StatusCodes.Status200OK, "application/json", BackendsWriter.Write(runtime)),
+            _ => WriteAsync(context, StatusCodes.Status404NotFound, "text/plain", "admin paths: /healthz /readyz /metrics /backends\n"),
+        };
+    }
+
+    private Task ReadyAsync(HttpContext context)
+    {
+        var (ready, report) = Readiness.Check(runtime);
+        return WriteAsync(context, ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable, "text/plain", report);
+    }
+
+    private static Task WriteAsync(HttpContext context, int status, string contentType, string body)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+        context.Response.StatusCode = status;
+        context.Response.ContentType = contentType;
+        context.Response.Headers.CacheControl = "no-store";
+        context.Response.ContentLength = bytes.Length;
+        return HttpMethods.IsHead(context.Request.Method) ? Task.CompletedTask : context.Response.Body.WriteAsync(bytes, 0, bytes.Length, context.RequestAborted);
+    }
+}

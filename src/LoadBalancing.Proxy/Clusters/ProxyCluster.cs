@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using LoadBalancing.Proxy.Metrics;
+using LoadBalancing.Proxy.Upstream;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+
+namespace LoadBalancing.Proxy.Clusters;
+
+/// <summary>
+/// One cluster at run time: its endpoint source and balancer, the request-key policy, and a pool of
+/// upstream connections per endpoint (kept by the endpoint's state, which survives endpoint-set updates).
+/// </summary>
+internal sealed class ProxyCluster : IDisposable
+{
+    private readonly ConcurrentDictionary<EndpointState, UpstreamPool> _pools = new(ReferenceEqualityComparer.Instance);
+    private readonly SocketConnectionContextFactory _factory;
+    private readonly TimeProvider _time;
+    private readonly IDisposable _subscription;
+    private readonly ITimer _sweeper;
+    private UpstreamPool? _fallbackPool;
+
+    public ProxyCluster(string name, ClusterOptions options, EndpointSource source, SocketConnectionContextFactory factory, TimeProvider time)
+    {
+        Name = name;
+        Options = options;
+        Source = source;
+        _factory = factory;
+        _time = time;
+        Endpoint? fallback = null;
+        if (options.Fallback is not null && HostPort.TryParse(options.Fallback, out var host, out var port, out _))
+        {
+            fallback = new Endpoint(host, port);
+        }
+
+        Balancer = new Balancer(source, options.ToBalancerOptions(fallback), time);
+        HashKey = new HashKeyPolicy(options.HashKey);
+        _subscription = source.Subscribe(RemoveGonePools);
+        var sweep = options.PooledConnectionIdleTimeout / 2;
+        _sweeper = time.CreateTimer(static s => ((ProxyCluster)s!).SweepIdle(), this, sweep, sweep);
+    }
+
+    public string Name { get; }
+
+    public ClusterOptions Options { get; }
+
+    public EndpointSource Source { get; }
+
+    public Balancer Balancer { get; }
+
+    public HashKeyPolicy HashKey { get; }
+
+    public ClusterMetrics Metrics { get; } = new();
+
+    /// <summary>How old the endpoint list may be before the cluster counts as stale; null for static lists.</summary>
+    public TimeSpan? StalenessBound { get; init; }
+
+    /// <summary>Whether the endpoint list is older than <see cref="StalenessBound"/>.</summary>
+    public bool IsStale => StalenessBound is { } bound && (Source.Staleness() is not { } age || age > bound);
+
+    /// <summary>The last failure seen per endpoint, for the admin view.</summary>
+    public ConcurrentDictionary<EndpointState, (DateTimeOffset At, string Message)> LastErrors { get; } = new(ReferenceEqualityComparer.Instance);
+
+    public void RecordError(EndpointState? state, string message)
+    {
+        if (state is not null)
+        {
+            LastErrors[state] = (_time.GetUtcNow(), message);
+        }
+    }
+
+    /// <summary>The connection pool for a picked endpoint.</summary>
+    public UpstreamPool GetPool(in PickResult pick)
+    {
+        if (pick.Status == PickStatus.Fallback)
+        {
+            return _fallbackPool ?? CreateFallbackPool(pick.Endpoint!);
+        }
+
+        return _pools.TryGetValue(pick.State!, out var pool)
+            ? pool
+            : _pools.GetOrAdd(pick.State!, static (_, arg) => arg.Self.CreatePool(arg.Endpoint), (Self: this, Endpoint: pick.Endpoint!));
+    }
+
+    /// <summary>Idle connections per endpoint, for the admin view.</summary>
+    public int IdleConnections(EndpointState state) => _pools.TryGetValue(state, out var pool) ? pool.IdleCount : 0;
+
+    private UpstreamPool CreateFallbackPool(Endpoint endpoint)
+    {
+        var pool = CreatePool(endpoint);
+        return Interlocked.CompareExchange(ref _fallbackPool, pool, null) ?? pool;
+    }
+
+    private UpstreamPool CreatePool(Endpoint endpoint) =>
+        new(endpoint, _factory, Metrics, _time, Options.MaxIdleConnectionsPerEndpoint, Options.PooledConnectionIdleTimeout);
+
+    private void RemoveGonePools(EndpointSet set)
+    {
+        var current = new HashSet<EndpointState>(set.States, ReferenceEqualityComparer.Instance);
+        foreach (var (state, pool) in _pools)
+        {
+            if (!current.Contains(state) && _pools.TryRemove(state, out _))
+            {
+                pool.Dispose();
+            }
+        }
+
+        foreach (var state in LastErrors.Keys)
+        {
+            if (!current.Contains(state))
+            {
+                LastErrors.TryRemove(state, out _);
+            }
+        }
+    }
+
+    private void SweepIdle()
+    {
+        foreach (var pool in _pools.Values)
+        {
+            pool.CloseExpired();
+        }
+
+        _fallbackPool?.CloseExpired();
+    }
+
+    public void Dispose()
+    {
+        _sweeper.Dispose();
+        _subscription.Dispose();
+        Balancer.Dispose();
+        foreach (var pool in _pools.Values)
+        {
+            pool.Dispose();
+        }
+
+        _fallbackPool?.Dispose();
+    }
+}

@@ -1,0 +1,115 @@
+namespace LoadBalancing.Proxy;
+
+/// <summary>One cluster: its endpoints, how requests are balanced over them, and how they are forwarded.</summary>
+public sealed class ClusterOptions
+{
+    /// <summary>The balancing algorithm. Default <see cref="LoadBalancingAlgorithm.RoundRobin"/>.</summary>
+    public LoadBalancingAlgorithm Algorithm { get; set; } = LoadBalancingAlgorithm.RoundRobin;
+
+    /// <summary>The static endpoints of the cluster.</summary>
+    public IList<EndpointOptions> Endpoints { get; } = new List<EndpointOptions>();
+
+    /// <summary>What the request key of hash-based algorithms is made from.</summary>
+    public HashKeyOptions HashKey { get; set; } = new();
+
+    /// <summary>
+    /// A last-resort <c>host:port</c> (for example the Service's ClusterIP) used only when no endpoint is usable.
+    /// </summary>
+    public string? Fallback { get; set; }
+
+    /// <summary>Whether the client's <c>Host</c> header is sent upstream (default) rather than the endpoint's address.</summary>
+    public bool PreserveHost { get; set; } = true;
+
+    /// <summary>How many endpoints one request may try (1 disables retries). Default 3, at most 8.</summary>
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>How long a TCP connect to an endpoint may take. Default 2 s.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long the upstream may take to send the response headers once the request is sent. Default 30 s.</summary>
+    public TimeSpan ResponseHeaderTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a request or response body may stall between two reads. Default 60 s.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How long an unused upstream connection is kept in the pool. Keep it below the upstream's own keep-alive
+    /// timeout so the upstream never closes a connection as the proxy reuses it. Default 50 s.
+    /// </summary>
+    public TimeSpan PooledConnectionIdleTimeout { get; set; } = TimeSpan.FromSeconds(50);
+
+    /// <summary>The most idle connections kept per endpoint. Default 512.</summary>
+    public int MaxIdleConnectionsPerEndpoint { get; set; } = 512;
+
+    /// <summary>The largest upstream response head (status line and headers) accepted. Default 64 KiB.</summary>
+    public int MaxResponseHeaderBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Least-request options.</summary>
+    public LeastRequestOptions LeastRequest { get; set; } = new();
+
+    /// <summary>Peak-EWMA options.</summary>
+    public PeakEwmaOptions PeakEwma { get; set; } = new();
+
+    /// <summary>Maglev options.</summary>
+    public MaglevOptions Maglev { get; set; } = new();
+
+    /// <summary>Ring-hash options.</summary>
+    public RingHashOptions RingHash { get; set; } = new();
+
+    /// <summary>Bounded loads for hash algorithms (for example 1.25); null leaves it off.</summary>
+    public double? HashBalanceFactor { get; set; }
+
+    /// <summary>Outlier detection: consecutive failures eject an endpoint for a while.</summary>
+    public OutlierDetectionOptions OutlierDetection { get; set; } = new();
+
+    /// <summary>Slow start for new endpoints (round-robin and least-request).</summary>
+    public SlowStartOptions SlowStart { get; set; } = new();
+
+    /// <summary>Below this share of healthy endpoints, ejections are ignored (Envoy's panic threshold). Default 50.</summary>
+    public double PanicThresholdPercent { get; set; } = 50;
+}
+
+/// <summary>One static endpoint.</summary>
+public sealed class EndpointOptions
+{
+    /// <summary>The endpoint as <c>ip:port</c>, <c>[ipv6]:port</c> or <c>host:port</c>.</summary>
+    public string Address { get; set; } = "";
+
+    /// <summary>The relative weight, 1 to 1,000,000. Default 1.</summary>
+    public int Weight { get; set; } = 1;
+
+    /// <summary>The endpoint's zone, if known.</summary>
+    public string? Zone { get; set; }
+}
+
+/// <summary>Where the request key of hash-based algorithms comes from.</summary>
+public enum HashKeySource
+{
+    /// <summary>No key: hash algorithms pick at random.</summary>
+    None,
+
+    /// <summary>A request header, named by <see cref="HashKeyOptions.Name"/>.</summary>
+    Header,
+
+    /// <summary>A cookie, named by <see cref="HashKeyOptions.Name"/>.</summary>
+    Cookie,
+
+    /// <summary>The client's IP address.</summary>
+    ClientIp,
+
+    /// <summary>The request path.</summary>
+    Path,
+
+    /// <summary>A query-string parameter, named by <see cref="HashKeyOptions.Name"/>.</summary>
+    QueryParameter,
+}
+
+/// <summary>The request key policy of a cluster. A request without the key is balanced at random, as Envoy does.</summary>
+public sealed class HashKeyOptions
+{
+    /// <summary>Where the key comes from. Default <see cref="HashKeySource.None"/>.</summary>
+    public HashKeySource Source { get; set; } = HashKeySource.None;
+
+    /// <summary>The header, cookie or query parameter name, for the sources that need one.</summary>
+    public string? Name { get; set; }
+}

@@ -1,0 +1,28 @@
+namespace LoadBalancing.Proxy;
+
+internal static class ClusterOptionsExtensions
+{
+    public static BalancerOptions ToBalancerOptions(this ClusterOptions cluster, Endpoint? fallback) => new()
+    {
+        Algorithm = cluster.Algorithm,
+        LeastRequest = cluster.LeastRequest,
+        PeakEwma = cluster.PeakEwma,
+        Maglev = cluster.Maglev,
+        RingHash = cluster.RingHash,
+        HashBalanceFactor = cluster.HashBalanceFactor,
+        OutlierDetection = cluster.OutlierDetection,
+        SlowStart = cluster.SlowStart,
+        PanicThresholdPercent = cluster.PanicThresholdPercent,
+        Fallback = fallback,
+    };
+
+    public static Endpoint ToEndpoint(this EndpointOptions options)
+    {
+        if (!HostPort.TryParse(options.Address, out var host, out var port, out var error))
+        {
+            throw new ProxyConfigurationException($"Endpoint address {error}.");
+        }
+
+        return new Endpoint(host, port, options.Weight, options.Zone);
+    }
+}

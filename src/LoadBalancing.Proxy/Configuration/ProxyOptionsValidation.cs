@@ -1,0 +1,211 @@
+using System.Globalization;
+
+namespace LoadBalancing.Proxy;
+
+/// <summary>Checks <see cref="ProxyOptions"/> and names the key of every problem.</summary>
+internal static class ProxyOptionsValidation
+{
+    public const int MaxAttemptsLimit = 8;
+
+    public static List<string> GetErrors(ProxyOptions options, string prefix)
+    {
+        var errors = new List<string>();
+        if (options.Listeners.Count == 0)
+        {
+            errors.Add($"{prefix}:Listeners: at least one listener is needed (for example {{ \"Url\": \"http://127.0.0.1:8080\" }}).");
+        }
+
+        for (var i = 0; i < options.Listeners.Count; i++)
+        {
+            CheckListener(options.Listeners[i], $"{prefix}:Listeners:{i}", errors);
+        }
+
+        if (options.Admin.Enabled)
+        {
+            CheckUrl(options.Admin.Url, $"{prefix}:Admin:Url", errors, allowHttps: false);
+        }
+
+        if (options.DrainTimeout < TimeSpan.Zero)
+        {
+            errors.Add($"{prefix}:DrainTimeout must not be negative; got {options.DrainTimeout}.");
+        }
+
+        if (options.Routes.Count == 0)
+        {
+            errors.Add($"{prefix}:Routes: at least one route is needed (for example {{ \"Path\": \"/\", \"Cluster\": \"web\" }}).");
+        }
+
+        var seen = new HashSet<(string, string)>();
+        for (var i = 0; i < options.Routes.Count; i++)
+        {
+            var route = options.Routes[i];
+            var key = $"{prefix}:Routes:{i}";
+            CheckRoute(route, key, options, errors);
+            if (!seen.Add((route.Host.ToUpperInvariant(), route.Path)))
+            {
+                errors.Add($"{key}: another route already matches host '{route.Host}' and path '{route.Path}'.");
+            }
+        }
+
+        foreach (var (name, cluster) in options.Clusters)
+        {
+            CheckCluster(name, cluster, $"{prefix}:Clusters:{name}", errors);
+        }
+
+        return errors;
+    }
+
+    private static void CheckListener(ListenerOptions listener, string key, List<string> errors)
+    {
+        var uri = CheckUrl(listener.Url, $"{key}:Url", errors, allowHttps: true);
+        if (uri is null)
+        {
+            return;
+        }
+
+        if (uri.Scheme == Uri.UriSchemeHttps)
+        {
+            if (string.IsNullOrEmpty(listener.CertificatePath))
+            {
+                errors.Add($"{key}:CertificatePath: an https listener needs a certificate (a .pfx file).");
+            }
+            else if (!File.Exists(listener.CertificatePath))
+            {
+                errors.Add($"{key}:CertificatePath: file '{listener.CertificatePath}' does not exist.");
+            }
+        }
+        else if (!string.IsNullOrEmpty(listener.CertificatePath))
+        {
+            errors.Add($"{key}:CertificatePath: a certificate needs an https URL; got '{listener.Url}'.");
+        }
+    }
+
+    private static Uri? CheckUrl(string url, string key, List<string> errors, bool allowHttps)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri)
+            || (uri.Scheme != Uri.UriSchemeHttp && !(allowHttps && uri.Scheme == Uri.UriSchemeHttps))
+            || uri.AbsolutePath != "/" || uri.IsDefaultPort && !url.Contains(":80", StringComparison.Ordinal) && !url.Contains(":443", StringComparison.Ordinal))
+        {
+            var schemes = allowHttps ? "http:// or https://" : "http://";
+            errors.Add($"{key}: '{url}' is not a listen URL; expected {schemes}address:port with no path.");
+            return null;
+        }
+
+        if (uri.HostNameType is not (UriHostNameType.IPv4 or UriHostNameType.IPv6) && !uri.IsLoopback)
+        {
+            errors.Add($"{key}: '{uri.Host}' is not an IP address; listen on an address such as 127.0.0.1, 0.0.0.0 or [::], or on localhost.");
+            return null;
+        }
+
+        return uri;
+    }
+
+    private static void CheckRoute(RouteOptions route, string key, ProxyOptions options, List<string> errors)
+    {
+        if (string.IsNullOrEmpty(route.Cluster))
+        {
+            errors.Add($"{key}:Cluster is required.");
+        }
+        else if (!options.Clusters.ContainsKey(route.Cluster))
+        {
+            errors.Add($"{key}:Cluster: no cluster is named '{route.Cluster}' (known: {string.Join(", ", options.Clusters.Keys)}).");
+        }
+
+        if (string.IsNullOrEmpty(route.Path) || route.Path[0] != '/')
+        {
+            errors.Add($"{key}:Path must start with '/'; got '{route.Path}'.");
+        }
+
+        var host = route.Host;
+        if (string.IsNullOrEmpty(host)
+            || host.Contains('/', StringComparison.Ordinal)
+            || host.Contains(' ', StringComparison.Ordinal)
+            || (host != "*" && host.IndexOf('*', StringComparison.Ordinal) is var star && star >= 0 && (star != 0 || host.Length < 3 || host[1] != '.')))
+        {
+            errors.Add($"{key}:Host: '{host}' is not a host pattern; expected an exact host, '*.suffix' or '*'.");
+        }
+    }
+
+    private static void CheckCluster(string name, ClusterOptions cluster, string key, List<string> errors)
+    {
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            errors.Add($"{key}: a cluster needs a name.");
+        }
+
+        if (cluster.Endpoints.Count == 0 && cluster.Fallback is null)
+        {
+            errors.Add($"{key}:Endpoints: a cluster needs at least one endpoint.");
+        }
+
+        var addresses = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < cluster.Endpoints.Count; i++)
+        {
+            var endpoint = cluster.Endpoints[i];
+            if (!HostPort.TryParse(endpoint.Address, out _, out _, out var error))
+            {
+                errors.Add($"{key}:Endpoints:{i}:Address {error}.");
+            }
+            else if (!addresses.Add(endpoint.Address))
+            {
+                errors.Add($"{key}:Endpoints:{i}:Address: '{endpoint.Address}' is listed twice.");
+            }
+
+            if (endpoint.Weight is < 1 or > Endpoint.MaxWeight)
+            {
+                errors.Add($"{key}:Endpoints:{i}:Weight must be between 1 and {Endpoint.MaxWeight}; got {endpoint.Weight}.");
+            }
+        }
+
+        if (cluster.Fallback is not null && !HostPort.TryParse(cluster.Fallback, out _, out _, out var fallbackError))
+        {
+            errors.Add($"{key}:Fallback {fallbackError}.");
+        }
+
+        if (cluster.MaxAttempts is < 1 or > MaxAttemptsLimit)
+        {
+            errors.Add($"{key}:MaxAttempts must be between 1 and {MaxAttemptsLimit}; got {cluster.MaxAttempts}.");
+        }
+
+        Positive(cluster.ConnectTimeout, $"{key}:ConnectTimeout", errors);
+        Positive(cluster.ResponseHeaderTimeout, $"{key}:ResponseHeaderTimeout", errors);
+        Positive(cluster.IdleTimeout, $"{key}:IdleTimeout", errors);
+        Positive(cluster.PooledConnectionIdleTimeout, $"{key}:PooledConnectionIdleTimeout", errors);
+        if (cluster.MaxIdleConnectionsPerEndpoint < 0)
+        {
+            errors.Add($"{key}:MaxIdleConnectionsPerEndpoint must not be negative; got {cluster.MaxIdleConnectionsPerEndpoint}.");
+        }
+
+        if (cluster.MaxResponseHeaderBytes is < 1024 or > 1024 * 1024)
+        {
+            errors.Add($"{key}:MaxResponseHeaderBytes must be between 1024 and 1048576; got {cluster.MaxResponseHeaderBytes.ToString(CultureInfo.InvariantCulture)}.");
+        }
+
+        var needsName = cluster.HashKey.Source is HashKeySource.Header or HashKeySource.Cookie or HashKeySource.QueryParameter;
+        if (needsName && string.IsNullOrWhiteSpace(cluster.HashKey.Name))
+        {
+            errors.Add($"{key}:HashKey:Name is required when HashKey:Source is {cluster.HashKey.Source}.");
+        }
+
+        if (cluster.HashKey.Source != HashKeySource.None && cluster.Algorithm is not (LoadBalancingAlgorithm.Maglev or LoadBalancingAlgorithm.RingHash))
+        {
+            errors.Add($"{key}:HashKey: a request key only steers Maglev and RingHash; Algorithm is {cluster.Algorithm}.");
+        }
+
+        foreach (var error in cluster.ToBalancerOptions(fallback: null).GetValidationErrors())
+        {
+            // The core names keys with dots ("LeastRequest.ChoiceCount"); configuration paths use colons.
+            var space = error.IndexOf(' ', StringComparison.Ordinal);
+            var coreKey = (space < 0 ? error : error[..space]).Replace('.', ':');
+            errors.Add($"{key}:{coreKey}{(space < 0 ? "" : error[space..])}");
+        }
+    }
+
+    private static void Positive(TimeSpan value, string key, List<string> errors)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            errors.Add($"{key} must be positive; got {value}.");
+        }
+    }
+}

@@ -1,0 +1,27 @@
+using LoadBalancing;
+using LoadBalancing.Proxy;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Configures the proxy registered by <see cref="ProxyServiceCollectionExtensions.AddLoadBalancingProxy(IServiceCollection, ProxyOptions)"/>.</summary>
+public interface IProxyBuilder
+{
+    /// <summary>The service collection.</summary>
+    IServiceCollection Services { get; }
+
+    /// <summary>The validated proxy options.</summary>
+    ProxyOptions Options { get; }
+
+    /// <summary>
+    /// Feeds a configured cluster from <paramref name="source"/> (for example Kubernetes discovery) instead of
+    /// its static endpoints.
+    /// </summary>
+    /// <param name="cluster">The cluster name, as configured.</param>
+    /// <param name="source">The source that publishes the cluster's endpoints.</param>
+    /// <param name="stalenessBound">
+    /// How long the list may go unconfirmed before the cluster counts as stale (readiness fails, metrics say so);
+    /// null never counts it stale.
+    /// </param>
+    /// <returns>This builder.</returns>
+    IProxyBuilder UseEndpointSource(string cluster, EndpointSource source, TimeSpan? stalenessBound = null);
+}

@@ -1,0 +1,67 @@
+using LoadBalancing.Proxy;
+using LoadBalancing.Proxy.Admin;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the load-balancing proxy.</summary>
+public static class ProxyServiceCollectionExtensions
+{
+    /// <summary>Registers the proxy from a configuration section (normally <c>Proxy</c>), validated now.</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="section">The proxy's configuration section.</param>
+    /// <returns>A builder for further set-up.</returns>
+    /// <exception cref="ProxyConfigurationException">The configuration is invalid; the message names every bad key.</exception>
+    public static IProxyBuilder AddLoadBalancingProxy(this IServiceCollection services, IConfiguration section) =>
+        services.AddLoadBalancingProxy(ProxyConfiguration.Load(section));
+
+    /// <summary>Registers the proxy with options built in code, validated now.</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="options">The proxy options.</param>
+    /// <returns>A builder for further set-up.</returns>
+    /// <exception cref="ProxyConfigurationException">The options are invalid; the message names every bad key.</exception>
+    public static IProxyBuilder AddLoadBalancingProxy(this IServiceCollection services, ProxyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        ProxyConfiguration.Validate(options);
+
+        var registry = new ClusterSourceRegistry();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(options);
+        services.AddSingleton(registry);
+        services.TryAddSingleton<ProxyListeners>();
+        services.AddSingleton(sp => new ProxyRuntime(
+            options,
+            registry.Sources,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<ILoggerFactory>() ?? Logging.Abstractions.NullLoggerFactory.Instance));
+        services.AddSingleton(sp => new ProxyMiddleware(sp.GetRequiredService<ProxyRuntime>()));
+        services.AddSingleton(sp => new AdminHandler(sp.GetRequiredService<ProxyRuntime>()));
+        services.Configure<HostOptions>(host => host.ShutdownTimeout = options.DrainTimeout);
+        return new ProxyBuilder(services, options, registry);
+    }
+}
+
+/// <summary>The default <see cref="IProxyBuilder"/>.</summary>
+internal sealed class ProxyBuilder(IServiceCollection services, ProxyOptions options, ClusterSourceRegistry registry) : IProxyBuilder
+{
+    public IServiceCollection Services => services;
+
+    public ProxyOptions Options => options;
+
+    public IProxyBuilder UseEndpointSource(string cluster, LoadBalancing.EndpointSource source, TimeSpan? stalenessBound = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (!options.Clusters.ContainsKey(cluster))
+        {
+            throw new ProxyConfigurationException([$"{ProxyConfiguration.SectionName}:Clusters:{cluster}: no such cluster to attach an endpoint source to."]);
+        }
+
+        registry.Sources[cluster] = new ClusterSourceRegistration(source, stalenessBound);
+        return this;
+    }
+}

@@ -1,0 +1,72 @@
+using System.Net;
+using LoadBalancing.Proxy;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Microsoft.AspNetCore.Hosting;
+
+/// <summary>Binds Kestrel to the proxy's listeners and admin endpoint.</summary>
+public static class ProxyWebHostBuilderExtensions
+{
+    /// <summary>
+    /// Makes Kestrel listen where <paramref name="options"/> says (proxy listeners with their HTTP versions
+    /// and certificates, and the admin endpoint), and stops it adding its own <c>Server</c> header so the
+    /// upstream's passes through.
+    /// </summary>
+    /// <param name="builder">The web host builder.</param>
+    /// <param name="options">The validated proxy options.</param>
+    /// <returns>The builder.</returns>
+    public static IWebHostBuilder UseLoadBalancingProxyListeners(this IWebHostBuilder builder, ProxyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+        var listeners = new ProxyListeners();
+        builder.ConfigureServices(services => services.AddSingleton(listeners));
+        builder.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            foreach (var listener in options.Listeners)
+            {
+                Listen(kestrel, listener.Url, listen =>
+                {
+                    listen.Protocols = listener.Protocols switch
+                    {
+                        ListenerProtocols.Http1 => HttpProtocols.Http1,
+                        ListenerProtocols.Http2 => HttpProtocols.Http2,
+                        ListenerProtocols.Http1AndHttp2 => HttpProtocols.Http1AndHttp2,
+                        _ => listener.CertificatePath is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2,
+                    };
+                    if (listener.CertificatePath is { } path)
+                    {
+                        listen.UseHttps(path, listener.CertificatePassword);
+                    }
+
+                    listeners.AddProxy(listen);
+                });
+            }
+
+            if (options.Admin.Enabled)
+            {
+                Listen(kestrel, options.Admin.Url, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http1;
+                    listeners.SetAdmin(listen);
+                });
+            }
+        });
+        return builder;
+    }
+
+    private static void Listen(KestrelServerOptions kestrel, string url, Action<ListenOptions> configure)
+    {
+        var uri = new Uri(url);
+        if (IPAddress.TryParse(uri.Host, out var address))
+        {
+            kestrel.Listen(address, uri.Port, configure);
+        }
+        else
+        {
+            kestrel.ListenLocalhost(uri.Port, configure);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+using Microsoft.Extensions.ObjectPool;
+
+namespace LoadBalancing.Proxy.Forwarding;
+
+/// <summary>
+/// The per-request cancellation of one proxied exchange: a timeout (re-armed per phase on the cluster's
+/// <see cref="TimeProvider"/>) and the client going away both cancel <see cref="Token"/>. Pooled, so a
+/// request costs no token source.
+/// </summary>
+internal sealed class Exchange : IDisposable
+{
+    private readonly TimeProvider _time;
+    private CancellationTokenSource _cts;
+    private CancellationTokenRegistration _clientAborted;
+    private volatile bool _headersReceived;
+    private volatile bool _requestBodyFailed;
+
+    public Exchange(TimeProvider time)
+    {
+        _time = time;
+        _cts = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+    }
+
+    public CancellationToken Token => _cts.Token;
+
+    /// <summary>Whether the response head has arrived; after that, the request body no longer re-arms the timer.</summary>
+    public bool HeadersReceived
+    {
+        get => _headersReceived;
+        set => _headersReceived = value;
+    }
+
+    /// <summary>Whether reading the client's request body failed (the client's fault, not the upstream's).</summary>
+    public bool RequestBodyFailed => _requestBodyFailed;
+
+    public void Start(CancellationToken requestAborted)
+    {
+        _headersReceived = false;
+        _requestBodyFailed = false;
+        _clientAborted = requestAborted.UnsafeRegister(static s => ((Exchange)s!).CancelNow(), this);
+    }
+
+    /// <summary>Cancels <see cref="Token"/> after <paramref name="timeout"/> unless re-armed first.</summary>
+    public void Arm(TimeSpan timeout) => _cts.CancelAfter(timeout);
+
+    /// <summary>Ends the exchange now (for example to stop a request body still being sent).</summary>
+    public void Cancel() => CancelNow();
+
+    public void FailRequestBody()
+    {
+        _requestBodyFailed = true;
+        CancelNow();
+    }
+
+    private void CancelNow()
+    {
+        try
+        {
+            _cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The exchange already ended.
+        }
+    }
+
+    /// <summary>Makes the exchange ready for another request; false when it cannot be reused.</summary>
+    public bool Reset()
+    {
+        _clientAborted.Dispose();
+        _cts.CancelAfter(Timeout.InfiniteTimeSpan);
+        if (_cts.TryReset())
+        {
+            return true;
+        }
+
+        _cts.Dispose();
+        _cts = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+        return true;
+    }
+
+    public void Dispose()
+    {
+        _clientAborted.Dispose();
+        _cts.Dispose();
+    }
+
+    /// <summary>Creates and recycles exchanges for an <see cref="ObjectPool{T}"/>.</summary>
+    internal sealed class Policy(TimeProvider time) : PooledObjectPolicy<Exchange>
+    {
+        public override Exchange Create() => new(time);
+
+        public override bool Return(Exchange obj) => obj.Reset();
+    }
+}

@@ -1,0 +1,273 @@
+using System.Buffers;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Primitives;
+using Microsoft.Net.Http.Headers;
+
+namespace LoadBalancing.Proxy.Forwarding;
+
+/// <summary>How the request body is framed towards the upstream.</summary>
+internal enum RequestFraming
+{
+    /// <summary>No body.</summary>
+    None,
+
+    /// <summary>No body, but the method expects one: <c>Content-Length: 0</c>.</summary>
+    EmptyBody,
+
+    /// <summary>A body of the length Kestrel parsed.</summary>
+    ContentLength,
+
+    /// <summary>A body of unknown length (chunked or HTTP/2 without a length), sent chunked.</summary>
+    Chunked,
+}
+
+/// <summary>
+/// Writes the upstream HTTP/1.1 request head straight into the connection's pipe, from what Kestrel parsed.
+/// Framing headers are never copied from the client: the proxy frames the body it actually read, so a
+/// request Kestrel saw as one request reaches the upstream as exactly one request.
+/// </summary>
+internal static class RequestHeadWriter
+{
+    public static RequestFraming GetFraming(HttpRequest request)
+    {
+        if (request.ContentLength is long length)
+        {
+            return length > 0 ? RequestFraming.ContentLength : ExpectsBodyOrNone(request);
+        }
+
+        var canHaveBody = request.HttpContext.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? false;
+        return canHaveBody ? RequestFraming.Chunked : ExpectsBodyOrNone(request);
+    }
+
+    private static RequestFraming ExpectsBodyOrNone(HttpRequest request) =>
+        HttpMethodRules.ExpectsBody(request.Method) ? RequestFraming.EmptyBody : RequestFraming.None;
+
+    public static void Write(PipeWriter output, HttpContext context, string upstreamAuthority, bool preserveHost, RequestFraming framing, bool upgrade)
+    {
+        var request = context.Request;
+        Ascii(output, request.Method);
+        Bytes(output, " "u8);
+        WriteTarget(output, context);
+        Bytes(output, " HTTP/1.1\r\nHost: "u8);
+        var host = request.Headers.Host;
+        var clientHost = host.Count > 0 ? host[0] : null;
+        Ascii(output, preserveHost && !string.IsNullOrEmpty(clientHost) ? clientHost : upstreamAuthority);
+        Bytes(output, "\r\n"u8);
+
+        var headers = request.Headers;
+        var connection = headers.Connection;
+        foreach (var header in headers)
+        {
+            var name = header.Key;
+            if (string.Equals(name, HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase))
+            {
+                if (upgrade)
+                {
+                    WriteJoined(output, name, header.Value, ", "u8);
+                }
+
+                continue;
+            }
+
+            if (IsControlledHere(name) || name.StartsWith(':') || IsNamedIn(connection, name))
+            {
+                continue;
+            }
+
+            if (string.Equals(name, HeaderNames.Cookie, StringComparison.OrdinalIgnoreCase))
+            {
+                // HTTP/2 may split cookies over several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
+                WriteJoined(output, name, header.Value, "; "u8);
+                continue;
+            }
+
+            foreach (var value in header.Value)
+            {
+                WriteHeader(output, name, value);
+            }
+        }
+
+        WriteForwarded(output, context, clientHost);
+
+        if (upgrade)
+        {
+            Bytes(output, "Connection: Upgrade\r\n"u8);
+        }
+
+        switch (framing)
+        {
+            case RequestFraming.EmptyBody:
+                Bytes(output, "Content-Length: 0\r\n"u8);
+                break;
+            case RequestFraming.ContentLength:
+                Bytes(output, "Content-Length: "u8);
+                Number(output, request.ContentLength!.Value);
+                Bytes(output, "\r\n"u8);
+                break;
+            case RequestFraming.Chunked:
+                Bytes(output, "Transfer-Encoding: chunked\r\n"u8);
+                break;
+        }
+
+        Bytes(output, "\r\n"u8);
+    }
+
+    private static void WriteTarget(PipeWriter output, HttpContext context)
+    {
+        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        if (!string.IsNullOrEmpty(raw) && (raw[0] == '/' || raw == "*"))
+        {
+            Ascii(output, raw);
+            return;
+        }
+
+        // Absolute-form (or no raw target, as with HTTP/2 in some hosts): rebuild origin-form.
+        var request = context.Request;
+        var path = (request.PathBase + request.Path).ToUriComponent();
+        Ascii(output, path.Length == 0 ? "/" : path);
+        Ascii(output, request.QueryString.ToUriComponent());
+    }
+
+    private static void WriteForwarded(PipeWriter output, HttpContext context, string? clientHost)
+    {
+        var request = context.Request;
+
+        // X-Forwarded-For: what earlier proxies said, then the address this proxy saw.
+        Bytes(output, "X-Forwarded-For: "u8);
+        var existing = request.Headers["X-Forwarded-For"];
+        var first = true;
+        foreach (var value in existing)
+        {
+            if (!string.IsNullOrEmpty(value))
+            {
+                if (!first)
+                {
+                    Bytes(output, ", "u8);
+                }
+
+                Ascii(output, value);
+                first = false;
+            }
+        }
+
+        if (context.Connection.RemoteIpAddress is { } ip)
+        {
+            if (!first)
+            {
+                Bytes(output, ", "u8);
+            }
+
+            if (ip.IsIPv4MappedToIPv6)
+            {
+                ip = ip.MapToIPv4();
+            }
+
+            Span<char> text = stackalloc char[64];
+            if (ip.TryFormat(text, out var written))
+            {
+                Ascii(output, text[..written]);
+            }
+        }
+
+        Bytes(output, "\r\nX-Forwarded-Proto: "u8);
+        Ascii(output, request.IsHttps ? "https" : "http");
+        if (!string.IsNullOrEmpty(clientHost))
+        {
+            Bytes(output, "\r\nX-Forwarded-Host: "u8);
+            Ascii(output, clientHost);
+        }
+
+        Bytes(output, "\r\n"u8);
+    }
+
+    /// <summary>Headers this writer sets itself, and hop-by-hop headers (RFC 9110 §7.6.1).</summary>
+    private static bool IsControlledHere(string name) =>
+        name.Length switch
+        {
+            2 => name.Equals("TE", StringComparison.OrdinalIgnoreCase),
+            4 => name.Equals(HeaderNames.Host, StringComparison.OrdinalIgnoreCase),
+            6 => name.Equals(HeaderNames.Expect, StringComparison.OrdinalIgnoreCase),
+            10 => name.Equals(HeaderNames.Connection, StringComparison.OrdinalIgnoreCase)
+                || name.Equals(HeaderNames.KeepAlive, StringComparison.OrdinalIgnoreCase),
+            14 => name.Equals(HeaderNames.ContentLength, StringComparison.OrdinalIgnoreCase),
+            15 => name.Equals("X-Forwarded-For", StringComparison.OrdinalIgnoreCase),
+            16 => name.Equals(HeaderNames.ProxyConnection, StringComparison.OrdinalIgnoreCase)
+                || name.Equals("X-Forwarded-Host", StringComparison.OrdinalIgnoreCase),
+            17 => name.Equals(HeaderNames.TransferEncoding, StringComparison.OrdinalIgnoreCase)
+                || name.Equals("X-Forwarded-Proto", StringComparison.OrdinalIgnoreCase),
+            _ => false,
+        };
+
+    private static bool IsNamedIn(StringValues connection, string name)
+    {
+        foreach (var value in connection)
+        {
+            if (value is null)
+            {
+                continue;
+            }
+
+            var rest = value.AsSpan();
+            foreach (var range in rest.Split(','))
+            {
+                if (rest[range].Trim().Equals(name, StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    private static void WriteHeader(PipeWriter output, string name, string? value)
+    {
+        Ascii(output, name);
+        Bytes(output, ": "u8);
+        Ascii(output, value);
+        Bytes(output, "\r\n"u8);
+    }
+
+    private static void WriteJoined(PipeWriter output, string name, StringValues values, ReadOnlySpan<byte> separator)
+    {
+        Ascii(output, name);
+        Bytes(output, ": "u8);
+        for (var i = 0; i < values.Count; i++)
+        {
+            if (i > 0)
+            {
+                Bytes(output, separator);
+            }
+
+            Ascii(output, values[i]);
+        }
+
+        Bytes(output, "\r\n"u8);
+    }
+
+    internal static void Bytes(PipeWriter output, ReadOnlySpan<byte> bytes) => output.Write(bytes);
+
+    internal static void Ascii(PipeWriter output, ReadOnlySpan<char> text)
+    {
+        if (text.IsEmpty)
+        {
+            return;
+        }
+
+        // Latin-1 keeps every byte Kestrel accepted in a header as that same byte.
+        var span = output.GetSpan(text.Length);
+        var written = Encoding.Latin1.GetBytes(text, span);
+        output.Advance(written);
+    }
+
+    internal static void Number(PipeWriter output, long value)
+    {
+        var span = output.GetSpan(20);
+        value.TryFormat(span, out var written, default, CultureInfo.InvariantCulture);
+        output.Advance(written);
+    }
+}

@@ -1,0 +1,37 @@
+using System.Runtime.CompilerServices;
+
+namespace LoadBalancing.Proxy.Forwarding;
+
+/// <summary>The endpoints a request has tried, so a retry goes elsewhere. Inline: no allocation.</summary>
+internal struct TriedEndpoints
+{
+    private Buffer _items;
+    private int _count;
+
+    public void Add(Endpoint endpoint)
+    {
+        if (_count < ProxyOptionsValidation.MaxAttemptsLimit)
+        {
+            _items[_count++] = endpoint;
+        }
+    }
+
+    public readonly bool Contains(Endpoint endpoint)
+    {
+        for (var i = 0; i < _count; i++)
+        {
+            if (_items[i]!.Equals(endpoint))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    [InlineArray(ProxyOptionsValidation.MaxAttemptsLimit)]
+    private struct Buffer
+    {
+        private Endpoint? _element;
+    }
+}

@@ -1,0 +1,81 @@
+namespace LoadBalancing.Proxy.Metrics;
+
+/// <summary>Why the proxy answered a request itself, or how an upstream attempt failed.</summary>
+internal enum UpstreamError
+{
+    /// <summary>No endpoint was usable (503).</summary>
+    NoEndpoint,
+
+    /// <summary>The TCP connect failed or timed out.</summary>
+    Connect,
+
+    /// <summary>The connection broke before the whole response arrived.</summary>
+    Reset,
+
+    /// <summary>The response headers did not arrive in time, or a body stalled (504).</summary>
+    Timeout,
+
+    /// <summary>The upstream's response was not valid HTTP/1.1 framing (502).</summary>
+    BadResponse,
+
+    /// <summary>The client went away before the response was complete.</summary>
+    ClientAborted,
+}
+
+/// <summary>Counters of one cluster. Updated with interlocked operations on the request path; read by the admin endpoint.</summary>
+internal sealed class ClusterMetrics
+{
+    public static readonly string[] ErrorNames = ["no_endpoint", "connect", "reset", "timeout", "bad_response", "client_aborted"];
+
+    private readonly long[] _responsesByClass = new long[6]; // index = status / 100; 0 = no response (aborted)
+    private readonly long[] _errors = new long[ErrorNames.Length];
+    private long _retries;
+    private long _fallbackRequests;
+    private long _connectionsOpened;
+    private long _connectionsOpen;
+    private long _connectionsReused;
+    private long _inFlight;
+
+    public LatencyHistogram UpstreamLatency { get; } = new();
+
+    public long Retries => Volatile.Read(ref _retries);
+
+    public long FallbackRequests => Volatile.Read(ref _fallbackRequests);
+
+    public long ConnectionsOpened => Volatile.Read(ref _connectionsOpened);
+
+    public long ConnectionsOpen => Volatile.Read(ref _connectionsOpen);
+
+    public long ConnectionsReused => Volatile.Read(ref _connectionsReused);
+
+    public long InFlight => Volatile.Read(ref _inFlight);
+
+    public long Responses(int statusClass) => Volatile.Read(ref _responsesByClass[statusClass]);
+
+    public long Errors(UpstreamError error) => Volatile.Read(ref _errors[(int)error]);
+
+    public void RequestStarted() => Interlocked.Increment(ref _inFlight);
+
+    public void RequestEnded(int statusCode)
+    {
+        Interlocked.Decrement(ref _inFlight);
+        var statusClass = statusCode / 100;
+        Interlocked.Increment(ref _responsesByClass[statusClass is >= 1 and <= 5 ? statusClass : 0]);
+    }
+
+    public void Error(UpstreamError error) => Interlocked.Increment(ref _errors[(int)error]);
+
+    public void Retry() => Interlocked.Increment(ref _retries);
+
+    public void Fallback() => Interlocked.Increment(ref _fallbackRequests);
+
+    public void ConnectionOpened()
+    {
+        Interlocked.Increment(ref _connectionsOpened);
+        Interlocked.Increment(ref _connectionsOpen);
+    }
+
+    public void ConnectionClosed() => Interlocked.Decrement(ref _connectionsOpen);
+
+    public void ConnectionReused() => Interlocked.Increment(ref _connectionsReused);
+}

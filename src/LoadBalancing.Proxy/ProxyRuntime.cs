@@ -1,0 +1,88 @@
+using System.Collections.Concurrent;
+using LoadBalancing.Proxy.Clusters;
+using LoadBalancing.Proxy.Forwarding;
+using LoadBalancing.Proxy.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace LoadBalancing.Proxy;
+
+/// <summary>Everything the proxy runs with: clusters, routes, the forwarder and proxy-wide counters.</summary>
+internal sealed class ProxyRuntime : IDisposable
+{
+    private readonly SocketConnectionContextFactory _factory;
+    private long _noRoute;
+    private volatile bool _draining;
+
+    public ProxyRuntime(ProxyOptions options, IReadOnlyDictionary<string, ClusterSourceRegistration> sources, TimeProvider time, ILoggerFactory loggers)
+    {
+        Options = options;
+        Time = time;
+        Started = time.GetUtcNow();
+        _factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), loggers.CreateLogger("LoadBalancing.Proxy.Upstream"));
+        var clusters = new Dictionary<string, ProxyCluster>(StringComparer.Ordinal);
+        foreach (var (name, clusterOptions) in options.Clusters)
+        {
+            EndpointSource source;
+            TimeSpan? stalenessBound = null;
+            if (sources.TryGetValue(name, out var registration))
+            {
+                source = registration.Source;
+                stalenessBound = registration.StalenessBound;
+            }
+            else
+            {
+                source = new EndpointSource(name, time);
+                source.Publish(clusterOptions.Endpoints.Select(e => e.ToEndpoint()));
+            }
+
+            clusters[name] = new ProxyCluster(name, clusterOptions, source, _factory, time) { StalenessBound = stalenessBound };
+        }
+
+        Clusters = clusters.Values.ToArray();
+        Routes = new RouteTable<ProxyCluster>(options.Routes.Select(r => (r.Host, r.Path, clusters[r.Cluster])));
+        Forwarder = new HttpForwarder(time);
+    }
+
+    public ProxyOptions Options { get; }
+
+    public TimeProvider Time { get; }
+
+    public DateTimeOffset Started { get; }
+
+    public IReadOnlyList<ProxyCluster> Clusters { get; }
+
+    public RouteTable<ProxyCluster> Routes { get; }
+
+    public HttpForwarder Forwarder { get; }
+
+    public long NoRouteRequests => Volatile.Read(ref _noRoute);
+
+    /// <summary>Set when shutdown starts, so readiness flips before the listeners close.</summary>
+    public bool Draining
+    {
+        get => _draining;
+        set => _draining = value;
+    }
+
+    public void NoRoute() => Interlocked.Increment(ref _noRoute);
+
+    public void Dispose()
+    {
+        foreach (var cluster in Clusters)
+        {
+            cluster.Dispose();
+        }
+
+        _factory.Dispose();
+    }
+}
+
+/// <summary>An endpoint source supplied in code (for example by Kubernetes discovery) for a configured cluster.</summary>
+internal sealed record ClusterSourceRegistration(EndpointSource Source, TimeSpan? StalenessBound);
+
+/// <summary>Sources registered through IProxyBuilder.UseEndpointSource, by cluster name.</summary>
+internal sealed class ClusterSourceRegistry
+{
+    public ConcurrentDictionary<string, ClusterSourceRegistration> Sources { get; } = new(StringComparer.Ordinal);
+}

@@ -1,0 +1,306 @@
+using System.Buffers;
+using System.Buffers.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
+
+namespace LoadBalancing.Proxy.Upstream;
+
+/// <summary>The result of <see cref="ResponseHeadParser.TryParse"/>.</summary>
+internal enum ParseStatus
+{
+    /// <summary>The head is not complete yet: read more.</summary>
+    Incomplete,
+
+    /// <summary>The head was parsed.</summary>
+    Done,
+
+    /// <summary>The head is not valid HTTP/1.1; the message says why.</summary>
+    Invalid,
+}
+
+/// <summary>
+/// Parses an upstream HTTP/1.x response head strictly: the framing rules of RFC 9112 §6 with the ambiguous
+/// cases (Content-Length with Transfer-Encoding, differing Content-Lengths, codings other than chunked,
+/// obsolete line folding, bare LF, control characters) rejected, so a confused upstream can never make the
+/// proxy pass on a response the client would frame differently.
+/// </summary>
+internal static class ResponseHeadParser
+{
+    private static ReadOnlySpan<byte> EndOfHead => "\r\n\r\n"u8;
+
+    /// <summary>Parses one response head at the start of <paramref name="buffer"/>.</summary>
+    /// <param name="buffer">Bytes read from the upstream.</param>
+    /// <param name="maxBytes">The largest head accepted.</param>
+    /// <param name="isHeadRequest">Whether the request was HEAD (no body follows whatever the headers say).</param>
+    /// <param name="target">
+    /// Where to copy end-to-end headers of a final (non-1xx, or 101) response; hop-by-hop headers and
+    /// Content-Length (set through <see cref="HttpResponse.ContentLength"/>) are left out.
+    /// </param>
+    /// <param name="cache">Header strings of the previous response on the connection.</param>
+    /// <param name="head">The parsed head.</param>
+    /// <param name="end">Where the body starts.</param>
+    /// <param name="error">Why the head is invalid.</param>
+    public static ParseStatus TryParse(
+        in ReadOnlySequence<byte> buffer, int maxBytes, bool isHeadRequest, HttpResponse target, HeaderStringCache cache,
+        out ResponseHead head, out SequencePosition end, out string? error)
+    {
+        head = default;
+        error = null;
+        var reader = new SequenceReader<byte>(buffer);
+        if (!reader.TryReadTo(out ReadOnlySequence<byte> headBytes, EndOfHead, advancePastDelimiter: true))
+        {
+            end = buffer.Start;
+            if (buffer.Length > maxBytes)
+            {
+                error = $"the response head is larger than {maxBytes} bytes";
+                return ParseStatus.Invalid;
+            }
+
+            return ParseStatus.Incomplete;
+        }
+
+        end = reader.Position;
+        var length = (int)Math.Min(headBytes.Length, int.MaxValue);
+        if (length + EndOfHead.Length > maxBytes)
+        {
+            error = $"the response head is larger than {maxBytes} bytes";
+            return ParseStatus.Invalid;
+        }
+
+        if (headBytes.IsSingleSegment)
+        {
+            return Parse(headBytes.FirstSpan, isHeadRequest, target, cache, ref head, out error);
+        }
+
+        var rented = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            headBytes.CopyTo(rented);
+            return Parse(rented.AsSpan(0, length), isHeadRequest, target, cache, ref head, out error);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private static ParseStatus Parse(ReadOnlySpan<byte> text, bool isHeadRequest, HttpResponse target, HeaderStringCache cache, ref ResponseHead head, out string? error)
+    {
+        // Status line: HTTP/1.x SP 3DIGIT [SP reason]
+        var lineEnd = text.IndexOf("\r\n"u8);
+        var statusLine = lineEnd < 0 ? text : text[..lineEnd];
+        var rest = lineEnd < 0 ? [] : text[(lineEnd + 2)..];
+        if (statusLine.Length < 12
+            || !statusLine.StartsWith("HTTP/1."u8)
+            || (statusLine[7] != (byte)'1' && statusLine[7] != (byte)'0')
+            || statusLine[8] != (byte)' '
+            || !IsDigit(statusLine[9]) || !IsDigit(statusLine[10]) || !IsDigit(statusLine[11])
+            || (statusLine.Length > 12 && statusLine[12] != (byte)' ')
+            || statusLine.IndexOfAny((byte)'\r', (byte)'\n', (byte)0) >= 0)
+        {
+            error = "the status line is not HTTP/1.x";
+            return ParseStatus.Invalid;
+        }
+
+        var http11 = statusLine[7] == (byte)'1';
+        var status = ((statusLine[9] - '0') * 100) + ((statusLine[10] - '0') * 10) + (statusLine[11] - '0');
+        if (status < 100)
+        {
+            error = $"status {status} is not a valid status code";
+            return ParseStatus.Invalid;
+        }
+
+        head.StatusCode = status;
+        var final = status >= 200 || status == 101;
+        var headers = final ? target.Headers : null;
+
+        long contentLength = -1;
+        var chunked = false;
+        var close = !http11;
+        var position = 0;
+        while (!rest.IsEmpty)
+        {
+            lineEnd = rest.IndexOf("\r\n"u8);
+            var line = lineEnd < 0 ? rest : rest[..lineEnd];
+            rest = lineEnd < 0 ? [] : rest[(lineEnd + 2)..];
+
+            if (line.IsEmpty || line[0] is (byte)' ' or (byte)'\t')
+            {
+                error = "obsolete line folding or an empty header line";
+                return ParseStatus.Invalid;
+            }
+
+            var colon = line.IndexOf((byte)':');
+            if (colon <= 0 || !IsToken(line[..colon]))
+            {
+                error = "a header line has no valid name";
+                return ParseStatus.Invalid;
+            }
+
+            var nameBytes = line[..colon];
+            var value = line[(colon + 1)..].Trim(" \t"u8);
+            if (ContainsControl(value))
+            {
+                error = "a header value contains a control character";
+                return ParseStatus.Invalid;
+            }
+
+            if (System.Text.Ascii.EqualsIgnoreCase(nameBytes, "Content-Length"u8))
+            {
+                if (!Utf8Parser.TryParse(value, out long parsed, out var consumed) || consumed != value.Length || parsed < 0 || !IsDigits(value)
+                    || (contentLength >= 0 && contentLength != parsed))
+                {
+                    error = "Content-Length is invalid or repeated with a different value";
+                    return ParseStatus.Invalid;
+                }
+
+                contentLength = parsed;
+                continue;
+            }
+
+            if (System.Text.Ascii.EqualsIgnoreCase(nameBytes, "Transfer-Encoding"u8))
+            {
+                if (chunked || !System.Text.Ascii.EqualsIgnoreCase(value, "chunked"u8))
+                {
+                    error = "Transfer-Encoding is not exactly one 'chunked'";
+                    return ParseStatus.Invalid;
+                }
+
+                chunked = true;
+                continue;
+            }
+
+            if (System.Text.Ascii.EqualsIgnoreCase(nameBytes, "Connection"u8))
+            {
+                ReadConnectionTokens(value, ref head, ref close, http11);
+                continue;
+            }
+
+            if (headers is null || IsHopByHop(nameBytes, status))
+            {
+                continue;
+            }
+
+            var name = cache.GetName(position, nameBytes);
+            var valueString = cache.GetValue(position, value);
+            position++;
+            if (headers.TryGetValue(name, out var existing) && existing.Count > 0)
+            {
+                headers[name] = StringValues.Concat(existing, valueString);
+            }
+            else
+            {
+                headers[name] = valueString;
+            }
+        }
+
+        if (chunked && contentLength >= 0)
+        {
+            error = "the response has both Content-Length and Transfer-Encoding";
+            return ParseStatus.Invalid;
+        }
+
+        if (chunked && !http11)
+        {
+            error = "an HTTP/1.0 response cannot be chunked";
+            return ParseStatus.Invalid;
+        }
+
+        head.KeepAlive = !close;
+        if (isHeadRequest || status < 200 || status is 204 or 304)
+        {
+            head.Framing = BodyFraming.None;
+            if (status == 101)
+            {
+                head.KeepAlive = false;
+            }
+
+            // HEAD keeps the Content-Length the GET would have had.
+            if (isHeadRequest && status >= 200 && contentLength >= 0 && status is not (204 or 304))
+            {
+                target.ContentLength = contentLength;
+            }
+        }
+        else if (chunked)
+        {
+            head.Framing = BodyFraming.Chunked;
+        }
+        else if (contentLength >= 0)
+        {
+            head.Framing = BodyFraming.ContentLength;
+            head.ContentLength = contentLength;
+            target.ContentLength = contentLength;
+        }
+        else
+        {
+            head.Framing = BodyFraming.UntilClose;
+            head.KeepAlive = false;
+        }
+
+        if (final && head.ConnectionTokens is { } tokens)
+        {
+            foreach (var token in tokens)
+            {
+                target.Headers.Remove(token);
+            }
+        }
+
+        error = null;
+        return ParseStatus.Done;
+    }
+
+    private static void ReadConnectionTokens(ReadOnlySpan<byte> value, ref ResponseHead head, ref bool close, bool http11)
+    {
+        foreach (var range in value.Split((byte)','))
+        {
+            var token = value[range].Trim(" \t"u8);
+            if (token.IsEmpty)
+            {
+                continue;
+            }
+
+            if (System.Text.Ascii.EqualsIgnoreCase(token, "close"u8))
+            {
+                close = true;
+            }
+            else if (System.Text.Ascii.EqualsIgnoreCase(token, "keep-alive"u8))
+            {
+                close = close && http11; // HTTP/1.0 keep-alive opt-in; an explicit close in HTTP/1.1 stays
+            }
+            else if (!System.Text.Ascii.EqualsIgnoreCase(token, "upgrade"u8))
+            {
+                (head.ConnectionTokens ??= []).Add(System.Text.Encoding.Latin1.GetString(token));
+            }
+        }
+    }
+
+    /// <summary>RFC 9110 §7.6.1 hop-by-hop fields, plus Trailer (the proxy does not forward trailers).</summary>
+    private static bool IsHopByHop(ReadOnlySpan<byte> name, int status) =>
+        System.Text.Ascii.EqualsIgnoreCase(name, "Keep-Alive"u8)
+        || System.Text.Ascii.EqualsIgnoreCase(name, "Proxy-Connection"u8)
+        || System.Text.Ascii.EqualsIgnoreCase(name, "TE"u8)
+        || System.Text.Ascii.EqualsIgnoreCase(name, "Trailer"u8)
+        || (status != 101 && System.Text.Ascii.EqualsIgnoreCase(name, "Upgrade"u8));
+
+    private static bool IsDigit(byte b) => b is >= (byte)'0' and <= (byte)'9';
+
+    private static bool IsDigits(ReadOnlySpan<byte> value) => !value.IsEmpty && !value.ContainsAnyExceptInRange((byte)'0', (byte)'9');
+
+    private static bool ContainsControl(ReadOnlySpan<byte> value)
+    {
+        foreach (var b in value)
+        {
+            if ((b < 0x20 && b != (byte)'\t') || b == 0x7F)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static readonly SearchValues<byte> TokenChars =
+        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
+
+    private static bool IsToken(ReadOnlySpan<byte> name) => !name.IsEmpty && !name.ContainsAnyExcept(TokenChars);
+}

@@ -1,0 +1,178 @@
+using System.Net;
+using System.Net.Sockets;
+using LoadBalancing.Proxy.Metrics;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+
+namespace LoadBalancing.Proxy.Upstream;
+
+/// <summary>
+/// Idle keep-alive connections to one endpoint, most recently used first (so a few hot connections stay
+/// warm and the rest age out), and the connect path for new ones.
+/// </summary>
+internal sealed class UpstreamPool : IDisposable
+{
+    private readonly Stack<UpstreamConnection> _idle = new();
+    private readonly SocketConnectionContextFactory _factory;
+    private readonly TimeProvider _time;
+    private readonly ClusterMetrics _metrics;
+    private readonly int _maxIdle;
+    private readonly TimeSpan _idleTimeout;
+    private bool _disposed;
+
+    public UpstreamPool(Endpoint endpoint, SocketConnectionContextFactory factory, ClusterMetrics metrics, TimeProvider time, int maxIdle, TimeSpan idleTimeout)
+    {
+        Endpoint = endpoint;
+        RemoteEndPoint = IPAddress.TryParse(endpoint.Address, out var ip)
+            ? new IPEndPoint(ip, endpoint.Port)
+            : new DnsEndPoint(endpoint.Address, endpoint.Port);
+        Authority = endpoint.Address.Contains(':', StringComparison.Ordinal)
+            ? $"[{endpoint.Address}]:{endpoint.Port}"
+            : $"{endpoint.Address}:{endpoint.Port}";
+        _factory = factory;
+        _metrics = metrics;
+        _time = time;
+        _maxIdle = maxIdle;
+        _idleTimeout = idleTimeout;
+    }
+
+    public Endpoint Endpoint { get; }
+
+    public EndPoint RemoteEndPoint { get; }
+
+    /// <summary>The endpoint as a Host header value, for clusters that do not preserve the client's.</summary>
+    public string Authority { get; }
+
+    public int IdleCount
+    {
+        get
+        {
+            lock (_idle)
+            {
+                return _idle.Count;
+            }
+        }
+    }
+
+    /// <summary>Takes a clean idle connection, closing stale ones on the way.</summary>
+    public bool TryTake(out UpstreamConnection connection)
+    {
+        var now = _time.GetTimestamp();
+        while (true)
+        {
+            lock (_idle)
+            {
+                if (!_idle.TryPop(out connection!))
+                {
+                    return false;
+                }
+            }
+
+            if (_time.GetElapsedTime(connection.IdleSince, now) < _idleTimeout && connection.IsClean())
+            {
+                _metrics.ConnectionReused();
+                return true;
+            }
+
+            connection.Close();
+        }
+    }
+
+    /// <summary>Puts a connection that finished a request cleanly back for reuse.</summary>
+    public void Return(UpstreamConnection connection)
+    {
+        connection.IdleSince = _time.GetTimestamp();
+        lock (_idle)
+        {
+            if (!_disposed && _idle.Count < _maxIdle)
+            {
+                _idle.Push(connection);
+                return;
+            }
+        }
+
+        connection.Close();
+    }
+
+    /// <summary>Opens a new connection; throws <see cref="SocketException"/> or <see cref="OperationCanceledException"/>.</summary>
+    public async ValueTask<UpstreamConnection> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var socket = RemoteEndPoint is IPEndPoint ip
+            ? new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp)
+            : new Socket(SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.NoDelay = true;
+            await socket.ConnectAsync(RemoteEndPoint, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        _metrics.ConnectionOpened();
+        return new UpstreamConnection(_factory.Create(socket), this);
+    }
+
+    /// <summary>Closes idle connections that have been idle too long.</summary>
+    public void CloseExpired()
+    {
+        var now = _time.GetTimestamp();
+        List<UpstreamConnection>? expired = null;
+        lock (_idle)
+        {
+            if (_idle.Count == 0)
+            {
+                return;
+            }
+
+            // The stack's bottom holds the longest idle; rebuild it keeping the fresh ones in order.
+            var keep = new List<UpstreamConnection>(_idle.Count);
+            foreach (var connection in _idle)
+            {
+                if (_time.GetElapsedTime(connection.IdleSince, now) >= _idleTimeout)
+                {
+                    (expired ??= []).Add(connection);
+                }
+                else
+                {
+                    keep.Add(connection);
+                }
+            }
+
+            if (expired is null)
+            {
+                return;
+            }
+
+            _idle.Clear();
+            for (var i = keep.Count - 1; i >= 0; i--)
+            {
+                _idle.Push(keep[i]);
+            }
+        }
+
+        foreach (var connection in expired)
+        {
+            connection.Close();
+        }
+    }
+
+    internal void ConnectionClosed() => _metrics.ConnectionClosed();
+
+    public void Dispose()
+    {
+        UpstreamConnection[] idle;
+        lock (_idle)
+        {
+            _disposed = true;
+            idle = _idle.ToArray();
+            _idle.Clear();
+        }
+
+        foreach (var connection in idle)
+        {
+            connection.Close();
+        }
+    }
+}
