@@ -19,7 +19,7 @@ internal sealed class ProxyRuntime : IDisposable
         Options = options;
         Time = time;
         Started = time.GetUtcNow();
-        _factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), loggers.CreateLogger("LoadBalancing.Proxy.Upstream"));
+        _factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions { MaxWriteBufferSize = 64 * 1024, MaxReadBufferSize = 256 * 1024, WaitForDataBeforeAllocatingBuffer = true }, loggers.CreateLogger("LoadBalancing.Proxy.Upstream"));
         var clusters = new Dictionary<string, ProxyCluster>(StringComparer.Ordinal);
         foreach (var (name, clusterOptions) in options.Clusters)
         {

@@ -18,6 +18,12 @@ public sealed class ProxyOptions
     /// <summary>The clusters requests are balanced over, by name.</summary>
     public IDictionary<string, ClusterOptions> Clusters { get; } = new Dictionary<string, ClusterOptions>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The largest request body accepted, in bytes; larger ones get 413. Default null: no limit, bodies are
+    /// streamed and never held whole (Kestrel's own default of 30 MB suits an application, not a proxy).
+    /// </summary>
+    public long? MaxRequestBodySize { get; set; }
+
     /// <summary>How long a graceful shutdown waits for in-flight requests before closing them. Default 10 s.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -25,6 +25,11 @@ internal static class ProxyOptionsValidation
             CheckUrl(options.Admin.Url, $"{prefix}:Admin:Url", errors, allowHttps: false);
         }
 
+        if (options.MaxRequestBodySize is < 0)
+        {
+            errors.Add($"{prefix}:MaxRequestBodySize must not be negative; got {options.MaxRequestBodySize}.");
+        }
+
         if (options.DrainTimeout < TimeSpan.Zero)
         {
             errors.Add($"{prefix}:DrainTimeout must not be negative; got {options.DrainTimeout}.");

@@ -25,6 +25,7 @@ public static class ProxyWebHostBuilderExtensions
         builder.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodySize;
             foreach (var listener in options.Listeners)
             {
                 Listen(kestrel, listener.Url, listen =>

@@ -1,0 +1,185 @@
+using System.Net;
+using LoadBalancing.Proxy.Metrics;
+using LoadBalancing.Proxy.Tests.Support;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Time.Testing;
+
+namespace LoadBalancing.Proxy.Tests.Forwarding;
+
+public sealed class FailureTests
+{
+    [Fact]
+    public async Task UpstreamDown_RetriedOnAnotherEndpoint_NoRequestFails()
+    {
+        await using var live = await TestBackend.StartAsync("live", "127.0.0.2");
+        var dead = Loopback.DeadEndpoint("127.0.0.3");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, dead, live.Address);
+        options.Clusters["web"].OutlierDetection.Enabled = false; // keep the dead endpoint in rotation
+        await using var proxy = await TestProxy.StartAsync(options);
+
+        for (var i = 0; i < 10; i++)
+        {
+            using var response = await proxy.Client.GetAsync("/", TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // Every failed connect was retried on the live endpoint; which requests hit the dead one first is round-robin's business.
+        var metrics = proxy.Cluster().Metrics;
+        Assert.Equal(10, live.Requests.Count);
+        Assert.InRange(metrics.Retries, 1, 10);
+        Assert.Equal(metrics.Retries, metrics.Errors(UpstreamError.Connect));
+    }
+
+    [Fact]
+    public async Task UpstreamDown_IsEjected_ThenNotTriedAgain()
+    {
+        await using var live = await TestBackend.StartAsync("live", "127.0.0.2");
+        var dead = Loopback.DeadEndpoint("127.0.0.3");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, dead, live.Address);
+        options.Clusters["web"].OutlierDetection.ConsecutiveFailures = 2;
+        await using var proxy = await TestProxy.StartAsync(options);
+
+        for (var i = 0; i < 20; i++)
+        {
+            (await proxy.Client.GetAsync("/", TestContext.Current.CancellationToken)).EnsureSuccessStatusCode();
+        }
+
+        Assert.Equal(2, proxy.Cluster().Metrics.Errors(UpstreamError.Connect));
+        Assert.Equal(1, proxy.Cluster().Balancer.Status.EjectedEndpoints);
+    }
+
+    [Fact]
+    public async Task AllDown_Answers503_WithAShortBody()
+    {
+        var options = TestProxy.Options(LoadBalancingAlgorithm.LeastRequest, Loopback.DeadEndpoint("127.0.0.2"), Loopback.DeadEndpoint("127.0.0.3"));
+        await using var proxy = await TestProxy.StartAsync(options);
+
+        using var response = await proxy.Client.GetAsync("/", TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("upstream connect failed\n", await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(1, proxy.Cluster().Metrics.Retries);
+    }
+
+    [Fact]
+    public async Task NonIdempotentRequest_ThatReachedTheUpstream_IsNotRetried()
+    {
+        // The first endpoint accepts the request and drops the connection without answering.
+        await using var dropper = new RawUpstream(_ => [], "127.0.0.2");
+        await using var live = await TestBackend.StartAsync("live", "127.0.0.3");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, dropper.Address, live.Address);
+        options.Clusters["web"].OutlierDetection.Enabled = false;
+        await using var proxy = await TestProxy.StartAsync(options);
+        var ct = TestContext.Current.CancellationToken;
+
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 4; i++)
+        {
+            using var response = await proxy.Client.PostAsync("/", new StringContent("pay once"), ct);
+            statuses.Add(response.StatusCode);
+        }
+
+        Assert.Equal(2, statuses.Count(s => s == HttpStatusCode.BadGateway));
+        Assert.Equal(2, live.Requests.Count);
+
+        // The same failure on a GET without a body is retried elsewhere.
+        for (var i = 0; i < 4; i++)
+        {
+            (await proxy.Client.GetAsync("/", ct)).EnsureSuccessStatusCode();
+        }
+    }
+
+    [Fact]
+    public async Task SlowUpstream_Answers504_AfterTheResponseHeaderTimeout()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var slow = await TestBackend.StartAsync("slow", "127.0.0.2", async context =>
+        {
+            context.RequestAborted.Register(() => aborted.TrySetResult());
+            arrived.TrySetResult();
+            await aborted.Task;
+        });
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, slow.Address);
+        options.Clusters["web"].ResponseHeaderTimeout = TimeSpan.FromSeconds(5);
+        await using var proxy = await TestProxy.StartAsync(options, time);
+
+        var pending = proxy.Client.GetAsync("/", TestContext.Current.CancellationToken);
+        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        time.Advance(TimeSpan.FromSeconds(4));
+        Assert.False(pending.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(2));
+        using var response = await pending;
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal("upstream did not answer in time\n", await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        await aborted.Task.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken); // the upstream request was abandoned
+        Assert.Equal(1, proxy.Cluster().Metrics.Errors(UpstreamError.Timeout));
+    }
+
+    [Fact]
+    public async Task ClientDisconnect_CancelsTheUpstreamRequest()
+    {
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var slow = await TestBackend.StartAsync("slow", "127.0.0.2", async context =>
+        {
+            context.RequestAborted.Register(() => aborted.TrySetResult());
+            arrived.TrySetResult();
+            await aborted.Task;
+        });
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, slow.Address));
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        using var client = proxy.NewClient();
+        var pending = client.GetAsync("/", cts.Token);
+        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending);
+
+        // The proxy releases the pick and closes the upstream connection before the backend can see the abort.
+        await aborted.Task.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        var cluster = proxy.Cluster();
+        Assert.Equal(0, cluster.Metrics.ConnectionsOpen);
+        Assert.Equal(0, cluster.Source.Current.States[0].InFlight);
+    }
+
+    [Fact]
+    public async Task NoUsableEndpoint_UsesTheFallbackAddress()
+    {
+        await using var fallback = await TestBackend.StartAsync("cluster-ip", "127.0.0.9");
+        var source = new EndpointSource("web");
+        source.Publish([new Endpoint("127.0.0.2", 80, conditions: EndpointConditions.None)]);
+        var options = TestProxy.Options(LoadBalancingAlgorithm.PeakEwma, "127.0.0.2:80");
+        options.Clusters["web"].Fallback = fallback.Address;
+        await using var proxy = await TestProxy.StartAsync(options, configure: p => p.UseEndpointSource("web", source));
+
+        Assert.Equal("cluster-ip", await proxy.Client.GetStringAsync("/", TestContext.Current.CancellationToken));
+        Assert.Equal(1, proxy.Cluster().Metrics.FallbackRequests);
+    }
+
+    [Fact]
+    public async Task ServerErrors_CountAsFailures_ForOutlierDetection()
+    {
+        await using var broken = await TestBackend.StartAsync("broken", "127.0.0.2", context =>
+        {
+            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+            return Task.CompletedTask;
+        });
+        await using var good = await TestBackend.StartAsync("good", "127.0.0.3");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, broken.Address, good.Address);
+        options.Clusters["web"].OutlierDetection.ConsecutiveFailures = 3;
+        await using var proxy = await TestProxy.StartAsync(options);
+
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 20; i++)
+        {
+            statuses.Add((await proxy.Client.GetAsync("/", TestContext.Current.CancellationToken)).StatusCode);
+        }
+
+        // A 500 is the upstream's answer: passed on, not retried, and counted towards ejection.
+        Assert.Equal(3, statuses.Count(s => s == HttpStatusCode.InternalServerError));
+        Assert.Equal(1, proxy.Cluster().Balancer.Status.EjectedEndpoints);
+    }
+}
