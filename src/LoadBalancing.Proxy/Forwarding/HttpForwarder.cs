@@ -58,6 +58,13 @@ internal sealed partial class HttpForwarder
 
         // A request may go to a second endpoint after reaching the first only when sending it twice is harmless.
         var replayable = !hasBody && !upgrade && HttpMethodRules.IsIdempotent(request.Method);
+        if (framing == RequestFraming.Chunked && !await FirstChunkArrivedAsync(request.BodyReader, context.RequestAborted).ConfigureAwait(false))
+        {
+            // Kestrel could not read the body's framing: answer 400 before anything reaches an upstream.
+            await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "the request body is malformed").ConfigureAwait(false);
+            return;
+        }
+
         var pickContext = cluster.HashKey.GetContext(context);
         var tried = default(TriedEndpoints);
         var last = AttemptOutcome.Fail(UpstreamError.NoEndpoint, StatusCodes.Status503ServiceUnavailable, "no healthy upstream");
@@ -105,13 +112,31 @@ internal sealed partial class HttpForwarder
             cluster.Metrics.Error(UpstreamError.NoEndpoint);
         }
 
-        if (last.Error == UpstreamError.ClientAborted || context.RequestAborted.IsCancellationRequested)
+        if ((last.Error == UpstreamError.ClientAborted && last.Status == 0) || context.RequestAborted.IsCancellationRequested)
         {
             context.Abort();
             return;
         }
 
         await ErrorResponses.WriteAsync(context, last.Status, last.Message).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Waits for the first bytes of a chunked body (without consuming them), which makes Kestrel validate the
+    /// first chunk header before an upstream is chosen. False when the body is malformed.
+    /// </summary>
+    private static async ValueTask<bool> FirstChunkArrivedAsync(PipeReader body, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var result = await body.ReadAsync(cancellationToken).ConfigureAwait(false);
+            body.AdvanceTo(result.Buffer.Start);
+            return true;
+        }
+        catch (Exception e) when (e is BadHttpRequestException or IOException or OperationCanceledException)
+        {
+            return false;
+        }
     }
 
     private static PickResult PickUntried(Balancer balancer, PickContext context, in TriedEndpoints tried)
@@ -254,7 +279,7 @@ internal sealed partial class HttpForwarder
             {
                 case BodyResult.Invalid:
                     endpointOk = false;
-                    return AttemptOutcome.Fail(UpstreamError.BadResponse, StatusCodes.Status502BadGateway, "upstream sent invalid body framing");
+                    return AttemptOutcome.Fail(UpstreamError.BadResponse, StatusCodes.Status502BadGateway, "upstream sent an invalid response: broken chunked framing");
                 case BodyResult.Truncated:
                     endpointOk = false;
                     return AttemptOutcome.Fail(UpstreamError.Reset, StatusCodes.Status502BadGateway, "upstream closed the connection mid-response");
@@ -428,6 +453,21 @@ internal sealed partial class HttpForwarder
     private static ChunkStatus DecodeChunks(ref ChunkedDecoder decoder, PipeReader input, in ReadResult result, PipeWriter output, out bool wrote)
     {
         wrote = false;
+
+        // Validate what has arrived before writing any of it, so broken framing in the first read becomes a
+        // clean 502 instead of a response already half-written.
+        var probe = decoder;
+        var probeReader = new SequenceReader<byte>(result.Buffer);
+        while (probe.Next(ref probeReader, out _) == ChunkStatus.Data)
+        {
+        }
+
+        if (probe.Next(ref probeReader, out _) == ChunkStatus.Invalid)
+        {
+            input.AdvanceTo(result.Buffer.End);
+            return ChunkStatus.Invalid;
+        }
+
         var reader = new SequenceReader<byte>(result.Buffer);
         ChunkStatus status;
         while ((status = decoder.Next(ref reader, out var data)) == ChunkStatus.Data)

@@ -80,13 +80,16 @@ internal sealed class TestProxy : IAsyncDisposable
         DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
     };
 
-    /// <summary>Sends raw bytes on a new connection and returns everything the proxy answered until it closed (bounded).</summary>
+    /// <summary>
+    /// Sends raw bytes on a new connection and returns everything the proxy answered until it closed the
+    /// connection (bounded). The client never half-closes: Kestrel treats that as the client leaving.
+    /// Requests that Kestrel accepts must end with <c>Connection: close</c> for the read to end.
+    /// </summary>
     public async Task<string> SendRawAsync(string request, TimeSpan? timeout = null)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(ProxyEndPoint);
         await socket.SendAsync(Encoding.Latin1.GetBytes(request));
-        socket.Shutdown(SocketShutdown.Send);
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(20));
         var received = new StringBuilder();
         var buffer = new byte[8192];
