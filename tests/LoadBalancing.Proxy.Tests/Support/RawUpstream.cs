@@ -51,6 +51,10 @@ internal sealed class RawUpstream : IAsyncDisposable
         catch (ObjectDisposedException)
         {
         }
+        catch (SocketException) when (_stop.IsCancellationRequested)
+        {
+            // Stopping the listener fails the pending accept.
+        }
     }
 
     private async Task ServeAsync(TcpClient client)

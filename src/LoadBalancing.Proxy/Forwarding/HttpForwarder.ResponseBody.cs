@@ -1,0 +1,152 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using LoadBalancing.Proxy.Upstream;
+using Microsoft.AspNetCore.Http;
+
+namespace LoadBalancing.Proxy.Forwarding;
+
+internal sealed partial class HttpForwarder
+{
+    private enum BodyResult
+    {
+        Complete,
+        Truncated,
+        Invalid,
+        ClientGone,
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<BodyResult> CopyResponseBodyAsync(PipeReader input, HttpResponse response, ResponseHead head, Exchange exchange, ClusterOptions options)
+    {
+        var output = response.BodyWriter;
+        switch (head.Framing)
+        {
+            case BodyFraming.None:
+                return BodyResult.Complete;
+
+            case BodyFraming.ContentLength:
+                {
+                    var remaining = head.ContentLength;
+                    while (remaining > 0)
+                    {
+                        exchange.Arm(options.IdleTimeout);
+                        var result = await input.ReadAsync(exchange.Token).ConfigureAwait(false);
+                        var buffer = result.Buffer;
+                        var take = Math.Min(remaining, buffer.Length);
+                        Write(output, buffer.Slice(0, take));
+                        input.AdvanceTo(buffer.GetPosition(take));
+                        remaining -= take;
+                        if (take > 0 && ClientGone(await output.FlushAsync(exchange.Token).ConfigureAwait(false)))
+                        {
+                            return BodyResult.ClientGone;
+                        }
+
+                        if (remaining > 0 && result.IsCompleted)
+                        {
+                            return BodyResult.Truncated;
+                        }
+                    }
+
+                    return BodyResult.Complete;
+                }
+
+            case BodyFraming.Chunked:
+                {
+                    var decoder = default(ChunkedDecoder);
+                    while (true)
+                    {
+                        exchange.Arm(options.IdleTimeout);
+                        var result = await input.ReadAsync(exchange.Token).ConfigureAwait(false);
+                        var status = DecodeChunks(ref decoder, input, result, output, out var wrote);
+                        if (status == ChunkStatus.Invalid)
+                        {
+                            return BodyResult.Invalid;
+                        }
+
+                        if (wrote && ClientGone(await output.FlushAsync(exchange.Token).ConfigureAwait(false)))
+                        {
+                            return BodyResult.ClientGone;
+                        }
+
+                        if (status == ChunkStatus.Done)
+                        {
+                            return BodyResult.Complete;
+                        }
+
+                        if (result.IsCompleted)
+                        {
+                            return BodyResult.Truncated;
+                        }
+                    }
+                }
+
+            default:
+                while (true)
+                {
+                    exchange.Arm(options.IdleTimeout);
+                    var result = await input.ReadAsync(exchange.Token).ConfigureAwait(false);
+                    var buffer = result.Buffer;
+                    Write(output, buffer);
+                    input.AdvanceTo(buffer.End);
+                    if (!buffer.IsEmpty && ClientGone(await output.FlushAsync(exchange.Token).ConfigureAwait(false)))
+                    {
+                        return BodyResult.ClientGone;
+                    }
+
+                    if (result.IsCompleted)
+                    {
+                        return BodyResult.Complete;
+                    }
+                }
+        }
+    }
+
+    private static ChunkStatus DecodeChunks(ref ChunkedDecoder decoder, PipeReader input, in ReadResult result, PipeWriter output, out bool wrote)
+    {
+        wrote = false;
+
+        // Validate what has arrived before writing any of it, so broken framing in the first read becomes a
+        // clean 502 instead of a response already half-written.
+        var probe = decoder;
+        var probeReader = new SequenceReader<byte>(result.Buffer);
+        while (probe.Next(ref probeReader, out _) == ChunkStatus.Data)
+        {
+        }
+
+        if (probe.Next(ref probeReader, out _) == ChunkStatus.Invalid)
+        {
+            input.AdvanceTo(result.Buffer.End);
+            return ChunkStatus.Invalid;
+        }
+
+        var reader = new SequenceReader<byte>(result.Buffer);
+        ChunkStatus status;
+        while ((status = decoder.Next(ref reader, out var data)) == ChunkStatus.Data)
+        {
+            Write(output, data);
+            wrote = true;
+        }
+
+        if (status == ChunkStatus.NeedMore)
+        {
+            input.AdvanceTo(reader.Position, result.Buffer.End);
+        }
+        else
+        {
+            input.AdvanceTo(reader.Position);
+        }
+
+        return status;
+    }
+
+    private static void Write(PipeWriter output, in ReadOnlySequence<byte> data)
+    {
+        foreach (var segment in data)
+        {
+            output.Write(segment.Span);
+        }
+    }
+
+    private static bool ClientGone(FlushResult flush) => flush.IsCompleted || flush.IsCanceled;
+}
