@@ -21,6 +21,7 @@ var requests = Option("--requests", 100_000);
 var connections = Option("--connections", 16);
 var algorithm = OptionText("--algorithm", "RoundRobin");
 var profile = args.Contains("--profile");
+var uploadMegabytes = Option("--upload-mb", 0);
 var repoRoot = FindRepoRoot();
 
 // The upstream: three Kestrel endpoints answering a fixed 13-byte body.
@@ -31,13 +32,22 @@ for (var i = 0; i < 3; i++)
 {
     var builder = WebApplication.CreateSlimBuilder();
     builder.Logging.ClearProviders();
-    builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
-    var app = builder.Build();
-    app.Run(context =>
+    builder.WebHost.ConfigureKestrel(k =>
     {
+        k.Listen(IPAddress.Loopback, 0);
+        k.Limits.MaxRequestBodySize = null;
+    });
+    var app = builder.Build();
+    app.Run(async context =>
+    {
+        var sink = new byte[64 * 1024];
+        while (await context.Request.Body.ReadAsync(sink) > 0)
+        {
+        }
+
         context.Response.ContentLength = body.Length;
         context.Response.ContentType = "text/plain";
-        return context.Response.Body.WriteAsync(body, 0, body.Length);
+        await context.Response.Body.WriteAsync(body);
     });
     await app.StartAsync();
     upstreams.Add(app);
@@ -81,6 +91,30 @@ try
     {
         BaseAddress = new Uri($"http://127.0.0.1:{proxyPort}/"),
     };
+
+    if (uploadMegabytes > 0)
+    {
+        // One large upload: what the proxy allocates to stream it (it must not hold the body).
+        await LoadAsync(client, 100, 1);
+        var first = await ScrapeAsync(admin);
+        var payload = new byte[64 * 1024];
+        using var content = new StreamContent(new RepeatingStream(payload, uploadMegabytes * 1024L * 1024));
+        content.Headers.ContentLength = uploadMegabytes * 1024L * 1024;
+        using (var response = await client.PostAsync("/upload", content))
+        {
+            response.EnsureSuccessStatusCode();
+        }
+
+        var end = await ScrapeAsync(admin);
+        Console.WriteLine($"upload of {uploadMegabytes} MiB: proxy allocated {(end["dotnet_gc_allocated_bytes_total"] - first["dotnet_gc_allocated_bytes_total"]) / 1024:F0} KiB, resident {end["process_resident_memory_bytes"] / (1024 * 1024):F1} MiB");
+        if (profile)
+        {
+            await Task.Delay(1500);
+            Console.WriteLine(await File.ReadAllTextAsync(profileFile));
+        }
+
+        return;
+    }
 
     Console.WriteLine($"Proxy pid {proxy.Id}, {algorithm}, {connections} connections, 3 upstreams, 13-byte bodies.");
     await LoadAsync(client, Math.Max(20_000, requests / 5), connections); // warm-up: JIT tiers, pools, header caches
@@ -215,3 +249,41 @@ static string FindRepoRoot()
 int Option(string name, int fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
 
 string OptionText(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
+
+/// <summary>A read-only stream of a given length that repeats one buffer, so the client never holds the body.</summary>
+internal sealed class RepeatingStream(byte[] pattern, long length) : Stream
+{
+    private long _position;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => length;
+
+    public override long Position
+    {
+        get => _position;
+        set => throw new NotSupportedException();
+    }
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        var n = (int)Math.Min(Math.Min(count, pattern.Length), length - _position);
+        Array.Copy(pattern, 0, buffer, offset, n);
+        _position += n;
+        return n;
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}

@@ -38,7 +38,9 @@ internal sealed partial class HttpForwarder
                     return false;
                 }
 
-                var buffer = result.Buffer;
+                // At most a few segments per send (see MaxSegmentsPerFlush); the rest stays for the next turn.
+                var buffer = FirstSegments(result.Buffer, MaxSegmentsPerFlush);
+                var last = result.IsCompleted && buffer.End.Equals(result.Buffer.End);
                 if (!buffer.IsEmpty)
                 {
                     if (chunked)
@@ -54,7 +56,7 @@ internal sealed partial class HttpForwarder
                 }
 
                 client.AdvanceTo(buffer.End);
-                if (result.IsCompleted && chunked)
+                if (last && chunked)
                 {
                     upstream.Write("0\r\n\r\n"u8);
                 }
@@ -67,10 +69,10 @@ internal sealed partial class HttpForwarder
 
                 if (!exchange.HeadersReceived)
                 {
-                    exchange.Arm(result.IsCompleted ? options.ResponseHeaderTimeout : options.IdleTimeout);
+                    exchange.Arm(last ? options.ResponseHeaderTimeout : options.IdleTimeout);
                 }
 
-                if (result.IsCompleted)
+                if (last)
                 {
                     return true;
                 }

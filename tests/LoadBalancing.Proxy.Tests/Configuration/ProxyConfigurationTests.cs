@@ -1,0 +1,114 @@
+using Microsoft.Extensions.Configuration;
+
+namespace LoadBalancing.Proxy.Tests.Configuration;
+
+public sealed class ProxyConfigurationTests
+{
+    private static readonly Dictionary<string, string?> Valid = new()
+    {
+        ["Proxy:Listeners:0:Url"] = "http://127.0.0.1:8080",
+        ["Proxy:Routes:0:Path"] = "/",
+        ["Proxy:Routes:0:Cluster"] = "web",
+        ["Proxy:Clusters:web:Algorithm"] = "Maglev",
+        ["Proxy:Clusters:web:Endpoints:0:Address"] = "10.0.0.1:8080",
+        ["Proxy:Clusters:web:Endpoints:1:Address"] = "[fd00::2]:8080",
+        ["Proxy:Clusters:web:Endpoints:1:Weight"] = "3",
+        ["Proxy:Clusters:web:HashKey:Source"] = "Header",
+        ["Proxy:Clusters:web:HashKey:Name"] = "X-User",
+        ["Proxy:Clusters:web:Maglev:TableSize"] = "65537",
+        ["Proxy:Clusters:web:ConnectTimeout"] = "00:00:01",
+    };
+
+    private static ProxyOptions Load(params (string Key, string? Value)[] changes)
+    {
+        var values = new Dictionary<string, string?>(Valid);
+        foreach (var (key, value) in changes)
+        {
+            values[key] = value;
+        }
+
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        return ProxyConfiguration.Load(configuration.GetSection("Proxy"));
+    }
+
+    private static string Error(params (string Key, string? Value)[] changes) =>
+        Assert.Throws<ProxyConfigurationException>(() => Load(changes)).Message;
+
+    [Fact]
+    public void ValidConfiguration_Binds()
+    {
+        var options = Load();
+
+        var cluster = options.Clusters["web"];
+        Assert.Equal(LoadBalancingAlgorithm.Maglev, cluster.Algorithm);
+        Assert.Equal(3, cluster.Endpoints[1].Weight);
+        Assert.Equal(HashKeySource.Header, cluster.HashKey.Source);
+        Assert.Equal(TimeSpan.FromSeconds(1), cluster.ConnectTimeout);
+        Assert.Equal("http://127.0.0.1:9901", options.Admin.Url);
+    }
+
+    [Theory]
+    [InlineData("Proxy:Clusters:web:Algorithm", "Fastest", "Proxy:Clusters:web:Algorithm")]
+    [InlineData("Proxy:Clusters:web:MaxAttempts", "three", "Proxy:Clusters:web:MaxAttempts")]
+    [InlineData("Proxy:Clusters:web:ConnectTimeout", "soon", "Proxy:Clusters:web:ConnectTimeout")]
+    [InlineData("Proxy:Clusters:web:Colour", "blue", "Colour")]
+    [InlineData("Proxy:Listeners:0:Adress", "x", "Adress")]
+    public void UnconvertibleOrUnknownKeys_AreNamed(string key, string value, string named)
+    {
+        var message = Error((key, value));
+
+        Assert.Contains(named, message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Proxy:Clusters:web:Endpoints:0:Address", "10.0.0.1", "Proxy:Clusters:web:Endpoints:0:Address '10.0.0.1' has no port")]
+    [InlineData("Proxy:Clusters:web:Endpoints:0:Address", "10.0.0.1:99999", "Proxy:Clusters:web:Endpoints:0:Address '10.0.0.1:99999' has an invalid port")]
+    [InlineData("Proxy:Clusters:web:Endpoints:1:Address", "fd00::2:8080", "write [addr]:port")]
+    [InlineData("Proxy:Clusters:web:Endpoints:1:Address", "10.0.0.1:8080", "is listed twice")]
+    [InlineData("Proxy:Clusters:web:Endpoints:0:Weight", "0", "Proxy:Clusters:web:Endpoints:0:Weight must be between 1 and 1000000")]
+    [InlineData("Proxy:Routes:0:Cluster", "api", "Proxy:Routes:0:Cluster: no cluster is named 'api'")]
+    [InlineData("Proxy:Routes:0:Path", "api", "Proxy:Routes:0:Path must start with '/'")]
+    [InlineData("Proxy:Routes:0:Host", "a*.example.com", "Proxy:Routes:0:Host: 'a*.example.com' is not a host pattern")]
+    [InlineData("Proxy:Listeners:0:Url", "http://127.0.0.1:8080/path", "Proxy:Listeners:0:Url: 'http://127.0.0.1:8080/path' is not a listen URL")]
+    [InlineData("Proxy:Listeners:0:Url", "http://proxy.internal:8080", "'proxy.internal' is not an IP address")]
+    [InlineData("Proxy:Listeners:0:Url", "https://127.0.0.1:8443", "Proxy:Listeners:0:CertificatePath: an https listener needs a certificate")]
+    [InlineData("Proxy:Clusters:web:MaxAttempts", "9", "Proxy:Clusters:web:MaxAttempts must be between 1 and 8; got 9")]
+    [InlineData("Proxy:Clusters:web:ResponseHeaderTimeout", "00:00:00", "Proxy:Clusters:web:ResponseHeaderTimeout must be positive")]
+    [InlineData("Proxy:Clusters:web:HashKey:Name", null, "Proxy:Clusters:web:HashKey:Name is required when HashKey:Source is Header")]
+    [InlineData("Proxy:Clusters:web:Algorithm", "RoundRobin", "Proxy:Clusters:web:HashKey: a request key only steers Maglev and RingHash")]
+    [InlineData("Proxy:Clusters:web:Maglev:TableSize", "65536", "Proxy:Clusters:web:Maglev:TableSize must be a prime")]
+    [InlineData("Proxy:Clusters:web:Fallback", "cluster-ip", "Proxy:Clusters:web:Fallback 'cluster-ip' has no port")]
+    [InlineData("Proxy:MaxRequestBodySize", "-1", "Proxy:MaxRequestBodySize must not be negative")]
+    public void BadValues_AreRejected_NamingTheKeyAndTheProblem(string key, string? value, string expected)
+    {
+        var message = Error((key, value));
+
+        Assert.Contains(expected, message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EveryProblemIsReported_NotOnlyTheFirst()
+    {
+        var exception = Assert.Throws<ProxyConfigurationException>(() => Load(
+            ("Proxy:Clusters:web:MaxAttempts", "0"),
+            ("Proxy:Routes:0:Path", "x"),
+            ("Proxy:Clusters:web:Endpoints:0:Weight", "-2")));
+
+        Assert.Equal(3, exception.Errors.Count);
+    }
+
+    [Fact]
+    public void MissingListenersRoutesAndEndpoints_AreNamed()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Proxy:Clusters:web:Algorithm"] = "RoundRobin",
+        }).Build();
+
+        var message = Assert.Throws<ProxyConfigurationException>(() => ProxyConfiguration.Load(configuration.GetSection("Proxy"))).Message;
+
+        Assert.Contains("Proxy:Listeners: at least one listener is needed", message, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Routes: at least one route is needed", message, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Clusters:web:Endpoints: a cluster needs at least one endpoint", message, StringComparison.Ordinal);
+    }
+}
