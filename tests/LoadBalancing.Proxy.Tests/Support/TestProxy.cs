@@ -109,6 +109,9 @@ internal sealed class TestProxy : IAsyncDisposable
         return received.ToString();
     }
 
+    /// <summary>Stops the host gracefully (as on SIGTERM), leaving the test's clients open.</summary>
+    public Task StopAsync() => _app.StopAsync();
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
