@@ -5,7 +5,7 @@ using FsCheck.Fluent;
 using FsCheck.Xunit;
 using LoadBalancing.Proxy.Upstream;
 
-namespace LoadBalancing.Proxy.Tests.Forwarding;
+namespace LoadBalancing.Proxy.Tests.Upstream;
 
 public sealed class ChunkedDecoderTests
 {
