@@ -1,3 +1,4 @@
+using LoadBalancing.Proxy.Upstream;
 using Microsoft.Extensions.ObjectPool;
 
 namespace LoadBalancing.Proxy.Forwarding;
@@ -23,6 +24,16 @@ internal sealed class Exchange : IDisposable
 
     public CancellationToken Token => _cts.Token;
 
+    /// <summary>The endpoints this request has tried (kept here, not in the request's state machine, which is allocated per request).</summary>
+    public TriedEndpoints Tried;
+
+    // The request's other multi-word state lives here too, for the same reason: the forwarder's state machine
+    // box is the one allocation per request, and every field moved out of it shrinks it.
+    public PickContext PickContext;
+    public PickResult Pick;
+    public ResponseHead Head;
+    public AttemptOutcome Last;
+
     /// <summary>Whether the response head has arrived; after that, the request body no longer re-arms the timer.</summary>
     public bool HeadersReceived
     {
@@ -37,6 +48,9 @@ internal sealed class Exchange : IDisposable
     {
         _headersReceived = false;
         _requestBodyFailed = false;
+        Tried = default;
+        Pick = default;
+        Head = default;
         _clientAborted = requestAborted.UnsafeRegister(static s => ((Exchange)s!).CancelNow(), this);
     }
 

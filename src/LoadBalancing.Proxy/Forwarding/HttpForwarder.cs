@@ -59,15 +59,14 @@ internal sealed partial class HttpForwarder
 
             // A request may go to a second endpoint after reaching the first only when sending it twice is harmless.
             var replayable = !hasBody && !upgrade && HttpMethodRules.IsIdempotent(request.Method);
-            var pickContext = cluster.HashKey.GetContext(context);
-            var tried = default(TriedEndpoints);
-            var last = AttemptOutcome.Fail(UpstreamError.NoEndpoint, StatusCodes.Status503ServiceUnavailable, "no healthy upstream");
+            exchange.PickContext = cluster.HashKey.GetContext(context);
+            exchange.Last = AttemptOutcome.Fail(UpstreamError.NoEndpoint, StatusCodes.Status503ServiceUnavailable, "no healthy upstream");
 
             for (var attempt = 0; attempt < options.MaxAttempts; attempt++)
             {
                 // Affinity applies to the first try; a retry wants any other endpoint.
-                var pick = PickUntried(cluster.Balancer, attempt == 0 ? pickContext : PickContext.None, in tried);
-                if (!pick.HasEndpoint)
+                exchange.Pick = PickUntried(cluster.Balancer, attempt == 0 ? exchange.PickContext : PickContext.None, in exchange.Tried);
+                if (!exchange.Pick.HasEndpoint)
                 {
                     break;
                 }
@@ -77,13 +76,13 @@ internal sealed partial class HttpForwarder
                     metrics.Retry();
                 }
 
-                if (pick.Status == PickStatus.Fallback)
+                if (exchange.Pick.Status == PickStatus.Fallback)
                 {
                     metrics.Fallback();
                 }
 
-                tried.Add(pick.Endpoint!);
-                var pool = cluster.GetPool(in pick);
+                exchange.Tried.Add(exchange.Pick.Endpoint!);
+                var pool = cluster.GetPool(in exchange.Pick);
                 var started = _time.GetTimestamp();
 
                 // 1. A connection: pooled, or new.
@@ -98,17 +97,17 @@ internal sealed partial class HttpForwarder
                     {
                         if (context.RequestAborted.IsCancellationRequested)
                         {
-                            pick.Release();
-                            last = AttemptOutcome.Fail(UpstreamError.ClientAborted, 0, "");
+                            exchange.Pick.Release();
+                            exchange.Last = AttemptOutcome.Fail(UpstreamError.ClientAborted, 0, "");
                             break;
                         }
 
-                        pick.Complete(false, _time.GetElapsedTime(started));
-                        last = e is OperationCanceledException
+                        exchange.Pick.Complete(false, _time.GetElapsedTime(started));
+                        exchange.Last = e is OperationCanceledException
                             ? AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream connect timed out")
                             : AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream connect failed");
-                        metrics.Error(last.Error);
-                        cluster.RecordError(pick.State, last.Message);
+                        metrics.Error(exchange.Last.Error);
+                        cluster.RecordError(exchange.Pick.State, exchange.Last.Message);
                         continue;
                     }
                 }
@@ -142,21 +141,20 @@ internal sealed partial class HttpForwarder
                     }
 
                     // 3. The response head, skipping interim 1xx responses (the client's 100-continue is Kestrel's).
-                    ResponseHead head;
-                    string? invalid = null;
+                                        string? invalid = null;
                     while (true)
                     {
                         var result = await connection.Input.ReadAsync(exchange.Token).ConfigureAwait(false);
                         var buffer = result.Buffer;
                         anyResponseBytes |= !buffer.IsEmpty;
                         var status = ResponseHeadParser.TryParse(
-                            buffer, options.MaxResponseHeaderBytes, isHead, context.Response, connection.HeaderCache, out head, out var end, out invalid);
+                            buffer, options.MaxResponseHeaderBytes, isHead, context.Response, connection.HeaderCache, out exchange.Head, out var end, out invalid);
                         if (status == ParseStatus.Incomplete)
                         {
                             connection.Input.AdvanceTo(buffer.Start, buffer.End);
                             if (result.IsCompleted)
                             {
-                                throw new ConnectionResetException("The upstream closed the connection before a complete response head.");
+                                throw new ConnectionResetException("The upstream closed the connection before a complete response exchange.Head.");
                             }
 
                             continue;
@@ -169,7 +167,7 @@ internal sealed partial class HttpForwarder
                         }
 
                         connection.Input.AdvanceTo(end);
-                        if (head.StatusCode is < 100 or >= 200 or 101)
+                        if (exchange.Head.StatusCode is < 100 or >= 200 or 101)
                         {
                             break;
                         }
@@ -180,18 +178,18 @@ internal sealed partial class HttpForwarder
                     {
                         context.Response.Clear();
                         endpointOk = false;
-                        last = AttemptOutcome.Fail(UpstreamError.BadResponse, StatusCodes.Status502BadGateway, "upstream sent an invalid response: " + invalid);
+                        exchange.Last = AttemptOutcome.Fail(UpstreamError.BadResponse, StatusCodes.Status502BadGateway, "upstream sent an invalid response: " + invalid);
                     }
                     else
                     {
                         headReceived = true;
                         exchange.HeadersReceived = true;
                         metrics.UpstreamLatency.Record(latency);
-                        endpointOk = head.StatusCode < 500;
-                        context.Response.StatusCode = head.StatusCode;
-                        last = AttemptOutcome.Success;
+                        endpointOk = exchange.Head.StatusCode < 500;
+                        context.Response.StatusCode = exchange.Head.StatusCode;
+                        exchange.Last = AttemptOutcome.Success;
 
-                        if (head.StatusCode == 101)
+                        if (exchange.Head.StatusCode == 101)
                         {
                             // 4a. Switching protocols: a byte tunnel until either side ends it.
                             if (upgrade)
@@ -202,14 +200,14 @@ internal sealed partial class HttpForwarder
                             {
                                 context.Response.Clear();
                                 endpointOk = false;
-                                last = AttemptOutcome.Fail(UpstreamError.BadResponse, StatusCodes.Status502BadGateway, "upstream switched protocols unasked");
+                                exchange.Last = AttemptOutcome.Fail(UpstreamError.BadResponse, StatusCodes.Status502BadGateway, "upstream switched protocols unasked");
                             }
                         }
                         else
                         {
                             // 4b. The response body, then whether the connection can carry another request.
-                            var body = await CopyResponseBodyAsync(connection.Input, context.Response, head, exchange, options).ConfigureAwait(false);
-                            last = body switch
+                            var body = await CopyResponseBodyAsync(connection.Input, context.Response, exchange.Head, exchange, options).ConfigureAwait(false);
+                            exchange.Last = body switch
                             {
                                 BodyResult.Invalid => AttemptOutcome.Fail(UpstreamError.BadResponse, StatusCodes.Status502BadGateway, "upstream sent an invalid response: broken chunked framing"),
                                 BodyResult.Truncated => AttemptOutcome.Fail(UpstreamError.Reset, StatusCodes.Status502BadGateway, "upstream closed the connection mid-response"),
@@ -222,7 +220,7 @@ internal sealed partial class HttpForwarder
                             }
 
                             var requestSent = true;
-                            if (last.Done && pumping)
+                            if (exchange.Last.Done && pumping)
                             {
                                 if (!pump.IsCompleted)
                                 {
@@ -234,15 +232,15 @@ internal sealed partial class HttpForwarder
                                 requestSent = await pump.ConfigureAwait(false);
                             }
 
-                            reusable = last.Done && head.KeepAlive && requestSent && head.Framing != BodyFraming.UntilClose;
+                            reusable = exchange.Last.Done && exchange.Head.KeepAlive && requestSent && exchange.Head.Framing != BodyFraming.UntilClose;
                         }
                     }
                 }
                 catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ConnectionAbortedException or ObjectDisposedException or InvalidOperationException)
                 {
                     latency = _time.GetElapsedTime(started);
-                    last = Classify(e, context, exchange, headReceived, anyResponseBytes, replayable);
-                    if (last.Error is not UpstreamError.ClientAborted)
+                    exchange.Last = Classify(e, context, exchange, headReceived, anyResponseBytes, replayable);
+                    if (exchange.Last.Error is not UpstreamError.ClientAborted)
                     {
                         endpointOk = false;
                     }
@@ -257,11 +255,11 @@ internal sealed partial class HttpForwarder
 
                     if (endpointOk is bool ok)
                     {
-                        pick.Complete(ok, latency);
+                        exchange.Pick.Complete(ok, latency);
                     }
                     else
                     {
-                        pick.Release();
+                        exchange.Pick.Release();
                     }
 
                     if (reusable && connection.IsClean())
@@ -274,35 +272,35 @@ internal sealed partial class HttpForwarder
                     }
                 }
 
-                if (last.Done)
+                if (exchange.Last.Done)
                 {
                     return;
                 }
 
-                metrics.Error(last.Error);
-                if (last.Error != UpstreamError.ClientAborted)
+                metrics.Error(exchange.Last.Error);
+                if (exchange.Last.Error != UpstreamError.ClientAborted)
                 {
-                    cluster.RecordError(pick.State, last.Message);
+                    cluster.RecordError(exchange.Pick.State, exchange.Last.Message);
                 }
 
-                if (!last.Retryable || context.RequestAborted.IsCancellationRequested)
+                if (!exchange.Last.Retryable || context.RequestAborted.IsCancellationRequested)
                 {
                     break;
                 }
             }
 
-            if (last.Error == UpstreamError.NoEndpoint)
+            if (exchange.Last.Error == UpstreamError.NoEndpoint)
             {
                 metrics.Error(UpstreamError.NoEndpoint);
             }
 
-            if ((last.Error == UpstreamError.ClientAborted && last.Status == 0) || context.RequestAborted.IsCancellationRequested)
+            if ((exchange.Last.Error == UpstreamError.ClientAborted && exchange.Last.Status == 0) || context.RequestAborted.IsCancellationRequested)
             {
                 context.Abort();
                 return;
             }
 
-            await ErrorResponses.WriteAsync(context, last.Status, last.Message).ConfigureAwait(false);
+            await ErrorResponses.WriteAsync(context, exchange.Last.Status, exchange.Last.Message).ConfigureAwait(false);
         }
         finally
         {
