@@ -182,4 +182,39 @@ public sealed class FailureTests
         Assert.Equal(3, statuses.Count(s => s == HttpStatusCode.InternalServerError));
         Assert.Equal(1, proxy.Cluster().Balancer.Status.EjectedEndpoints);
     }
+
+    [Fact]
+    public async Task StalledResponseBody_AbortsAfterTheIdleTimeout()
+    {
+        // The upstream sends the head and part of the body, then goes silent with the connection open.
+        await using var stalled = new RawUpstream("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart", "127.0.0.2", closeAfterResponse: false);
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, stalled.Address);
+        options.Clusters["web"].IdleTimeout = TimeSpan.FromMilliseconds(300);
+        await using var proxy = await TestProxy.StartAsync(options);
+
+        using var response = await proxy.Client.GetAsync("/", HttpCompletionOption.ResponseHeadersRead, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(1, proxy.Cluster().Metrics.Errors(UpstreamError.Timeout));
+        Assert.Equal(0, proxy.Cluster().Metrics.ConnectionsOpen);
+    }
+
+    [Fact]
+    public async Task HashClusterWithoutTheKey_BalancesAtRandom()
+    {
+        await using var a = await TestBackend.StartAsync("a", "127.0.0.2");
+        await using var b = await TestBackend.StartAsync("b", "127.0.0.3");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.Maglev, a.Address, b.Address);
+        options.Clusters["web"].HashKey = new HashKeyOptions { Source = HashKeySource.Header, Name = "X-User" };
+        await using var proxy = await TestProxy.StartAsync(options);
+
+        var answers = new HashSet<string>();
+        for (var i = 0; i < 40 && answers.Count < 2; i++)
+        {
+            answers.Add(await proxy.Client.GetStringAsync("/", TestContext.Current.CancellationToken));
+        }
+
+        // 40 keyless requests all on one of two backends would happen with probability 2^-39.
+        Assert.Equal(2, answers.Count);
+    }
 }
