@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using LoadBalancing.Proxy.Metrics;
 using LoadBalancing.Proxy.Tests.Support;
 using Microsoft.AspNetCore.Http;
@@ -216,5 +217,41 @@ public sealed class FailureTests
 
         // 40 keyless requests all on one of two backends would happen with probability 2^-39.
         Assert.Equal(2, answers.Count);
+    }
+
+    [Fact]
+    public async Task ConnectThatHangs_Is504_AfterTheConnectTimeout()
+    {
+        // A listener that never accepts, with its queue already full: the kernel drops further SYNs,
+        // so a connect to it hangs (as to a pod IP that went away without a reset).
+        using var full = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        full.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0));
+        full.Listen(0);
+        var endpoint = (IPEndPoint)full.LocalEndPoint!;
+        var fillers = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                fillers.Add(filler);
+                _ = filler.ConnectAsync(endpoint, TestContext.Current.CancellationToken).AsTask();
+            }
+
+            var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, $"127.0.0.2:{endpoint.Port}");
+            options.Clusters["web"].ConnectTimeout = TimeSpan.FromMilliseconds(300);
+            options.Clusters["web"].MaxAttempts = 1;
+            await using var proxy = await TestProxy.StartAsync(options);
+
+            using var response = await proxy.Client.GetAsync("/", TestContext.Current.CancellationToken);
+
+            Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+            Assert.Equal("upstream connect timed out\n", await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+            Assert.Equal(1, proxy.Cluster().Metrics.Errors(UpstreamError.Connect));
+        }
+        finally
+        {
+            fillers.ForEach(f => f.Dispose());
+        }
     }
 }
