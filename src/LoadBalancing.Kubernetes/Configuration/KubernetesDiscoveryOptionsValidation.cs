@@ -1,0 +1,137 @@
+using System.Text.RegularExpressions;
+
+namespace LoadBalancing.Kubernetes;
+
+/// <summary>Checks <see cref="KubernetesDiscoveryOptions"/>, naming the key of every problem.</summary>
+public static partial class KubernetesDiscoveryOptionsValidation
+{
+    /// <summary>The conventional configuration section name.</summary>
+    public const string SectionName = "Kubernetes";
+
+    /// <summary>Every problem with the options, each naming its key; empty when they are valid.</summary>
+    /// <param name="options">The options.</param>
+    /// <param name="prefix">The configuration path to name keys by.</param>
+    /// <returns>The problems.</returns>
+    public static IReadOnlyList<string> GetErrors(KubernetesDiscoveryOptions options, string prefix = SectionName)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        if (options.ApiServer is { } url
+            && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))
+        {
+            errors.Add($"{prefix}:ApiServer: '{url}' is not an http:// or https:// URL.");
+        }
+
+        if (options.ApiServer is not null && options.KubeConfigPath is not null)
+        {
+            errors.Add($"{prefix}:KubeConfigPath: give either ApiServer or KubeConfigPath, not both.");
+        }
+
+        if (options.KubeConfigPath is { } path && !File.Exists(path))
+        {
+            errors.Add($"{prefix}:KubeConfigPath: file '{path}' does not exist.");
+        }
+
+        if (options.Services.Count == 0 && options.Namespaces.Count == 0)
+        {
+            errors.Add($"{prefix}:Services: name at least one Service (or a namespace under {prefix}:Namespaces).");
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < options.Services.Count; i++)
+        {
+            var service = options.Services[i];
+            var key = $"{prefix}:Services:{i}";
+            if (!IsDnsLabel(service.Namespace))
+            {
+                errors.Add($"{key}:Namespace: '{service.Namespace}' is not a namespace name (lower-case letters, digits and '-', at most 63).");
+            }
+
+            if (!IsDnsLabel(service.Name))
+            {
+                errors.Add($"{key}:Name: '{service.Name}' is not a Service name (lower-case letters, digits and '-', at most 63).");
+            }
+
+            if (service.Port is { Length: > 0 } port && !IsPort(port))
+            {
+                errors.Add($"{key}:Port: '{port}' is neither a port name nor a port number.");
+            }
+
+            if (!seen.Add(service.ToString()))
+            {
+                errors.Add($"{key}: '{service}' is listed twice.");
+            }
+        }
+
+        for (var i = 0; i < options.Namespaces.Count; i++)
+        {
+            if (!IsDnsLabel(options.Namespaces[i]))
+            {
+                errors.Add($"{prefix}:Namespaces:{i}: '{options.Namespaces[i]}' is not a namespace name.");
+            }
+        }
+
+        Positive(options.WatchTimeoutMin, $"{prefix}:WatchTimeoutMin", errors);
+        Positive(options.WatchIdleTimeout, $"{prefix}:WatchIdleTimeout", errors);
+        Positive(options.ListTimeout, $"{prefix}:ListTimeout", errors);
+        Positive(options.RelistInterval, $"{prefix}:RelistInterval", errors);
+        Positive(options.BackoffInitial, $"{prefix}:BackoffInitial", errors);
+        if (options.MinPublishInterval < TimeSpan.Zero)
+        {
+            errors.Add($"{prefix}:MinPublishInterval must not be negative; got {options.MinPublishInterval}.");
+        }
+
+        Positive(options.StaleAfter, $"{prefix}:StaleAfter", errors);
+        if (options.WatchTimeoutMax < options.WatchTimeoutMin)
+        {
+            errors.Add($"{prefix}:WatchTimeoutMax ({options.WatchTimeoutMax}) must not be less than WatchTimeoutMin ({options.WatchTimeoutMin}).");
+        }
+
+        if (options.BackoffMax < options.BackoffInitial)
+        {
+            errors.Add($"{prefix}:BackoffMax ({options.BackoffMax}) must not be less than BackoffInitial ({options.BackoffInitial}).");
+        }
+
+        if (options.UnhealthyAfter < options.StaleAfter)
+        {
+            errors.Add($"{prefix}:UnhealthyAfter ({options.UnhealthyAfter}) must not be less than StaleAfter ({options.StaleAfter}).");
+        }
+
+        if (options.StaleAfter <= options.WatchIdleTimeout)
+        {
+            errors.Add($"{prefix}:StaleAfter ({options.StaleAfter}) must be longer than WatchIdleTimeout ({options.WatchIdleTimeout}), or a healthy but quiet watch would count as stale.");
+        }
+
+        return errors;
+    }
+
+    /// <summary>Throws when the options are invalid.</summary>
+    /// <param name="options">The options.</param>
+    /// <param name="prefix">The configuration path to name keys by.</param>
+    /// <exception cref="ArgumentException">The options are invalid; the message names every bad key.</exception>
+    public static void Validate(KubernetesDiscoveryOptions options, string prefix = SectionName)
+    {
+        var errors = GetErrors(options, prefix);
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid Kubernetes discovery configuration:" + Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", errors), nameof(options));
+        }
+    }
+
+    private static void Positive(TimeSpan value, string key, List<string> errors)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            errors.Add($"{key} must be positive; got {value}.");
+        }
+    }
+
+    private static bool IsDnsLabel(string? value) => value is { Length: > 0 and <= 63 } && DnsLabel().IsMatch(value);
+
+    private static bool IsPort(string value) =>
+        (int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) && number is >= 1 and <= 65535)
+        || (value.Length <= 63 && DnsLabel().IsMatch(value));
+
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+    private static partial Regex DnsLabel();
+}

@@ -1,0 +1,50 @@
+using LoadBalancing.Kubernetes;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers Kubernetes discovery.</summary>
+public static class KubernetesDiscoveryServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers <see cref="KubernetesDiscovery"/> (a hosted service) and its health check (named <c>kubernetes-discovery</c>)
+    /// from a configuration section, normally <c>Kubernetes</c>. Unknown keys and bad values fail here, naming the key.
+    /// </summary>
+    /// <param name="services">The services.</param>
+    /// <param name="section">The configuration section.</param>
+    /// <returns>The validated options.</returns>
+    public static KubernetesDiscoveryOptions AddKubernetesDiscovery(this IServiceCollection services, IConfiguration section)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        var options = new KubernetesDiscoveryOptions();
+        try
+        {
+            section.Bind(options, binder => binder.ErrorOnUnknownConfiguration = true);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ArgumentException(e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message, nameof(section), e);
+        }
+
+        KubernetesDiscoveryOptionsValidation.Validate(options, section is IConfigurationSection s ? s.Path : KubernetesDiscoveryOptionsValidation.SectionName);
+        services.AddKubernetesDiscovery(options);
+        return options;
+    }
+
+    /// <summary>Registers <see cref="KubernetesDiscovery"/> (a hosted service) and its health check with options built in code.</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="options">The options (validated now).</param>
+    /// <returns>The services.</returns>
+    public static IServiceCollection AddKubernetesDiscovery(this IServiceCollection services, KubernetesDiscoveryOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        KubernetesDiscoveryOptionsValidation.Validate(options);
+        services.AddSingleton(sp => new KubernetesDiscovery(options, client: null, sp.GetService<TimeProvider>(), sp.GetService<ILoggerFactory>()));
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<KubernetesDiscovery>());
+        services.AddHealthChecks().AddCheck<KubernetesDiscoveryHealthCheck>("kubernetes-discovery", failureStatus: HealthStatus.Unhealthy, tags: ["ready"]);
+        return services;
+    }
+}

@@ -1,0 +1,77 @@
+using System.Diagnostics.Metrics;
+
+namespace LoadBalancing.Kubernetes.Diagnostics;
+
+/// <summary>Why a watch was restarted.</summary>
+internal enum WatchRestartCause
+{
+    /// <summary>The server ended the watch (its timeoutSeconds) or closed the stream cleanly.</summary>
+    Timeout,
+
+    /// <summary>No line arrived within the idle bound.</summary>
+    Idle,
+
+    /// <summary>The client-side deadline passed (a hung watch the server never ended).</summary>
+    Deadline,
+
+    /// <summary>A transport error, a non-410 error status, or a failed request.</summary>
+    Error,
+
+    /// <summary>410 Gone / Expired: the resource version is too old; a relist follows.</summary>
+    Expired,
+}
+
+/// <summary>
+/// The <c>LoadBalancing.Kubernetes</c> meter: freshness gauges computed from timestamps at collection time,
+/// and counters of restarts, relists, drift, events and malformed objects.
+/// </summary>
+internal sealed class KubernetesDiscoveryMetrics : IDisposable
+{
+    public const string MeterName = "LoadBalancing.Kubernetes";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _restarts;
+    private readonly Counter<long> _relists;
+    private readonly Counter<long> _drift;
+    private readonly Counter<long> _events;
+    private readonly Counter<long> _malformed;
+    private readonly Counter<long> _publishes;
+
+    public KubernetesDiscoveryMetrics(KubernetesDiscovery discovery, IMeterFactory? meterFactory = null)
+    {
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        _restarts = _meter.CreateCounter<long>("lb.kubernetes.watch.restarts", description: "Watch restarts, by cause (timeout, idle, deadline, error, expired).");
+        _relists = _meter.CreateCounter<long>("lb.kubernetes.relists", description: "Successful list requests (initial, after a failure or 410, and periodic).");
+        _drift = _meter.CreateCounter<long>("lb.kubernetes.drift.corrections", description: "Slices a relist found different from the watched view, and corrected.");
+        _events = _meter.CreateCounter<long>("lb.kubernetes.watch.events", description: "Watch lines received, by type (added, modified, deleted, bookmark, error).");
+        _malformed = _meter.CreateCounter<long>("lb.kubernetes.malformed.objects", description: "EndpointSlices or watch lines skipped as malformed.");
+        _publishes = _meter.CreateCounter<long>("lb.kubernetes.publishes", description: "Endpoint lists published to the balancers.");
+        _meter.CreateObservableGauge("lb.kubernetes.watch.last_line_age", () => discovery.Namespaces.Select(n =>
+            new Measurement<double>(n.SecondsSinceLastLine(), new KeyValuePair<string, object?>("namespace", n.Namespace))), unit: "s",
+            description: "Seconds since the watch delivered its last line (event or bookmark).");
+        _meter.CreateObservableGauge("lb.kubernetes.list.last_success_age", () => discovery.Namespaces.Select(n =>
+            new Measurement<double>(n.SecondsSinceLastList(), new KeyValuePair<string, object?>("namespace", n.Namespace))), unit: "s",
+            description: "Seconds since the last successful list.");
+        _meter.CreateObservableGauge("lb.kubernetes.view.age", () => discovery.Namespaces.Select(n =>
+            new Measurement<double>(n.ViewAge().TotalSeconds, new KeyValuePair<string, object?>("namespace", n.Namespace))), unit: "s",
+            description: "Seconds since the view was last known current (last line or list, whichever is later).");
+        _meter.CreateObservableGauge("lb.kubernetes.service.endpoints", () => discovery.Sources.Select(s =>
+            new Measurement<int>(s.Source.Current.Count, new KeyValuePair<string, object?>("service", s.Reference.ToString()))),
+            description: "Endpoints currently published per Service port.");
+    }
+
+    public void Restart(string ns, WatchRestartCause cause) =>
+        _restarts.Add(1, new("namespace", ns), new("cause", cause.ToString().ToLowerInvariant()));
+
+    public void Relisted(string ns) => _relists.Add(1, new KeyValuePair<string, object?>("namespace", ns));
+
+    public void Drift(string ns, int slices) => _drift.Add(slices, new KeyValuePair<string, object?>("namespace", ns));
+
+    public void Event(string ns, string type) => _events.Add(1, new("namespace", ns), new("type", type));
+
+    public void Malformed(string ns) => _malformed.Add(1, new KeyValuePair<string, object?>("namespace", ns));
+
+    public void Published(string service) => _publishes.Add(1, new KeyValuePair<string, object?>("service", service));
+
+    public void Dispose() => _meter.Dispose();
+}

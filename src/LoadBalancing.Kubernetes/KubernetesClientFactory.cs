@@ -1,0 +1,32 @@
+using k8s;
+
+namespace LoadBalancing.Kubernetes;
+
+/// <summary>Builds the KubernetesClient from the options: an explicit URL, a kubeconfig file, or the in-cluster service account.</summary>
+internal static class KubernetesClientFactory
+{
+    public static IKubernetes Create(KubernetesDiscoveryOptions options)
+    {
+        KubernetesClientConfiguration configuration;
+        if (options.ApiServer is { } url)
+        {
+            configuration = new KubernetesClientConfiguration { Host = url, AccessToken = options.AccessToken };
+        }
+        else if (options.KubeConfigPath is { } path)
+        {
+            configuration = KubernetesClientConfiguration.BuildConfigFromConfigFile(path, options.KubeConfigContext);
+        }
+        else if (KubernetesClientConfiguration.IsInCluster())
+        {
+            configuration = KubernetesClientConfiguration.InClusterConfig();
+        }
+        else
+        {
+            throw new ArgumentException(
+                $"{KubernetesDiscoveryOptionsValidation.SectionName}: no ApiServer or KubeConfigPath is set and this process is not running in a cluster (no service account token).",
+                nameof(options));
+        }
+
+        return new k8s.Kubernetes(configuration);
+    }
+}

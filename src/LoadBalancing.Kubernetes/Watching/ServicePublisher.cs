@@ -1,0 +1,80 @@
+using System.Collections.Concurrent;
+using LoadBalancing.Kubernetes.Slices;
+
+namespace LoadBalancing.Kubernetes.Watching;
+
+/// <summary>
+/// Publishes changed Services to their endpoint sources off the watch loops. A change only marks the Service
+/// dirty (one entry per Service however many events arrive: latest wins), so a busy Service cannot delay
+/// another and a watch loop never waits on a balancer rebuild. Each round publishes every dirty Service once,
+/// then rests <see cref="KubernetesDiscoveryOptions.MinPublishInterval"/>, bounding publications per Service.
+/// </summary>
+internal sealed class ServicePublisher(KubernetesDiscovery discovery, TimeSpan minInterval, TimeProvider time) : IDisposable
+{
+    private readonly ConcurrentDictionary<(string Namespace, string Service), byte> _dirty = new();
+    private readonly SemaphoreSlim _signal = new(0, 1);
+
+    public void MarkDirty(string ns, string service)
+    {
+        if (_dirty.TryAdd((ns, service), 0))
+        {
+            Signal();
+        }
+    }
+
+    private void Signal()
+    {
+        try
+        {
+            _signal.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled; the next round takes this change too.
+        }
+    }
+
+    public async Task RunAsync(CancellationToken stop)
+    {
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await _signal.WaitAsync(stop).ConfigureAwait(false);
+                foreach (var key in _dirty.Keys)
+                {
+                    if (_dirty.TryRemove(key, out _))
+                    {
+                        Publish(key.Namespace, key.Service);
+                    }
+                }
+
+                if (minInterval > TimeSpan.Zero)
+                {
+                    await Task.Delay(minInterval, time, stop).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    private void Publish(string ns, string service)
+    {
+        if (discovery.Watcher(ns) is not { } watcher)
+        {
+            return;
+        }
+
+        var slices = watcher.View.Slices(service);
+        foreach (var registration in discovery.SourcesOf(ns, service))
+        {
+            registration.Source.Publish(ServiceEndpoints.Build(slices, registration.Reference.Port));
+            discovery.Metrics.Published(registration.Reference.ToString());
+        }
+    }
+
+    public void Dispose() => _signal.Dispose();
+}
