@@ -27,6 +27,16 @@ internal static class KubernetesClientFactory
                 nameof(options));
         }
 
+        configuration.FirstMessageHandlerSetup = handler =>
+        {
+            if (handler is SocketsHttpHandler sockets)
+            {
+                // An abandoned watch (idle, deadline, shutdown) is closed at once instead of being drained for
+                // up to two seconds, and a connect to an unreachable API server fails instead of hanging.
+                sockets.ResponseDrainTimeout = TimeSpan.Zero;
+                sockets.ConnectTimeout = options.ListTimeout;
+            }
+        };
         return new k8s.Kubernetes(configuration);
     }
 }

@@ -60,6 +60,8 @@ internal sealed class KubernetesDiscoveryMetrics : IDisposable
             description: "Endpoints currently published per Service port.");
     }
 
+    internal Meter Meter => _meter;
+
     public void Restart(string ns, WatchRestartCause cause) =>
         _restarts.Add(1, new("namespace", ns), new("cause", cause.ToString().ToLowerInvariant()));
 

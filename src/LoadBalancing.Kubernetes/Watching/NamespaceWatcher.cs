@@ -110,11 +110,17 @@ internal sealed partial class NamespaceWatcher
                 _metrics.Restart(Namespace, cause.Value);
                 if (cause is WatchRestartCause.Expired or WatchRestartCause.Error)
                 {
-                    // Both relist (a 410 must; after an error the view may have missed events), rate-limited.
+                    // Back off either way. After a 410 the version is gone and only a relist can resync; after
+                    // an error the watch resumes from the last version (the server answers 410 if it cannot).
                     var delay = _backoff.NextDelay();
                     LogWatchRestart(_logger, Namespace, cause.Value, delay.TotalSeconds);
                     await DelayAsync(delay, stop).ConfigureAwait(false);
-                    break;
+                    if (cause is WatchRestartCause.Expired)
+                    {
+                        break;
+                    }
+
+                    continue;
                 }
 
                 LogWatchRestart(_logger, Namespace, cause.Value, 0);
@@ -322,10 +328,12 @@ internal sealed partial class NamespaceWatcher
 
     private async Task DelayAsync(TimeSpan delay, CancellationToken stop)
     {
-        BackingOff?.Invoke(delay);
         try
         {
-            await Task.Delay(delay, _time, stop).ConfigureAwait(false);
+            // The timer exists before anyone hears of the wait, so a test may advance its clock at once.
+            var wait = Task.Delay(delay, _time, stop);
+            BackingOff?.Invoke(delay);
+            await wait.ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
