@@ -37,6 +37,6 @@ internal static class KubernetesClientFactory
                 sockets.ConnectTimeout = options.ListTimeout;
             }
         };
-        return new k8s.Kubernetes(configuration);
+        return new k8s.Kubernetes(configuration, new Watching.CancellationClosesResponse());
     }
 }

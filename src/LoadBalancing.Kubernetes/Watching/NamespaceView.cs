@@ -80,8 +80,11 @@ internal sealed class NamespaceView(Action<string> serviceChanged)
     /// Replaces the whole view with an authoritative list; slices missing from it are removed. Slices named in
     /// <paramref name="keep"/> (present in the list but malformed) keep their previous good version.
     /// </summary>
-    /// <returns>How many slices differed (added, removed or changed).</returns>
-    public int ReplaceAll(IReadOnlyCollection<SliceSnapshot> slices, IReadOnlySet<string> keep)
+    /// <returns>
+    /// How many slices differed (added, removed or changed), and a callback that announces the changed Services:
+    /// the caller records the drift first, so nobody sees the correction before its count.
+    /// </returns>
+    public (int Differences, Action Announce) ReplaceAll(IReadOnlyCollection<SliceSnapshot> slices, IReadOnlySet<string> keep)
     {
         var changed = new HashSet<string>(StringComparer.Ordinal);
         var differences = 0;
@@ -129,12 +132,13 @@ internal sealed class NamespaceView(Action<string> serviceChanged)
             }
         }
 
-        foreach (var service in changed)
+        return (differences, () =>
         {
-            serviceChanged(service);
-        }
-
-        return differences;
+            foreach (var service in changed)
+            {
+                serviceChanged(service);
+            }
+        });
     }
 
     /// <summary>A copy of a Service's slices.</summary>

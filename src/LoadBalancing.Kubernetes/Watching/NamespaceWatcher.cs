@@ -31,6 +31,7 @@ internal sealed partial class NamespaceWatcher
     private readonly HashSet<string> _loggedMalformed = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _lastLine;
+    private long _lastEvent;
     private long _lastList;
     private long _lastConfirm;
 
@@ -69,10 +70,13 @@ internal sealed partial class NamespaceWatcher
 
     public double SecondsSinceLastList() => Age(Volatile.Read(ref _lastList));
 
-    /// <summary>Since the view was last known current: the later of the last line and the last list.</summary>
+    /// <summary>
+    /// Since the view was last known current: the later of the last event or bookmark and the last list. Error
+    /// lines count for the idle watchdog (the connection is alive) but not here (they prove nothing about the view).
+    /// </summary>
     public TimeSpan ViewAge()
     {
-        var latest = Math.Max(Volatile.Read(ref _lastLine), Volatile.Read(ref _lastList));
+        var latest = Math.Max(Volatile.Read(ref _lastEvent), Volatile.Read(ref _lastList));
         return latest == 0 ? TimeSpan.MaxValue : _time.GetElapsedTime(latest);
     }
 
@@ -153,7 +157,7 @@ internal sealed partial class NamespaceWatcher
             }
         }
 
-        var differences = View.ReplaceAll(slices, malformed);
+        var (differences, announce) = View.ReplaceAll(slices, malformed);
         if (!initial && differences > 0)
         {
             _metrics.Drift(Namespace, differences);
@@ -161,6 +165,7 @@ internal sealed partial class NamespaceWatcher
         }
 
         _metrics.Relisted(Namespace);
+        announce();
         Volatile.Write(ref _lastList, _time.GetTimestamp());
         _backoff.Healthy();
         Confirm(force: true);
@@ -199,7 +204,7 @@ internal sealed partial class NamespaceWatcher
         void OnError(Exception e)
         {
             // KubernetesClient hands Status lines and unparsable lines only to this callback.
-            Line();
+            Line(current: false);
             if (e is KubernetesException { Status.Code: (int)HttpStatusCode.Gone })
             {
                 _metrics.Event(Namespace, "error");
@@ -231,7 +236,7 @@ internal sealed partial class NamespaceWatcher
                 cancellationToken: linked.Token);
             await foreach (var (type, slice) in events.ConfigureAwait(false))
             {
-                Line();
+                Line(current: true);
                 Apply(type, slice);
                 if (slice?.Metadata?.ResourceVersion is { Length: > 0 } version)
                 {
@@ -292,12 +297,16 @@ internal sealed partial class NamespaceWatcher
         }
     }
 
-    private void Line()
+    private void Line(bool current)
     {
         var now = _time.GetTimestamp();
         Volatile.Write(ref _lastLine, now);
-        _backoff.Healthy();
-        Confirm(force: false);
+        if (current)
+        {
+            Volatile.Write(ref _lastEvent, now);
+            _backoff.Healthy();
+            Confirm(force: false);
+        }
     }
 
     private void Confirm(bool force)

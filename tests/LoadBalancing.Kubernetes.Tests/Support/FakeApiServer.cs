@@ -54,6 +54,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
     private readonly Queue<Fault> _watchFaults = new();
     private readonly Queue<Fault> _listFaults = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _hangs = new();
     private CancellationTokenSource _dropWatches = new();
     private long _version = 100;
     private long _oldestWatchable;
@@ -294,7 +295,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
         {
             if (fault == Fault.Hang)
             {
-                await Task.Delay(Timeout.Infinite, context.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+                await HangAsync(context);
                 return;
             }
 
@@ -325,7 +326,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
                 context.Abort();
                 return;
             case Fault.Hang:
-                await Task.Delay(Timeout.Infinite, context.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+                await HangAsync(context);
                 return;
             case Fault.Expire:
                 await WriteLineAsync(context, Status(410, "Expired", "too old resource version"));
@@ -393,6 +394,13 @@ internal sealed class FakeApiServer : IAsyncDisposable
         }
     }
 
+    private async Task HangAsync(HttpContext context)
+    {
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _hangs.Token);
+        await Task.Delay(Timeout.Infinite, both.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        context.Abort();
+    }
+
     private static bool Matches(Selector selector, string line)
     {
         var node = JsonNode.Parse(line);
@@ -412,7 +420,11 @@ internal sealed class FakeApiServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // End every open stream (hung ones included) so shutdown does not wait for clients to leave.
+        DropActiveWatches();
+        await _hangs.CancelAsync();
         await _app.StopAsync();
+        _hangs.Dispose();
         await _app.DisposeAsync();
     }
 
