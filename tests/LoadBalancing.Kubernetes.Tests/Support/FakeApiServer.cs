@@ -403,7 +403,16 @@ internal sealed class FakeApiServer : IAsyncDisposable
 
     private static bool Matches(Selector selector, string line)
     {
-        var node = JsonNode.Parse(line);
+        JsonNode? node;
+        try
+        {
+            node = JsonNode.Parse(line);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return true; // garbage goes to every watcher, as a broken server would send it
+        }
+
         if (node?["type"]?.GetValue<string>() is "BOOKMARK" or "ERROR" || node?["object"] is not JsonObject obj || obj["metadata"]?["labels"] is null)
         {
             return true;

@@ -62,7 +62,7 @@ internal static class Slices
             ["addresses"] = new JsonArray([.. ep.Addresses.Select(a => (JsonNode)a)]),
             ["conditions"] = conditions,
             ["nodeName"] = "node-1",
-            ["targetRef"] = new JsonObject { ["kind"] = "Pod", ["name"] = "pod-" + ep.Addresses[0].Replace('.', '-').Replace(':', '-'), ["namespace"] = "default" },
+            ["targetRef"] = new JsonObject { ["kind"] = "Pod", ["name"] = "pod-" + (ep.Addresses.FirstOrDefault() ?? "none").Replace('.', '-').Replace(':', '-'), ["namespace"] = "default" },
         };
         if (ep.Zone is not null)
         {

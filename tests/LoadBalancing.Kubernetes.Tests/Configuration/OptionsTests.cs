@@ -1,0 +1,72 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+
+namespace LoadBalancing.Kubernetes.Tests.Configuration;
+
+public sealed class OptionsTests
+{
+    private static IConfiguration Config(params (string Key, string? Value)[] values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(
+            new Dictionary<string, string?>
+            {
+                ["Kubernetes:ApiServer"] = "http://127.0.0.1:8001",
+                ["Kubernetes:Services:0:Namespace"] = "shop",
+                ["Kubernetes:Services:0:Name"] = "web",
+                ["Kubernetes:Services:0:Port"] = "http",
+            }.Concat(values.Select(v => KeyValuePair.Create(v.Key, v.Value))).GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Last().Value)).Build();
+
+    private static string Error(params (string Key, string? Value)[] values) =>
+        Assert.Throws<ArgumentException>(() => new ServiceCollection().AddKubernetesDiscovery(Config(values).GetSection("Kubernetes"))).Message;
+
+    [Theory]
+    [InlineData("Kubernetes:ApiServer", "ftp://x", "Kubernetes:ApiServer: 'ftp://x' is not an http:// or https:// URL")]
+    [InlineData("Kubernetes:Services:0:Name", "Web_Front", "Kubernetes:Services:0:Name: 'Web_Front' is not a Service name")]
+    [InlineData("Kubernetes:Services:0:Namespace", "", "Kubernetes:Services:0:Namespace")]
+    [InlineData("Kubernetes:Services:0:Port", "HTTP!", "Kubernetes:Services:0:Port: 'HTTP!' is neither a port name nor a port number")]
+    [InlineData("Kubernetes:WatchIdleTimeout", "00:00:00", "Kubernetes:WatchIdleTimeout must be positive")]
+    [InlineData("Kubernetes:StaleAfter", "00:01:00", "Kubernetes:StaleAfter (00:01:00) must be longer than WatchIdleTimeout (00:01:30)")]
+    [InlineData("Kubernetes:WatchTimeoutMax", "00:01:00", "Kubernetes:WatchTimeoutMax (00:01:00) must not be less than WatchTimeoutMin")]
+    [InlineData("Kubernetes:KubeConfigPath", "/nope/config", "Kubernetes:KubeConfigPath")]
+    [InlineData("Kubernetes:WatchIdleTimeout", "soon", "Kubernetes:WatchIdleTimeout")]
+    [InlineData("Kubernetes:Servics:0:Name", "web", "Servics")]
+    public void BadOptions_NameTheKey(string key, string? value, string expected)
+    {
+        Assert.Contains(expected, Error((key, value)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NoServices_IsAnError()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Kubernetes:ApiServer"] = "http://127.0.0.1:8001" }).Build();
+
+        var message = Assert.Throws<ArgumentException>(() => new ServiceCollection().AddKubernetesDiscovery(configuration.GetSection("Kubernetes"))).Message;
+
+        Assert.Contains("Kubernetes:Services: name at least one Service", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NoApiServer_OutsideACluster_SaysSo()
+    {
+        var options = new KubernetesDiscoveryOptions();
+        options.Services.Add(new ServiceReference { Name = "web" });
+
+        var message = Assert.Throws<ArgumentException>(() => new KubernetesDiscovery(options)).Message;
+
+        Assert.Contains("not running in a cluster", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Registration_AddsTheHostedServiceAndTheHealthCheck()
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddKubernetesDiscovery(Config().GetSection("Kubernetes"));
+        await using var provider = services.BuildServiceProvider();
+
+        var discovery = provider.GetRequiredService<KubernetesDiscovery>();
+        Assert.Same(discovery, provider.GetServices<IHostedService>().Single());
+        Assert.Contains(provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<HealthCheckServiceOptions>>().Value.Registrations, r => r.Name == "kubernetes-discovery");
+        Assert.Equal("shop/web:http", discovery.GetSource("shop", "web", "http").Name);
+    }
+}
