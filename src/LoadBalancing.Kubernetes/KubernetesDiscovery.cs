@@ -25,6 +25,7 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
     private readonly ServicePublisher _publisher;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _running = [];
+    private int _disposed;
 
     /// <summary>Creates discovery.</summary>
     /// <param name="options">The options (validated now).</param>
@@ -145,6 +146,11 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
     /// <returns>A task.</returns>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         Task[] running;
         lock (_running)
@@ -158,7 +164,13 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        // A container may dispose it twice (it is registered as itself and as a hosted service).
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _stop.Dispose();
         _publisher.Dispose();
         Metrics.Dispose();
