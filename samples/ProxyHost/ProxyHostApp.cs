@@ -1,4 +1,5 @@
 using System.Globalization;
+using LoadBalancing.Kubernetes;
 using LoadBalancing.Proxy;
 
 namespace ProxyHost;
@@ -60,7 +61,8 @@ public static class ProxyHostApp
         try
         {
             var options = ProxyConfiguration.Load(builder.Configuration.GetSection(ProxyConfiguration.SectionName));
-            builder.Services.AddLoadBalancingProxy(options);
+            var proxy = builder.Services.AddLoadBalancingProxy(options);
+            AddKubernetesDiscovery(builder, proxy);
             builder.WebHost.UseLoadBalancingProxyListeners(options);
             var app = builder.Build();
             app.UseLoadBalancingProxy();
@@ -74,6 +76,57 @@ public static class ProxyHostApp
             }
 
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Clusters with a <c>Kubernetes</c> Service are fed by EndpointSlice discovery; the <c>Kubernetes</c> section
+    /// says how to reach the API server (in-cluster by default) and how fresh the view must be.
+    /// </summary>
+    private static void AddKubernetesDiscovery(WebApplicationBuilder builder, IProxyBuilder proxy)
+    {
+        var fed = proxy.Options.Clusters.Where(c => c.Value.Kubernetes is not null).ToArray();
+        var section = builder.Configuration.GetSection(KubernetesDiscoveryOptionsValidation.SectionName);
+        if (fed.Length == 0)
+        {
+            if (section.Exists())
+            {
+                throw new ProxyConfigurationException([$"{section.Path}: no cluster names a Kubernetes Service (Proxy:Clusters:<name>:Kubernetes), so this section is unused."]);
+            }
+
+            return;
+        }
+
+        var discovery = new KubernetesDiscoveryOptions();
+        try
+        {
+            section.Bind(discovery, binder => binder.ErrorOnUnknownConfiguration = true);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ProxyConfigurationException([e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message]);
+        }
+
+        foreach (var (_, cluster) in fed)
+        {
+            var service = cluster.Kubernetes!;
+            if (!discovery.Services.Any(s => s.Namespace == service.Namespace && s.Name == service.Service && s.Port == service.Port))
+            {
+                discovery.Services.Add(new ServiceReference { Namespace = service.Namespace, Name = service.Service, Port = service.Port });
+            }
+        }
+
+        var errors = KubernetesDiscoveryOptionsValidation.GetErrors(discovery, section.Path);
+        if (errors.Count > 0)
+        {
+            throw new ProxyConfigurationException(errors);
+        }
+
+        builder.Services.AddKubernetesDiscovery(discovery);
+        foreach (var (name, cluster) in fed)
+        {
+            var service = cluster.Kubernetes!;
+            proxy.UseEndpointSource(name, sp => sp.GetRequiredService<KubernetesDiscovery>().GetSource(service.Namespace, service.Service, service.Port), discovery.StaleAfter);
         }
     }
 

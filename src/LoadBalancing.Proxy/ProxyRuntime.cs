@@ -14,7 +14,7 @@ internal sealed class ProxyRuntime : IDisposable
     private long _noRoute;
     private volatile bool _draining;
 
-    public ProxyRuntime(ProxyOptions options, IReadOnlyDictionary<string, ClusterSourceRegistration> sources, TimeProvider time, ILoggerFactory loggers)
+    public ProxyRuntime(ProxyOptions options, IReadOnlyDictionary<string, ClusterSourceRegistration> sources, IServiceProvider services, TimeProvider time, ILoggerFactory loggers)
     {
         Options = options;
         Time = time;
@@ -27,8 +27,13 @@ internal sealed class ProxyRuntime : IDisposable
             TimeSpan? stalenessBound = null;
             if (sources.TryGetValue(name, out var registration))
             {
-                source = registration.Source;
+                source = registration.Source(services);
                 stalenessBound = registration.StalenessBound;
+            }
+            else if (clusterOptions.Kubernetes is not null)
+            {
+                throw new ProxyConfigurationException(
+                    [$"{ProxyConfiguration.SectionName}:Clusters:{name}:Kubernetes: no Kubernetes discovery is attached to this cluster (IProxyBuilder.UseEndpointSource); ProxyHost attaches it when the Kubernetes section is configured."]);
             }
             else
             {
@@ -56,6 +61,9 @@ internal sealed class ProxyRuntime : IDisposable
 
     public HttpForwarder Forwarder { get; }
 
+    /// <summary>Other LoadBalancing meters (Kubernetes discovery), for /metrics.</summary>
+    public Admin.MeterExporter Meters { get; } = new();
+
     public long NoRouteRequests => Volatile.Read(ref _noRoute);
 
     /// <summary>Set when shutdown starts, so readiness flips before the listeners close.</summary>
@@ -75,11 +83,12 @@ internal sealed class ProxyRuntime : IDisposable
         }
 
         _factory.Dispose();
+        Meters.Dispose();
     }
 }
 
 /// <summary>An endpoint source supplied in code (for example by Kubernetes discovery) for a configured cluster.</summary>
-internal sealed record ClusterSourceRegistration(EndpointSource Source, TimeSpan? StalenessBound);
+internal sealed record ClusterSourceRegistration(Func<IServiceProvider, EndpointSource> Source, TimeSpan? StalenessBound);
 
 /// <summary>Sources registered through IProxyBuilder.UseEndpointSource, by cluster name.</summary>
 internal sealed class ClusterSourceRegistry

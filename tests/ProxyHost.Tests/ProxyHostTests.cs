@@ -82,4 +82,55 @@ public sealed class ProxyHostTests
         var missing = await Assert.ThrowsAsync<ProxyConfigurationException>(() => ProxyHostApp.BuildAsync(["--config", file]));
         Assert.Contains("--config: file", missing.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task KubernetesFedCluster_RoutesToThePodsDiscovery_Finds()
+    {
+        await using var pod = await TestBackend.StartAsync("pod-a", "127.0.0.6");
+        await using var api = await LoadBalancing.Kubernetes.Tests.Support.FakeApiServer.StartAsync();
+        var podPort = int.Parse(pod.Address.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
+        api.Apply("shop", LoadBalancing.Kubernetes.Tests.Support.Slices.Slice("web-x1", "web", [new(["127.0.0.6"])], [("http", podPort)]));
+        var file = Path.Combine(Path.GetTempPath(), $"proxyhost-k8s-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(file, $$"""
+            {
+              "Kubernetes": { "ApiServer": "{{api.Url}}", "WatchIdleTimeout": "00:01:30", "StaleAfter": "00:03:00" },
+              "Proxy": {
+                "Listeners": [ { "Url": "http://127.0.0.1:0" } ],
+                "Admin": { "Url": "http://127.0.0.1:0" },
+                "Routes": [ { "Path": "/", "Cluster": "web" } ],
+                "Clusters": { "web": { "Algorithm": "LeastRequest", "Kubernetes": { "Namespace": "shop", "Service": "web", "Port": "http" } } }
+              }
+            }
+            """, TestContext.Current.CancellationToken);
+        try
+        {
+            var (app, _) = await ProxyHostApp.BuildAsync(["--config", file]);
+            await app.StartAsync(TestContext.Current.CancellationToken); // waits for the first list
+            var listeners = app.Services.GetRequiredService<ProxyListeners>();
+            using var client = new HttpClient { BaseAddress = new Uri($"http://{listeners.ProxyEndPoint}/") };
+            using var admin = new HttpClient { BaseAddress = new Uri($"http://{listeners.AdminEndPoint}/") };
+
+            Assert.Equal("pod-a", await client.GetStringAsync("/", TestContext.Current.CancellationToken));
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await admin.GetAsync("readyz", TestContext.Current.CancellationToken)).StatusCode);
+            var metrics = await admin.GetStringAsync("metrics", TestContext.Current.CancellationToken);
+            Assert.Contains("lb_kubernetes_relists_total{namespace=\"shop\"} 1", metrics, StringComparison.Ordinal);
+            Assert.Contains("lb_kubernetes_view_age_seconds{namespace=\"shop\"}", metrics, StringComparison.Ordinal);
+            Assert.Contains("\"discovery\": \"dynamic\"", await admin.GetStringAsync("backends", TestContext.Current.CancellationToken), StringComparison.Ordinal);
+            await app.StopAsync(TestContext.Current.CancellationToken);
+            await app.DisposeAsync();
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task KubernetesSectionWithoutAnyFedCluster_IsAConfigurationError()
+    {
+        var error = await Assert.ThrowsAsync<ProxyConfigurationException>(() =>
+            ProxyHostApp.BuildAsync([.. FreePorts, "--Kubernetes:ApiServer=http://127.0.0.1:8001"]));
+
+        Assert.Contains("Kubernetes: no cluster names a Kubernetes Service", error.Message, StringComparison.Ordinal);
+    }
 }

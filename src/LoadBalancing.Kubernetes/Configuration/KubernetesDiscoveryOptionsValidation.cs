@@ -27,6 +27,11 @@ public static partial class KubernetesDiscoveryOptionsValidation
             errors.Add($"{prefix}:KubeConfigPath: give either ApiServer or KubeConfigPath, not both.");
         }
 
+        if (options.ApiServer is null && options.KubeConfigPath is null && !k8s.KubernetesClientConfiguration.IsInCluster())
+        {
+            errors.Add($"{prefix}: no ApiServer or KubeConfigPath is set and this process is not running in a cluster (no service account token).");
+        }
+
         if (options.KubeConfigPath is { } path && !File.Exists(path))
         {
             errors.Add($"{prefix}:KubeConfigPath: file '{path}' does not exist.");

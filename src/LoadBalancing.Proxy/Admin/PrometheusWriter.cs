@@ -82,6 +82,7 @@ internal static class PrometheusWriter
         Header(text, "process_uptime_seconds", "gauge", "Seconds since the proxy started.");
         Line(text, "process_uptime_seconds", "", (now - runtime.Started).TotalSeconds);
         WriteRuntime(text);
+        runtime.Meters.Write(text);
         return text.ToString();
     }
 

@@ -9,6 +9,12 @@ public sealed class ClusterOptions
     /// <summary>The static endpoints of the cluster.</summary>
     public IList<EndpointOptions> Endpoints { get; } = new List<EndpointOptions>();
 
+    /// <summary>
+    /// The Kubernetes Service port whose endpoints feed this cluster instead of <see cref="Endpoints"/>; the host
+    /// attaches discovery for it (ProxyHost does, with LoadBalancing.Kubernetes).
+    /// </summary>
+    public KubernetesServiceOptions? Kubernetes { get; set; }
+
     /// <summary>What the request key of hash-based algorithms is made from.</summary>
     public HashKeyOptions HashKey { get; set; } = new();
 
@@ -112,4 +118,17 @@ public sealed class HashKeyOptions
 
     /// <summary>The header, cookie or query parameter name, for the sources that need one.</summary>
     public string? Name { get; set; }
+}
+
+/// <summary>A Kubernetes Service port as a cluster's endpoint source.</summary>
+public sealed class KubernetesServiceOptions
+{
+    /// <summary>The Service's namespace. Default <c>default</c>.</summary>
+    public string Namespace { get; set; } = "default";
+
+    /// <summary>The Service's name.</summary>
+    public string Service { get; set; } = "";
+
+    /// <summary>The port name or number in its EndpointSlices; empty for the Service's only port.</summary>
+    public string? Port { get; set; }
 }

@@ -138,9 +138,21 @@ internal static class ProxyOptionsValidation
             errors.Add($"{key}: a cluster needs a name.");
         }
 
-        if (cluster.Endpoints.Count == 0 && cluster.Fallback is null)
+        if (cluster.Kubernetes is { } kubernetes)
         {
-            errors.Add($"{key}:Endpoints: a cluster needs at least one endpoint.");
+            if (cluster.Endpoints.Count > 0)
+            {
+                errors.Add($"{key}:Endpoints: a cluster fed by Kubernetes ({key}:Kubernetes) takes no static endpoints.");
+            }
+
+            if (string.IsNullOrWhiteSpace(kubernetes.Service))
+            {
+                errors.Add($"{key}:Kubernetes:Service is required.");
+            }
+        }
+        else if (cluster.Endpoints.Count == 0 && cluster.Fallback is null)
+        {
+            errors.Add($"{key}:Endpoints: a cluster needs at least one endpoint (or a Kubernetes Service).");
         }
 
         var addresses = new HashSet<string>(StringComparer.OrdinalIgnoreCase);

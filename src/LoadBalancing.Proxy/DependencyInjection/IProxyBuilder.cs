@@ -23,5 +23,12 @@ public interface IProxyBuilder
     /// null never counts it stale.
     /// </param>
     /// <returns>This builder.</returns>
-    IProxyBuilder UseEndpointSource(string cluster, EndpointSource source, TimeSpan? stalenessBound = null);
+    IProxyBuilder UseEndpointSource(string cluster, EndpointSource source, TimeSpan? stalenessBound);
+
+    /// <summary>Feeds a configured cluster from a source resolved when the proxy starts (for example from discovery registered in the container).</summary>
+    /// <param name="cluster">The cluster name, as configured.</param>
+    /// <param name="source">Resolves the source from the application's services.</param>
+    /// <param name="stalenessBound">How long the list may go unconfirmed before the cluster counts as stale; null never counts it stale.</param>
+    /// <returns>This builder.</returns>
+    IProxyBuilder UseEndpointSource(string cluster, Func<IServiceProvider, EndpointSource> source, TimeSpan? stalenessBound);
 }

@@ -37,6 +37,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton(sp => new ProxyRuntime(
             options,
             registry.Sources,
+            sp,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetService<ILoggerFactory>() ?? Logging.Abstractions.NullLoggerFactory.Instance));
         services.AddSingleton(sp => new ProxyMiddleware(sp.GetRequiredService<ProxyRuntime>()));
@@ -53,7 +54,13 @@ internal sealed class ProxyBuilder(IServiceCollection services, ProxyOptions opt
 
     public ProxyOptions Options => options;
 
-    public IProxyBuilder UseEndpointSource(string cluster, LoadBalancing.EndpointSource source, TimeSpan? stalenessBound = null)
+    public IProxyBuilder UseEndpointSource(string cluster, LoadBalancing.EndpointSource source, TimeSpan? stalenessBound)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return UseEndpointSource(cluster, _ => source, stalenessBound);
+    }
+
+    public IProxyBuilder UseEndpointSource(string cluster, Func<IServiceProvider, LoadBalancing.EndpointSource> source, TimeSpan? stalenessBound)
     {
         ArgumentNullException.ThrowIfNull(source);
         if (!options.Clusters.ContainsKey(cluster))

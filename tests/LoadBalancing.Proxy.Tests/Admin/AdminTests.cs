@@ -53,7 +53,7 @@ public sealed class AdminTests
         source.Publish([new Endpoint("127.0.0.2", 8080, conditions: EndpointConditions.None)]);
         await using var proxy = await TestProxy.StartAsync(
             TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, "127.0.0.2:8080"),
-            configure: p => p.UseEndpointSource("web", source));
+            configure: p => p.UseEndpointSource("web", source, stalenessBound: null));
 
         using var response = await proxy.Admin.GetAsync("readyz", TestContext.Current.CancellationToken);
 

@@ -109,6 +109,6 @@ public sealed class ProxyConfigurationTests
 
         Assert.Contains("Proxy:Listeners: at least one listener is needed", message, StringComparison.Ordinal);
         Assert.Contains("Proxy:Routes: at least one route is needed", message, StringComparison.Ordinal);
-        Assert.Contains("Proxy:Clusters:web:Endpoints: a cluster needs at least one endpoint", message, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Clusters:web:Endpoints: a cluster needs at least one endpoint (or a Kubernetes Service)", message, StringComparison.Ordinal);
     }
 }

@@ -154,7 +154,7 @@ public sealed class FailureTests
         source.Publish([new Endpoint("127.0.0.2", 80, conditions: EndpointConditions.None)]);
         var options = TestProxy.Options(LoadBalancingAlgorithm.PeakEwma, "127.0.0.2:80");
         options.Clusters["web"].Fallback = fallback.Address;
-        await using var proxy = await TestProxy.StartAsync(options, configure: p => p.UseEndpointSource("web", source));
+        await using var proxy = await TestProxy.StartAsync(options, configure: p => p.UseEndpointSource("web", source, stalenessBound: null));
 
         Assert.Equal("cluster-ip", await proxy.Client.GetStringAsync("/", TestContext.Current.CancellationToken));
         Assert.Equal(1, proxy.Cluster().Metrics.FallbackRequests);
