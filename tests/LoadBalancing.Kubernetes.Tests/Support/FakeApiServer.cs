@@ -188,6 +188,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
         lock (_lock)
         {
             _oldestWatchable = _version;
+            _log.Clear();
         }
     }
 
