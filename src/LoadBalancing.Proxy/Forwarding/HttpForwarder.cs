@@ -62,14 +62,31 @@ internal sealed partial class HttpForwarder
             exchange.PickContext = cluster.HashKey.GetContext(context);
             exchange.Last = AttemptOutcome.Fail(UpstreamError.NoEndpoint, StatusCodes.Status503ServiceUnavailable, "no healthy upstream");
 
-            for (var attempt = 0; attempt < options.MaxAttempts; attempt++)
+            var fallbackTried = false;
+            for (var attempt = 0; ; attempt++)
             {
                 // Affinity applies to the first try; a retry wants any other endpoint.
-                exchange.Pick = PickUntried(cluster.Balancer, attempt == 0 ? exchange.PickContext : PickContext.None, in exchange.Tried);
+                exchange.Pick = attempt < options.MaxAttempts
+                    ? PickUntried(cluster.Balancer, attempt == 0 ? exchange.PickContext : PickContext.None, in exchange.Tried)
+                    : default;
                 if (!exchange.Pick.HasEndpoint)
                 {
-                    break;
+                    // Every endpoint tried failed before reaching its upstream (or there was none): the last
+                    // resort, once — for example the Service's ClusterIP while discovery's list is stale.
+                    if (fallbackTried || (attempt > 0 && !exchange.Last.Retryable))
+                    {
+                        break;
+                    }
+
+                    exchange.Pick = cluster.Balancer.PickFallback();
+                    if (!exchange.Pick.HasEndpoint || exchange.Tried.Contains(exchange.Pick.Endpoint!))
+                    {
+                        exchange.Pick.Release();
+                        break;
+                    }
                 }
+
+                fallbackTried |= exchange.Pick.Status == PickStatus.Fallback;
 
                 if (attempt > 0)
                 {

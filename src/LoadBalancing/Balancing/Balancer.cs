@@ -170,7 +170,13 @@ public sealed class Balancer : IDisposable
         }
     }
 
-    private PickResult PickFallback()
+    /// <summary>
+    /// Returns the configured last-resort fallback directly, for a caller whose every attempt on the picked
+    /// endpoints failed (for example a proxy after its retries), or a <see cref="PickStatus.NoEndpoint"/> result
+    /// when none is configured.
+    /// </summary>
+    /// <returns>The fallback, counted in flight like any pick.</returns>
+    public PickResult PickFallback()
     {
         var fallback = _options.Fallback;
         if (fallback is null)

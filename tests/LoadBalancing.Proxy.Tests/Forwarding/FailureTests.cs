@@ -161,6 +161,27 @@ public sealed class FailureTests
     }
 
     [Fact]
+    public async Task EveryEndpointDead_TheFallbackIsTheLastResort()
+    {
+        // The list is stale: every pod it names is gone, but the Service's ClusterIP still works.
+        await using var clusterIp = await TestBackend.StartAsync("cluster-ip", "127.0.0.9");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, Loopback.DeadEndpoint("127.0.0.2"), Loopback.DeadEndpoint("127.0.0.3"), Loopback.DeadEndpoint("127.0.0.4"));
+        options.Clusters["web"].Fallback = clusterIp.Address;
+        await using var proxy = await TestProxy.StartAsync(options);
+
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal("cluster-ip", await proxy.Client.GetStringAsync("/", TestContext.Current.CancellationToken));
+        }
+
+        Assert.Equal(5, proxy.Cluster().Metrics.FallbackRequests);
+
+        // A POST may go there too: failed connects never reached an upstream, so nothing could have been done twice.
+        using var post = await proxy.Client.PostAsync("/", new StringContent("x"), TestContext.Current.CancellationToken);
+        Assert.Equal("cluster-ip", await post.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public async Task ServerErrors_CountAsFailures_ForOutlierDetection()
     {
         await using var broken = await TestBackend.StartAsync("broken", "127.0.0.2", context =>

@@ -41,6 +41,23 @@ public sealed class BalancerTests
     }
 
     [Fact]
+    public void PickFallback_ReturnsTheFallback_EvenWhenEndpointsAreUsable()
+    {
+        var fallback = new Endpoint("127.0.0.53", 80);
+        using var balancer = TestEndpoints.Balancer(TestEndpoints.Make(3), TestEndpoints.Options(LoadBalancingAlgorithm.RoundRobin, o => o.Fallback = fallback));
+        using var none = TestEndpoints.Balancer(TestEndpoints.Make(3), TestEndpoints.Options(LoadBalancingAlgorithm.RoundRobin));
+
+        var pick = balancer.PickFallback();
+
+        Assert.Equal(PickStatus.Fallback, pick.Status);
+        Assert.Equal(fallback, pick.Endpoint);
+        Assert.Equal(1, pick.State!.InFlight);
+        pick.Complete(true, TimeSpan.FromMilliseconds(1));
+        Assert.Equal(0, pick.State.InFlight);
+        Assert.Equal(PickStatus.NoEndpoint, none.PickFallback().Status);
+    }
+
+    [Fact]
     public void Release_DropsInFlight_WithoutLearningAnything()
     {
         using var balancer = TestEndpoints.Balancer(TestEndpoints.Make(1), TestEndpoints.Options(LoadBalancingAlgorithm.PeakEwma));
