@@ -35,13 +35,13 @@ internal sealed class TestBackend : IAsyncDisposable
     public IReadOnlyCollection<string> ConnectionIds => Requests.Select(r => r.ConnectionId).Distinct().ToArray();
 
     /// <summary>Starts a backend; by default it answers 200 with its name.</summary>
-    public static async Task<TestBackend> StartAsync(string name, string ip = "127.0.0.1", RequestDelegate? handler = null, Action<WebApplication>? configure = null)
+    public static async Task<TestBackend> StartAsync(string name, string ip = "127.0.0.1", RequestDelegate? handler = null, Action<WebApplication>? configure = null, int port = 0)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(IPAddress.Parse(ip), 0);
+            k.Listen(IPAddress.Parse(ip), port);
             k.Limits.MaxRequestBodySize = null;
         });
         var app = builder.Build();
