@@ -95,8 +95,11 @@ internal static class PrometheusWriter
         Line(text, "process_cpu_seconds_total", "", process.TotalProcessorTime.TotalSeconds);
         Header(text, "dotnet_gc_allocated_bytes_total", "counter", "Bytes allocated on the managed heap since start.");
         Line(text, "dotnet_gc_allocated_bytes_total", "", GC.GetTotalAllocatedBytes(precise: false));
+        var memory = GC.GetGCMemoryInfo();
         Header(text, "dotnet_gc_heap_size_bytes", "gauge", "Managed heap size after the last collection.");
-        Line(text, "dotnet_gc_heap_size_bytes", "", GC.GetGCMemoryInfo().HeapSizeBytes);
+        Line(text, "dotnet_gc_heap_size_bytes", "", memory.HeapSizeBytes);
+        Header(text, "dotnet_gc_memory_limit_bytes", "gauge", "Memory the GC may use (a container limit or DOTNET_GCHeapHardLimit).");
+        Line(text, "dotnet_gc_memory_limit_bytes", "", memory.TotalAvailableMemoryBytes);
         Header(text, "dotnet_gc_collections_total", "counter", "Garbage collections by generation.");
         for (var gen = 0; gen <= GC.MaxGeneration; gen++)
         {

@@ -50,7 +50,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Dictionary<string, JsonObject>> _slices = new(StringComparer.Ordinal);
-    private readonly List<(string Namespace, long Version, string Line)> _log = [];
+    private readonly List<(string Namespace, long Version, string? Service, string Line)> _log = [];
     private readonly Queue<Fault> _watchFaults = new();
     private readonly Queue<Fault> _listFaults = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -135,7 +135,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
             slice["metadata"]!["resourceVersion"] = version.ToString(CultureInfo.InvariantCulture);
             if (!silently)
             {
-                Append(ns, version, Event("DELETED", slice));
+                Append(ns, version, Event("DELETED", slice), ServiceOf(slice));
             }
 
             return version;
@@ -205,7 +205,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
             Namespace(ns)[name] = copy;
             if (!silently)
             {
-                Append(ns, version, Event(existed ? "MODIFIED" : "ADDED", copy));
+                Append(ns, version, Event(existed ? "MODIFIED" : "ADDED", copy), ServiceOf(copy));
             }
 
             return version;
@@ -222,13 +222,15 @@ internal sealed class FakeApiServer : IAsyncDisposable
         return slices;
     }
 
-    private void Append(string ns, long version, string line)
+    private void Append(string ns, long version, string line, string? service = null)
     {
-        _log.Add((ns, version, line));
+        _log.Add((ns, version, service, line));
         var changed = _changed;
         _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         changed.TrySetResult();
     }
+
+    private static string? ServiceOf(JsonObject slice) => slice["metadata"]?["labels"]?["kubernetes.io/service-name"]?.GetValue<string>();
 
     private static string Event(string type, JsonNode obj) => new JsonObject { ["type"] = type, ["object"] = obj.DeepClone() }.ToJsonString();
 
@@ -362,13 +364,27 @@ internal sealed class FakeApiServer : IAsyncDisposable
         {
             while (!context.RequestAborted.IsCancellationRequested)
             {
-                List<string> lines;
+                var lines = new List<string>();
                 Task changed;
                 lock (_lock)
                 {
-                    lines = [.. _log.Where(e => e.Namespace == ns && e.Version > next && Matches(selector, e.Line)).Select(e => e.Line)];
-                    next = _log.Where(e => e.Namespace == ns).Select(e => e.Version).DefaultIfEmpty(next).Max();
-                    next = Math.Max(next, from);
+                    // Only what arrived since the last turn: scan back from the end of the log.
+                    var start = _log.Count;
+                    while (start > 0 && _log[start - 1].Version > next)
+                    {
+                        start--;
+                    }
+
+                    for (var i = start; i < _log.Count; i++)
+                    {
+                        var entry = _log[i];
+                        if (entry.Namespace == ns && (entry.Service is null || selector.Matches(entry.Service)))
+                        {
+                            lines.Add(entry.Line);
+                        }
+                    }
+
+                    next = Math.Max(next, _log.Count > 0 ? _log[^1].Version : next);
                     changed = _changed.Task;
                 }
 
@@ -400,26 +416,6 @@ internal sealed class FakeApiServer : IAsyncDisposable
         using var both = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _hangs.Token);
         await Task.Delay(Timeout.Infinite, both.Token).ContinueWith(_ => { }, TaskScheduler.Default);
         context.Abort();
-    }
-
-    private static bool Matches(Selector selector, string line)
-    {
-        JsonNode? node;
-        try
-        {
-            node = JsonNode.Parse(line);
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return true; // garbage goes to every watcher, as a broken server would send it
-        }
-
-        if (node?["type"]?.GetValue<string>() is "BOOKMARK" or "ERROR" || node?["object"] is not JsonObject obj || obj["metadata"]?["labels"] is null)
-        {
-            return true;
-        }
-
-        return selector.Matches(obj);
     }
 
     private static async Task WriteLineAsync(HttpContext context, string line)
@@ -454,15 +450,9 @@ internal sealed class FakeApiServer : IAsyncDisposable
                 : new Selector(text[..at].Trim(), [.. text[(at + 5)..].TrimEnd(')').Split(',').Select(v => v.Trim())]);
         }
 
-        public bool Matches(JsonObject slice)
-        {
-            if (Key is null)
-            {
-                return true;
-            }
+        public bool Matches(JsonObject slice) =>
+            Key is null || (slice["metadata"]?["labels"]?[Key]?.GetValue<string>() is { } value && (Values is null || Values.Contains(value)));
 
-            var value = slice["metadata"]?["labels"]?[Key]?.GetValue<string>();
-            return value is not null && (Values is null || Values.Contains(value));
-        }
+        public bool Matches(string service) => Key is null || Values is null || Values.Contains(service);
     }
 }

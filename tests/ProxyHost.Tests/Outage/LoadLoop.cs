@@ -11,8 +11,11 @@ internal sealed class LoadLoop : IAsyncDisposable
     private readonly SemaphoreSlim _success = new(0);
     private long _succeeded;
 
-    public LoadLoop(HttpClient client, int workers = 4)
+    private readonly string[] _paths;
+
+    public LoadLoop(HttpClient client, int workers = 4, string[]? paths = null)
     {
+        _paths = paths ?? OutageRig.Services;
         _workers = [.. Enumerable.Range(0, workers).Select(w => Task.Run(() => RunAsync(client, w)))];
     }
 
@@ -28,7 +31,7 @@ internal sealed class LoadLoop : IAsyncDisposable
         var i = 0;
         while (!_stop.IsCancellationRequested)
         {
-            var service = OutageRig.Services[(worker + i++) % OutageRig.Services.Length];
+            var service = _paths[(worker + i++) % _paths.Length];
             try
             {
                 using var response = await client.GetAsync($"/{service}/item/{i}", _stop.Token);
