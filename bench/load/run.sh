@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Proxy load benchmark: our ProxyHost against YARP, nginx and HAProxy on this machine, in one run.
+#   bench/load/run.sh            # full run, under 10 minutes
+#   bench/load/run.sh --quick    # one repetition, pinned, c=128, under 2 minutes
+# Installs wrk, nginx and haproxy from the distribution if missing, builds what it runs in Release, starts
+# everything on 127.0.0.1, stops everything it started, and prints the table (also saved as bench/load/results.md).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v haproxy >/dev/null || need+=(haproxy)
+command -v python3 >/dev/null || need+=(python3)
+command -v taskset >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "Installing ${need[*]} ..."
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+dotnet build -c Release samples/ProxyHost -v q -nologo >/dev/null
+dotnet build -c Release bench/load/peers/YarpHost -v q -nologo >/dev/null
+
+exec python3 bench/load/run.py "$@"
