@@ -5,7 +5,7 @@ import atexit, json, os, re, shutil, signal, socket, statistics, subprocess, sys
 
 QUICK = "--quick" in sys.argv
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DURATION = 3 if QUICK else 5
+DURATION = 3 if QUICK else 4
 WARMUP = 1
 REPS = 1 if QUICK else 3
 LAYOUTS = ["pinned"] if QUICK else ["unpinned", "pinned"]
@@ -38,8 +38,13 @@ def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 
+OURS_ENV = json.loads(os.environ.get("LB_OURS_ENV", "{}"))
+
+
 def start(name, args, env=None, cpu=None):
     e = dict(os.environ); e.update(env or {})
+    if name.startswith("ours"):
+        e.update(OURS_ENV)
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, name + ".err"), "w"), env=e, start_new_session=True)
     started.append(p)
     return p
