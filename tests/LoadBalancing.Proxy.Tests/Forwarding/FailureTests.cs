@@ -94,20 +94,13 @@ public sealed class FailureTests
     public async Task SlowUpstream_Answers504_AfterTheResponseHeaderTimeout()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var slow = await TestBackend.StartAsync("slow", "127.0.0.2", async context =>
-        {
-            context.RequestAborted.Register(() => aborted.TrySetResult());
-            arrived.TrySetResult();
-            await aborted.Task;
-        });
+        await using var slow = await HangingBackend.StartAsync("127.0.0.2");
         var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, slow.Address);
         options.Clusters["web"].ResponseHeaderTimeout = TimeSpan.FromSeconds(5);
         await using var proxy = await TestProxy.StartAsync(options, time);
 
         var pending = proxy.Client.GetAsync("/", TestContext.Current.CancellationToken);
-        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        await slow.Arrived;
         time.Advance(TimeSpan.FromSeconds(4));
         Assert.False(pending.IsCompleted);
         time.Advance(TimeSpan.FromSeconds(2));
@@ -115,32 +108,25 @@ public sealed class FailureTests
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         Assert.Equal("upstream did not answer in time\n", await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-        await aborted.Task.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken); // the upstream request was abandoned
+        await slow.Abandoned;
         Assert.Equal(1, proxy.Cluster().Metrics.Errors(UpstreamError.Timeout));
     }
 
     [Fact]
     public async Task ClientDisconnect_CancelsTheUpstreamRequest()
     {
-        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var slow = await TestBackend.StartAsync("slow", "127.0.0.2", async context =>
-        {
-            context.RequestAborted.Register(() => aborted.TrySetResult());
-            arrived.TrySetResult();
-            await aborted.Task;
-        });
+        await using var slow = await HangingBackend.StartAsync("127.0.0.2");
         await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, slow.Address));
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         using var client = proxy.NewClient();
         var pending = client.GetAsync("/", cts.Token);
-        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        await slow.Arrived;
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending);
 
         // The proxy releases the pick and closes the upstream connection before the backend can see the abort.
-        await aborted.Task.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        await slow.Abandoned;
         var cluster = proxy.Cluster();
         Assert.Equal(0, cluster.Metrics.ConnectionsOpen);
         Assert.Equal(0, cluster.Source.Current.States[0].InFlight);
