@@ -38,7 +38,10 @@ def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 
-OURS_ENV = json.loads(os.environ.get("LB_OURS_ENV", "{}"))
+# As docs/kubernetes.md's Deployment runs the proxy: socket completions run inline on the epoll threads (the
+# proxy never blocks one). LB_OURS_ENV adds or overrides settings to try.
+OURS_ENV = {"DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS": "1"}
+OURS_ENV.update(json.loads(os.environ.get("LB_OURS_ENV", "{}")))
 
 
 def start(name, args, env=None, cpu=None):
