@@ -97,14 +97,14 @@ public static class ProxyHostApp
             return;
         }
 
-        var discovery = new KubernetesDiscoveryOptions();
+        KubernetesDiscoveryOptions discovery;
         try
         {
-            section.Bind(discovery, binder => binder.ErrorOnUnknownConfiguration = true);
+            discovery = KubernetesDiscoveryOptionsValidation.Bind(section);
         }
-        catch (InvalidOperationException e)
+        catch (ArgumentException e)
         {
-            throw new ProxyConfigurationException([e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message]);
+            throw new ProxyConfigurationException([e.Message]);
         }
 
         foreach (var (_, cluster) in fed)

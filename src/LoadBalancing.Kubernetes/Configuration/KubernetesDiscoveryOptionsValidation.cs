@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
 
 namespace LoadBalancing.Kubernetes;
 
@@ -7,6 +8,29 @@ public static partial class KubernetesDiscoveryOptionsValidation
 {
     /// <summary>The conventional configuration section name.</summary>
     public const string SectionName = "Kubernetes";
+
+    /// <summary>
+    /// Binds a configuration section (normally <c>Kubernetes</c>) to options, rejecting unknown keys and values that
+    /// do not convert. Does not validate: a host may add Services first, then call <see cref="Validate"/>.
+    /// </summary>
+    /// <param name="section">The section.</param>
+    /// <returns>The bound options.</returns>
+    /// <exception cref="ArgumentException">A key is unknown or its value does not convert; the message names the key.</exception>
+    public static KubernetesDiscoveryOptions Bind(IConfiguration section)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        var options = new KubernetesDiscoveryOptions();
+        try
+        {
+            section.Bind(options, binder => binder.ErrorOnUnknownConfiguration = true);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ArgumentException(e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message, nameof(section), e);
+        }
+
+        return options;
+    }
 
     /// <summary>Every problem with the options, each naming its key; empty when they are valid.</summary>
     /// <param name="options">The options.</param>

@@ -18,17 +18,7 @@ public static class KubernetesDiscoveryServiceCollectionExtensions
     /// <returns>The validated options.</returns>
     public static KubernetesDiscoveryOptions AddKubernetesDiscovery(this IServiceCollection services, IConfiguration section)
     {
-        ArgumentNullException.ThrowIfNull(section);
-        var options = new KubernetesDiscoveryOptions();
-        try
-        {
-            section.Bind(options, binder => binder.ErrorOnUnknownConfiguration = true);
-        }
-        catch (InvalidOperationException e)
-        {
-            throw new ArgumentException(e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message, nameof(section), e);
-        }
-
+        var options = KubernetesDiscoveryOptionsValidation.Bind(section);
         KubernetesDiscoveryOptionsValidation.Validate(options, section is IConfigurationSection s ? s.Path : KubernetesDiscoveryOptionsValidation.SectionName);
         services.AddKubernetesDiscovery(options);
         return options;

@@ -8,12 +8,11 @@ namespace LoadBalancing.Kubernetes.Slices;
 /// </summary>
 internal static class ServiceEndpoints
 {
-    public static List<Endpoint> Build(IEnumerable<SliceSnapshot> slices, string? port)
+    public static List<Endpoint> Build(IReadOnlyCollection<SliceSnapshot> slices, string? port)
     {
-        var list = slices as IReadOnlyCollection<SliceSnapshot> ?? slices.ToArray();
-        var family = list.Any(s => s.AddressType == SliceAddressType.IPv4 && s.Endpoints.Length > 0) ? SliceAddressType.IPv4 : SliceAddressType.IPv6;
+        var family = slices.Any(s => s.AddressType == SliceAddressType.IPv4 && s.Endpoints.Length > 0) ? SliceAddressType.IPv4 : SliceAddressType.IPv6;
         var byAddress = new Dictionary<(string, int), Endpoint>();
-        foreach (var slice in list)
+        foreach (var slice in slices)
         {
             if (slice.AddressType != family || FindPort(slice.Ports, port) is not int number)
             {

@@ -129,7 +129,6 @@ internal sealed partial class HttpForwarder
                     }
                 }
 
-                connection.Requests++;
                 bool? endpointOk = null;
                 var latency = TimeSpan.MinValue;
                 var reusable = false;

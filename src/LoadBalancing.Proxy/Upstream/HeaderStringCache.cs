@@ -29,7 +29,29 @@ internal sealed class HeaderStringCache
     private readonly byte[]?[] _valueBytes = new byte[Slots][];
     private readonly string?[] _values = new string[Slots];
 
-    public string GetName(int position, ReadOnlySpan<byte> bytes)
+    public string GetName(int position, ReadOnlySpan<byte> bytes) => Get(position, bytes, _nameBytes, _names, KnownName);
+
+    public string GetValue(int position, ReadOnlySpan<byte> bytes) => Get(position, bytes, _valueBytes, _values, static _ => null);
+
+    /// <summary>The previous response's string at this position when the bytes repeat (the common case), else a new one.</summary>
+    private static string Get(int position, ReadOnlySpan<byte> bytes, byte[]?[] lastBytes, string?[] lastStrings, Func<ReadOnlySpan<byte>, string?> shared)
+    {
+        if (position < Slots && lastStrings[position] is { } last && bytes.SequenceEqual(lastBytes[position]))
+        {
+            return last;
+        }
+
+        var value = shared(bytes) ?? Encoding.Latin1.GetString(bytes);
+        if (position < Slots)
+        {
+            lastBytes[position] = bytes.ToArray();
+            lastStrings[position] = value;
+        }
+
+        return value;
+    }
+
+    private static string? KnownName(ReadOnlySpan<byte> bytes)
     {
         foreach (var (known, name) in KnownNames)
         {
@@ -39,26 +61,6 @@ internal sealed class HeaderStringCache
             }
         }
 
-        return Get(position, bytes, _nameBytes, _names);
-    }
-
-    public string GetValue(int position, ReadOnlySpan<byte> bytes) => Get(position, bytes, _valueBytes, _values);
-
-    private static string Get(int position, ReadOnlySpan<byte> bytes, byte[]?[] lastBytes, string?[] lastStrings)
-    {
-        if (position >= Slots)
-        {
-            return Encoding.Latin1.GetString(bytes);
-        }
-
-        if (lastStrings[position] is { } last && bytes.SequenceEqual(lastBytes[position]))
-        {
-            return last;
-        }
-
-        var value = Encoding.Latin1.GetString(bytes);
-        lastBytes[position] = bytes.ToArray();
-        lastStrings[position] = value;
-        return value;
+        return null;
     }
 }

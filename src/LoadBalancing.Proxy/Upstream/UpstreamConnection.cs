@@ -27,9 +27,6 @@ internal sealed class UpstreamConnection : IAsyncDisposable
     /// <summary>When the connection went back into the pool (<see cref="TimeProvider.GetTimestamp"/>).</summary>
     public long IdleSince { get; set; }
 
-    /// <summary>How many requests this connection has carried.</summary>
-    public int Requests { get; set; }
-
     /// <summary>
     /// Whether a pooled connection can carry another request: the upstream has neither closed it nor sent
     /// anything unasked. The socket transport reads in the background, so a FIN already shows here.
