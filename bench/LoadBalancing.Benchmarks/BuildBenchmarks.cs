@@ -21,10 +21,10 @@ public class BuildBenchmarks
     }
 
     [Benchmark]
-    public int[] Maglev65537() => MaglevPicker.Build(_endpoints, _weights, 65537);
+    public Array Maglev65537() => MaglevPicker.BuildTable(_endpoints, _weights, 65537);
 
     [Benchmark]
-    public int[] Maglev655373() => MaglevPicker.Build(_endpoints, _weights, 655373);
+    public Array Maglev655373() => MaglevPicker.BuildTable(_endpoints, _weights, 655373);
 
     [Benchmark]
     public ulong[] Ring1024PerEndpoint() => RingHashPicker.Build(_endpoints, _weights, Clusters.Options(LoadBalancingAlgorithm.RingHash, N).RingHash).Hashes;

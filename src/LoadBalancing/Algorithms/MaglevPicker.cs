@@ -1,4 +1,5 @@
 using System.IO.Hashing;
+using System.Numerics;
 
 namespace LoadBalancing.Algorithms;
 
@@ -26,19 +27,9 @@ internal sealed class MaglevPicker : HashPicker
             return;
         }
 
-        var table = Build(input.Endpoints, input.Weights, input.Options.Maglev.TableSize);
-        if (input.Count <= ushort.MaxValue)
-        {
-            _compact = new ushort[table.Length];
-            for (var i = 0; i < table.Length; i++)
-            {
-                _compact[i] = (ushort)table[i];
-            }
-        }
-        else
-        {
-            _wide = table;
-        }
+        var table = BuildTable(input.Endpoints, input.Weights, input.Options.Maglev.TableSize);
+        _compact = table as ushort[];
+        _wide = table as int[];
     }
 
     public override int Lookup(ulong hash)
@@ -74,7 +65,19 @@ internal sealed class MaglevPicker : HashPicker
         }
     }
 
-    internal static int[] Build(Endpoint[] endpoints, double[] weights, int tableSize)
+    /// <summary>The table as endpoint indexes, whatever its storage (for tests).</summary>
+    internal static int[] Build(Endpoint[] endpoints, double[] weights, int tableSize) =>
+        BuildTable(endpoints, weights, tableSize) switch
+        {
+            ushort[] compact => Array.ConvertAll(compact, static v => (int)v),
+            var wide => (int[])wide,
+        };
+
+    /// <summary>
+    /// Builds the table in its final storage: <c>ushort[]</c> while there are fewer than 65,536
+    /// endpoints (half the memory and cache footprint), <c>int[]</c> beyond.
+    /// </summary>
+    internal static Array BuildTable(Endpoint[] endpoints, double[] weights, int tableSize)
     {
         var normalized = Normalize(weights, out _, out var maxWeight);
         var n = endpoints.Length;
@@ -101,9 +104,19 @@ internal sealed class MaglevPicker : HashPicker
 
         // Probing is the cost (about M·ln M probes as the table fills): test occupancy in a bitmap
         // that stays in L1 (8 KiB at M = 65537) rather than in the 256 KiB table.
-        var table = new int[tableSize];
+        var compact = n <= ushort.MaxValue ? new ushort[tableSize] : null;
+        var wide = compact is null ? new int[tableSize] : null;
         var occupied = new ulong[(tableSize + 63) >> 6];
         var filled = 0;
+
+        // Most of those probes fall in the last few hundred fills, when almost every slot is taken.
+        // From there on each endpoint's next free slot is found directly among the few free ones
+        // (see NextFreeSlot): the same slot probing would reach, so the table does not change.
+        var tail = TailLength(m);
+        uint[]? free = null;
+        var freeCount = 0;
+        uint[]? inverseSkip = null;
+
         for (uint iteration = 1; filled < tableSize; iteration++)
         {
             for (var k = 0; k < n && filled < tableSize; k++)
@@ -118,22 +131,130 @@ internal sealed class MaglevPicker : HashPicker
                 }
 
                 target[k] += maxWeight;
-                var c = position[k];
                 var step = skip[k];
                 var wrap = m - step;
-                while (IsSet(occupied, c))
+                uint c;
+                if (free is null)
                 {
-                    c = c >= wrap ? c - wrap : c + step;
+                    c = position[k];
+                    while (IsSet(occupied, c))
+                    {
+                        c = c >= wrap ? c - wrap : c + step;
+                    }
+
+                    occupied[c >> 6] |= 1UL << (int)(c & 63);
+                }
+                else
+                {
+                    inverseSkip ??= new uint[n];
+                    if (inverseSkip[k] == 0)
+                    {
+                        inverseSkip[k] = InverseModPrime(step, m);
+                    }
+
+                    c = NextFreeSlot(free, ref freeCount, position[k], inverseSkip[k], m);
                 }
 
-                occupied[c >> 6] |= 1UL << (int)(c & 63);
-                table[c] = order[k];
+                if (compact is not null)
+                {
+                    compact[c] = (ushort)order[k];
+                }
+                else
+                {
+                    wide![c] = order[k];
+                }
+
                 position[k] = c >= wrap ? c - wrap : c + step;
                 filled++;
+
+                if (free is null && tableSize - filled <= tail)
+                {
+                    freeCount = tableSize - filled;
+                    free = FreeSlots(occupied, m, freeCount);
+                }
             }
         }
 
-        return table;
+        return compact is not null ? compact : wide!;
+    }
+
+    /// <summary>
+    /// How many free slots are left when direct search takes over from probing. With F slots free a
+    /// probe sequence needs about M / F probes and a direct search F modular products, of similar
+    /// cost each, but a search costs about four probes per slot: they break even near F = √M / 2.
+    /// </summary>
+    private static int TailLength(uint m) => (int)Math.Sqrt(m) / 2;
+
+    /// <summary>
+    /// The first free slot along an endpoint's permutation from <paramref name="position"/>, found
+    /// without walking it: slot s lies (s − position) · skip⁻¹ mod M steps ahead (M is prime, so
+    /// every skip is invertible). The nearest free slot is the one probing would have stopped at.
+    /// Removes it from <paramref name="free"/>.
+    /// </summary>
+    private static uint NextFreeSlot(uint[] free, ref int count, uint position, uint inverseSkip, uint m)
+    {
+        var reciprocal = ulong.MaxValue / m;
+        var best = 0;
+        var bestDistance = ulong.MaxValue;
+        for (var i = 0; i < count; i++)
+        {
+            var s = free[i];
+            ulong delta = s >= position ? s - position : s + m - position;
+            var product = delta * inverseSkip;
+            var distance = product - (Math.BigMul(product, reciprocal, out _) * m);
+            while (distance >= m)
+            {
+                distance -= m;
+            }
+
+            if (distance < bestDistance)
+            {
+                bestDistance = distance;
+                best = i;
+            }
+        }
+
+        var slot = free[best];
+        free[best] = free[--count];
+        return slot;
+    }
+
+    private static uint[] FreeSlots(ulong[] occupied, uint m, int count)
+    {
+        var free = new uint[count];
+        var found = 0;
+        for (var w = 0; w < occupied.Length; w++)
+        {
+            var vacant = ~occupied[w];
+            while (vacant != 0)
+            {
+                var c = (uint)((w << 6) + BitOperations.TrailingZeroCount(vacant));
+                if (c >= m)
+                {
+                    break; // the last word's bits beyond M
+                }
+
+                free[found++] = c;
+                vacant &= vacant - 1;
+            }
+        }
+
+        return free;
+    }
+
+    /// <summary>a⁻¹ mod p for prime p and 0 &lt; a &lt; p (extended Euclid).</summary>
+    internal static uint InverseModPrime(uint a, uint p)
+    {
+        long t = 0, newT = 1;
+        long r = p, newR = a;
+        while (newR != 0)
+        {
+            var q = r / newR;
+            (t, newT) = (newT, t - (q * newT));
+            (r, newR) = (newR, r - (q * newR));
+        }
+
+        return (uint)(t < 0 ? t + p : t);
     }
 
     private static bool IsSet(ulong[] bits, uint i) => (bits[i >> 6] & (1UL << (int)(i & 63))) != 0;

@@ -148,6 +148,71 @@ public sealed class MaglevPickerTests
             && picker.Lookup(ulong.MaxValue - hash) == picker.Table[(int)((ulong.MaxValue - hash) % (ulong)size)];
     }
 
+    [Property(MaxTest = 30)]
+    public bool Table_IsTheOnePlainProbingBuilds(PositiveInt count, PositiveInt sizeChoice, int seed)
+    {
+        // The builder finds the last free slots directly instead of probing; the table must not change.
+        int[] sizes = [7, 17, 251, 4099, 65537];
+        var size = sizes[sizeChoice.Get % sizes.Length];
+        var random = new Random(seed);
+        var endpoints = TestEndpoints.Make(1 + (count.Get % 300), _ => random.Next(1, 4));
+        var weights = endpoints.Select(e => (double)e.Weight).ToArray();
+
+        return MaglevPicker.Build(endpoints, weights, size).SequenceEqual(PlainProbing(endpoints, weights, size));
+    }
+
+    [Property(MaxTest = 200)]
+    public bool InverseModPrime_TimesTheNumber_IsOne(PositiveInt value, PositiveInt sizeChoice)
+    {
+        int[] primes = [7, 65537, 655373, MaglevOptions.MaxTableSize];
+        var p = (uint)primes[sizeChoice.Get % primes.Length];
+        var a = 1 + ((uint)value.Get % (p - 1));
+
+        return (ulong)a * MaglevPicker.InverseModPrime(a, p) % p == 1;
+    }
+
+    /// <summary>Listing 1 of the Maglev paper with Envoy's weighting and key order, probing every step.</summary>
+    private static int[] PlainProbing(Endpoint[] endpoints, double[] weights, int size)
+    {
+        var keys = endpoints.Select(e => e.HashKeyUtf8.ToArray()).ToArray();
+        var order = Enumerable.Range(0, endpoints.Length)
+            .OrderBy(i => keys[i], Comparer<byte[]>.Create((a, b) => a.AsSpan().SequenceCompareTo(b)))
+            .ToArray();
+        var sum = weights.Sum();
+        var max = weights.Max() / sum;
+        var m = (ulong)size;
+        var offset = order.Select(i => System.IO.Hashing.XxHash64.HashToUInt64(keys[i]) % m).ToArray();
+        var skip = order.Select(i => (System.IO.Hashing.XxHash64.HashToUInt64(keys[i], 1) % (m - 1)) + 1).ToArray();
+        var next = new ulong[order.Length];
+        var target = new double[order.Length];
+        var table = Enumerable.Repeat(-1, size).ToArray();
+        var filled = 0;
+        for (var iteration = 1; filled < size; iteration++)
+        {
+            for (var k = 0; k < order.Length && filled < size; k++)
+            {
+                if (iteration * (weights[order[k]] / sum) < target[k])
+                {
+                    continue;
+                }
+
+                target[k] += max;
+                var c = (offset[k] + (next[k] * skip[k])) % m;
+                while (table[c] >= 0)
+                {
+                    next[k]++;
+                    c = (offset[k] + (next[k] * skip[k])) % m;
+                }
+
+                table[c] = order[k];
+                next[k]++;
+                filled++;
+            }
+        }
+
+        return table;
+    }
+
     private static void AssertAssignments(MaglevPicker picker, Endpoint[] hosts, int[] expected)
     {
         for (ulong hash = 0; hash < (ulong)expected.Length * 3; hash++)
