@@ -21,6 +21,7 @@ internal sealed class LeastRequestPicker : Picker
     private readonly double[]? _weights; // null when equal: compare in-flight counts only
     private readonly AliasTable? _byWeight;
     private readonly double _bias;
+    private readonly bool _equalPairs; // the default: two choices, equal weights
 
     public LeastRequestPicker(in PickerInput input)
         : base(input)
@@ -34,10 +35,20 @@ internal sealed class LeastRequestPicker : Picker
             _weights = input.Weights;
             _byWeight = new AliasTable(input.Weights);
         }
+
+        _equalPairs = _byWeight is null && _choices == 2 && _count >= 2;
     }
 
     public override int Pick(in PickContext context)
     {
+        if (_equalPairs)
+        {
+            // The common case first, with nothing else to decide: one draw, two reads.
+            var (first, second) = _random.NextDistinctPair(_count);
+            var states = States;
+            return states[second].InFlight < states[first].InFlight ? second : first;
+        }
+
         if (_count <= 1)
         {
             return _count - 1;
@@ -51,12 +62,6 @@ internal sealed class LeastRequestPicker : Picker
         if (_choices >= _count)
         {
             return PickAll();
-        }
-
-        if (_choices == 2)
-        {
-            var (first, second) = _random.NextDistinctPair(_count);
-            return States[second].InFlight < States[first].InFlight ? second : first;
         }
 
         return PickSampled();

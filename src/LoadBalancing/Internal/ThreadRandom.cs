@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace LoadBalancing.Internal;
 
 /// <summary>
@@ -42,12 +44,14 @@ internal static class ThreadRandom
     [ThreadStatic]
     private static ulong t_state;
 
+    // Inlined into every pick (it was a call); the first draw on a thread seeds out of line.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Next()
     {
         var state = t_state;
         if (state == 0)
         {
-            state = (ulong)Random.Shared.NextInt64() | 1;
+            state = Seed();
         }
 
         state += 0xA0761D6478BD642FUL;
@@ -55,4 +59,7 @@ internal static class ThreadRandom
         var high = Math.BigMul(state, state ^ 0xE7037ED1A0B428DBUL, out var low);
         return high ^ low;
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong Seed() => (ulong)Random.Shared.NextInt64() | 1;
 }

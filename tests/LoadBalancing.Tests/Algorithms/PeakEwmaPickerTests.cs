@@ -1,5 +1,6 @@
 using FsCheck;
 using FsCheck.Xunit;
+using LoadBalancing.Algorithms;
 using LoadBalancing.Internal;
 using LoadBalancing.Tests.Support;
 using Microsoft.Extensions.Time.Testing;
@@ -29,6 +30,44 @@ public sealed class PeakEwmaPickerTests
         }
 
         return slowPicks < requests / 10;
+    }
+
+    [Property(MaxTest = 300)]
+    public bool Pick_BothSampled_ChoosesTheLowerCostNow(PositiveInt microsA, PositiveInt microsB, byte inFlightA, byte inFlightB, PositiveInt gapMs, PositiveInt sinceMs, bool aFirst)
+    {
+        // The picker compares two sampled endpoints without reading the clock (the current time
+        // cancels out); its choice must be the one the decayed costs at the current time give.
+        var time = new FakeTimeProvider();
+        var options = TestEndpoints.Options(LoadBalancingAlgorithm.PeakEwma);
+        var input = PickerBuilder.Input(TestEndpoints.Make(2), options, new Random(1), time);
+        var picker = new PeakEwmaPicker(input);
+        var clock = input.Clock;
+        var (early, late) = aFirst ? (0, 1) : (1, 0);
+        PeakEwma.Observe(ref input.States[early].CurrentEwma, microsA.Get % 1_000_000, clock, clock.Now());
+        time.Advance(TimeSpan.FromMilliseconds(gapMs.Get % 100_000));
+        PeakEwma.Observe(ref input.States[late].CurrentEwma, microsB.Get % 1_000_000, clock, clock.Now());
+        for (var i = 0; i < inFlightA % 8; i++)
+        {
+            input.States[0].AddInFlight();
+        }
+
+        for (var i = 0; i < inFlightB % 8; i++)
+        {
+            input.States[1].AddInFlight();
+        }
+
+        time.Advance(TimeSpan.FromMilliseconds(sinceMs.Get % 100_000));
+
+        var now = clock.Now();
+        var cost0 = picker.Cost(0, now);
+        var cost1 = picker.Cost(1, now);
+        if (Math.Abs(cost0 - cost1) <= 1e-6 * Math.Max(cost0, cost1))
+        {
+            return true; // a tie within rounding: either answer is right
+        }
+
+        var expected = cost1 < cost0 ? 1 : 0;
+        return Enumerable.Range(0, 4).All(_ => picker.Pick(PickContext.None) == expected);
     }
 
     [Fact]
