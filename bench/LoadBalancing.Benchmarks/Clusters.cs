@@ -1,4 +1,5 @@
 using System.Globalization;
+using LoadBalancing.Internal;
 
 namespace LoadBalancing.Benchmarks;
 
@@ -24,12 +25,23 @@ public static class Clusters
         source.Publish(Endpoints(n));
         var balancer = new Balancer(source, Options(algorithm, n));
 
-        // Give peak-EWMA real estimates to decay, as in steady state.
+        // Give peak-EWMA real estimates to decay, as in steady state: every endpoint has answered.
+        // Picks alone leave some endpoints unsampled (two choices avoid them), so those get a
+        // sample directly.
         var random = new Random(1);
         for (var i = 0; i < n * 4; i++)
         {
             var pick = balancer.Pick();
             pick.Complete(true, TimeSpan.FromMilliseconds(5 + random.Next(10)));
+        }
+
+        var clock = new EwmaClock(TimeProvider.System, balancer.Options.PeakEwma.DecayTime);
+        foreach (var state in balancer.CurrentPicker.States)
+        {
+            if (Volatile.Read(ref state.CurrentEwma) == 0)
+            {
+                PeakEwma.Observe(ref state.CurrentEwma, 1000 * (5 + random.Next(10)), clock, clock.Now());
+            }
         }
 
         return balancer;

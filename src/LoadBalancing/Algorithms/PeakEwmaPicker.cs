@@ -52,14 +52,12 @@ internal sealed class PeakEwmaPicker : Picker
         double costA = PeakEwma.Micros(ewmaA) * (a.InFlight + 1);
         double costB = PeakEwma.Micros(ewmaB) * (b.InFlight + 1);
         var gap = unchecked((int)(PeakEwma.Stamp(ewmaB) - PeakEwma.Stamp(ewmaA)));
-        if (gap >= 0)
-        {
-            costA *= _clock.Decay((uint)gap);
-        }
-        else
-        {
-            costB *= _clock.Decay(unchecked((uint)-gap));
-        }
+
+        // The older estimate decays by the gap, the newer by nothing. Which one is older is a coin
+        // toss, so both factors are looked up rather than branching on the sign (a mispredicted
+        // branch on every other pick cost more than the second look-up).
+        costA *= _clock.Decay((uint)Math.Max(gap, 0));
+        costB *= _clock.Decay((uint)Math.Max(unchecked(-gap), 0));
 
         if (_weights is not null)
         {
