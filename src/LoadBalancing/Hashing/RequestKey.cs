@@ -11,8 +11,6 @@ namespace LoadBalancing;
 /// </summary>
 public static class RequestKey
 {
-    private const int StackLimit = 256;
-
     /// <summary>Hashes raw bytes (for example a header value as it came off the wire).</summary>
     /// <param name="value">The bytes.</param>
     /// <returns>The 64-bit key.</returns>
@@ -23,14 +21,10 @@ public static class RequestKey
     /// <returns>The 64-bit key.</returns>
     public static ulong FromString(ReadOnlySpan<char> value)
     {
-        if (value.Length <= StackLimit)
+        // Header values are almost always ASCII: hash the characters as bytes without copying them.
+        if (AsciiXxHash64.TryHash(value, out var key))
         {
-            // Header values are almost always ASCII: narrow them in one vectorised pass.
-            Span<byte> ascii = stackalloc byte[value.Length];
-            if (System.Text.Ascii.FromUtf16(value, ascii, out var narrowed) == System.Buffers.OperationStatus.Done)
-            {
-                return XxHash64.HashToUInt64(ascii[..narrowed]);
-            }
+            return key;
         }
 
         var max = Encoding.UTF8.GetMaxByteCount(value.Length);

@@ -1,5 +1,8 @@
+using System.IO.Hashing;
 using System.Net;
 using System.Text;
+using FsCheck;
+using FsCheck.Xunit;
 
 namespace LoadBalancing.Tests.Hashing;
 
@@ -24,11 +27,39 @@ public sealed class RequestKeyTests
     }
 
     [Fact]
-    public void FromString_LongValue_UsesPooledBufferAndStillMatches()
+    public void FromString_LongValue_StillMatches()
     {
         var value = new string('x', 5000);
 
         Assert.Equal(RequestKey.FromBytes(Encoding.UTF8.GetBytes(value)), RequestKey.FromString(value));
+    }
+
+    [Property(MaxTest = 500)]
+    public bool FromString_AnyAsciiText_IsXxHash64OfItsBytes(PositiveInt length, int seed)
+    {
+        // Every length from 0 to 300 crosses each branch of the fused hash: 32-character stripes,
+        // 8- and 4-character lanes and single characters.
+        var random = new Random(seed);
+        var text = new string(Enumerable.Range(0, length.Get % 301).Select(_ => (char)random.Next(0, 128)).ToArray());
+
+        return RequestKey.FromString(text) == XxHash64.HashToUInt64(Encoding.ASCII.GetBytes(text));
+    }
+
+    [Property(MaxTest = 300)]
+    public bool FromString_OneCharacterOutsideAscii_IsXxHash64OfUtf8(PositiveInt length, PositiveInt position, char outside, int seed)
+    {
+        // Latin-1 characters narrow to a single byte but encode as two in UTF-8: the fused path must
+        // notice any of them, wherever it sits, and fall back.
+        var random = new Random(seed);
+        var chars = Enumerable.Range(0, 1 + (length.Get % 300)).Select(_ => (char)random.Next(32, 127)).ToArray();
+        chars[position.Get % chars.Length] = (char)Math.Max((int)outside, 0x80);
+        var text = new string(chars);
+        if (char.IsSurrogate(text, position.Get % chars.Length))
+        {
+            return true; // a lone surrogate has no UTF-8 form to compare with
+        }
+
+        return RequestKey.FromString(text) == XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(text));
     }
 
     [Theory]
