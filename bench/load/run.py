@@ -149,6 +149,9 @@ def proxyhost_config(port, admin, algorithm, endpoints, extra=""):
     return path
 
 host_dll = os.path.join(ROOT, "samples/ProxyHost/bin/Release/net10.0/ProxyHost.dll")
+# run.sh --aot publishes ProxyHost with NativeAOT and passes the executable here.
+OURS_EXE = os.environ.get("LB_OURS_EXE")
+ours_cmd = [OURS_EXE] if OURS_EXE else ["dotnet", host_dll]
 yarp_dll = os.path.join(ROOT, "bench/load/peers/YarpHost/bin/Release/net10.0/YarpHost.dll")
 upstreams = [f"127.0.0.1:{p}" for p in up]
 contenders = {}
@@ -156,9 +159,9 @@ contenders = {}
 def add(name, port, proc, header=None):
     contenders[name] = {"port": port, "proc": proc, "header": header, "runs": {}, "cpu": {}}
 
-p = free_port(); add("ours-rr", p, start("ours-rr", ["dotnet", host_dll, "--config", proxyhost_config(p, free_port(), "RoundRobin", upstreams)]))
-p = free_port(); add("ours-ewma", p, start("ours-ewma", ["dotnet", host_dll, "--config", proxyhost_config(p, free_port(), "PeakEwma", upstreams)]))
-p = free_port(); add("ours-maglev", p, start("ours-maglev", ["dotnet", host_dll, "--config", proxyhost_config(p, free_port(), "Maglev", upstreams, ', "HashKey": { "Source": "Header", "Name": "X-User" }')]), header="X-User: user-42")
+p = free_port(); add("ours-rr", p, start("ours-rr", ours_cmd + ["--config", proxyhost_config(p, free_port(), "RoundRobin", upstreams)]))
+p = free_port(); add("ours-ewma", p, start("ours-ewma", ours_cmd + ["--config", proxyhost_config(p, free_port(), "PeakEwma", upstreams)]))
+p = free_port(); add("ours-maglev", p, start("ours-maglev", ours_cmd + ["--config", proxyhost_config(p, free_port(), "Maglev", upstreams, ', "HashKey": { "Source": "Header", "Name": "X-User" }')]), header="X-User: user-42")
 p = free_port(); add("yarp", p, start("yarp", ["dotnet", yarp_dll, "--port", str(p), "--upstreams", ",".join(upstreams)]))
 p = free_port()
 ng_conf = os.path.join(work, "nginx-proxy.conf")
@@ -229,7 +232,7 @@ try:
             rs.append(r)
         big[name] = rs
     many_port = free_port()
-    many = start("ours-1000", ["dotnet", host_dll, "--config", proxyhost_config(many_port, free_port(), "RoundRobin", many_addresses)])
+    many = start("ours-1000", ours_cmd + ["--config", proxyhost_config(many_port, free_port(), "RoundRobin", many_addresses)])
     wait_port(many_port)
     pin(many, "0")
     wrk(many_port, 32, 2, True)
@@ -256,7 +259,7 @@ def fmt(t, digits=0):
 lines = [f"Machine: {os.cpu_count()} CPUs, {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}; "
          f"{subprocess.run(['nginx', '-v'], capture_output=True, text=True).stderr.strip()}; {subprocess.run(['haproxy', '-v'], capture_output=True, text=True).stdout.splitlines()[0]}; "
          f"{subprocess.run(['wrk', '--version'], capture_output=True, text=True).stdout.splitlines()[0] if subprocess.run(['wrk', '--version'], capture_output=True, text=True).stdout else 'wrk'}; "
-         f"dotnet {subprocess.run(['dotnet', '--version'], capture_output=True, text=True).stdout.strip()}. {REPS} run(s) of {DURATION} s each, interleaved; median (min–max).", ""]
+         f"dotnet {subprocess.run(['dotnet', '--version'], capture_output=True, text=True).stdout.strip()}; ours: {'NativeAOT' if OURS_EXE else 'JIT (framework-dependent)'}. {REPS} run(s) of {DURATION} s each, interleaved; median (min–max).", ""]
 for lay in LAYOUTS:
     for c in CONCURRENCY:
         lines.append(f"### {lay}, c = {c}")

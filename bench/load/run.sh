@@ -2,6 +2,7 @@
 # Proxy load benchmark: our ProxyHost against YARP, nginx and HAProxy on this machine, in one run.
 #   bench/load/run.sh            # full run, under 10 minutes
 #   bench/load/run.sh --quick    # one repetition, pinned, c=128, under 2 minutes
+#   bench/load/run.sh --aot      # ours as a NativeAOT executable (installs clang; publishing adds ~3 minutes)
 # Installs wrk, nginx and haproxy from the distribution if missing, builds what it runs in Release, starts
 # everything on 127.0.0.1, stops everything it started, and prints the table (also saved as bench/load/results.md).
 set -euo pipefail
@@ -13,6 +14,12 @@ command -v nginx >/dev/null || need+=(nginx-light)
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v python3 >/dev/null || need+=(python3)
 command -v taskset >/dev/null || need+=(util-linux)
+aot=0
+for arg in "$@"; do [ "$arg" = "--aot" ] && aot=1; done
+if [ $aot -eq 1 ]; then
+  command -v clang >/dev/null || need+=(clang)
+  dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing ${need[*]} ..."
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -22,5 +29,15 @@ fi
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet build -c Release samples/ProxyHost -v q -nologo >/dev/null
 dotnet build -c Release bench/load/peers/YarpHost -v q -nologo >/dev/null
+
+if [ $aot -eq 1 ]; then
+  aot_dir=$(mktemp -d)
+  trap 'rm -rf "$aot_dir"' EXIT
+  echo "Publishing ProxyHost with NativeAOT ..."
+  dotnet publish samples/ProxyHost -c Release -r linux-x64 -p:PublishAot=true -o "$aot_dir" -v q -nologo >/dev/null
+  export LB_OURS_EXE="$aot_dir/ProxyHost"
+  python3 bench/load/run.py "$@"
+  exit $?
+fi
 
 exec python3 bench/load/run.py "$@"
