@@ -161,6 +161,27 @@ public sealed class MaglevPickerTests
         return MaglevPicker.Build(endpoints, weights, size).SequenceEqual(PlainProbing(endpoints, weights, size));
     }
 
+    [Fact]
+    public void Table_MoreEndpointsThanA16BitIndexHolds_IsStoredWide()
+    {
+        // 70,000 endpoints do not fit 16-bit slots: the builder switches to int storage, and every
+        // endpoint still owns M/N slots or one more.
+        const int n = 70_000;
+        const int m = 655_373;
+        var endpoints = Enumerable.Range(0, n).Select(i => new Endpoint($"10.{i >> 16}.{(i >> 8) & 0xFF}.{i & 0xFF}", 8080)).ToArray();
+
+        var table = MaglevPicker.BuildTable(endpoints, endpoints.Select(_ => 1.0).ToArray(), m);
+
+        var wide = Assert.IsType<int[]>(table);
+        var owned = new int[n];
+        foreach (var i in wide)
+        {
+            owned[i]++;
+        }
+
+        Assert.All(owned, c => Assert.InRange(c, m / n, (m / n) + 1));
+    }
+
     [Property(MaxTest = 200)]
     public bool InverseModPrime_TimesTheNumber_IsOne(PositiveInt value, PositiveInt sizeChoice)
     {
