@@ -48,7 +48,7 @@ internal sealed class PeakEwmaPicker : Picker
 
         // Both estimates decay towards zero at the same rate from their own stamps, so the current
         // time cancels out of the comparison: only the gap between the stamps matters. That saves
-        // reading the clock on every pick, and one of the two decay look-ups.
+        // reading the clock on every pick.
         double costA = PeakEwma.Micros(ewmaA) * (a.InFlight + 1);
         double costB = PeakEwma.Micros(ewmaB) * (b.InFlight + 1);
         var gap = unchecked((int)(PeakEwma.Stamp(ewmaB) - PeakEwma.Stamp(ewmaA)));
