@@ -34,7 +34,10 @@ internal sealed class Exchange : IDisposable
     public ResponseHead Head;
     public AttemptOutcome Last;
 
-    /// <summary>Whether the response head has arrived; after that, the request body no longer re-arms the timer.</summary>
+    /// <summary>
+    /// Whether the response head has arrived: after that the request body no longer re-arms the timer, and a
+    /// failure is not retried. An attempt is only retried before a head arrived, so it stays false until then.
+    /// </summary>
     public bool HeadersReceived
     {
         get => _headersReceived;

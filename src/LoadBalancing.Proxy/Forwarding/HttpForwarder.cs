@@ -132,7 +132,6 @@ internal sealed partial class HttpForwarder
                 bool? endpointOk = null;
                 var latency = TimeSpan.MinValue;
                 var reusable = false;
-                var headReceived = false;
                 var anyResponseBytes = false;
                 ValueTask<bool> pump = default;
                 var pumping = false;
@@ -157,7 +156,7 @@ internal sealed partial class HttpForwarder
                     }
 
                     // 3. The response head, skipping interim 1xx responses (the client's 100-continue is Kestrel's).
-                                        string? invalid = null;
+                    string? invalid = null;
                     while (true)
                     {
                         var result = await connection.Input.ReadAsync(exchange.Token).ConfigureAwait(false);
@@ -170,7 +169,7 @@ internal sealed partial class HttpForwarder
                             connection.Input.AdvanceTo(buffer.Start, buffer.End);
                             if (result.IsCompleted)
                             {
-                                throw new ConnectionResetException("The upstream closed the connection before a complete response exchange.Head.");
+                                throw new ConnectionResetException("The upstream closed the connection before a complete response head.");
                             }
 
                             continue;
@@ -198,7 +197,6 @@ internal sealed partial class HttpForwarder
                     }
                     else
                     {
-                        headReceived = true;
                         exchange.HeadersReceived = true;
                         metrics.UpstreamLatency.Record(latency);
                         endpointOk = exchange.Head.StatusCode < 500;
@@ -255,7 +253,7 @@ internal sealed partial class HttpForwarder
                 catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ConnectionAbortedException or ObjectDisposedException or InvalidOperationException)
                 {
                     latency = _time.GetElapsedTime(started);
-                    exchange.Last = Classify(e, context, exchange, headReceived, anyResponseBytes, replayable);
+                    exchange.Last = Classify(e, context, exchange, anyResponseBytes, replayable);
                     if (exchange.Last.Error is not UpstreamError.ClientAborted)
                     {
                         endpointOk = false;
@@ -325,7 +323,7 @@ internal sealed partial class HttpForwarder
         }
     }
 
-    private static AttemptOutcome Classify(Exception e, HttpContext context, Exchange exchange, bool headReceived, bool anyResponseBytes, bool replayable)
+    private static AttemptOutcome Classify(Exception e, HttpContext context, Exchange exchange, bool anyResponseBytes, bool replayable)
     {
         if (context.RequestAborted.IsCancellationRequested)
         {
@@ -339,12 +337,12 @@ internal sealed partial class HttpForwarder
 
         if (e is OperationCanceledException)
         {
-            return headReceived
+            return exchange.HeadersReceived
                 ? AttemptOutcome.Fail(UpstreamError.Timeout, StatusCodes.Status504GatewayTimeout, "upstream response body stalled")
                 : AttemptOutcome.Fail(UpstreamError.Timeout, StatusCodes.Status504GatewayTimeout, "upstream did not answer in time");
         }
 
-        return !headReceived && !anyResponseBytes && replayable
+        return !exchange.HeadersReceived && !anyResponseBytes && replayable
             ? AttemptOutcome.Retry(UpstreamError.Reset, StatusCodes.Status502BadGateway, "upstream connection failed")
             : AttemptOutcome.Fail(UpstreamError.Reset, StatusCodes.Status502BadGateway, "upstream connection failed");
     }

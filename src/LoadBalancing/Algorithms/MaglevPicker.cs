@@ -1,5 +1,6 @@
 using System.IO.Hashing;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace LoadBalancing.Algorithms;
 
@@ -34,15 +35,7 @@ internal sealed class MaglevPicker : HashPicker
 
     public override int Lookup(ulong hash)
     {
-        // hash mod M through a multiply-high: the quotient estimate is at most 2 short, so at most
-        // two subtractions finish it — several times cheaper than a 64-bit division.
-        var remainder = hash - (Math.BigMul(hash, _reciprocal, out _) * _size);
-        while (remainder >= _size)
-        {
-            remainder -= _size;
-        }
-
-        var slot = (int)remainder;
+        var slot = (int)Mod(hash, _size, _reciprocal);
         if (_compact is not null)
         {
             return _compact[slot];
@@ -92,6 +85,7 @@ internal sealed class MaglevPicker : HashPicker
         Array.Sort(order, (a, b) => endpoints[a].HashKeyUtf8.SequenceCompareTo(endpoints[b].HashKeyUtf8));
 
         var m = (uint)tableSize;
+        var reciprocal = ulong.MaxValue / m;
         var position = new uint[n]; // (offset + skip × next) mod M, advanced by adding skip
         var skip = new uint[n];
         var target = new double[n];
@@ -152,7 +146,7 @@ internal sealed class MaglevPicker : HashPicker
                         inverseSkip[k] = InverseModPrime(step, m);
                     }
 
-                    c = NextFreeSlot(free, ref freeCount, position[k], inverseSkip[k], m);
+                    c = NextFreeSlot(free, ref freeCount, position[k], inverseSkip[k], m, reciprocal);
                 }
 
                 if (compact is not null)
@@ -191,9 +185,8 @@ internal sealed class MaglevPicker : HashPicker
     /// every skip is invertible). The nearest free slot is the one probing would have stopped at.
     /// Removes it from <paramref name="free"/>.
     /// </summary>
-    private static uint NextFreeSlot(uint[] free, ref int count, uint position, uint inverseSkip, uint m)
+    private static uint NextFreeSlot(uint[] free, ref int count, uint position, uint inverseSkip, uint m, ulong reciprocal)
     {
-        var reciprocal = ulong.MaxValue / m;
         var best = 0;
         var bestDistance = ulong.MaxValue;
         for (var i = 0; i < count; i++)
@@ -201,11 +194,7 @@ internal sealed class MaglevPicker : HashPicker
             var s = free[i];
             ulong delta = s >= position ? s - position : s + m - position;
             var product = delta * inverseSkip;
-            var distance = product - (Math.BigMul(product, reciprocal, out _) * m);
-            while (distance >= m)
-            {
-                distance -= m;
-            }
+            var distance = Mod(product, m, reciprocal);
 
             if (distance < bestDistance)
             {
@@ -240,6 +229,23 @@ internal sealed class MaglevPicker : HashPicker
         }
 
         return free;
+    }
+
+    /// <summary>
+    /// x mod m through a multiply-high by <paramref name="reciprocal"/> = ⌊(2^64 − 1) / m⌋: the quotient
+    /// estimate is at most 2 short, so at most two subtractions finish it — several times cheaper than a
+    /// 64-bit division.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Mod(ulong x, ulong m, ulong reciprocal)
+    {
+        var remainder = x - (Math.BigMul(x, reciprocal, out _) * m);
+        while (remainder >= m)
+        {
+            remainder -= m;
+        }
+
+        return remainder;
     }
 
     /// <summary>a⁻¹ mod p for prime p and 0 &lt; a &lt; p (extended Euclid).</summary>
