@@ -47,17 +47,13 @@ internal sealed class PeakEwmaPicker : Picker
         }
 
         // Both estimates decay towards zero at the same rate from their own stamps, so the current
-        // time cancels out of the comparison: only the gap between the stamps matters. That saves
-        // reading the clock on every pick.
+        // time cancels out of the comparison: B is cheaper now exactly when
+        //   costB · e^(−(now − stampB)/τ) < costA · e^(−(now − stampA)/τ),
+        // that is when costB < costA · e^(−(stampB − stampA)/τ). One factor, looked up from the gap
+        // between the stamps, and no clock read.
         double costA = PeakEwma.Micros(ewmaA) * (a.InFlight + 1);
         double costB = PeakEwma.Micros(ewmaB) * (b.InFlight + 1);
-        var gap = unchecked((int)(PeakEwma.Stamp(ewmaB) - PeakEwma.Stamp(ewmaA)));
-
-        // The older estimate decays by the gap, the newer by nothing. Which one is older is a coin
-        // toss, so both factors are looked up rather than branching on the sign (a mispredicted
-        // branch on every other pick cost more than the second look-up).
-        costA *= _clock.Decay((uint)Math.Max(gap, 0));
-        costB *= _clock.Decay((uint)Math.Max(unchecked(-gap), 0));
+        costA *= _clock.RelativeDecay(unchecked((int)(PeakEwma.Stamp(ewmaB) - PeakEwma.Stamp(ewmaA))));
 
         if (_weights is not null)
         {
@@ -65,7 +61,10 @@ internal sealed class PeakEwmaPicker : Picker
             costB /= _weights[second];
         }
 
-        return costB < costA ? second : first;
+        // Which cost is lower is a coin toss, so a branch here mispredicts every other pick: select
+        // arithmetically instead (the comparison becomes a flag, not a jump).
+        var secondWins = costB < costA ? 1 : 0;
+        return first ^ ((first ^ second) & -secondWins);
     }
 
     internal double Cost(int index, uint now)

@@ -88,6 +88,7 @@ internal readonly struct EwmaClock
     private readonly double _negUnitsPerTau;
     private readonly double[] _fine;   // e^(−k·units/τ) for units = 0 … 1023
     private readonly double[] _coarse; // e^(−k·1024·units/τ) for 0 … 63
+    private readonly double[] _relative; // e^(−gap·units/τ) for gap = −1023 … 1023
 
     public EwmaClock(TimeProvider time, TimeSpan decay)
     {
@@ -118,6 +119,23 @@ internal readonly struct EwmaClock
         {
             _coarse[i] = Math.Exp((double)i * FineSize * _negUnitsPerTau);
         }
+
+        _relative = new double[(2 * FineSize) - 1];
+        for (var i = 0; i < _relative.Length; i++)
+        {
+            _relative[i] = Math.Exp((i - (FineSize - 1)) * _negUnitsPerTau);
+        }
+    }
+
+    /// <summary>
+    /// e^(−gap/τ): how much more the estimate stamped <paramref name="gap"/> units earlier has decayed
+    /// by any later moment than the one stamped later. One table load for gaps within about a second
+    /// (every endpoint answering steadily); <see cref="Math.Exp(double)"/> beyond.
+    /// </summary>
+    public double RelativeDecay(int gap)
+    {
+        var index = (uint)(gap + (FineSize - 1));
+        return index < (uint)_relative.Length ? _relative[index] : Math.Exp(gap * _negUnitsPerTau);
     }
 
     public uint Now() => _system ? (uint)Environment.TickCount64 : (uint)(_time.GetTimestamp() >> _shift);

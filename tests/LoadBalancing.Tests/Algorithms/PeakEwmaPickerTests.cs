@@ -70,6 +70,18 @@ public sealed class PeakEwmaPickerTests
         return Enumerable.Range(0, 4).All(_ => picker.Pick(PickContext.None) == expected);
     }
 
+    [Property(MaxTest = 500)]
+    public bool RelativeDecay_IsTheRatioOfTheTwoDecays(int gap)
+    {
+        // The picker multiplies one cost by e^(−gap/τ) instead of decaying both to the current time;
+        // inside the table and beyond it that must be the ratio of the two decays.
+        var clock = new EwmaClock(new FakeTimeProvider(), TimeSpan.FromSeconds(10));
+        gap %= 200_000;
+        var (older, newer) = gap >= 0 ? ((uint)gap, 0u) : (0u, (uint)-gap);
+        var expected = clock.Decay(older) / clock.Decay(newer);
+        return Math.Abs(clock.RelativeDecay(gap) - expected) <= 1e-9 * expected;
+    }
+
     [Fact]
     public void Pick_EndpointWithRequestsInFlightAndNoSample_IsAvoided()
     {
