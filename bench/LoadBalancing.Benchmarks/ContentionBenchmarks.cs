@@ -5,7 +5,8 @@ namespace LoadBalancing.Benchmarks;
 /// <summary>
 /// Picks per second with 1 and 2 threads picking at once (N = 100). The same total number of picks
 /// is split over the threads, so the time per operation falls as threads scale: 2 threads should
-/// show about half the 1-thread time.
+/// show about half the 1-thread time. <see cref="PrivateCountersOnly"/> is the machine's own ceiling in
+/// the same run: the same split, each thread incrementing and decrementing a counter nobody else touches.
 /// </summary>
 [Config(typeof(BenchConfig))]
 public class ContentionBenchmarks
@@ -35,6 +36,33 @@ public class ContentionBenchmarks
         }
 
         Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, _ => Run(TotalPicks / Threads));
+    }
+
+    /// <summary>
+    /// Two interlocked operations per iteration on memory no other thread writes (a counter on a cache
+    /// line of its own per thread): how far this machine scales two threads when nothing is shared.
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = TotalPicks)]
+    public void PrivateCountersOnly()
+    {
+        if (Threads == 1)
+        {
+            RunPrivate(TotalPicks);
+            return;
+        }
+
+        Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, _ => RunPrivate(TotalPicks / Threads));
+    }
+
+    private static void RunPrivate(int iterations)
+    {
+        var counters = new long[32]; // the counter at [16]: 128 bytes from either end of the array
+        ref var counter = ref counters[16];
+        for (var i = 0; i < iterations; i++)
+        {
+            Interlocked.Increment(ref counter);
+            Interlocked.Decrement(ref counter);
+        }
     }
 
     private void Run(int picks)

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using LoadBalancing.Proxy.Clusters;
 using LoadBalancing.Proxy.Forwarding;
 using LoadBalancing.Proxy.Routing;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using LoadBalancing.Proxy.Upstream;
 using Microsoft.Extensions.Logging;
 
 namespace LoadBalancing.Proxy;
@@ -10,7 +10,7 @@ namespace LoadBalancing.Proxy;
 /// <summary>Everything the proxy runs with: clusters, routes, the forwarder and proxy-wide counters.</summary>
 internal sealed class ProxyRuntime : IDisposable
 {
-    private readonly SocketConnectionContextFactory _factory;
+    private readonly PinnedBlockPool _blocks = new();
     private long _noRoute;
     private volatile bool _draining;
 
@@ -19,7 +19,6 @@ internal sealed class ProxyRuntime : IDisposable
         Options = options;
         Time = time;
         Started = time.GetUtcNow();
-        _factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions { MaxWriteBufferSize = 64 * 1024, MaxReadBufferSize = 256 * 1024, WaitForDataBeforeAllocatingBuffer = true }, loggers.CreateLogger("LoadBalancing.Proxy.Upstream"));
         var clusters = new Dictionary<string, ProxyCluster>(StringComparer.Ordinal);
         foreach (var (name, clusterOptions) in options.Clusters)
         {
@@ -41,7 +40,7 @@ internal sealed class ProxyRuntime : IDisposable
                 source.Publish(clusterOptions.Endpoints.Select(e => e.ToEndpoint()));
             }
 
-            clusters[name] = new ProxyCluster(name, clusterOptions, source, _factory, time) { StalenessBound = stalenessBound };
+            clusters[name] = new ProxyCluster(name, clusterOptions, source, _blocks, time) { StalenessBound = stalenessBound };
         }
 
         Clusters = clusters.Values.ToArray();
@@ -82,7 +81,7 @@ internal sealed class ProxyRuntime : IDisposable
             cluster.Dispose();
         }
 
-        _factory.Dispose();
+        _blocks.Dispose();
         Meters.Dispose();
     }
 }

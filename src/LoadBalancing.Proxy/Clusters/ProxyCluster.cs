@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using LoadBalancing.Proxy.Metrics;
 using LoadBalancing.Proxy.Upstream;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 
 namespace LoadBalancing.Proxy.Clusters;
 
@@ -12,18 +11,18 @@ namespace LoadBalancing.Proxy.Clusters;
 internal sealed class ProxyCluster : IDisposable
 {
     private readonly ConcurrentDictionary<EndpointState, UpstreamPool> _pools = new(ReferenceEqualityComparer.Instance);
-    private readonly SocketConnectionContextFactory _factory;
+    private readonly PinnedBlockPool _blocks;
     private readonly TimeProvider _time;
     private readonly IDisposable _subscription;
     private readonly ITimer _sweeper;
     private UpstreamPool? _fallbackPool;
 
-    public ProxyCluster(string name, ClusterOptions options, EndpointSource source, SocketConnectionContextFactory factory, TimeProvider time)
+    public ProxyCluster(string name, ClusterOptions options, EndpointSource source, PinnedBlockPool blocks, TimeProvider time)
     {
         Name = name;
         Options = options;
         Source = source;
-        _factory = factory;
+        _blocks = blocks;
         _time = time;
         Endpoint? fallback = null;
         if (options.Fallback is not null && HostPort.TryParse(options.Fallback, out var host, out var port, out _))
@@ -90,7 +89,7 @@ internal sealed class ProxyCluster : IDisposable
     }
 
     private UpstreamPool CreatePool(Endpoint endpoint) =>
-        new(endpoint, _factory, Metrics, _time, Options.MaxIdleConnectionsPerEndpoint, Options.PooledConnectionIdleTimeout);
+        new(endpoint, _blocks, Metrics, _time, Options.MaxIdleConnectionsPerEndpoint, Options.PooledConnectionIdleTimeout);
 
     private void RemoveGonePools(EndpointSet set)
     {

@@ -38,8 +38,8 @@ internal sealed partial class HttpForwarder
                     return false;
                 }
 
-                // At most a few segments per send (see MaxSegmentsPerFlush); the rest stays for the next turn.
-                var buffer = FirstSegments(result.Buffer, MaxSegmentsPerFlush);
+                // At most one upstream block per flush (see MaxBytesPerFlush); the rest stays for the next turn.
+                var buffer = FirstBytes(result.Buffer, MaxBytesPerFlush);
                 var last = result.IsCompleted && buffer.End.Equals(result.Buffer.End);
                 if (!buffer.IsEmpty)
                 {

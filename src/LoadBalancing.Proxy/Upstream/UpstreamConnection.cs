@@ -1,25 +1,24 @@
 using System.IO.Pipelines;
-using Microsoft.AspNetCore.Connections;
 
 namespace LoadBalancing.Proxy.Upstream;
 
 /// <summary>One keep-alive HTTP/1.1 connection to an endpoint, read and written through pipes.</summary>
 internal sealed class UpstreamConnection : IAsyncDisposable
 {
-    private readonly ConnectionContext _connection;
+    private readonly UpstreamSocket _socket;
     private int _disposed;
 
-    public UpstreamConnection(ConnectionContext connection, UpstreamPool pool)
+    public UpstreamConnection(UpstreamSocket socket, UpstreamPool pool)
     {
-        _connection = connection;
+        _socket = socket;
         Pool = pool;
     }
 
     public UpstreamPool Pool { get; }
 
-    public PipeReader Input => _connection.Transport.Input;
+    public PipeReader Input => _socket.Input;
 
-    public PipeWriter Output => _connection.Transport.Output;
+    public PipeWriter Output => _socket.Output;
 
     /// <summary>Header strings of the previous response on this connection, reused when the bytes repeat.</summary>
     public HeaderStringCache HeaderCache { get; } = new();
@@ -29,13 +28,21 @@ internal sealed class UpstreamConnection : IAsyncDisposable
 
     /// <summary>
     /// Whether a pooled connection can carry another request: the upstream has neither closed it nor sent
-    /// anything unasked. The socket transport reads in the background, so a FIN already shows here.
+    /// anything unasked. The socket is read in the background, so a FIN or a reset already shows here.
     /// </summary>
     public bool IsClean()
     {
-        if (!Input.TryRead(out var result))
+        ReadResult result;
+        try
         {
-            return true;
+            if (!Input.TryRead(out result))
+            {
+                return true;
+            }
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            return false; // the receive failed (reset): the pipe hands its error to the reader
         }
 
         var clean = result.Buffer.IsEmpty && !result.IsCompleted && !result.IsCanceled;
@@ -51,17 +58,7 @@ internal sealed class UpstreamConnection : IAsyncDisposable
         }
 
         Pool.ConnectionClosed();
-        try
-        {
-            await Input.CompleteAsync().ConfigureAwait(false);
-            await Output.CompleteAsync().ConfigureAwait(false);
-            _connection.Abort();
-            await _connection.DisposeAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or ConnectionAbortedException)
-        {
-            // Closing a broken connection may throw; it is gone either way.
-        }
+        await _socket.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>Closes the connection without waiting (for paths that cannot await).</summary>

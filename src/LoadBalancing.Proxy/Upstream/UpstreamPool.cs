@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using LoadBalancing.Proxy.Metrics;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using System.Buffers;
 
 namespace LoadBalancing.Proxy.Upstream;
 
@@ -12,14 +12,14 @@ namespace LoadBalancing.Proxy.Upstream;
 internal sealed class UpstreamPool : IDisposable
 {
     private readonly Stack<UpstreamConnection> _idle = new();
-    private readonly SocketConnectionContextFactory _factory;
+    private readonly MemoryPool<byte> _blocks;
     private readonly TimeProvider _time;
     private readonly ClusterMetrics _metrics;
     private readonly int _maxIdle;
     private readonly TimeSpan _idleTimeout;
     private bool _disposed;
 
-    public UpstreamPool(Endpoint endpoint, SocketConnectionContextFactory factory, ClusterMetrics metrics, TimeProvider time, int maxIdle, TimeSpan idleTimeout)
+    public UpstreamPool(Endpoint endpoint, MemoryPool<byte> blocks, ClusterMetrics metrics, TimeProvider time, int maxIdle, TimeSpan idleTimeout)
     {
         Endpoint = endpoint;
         RemoteEndPoint = IPAddress.TryParse(endpoint.Address, out var ip)
@@ -28,7 +28,7 @@ internal sealed class UpstreamPool : IDisposable
         Authority = endpoint.Address.Contains(':', StringComparison.Ordinal)
             ? $"[{endpoint.Address}]:{endpoint.Port}"
             : $"{endpoint.Address}:{endpoint.Port}";
-        _factory = factory;
+        _blocks = blocks;
         _metrics = metrics;
         _time = time;
         _maxIdle = maxIdle;
@@ -111,7 +111,7 @@ internal sealed class UpstreamPool : IDisposable
         }
 
         _metrics.ConnectionOpened();
-        return new UpstreamConnection(_factory.Create(socket), this);
+        return new UpstreamConnection(new UpstreamSocket(socket, _blocks), this);
     }
 
     /// <summary>Closes idle connections that have been idle too long.</summary>

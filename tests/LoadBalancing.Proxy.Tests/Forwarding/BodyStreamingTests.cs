@@ -11,7 +11,7 @@ namespace LoadBalancing.Proxy.Tests.Forwarding;
 /// Large and chunked bodies both ways. The 100 MB tests run alone: they measure allocations of the whole
 /// process (client, proxy and backend) and would see other tests' garbage. The bound, 16 MB for a 100 MB body,
 /// fails a proxy that holds a body whole and one that churns garbage in proportion to it (as unbounded
-/// multi-segment flushes did: 24 to 57 MB per upload before MaxSegmentsPerFlush).
+/// multi-segment flushes did: 24 to 57 MB per upload before flushes were bounded, now by MaxBytesPerFlush).
 /// </summary>
 [Collection(nameof(LargeBodies))]
 public sealed class BodyStreamingTests
