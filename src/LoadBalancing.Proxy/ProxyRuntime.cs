@@ -3,7 +3,6 @@ using LoadBalancing.Proxy.Clusters;
 using LoadBalancing.Proxy.Forwarding;
 using LoadBalancing.Proxy.Routing;
 using LoadBalancing.Proxy.Upstream;
-using Microsoft.Extensions.Logging;
 
 namespace LoadBalancing.Proxy;
 
@@ -14,7 +13,7 @@ internal sealed class ProxyRuntime : IDisposable
     private long _noRoute;
     private volatile bool _draining;
 
-    public ProxyRuntime(ProxyOptions options, IReadOnlyDictionary<string, ClusterSourceRegistration> sources, IServiceProvider services, TimeProvider time, ILoggerFactory loggers)
+    public ProxyRuntime(ProxyOptions options, IReadOnlyDictionary<string, ClusterSourceRegistration> sources, IServiceProvider services, TimeProvider time)
     {
         Options = options;
         Time = time;

@@ -38,8 +38,7 @@ public static class ProxyServiceCollectionExtensions
             options,
             registry.Sources,
             sp,
-            sp.GetRequiredService<TimeProvider>(),
-            sp.GetService<ILoggerFactory>() ?? Logging.Abstractions.NullLoggerFactory.Instance));
+            sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new ProxyMiddleware(sp.GetRequiredService<ProxyRuntime>()));
         services.AddSingleton(sp => new AdminHandler(sp.GetRequiredService<ProxyRuntime>()));
         services.Configure<HostOptions>(host => host.ShutdownTimeout = options.DrainTimeout);
