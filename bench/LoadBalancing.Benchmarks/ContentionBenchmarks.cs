@@ -27,31 +27,25 @@ public class ContentionBenchmarks
     public void Cleanup() => _balancer.Dispose();
 
     [Benchmark(OperationsPerInvoke = TotalPicks)]
-    public void PickAndComplete()
-    {
-        if (Threads == 1)
-        {
-            Run(TotalPicks);
-            return;
-        }
-
-        Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, _ => Run(TotalPicks / Threads));
-    }
+    public void PickAndComplete() => SplitOverThreads(Run);
 
     /// <summary>
     /// Two interlocked operations per iteration on memory no other thread writes (a counter on a cache
     /// line of its own per thread): how far this machine scales two threads when nothing is shared.
     /// </summary>
     [Benchmark(OperationsPerInvoke = TotalPicks)]
-    public void PrivateCountersOnly()
+    public void PrivateCountersOnly() => SplitOverThreads(RunPrivate);
+
+    /// <summary>Runs <see cref="TotalPicks"/> iterations on this thread, or split evenly over <see cref="Threads"/> threads.</summary>
+    private void SplitOverThreads(Action<int> run)
     {
         if (Threads == 1)
         {
-            RunPrivate(TotalPicks);
+            run(TotalPicks);
             return;
         }
 
-        Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, _ => RunPrivate(TotalPicks / Threads));
+        Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, _ => run(TotalPicks / Threads));
     }
 
     private static void RunPrivate(int iterations)
