@@ -72,8 +72,8 @@ internal sealed class UpstreamSocket : IAsyncDisposable
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
-            // Reset by the upstream, or closed by us (then nobody reads the error).
-            error = e;
+            // Reset by the upstream; when we closed it ourselves, there is no error to report.
+            error = Volatile.Read(ref _disposed) == 0 ? e : null;
         }
 
         await writer.CompleteAsync(error).ConfigureAwait(false);
@@ -115,8 +115,8 @@ internal sealed class UpstreamSocket : IAsyncDisposable
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
-            // The forwarder's next flush sees the error.
-            error = e;
+            // The forwarder's next flush sees the error, unless the failure is our own close.
+            error = Volatile.Read(ref _disposed) == 0 ? e : null;
         }
 
         await reader.CompleteAsync(error).ConfigureAwait(false);

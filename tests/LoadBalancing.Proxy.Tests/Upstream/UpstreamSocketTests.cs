@@ -116,6 +116,41 @@ public sealed class UpstreamSocketTests
     }
 
     [Fact]
+    public async Task Dispose_WhileASendIsBlockedByAnUpstreamThatDoesNotRead_EndsTheSend()
+    {
+        // The upstream never reads, and both socket buffers are small: after a few writes the send loop
+        // waits on a full socket and the forwarder's flush on back-pressure. Closing must end both.
+        await using var pair = await Pair.ConnectAsync(smallBuffers: true);
+        var chunk = new byte[16 * 1024];
+        var underWay = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var writing = Task.Run(async () =>
+        {
+            for (var i = 0; i < 1024; i++)
+            {
+                if (i == 2)
+                {
+                    // Soon held back: the pipe pauses at 64 KiB unsent and the socket holds a few KiB.
+                    underWay.TrySetResult();
+                }
+
+                var flush = await pair.Upstream.Output.WriteAsync(chunk);
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    return i;
+                }
+            }
+
+            return -1;
+        }, TestContext.Current.CancellationToken);
+        await underWay.Task.WaitAsync(Bound, TestContext.Current.CancellationToken);
+
+        await pair.Upstream.DisposeAsync().AsTask().WaitAsync(Bound, TestContext.Current.CancellationToken);
+        var writes = await writing.WaitAsync(Bound, TestContext.Current.CancellationToken);
+
+        Assert.InRange(writes, 2, 1023); // stopped by the close, not by running out of data (16 MiB)
+    }
+
+    [Fact]
     public void PinnedBlockPool_ReusesReturnedBlocks_AndRetainsNoMoreThanItsBound()
     {
         using var pool = new PinnedBlockPool(maxRetained: 2);
@@ -166,12 +201,22 @@ public sealed class UpstreamSocketTests
 
         public Socket Server { get; }
 
-        public static async Task<Pair> ConnectAsync()
+        public static async Task<Pair> ConnectAsync(bool smallBuffers = false)
         {
             using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
             listener.Listen(1);
+            if (smallBuffers)
+            {
+                listener.ReceiveBufferSize = 4096; // inherited by the accepted socket
+            }
+
             var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            if (smallBuffers)
+            {
+                client.SendBufferSize = 4096;
+            }
+
             var accepting = listener.AcceptAsync();
             await client.ConnectAsync(listener.LocalEndPoint!);
             var server = await accepting;
