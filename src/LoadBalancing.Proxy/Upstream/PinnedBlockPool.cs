@@ -31,7 +31,7 @@ internal sealed class PinnedBlockPool : MemoryPool<byte>
 
     public override int MaxBufferSize => BlockSize;
 
-    /// <summary>Free blocks held for reuse (for tests and the admin view).</summary>
+    /// <summary>Free blocks held for reuse.</summary>
     public int Retained => Volatile.Read(ref _retained);
 
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1)

@@ -1,7 +1,7 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using LoadBalancing.Proxy.Metrics;
-using System.Buffers;
 
 namespace LoadBalancing.Proxy.Upstream;
 
