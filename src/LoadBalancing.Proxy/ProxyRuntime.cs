@@ -9,7 +9,7 @@ namespace LoadBalancing.Proxy;
 /// <summary>Everything the proxy runs with: clusters, routes, the forwarder and proxy-wide counters.</summary>
 internal sealed class ProxyRuntime : IDisposable
 {
-    private readonly PinnedBlockPool _blocks = new();
+
     private long _noRoute;
     private volatile bool _draining;
 
@@ -39,7 +39,7 @@ internal sealed class ProxyRuntime : IDisposable
                 source.Publish(clusterOptions.Endpoints.Select(e => e.ToEndpoint()));
             }
 
-            clusters[name] = new ProxyCluster(name, clusterOptions, source, _blocks, time) { StalenessBound = stalenessBound };
+            clusters[name] = new ProxyCluster(name, clusterOptions, source, Blocks, time) { StalenessBound = stalenessBound };
         }
 
         Clusters = clusters.Values.ToArray();
@@ -48,6 +48,9 @@ internal sealed class ProxyRuntime : IDisposable
     }
 
     public ProxyOptions Options { get; }
+
+    /// <summary>The upstream connections' receive and send buffers, shared by every cluster.</summary>
+    public PinnedBlockPool Blocks { get; } = new();
 
     public TimeProvider Time { get; }
 
@@ -80,7 +83,7 @@ internal sealed class ProxyRuntime : IDisposable
             cluster.Dispose();
         }
 
-        _blocks.Dispose();
+        Blocks.Dispose();
         Meters.Dispose();
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using LoadBalancing.Proxy.Metrics;
+using LoadBalancing.Proxy.Upstream;
 
 namespace LoadBalancing.Proxy.Admin;
 
@@ -75,6 +76,9 @@ internal static class PrometheusWriter
         Gauge(text, runtime, "lb_cluster_discovery_stale", "1 while the endpoint list is older than its staleness bound.", c => c.IsStale ? 1 : 0);
         Gauge(text, runtime, "lb_cluster_last_change_timestamp_seconds", "When the endpoint list last changed (Unix time).", c => c.Source.LastChanged?.ToUnixTimeMilliseconds() / 1000.0 ?? double.NaN);
 
+        Header(text, "lb_proxy_upstream_buffer_bytes", "gauge", "Upstream connection buffers: in use (bytes received or to send, still buffered) and free (kept for reuse, bounded).");
+        Line(text, "lb_proxy_upstream_buffer_bytes", "{state=\"in_use\"}", (double)runtime.Blocks.InUse * PinnedBlockPool.BlockSize);
+        Line(text, "lb_proxy_upstream_buffer_bytes", "{state=\"free\"}", (double)runtime.Blocks.Retained * PinnedBlockPool.BlockSize);
         Header(text, "lb_proxy_ready", "gauge", "1 when /readyz answers 200.");
         Line(text, "lb_proxy_ready", "", Readiness.Check(runtime).Ready ? 1 : 0);
         Header(text, "process_start_time_seconds", "gauge", "When the proxy started (Unix time).");

@@ -23,6 +23,7 @@ internal sealed class PinnedBlockPool : MemoryPool<byte>
     private readonly ConcurrentQueue<Block> _free = new();
     private readonly int _maxRetained;
     private int _retained;
+    private int _inUse;
 
     public PinnedBlockPool(int maxRetained = 256)
     {
@@ -34,9 +35,13 @@ internal sealed class PinnedBlockPool : MemoryPool<byte>
     /// <summary>Free blocks held for reuse.</summary>
     public int Retained => Volatile.Read(ref _retained);
 
+    /// <summary>Blocks rented and not yet returned: bytes received or to send that are still buffered.</summary>
+    public int InUse => Volatile.Read(ref _inUse);
+
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(minBufferSize, BlockSize);
+        Interlocked.Increment(ref _inUse);
         if (_free.TryDequeue(out var block))
         {
             Interlocked.Decrement(ref _retained);
@@ -53,6 +58,7 @@ internal sealed class PinnedBlockPool : MemoryPool<byte>
 
     private void Return(Block block)
     {
+        Interlocked.Decrement(ref _inUse);
         if (Interlocked.Increment(ref _retained) <= _maxRetained)
         {
             _free.Enqueue(block);

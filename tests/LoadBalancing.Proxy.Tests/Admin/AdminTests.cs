@@ -86,6 +86,10 @@ public sealed class AdminTests
         Assert.Contains("lb_proxy_upstream_connections{cluster=\"web\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("lb_cluster_endpoints{cluster=\"web\",state=\"total\"} 2", text, StringComparison.Ordinal);
         Assert.Contains("lb_proxy_ready 1", text, StringComparison.Ordinal);
+
+        // Every response has been read to the end, and an idle pooled connection holds no buffer.
+        Assert.Contains("lb_proxy_upstream_buffer_bytes{state=\"in_use\"} 0\n", text, StringComparison.Ordinal);
+        Assert.Matches("lb_proxy_upstream_buffer_bytes\\{state=\"free\"\\} [1-9][0-9]*\n", text);
         Assert.Contains("dotnet_gc_allocated_bytes_total ", text, StringComparison.Ordinal);
         Assert.DoesNotContain("\r", text, StringComparison.Ordinal);
     }

@@ -171,6 +171,7 @@ public sealed class UpstreamSocketTests
         }
 
         Assert.Equal(2, pool.Retained);
+        Assert.Equal(0, pool.InUse);
         Assert.Throws<ArgumentOutOfRangeException>(() => pool.Rent(PinnedBlockPool.BlockSize + 1));
     }
 
