@@ -9,7 +9,6 @@ namespace LoadBalancing.Proxy;
 /// <summary>Everything the proxy runs with: clusters, routes, the forwarder and proxy-wide counters.</summary>
 internal sealed class ProxyRuntime : IDisposable
 {
-
     private long _noRoute;
     private volatile bool _draining;
 

@@ -23,7 +23,11 @@ internal sealed class PinnedBlockPool : MemoryPool<byte>
     private readonly ConcurrentQueue<Block> _free = new();
     private readonly int _maxRetained;
     private int _retained;
-    private int _inUse;
+
+    // Rare events only (a block made, a block let go past the bound), so that renting and returning, which
+    // every forwarded request does, touch no counter beyond the free-list's own.
+    private int _created;
+    private int _dropped;
 
     public PinnedBlockPool(int maxRetained = 256)
     {
@@ -35,19 +39,22 @@ internal sealed class PinnedBlockPool : MemoryPool<byte>
     /// <summary>Free blocks held for reuse.</summary>
     public int Retained => Volatile.Read(ref _retained);
 
-    /// <summary>Blocks rented and not yet returned: bytes received or to send that are still buffered.</summary>
-    public int InUse => Volatile.Read(ref _inUse);
+    /// <summary>
+    /// Blocks rented and not yet returned: bytes received or to send that are still buffered. A moment's
+    /// view, derived from the rare events; while blocks change hands it may be off by those in transit.
+    /// </summary>
+    public int InUse => Math.Max(0, Volatile.Read(ref _created) - Volatile.Read(ref _dropped) - Retained);
 
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(minBufferSize, BlockSize);
-        Interlocked.Increment(ref _inUse);
         if (_free.TryDequeue(out var block))
         {
             Interlocked.Decrement(ref _retained);
             return block;
         }
 
+        Interlocked.Increment(ref _created);
         return new Block(this);
     }
 
@@ -58,7 +65,6 @@ internal sealed class PinnedBlockPool : MemoryPool<byte>
 
     private void Return(Block block)
     {
-        Interlocked.Decrement(ref _inUse);
         if (Interlocked.Increment(ref _retained) <= _maxRetained)
         {
             _free.Enqueue(block);
@@ -66,6 +72,7 @@ internal sealed class PinnedBlockPool : MemoryPool<byte>
         }
 
         Interlocked.Decrement(ref _retained);
+        Interlocked.Increment(ref _dropped);
     }
 
     private sealed class Block : IMemoryOwner<byte>
