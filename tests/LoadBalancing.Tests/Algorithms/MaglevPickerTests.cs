@@ -182,6 +182,28 @@ public sealed class MaglevPickerTests
         Assert.All(owned, c => Assert.InRange(c, m / n, (m / n) + 1));
     }
 
+    [Theory]
+    [InlineData(256, typeof(byte[]))]
+    [InlineData(257, typeof(ushort[]))]
+    public void Table_IsStoredInTheNarrowestIntegerThatHoldsEveryIndex(int n, Type storage)
+    {
+        // The last index (255 for 256 endpoints) must survive the narrowing: every endpoint still
+        // owns M/N slots or one more, which a truncated index would break.
+        const int m = 65537;
+        var endpoints = Enumerable.Range(0, n).Select(i => new Endpoint($"10.1.{i >> 8}.{i & 0xFF}", 8080)).ToArray();
+
+        var table = MaglevPicker.BuildTable(endpoints, endpoints.Select(_ => 1.0).ToArray(), m);
+
+        Assert.IsType(storage, table);
+        var owned = new int[n];
+        foreach (var i in MaglevPicker.Build(endpoints, endpoints.Select(_ => 1.0).ToArray(), m))
+        {
+            owned[i]++;
+        }
+
+        Assert.All(owned, c => Assert.InRange(c, m / n, (m / n) + 1));
+    }
+
     [Property(MaxTest = 200)]
     public bool InverseModPrime_TimesTheNumber_IsOne(PositiveInt value, PositiveInt sizeChoice)
     {
