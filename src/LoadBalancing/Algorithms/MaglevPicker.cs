@@ -99,7 +99,8 @@ internal sealed class MaglevPicker : HashPicker
     private static T[] BuildTable<T>(Endpoint[] endpoints, double[] weights, int tableSize)
         where T : unmanaged, IBinaryInteger<T>
     {
-        var normalized = Normalize(weights, out _, out var maxWeight);
+        var normalized = Normalize(weights, out var minWeight, out var maxWeight);
+        var equal = minWeight == maxWeight;
         var n = endpoints.Length;
 
         // Envoy fills in hash-key order, so the table does not depend on the order hosts arrived in.
@@ -115,7 +116,7 @@ internal sealed class MaglevPicker : HashPicker
         var reciprocal = ulong.MaxValue / m;
         var position = new uint[n]; // (offset + skip × next) mod M, advanced by adding skip
         var skip = new uint[n];
-        var target = new double[n];
+        var target = equal ? [] : new double[n];
         for (var k = 0; k < n; k++)
         {
             var key = endpoints[order[k]].HashKeyUtf8;
@@ -141,16 +142,17 @@ internal sealed class MaglevPicker : HashPicker
         {
             for (var k = 0; k < n && filled < tableSize; k++)
             {
-                var weight = normalized[order[k]];
-
                 // An endpoint of the largest weight takes a slot every round; one of a third of
-                // it, every third round.
-                if (iteration * weight < target[k])
+                // it, every third round. With equal weights every endpoint takes one every round.
+                if (!equal)
                 {
-                    continue;
-                }
+                    if (iteration * normalized[order[k]] < target[k])
+                    {
+                        continue;
+                    }
 
-                target[k] += maxWeight;
+                    target[k] += maxWeight;
+                }
                 var step = skip[k];
                 uint c;
                 if (free is null)
