@@ -113,10 +113,8 @@ internal sealed class MaglevPicker : HashPicker
         Array.Sort(order, (a, b) => endpoints[a].HashKeyUtf8.SequenceCompareTo(endpoints[b].HashKeyUtf8));
 
         var m = (uint)tableSize;
-        var reciprocal = ulong.MaxValue / m;
         var position = new uint[n]; // (offset + skip × next) mod M, advanced by adding skip
         var skip = new uint[n];
-        var target = equal ? [] : new double[n];
         for (var k = 0; k < n; k++)
         {
             var key = endpoints[order[k]].HashKeyUtf8;
@@ -124,72 +122,137 @@ internal sealed class MaglevPicker : HashPicker
             skip[k] = (uint)(XxHash64.HashToUInt64(key, 1) % (m - 1)) + 1;
         }
 
-        // Probing is the cost (about M·ln M probes as the table fills): test occupancy in a bitmap
-        // that stays in L1 (8 KiB at M = 65537) rather than in the 256 KiB table.
         var table = new T[tableSize];
         var occupied = new ulong[(tableSize + 63) >> 6];
-        var filled = 0;
+        var turns = equal ? new Turns(n) : new Turns(n, WeightsInOrder(normalized, order), maxWeight);
 
-        // Most of those probes fall in the last few hundred fills, when almost every slot is taken.
-        // From there on each endpoint's next free slot is found directly among the few free ones
-        // (see NextFreeSlot): the same slot probing would reach, so the table does not change.
-        var tail = TailLength(m);
-        uint[]? free = null;
-        var freeCount = 0;
-        uint[]? inverseSkip = null;
-
-        for (uint iteration = 1; filled < tableSize; iteration++)
+        // Most probes fall in the last few hundred fills, when almost every slot is taken. From there
+        // on each endpoint's next free slot is found directly among the few free ones (see
+        // NextFreeSlot): the same slot probing would reach, so the table does not change.
+        var probed = Math.Max(0, tableSize - TailLength(m));
+        Probe(table, occupied, position, skip, order, ref turns, probed, m);
+        if (probed < tableSize)
         {
-            for (var k = 0; k < n && filled < tableSize; k++)
-            {
-                // An endpoint of the largest weight takes a slot every round; one of a third of
-                // it, every third round. With equal weights every endpoint takes one every round.
-                if (!equal)
-                {
-                    if (iteration * normalized[order[k]] < target[k])
-                    {
-                        continue;
-                    }
-
-                    target[k] += maxWeight;
-                }
-                var step = skip[k];
-                uint c;
-                if (free is null)
-                {
-                    c = position[k];
-                    while (IsSet(occupied, c))
-                    {
-                        c = Advance(c, step, m);
-                    }
-
-                    occupied[c >> 6] |= 1UL << (int)(c & 63);
-                }
-                else
-                {
-                    inverseSkip ??= new uint[n];
-                    if (inverseSkip[k] == 0)
-                    {
-                        inverseSkip[k] = InverseModPrime(step, m);
-                    }
-
-                    c = NextFreeSlot(free, ref freeCount, position[k], inverseSkip[k], m, reciprocal);
-                }
-
-                table[c] = T.CreateTruncating(order[k]);
-
-                position[k] = Advance(c, step, m);
-                filled++;
-
-                if (free is null && tableSize - filled <= tail)
-                {
-                    freeCount = tableSize - filled;
-                    free = FreeSlots(occupied, m, freeCount);
-                }
-            }
+            FillTail(table, FreeSlots(occupied, m, tableSize - probed), position, skip, order, ref turns, m);
         }
 
         return table;
+    }
+
+    /// <summary>
+    /// Fills the first <paramref name="count"/> slots by walking each endpoint's permutation to its
+    /// next free slot. Its own method so the loop keeps its state in registers: probing is the cost
+    /// (about M·ln M probes as the table fills), and occupancy is tested in a bitmap that stays in L1
+    /// (8 KiB at M = 65537) rather than in the table.
+    /// </summary>
+    private static void Probe<T>(T[] table, ulong[] occupied, uint[] position, uint[] skip, int[] order, ref Turns turns, int count, uint m)
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        var local = turns;
+        for (var filled = 0; filled < count; filled++)
+        {
+            var k = local.Next();
+            var step = skip[k];
+            var c = position[k];
+            while (IsSet(occupied, c))
+            {
+                c = Advance(c, step, m);
+            }
+
+            occupied[c >> 6] |= 1UL << (int)(c & 63);
+            table[c] = T.CreateTruncating(order[k]);
+            position[k] = Advance(c, step, m);
+        }
+
+        turns = local;
+    }
+
+    /// <summary>Fills the last free slots, each endpoint's next one found directly (see <see cref="NextFreeSlot"/>).</summary>
+    private static void FillTail<T>(T[] table, uint[] free, uint[] position, uint[] skip, int[] order, ref Turns turns, uint m)
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        var reciprocal = ulong.MaxValue / m;
+        var inverseSkip = new uint[position.Length];
+        var freeCount = free.Length;
+        while (freeCount > 0)
+        {
+            var k = turns.Next();
+            var step = skip[k];
+            if (inverseSkip[k] == 0)
+            {
+                inverseSkip[k] = InverseModPrime(step, m);
+            }
+
+            var c = NextFreeSlot(free, ref freeCount, position[k], inverseSkip[k], m, reciprocal);
+            table[c] = T.CreateTruncating(order[k]);
+            position[k] = Advance(c, step, m);
+        }
+    }
+
+    private static double[] WeightsInOrder(double[] normalized, int[] order)
+    {
+        var inOrder = new double[order.Length];
+        for (var k = 0; k < order.Length; k++)
+        {
+            inOrder[k] = normalized[order[k]];
+        }
+
+        return inOrder;
+    }
+
+    /// <summary>
+    /// Whose turn it is to take a slot: endpoints in hash-key order, round after round. An endpoint of
+    /// the largest weight takes a slot every round, one of a third of it every third round (Envoy's
+    /// weighted population); with equal weights every endpoint takes one every round, with no test.
+    /// </summary>
+    private struct Turns
+    {
+        private readonly int _count;
+        private readonly double[]? _weights; // by turn order; null when all are equal
+        private readonly double[]? _target;
+        private readonly double _maxWeight;
+        private uint _round;
+        private int _next;
+
+        public Turns(int count)
+        {
+            _count = count;
+            _round = 1;
+        }
+
+        public Turns(int count, double[] weights, double maxWeight)
+            : this(count)
+        {
+            _weights = weights;
+            _target = new double[count];
+            _maxWeight = maxWeight;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public int Next()
+        {
+            while (true)
+            {
+                var k = _next;
+                var round = _round;
+                if (++_next == _count)
+                {
+                    _next = 0;
+                    _round++;
+                }
+
+                if (_weights is null)
+                {
+                    return k;
+                }
+
+                if (round * _weights[k] >= _target![k])
+                {
+                    _target[k] += _maxWeight;
+                    return k;
+                }
+            }
+        }
     }
 
     /// <summary>
