@@ -355,7 +355,7 @@ internal sealed class MaglevPicker : HashPicker
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Advance(uint c, uint step, uint m)
     {
-        var past = c + step - m; // negative as an int unless the position wrapped
+        var past = c + (step - m); // negative as an int unless the position wrapped
         return past + (m & (uint)((int)past >> 31));
     }
 
