@@ -5,9 +5,12 @@ namespace LoadBalancing.Algorithms;
 
 /// <summary>
 /// Smooth weighted round-robin, lock-free. The schedule of one full cycle (sum of weights picks,
-/// nginx's smooth order) is computed when the picker is built; a pick advances a cursor with one
-/// interlocked increment. Each thread stripe has its own cursor (on its own cache line) so threads
-/// running at once do not contend; every cursor walks the same schedule, from a different offset.
+/// nginx's smooth order) is computed when the picker is built. Each thread has its own cursor (see
+/// <see cref="ThreadSlots"/>), on its own cache line, that only it writes: a pick reads it, moves it
+/// one step with a plain write and wraps it at the cycle's end — no interlocked operation, no
+/// division, nothing shared between threads. Every cursor walks the same schedule from a different
+/// offset, so each endpoint gets exactly its weight per cycle of every cursor (Envoy's per-worker
+/// round-robin, per thread). Threads beyond the owned slots share one cursor, advanced interlocked.
 /// </summary>
 internal sealed class RoundRobinPicker : Picker
 {
@@ -22,9 +25,12 @@ internal sealed class RoundRobinPicker : Picker
 
     private readonly int[]? _schedule; // null when weights are equal: the schedule is 0, 1, …, n-1
     private readonly uint _length;
-    private readonly long[] _cursors;
-    private readonly int _cursorMask;
+    private readonly long[] _cursors; // slot s at (s + 1) × CursorStride; each in [0, length) unless shared
+    private readonly bool _perThread;
 
+    /// <param name="input">The endpoints and options.</param>
+    /// <param name="cursorCount">1 for one cursor shared by every thread (a strict global order, for
+    /// tests); anything more for one per thread (<see cref="DefaultCursorCount"/>).</param>
     public RoundRobinPicker(in PickerInput input, int cursorCount)
         : base(input)
     {
@@ -35,24 +41,41 @@ internal sealed class RoundRobinPicker : Picker
         }
 
         _length = (uint)(_schedule?.Length ?? weights.Length);
-        var cursors = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, cursorCount));
-        _cursorMask = cursors - 1;
-        _cursors = new long[(cursors * CursorStride) + CursorStride];
+        _perThread = cursorCount > 1;
+        var cursors = _perThread ? ThreadSlots.Count : 1;
+        _cursors = new long[(cursors + 2) * CursorStride];
         for (var c = 0; c < cursors; c++)
         {
             _cursors[(c + 1) * CursorStride] = (long)((ulong)_length * (ulong)c / (ulong)cursors);
         }
     }
 
-    public static int DefaultCursorCount => ThreadStripes.Count;
+    public static int DefaultCursorCount => ThreadSlots.Count;
 
     public override int Pick(in PickContext context)
     {
-        var slot = _cursorMask == 0 ? 0 : ThreadStripes.Current & _cursorMask;
-        var position = (ulong)(Interlocked.Increment(ref _cursors[(slot + 1) * CursorStride]) - 1);
-        var index = (int)(position % _length);
+        var index = _perThread ? NextOwnPosition() : NextSharedPosition(0);
         return _schedule is null ? index : _schedule[index];
     }
+
+    private int NextOwnPosition()
+    {
+        var slot = ThreadSlots.Current;
+        if (slot == ThreadSlots.Shared)
+        {
+            return NextSharedPosition(slot);
+        }
+
+        // Only this thread writes its cursor: a plain read and write, wrapped without a division.
+        ref var cursor = ref _cursors[(slot + 1) * CursorStride];
+        var position = (int)cursor;
+        var next = position + 1;
+        cursor = next == (int)_length ? 0 : next;
+        return position;
+    }
+
+    private int NextSharedPosition(int slot) =>
+        (int)((ulong)(Interlocked.Increment(ref _cursors[(slot + 1) * CursorStride]) - 1) % _length);
 
     internal static int[] IntegerWeights(double[] weights)
     {

@@ -83,4 +83,47 @@ public sealed class RoundRobinPickerTests
         Assert.Equal(100, counts.Sum());
         Assert.All(Enumerable.Range(0, 4), i => Assert.InRange(counts[i], ((i + 1) * 10) - 10, ((i + 1) * 10) + 10));
     }
+
+    [Fact]
+    public void Pick_ThreadsAtOnce_OverWholeCyclesGiveEachEndpointExactlyItsWeight()
+    {
+        // Each thread advances its own cursor with plain writes: a lost or doubled step (two threads
+        // writing one cursor) would show as an endpoint one pick over or under its exact share.
+        int[] weights = [1, 2, 3, 4];
+        const int threads = 4;
+        const int cycles = 20_000;
+        var endpoints = TestEndpoints.Make(weights.Length, i => weights[i]);
+        var picker = new RoundRobinPicker(PickerBuilder.Input(endpoints, TestEndpoints.Options(LoadBalancingAlgorithm.RoundRobin)), RoundRobinPicker.DefaultCursorCount);
+        var counts = new int[threads, weights.Length];
+        using var start = new Barrier(threads);
+
+        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (var i = 0; i < cycles * weights.Sum(); i++)
+            {
+                counts[t, picker.Pick(PickContext.None)]++;
+            }
+        })).ToArray();
+        foreach (var worker in workers)
+        {
+            worker.Start();
+        }
+
+        foreach (var worker in workers)
+        {
+            worker.Join();
+        }
+
+        for (var e = 0; e < weights.Length; e++)
+        {
+            var total = 0;
+            for (var t = 0; t < threads; t++)
+            {
+                total += counts[t, e];
+            }
+
+            Assert.Equal(threads * cycles * weights[e], total);
+        }
+    }
 }
