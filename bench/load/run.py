@@ -32,10 +32,22 @@ def stop_everything():
 
 
 atexit.register(stop_everything)
+# A plain `kill` (SIGTERM) must clean up too: atexit handlers only run on a normal interpreter exit.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+handed_out = set()
 
 
 def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+    # The kernel may offer a port again as soon as it is released, before the process it is meant for has
+    # bound it; a proxy given its own listener port as its admin port dies at start-up, and another
+    # process answers in its place. Never hand out the same port twice.
+    while True:
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+        if p not in handed_out:
+            handed_out.add(p)
+            return p
 
 
 # As docs/kubernetes.md's Deployment runs the proxy: socket completions run inline on the epoll threads (the
@@ -191,6 +203,10 @@ backend b
 add("haproxy", p, start("haproxy", ["haproxy", "-f", ha_conf]))
 for c in contenders.values():
     wait_port(c["port"])
+# Something listening is not enough: the contender itself must be alive (not a port some other process holds).
+for name, c in contenders.items():
+    if c["proc"].poll() is not None:
+        raise SystemExit(f"{name} exited at start-up:\n" + open(os.path.join(work, name + ".err")).read()[-2000:])
 contenders["direct"] = {"port": up[0], "proc": None, "header": None, "runs": {}, "cpu": {}}
 order = ["direct", "ours-rr", "ours-ewma", "ours-maglev", "yarp", "nginx", "haproxy"]
 
@@ -234,6 +250,8 @@ try:
     many_port = free_port()
     many = start("ours-1000", ours_cmd + ["--config", proxyhost_config(many_port, free_port(), "RoundRobin", many_addresses)])
     wait_port(many_port)
+    if many.poll() is not None:
+        raise SystemExit("ours-1000 exited at start-up:\n" + open(os.path.join(work, "ours-1000.err")).read()[-2000:])
     pin(many, "0")
     wrk(many_port, 32, 2, True)
     many_runs, few_runs = [], []
