@@ -73,20 +73,38 @@ public sealed class FailureTests
         await using var proxy = await TestProxy.StartAsync(options);
         var ct = TestContext.Current.CancellationToken;
 
+        // Round-robin cursors are per thread, so which request lands where is not fixed: post until one
+        // has reached the dropper, then a few more.
         var statuses = new List<HttpStatusCode>();
-        for (var i = 0; i < 4; i++)
+        for (var i = 0; i < 50 && (DroppedHeads(dropper, "POST") == 0 || statuses.Count < 6); i++)
         {
             using var response = await proxy.Client.PostAsync("/", new StringContent("pay once"), ct);
             statuses.Add(response.StatusCode);
         }
 
-        Assert.Equal(2, statuses.Count(s => s == HttpStatusCode.BadGateway));
-        Assert.Equal(2, live.Requests.Count);
+        // Every POST the dropper saw failed once, as a 502, and was never sent on to the live backend.
+        var dropped = DroppedHeads(dropper, "POST");
+        Assert.InRange(dropped, 1, statuses.Count);
+        Assert.Equal(dropped, statuses.Count(s => s == HttpStatusCode.BadGateway));
+        Assert.Equal(statuses.Count - dropped, statuses.Count(s => s == HttpStatusCode.OK));
+        Assert.Equal(statuses.Count - dropped, live.Requests.Count);
+        Assert.Equal(0, proxy.Cluster().Metrics.Retries);
 
-        // The same failure on a GET without a body is retried elsewhere.
-        for (var i = 0; i < 4; i++)
+        // The same failure on a GET without a body is retried elsewhere: each one the dropper saw.
+        for (var i = 0; i < 50 && (DroppedHeads(dropper, "GET") == 0 || i < 6); i++)
         {
             (await proxy.Client.GetAsync("/", ct)).EnsureSuccessStatusCode();
+        }
+
+        Assert.InRange(DroppedHeads(dropper, "GET"), 1, int.MaxValue);
+        Assert.Equal(DroppedHeads(dropper, "GET"), proxy.Cluster().Metrics.Retries);
+    }
+
+    private static int DroppedHeads(RawUpstream dropper, string method)
+    {
+        lock (dropper.Heads)
+        {
+            return dropper.Heads.Count(h => h.StartsWith(method + " ", StringComparison.Ordinal));
         }
     }
 
