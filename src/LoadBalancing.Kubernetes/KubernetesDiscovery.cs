@@ -110,7 +110,10 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
     public Task WaitForSyncAsync(CancellationToken cancellationToken = default) =>
         Task.WhenAll(_watchers.Values.Select(w => w.Synced)).WaitAsync(cancellationToken);
 
-    /// <summary>Starts the watches and waits up to <see cref="KubernetesDiscoveryOptions.ListTimeout"/> for the first lists, so a host starts with endpoints.</summary>
+    /// <summary>
+    /// Starts the watches and waits up to <see cref="KubernetesDiscoveryOptions.ListTimeout"/> for the first lists
+    /// and for their endpoints to reach the sources, so a host starts with endpoints.
+    /// </summary>
     /// <param name="cancellationToken">Stops waiting for the first lists.</param>
     /// <returns>A task.</returns>
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -134,6 +137,10 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
         try
         {
             await WaitForSyncAsync(linked.Token).ConfigureAwait(false);
+
+            // Listed is not yet published: the publisher hands the first lists to the sources on its own task,
+            // and a host that took requests before then would answer 503 with its endpoints in hand.
+            await _publisher.PublishedAsync().WaitAsync(linked.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {

@@ -13,6 +13,7 @@ internal sealed class ServicePublisher(KubernetesDiscovery discovery, TimeSpan m
 {
     private readonly ConcurrentDictionary<(string Namespace, string Service), byte> _dirty = new();
     private readonly SemaphoreSlim _signal = new(0, 1);
+    private TaskCompletionSource _nextRound = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void MarkDirty(string ns, string service)
     {
@@ -20,6 +21,17 @@ internal sealed class ServicePublisher(KubernetesDiscovery discovery, TimeSpan m
         {
             Signal();
         }
+    }
+
+    /// <summary>
+    /// Completes when every Service marked dirty before the call has reached its sources: at the end of the
+    /// publisher's next round, which this call asks for.
+    /// </summary>
+    public Task PublishedAsync()
+    {
+        var round = Volatile.Read(ref _nextRound);
+        Signal();
+        return round.Task;
     }
 
     private void Signal()
@@ -41,12 +53,22 @@ internal sealed class ServicePublisher(KubernetesDiscovery discovery, TimeSpan m
             while (!stop.IsCancellationRequested)
             {
                 await _signal.WaitAsync(stop).ConfigureAwait(false);
-                foreach (var key in _dirty.Keys)
+
+                // Whoever waits on this round marked their Services before it started, so this pass takes them.
+                var round = Interlocked.Exchange(ref _nextRound, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                try
                 {
-                    if (_dirty.TryRemove(key, out _))
+                    foreach (var key in _dirty.Keys)
                     {
-                        Publish(key.Namespace, key.Service);
+                        if (_dirty.TryRemove(key, out _))
+                        {
+                            Publish(key.Namespace, key.Service);
+                        }
                     }
+                }
+                finally
+                {
+                    round.TrySetResult();
                 }
 
                 if (minInterval > TimeSpan.Zero)

@@ -29,6 +29,21 @@ public sealed class ListAndWatchTests
     }
 
     [Fact]
+    public async Task StartAsync_Returns_WithTheFirstListAlreadyInTheSources()
+    {
+        // The publisher rests between rounds; asking for the source publishes its (empty) set at once, so the
+        // listed pods wait for the next round. A host that took requests when the list was merely received
+        // would answer 503 with its endpoints in hand (seen once in CI before StartAsync waited for them).
+        await using var h = await Harness.CreateAsync(o => o.MinPublishInterval = TimeSpan.FromMilliseconds(200));
+        h.Server.Apply(h.Namespace, Slice("web-abc", "web", [new(["10.0.0.1"]), new(["10.0.0.2"])]));
+        var source = h.Source();
+
+        await h.Discovery.StartAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+
+        Assert.Equal(["10.0.0.1:8080", "10.0.0.2:8080"], source.Current.Addresses());
+    }
+
+    [Fact]
     public async Task OtherServicesSlices_AreNotFollowed()
     {
         await using var h = await Harness.CreateAsync();
