@@ -43,7 +43,7 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
         _time = time ?? TimeProvider.System;
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("LoadBalancing.Kubernetes");
         Metrics = new KubernetesDiscoveryMetrics(this);
-        _publisher = new ServicePublisher(this, options.MinPublishInterval, _time);
+        _publisher = new ServicePublisher(this, options.MinPublishInterval, _time, logger);
 
         var random = new Random();
         var perNamespace = options.Services.GroupBy(s => s.Namespace, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(s => s.Name).Distinct().ToArray());

@@ -36,6 +36,7 @@ internal sealed class KubernetesDiscoveryMetrics : IDisposable
     private readonly Counter<long> _events;
     private readonly Counter<long> _malformed;
     private readonly Counter<long> _publishes;
+    private readonly Counter<long> _publishFailures;
 
     public KubernetesDiscoveryMetrics(KubernetesDiscovery discovery, IMeterFactory? meterFactory = null)
     {
@@ -46,6 +47,7 @@ internal sealed class KubernetesDiscoveryMetrics : IDisposable
         _events = _meter.CreateCounter<long>("lb.kubernetes.watch.events", description: "Watch lines received, by type (added, modified, deleted, bookmark, error).");
         _malformed = _meter.CreateCounter<long>("lb.kubernetes.malformed.objects", description: "EndpointSlices or watch lines skipped as malformed.");
         _publishes = _meter.CreateCounter<long>("lb.kubernetes.publishes", description: "Endpoint lists published to the balancers.");
+        _publishFailures = _meter.CreateCounter<long>("lb.kubernetes.publish.failures", description: "Endpoint lists whose publication threw; the Service is published again on its next change.");
         _meter.CreateObservableGauge("lb.kubernetes.watch.last_line_age", () => discovery.Namespaces.Select(n =>
             new Measurement<double>(n.SecondsSinceLastLine(), new KeyValuePair<string, object?>("namespace", n.Namespace))), unit: "s",
             description: "Seconds since the watch delivered its last line (event or bookmark).");
@@ -74,6 +76,8 @@ internal sealed class KubernetesDiscoveryMetrics : IDisposable
     public void Malformed(string ns) => _malformed.Add(1, new KeyValuePair<string, object?>("namespace", ns));
 
     public void Published(string service) => _publishes.Add(1, new KeyValuePair<string, object?>("service", service));
+
+    public void PublishFailed(string service) => _publishFailures.Add(1, new KeyValuePair<string, object?>("service", service));
 
     public void Dispose() => _meter.Dispose();
 }

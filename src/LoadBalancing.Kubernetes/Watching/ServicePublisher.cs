@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 using LoadBalancing.Kubernetes.Slices;
 
 namespace LoadBalancing.Kubernetes.Watching;
@@ -8,8 +9,10 @@ namespace LoadBalancing.Kubernetes.Watching;
 /// dirty (one entry per Service however many events arrive: latest wins), so a busy Service cannot delay
 /// another and a watch loop never waits on a balancer rebuild. Each round publishes every dirty Service once,
 /// then rests <see cref="KubernetesDiscoveryOptions.MinPublishInterval"/>, bounding publications per Service.
+/// A publication that throws is logged and counted and the loop goes on: one bad Service, or one failing
+/// subscriber, must not stop every other Service from being published (discovery would go silently stale).
 /// </summary>
-internal sealed class ServicePublisher(KubernetesDiscovery discovery, TimeSpan minInterval, TimeProvider time) : IDisposable
+internal sealed partial class ServicePublisher(KubernetesDiscovery discovery, TimeSpan minInterval, TimeProvider time, ILogger logger) : IDisposable
 {
     private readonly ConcurrentDictionary<(string Namespace, string Service), byte> _dirty = new();
     private readonly SemaphoreSlim _signal = new(0, 1);
@@ -93,10 +96,22 @@ internal sealed class ServicePublisher(KubernetesDiscovery discovery, TimeSpan m
         var slices = watcher.View.Slices(service);
         foreach (var registration in discovery.SourcesOf(ns, service))
         {
-            registration.Source.Publish(ServiceEndpoints.Build(slices, registration.Reference.Port));
-            discovery.Metrics.Published(registration.Reference.ToString());
+            var name = registration.Reference.ToString();
+            try
+            {
+                registration.Source.Publish(ServiceEndpoints.Build(slices, registration.Reference.Port));
+                discovery.Metrics.Published(name);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                discovery.Metrics.PublishFailed(name);
+                LogPublishFailed(logger, name, e);
+            }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Publishing the endpoints of {Service} failed; it is published again when the Service next changes.")]
+    private static partial void LogPublishFailed(ILogger logger, string service, Exception exception);
 
     public void Dispose() => _signal.Dispose();
 }

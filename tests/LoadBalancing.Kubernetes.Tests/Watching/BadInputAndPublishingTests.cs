@@ -47,6 +47,34 @@ public sealed class BadInputAndPublishingTests
     }
 
     [Fact]
+    public async Task PublicationThatThrows_IsCountedAndLogged_AndLaterChangesStillArrive()
+    {
+        // A subscriber that throws (a bug anywhere downstream) must not end the publisher's loop: that would stop
+        // every Service's updates for good while the watches still look healthy.
+        await using var h = await Harness.CreateAsync(services: ["web", "other"]);
+        var web = h.Source();
+        var other = h.Source("other");
+        var thrown = 0;
+        using var _ = web.Subscribe(set =>
+        {
+            if (set.Count == 1 && Interlocked.Exchange(ref thrown, 1) == 0)
+            {
+                throw new InvalidOperationException("a downstream bug");
+            }
+        });
+        h.Server.Apply(h.Namespace, Slice("web-1", "web", [new(["10.0.0.1"])]));
+        await h.StartAsync();
+        await h.WhenCounterAsync($"lb.kubernetes.publish.failures|service={h.Namespace}/web:http");
+
+        h.Server.Apply(h.Namespace, Slice("other-1", "other", [new(["10.0.1.1"])]));
+        h.Server.Apply(h.Namespace, Slice("web-1", "web", [new(["10.0.0.1"]), new(["10.0.0.2"])]));
+
+        await other.WaitForAsync(s => s.Count == 1, "another Service's change after the failure");
+        await web.WaitForAsync(s => s.Count == 2, "the failed Service's next change");
+        Assert.Equal(1, thrown);
+    }
+
+    [Fact]
     public async Task StormOfChanges_IsCoalesced_AndDoesNotDelayAnotherService()
     {
         await using var h = await Harness.CreateAsync(o => o.MinPublishInterval = TimeSpan.FromMilliseconds(100), services: ["busy", "quiet"]);
