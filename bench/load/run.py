@@ -65,6 +65,13 @@ def start(name, args, env=None, cpu=None):
     return p
 
 
+def require_alive(name, proc):
+    # Something listening on the port is not enough: the contender itself must be alive, not a port some other
+    # process holds.
+    if proc.poll() is not None:
+        raise SystemExit(f"{name} exited at start-up:\n" + open(os.path.join(work, name + ".err")).read()[-2000:])
+
+
 def wait_port(port, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -203,10 +210,8 @@ backend b
 add("haproxy", p, start("haproxy", ["haproxy", "-f", ha_conf]))
 for c in contenders.values():
     wait_port(c["port"])
-# Something listening is not enough: the contender itself must be alive (not a port some other process holds).
 for name, c in contenders.items():
-    if c["proc"].poll() is not None:
-        raise SystemExit(f"{name} exited at start-up:\n" + open(os.path.join(work, name + ".err")).read()[-2000:])
+    require_alive(name, c["proc"])
 contenders["direct"] = {"port": up[0], "proc": None, "header": None, "runs": {}, "cpu": {}}
 order = ["direct", "ours-rr", "ours-ewma", "ours-maglev", "yarp", "nginx", "haproxy"]
 
@@ -257,8 +262,7 @@ try:
     many_port = free_port()
     many = start("ours-1000", ours_cmd + ["--config", proxyhost_config(many_port, free_port(), "RoundRobin", many_addresses)])
     wait_port(many_port)
-    if many.poll() is not None:
-        raise SystemExit("ours-1000 exited at start-up:\n" + open(os.path.join(work, "ours-1000.err")).read()[-2000:])
+    require_alive("ours-1000", many)
     pin(many, "0")
     wrk(many_port, 32, 2, True)
     many_runs, few_runs = [], []

@@ -55,32 +55,20 @@ internal sealed class MaglevPicker : HashPicker
     }
 
     /// <summary>The table as endpoint indexes (for tests and measurements).</summary>
-    internal int[] Table
-    {
-        get
-        {
-            if (_wide is not null)
-            {
-                return (int[])_wide.Clone();
-            }
-
-            if (_narrow is not null)
-            {
-                return Array.ConvertAll(_narrow, static v => (int)v);
-            }
-
-            return _compact is null ? [] : Array.ConvertAll(_compact, static v => (int)v);
-        }
-    }
+    internal int[] Table => Indexes((Array?)_narrow ?? (Array?)_compact ?? _wide);
 
     /// <summary>The table as endpoint indexes, whatever its storage (for tests).</summary>
     internal static int[] Build(Endpoint[] endpoints, double[] weights, int tableSize) =>
-        BuildTable(endpoints, weights, tableSize) switch
-        {
-            byte[] narrow => Array.ConvertAll(narrow, static v => (int)v),
-            ushort[] compact => Array.ConvertAll(compact, static v => (int)v),
-            var wide => (int[])wide,
-        };
+        Indexes(BuildTable(endpoints, weights, tableSize));
+
+    /// <summary>A copy of a table as <c>int</c> indexes, whatever its storage.</summary>
+    private static int[] Indexes(Array? table) => table switch
+    {
+        byte[] narrow => Array.ConvertAll(narrow, static v => (int)v),
+        ushort[] compact => Array.ConvertAll(compact, static v => (int)v),
+        int[] wide => (int[])wide.Clone(),
+        _ => [],
+    };
 
     /// <summary>
     /// Builds the table in its final storage: <c>byte[]</c> for up to 256 endpoints, <c>ushort[]</c> for

@@ -2,7 +2,7 @@ namespace LoadBalancing.Algorithms;
 
 internal static class PickerFactory
 {
-    public static Picker Create(in PickerInput input, int roundRobinCursors)
+    public static Picker Create(in PickerInput input, bool perThreadRoundRobin)
     {
         if (input.Count == 0)
         {
@@ -11,7 +11,7 @@ internal static class PickerFactory
 
         return input.Options.Algorithm switch
         {
-            LoadBalancingAlgorithm.RoundRobin => new RoundRobinPicker(input, roundRobinCursors),
+            LoadBalancingAlgorithm.RoundRobin => new RoundRobinPicker(input, perThreadRoundRobin),
             LoadBalancingAlgorithm.Random => new RandomPicker(input),
             LoadBalancingAlgorithm.LeastRequest => new LeastRequestPicker(input),
             LoadBalancingAlgorithm.PeakEwma => new PeakEwmaPicker(input),

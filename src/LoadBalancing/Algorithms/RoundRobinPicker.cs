@@ -29,9 +29,9 @@ internal sealed class RoundRobinPicker : Picker
     private readonly bool _perThread;
 
     /// <param name="input">The endpoints and options.</param>
-    /// <param name="cursorCount">1 for one cursor shared by every thread (a strict global order, for
-    /// tests); anything more for one per thread (<see cref="DefaultCursorCount"/>).</param>
-    public RoundRobinPicker(in PickerInput input, int cursorCount)
+    /// <param name="perThread">A cursor per thread (as balancers run it); false for one cursor shared
+    /// by every thread, a strict global order (for tests).</param>
+    public RoundRobinPicker(in PickerInput input, bool perThread)
         : base(input)
     {
         var weights = IntegerWeights(input.Weights);
@@ -41,7 +41,7 @@ internal sealed class RoundRobinPicker : Picker
         }
 
         _length = (uint)(_schedule?.Length ?? weights.Length);
-        _perThread = cursorCount > 1;
+        _perThread = perThread;
         var cursors = _perThread ? ThreadSlots.Count : 1;
         _cursors = new long[(cursors + 2) * CursorStride];
         for (var c = 0; c < cursors; c++)
@@ -49,8 +49,6 @@ internal sealed class RoundRobinPicker : Picker
             _cursors[(c + 1) * CursorStride] = (long)((ulong)_length * (ulong)c / (ulong)cursors);
         }
     }
-
-    public static int DefaultCursorCount => ThreadSlots.Count;
 
     public override int Pick(in PickContext context)
     {

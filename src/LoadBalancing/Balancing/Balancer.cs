@@ -18,7 +18,7 @@ public sealed class Balancer : IDisposable
     private readonly EwmaClock _clock;
     private readonly LoadCounter? _totalInFlight;
     private readonly EndpointState? _fallbackState;
-    private readonly int _roundRobinCursors;
+    private readonly bool _perThreadRoundRobin;
     private readonly IDisposable _subscription;
     private readonly ITimer _timer;
     private volatile Picker _picker;
@@ -32,11 +32,11 @@ public sealed class Balancer : IDisposable
     /// <param name="random">The randomness; defaults to <see cref="Random.Shared"/>. A seeded instance makes picks repeatable (single-threaded use only).</param>
     /// <exception cref="ArgumentException">The options are invalid; the message names the key and the value.</exception>
     public Balancer(EndpointSource source, BalancerOptions options, TimeProvider? timeProvider = null, Random? random = null)
-        : this(source, options, timeProvider, random, RoundRobinPicker.DefaultCursorCount)
+        : this(source, options, timeProvider, random, perThreadRoundRobin: true)
     {
     }
 
-    internal Balancer(EndpointSource source, BalancerOptions options, TimeProvider? timeProvider, Random? random, int roundRobinCursors)
+    internal Balancer(EndpointSource source, BalancerOptions options, TimeProvider? timeProvider, Random? random, bool perThreadRoundRobin)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(options);
@@ -46,7 +46,7 @@ public sealed class Balancer : IDisposable
         _time = timeProvider ?? TimeProvider.System;
         _random = random ?? Random.Shared;
         _clock = new EwmaClock(_time, options.PeakEwma.DecayTime);
-        _roundRobinCursors = roundRobinCursors;
+        _perThreadRoundRobin = perThreadRoundRobin;
         if (options.HashBalanceFactor is not null)
         {
             _totalInFlight = new LoadCounter();
@@ -287,7 +287,7 @@ public sealed class Balancer : IDisposable
         }
 
         var input = new PickerInput(usable, usableStates, weights, _random, _options, _clock, _totalInFlight);
-        _picker = PickerFactory.Create(input, _roundRobinCursors);
+        _picker = PickerFactory.Create(input, _perThreadRoundRobin);
         _status = new BalancerStatus(set.Version, endpoints.Length, eligible.Count, healthy.Count, eligible.Count - healthy.Count, usable.Length, panic, now);
         ScheduleNextRefresh(now, nextEjectionEnd, slowStartActive);
     }

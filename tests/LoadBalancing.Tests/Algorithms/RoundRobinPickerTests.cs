@@ -71,7 +71,7 @@ public sealed class RoundRobinPickerTests
     public void Pick_ManyCursors_EachCursorStillCyclesTheSchedule()
     {
         var endpoints = TestEndpoints.Make(4, i => i + 1);
-        var picker = new RoundRobinPicker(PickerBuilder.Input(endpoints, TestEndpoints.Options(LoadBalancingAlgorithm.RoundRobin)), cursorCount: 8);
+        var picker = new RoundRobinPicker(PickerBuilder.Input(endpoints, TestEndpoints.Options(LoadBalancingAlgorithm.RoundRobin)), perThread: true);
 
         // Whatever core this thread is on, ten full cycles give exact shares.
         var counts = new int[4];
@@ -93,7 +93,7 @@ public sealed class RoundRobinPickerTests
         const int threads = 4;
         const int cycles = 20_000;
         var endpoints = TestEndpoints.Make(weights.Length, i => weights[i]);
-        var picker = new RoundRobinPicker(PickerBuilder.Input(endpoints, TestEndpoints.Options(LoadBalancingAlgorithm.RoundRobin)), RoundRobinPicker.DefaultCursorCount);
+        var picker = new RoundRobinPicker(PickerBuilder.Input(endpoints, TestEndpoints.Options(LoadBalancingAlgorithm.RoundRobin)), perThread: true);
         var counts = new int[threads, weights.Length];
         using var start = new Barrier(threads);
 

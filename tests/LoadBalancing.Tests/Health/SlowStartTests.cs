@@ -15,7 +15,7 @@ public sealed class SlowStartTests
         var endpoints = TestEndpoints.Make(4);
         source.Publish(endpoints.Take(3));
         var options = TestEndpoints.Options(algorithm, o => { o.SlowStart.Window = TimeSpan.FromSeconds(60); o.SlowStart.MinWeightPercent = 10; });
-        using var balancer = new Balancer(source, options, time, new Random(4), roundRobinCursors: 1);
+        using var balancer = new Balancer(source, options, time, new Random(4), perThreadRoundRobin: false);
 
         source.Publish(endpoints);
         var early = ShareOf(balancer, endpoints[3]);

@@ -36,11 +36,11 @@ internal static class TestEndpoints
         BalancerOptions options,
         TimeProvider? time = null,
         Random? random = null,
-        int roundRobinCursors = 1)
+        bool perThreadRoundRobin = false)
     {
         var source = new EndpointSource("test", time);
         source.Publish(endpoints);
-        return new Balancer(source, options, time, random, roundRobinCursors);
+        return new Balancer(source, options, time, random, perThreadRoundRobin);
     }
 
     /// <summary>Picks and completes at once, returning the endpoint (picks never left in flight).</summary>
