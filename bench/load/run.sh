@@ -3,6 +3,7 @@
 #   bench/load/run.sh            # full run, under 10 minutes
 #   bench/load/run.sh --quick    # one repetition, pinned, c=128, under 2 minutes
 #   bench/load/run.sh --aot      # ours as a NativeAOT executable (installs clang; publishing adds ~3 minutes)
+#   bench/load/run.sh --floor    # the socket layer's floor: servers that answer without proxying, against the proxies (~4 minutes)
 # Installs wrk, nginx and haproxy from the distribution if missing, builds what it runs in Release, starts
 # everything on 127.0.0.1, stops everything it started, and prints the table (also saved as bench/load/results.md).
 set -euo pipefail
@@ -26,9 +27,16 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 PYTHONDONTWRITEBYTECODE=1
 dotnet build -c Release samples/ProxyHost -v q -nologo >/dev/null
 dotnet build -c Release bench/load/peers/YarpHost -v q -nologo >/dev/null
+
+for arg in "$@"; do
+  if [ "$arg" = "--floor" ]; then
+    dotnet build -c Release bench/load/floor/FloorServer -v q -nologo >/dev/null
+    exec python3 bench/load/floor.py
+  fi
+done
 
 if [ $aot -eq 1 ]; then
   aot_dir=$(mktemp -d)

@@ -1,0 +1,41 @@
+// Usage: FloorServer kestrel|transport|epoll <port>
+//   kestrel    ASP.NET Core on Kestrel: a request delegate writes the body (what a proxy on Kestrel pays per
+//              request before it does any proxying).
+//   transport  Kestrel's socket transport with a connection handler and no HTTP layer: finds each request's end
+//              and writes a fixed response.
+//   epoll      one thread, one epoll set, non-blocking recv and send on the raw descriptors: the same work with
+//              no System.Net.Sockets, thread pool or pipes.
+using System.Net;
+using FloorServer;
+using Microsoft.AspNetCore.Connections;
+
+var mode = args.Length == 2 ? args[0] : throw new ArgumentException("usage: FloorServer kestrel|transport|epoll <port>");
+var port = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
+
+if (mode == "epoll")
+{
+    EpollServer.Run(port);
+    return;
+}
+
+var builder = WebApplication.CreateSlimBuilder();
+builder.Logging.ClearProviders();
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    kestrel.AddServerHeader = false;
+    kestrel.Listen(IPAddress.Loopback, port, listen =>
+    {
+        if (mode == "transport")
+        {
+            listen.UseConnectionHandler<FixedResponseHandler>();
+        }
+    });
+});
+var app = builder.Build();
+app.Run(context =>
+{
+    context.Response.ContentType = "text/plain";
+    context.Response.ContentLength = Responses.Body.Length;
+    return context.Response.Body.WriteAsync(Responses.Body, 0, Responses.Body.Length);
+});
+app.Run();
