@@ -4,6 +4,7 @@
 #   bench/load/run.sh --quick    # one repetition, pinned, c=128, under 2 minutes
 #   bench/load/run.sh --aot      # ours as a NativeAOT executable (installs clang; publishing adds ~3 minutes)
 #   bench/load/run.sh --floor    # the socket layer's floor: servers that answer without proxying, against the proxies (~4 minutes)
+#   bench/load/run.sh --soak     # resident memory through 60 s of load: ours, YARP, nginx (~3.5 minutes)
 # Installs wrk, nginx and haproxy from the distribution if missing, builds what it runs in Release, starts
 # everything on 127.0.0.1, stops everything it started, and prints the table (also saved as bench/load/results.md).
 set -euo pipefail
@@ -31,11 +32,12 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 PYTHONDONTWRITEBYTECODE=1
 dotnet build -c Release samples/ProxyHost -v q -nologo >/dev/null
 dotnet build -c Release bench/load/peers/YarpHost -v q -nologo >/dev/null
 
+script=bench/load/run.py
 for arg in "$@"; do
-  if [ "$arg" = "--floor" ]; then
-    dotnet build -c Release bench/load/floor/FloorServer -v q -nologo >/dev/null
-    exec python3 bench/load/floor.py
-  fi
+  case "$arg" in
+    --floor) script=bench/load/floor.py; dotnet build -c Release bench/load/floor/FloorServer -v q -nologo >/dev/null ;;
+    --soak) script=bench/load/soak.py ;;
+  esac
 done
 
 if [ $aot -eq 1 ]; then
@@ -44,8 +46,8 @@ if [ $aot -eq 1 ]; then
   echo "Publishing ProxyHost with NativeAOT ..."
   dotnet publish samples/ProxyHost -c Release -r linux-x64 -p:PublishAot=true -o "$aot_dir" -v q -nologo >/dev/null
   export LB_OURS_EXE="$aot_dir/ProxyHost"
-  python3 bench/load/run.py "$@"
+  python3 "$script" "$@"
   exit $?
 fi
 
-exec python3 bench/load/run.py "$@"
+exec python3 "$script" "$@"
