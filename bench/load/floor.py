@@ -1,7 +1,8 @@
 """bench/load/run.sh --floor: how far below the targets the socket layer itself is. Servers that answer every
 request with a fixed 13-byte response and do nothing else (no proxying), one per socket layer, measured like the
 proxies (pinned to core 0, wrk c = 128 on core 1), interleaved with our ProxyHost, YARP and nginx as proxies in
-the same run. No proxy on a layer can cost less CPU per request than a server on it that does nothing."""
+the same run. No proxy on a layer can cost less CPU per request than a server on it that does nothing. Also the
+least a proxy on an event loop of its own costs (epoll-proxy: forwards and relays, nothing more)."""
 import os, sys
 from harness import *
 
@@ -14,10 +15,10 @@ upstreams, _, upstream = start_upstream()
 floor_dll = os.path.join(ROOT, "bench/load/floor/FloorServer/bin/Release/net10.0/FloorServer.dll")
 
 
-def start_floor(name, mode):
+def start_floor(name, mode, *extra):
     port = free_port()
     # The same socket settings our proxy runs with (inline completions): the floor it stands on.
-    return port, start(name, ["dotnet", floor_dll, mode, str(port)], env={"DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS": "1"})
+    return port, start(name, ["dotnet", floor_dll, mode, str(port), *extra], env={"DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS": "1"})
 
 
 def start_nginx_server():
@@ -34,6 +35,7 @@ KINDS = {
     "ours-rr": ("proxy", "our ProxyHost, round-robin over the three upstreams"),
     "yarp": ("proxy", "YARP 2.3.0"),
     "nginx": ("proxy", "nginx, 1 worker"),
+    "epoll-proxy": ("proxy floor", "one thread on epoll (.NET), request heads passed through as they are, round-robin, pooled upstream connections"),
     "kestrel": ("server", "ASP.NET Core on Kestrel, a request delegate writes the body"),
     "transport": ("server", "Kestrel's socket transport, a connection handler, no HTTP layer"),
     "epoll": ("server", "one thread on epoll, raw recv and send (.NET, no System.Net.Sockets)"),
@@ -41,7 +43,8 @@ KINDS = {
 }
 contenders = {}
 for name, started_at in [("ours-rr", start_ours("ours-rr", "RoundRobin", upstreams)), ("yarp", start_yarp(upstreams)),
-                         ("nginx", start_nginx_proxy(upstreams)), ("kestrel", start_floor("kestrel", "kestrel")),
+                         ("nginx", start_nginx_proxy(upstreams)), ("epoll-proxy", start_floor("epoll-proxy", "epoll-proxy", ",".join(upstreams))),
+                         ("kestrel", start_floor("kestrel", "kestrel")),
                          ("transport", start_floor("transport", "transport")), ("epoll", start_floor("epoll", "epoll")),
                          ("nginx-server", start_nginx_server())]:
     contenders[name] = {"port": started_at[0], "proc": started_at[1], "runs": []}

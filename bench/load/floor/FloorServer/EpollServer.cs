@@ -8,16 +8,8 @@ namespace FloorServer;
 /// A single-threaded event loop on Linux's epoll: the listener is accepted from and every connection read and
 /// written with plain system calls, level-triggered, one receive and one send per readiness.
 /// </summary>
-internal static unsafe partial class EpollServer
+internal static unsafe class EpollServer
 {
-    private const uint EpollIn = 1;
-    private const int EpollCtlAdd = 1;
-    private const int SockNonBlock = 0x800;
-    private const int MsgNoSignal = 0x4000;
-    private const int IpProtoTcp = 6;
-    private const int TcpNoDelay = 1;
-    private const int EAgain = 11;
-
     public static void Run(int port)
     {
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -25,21 +17,20 @@ internal static unsafe partial class EpollServer
         listener.Listen(1024);
         listener.Blocking = false;
         var listenFd = (int)listener.Handle;
-        var epoll = Check(EpollCreate1(0));
-        var add = new EpollEvent { Events = EpollIn, Data = (ulong)listenFd };
-        Check(EpollCtl(epoll, EpollCtlAdd, listenFd, &add));
+        var epoll = Native.Check(Native.EpollCreate1(0));
+        Native.Add(epoll, listenFd);
 
-        var events = new EpollEvent[256];
+        var events = new Native.EpollEvent[256];
         var receive = new byte[16 * 1024];
         var send = new byte[64 * 1024];
         var matched = new Dictionary<int, int>();
-        fixed (EpollEvent* ready = events)
+        fixed (Native.EpollEvent* ready = events)
         fixed (byte* input = receive)
         fixed (byte* output = send)
         {
             while (true)
             {
-                var count = EpollWait(epoll, ready, events.Length, -1);
+                var count = Native.EpollWait(epoll, ready, events.Length, -1);
                 if (count < 0)
                 {
                     continue; // EINTR
@@ -54,15 +45,15 @@ internal static unsafe partial class EpollServer
                         continue;
                     }
 
-                    var received = Recv(fd, input, receive.Length, 0);
-                    if (received < 0 && Marshal.GetLastPInvokeError() == EAgain)
+                    var received = Native.Recv(fd, input, receive.Length, 0);
+                    if (received < 0 && Marshal.GetLastPInvokeError() == Native.EAgain)
                     {
                         continue;
                     }
 
                     if (received <= 0)
                     {
-                        Close(fd);
+                        Native.Close(fd);
                         matched.Remove(fd);
                         continue;
                     }
@@ -77,9 +68,9 @@ internal static unsafe partial class EpollServer
                     }
 
                     // A short send closes the connection: a floor measurement never fills a socket buffer with 13-byte answers.
-                    if (length > 0 && Send(fd, output, length, MsgNoSignal) != length)
+                    if (length > 0 && Native.Send(fd, output, length, Native.MsgNoSignal) != length)
                     {
-                        Close(fd);
+                        Native.Close(fd);
                         matched.Remove(fd);
                     }
                 }
@@ -91,51 +82,15 @@ internal static unsafe partial class EpollServer
     {
         while (true)
         {
-            var fd = Accept4(listenFd, null, null, SockNonBlock);
+            var fd = Native.Accept4(listenFd, null, null, Native.SockNonBlock);
             if (fd < 0)
             {
                 return;
             }
 
-            var one = 1;
-            _ = SetSockOpt(fd, IpProtoTcp, TcpNoDelay, &one, sizeof(int));
-            var add = new EpollEvent { Events = EpollIn, Data = (ulong)fd };
-            Check(EpollCtl(epoll, EpollCtlAdd, fd, &add));
+            Native.NoDelay(fd);
+            Native.Add(epoll, fd);
             matched[fd] = 0;
         }
     }
-
-    private static int Check(int result) =>
-        result >= 0 ? result : throw new IOException($"system call failed: errno {Marshal.GetLastPInvokeError()}");
-
-    [StructLayout(LayoutKind.Sequential, Pack = 4)]
-    private struct EpollEvent
-    {
-        public uint Events;
-        public ulong Data;
-    }
-
-    [LibraryImport("libc", EntryPoint = "epoll_create1", SetLastError = true)]
-    private static partial int EpollCreate1(int flags);
-
-    [LibraryImport("libc", EntryPoint = "epoll_ctl", SetLastError = true)]
-    private static partial int EpollCtl(int epoll, int op, int fd, EpollEvent* ev);
-
-    [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
-    private static partial int EpollWait(int epoll, EpollEvent* events, int max, int timeout);
-
-    [LibraryImport("libc", EntryPoint = "accept4", SetLastError = true)]
-    private static partial int Accept4(int fd, void* address, void* length, int flags);
-
-    [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
-    private static partial nint Recv(int fd, byte* buffer, nint length, int flags);
-
-    [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
-    private static partial nint Send(int fd, byte* buffer, nint length, int flags);
-
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static partial int Close(int fd);
-
-    [LibraryImport("libc", EntryPoint = "setsockopt", SetLastError = true)]
-    private static partial int SetSockOpt(int fd, int level, int name, void* value, int length);
 }
