@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Text.Json;
 using k8s;
@@ -174,6 +175,16 @@ internal sealed partial class NamespaceWatcher
     }
 
     /// <summary>One watch, until it ends; returns why, or null when the periodic relist is due.</summary>
+    /// <remarks>
+    /// KubernetesClient reads each watch line by reflection into a <c>Watcher&lt;T&gt;.WatchEvent</c> (and first, to
+    /// look for a Status, into one of <see cref="KubernetesObject"/>), and nothing else references those types'
+    /// constructors and setters: a trimmed (NativeAOT) build drops them, and every line then fails to deserialize.
+    /// The dependencies keep them.
+    /// </remarks>
+    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicConstructors | DynamicallyAccessedMemberTypes.PublicProperties, typeof(Watcher<V1EndpointSlice>.WatchEvent))]
+    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicConstructors | DynamicallyAccessedMemberTypes.PublicProperties, typeof(Watcher<KubernetesObject>.WatchEvent))]
+    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicConstructors | DynamicallyAccessedMemberTypes.PublicProperties, typeof(KubernetesObject))]
+    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicConstructors | DynamicallyAccessedMemberTypes.PublicProperties, typeof(V1Status))]
     private async Task<WatchRestartCause?> WatchOnceAsync(long relistAt, CancellationToken stop)
     {
         var serverTimeout = _options.WatchTimeoutMin + ((_options.WatchTimeoutMax - _options.WatchTimeoutMin) * _random.NextDouble());
