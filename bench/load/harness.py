@@ -92,15 +92,20 @@ def cpu_seconds(proc):
     return total / TICK
 
 
-def peak_rss_mib(proc):
-    peak = 0
+def memory_mib(proc, field):
+    """A /proc/<pid>/status memory field (VmRSS, VmHWM, ...) summed over the process and its children."""
+    total = 0
     for pid in pids_of(proc):
         try:
-            m = re.search(r"VmHWM:\s+(\d+) kB", open(f"/proc/{pid}/status").read())
-            peak += int(m.group(1)) if m else 0
+            m = re.search(rf"{field}:\s+(\d+) kB", open(f"/proc/{pid}/status").read())
+            total += int(m.group(1)) if m else 0
         except OSError:
             pass
-    return peak / 1024
+    return total / 1024
+
+
+def peak_rss_mib(proc):
+    return memory_mib(proc, "VmHWM")
 
 
 def pin(proc, cpus):

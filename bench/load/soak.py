@@ -18,30 +18,19 @@ for name, started_at in [("ours-rr", start_ours("ours-rr", "RoundRobin", upstrea
 ready(contenders)
 
 
-def rss_mib(proc):
-    total = 0
-    for pid in pids_of(proc):
-        try:
-            m = re.search(r"VmRSS:\s+(\d+) kB", open(f"/proc/{pid}/status").read())
-            total += int(m.group(1)) if m else 0
-        except OSError:
-            pass
-    return total / 1024
-
-
 results = {}
 try:
     pin(upstream, "1")
     for name, cont in contenders.items():
         proc = cont["proc"]
         pin(proc, "0")
-        idle = rss_mib(proc)
+        idle = memory_mib(proc, "VmRSS")
         load = subprocess.Popen(["taskset", "-c", "1", "wrk", "-t", "1", "-c", "128", "-d", f"{DURATION}s", f"http://127.0.0.1:{cont['port']}/"],
                                 stdout=subprocess.PIPE, text=True)
         start_cpu, t0, series = cpu_seconds(proc), time.monotonic(), []
         for i in range(1, DURATION // SAMPLE + 1):
             time.sleep(max(0, t0 + i * SAMPLE - time.monotonic()))
-            series.append(rss_mib(proc))
+            series.append(memory_mib(proc, "VmRSS"))
         out = load.communicate()[0]
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
         cpu = cpu_seconds(proc) - start_cpu

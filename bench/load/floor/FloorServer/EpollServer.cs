@@ -12,10 +12,7 @@ internal static unsafe class EpollServer
 {
     public static void Run(int port)
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
-        listener.Listen(1024);
-        listener.Blocking = false;
+        using var listener = Native.ListenOnLoopback(port);
         var listenFd = (int)listener.Handle;
         var epoll = Native.Check(Native.EpollCreate1(0));
         Native.Add(epoll, listenFd);

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
 namespace FloorServer;
@@ -15,6 +17,16 @@ internal static unsafe partial class Native
 
     public static int Check(int result) =>
         result >= 0 ? result : throw new IOException($"system call failed: errno {Marshal.GetLastPInvokeError()}");
+
+    /// <summary>A non-blocking listener on 127.0.0.1; its descriptor is accepted from with <see cref="Accept4"/>.</summary>
+    public static Socket ListenOnLoopback(int port)
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
+        listener.Listen(1024);
+        listener.Blocking = false;
+        return listener;
+    }
 
     /// <summary>Watches a descriptor for reads (level-triggered).</summary>
     public static void Add(int epoll, int fd)
