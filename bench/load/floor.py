@@ -17,8 +17,8 @@ floor_dll = os.path.join(ROOT, "bench/load/floor/FloorServer/bin/Release/net10.0
 
 def start_floor(name, mode, *extra):
     port = free_port()
-    # The same socket settings our proxy runs with (inline completions): the floor it stands on.
-    return port, start(name, ["dotnet", floor_dll, mode, str(port), *extra], env={"DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS": "1"})
+    # The same runtime settings our proxy runs with (OURS_ENV: inline completions): the floor it stands on.
+    return port, start(name, ["dotnet", floor_dll, mode, str(port), *extra], env=OURS_ENV)
 
 
 def start_nginx_server():

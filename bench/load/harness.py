@@ -49,7 +49,7 @@ OURS_ENV = {"DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS": "1"}
 OURS_ENV.update(json.loads(os.environ.get("LB_OURS_ENV", "{}")))
 
 
-def start(name, args, env=None, cpu=None):
+def start(name, args, env=None):
     e = dict(os.environ); e.update(env or {})
     if name.startswith("ours"):
         e.update(OURS_ENV)
@@ -114,12 +114,22 @@ def pin(proc, cpus):
 
 
 def wrk(port, connections, duration, pinned, header=None, path="/"):
+    """Runs wrk to the end and returns its figures."""
+    return wrk_result(wrk_start(port, connections, duration, pinned, header, path))
+
+
+def wrk_start(port, connections, duration, pinned, header=None, path="/"):
+    """Starts wrk (on core 1 when pinned) without waiting; wrk_result collects its figures."""
     args = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{duration}s", "--latency", f"http://127.0.0.1:{port}{path}"]
     if header:
         args[1:1] = ["-H", header]
     if pinned:
         args = ["taskset", "-c", "1"] + args
-    out = subprocess.run(args, capture_output=True, text=True).stdout
+    return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+
+
+def wrk_result(load):
+    out = load.communicate()[0]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     transfer = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
     mb = float(transfer.group(1)) * {"B": 1e-6, "KB": 1e-3, "MB": 1, "GB": 1e3}.get(transfer.group(2), 1) if transfer else 0

@@ -3,7 +3,7 @@ under 60 s of wrk -c128 (pinned: the proxy on core 0, wrk and the upstream on co
 5 s from the proxy's start of load. Reports the series, the peak (VmHWM) and the growth after warm-up: the last
 sample against the lowest one from the end of warm-up on (a runtime that gives memory back after warm-up and then
 creeps up again shows as growth, not as a fall)."""
-import os, re, subprocess, sys, time
+import os, sys, time
 from harness import *
 
 DURATION = 60
@@ -25,14 +25,12 @@ try:
         proc = cont["proc"]
         pin(proc, "0")
         idle = memory_mib(proc, "VmRSS")
-        load = subprocess.Popen(["taskset", "-c", "1", "wrk", "-t", "1", "-c", "128", "-d", f"{DURATION}s", f"http://127.0.0.1:{cont['port']}/"],
-                                stdout=subprocess.PIPE, text=True)
+        load = wrk_start(cont["port"], 128, DURATION, pinned=True)
         start_cpu, t0, series = cpu_seconds(proc), time.monotonic(), []
         for i in range(1, DURATION // SAMPLE + 1):
             time.sleep(max(0, t0 + i * SAMPLE - time.monotonic()))
             series.append(memory_mib(proc, "VmRSS"))
-        out = load.communicate()[0]
-        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        rps = wrk_result(load)["rps"]
         cpu = cpu_seconds(proc) - start_cpu
         results[name] = {"idle": idle, "series": series, "peak": peak_rss_mib(proc), "per_cpu": rps * DURATION / cpu if cpu > 0 else float("nan")}
         print(f"{name:8} idle {idle:.1f} MiB, every {SAMPLE} s: {', '.join(f'{v:.0f}' for v in series)}", flush=True)

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using System.Text;
 
 namespace FloorServer;
 
@@ -10,79 +11,73 @@ namespace FloorServer;
 /// back once its head and Content-Length body are in. No header rewriting, no request bodies, one request in flight
 /// per client connection — a floor to set against real proxies, not a proxy.
 /// </summary>
-internal static unsafe class EpollProxy
+internal sealed unsafe class EpollProxy
 {
-    private sealed class Connection(int fd, int upstream)
+    private static ReadOnlySpan<byte> HeadEnd => "\r\n\r\n"u8;
+
+    private static ReadOnlySpan<byte> ContentLengthLine => "\r\ncontent-length:"u8;
+
+    private readonly IPEndPoint[] _upstreams;
+    private readonly Stack<Connection>[] _idle;
+    private readonly Dictionary<int, Connection> _connections = [];
+    private readonly int _epoll;
+    private int _next;
+
+    private EpollProxy(IPEndPoint[] upstreams, int epoll)
     {
-        public readonly int Fd = fd;
-
-        /// <summary>The upstream's index for an upstream connection; -1 for a client's.</summary>
-        public readonly int Upstream = upstream;
-        public readonly byte[] Buffer = new byte[16 * 1024];
-        public int Length;
-
-        /// <summary>The other side of the exchange in flight, if any.</summary>
-        public Connection? Peer;
-
-        /// <summary>Keeps an upstream connection's socket (and so its descriptor) alive.</summary>
-        public Socket? Socket;
-
-        /// <summary>Closed: an idle upstream connection stays in its pool until it is popped and skipped.</summary>
-        public bool Closed;
+        _upstreams = upstreams;
+        _idle = [.. upstreams.Select(_ => new Stack<Connection>())];
+        _epoll = epoll;
     }
 
     public static void Run(int port, IPEndPoint[] upstreams)
     {
         using var listener = Native.ListenOnLoopback(port);
         var listenFd = (int)listener.Handle;
-        var epoll = Native.Check(Native.EpollCreate1(0));
-        Native.Add(epoll, listenFd);
+        var proxy = new EpollProxy(upstreams, Native.Check(Native.EpollCreate1(0)));
+        Native.Add(proxy._epoll, listenFd);
 
-        var connections = new Dictionary<int, Connection>();
-        var idle = upstreams.Select(_ => new Stack<Connection>()).ToArray();
-        var next = 0;
         var events = new Native.EpollEvent[256];
         fixed (Native.EpollEvent* ready = events)
         {
             while (true)
             {
-                var count = Native.EpollWait(epoll, ready, events.Length, -1);
+                var count = Native.EpollWait(proxy._epoll, ready, events.Length, -1);
                 for (var i = 0; i < count; i++)
                 {
                     var fd = (int)ready[i].Data;
                     if (fd == listenFd)
                     {
-                        int client;
-                        while ((client = Native.Accept4(listenFd, null, null, Native.SockNonBlock)) >= 0)
-                        {
-                            Native.NoDelay(client);
-                            Native.Add(epoll, client);
-                            connections[client] = new Connection(client, -1);
-                        }
-
-                        continue;
+                        proxy.AcceptAll(listenFd);
                     }
-
-                    if (!connections.TryGetValue(fd, out var connection))
+                    else if (proxy._connections.TryGetValue(fd, out var connection))
                     {
-                        continue;
-                    }
-
-                    if (!Receive(connection))
-                    {
-                        Drop(connection, connections, idle);
-                        continue;
-                    }
-
-                    var ok = connection.Upstream < 0
-                        ? connection.Peer is not null || Forward(connection, epoll, connections, idle, upstreams, ref next)
-                        : Relay(connection, connections, idle, epoll, upstreams, ref next);
-                    if (!ok)
-                    {
-                        Drop(connection, connections, idle);
+                        proxy.Readable(connection);
                     }
                 }
             }
+        }
+    }
+
+    private void AcceptAll(int listenFd)
+    {
+        int client;
+        while ((client = Native.Accept4(listenFd, null, null, Native.SockNonBlock)) >= 0)
+        {
+            Native.NoDelay(client);
+            Native.Add(_epoll, client);
+            _connections[client] = new Connection(client, -1);
+        }
+    }
+
+    private void Readable(Connection connection)
+    {
+        var ok = Receive(connection) && (connection.Upstream < 0
+            ? connection.Peer is not null || Forward(connection) // a request in flight: the next waits for its response
+            : Relay(connection));
+        if (!ok)
+        {
+            Drop(connection);
         }
     }
 
@@ -108,34 +103,19 @@ internal static unsafe class EpollProxy
     }
 
     /// <summary>Sends the client's first complete request head upstream; true when there is none yet or it went.</summary>
-    private static bool Forward(Connection client, int epoll, Dictionary<int, Connection> connections, Stack<Connection>[] idle, IPEndPoint[] upstreams, ref int next)
+    private bool Forward(Connection client)
     {
-        var head = client.Buffer.AsSpan(0, client.Length).IndexOf("\r\n\r\n"u8);
+        var head = client.Buffer.AsSpan(0, client.Length).IndexOf(HeadEnd);
         if (head < 0)
         {
             return true;
         }
 
-        var length = head + 4;
-        var index = next++ % upstreams.Length;
-        Connection? upstream;
-        while (idle[index].TryPop(out upstream) && upstream.Closed)
-        {
-        }
-
-        if (upstream is null)
-        {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            socket.Connect(upstreams[index]);
-            socket.Blocking = false;
-            upstream = new Connection((int)socket.Handle, index) { Socket = socket };
-            connections[upstream.Fd] = upstream;
-            Native.Add(epoll, upstream.Fd);
-        }
-
+        var length = head + HeadEnd.Length;
+        var upstream = TakeUpstream(_next++ % _upstreams.Length);
         if (!SendAll(upstream.Fd, client.Buffer, length))
         {
-            _ = Drop(upstream, connections, idle);
+            Drop(upstream);
             return false;
         }
 
@@ -145,41 +125,60 @@ internal static unsafe class EpollProxy
         return true;
     }
 
-    /// <summary>Sends a complete response back to its client and pools the upstream connection.</summary>
-    private static bool Relay(Connection upstream, Dictionary<int, Connection> connections, Stack<Connection>[] idle, int epoll, IPEndPoint[] upstreams, ref int next)
+    /// <summary>A pooled connection to the upstream, skipping any closed while idle, or a new one.</summary>
+    private Connection TakeUpstream(int index)
+    {
+        while (_idle[index].TryPop(out var pooled))
+        {
+            if (!pooled.Closed)
+            {
+                return pooled;
+            }
+        }
+
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        socket.Connect(_upstreams[index]);
+        socket.Blocking = false;
+        var upstream = new Connection((int)socket.Handle, index) { Socket = socket };
+        _connections[upstream.Fd] = upstream;
+        Native.Add(_epoll, upstream.Fd);
+        return upstream;
+    }
+
+    /// <summary>Sends a complete response back to its client, pools the upstream connection, and forwards the client's next request.</summary>
+    private bool Relay(Connection upstream)
     {
         var data = upstream.Buffer.AsSpan(0, upstream.Length);
-        var head = data.IndexOf("\r\n\r\n"u8);
+        var head = data.IndexOf(HeadEnd);
         if (head < 0)
         {
             return true;
         }
 
-        var total = head + 4 + ContentLength(data[..head]);
+        var total = head + HeadEnd.Length + ContentLength(data[..head]);
         if (upstream.Length < total)
         {
             return true;
         }
 
-        var client = upstream.Peer;
-        if (client is null)
+        if (upstream.Peer is not { } client)
         {
-            return false;
+            return false; // a response nobody asked for
         }
 
         if (!SendAll(client.Fd, upstream.Buffer, total))
         {
-            Drop(client, connections, idle);
+            Drop(client);
             return false;
         }
 
         Consume(upstream, total);
         upstream.Peer = null;
         client.Peer = null;
-        idle[upstream.Upstream].Push(upstream);
-        if (!Forward(client, epoll, connections, idle, upstreams, ref next))
+        _idle[upstream.Upstream].Push(upstream);
+        if (!Forward(client))
         {
-            _ = Drop(client, connections, idle);
+            Drop(client);
         }
 
         return true;
@@ -187,14 +186,22 @@ internal static unsafe class EpollProxy
 
     private static int ContentLength(ReadOnlySpan<byte> head)
     {
-        var at = IndexOfIgnoreCase(head, "\r\ncontent-length:"u8);
+        var at = -1;
+        for (var i = 0; i + ContentLengthLine.Length <= head.Length && at < 0; i++)
+        {
+            if (Ascii.EqualsIgnoreCase(head.Slice(i, ContentLengthLine.Length), ContentLengthLine))
+            {
+                at = i + ContentLengthLine.Length;
+            }
+        }
+
         if (at < 0)
         {
             return 0;
         }
 
         var value = 0;
-        foreach (var b in head[(at + 17)..])
+        foreach (var b in head[at..])
         {
             if (b is >= (byte)'0' and <= (byte)'9')
             {
@@ -207,25 +214,6 @@ internal static unsafe class EpollProxy
         }
 
         return value;
-    }
-
-    private static int IndexOfIgnoreCase(ReadOnlySpan<byte> text, ReadOnlySpan<byte> lowerCase)
-    {
-        for (var i = 0; i + lowerCase.Length <= text.Length; i++)
-        {
-            var j = 0;
-            while (j < lowerCase.Length && (text[i + j] | 0x20) == (lowerCase[j] | 0x20))
-            {
-                j++;
-            }
-
-            if (j == lowerCase.Length)
-            {
-                return i;
-            }
-        }
-
-        return -1;
     }
 
     private static bool SendAll(int fd, byte[] buffer, int length)
@@ -243,12 +231,12 @@ internal static unsafe class EpollProxy
         c.Length -= length;
     }
 
-    /// <summary>Closes a connection (and the exchange it is in); always false, for the caller's convenience.</summary>
-    private static bool Drop(Connection c, Dictionary<int, Connection> connections, Stack<Connection>[] idle)
+    /// <summary>Closes a connection, and the other side of the exchange it is in.</summary>
+    private void Drop(Connection c)
     {
-        if (!connections.Remove(c.Fd))
+        if (!_connections.Remove(c.Fd))
         {
-            return false;
+            return;
         }
 
         c.Closed = true;
@@ -263,10 +251,28 @@ internal static unsafe class EpollProxy
 
         if (c.Peer is { } peer)
         {
+            c.Peer = null;
             peer.Peer = null;
-            _ = Drop(peer, connections, idle);
+            Drop(peer);
         }
+    }
 
-        return false;
+    private sealed class Connection(int fd, int upstream)
+    {
+        public readonly int Fd = fd;
+
+        /// <summary>The upstream's index for an upstream connection; -1 for a client's.</summary>
+        public readonly int Upstream = upstream;
+        public readonly byte[] Buffer = new byte[16 * 1024];
+        public int Length;
+
+        /// <summary>The other side of the exchange in flight, if any.</summary>
+        public Connection? Peer;
+
+        /// <summary>Keeps an upstream connection's socket (and so its descriptor) alive.</summary>
+        public Socket? Socket;
+
+        /// <summary>Closed: an idle upstream connection stays in its pool until it is popped and skipped.</summary>
+        public bool Closed;
     }
 }
