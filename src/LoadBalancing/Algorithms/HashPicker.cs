@@ -19,6 +19,23 @@ internal abstract class HashPicker : Picker
     /// <summary>The endpoint index that owns <paramref name="hash"/>, or -1 for an empty table.</summary>
     public abstract int Lookup(ulong hash);
 
+    /// <summary>
+    /// Endpoint indexes in ordinal order of their UTF-8 hash keys. Tables built in this order depend
+    /// only on the keys and weights: not on addresses, which change when a pod is rescheduled, nor on
+    /// the order endpoints were published in. Keys are unique within a set, so the order is total.
+    /// </summary>
+    protected static int[] HashKeyOrder(Endpoint[] endpoints)
+    {
+        var order = new int[endpoints.Length];
+        for (var i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+        }
+
+        Array.Sort(order, (a, b) => endpoints[a].HashKeyUtf8.SequenceCompareTo(endpoints[b].HashKeyUtf8));
+        return order;
+    }
+
     /// <summary>Normalised weights (weight / sum) in endpoint order, as Envoy computes them.</summary>
     protected static double[] Normalize(double[] weights, out double min, out double max)
     {

@@ -94,13 +94,7 @@ internal sealed class MaglevPicker : HashPicker
         var n = endpoints.Length;
 
         // Envoy fills in hash-key order, so the table does not depend on the order hosts arrived in.
-        var order = new int[n];
-        for (var i = 0; i < n; i++)
-        {
-            order[i] = i;
-        }
-
-        Array.Sort(order, (a, b) => endpoints[a].HashKeyUtf8.SequenceCompareTo(endpoints[b].HashKeyUtf8));
+        var order = HashKeyOrder(endpoints);
 
         var m = (uint)tableSize;
         var position = new uint[n]; // (offset + skip × next) mod M, advanced by adding skip

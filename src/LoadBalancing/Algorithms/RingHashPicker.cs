@@ -6,7 +6,7 @@ namespace LoadBalancing.Algorithms;
 /// <summary>
 /// Ketama consistent-hash ring, built the way Envoy builds it so both place every key on the same
 /// endpoint: entry hashes are <c>xxHash64("&lt;hash key&gt;_&lt;i&gt;")</c>, an endpoint gets entries in
-/// proportion to its normalised weight (running sums over the endpoints in canonical order), the
+/// proportion to its normalised weight (running sums over the endpoints in hash-key order), the
 /// ring size is clamped between the minimum and maximum; a key goes to the first entry at or after
 /// it, wrapping to the start.
 /// </summary>
@@ -92,15 +92,20 @@ internal sealed class RingHashPicker : HashPicker
 
         var normalized = Normalize(weights, out var minWeight, out _);
 
+        // Where the running sum crosses a whole number decides who gets a fractional entry, so the walk
+        // order is part of the ring. Hash-key order is the one every builder agrees on without
+        // coordination, and an endpoint whose address changes under the same key moves no entry.
+        var order = HashKeyOrder(endpoints);
+
         // The same arithmetic as Envoy's, in doubles, so the entry counts match to the last one.
         var scale = Math.Min(Math.Ceiling(minWeight * options.MinimumRingSize) / minWeight, options.MaximumRingSize);
         // Count first (the same running sums, no hashing) so the ring is allocated once, exactly.
         var count = 0;
         double current = 0;
         double target = 0;
-        foreach (var w in normalized)
+        foreach (var host in order)
         {
-            target += scale * w;
+            target += scale * normalized[host];
             while (current < target)
             {
                 count++;
@@ -122,7 +127,7 @@ internal sealed class RingHashPicker : HashPicker
             var next = 0;
             current = 0;
             target = 0;
-            for (var host = 0; host < endpoints.Length; host++)
+            foreach (var host in order)
             {
                 var key = endpoints[host].HashKeyUtf8;
                 key.CopyTo(buffer);

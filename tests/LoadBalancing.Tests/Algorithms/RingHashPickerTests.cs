@@ -120,4 +120,126 @@ public sealed class RingHashPickerTests
         return ringA.Hashes.SequenceEqual(ringB.Hashes)
             && ringA.Owners.ToArray().Select(o => ringA.Endpoints[o]).SequenceEqual(ringB.Owners.ToArray().Select(o => ringB.Endpoints[o]));
     }
+
+    [Fact]
+    public void Ring_Weighted_WalksRunningSumsInHashKeyOrder()
+    {
+        // Weights sum to 46 with a minimum of 2, so scale = 1035: a unit of weight is worth 22.5
+        // entries and every odd weight leaves half an entry to settle. "10.3.0.10:8080" sorts before
+        // "10.3.0.1:8080" as a key but after it as an address, so the two walks settle them differently.
+        int[] weights = [3, 2, 4, 5, 6, 7, 8, 2, 4, 5];
+        var endpoints = Enumerable.Range(0, 10).Select(i => new Endpoint($"10.3.0.{i + 1}", 8080, weights[i])).ToArray();
+
+        var picker = PickerBuilder.Ring(endpoints, minRing: 1024);
+
+        Assert.Equal(EntryCountsInKeyOrder(endpoints, minRing: 1024), EntryCounts(picker));
+    }
+
+    [Fact]
+    public void Ring_UnweightedWithRoundingResidue_GivesTheExtraEntryToTheFirstKey()
+    {
+        // Equal weights are not always equal shares: at 75 endpoints and ring 1,024, scale × w is
+        // 14 plus a rounding residue in doubles, so the first endpoint walked gets a 15th entry.
+        // Pods whose addresses run opposite to their keys tell the two walks apart.
+        var endpoints = Enumerable.Range(0, 75).Select(i => Pod(TestEndpoints.Address(74 - i), i, weight: 1)).ToArray();
+
+        var picker = PickerBuilder.Ring(endpoints, minRing: 1024);
+
+        var entries = EntryCounts(picker);
+        Assert.Equal(EntryCountsInKeyOrder(endpoints, minRing: 1024), entries);
+        Assert.Equal(15, entries["web-0"]);
+    }
+
+    [Property(MaxTest = 200)]
+    public bool Ring_WeightedEndpointChangesAddressKeepingItsKey_NoEntryChanges(PositiveInt count, PositiveInt which, int seed)
+    {
+        var random = new Random(seed);
+        var n = 2 + (count.Get % 40);
+        var addresses = DistinctAddresses(random, n + 1);
+        var weights = Enumerable.Range(0, n).Select(_ => random.Next(1, 10)).ToArray();
+        var before = Enumerable.Range(0, n).Select(i => Pod(addresses[i], i, weights[i])).ToArray();
+        var moved = which.Get % n;
+        var after = (Endpoint[])before.Clone();
+        after[moved] = Pod(addresses[n], moved, weights[moved]);
+
+        return Entries(PickerBuilder.Ring(before)).SequenceEqual(Entries(PickerBuilder.Ring(after)));
+    }
+
+    [Property(MaxTest = 100)]
+    public bool Ring_WeightedAnyPublishOrderAndAddressesKeepingKeys_IsTheSame(PositiveInt count, int seed)
+    {
+        var random = new Random(seed);
+        var n = 1 + (count.Get % 60);
+        var weights = Enumerable.Range(0, n).Select(_ => random.Next(1, 10)).ToArray();
+        var options = TestEndpoints.Options(LoadBalancingAlgorithm.RingHash);
+
+        Endpoint[] Assignment()
+        {
+            var addresses = DistinctAddresses(random, n);
+            var endpoints = Enumerable.Range(0, n).Select(i => Pod(addresses[i], i, weights[i])).ToArray();
+            random.Shuffle(endpoints);
+            return endpoints;
+        }
+
+        using var a = TestEndpoints.Balancer(Assignment(), options);
+        using var b = TestEndpoints.Balancer(Assignment(), options);
+
+        return Entries((RingHashPicker)a.CurrentPicker).SequenceEqual(Entries((RingHashPicker)b.CurrentPicker));
+    }
+
+    /// <summary>The ring as (entry hash, owner's hash key): what survives a change of address.</summary>
+    private static (ulong Hash, string Key)[] Entries(RingHashPicker picker)
+    {
+        var owners = picker.Owners;
+        var hashes = picker.Hashes;
+        var entries = new (ulong, string)[hashes.Length];
+        for (var i = 0; i < entries.Length; i++)
+        {
+            entries[i] = (hashes[i], picker.Endpoints[owners[i]].HashKey);
+        }
+
+        return entries;
+    }
+
+    private static Dictionary<string, int> EntryCounts(RingHashPicker picker) =>
+        picker.Owners.ToArray().GroupBy(o => picker.Endpoints[o].HashKey).ToDictionary(g => g.Key, g => g.Count());
+
+    /// <summary>A StatefulSet-like pod: its key is its name, whatever address it runs on.</summary>
+    private static Endpoint Pod(string address, int ordinal, int weight) =>
+        new(address, 8080, weight, hashKey: string.Create(System.Globalization.CultureInfo.InvariantCulture, $"web-{ordinal}"));
+
+    private static string[] DistinctAddresses(Random random, int count)
+    {
+        var picked = new HashSet<int>();
+        while (picked.Count < count)
+        {
+            picked.Add(random.Next(1 << 16));
+        }
+
+        return picked.Select(i => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"10.{i >> 8}.{i & 0xFF}.{random.Next(1, 255)}")).ToArray();
+    }
+
+    /// <summary>Envoy's running sums, walked in ordinal order of the UTF-8 hash keys.</summary>
+    private static Dictionary<string, int> EntryCountsInKeyOrder(Endpoint[] endpoints, int minRing)
+    {
+        var ordered = endpoints.OrderBy(e => System.Text.Encoding.UTF8.GetBytes(e.HashKey), Comparer<byte[]>.Create((x, y) => x.AsSpan().SequenceCompareTo(y))).ToArray();
+        double sum = ordered.Sum(e => e.Weight);
+        var minWeight = ordered.Min(e => e.Weight * 1.0 / sum);
+        var scale = Math.Min(Math.Ceiling(minWeight * minRing) / minWeight, RingHashOptions.MaxRingSizeLimit);
+        var counts = new Dictionary<string, int>();
+        double current = 0, target = 0;
+        foreach (var e in ordered)
+        {
+            target += scale * (e.Weight * 1.0 / sum);
+            var c = 0;
+            for (; current < target; current++)
+            {
+                c++;
+            }
+
+            counts[e.HashKey] = c;
+        }
+
+        return counts;
+    }
 }
