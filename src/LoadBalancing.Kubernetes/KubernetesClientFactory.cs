@@ -5,7 +5,7 @@ namespace LoadBalancing.Kubernetes;
 /// <summary>Builds the KubernetesClient from the options: an explicit URL, a kubeconfig file, or the in-cluster service account.</summary>
 internal static class KubernetesClientFactory
 {
-    public static IKubernetes Create(KubernetesDiscoveryOptions options)
+    public static k8s.Kubernetes Create(KubernetesDiscoveryOptions options)
     {
         KubernetesClientConfiguration configuration;
         if (options.ApiServer is { } url)

@@ -10,17 +10,20 @@ namespace LoadBalancing.Kubernetes;
 
 /// <summary>
 /// Follows EndpointSlices of the configured Services and publishes each Service port's endpoints into an
-/// <see cref="EndpointSource"/> (see <see cref="GetSource"/>). One list-and-watch per namespace. Runs as a hosted
+/// <see cref="EndpointSource"/> (see <see cref="GetSource"/>). One list-and-watch per namespace, and one confirmation
+/// loop per namespace that checks the view against the API server whatever the watch does. Runs as a hosted
 /// service; the view's freshness is visible in <see cref="Freshness"/>, the <c>LoadBalancing.Kubernetes</c>
-/// meter and <see cref="KubernetesDiscoveryHealthCheck"/>.
+/// meter, <see cref="KubernetesDiscoveryHealthCheck"/> (readiness) and <see cref="KubernetesDiscoveryLivenessCheck"/>.
 /// </summary>
 public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
 {
     private readonly KubernetesDiscoveryOptions _options;
-    private readonly IKubernetes _client;
+    private readonly k8s.Kubernetes _client;
     private readonly bool _ownsClient;
     private readonly TimeProvider _time;
     private readonly Dictionary<string, NamespaceWatcher> _watchers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, NamespaceConfirmer> _confirmers = new(StringComparer.Ordinal);
+    private readonly Dictionary<Task, string> _loops = [];
     private readonly ConcurrentDictionary<string, SourceRegistration> _sources = new(StringComparer.Ordinal);
     private readonly ServicePublisher _publisher;
     private readonly CancellationTokenSource _stop = new();
@@ -29,11 +32,11 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
 
     /// <summary>Creates discovery.</summary>
     /// <param name="options">The options (validated now).</param>
-    /// <param name="client">The Kubernetes client; by default one built from the options (API server URL, kubeconfig, or in-cluster), owned and disposed by this object.</param>
+    /// <param name="client">The Kubernetes client (its base URI, credentials and HTTP pipeline are used); by default one built from the options (API server URL, kubeconfig, or in-cluster), owned and disposed by this object.</param>
     /// <param name="time">The clock for timeouts, backoff and freshness; the system clock by default.</param>
     /// <param name="loggerFactory">Where to log; nowhere by default.</param>
     /// <exception cref="ArgumentException">The options are invalid, or no API server can be found; the message says which key.</exception>
-    public KubernetesDiscovery(KubernetesDiscoveryOptions options, IKubernetes? client = null, TimeProvider? time = null, ILoggerFactory? loggerFactory = null)
+    public KubernetesDiscovery(KubernetesDiscoveryOptions options, k8s.Kubernetes? client = null, TimeProvider? time = null, ILoggerFactory? loggerFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         KubernetesDiscoveryOptionsValidation.Validate(options);
@@ -46,11 +49,15 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
         _publisher = new ServicePublisher(this, options.MinPublishInterval, _time, logger);
 
         var random = new Random();
+        var api = new SliceApi(_client);
         var perNamespace = options.Services.GroupBy(s => s.Namespace, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(s => s.Name).Distinct().ToArray());
         foreach (var ns in options.Namespaces.Concat(perNamespace.Keys).Distinct(StringComparer.Ordinal))
         {
             var services = options.Namespaces.Contains(ns) ? null : perNamespace[ns];
-            _watchers[ns] = new NamespaceWatcher(ns, services, _client, options, _time, Metrics, logger, random, _publisher.MarkDirty, () => ConfirmNamespace(ns));
+            var watcher = new NamespaceWatcher(ns, services, api, options, _time, Metrics, logger, random, Hooks, _publisher.MarkDirty);
+            _watchers[ns] = watcher;
+            _confirmers[ns] = new NamespaceConfirmer(
+                watcher, api, options, _time, Metrics, logger, random, Hooks, _ => _publisher.PublishedAsync(), problem => ReportNamespace(ns, problem));
         }
 
         foreach (var service in options.Services)
@@ -59,19 +66,89 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
         }
     }
 
-    /// <summary>Every namespace's freshness: when its watch last delivered a line and its last list succeeded.</summary>
+    /// <summary>Every namespace's freshness: when its view was last confirmed, why not since, and whether its loops run.</summary>
     public IReadOnlyList<NamespaceFreshness> Freshness =>
-        [.. _watchers.Values.Select(w => new NamespaceFreshness(w.Namespace, w.ViewAge(), w.SecondsSinceLastLine(), w.SecondsSinceLastList(), w.View.SliceCount))];
+        [.. _watchers.Values.Select(w =>
+        {
+            var confirmer = _confirmers[w.Namespace];
+            var age = confirmer.ViewAge();
+            var problem = confirmer.Problem;
+            var status = WedgedReason(w.Namespace) is not null ? ViewStatus.Wedged
+                : age == TimeSpan.MaxValue ? ViewStatus.NeverSynced
+                : age <= _options.StaleAfter ? ViewStatus.Current
+                : problem == ConfirmationProblem.SourceUnreachable ? ViewStatus.StaleUnreachable
+                : ViewStatus.StaleNotConverging;
+            return new NamespaceFreshness(w.Namespace, age, w.SecondsSinceLastLine(), w.SecondsSinceLastList(), w.View.SliceCount, status, problem);
+        })];
 
-    /// <summary>How old a view may be before it counts as stale.</summary>
+    /// <summary>How long a view may go unconfirmed before it counts as stale.</summary>
     public TimeSpan StaleAfter => _options.StaleAfter;
 
-    /// <summary>How old a view may be before it counts as unhealthy.</summary>
-    public TimeSpan UnhealthyAfter => _options.UnhealthyAfter;
+    /// <summary>How long the loops may go without an attempt before they count as wedged.</summary>
+    public TimeSpan WedgedAfter => _options.WedgedAfter;
+
+    /// <summary>
+    /// Why discovery's loops are wedged — a loop ended while discovery runs, or one made no attempt of any kind for
+    /// longer than <see cref="KubernetesDiscoveryOptions.WedgedAfter"/> — or null while they run.
+    /// </summary>
+    /// <returns>The reason, naming the loop.</returns>
+    public string? Wedged()
+    {
+        if (!Started || _stop.IsCancellationRequested)
+        {
+            return null;
+        }
+
+        lock (_running)
+        {
+            foreach (var (task, name) in _loops)
+            {
+                if (task.IsCompleted)
+                {
+                    return $"the {name} loop has ended{(task.Exception is { } e ? $" ({e.InnerException?.Message})" : "")}";
+                }
+            }
+        }
+
+        foreach (var ns in _watchers.Keys)
+        {
+            if (WedgedReason(ns) is { } reason)
+            {
+                return reason;
+            }
+        }
+
+        var pending = _publisher.PendingFor();
+        return pending > _options.WedgedAfter ? $"the publisher has not published for {pending.TotalSeconds:0} s" : null;
+    }
+
+    internal DiscoveryLoopHooks Hooks { get; } = new();
+
+    private bool Started
+    {
+        get
+        {
+            lock (_running)
+            {
+                return _running.Count > 0;
+            }
+        }
+    }
 
     internal KubernetesDiscoveryMetrics Metrics { get; }
 
     internal IEnumerable<NamespaceWatcher> Namespaces => _watchers.Values;
+
+    internal NamespaceConfirmer Confirmer(string ns) => _confirmers[ns];
+
+    /// <summary>Completes when any of the loops ends (for tests).</summary>
+    internal Task WhenAnyLoopEndsAsync()
+    {
+        lock (_running)
+        {
+            return Task.WhenAny(_loops.Keys);
+        }
+    }
 
     internal IEnumerable<SourceRegistration> Sources => _sources.Values;
 
@@ -125,10 +202,12 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
                 return;
             }
 
-            _running.Add(Task.Run(() => _publisher.RunAsync(_stop.Token), CancellationToken.None));
+            Run("publisher", () => _publisher.RunAsync(_stop.Token));
             foreach (var watcher in _watchers.Values)
             {
-                _running.Add(Task.Run(() => watcher.RunAsync(_stop.Token), CancellationToken.None));
+                Run($"watch ({watcher.Namespace})", () => watcher.RunAsync(_stop.Token));
+                var confirmer = _confirmers[watcher.Namespace];
+                Run($"confirmation ({watcher.Namespace})", () => confirmer.RunAsync(_stop.Token));
             }
         }
 
@@ -165,7 +244,8 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
             running = [.. _running];
         }
 
-        await Task.WhenAll(running).ConfigureAwait(false);
+        // A loop that ended with a defect has been reported by the liveness check; stopping is not the place to rethrow it.
+        await Task.WhenAll(running).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -180,6 +260,11 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
 
         _stop.Dispose();
         _publisher.Dispose();
+        foreach (var watcher in _watchers.Values)
+        {
+            watcher.Dispose();
+        }
+
         Metrics.Dispose();
         if (_ownsClient)
         {
@@ -192,13 +277,44 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
     internal IEnumerable<SourceRegistration> SourcesOf(string ns, string service) =>
         _sources.Values.Where(s => s.Reference.Namespace == ns && s.Reference.Name == service);
 
-    private void ConfirmNamespace(string ns)
+    private void Run(string name, Func<Task> loop)
+    {
+        var task = Task.Run(loop, CancellationToken.None);
+        _running.Add(task);
+        _loops[task] = name;
+    }
+
+    private string? WedgedReason(string ns)
+    {
+        if (!Started || _stop.IsCancellationRequested)
+        {
+            return null;
+        }
+
+        var watch = _watchers[ns].SinceLastActivity();
+        if (watch > _options.WedgedAfter)
+        {
+            return $"the watch loop of {ns} has made no attempt for {watch.TotalSeconds:0} s";
+        }
+
+        var confirm = _confirmers[ns].SinceLastAttempt();
+        return confirm > _options.WedgedAfter ? $"the confirmation loop of {ns} has made no attempt for {confirm.TotalSeconds:0} s" : null;
+    }
+
+    private void ReportNamespace(string ns, ConfirmationProblem problem)
     {
         foreach (var registration in _sources.Values)
         {
             if (registration.Reference.Namespace == ns)
             {
-                registration.Source.Confirm();
+                if (problem == ConfirmationProblem.None)
+                {
+                    registration.Source.Confirm();
+                }
+                else
+                {
+                    registration.Source.ReportConfirmationProblem(problem);
+                }
             }
         }
     }
@@ -207,10 +323,31 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
 /// <summary>A Service port and the source its endpoints are published to.</summary>
 internal sealed record SourceRegistration(ServiceReference Reference, EndpointSource Source);
 
+/// <summary>Where one namespace's view stands.</summary>
+public enum ViewStatus
+{
+    /// <summary>Confirmed against the API server within <see cref="KubernetesDiscoveryOptions.StaleAfter"/>.</summary>
+    Current,
+
+    /// <summary>Unconfirmed past the bound because the API server cannot be reached or fails: the last good list is served, and the replica stays ready.</summary>
+    StaleUnreachable,
+
+    /// <summary>Unconfirmed past the bound although the API server answers: this replica is not converging, and turns unready.</summary>
+    StaleNotConverging,
+
+    /// <summary>Never listed since start.</summary>
+    NeverSynced,
+
+    /// <summary>Discovery's loops have stopped making attempts: the liveness check fails so the process is restarted.</summary>
+    Wedged,
+}
+
 /// <summary>How fresh one namespace's view is.</summary>
 /// <param name="Namespace">The namespace.</param>
-/// <param name="ViewAge">Since the view was last known current (the later of the last watch line and the last list); <see cref="TimeSpan.MaxValue"/> before the first.</param>
-/// <param name="SecondsSinceLastLine">Since the watch delivered its last line (event or bookmark); infinity before the first.</param>
-/// <param name="SecondsSinceLastList">Since the last successful list; infinity before the first.</param>
+/// <param name="ViewAge">Since the view was last confirmed against the API server; <see cref="TimeSpan.MaxValue"/> before the first.</param>
+/// <param name="SecondsSinceLastLine">Since the watch delivered its last line (event, bookmark or error); infinity before the first.</param>
+/// <param name="SecondsSinceLastList">Since the last successful full list; infinity before the first.</param>
 /// <param name="Slices">EndpointSlices in the view.</param>
-public sealed record NamespaceFreshness(string Namespace, TimeSpan ViewAge, double SecondsSinceLastLine, double SecondsSinceLastList, int Slices);
+/// <param name="Status">Where the view stands.</param>
+/// <param name="Problem">Why the latest confirmation failed, if it did.</param>
+public sealed record NamespaceFreshness(string Namespace, TimeSpan ViewAge, double SecondsSinceLastLine, double SecondsSinceLastList, int Slices, ViewStatus Status, ConfirmationProblem Problem);

@@ -42,8 +42,17 @@ public sealed class KubernetesDiscoveryOptions
     /// <summary>How long a list request may take. Default 30 s.</summary>
     public TimeSpan ListTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How often the view is checked against an authoritative list, correcting any drift. Default 5 min.</summary>
-    public TimeSpan RelistInterval { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// How often the view is confirmed against the API server (a consistent, metadata-only list compared with the
+    /// view), whatever the watch is doing. Default 10 s.
+    /// </summary>
+    public TimeSpan ConfirmInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long the watch has to deliver a change a confirmation already sees before the change is applied from a
+    /// list and, if the watch was open all along, counted as drift. Default 3 s.
+    /// </summary>
+    public TimeSpan ConfirmGrace { get; set; } = TimeSpan.FromSeconds(3);
 
     /// <summary>The first reconnect delay after a failure; doubles (with jitter) up to <see cref="BackoffMax"/>. Default 0.8 s.</summary>
     public TimeSpan BackoffInitial { get; set; } = TimeSpan.FromMilliseconds(800);
@@ -57,11 +66,18 @@ public sealed class KubernetesDiscoveryOptions
     /// <summary>The shortest time between two publications of one Service (changes in between are coalesced); zero publishes at once. Default 100 ms.</summary>
     public TimeSpan MinPublishInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>How old the view may be before it counts as stale: the health check says Degraded and the proxy turns unready. Default 3 min.</summary>
-    public TimeSpan StaleAfter { get; set; } = TimeSpan.FromMinutes(3);
+    /// <summary>
+    /// How long the view may go unconfirmed before it counts as stale. Stale because the API server cannot be
+    /// reached: Degraded, and the proxy stays ready (every replica is in the same position). Stale although the API
+    /// server answers: Unhealthy, and the proxy turns unready. Default 60 s.
+    /// </summary>
+    public TimeSpan StaleAfter { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How old the view may be before the health check says Unhealthy. Default 10 min.</summary>
-    public TimeSpan UnhealthyAfter { get; set; } = TimeSpan.FromMinutes(10);
+    /// <summary>
+    /// How long discovery's loops may go without any attempt (a list, a watch line, a confirmation) before they count
+    /// as wedged: the liveness check fails and the kubelet restarts the process. Default 2 min.
+    /// </summary>
+    public TimeSpan WedgedAfter { get; set; } = TimeSpan.FromMinutes(2);
 }
 
 /// <summary>A Service port to follow.</summary>

@@ -103,7 +103,9 @@ public static partial class KubernetesDiscoveryOptionsValidation
         Positive(options.WatchTimeoutMin, $"{prefix}:WatchTimeoutMin", errors);
         Positive(options.WatchIdleTimeout, $"{prefix}:WatchIdleTimeout", errors);
         Positive(options.ListTimeout, $"{prefix}:ListTimeout", errors);
-        Positive(options.RelistInterval, $"{prefix}:RelistInterval", errors);
+        Positive(options.ConfirmInterval, $"{prefix}:ConfirmInterval", errors);
+        Positive(options.ConfirmGrace, $"{prefix}:ConfirmGrace", errors);
+        Positive(options.WedgedAfter, $"{prefix}:WedgedAfter", errors);
         Positive(options.BackoffInitial, $"{prefix}:BackoffInitial", errors);
         if (options.MinPublishInterval < TimeSpan.Zero)
         {
@@ -121,14 +123,20 @@ public static partial class KubernetesDiscoveryOptionsValidation
             errors.Add($"{prefix}:BackoffMax ({options.BackoffMax}) must not be less than BackoffInitial ({options.BackoffInitial}).");
         }
 
-        if (options.UnhealthyAfter < options.StaleAfter)
+        // A healthy namespace is confirmed at least every ConfirmInterval, a slow confirmation taking up to ListTimeout
+        // and ConfirmGrace more: a bound below that would call a healthy view stale.
+        var confirmedEvery = options.ConfirmInterval + options.ListTimeout + options.ConfirmGrace;
+        if (options.StaleAfter <= confirmedEvery)
         {
-            errors.Add($"{prefix}:UnhealthyAfter ({options.UnhealthyAfter}) must not be less than StaleAfter ({options.StaleAfter}).");
+            errors.Add($"{prefix}:StaleAfter ({options.StaleAfter}) must be longer than ConfirmInterval + ListTimeout + ConfirmGrace ({confirmedEvery}), or a healthy view would count as stale.");
         }
 
-        if (options.StaleAfter <= options.WatchIdleTimeout)
+        // The loops' longest healthy silence: a hung watch until the idle watchdog, a backoff, a confirmation's wait,
+        // a slow list and its grace. Liveness must not restart a process that is only waiting as designed.
+        var longestQuiet = new[] { options.WatchIdleTimeout, options.BackoffMax, options.ConfirmInterval, options.ListTimeout + options.ConfirmGrace }.Max();
+        if (options.WedgedAfter <= longestQuiet)
         {
-            errors.Add($"{prefix}:StaleAfter ({options.StaleAfter}) must be longer than WatchIdleTimeout ({options.WatchIdleTimeout}), or a healthy but quiet watch would count as stale.");
+            errors.Add($"{prefix}:WedgedAfter ({options.WedgedAfter}) must be longer than the loops' longest healthy wait ({longestQuiet}: the largest of WatchIdleTimeout, BackoffMax, ConfirmInterval and ListTimeout + ConfirmGrace).");
         }
 
         return errors;

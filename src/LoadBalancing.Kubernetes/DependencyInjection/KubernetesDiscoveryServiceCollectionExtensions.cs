@@ -10,7 +10,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class KubernetesDiscoveryServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers <see cref="KubernetesDiscovery"/> (a hosted service) and its health check (named <c>kubernetes-discovery</c>)
+    /// Registers <see cref="KubernetesDiscovery"/> (a hosted service) and its health checks (<c>kubernetes-discovery</c>, tag
+    /// <c>ready</c>, and <c>kubernetes-discovery-liveness</c>, tag <c>live</c>)
     /// from a configuration section, normally <c>Kubernetes</c>. Unknown keys and bad values fail here, naming the key.
     /// </summary>
     /// <param name="services">The services.</param>
@@ -24,7 +25,7 @@ public static class KubernetesDiscoveryServiceCollectionExtensions
         return options;
     }
 
-    /// <summary>Registers <see cref="KubernetesDiscovery"/> (a hosted service) and its health check with options built in code.</summary>
+    /// <summary>Registers <see cref="KubernetesDiscovery"/> (a hosted service) and its health checks with options built in code.</summary>
     /// <param name="services">The services.</param>
     /// <param name="options">The options (validated now).</param>
     /// <returns>The services.</returns>
@@ -34,7 +35,9 @@ public static class KubernetesDiscoveryServiceCollectionExtensions
         KubernetesDiscoveryOptionsValidation.Validate(options);
         services.AddSingleton(sp => new KubernetesDiscovery(options, client: null, sp.GetService<TimeProvider>(), sp.GetService<ILoggerFactory>()));
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<KubernetesDiscovery>());
-        services.AddHealthChecks().AddCheck<KubernetesDiscoveryHealthCheck>("kubernetes-discovery", failureStatus: HealthStatus.Unhealthy, tags: ["ready"]);
+        services.AddHealthChecks()
+            .AddCheck<KubernetesDiscoveryHealthCheck>("kubernetes-discovery", failureStatus: HealthStatus.Unhealthy, tags: ["ready"])
+            .AddCheck<KubernetesDiscoveryLivenessCheck>("kubernetes-discovery-liveness", failureStatus: HealthStatus.Unhealthy, tags: ["live"]);
         return services;
     }
 }

@@ -19,6 +19,12 @@ internal enum WatchRestartCause
 
     /// <summary>410 Gone / Expired: the resource version is too old; a relist follows.</summary>
     Expired,
+
+    /// <summary>A confirmation found changes the open watch had not delivered; they were applied from a list.</summary>
+    Drift,
+
+    /// <summary>A list replaced the view while the watch was open; the next watch resumes from the list.</summary>
+    Superseded,
 }
 
 /// <summary>
@@ -37,13 +43,17 @@ internal sealed class KubernetesDiscoveryMetrics : IDisposable
     private readonly Counter<long> _malformed;
     private readonly Counter<long> _publishes;
     private readonly Counter<long> _publishFailures;
+    private readonly Counter<long> _confirmations;
+    private readonly Counter<long> _confirmationBytes;
 
     public KubernetesDiscoveryMetrics(KubernetesDiscovery discovery, IMeterFactory? meterFactory = null)
     {
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _restarts = _meter.CreateCounter<long>("lb.kubernetes.watch.restarts", description: "Watch restarts, by cause (timeout, idle, deadline, error, expired).");
         _relists = _meter.CreateCounter<long>("lb.kubernetes.relists", description: "Successful list requests (initial, after a failure or 410, and periodic).");
-        _drift = _meter.CreateCounter<long>("lb.kubernetes.drift.corrections", description: "Slices a relist found different from the watched view, and corrected.");
+        _drift = _meter.CreateCounter<long>("lb.kubernetes.drift.corrections", description: "Changes an open watch failed to deliver within the grace period, found by a confirmation and applied from a list.");
+        _confirmations = _meter.CreateCounter<long>("lb.kubernetes.confirmations", description: "Confirmations of the view against the API server, by result (confirmed, drift, caught_up, unreachable, not_converging).");
+        _confirmationBytes = _meter.CreateCounter<long>("lb.kubernetes.confirmation.bytes", unit: "By", description: "Response bytes read by confirmations (metadata-only lists).");
         _events = _meter.CreateCounter<long>("lb.kubernetes.watch.events", description: "Watch lines received, by type (added, modified, deleted, bookmark, error).");
         _malformed = _meter.CreateCounter<long>("lb.kubernetes.malformed.objects", description: "EndpointSlices or watch lines skipped as malformed.");
         _publishes = _meter.CreateCounter<long>("lb.kubernetes.publishes", description: "Endpoint lists published to the balancers.");
@@ -54,9 +64,12 @@ internal sealed class KubernetesDiscoveryMetrics : IDisposable
         _meter.CreateObservableGauge("lb.kubernetes.list.last_success_age", () => discovery.Namespaces.Select(n =>
             new Measurement<double>(n.SecondsSinceLastList(), new KeyValuePair<string, object?>("namespace", n.Namespace))), unit: "s",
             description: "Seconds since the last successful list.");
-        _meter.CreateObservableGauge("lb.kubernetes.view.age", () => discovery.Namespaces.Select(n =>
-            new Measurement<double>(n.ViewAge().TotalSeconds, new KeyValuePair<string, object?>("namespace", n.Namespace))), unit: "s",
-            description: "Seconds since the view was last known current (last line or list, whichever is later).");
+        _meter.CreateObservableGauge("lb.kubernetes.view.age", () => discovery.Freshness.Select(n =>
+            new Measurement<double>(n.ViewAge == TimeSpan.MaxValue ? double.PositiveInfinity : n.ViewAge.TotalSeconds, new KeyValuePair<string, object?>("namespace", n.Namespace))), unit: "s",
+            description: "Seconds since the view was last confirmed against the API server.");
+        _meter.CreateObservableGauge("lb.kubernetes.view.status", () => discovery.Freshness.SelectMany(n => AllStatuses.Select(status =>
+            new Measurement<int>(n.Status == status ? 1 : 0, new("namespace", n.Namespace), new("status", StatusName(status))))),
+            description: "1 for the view's current status (current, stale_unreachable, stale_not_converging, never_synced, wedged), 0 for the others.");
         _meter.CreateObservableGauge("lb.kubernetes.service.endpoints", () => discovery.Sources.Select(s =>
             new Measurement<int>(s.Source.Current.Count, new KeyValuePair<string, object?>("service", s.Reference.ToString()))),
             description: "Endpoints currently published per Service port.");
@@ -74,6 +87,21 @@ internal sealed class KubernetesDiscoveryMetrics : IDisposable
     public void Event(string ns, string type) => _events.Add(1, new("namespace", ns), new("type", type));
 
     public void Malformed(string ns) => _malformed.Add(1, new KeyValuePair<string, object?>("namespace", ns));
+
+    public void Confirmation(string ns, string result) => _confirmations.Add(1, new("namespace", ns), new("result", result));
+
+    public void ConfirmationRead(string ns, long bytes) => _confirmationBytes.Add(bytes, new KeyValuePair<string, object?>("namespace", ns));
+
+    private static readonly ViewStatus[] AllStatuses = Enum.GetValues<ViewStatus>();
+
+    internal static string StatusName(ViewStatus status) => status switch
+    {
+        ViewStatus.Current => "current",
+        ViewStatus.StaleUnreachable => "stale_unreachable",
+        ViewStatus.StaleNotConverging => "stale_not_converging",
+        ViewStatus.NeverSynced => "never_synced",
+        _ => "wedged",
+    };
 
     public void Published(string service) => _publishes.Add(1, new KeyValuePair<string, object?>("service", service));
 

@@ -1,8 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Text.Json;
-using k8s;
-using k8s.Autorest;
 using k8s.Models;
 using LoadBalancing.Kubernetes.Diagnostics;
 using LoadBalancing.Kubernetes.Slices;
@@ -12,47 +10,55 @@ namespace LoadBalancing.Kubernetes.Watching;
 
 /// <summary>
 /// Keeps one namespace's view of EndpointSlices current: list, then watch from the list's resourceVersion
-/// (advancing it on every event and bookmark); restart the watch when the server ends it, when it goes idle,
-/// at a client-side deadline, or on an error; relist on 410 and periodically, correcting drift. Failures back
-/// off exponentially with jitter. The last good view stays in place throughout.
+/// (advancing it on every event and bookmark); restart the watch when the server ends it, when it goes idle, at a
+/// client-side deadline, on an error, or when a confirmation finds it missed something; relist on 410. Failures
+/// back off exponentially with jitter. The last good view stays in place throughout.
 /// </summary>
-internal sealed partial class NamespaceWatcher
+internal sealed partial class NamespaceWatcher : IDisposable
 {
     private static readonly TimeSpan DeadlineGrace = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan ConfirmEvery = TimeSpan.FromSeconds(1);
 
-    private readonly IKubernetes _client;
+    private readonly SliceApi _api;
     private readonly KubernetesDiscoveryOptions _options;
     private readonly TimeProvider _time;
     private readonly KubernetesDiscoveryMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Random _random;
-    private readonly Action _confirmSources;
+    private readonly DiscoveryLoopHooks _hooks;
     private readonly Backoff _backoff;
+    private readonly SemaphoreSlim _listGate = new(1, 1);
     private readonly HashSet<string> _loggedMalformed = new(StringComparer.Ordinal);
+    private readonly Lock _malformedLock = new();
     private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private CancellationTokenSource? _session;
+    private long _sessionId;
+    private long _establishedSession = -1;
+    private TaskCompletionSource _established = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _requestedRestart; // 0, or a WatchRestartCause + 1
     private long _lastLine;
-    private long _lastEvent;
     private long _lastList;
-    private long _lastConfirm;
+    private long _lastActivity;
+    private long _linesRead;
+    private TaskCompletionSource _lineRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public NamespaceWatcher(
-        string ns, IReadOnlyCollection<string>? services, IKubernetes client, KubernetesDiscoveryOptions options, TimeProvider time,
-        KubernetesDiscoveryMetrics metrics, ILogger logger, Random random, Action<string, string> serviceChanged, Action confirmSources)
+        string ns, IReadOnlyCollection<string>? services, SliceApi api, KubernetesDiscoveryOptions options, TimeProvider time,
+        KubernetesDiscoveryMetrics metrics, ILogger logger, Random random, DiscoveryLoopHooks hooks, Action<string, string> serviceChanged)
     {
         Namespace = ns;
         LabelSelector = services is null
             ? SliceReader.ServiceNameLabel
             : $"{SliceReader.ServiceNameLabel} in ({string.Join(",", services.Order(StringComparer.Ordinal))})";
-        _client = client;
+        _api = api;
         _options = options;
         _time = time;
         _metrics = metrics;
         _logger = logger;
         _random = random;
-        _confirmSources = confirmSources;
+        _hooks = hooks;
         _backoff = new Backoff(options.BackoffInitial, options.BackoffMax, options.BackoffResetAfter, time, random);
         View = new NamespaceView(service => serviceChanged(ns, service));
+        _lastActivity = time.GetTimestamp();
     }
 
     public string Namespace { get; }
@@ -64,270 +70,349 @@ internal sealed partial class NamespaceWatcher
     /// <summary>Completes when the first list has been applied.</summary>
     public Task Synced => _synced.Task;
 
-    /// <summary>The resource version the next watch starts from.</summary>
-    public string? ResourceVersion { get; private set; }
+    /// <summary>The watch that is open now (accepted by the server), or -1 while none is.</summary>
+    public long EstablishedSession => Volatile.Read(ref _establishedSession);
+
+    /// <summary>Watch lines read and applied so far (for tests).</summary>
+    internal long LinesRead => Volatile.Read(ref _linesRead);
+
+    /// <summary>Completes when the next watch line has been applied (for tests).</summary>
+    internal Task NextLineAsync() => Volatile.Read(ref _lineRead).Task;
+
+    /// <summary>Completes when a watch opened after the call is accepted by the server (for tests).</summary>
+    internal Task NextEstablishedAsync() => Volatile.Read(ref _established).Task;
 
     public double SecondsSinceLastLine() => Age(Volatile.Read(ref _lastLine));
 
     public double SecondsSinceLastList() => Age(Volatile.Read(ref _lastList));
 
-    /// <summary>
-    /// Since the view was last known current: the later of the last event or bookmark and the last list. Error
-    /// lines count for the idle watchdog (the connection is alive) but not here (they prove nothing about the view).
-    /// </summary>
-    public TimeSpan ViewAge()
-    {
-        var latest = Math.Max(Volatile.Read(ref _lastEvent), Volatile.Read(ref _lastList));
-        return latest == 0 ? TimeSpan.MaxValue : _time.GetElapsedTime(latest);
-    }
+    /// <summary>Since the loop last did anything (an attempt, a line, a wait begun): the liveness heartbeat.</summary>
+    public TimeSpan SinceLastActivity() => _time.GetElapsedTime(Volatile.Read(ref _lastActivity));
 
     public async Task RunAsync(CancellationToken stop)
     {
-        var initial = true;
+        var relist = true;
         while (!stop.IsCancellationRequested)
         {
+            Beat();
             try
             {
-                ResourceVersion = await ListAsync(initial, stop).ConfigureAwait(false);
-                initial = false;
+                await _hooks.BeforeAttemptAsync(stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or OperationCanceledException or JsonException or KubernetesException)
+
+            if (relist || View.Epoch == 0)
             {
+                try
+                {
+                    await ListAsync(stop).ConfigureAwait(false);
+                    relist = false;
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception e) when (!stop.IsCancellationRequested)
+                {
+                    // An API failure, or an answer that could not be read at all: the last good view stays.
+                    var delay = _backoff.NextDelay();
+                    LogListFailed(_logger, Namespace, Describe(e), delay.TotalSeconds);
+                    await DelayAsync(delay, stop).ConfigureAwait(false);
+                    continue;
+                }
+            }
+
+            WatchRestartCause? cause;
+            try
+            {
+                cause = await WatchOnceAsync(stop).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!stop.IsCancellationRequested)
+            {
+                // A defect, not an API failure: self-heal (log, back off, relist) rather than let the loop end.
                 var delay = _backoff.NextDelay();
-                LogListFailed(_logger, Namespace, Describe(e), delay.TotalSeconds);
+                LogUnexpected(_logger, Namespace, delay.TotalSeconds, e);
+                relist = true;
                 await DelayAsync(delay, stop).ConfigureAwait(false);
                 continue;
             }
 
-            var relistAt = _time.GetTimestamp() + (long)(_options.RelistInterval.TotalSeconds * _time.TimestampFrequency);
-            while (!stop.IsCancellationRequested && _time.GetTimestamp() < relistAt)
+            if (cause is null)
             {
-                var cause = await WatchOnceAsync(relistAt, stop).ConfigureAwait(false);
-                if (cause is null)
-                {
-                    break; // the periodic relist is due (or we are stopping)
-                }
+                return; // stopping
+            }
 
-                _metrics.Restart(Namespace, cause.Value);
-                if (cause is WatchRestartCause.Expired or WatchRestartCause.Error)
-                {
-                    // Back off either way. After a 410 the version is gone and only a relist can resync; after
-                    // an error the watch resumes from the last version (the server answers 410 if it cannot).
+            _metrics.Restart(Namespace, cause.Value);
+            switch (cause.Value)
+            {
+                case WatchRestartCause.Timeout or WatchRestartCause.Superseded:
+                    // The server's normal end of a watch, or a list that replaced the view: resume at once, quietly.
+                    LogWatchResumed(_logger, Namespace, cause.Value);
+                    break;
+                case WatchRestartCause.Expired or WatchRestartCause.Error:
+                    // Back off either way. After a 410 the version is gone and only a relist can resync; after an
+                    // error the watch resumes from the last version (the server answers 410 if it cannot).
                     var delay = _backoff.NextDelay();
                     LogWatchRestart(_logger, Namespace, cause.Value, delay.TotalSeconds);
+                    relist = cause == WatchRestartCause.Expired;
                     await DelayAsync(delay, stop).ConfigureAwait(false);
-                    if (cause is WatchRestartCause.Expired)
-                    {
-                        break;
-                    }
-
-                    continue;
-                }
-
-                LogWatchRestart(_logger, Namespace, cause.Value, 0);
+                    break;
+                default:
+                    LogWatchRestart(_logger, Namespace, cause.Value, 0);
+                    break;
             }
         }
     }
 
-    private async Task<string?> ListAsync(bool initial, CancellationToken stop)
+    /// <summary>
+    /// Lists the namespace's slices and replaces the view with them (one list at a time, so an older list never
+    /// lands after a newer one). Unreadable items are skipped, logged and counted; the rest are applied.
+    /// </summary>
+    /// <returns>The list as the server sent it.</returns>
+    public async Task<SliceList> ListAsync(CancellationToken stop, WatchRestartCause restartCause = WatchRestartCause.Superseded)
     {
-        using var timeout = new CancellationTokenSource(_options.ListTimeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop, timeout.Token);
-        var list = await _client.DiscoveryV1.ListNamespacedEndpointSliceAsync(Namespace, labelSelector: LabelSelector, cancellationToken: linked.Token).ConfigureAwait(false);
-
-        var slices = new List<SliceSnapshot>(list.Items?.Count ?? 0);
-        var malformed = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var item in list.Items ?? [])
-        {
-            if (SliceReader.TryRead(item, out var slice, out var error))
-            {
-                slices.Add(slice);
-                _loggedMalformed.Remove(slice.Name);
-            }
-            else
-            {
-                Malformed(item?.Metadata?.Name, error);
-                if (item?.Metadata?.Name is { } name)
-                {
-                    malformed.Add(name);
-                }
-            }
-        }
-
-        var (differences, announce) = View.ReplaceAll(slices, malformed);
-        if (!initial && differences > 0)
-        {
-            _metrics.Drift(Namespace, differences);
-            LogDrift(_logger, Namespace, differences);
-        }
-
-        _metrics.Relisted(Namespace);
-        announce();
-        Volatile.Write(ref _lastList, _time.GetTimestamp());
-        _backoff.Healthy();
-        Confirm(force: true);
-        _synced.TrySetResult();
-        return list.Metadata?.ResourceVersion;
-    }
-
-    /// <summary>One watch, until it ends; returns why, or null when the periodic relist is due.</summary>
-    /// <remarks>
-    /// KubernetesClient reads each watch line by reflection into a <c>Watcher&lt;T&gt;.WatchEvent</c> (and first, to
-    /// look for a Status, into one of <see cref="KubernetesObject"/>), and nothing else references those types'
-    /// constructors and setters: a trimmed (NativeAOT) build drops them, and every line then fails to deserialize.
-    /// The dependencies keep them.
-    /// </remarks>
-    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicConstructors | DynamicallyAccessedMemberTypes.PublicProperties, typeof(Watcher<V1EndpointSlice>.WatchEvent))]
-    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicConstructors | DynamicallyAccessedMemberTypes.PublicProperties, typeof(Watcher<KubernetesObject>.WatchEvent))]
-    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicConstructors | DynamicallyAccessedMemberTypes.PublicProperties, typeof(KubernetesObject))]
-    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicConstructors | DynamicallyAccessedMemberTypes.PublicProperties, typeof(V1Status))]
-    private async Task<WatchRestartCause?> WatchOnceAsync(long relistAt, CancellationToken stop)
-    {
-        var serverTimeout = _options.WatchTimeoutMin + ((_options.WatchTimeoutMax - _options.WatchTimeoutMin) * _random.NextDouble());
-        var untilRelist = TimeSpan.FromSeconds((relistAt - _time.GetTimestamp()) / (double)_time.TimestampFrequency);
-        var deadlineIsRelist = untilRelist < serverTimeout + DeadlineGrace;
-
-        // KubernetesClient sets no timeout on a watch: without a deadline of our own, a connection that hangs
-        // after the headers would hang forever.
-        using var deadline = new CancellationTokenSource(deadlineIsRelist ? untilRelist : serverTimeout + DeadlineGrace, _time);
-        using var watchdog = new CancellationTokenSource();
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop, deadline.Token, watchdog.Token);
-        var expired = false;
-        var failed = false;
-        Volatile.Write(ref _lastLine, _time.GetTimestamp());
-        var started = _time.GetTimestamp();
-        using var idleCheck = _time.CreateTimer(
-            _ =>
-            {
-                if (_time.GetElapsedTime(Volatile.Read(ref _lastLine)) > _options.WatchIdleTimeout)
-                {
-                    watchdog.Cancel();
-                }
-            },
-            null,
-            _options.WatchIdleTimeout / 4,
-            _options.WatchIdleTimeout / 4);
-
-        void OnError(Exception e)
-        {
-            // KubernetesClient hands Status lines and unparsable lines only to this callback.
-            Line(current: false);
-            if (e is KubernetesException { Status.Code: (int)HttpStatusCode.Gone })
-            {
-                _metrics.Event(Namespace, "error");
-                expired = true;
-                linked.Cancel();
-            }
-            else if (e is KubernetesException status)
-            {
-                _metrics.Event(Namespace, "error");
-                LogWatchError(_logger, Namespace, status.Status?.Code ?? 0, status.Status?.Message ?? status.Message);
-                failed = true;
-                linked.Cancel();
-            }
-            else
-            {
-                Malformed(null, "a watch line could not be read: " + e.Message);
-            }
-        }
-
+        Beat();
+        await _listGate.WaitAsync(stop).ConfigureAwait(false);
         try
         {
-            var events = _client.DiscoveryV1.WatchListNamespacedEndpointSliceAsync(
-                Namespace,
-                allowWatchBookmarks: true,
-                labelSelector: LabelSelector,
-                resourceVersion: ResourceVersion,
-                timeoutSeconds: (int)serverTimeout.TotalSeconds,
-                onError: OnError,
-                cancellationToken: linked.Token);
-            await foreach (var (type, slice) in events.ConfigureAwait(false))
+            using var timeout = new CancellationTokenSource(_options.ListTimeout, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop, timeout.Token);
+            var list = await _api.ListAsync(Namespace, LabelSelector, metadataOnly: false, linked.Token).ConfigureAwait(false);
+
+            var slices = new List<SliceSnapshot>(list.Items.Count);
+            var seen = new Dictionary<string, string?>(StringComparer.Ordinal);
+            var keep = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var item in list.Items)
             {
-                Line(current: true);
-                Apply(type, slice);
-                if (slice?.Metadata?.ResourceVersion is { Length: > 0 } version)
+                if (item.Name is { } name)
                 {
-                    ResourceVersion = version;
+                    seen[name] = item.ResourceVersion;
+                }
+
+                var error = item.Error ?? "";
+                if (item.Error is null && SliceReader.TryRead(item.Object, out var slice, out error))
+                {
+                    slices.Add(slice);
+                    Readable(slice.Name);
+                }
+                else
+                {
+                    Malformed(item.Name, error);
+                    if (item.Name is { } bad)
+                    {
+                        keep.Add(bad);
+                    }
+                }
+            }
+
+            var (_, announce) = View.ReplaceAll(slices, seen, keep, list.ResourceVersion);
+            _metrics.Relisted(Namespace);
+            announce();
+            Volatile.Write(ref _lastList, _time.GetTimestamp());
+            _backoff.Healthy();
+            _synced.TrySetResult();
+
+            // A watch opened before this list may hold events older than it; it ends, and the next resumes from here.
+            RestartWatch(restartCause);
+            return list;
+        }
+        finally
+        {
+            _listGate.Release();
+        }
+    }
+
+    /// <summary>Ends the open watch (if any); the loop opens the next at once, from the view's position.</summary>
+    public void RestartWatch(WatchRestartCause cause)
+    {
+        var session = Volatile.Read(ref _session);
+        if (session is null)
+        {
+            return;
+        }
+
+        Interlocked.CompareExchange(ref _requestedRestart, (int)cause + 1, 0);
+        CancelQuietly(session);
+    }
+
+    /// <summary>
+    /// Ends a watch from another loop's thread. Cancellation runs the watch's callbacks (closing its response) on the
+    /// caller; whatever they throw belongs to the watch, which ends either way, not to the caller.
+    /// </summary>
+    private static void CancelQuietly(CancellationTokenSource session)
+    {
+        try
+        {
+            session.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // That watch has just ended on its own.
+        }
+        catch (AggregateException)
+        {
+            // A callback of the ending watch failed; the watch ends regardless.
+        }
+    }
+
+    /// <summary>One watch, until it ends; returns why, or null when stopping.</summary>
+    /// <remarks>
+    /// Items are read into <see cref="V1EndpointSlice"/> by reflection, and nothing else references that type's
+    /// constructors and setters: a trimmed (NativeAOT) build would drop them, and every line would read as malformed.
+    /// </remarks>
+    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicConstructors | DynamicallyAccessedMemberTypes.PublicProperties, typeof(V1EndpointSlice))]
+    private async Task<WatchRestartCause?> WatchOnceAsync(CancellationToken stop)
+    {
+        var (epoch, version) = View.Position;
+        var serverTimeout = _options.WatchTimeoutMin + ((_options.WatchTimeoutMax - _options.WatchTimeoutMin) * _random.NextDouble());
+
+        // No HTTP timeout applies to a watch's body: without a deadline of our own, a connection that hangs after the
+        // headers would hang forever.
+        using var deadline = new CancellationTokenSource(serverTimeout + DeadlineGrace, _time);
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(stop, deadline.Token);
+        var id = Interlocked.Increment(ref _sessionId);
+        Volatile.Write(ref _requestedRestart, 0);
+        Volatile.Write(ref _session, session);
+        Line(current: false);
+        var started = _time.GetTimestamp();
+        using var watchdog = new IdleWatchdog(this, session);
+        try
+        {
+            var lines = _api.WatchAsync(Namespace, LabelSelector, version, (int)serverTimeout.TotalSeconds, () => Established(id), session.Token);
+            await foreach (var line in lines.ConfigureAwait(false))
+            {
+                Line(current: line.Kind != WatchLineKind.Error);
+                var ended = Apply(epoch, line);
+                Interlocked.Increment(ref _linesRead);
+                Interlocked.Exchange(ref _lineRead, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+                if (ended is not null)
+                {
+                    return ended;
                 }
             }
 
             return WatchRestartCause.Timeout;
         }
-        catch (OperationCanceledException) when (!stop.IsCancellationRequested)
-        {
-            return expired ? WatchRestartCause.Expired
-                : failed ? WatchRestartCause.Error
-                : watchdog.IsCancellationRequested ? WatchRestartCause.Idle
-                : deadlineIsRelist ? null
-                : WatchRestartCause.Deadline;
-        }
-        catch (OperationCanceledException)
+        catch (Exception) when (stop.IsCancellationRequested)
         {
             return null;
         }
-        catch (HttpOperationException e) when (e.Response?.StatusCode == HttpStatusCode.Gone)
+        catch (Exception) when (session.IsCancellationRequested)
+        {
+            // Ended by us: a confirmation or a list asked for it, the idle watchdog fired, or the deadline passed.
+            var requested = Volatile.Read(ref _requestedRestart);
+            return requested != 0 ? (WatchRestartCause)(requested - 1)
+                : watchdog.Fired ? WatchRestartCause.Idle
+                : WatchRestartCause.Deadline;
+        }
+        catch (ApiStatusException e) when (e.Status == HttpStatusCode.Gone)
         {
             return WatchRestartCause.Expired;
         }
-        catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or JsonException or KubernetesException)
+        catch (Exception e) when (IsApiFailure(e))
         {
             LogWatchFailed(_logger, Namespace, Describe(e), _time.GetElapsedTime(started).TotalSeconds);
             return WatchRestartCause.Error;
         }
+        finally
+        {
+            Volatile.Write(ref _establishedSession, -1);
+            Interlocked.CompareExchange(ref _session, null, session);
+        }
     }
 
-    private void Apply(WatchEventType type, V1EndpointSlice? slice)
+    /// <summary>Applies one line; returns a cause when the watch must end.</summary>
+    private WatchRestartCause? Apply(int epoch, WatchLine line)
     {
-        _metrics.Event(Namespace, type.ToString().ToLowerInvariant());
-        switch (type)
+        _metrics.Event(Namespace, line.Kind switch
         {
-            case WatchEventType.Added or WatchEventType.Modified:
-                if (SliceReader.TryRead(slice, out var snapshot, out var error))
+            WatchLineKind.Added => "added",
+            WatchLineKind.Modified => "modified",
+            WatchLineKind.Deleted => "deleted",
+            WatchLineKind.Bookmark => "bookmark",
+            WatchLineKind.Error => "error",
+            _ => "unreadable",
+        });
+        if (View.Epoch != epoch)
+        {
+            return WatchRestartCause.Superseded; // a list replaced the view since this watch began
+        }
+
+        switch (line.Kind)
+        {
+            case WatchLineKind.Added or WatchLineKind.Modified:
+                var item = line.Item!;
+                var error = item.Error ?? "";
+                if (item.Error is null && SliceReader.TryRead(item.Object, out var snapshot, out error))
                 {
-                    View.Upsert(snapshot);
-                    _loggedMalformed.Remove(snapshot.Name);
+                    View.Upsert(epoch, snapshot, item.ResourceVersion);
+                    Readable(snapshot.Name);
                 }
                 else
                 {
                     // Skipped: the slice's previous good version (if any) stays.
-                    Malformed(slice?.Metadata?.Name, error);
+                    Malformed(item.Name, error);
+                    if (item.Name is { } name)
+                    {
+                        View.SeenUnreadable(epoch, name, item.ResourceVersion);
+                    }
                 }
 
                 break;
-            case WatchEventType.Deleted:
-                if (slice?.Metadata?.Name is { } name)
+            case WatchLineKind.Deleted:
+                if (line.Item!.Name is { } deleted)
                 {
-                    View.Remove(name);
+                    View.Remove(epoch, deleted, line.Item.ResourceVersion);
+                }
+                else
+                {
+                    Malformed(null, line.Item.Error ?? "a DELETED event names no object");
                 }
 
+                break;
+            case WatchLineKind.Bookmark:
+                View.AdvanceTo(epoch, line.ResourceVersion);
+                break;
+            case WatchLineKind.Error when line.Code == (int)HttpStatusCode.Gone:
+                return WatchRestartCause.Expired;
+            case WatchLineKind.Error:
+                LogWatchError(_logger, Namespace, line.Code, line.Message ?? "");
+                return WatchRestartCause.Error;
+            case WatchLineKind.Unreadable:
+                Malformed(null, line.Message ?? "an unreadable watch line");
                 break;
         }
+
+        return null;
+    }
+
+    private void Established(long session)
+    {
+        Volatile.Write(ref _establishedSession, session);
+        Interlocked.Exchange(ref _established, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 
     private void Line(bool current)
     {
         var now = _time.GetTimestamp();
         Volatile.Write(ref _lastLine, now);
+        Volatile.Write(ref _lastActivity, now);
         if (current)
         {
-            Volatile.Write(ref _lastEvent, now);
             _backoff.Healthy();
-            Confirm(force: false);
         }
     }
 
-    private void Confirm(bool force)
+    private void Beat() => Volatile.Write(ref _lastActivity, _time.GetTimestamp());
+
+    private void Readable(string name)
     {
-        var now = _time.GetTimestamp();
-        var last = Volatile.Read(ref _lastConfirm);
-        if (force || last == 0 || _time.GetElapsedTime(last, now) >= ConfirmEvery)
+        lock (_malformedLock)
         {
-            Volatile.Write(ref _lastConfirm, now);
-            _confirmSources();
+            _loggedMalformed.Remove(name);
         }
     }
 
@@ -337,7 +422,13 @@ internal sealed partial class NamespaceWatcher
 
         // Once per object until it becomes valid again, so a storm of bad updates cannot flood the log.
         var key = name ?? error;
-        if (_loggedMalformed.Count < 10_000 && _loggedMalformed.Add(key))
+        bool log;
+        lock (_malformedLock)
+        {
+            log = _loggedMalformed.Count < 10_000 && _loggedMalformed.Add(key);
+        }
+
+        if (log)
         {
             LogMalformed(_logger, Namespace, error);
         }
@@ -348,6 +439,7 @@ internal sealed partial class NamespaceWatcher
 
     private async Task DelayAsync(TimeSpan delay, CancellationToken stop)
     {
+        Beat();
         try
         {
             // The timer exists before anyone hears of the wait, so a test may advance its clock at once.
@@ -363,12 +455,56 @@ internal sealed partial class NamespaceWatcher
 
     private double Age(long timestamp) => timestamp == 0 ? double.PositiveInfinity : _time.GetElapsedTime(timestamp).TotalSeconds;
 
-    private static string Describe(Exception e) => e switch
+    internal static bool IsApiFailure(Exception e) =>
+        e is ApiStatusException or HttpRequestException or IOException or OperationCanceledException or JsonException;
+
+    internal static string Describe(Exception e) => e switch
     {
-        HttpOperationException http => $"HTTP {(int?)http.Response?.StatusCode} {http.Response?.ReasonPhrase}",
+        ApiStatusException status => status.Message,
         OperationCanceledException => "timed out",
+        HttpRequestException { InnerException: { } inner } http => $"{http.Message} {inner.Message}",
         _ => e.Message,
     };
+
+    /// <summary>
+    /// Ends a watch that delivers no line for <see cref="KubernetesDiscoveryOptions.WatchIdleTimeout"/>. One timer,
+    /// re-armed for exactly the time left after each line, so it fires at the bound rather than up to a check
+    /// period after it.
+    /// </summary>
+    private sealed class IdleWatchdog : IDisposable
+    {
+        private readonly NamespaceWatcher _watcher;
+        private readonly CancellationTokenSource _session;
+        private readonly ITimer _timer;
+        private int _fired;
+
+        public IdleWatchdog(NamespaceWatcher watcher, CancellationTokenSource session)
+        {
+            _watcher = watcher;
+            _session = session;
+            _timer = watcher._time.CreateTimer(static state => ((IdleWatchdog)state!).Check(), this, watcher._options.WatchIdleTimeout, Timeout.InfiniteTimeSpan);
+        }
+
+        public bool Fired => Volatile.Read(ref _fired) != 0;
+
+        private void Check()
+        {
+            var idle = _watcher._time.GetElapsedTime(Volatile.Read(ref _watcher._lastLine));
+            var left = _watcher._options.WatchIdleTimeout - idle;
+            if (left > TimeSpan.Zero)
+            {
+                _timer.Change(left, Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            Volatile.Write(ref _fired, 1);
+            CancelQuietly(_session);
+        }
+
+        public void Dispose() => _timer.Dispose();
+    }
+
+    public void Dispose() => _listGate.Dispose();
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Listing EndpointSlices in {Namespace} failed ({Reason}); the last good endpoints stay in use; retrying in {DelaySeconds:0.0} s.")]
     private static partial void LogListFailed(ILogger logger, string @namespace, string reason, double delaySeconds);
@@ -379,11 +515,14 @@ internal sealed partial class NamespaceWatcher
     [LoggerMessage(Level = LogLevel.Warning, Message = "The EndpointSlice watch in {Namespace} sent an error status {Code}: {Message}.")]
     private static partial void LogWatchError(ILogger logger, string @namespace, int code, string message);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Restarting the EndpointSlice watch in {Namespace} (cause: {Cause}) after {DelaySeconds:0.0} s.")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Restarting the EndpointSlice watch in {Namespace} (cause: {Cause}) after {DelaySeconds:0.0} s.")]
     private static partial void LogWatchRestart(ILogger logger, string @namespace, WatchRestartCause cause, double delaySeconds);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "A relist of {Namespace} found {Slices} EndpointSlice(s) different from the watched view; corrected.")]
-    private static partial void LogDrift(ILogger logger, string @namespace, int slices);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Resuming the EndpointSlice watch in {Namespace} (cause: {Cause}).")]
+    private static partial void LogWatchResumed(ILogger logger, string @namespace, WatchRestartCause cause);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The EndpointSlice watch loop of {Namespace} failed unexpectedly; relisting in {DelaySeconds:0.0} s.")]
+    private static partial void LogUnexpected(ILogger logger, string @namespace, double delaySeconds, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Skipped a malformed object in {Namespace}: {Error}. The last good endpoints stay in use.")]
     private static partial void LogMalformed(ILogger logger, string @namespace, string error);

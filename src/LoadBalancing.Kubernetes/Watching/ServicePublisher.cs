@@ -17,6 +17,17 @@ internal sealed partial class ServicePublisher(KubernetesDiscovery discovery, Ti
     private readonly ConcurrentDictionary<(string Namespace, string Service), byte> _dirty = new();
     private readonly SemaphoreSlim _signal = new(0, 1);
     private TaskCompletionSource _nextRound = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _pendingSince;
+    private long _inRoundSince;
+
+    /// <summary>How long work has waited for the loop, or a round has been running: the publisher's liveness.</summary>
+    public TimeSpan PendingFor()
+    {
+        var pending = Volatile.Read(ref _pendingSince);
+        var round = Volatile.Read(ref _inRoundSince);
+        var oldest = pending == 0 ? round : round == 0 ? pending : Math.Min(pending, round);
+        return oldest == 0 ? TimeSpan.Zero : time.GetElapsedTime(oldest);
+    }
 
     public void MarkDirty(string ns, string service)
     {
@@ -39,6 +50,7 @@ internal sealed partial class ServicePublisher(KubernetesDiscovery discovery, Ti
 
     private void Signal()
     {
+        Interlocked.CompareExchange(ref _pendingSince, time.GetTimestamp(), 0);
         try
         {
             _signal.Release();
@@ -59,6 +71,8 @@ internal sealed partial class ServicePublisher(KubernetesDiscovery discovery, Ti
 
                 // Whoever waits on this round marked their Services before it started, so this pass takes them.
                 var round = Interlocked.Exchange(ref _nextRound, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                Volatile.Write(ref _inRoundSince, time.GetTimestamp());
+                Volatile.Write(ref _pendingSince, 0);
                 try
                 {
                     foreach (var key in _dirty.Keys)
@@ -71,6 +85,7 @@ internal sealed partial class ServicePublisher(KubernetesDiscovery discovery, Ti
                 }
                 finally
                 {
+                    Volatile.Write(ref _inRoundSince, 0);
                     round.TrySetResult();
                 }
 

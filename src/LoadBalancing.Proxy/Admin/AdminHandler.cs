@@ -1,13 +1,15 @@
 using System.Text;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace LoadBalancing.Proxy.Admin;
 
 /// <summary>
-/// The admin endpoint: <c>/healthz</c> (the process runs), <c>/readyz</c> (it should get traffic),
-/// <c>/metrics</c> (Prometheus text) and <c>/backends</c> (every cluster and endpoint, as JSON).
+/// The admin endpoint: <c>/healthz</c> (the process works: every registered health check tagged <c>live</c>, such as
+/// a wedged discovery loop's, passes), <c>/readyz</c> (it should get traffic), <c>/metrics</c> (Prometheus text) and
+/// <c>/backends</c> (every cluster and endpoint, as JSON).
 /// </summary>
-internal sealed class AdminHandler(ProxyRuntime runtime)
+internal sealed class AdminHandler(ProxyRuntime runtime, HealthCheckService? healthChecks)
 {
     public Task HandleAsync(HttpContext context)
     {
@@ -19,12 +21,31 @@ internal sealed class AdminHandler(ProxyRuntime runtime)
 
         return path switch
         {
-            "/healthz" => WriteAsync(context, StatusCodes.Status200OK, "text/plain", "ok\n"),
+            "/healthz" => LiveAsync(context),
             "/readyz" => ReadyAsync(context),
             "/metrics" => WriteAsync(context, StatusCodes.Status200OK, "text/plain; version=0.0.4; charset=utf-8", PrometheusWriter.Write(runtime)),
             "/backends" => WriteAsync(context, StatusCodes.Status200OK, "application/json", BackendsWriter.Write(runtime)),
             _ => WriteAsync(context, StatusCodes.Status404NotFound, "text/plain", "admin paths: /healthz /readyz /metrics /backends\n"),
         };
+    }
+
+    private async Task LiveAsync(HttpContext context)
+    {
+        if (healthChecks is null)
+        {
+            await WriteAsync(context, StatusCodes.Status200OK, "text/plain", "ok\n").ConfigureAwait(false);
+            return;
+        }
+
+        var report = await healthChecks.CheckHealthAsync(check => check.Tags.Contains("live"), context.RequestAborted).ConfigureAwait(false);
+        var text = new StringBuilder(report.Status == HealthStatus.Unhealthy ? "not live\n" : "ok\n");
+        foreach (var (name, entry) in report.Entries)
+        {
+            text.Append(name).Append(": ").Append(entry.Status).Append(entry.Description is { } d ? " — " + d : "").Append('\n');
+        }
+
+        var status = report.Status == HealthStatus.Unhealthy ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
+        await WriteAsync(context, status, "text/plain", text.ToString()).ConfigureAwait(false);
     }
 
     private Task ReadyAsync(HttpContext context)

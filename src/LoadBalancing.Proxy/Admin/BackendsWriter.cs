@@ -45,6 +45,7 @@ internal static class BackendsWriter
         }
 
         json.WriteBoolean("stale", cluster.IsStale);
+        json.WriteString("freshness", cluster.Freshness);
         json.WriteNumber("totalEndpoints", status.TotalEndpoints);
         json.WriteNumber("usableEndpoints", status.UsableEndpoints);
         json.WriteNumber("ejectedEndpoints", status.EjectedEndpoints);

@@ -74,6 +74,8 @@ internal static class PrometheusWriter
         Gauge(text, runtime, "lb_cluster_endpoint_set_version", "Version of the endpoint list in use.", c => c.Source.Current.Version);
         Gauge(text, runtime, "lb_cluster_discovery_staleness_seconds", "Seconds since discovery last confirmed the endpoint list.", c => c.Source.Staleness()?.TotalSeconds ?? double.NaN);
         Gauge(text, runtime, "lb_cluster_discovery_stale", "1 while the endpoint list is older than its staleness bound.", c => c.IsStale ? 1 : 0);
+        Gauge(text, runtime, "lb_cluster_discovery_degraded", "1 while the endpoint list is stale because discovery cannot reach its source of truth (the proxy stays ready).", c => c.Freshness == "stale-unreachable" ? 1 : 0);
+        Gauge(text, runtime, "lb_cluster_discovery_not_converging", "1 while the endpoint list is stale although its source answers (the proxy is not ready).", c => c.Freshness == "stale-not-converging" ? 1 : 0);
         Gauge(text, runtime, "lb_cluster_last_change_timestamp_seconds", "When the endpoint list last changed (Unix time).", c => c.Source.LastChanged?.ToUnixTimeMilliseconds() / 1000.0 ?? double.NaN);
 
         Header(text, "lb_proxy_upstream_buffer_bytes", "gauge", "Upstream connection buffers: in use (bytes received or to send, still buffered) and free (kept for reuse, bounded).");

@@ -4,8 +4,11 @@ using System.Text;
 namespace LoadBalancing.Proxy.Admin;
 
 /// <summary>
-/// Whether the proxy should receive traffic: not while draining, not while any cluster's discovery is
-/// stale, and not when no cluster has a usable endpoint. Computed from timestamps on every call.
+/// Whether the proxy should receive traffic: not while draining, not while any cluster's discovery has never synced
+/// or is stale for a reason of this replica's own (its source of truth answers but the list does not converge), and
+/// not when no cluster has a usable endpoint. A list that is stale because discovery's source of truth cannot be
+/// reached keeps the proxy ready: every replica is in the same position, and turning them all unready would turn a
+/// control-plane outage into a data-plane outage. Computed from timestamps on every call.
 /// </summary>
 internal static class Readiness
 {
@@ -27,10 +30,20 @@ internal static class Readiness
             anyUsable |= usable;
             var age = cluster.Source.Staleness();
             var ageText = age is { } a ? a.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture) + "s" : "never";
-            if (cluster.IsStale)
+            var freshness = cluster.Freshness;
+            if (freshness == "never-synced")
             {
                 ready = false;
-                report.AppendLine(CultureInfo.InvariantCulture, $"cluster {cluster.Name}: stale (last confirmed {ageText} ago, bound {cluster.StalenessBound!.Value.TotalSeconds:0.#}s)");
+                report.AppendLine(CultureInfo.InvariantCulture, $"cluster {cluster.Name}: never synced");
+            }
+            else if (freshness == "stale-not-converging")
+            {
+                ready = false;
+                report.AppendLine(CultureInfo.InvariantCulture, $"cluster {cluster.Name}: stale, not converging although its source answers (last confirmed {ageText} ago, bound {cluster.StalenessBound!.Value.TotalSeconds:0.#}s)");
+            }
+            else if (freshness == "stale-unreachable")
+            {
+                report.AppendLine(CultureInfo.InvariantCulture, $"cluster {cluster.Name}: degraded, stale because its source cannot be reached; serving the last good list (last confirmed {ageText} ago, bound {cluster.StalenessBound!.Value.TotalSeconds:0.#}s); {status.UsableEndpoints}/{status.TotalEndpoints} endpoints usable");
             }
             else
             {

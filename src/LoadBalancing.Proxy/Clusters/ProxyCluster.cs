@@ -55,6 +55,21 @@ internal sealed class ProxyCluster : IDisposable
     /// <summary>Whether the endpoint list is older than <see cref="StalenessBound"/>.</summary>
     public bool IsStale => StalenessBound is { } bound && (Source.Staleness() is not { } age || age > bound);
 
+    /// <summary>
+    /// Where the endpoint list stands, one answer per cause: <c>static</c>, <c>current</c>, <c>never-synced</c>,
+    /// <c>stale-unreachable</c> (discovery cannot reach its source of truth: serve the last good list, stay ready —
+    /// every replica is in the same position) or <c>stale-not-converging</c> (the source answers but this replica's
+    /// list does not converge: turn unready so traffic moves to replicas that are current).
+    /// </summary>
+    public string Freshness => StalenessBound is null ? "static"
+        : Source.Staleness() is null ? "never-synced"
+        : !IsStale ? "current"
+        : Source.LastConfirmationProblem == ConfirmationProblem.SourceUnreachable ? "stale-unreachable"
+        : "stale-not-converging";
+
+    /// <summary>Whether this cluster keeps the proxy from being ready: never synced, or stale for a reason of this replica's own.</summary>
+    public bool BlocksReadiness => Freshness is "never-synced" or "stale-not-converging";
+
     /// <summary>The last failure seen per endpoint, for the admin view.</summary>
     public ConcurrentDictionary<EndpointState, (DateTimeOffset At, string Message)> LastErrors { get; } = new(ReferenceEqualityComparer.Instance);
 

@@ -40,7 +40,7 @@ public static class ProxyServiceCollectionExtensions
             sp,
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new ProxyMiddleware(sp.GetRequiredService<ProxyRuntime>()));
-        services.AddSingleton(sp => new AdminHandler(sp.GetRequiredService<ProxyRuntime>()));
+        services.AddSingleton(sp => new AdminHandler(sp.GetRequiredService<ProxyRuntime>(), sp.GetService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>()));
         services.Configure<HostOptions>(host => host.ShutdownTimeout = options.DrainTimeout);
         return new ProxyBuilder(services, options, registry);
     }

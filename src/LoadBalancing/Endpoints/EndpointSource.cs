@@ -12,6 +12,7 @@ public sealed class EndpointSource
     private volatile EndpointSet _current = EndpointSet.Empty;
     private Action<EndpointSet>[] _subscribers = [];
     private long _lastConfirmedUtcTicks;
+    private int _problem;
 
     /// <summary>Creates an empty source.</summary>
     /// <param name="name">The cluster name, for logs and the admin view.</param>
@@ -97,7 +98,21 @@ public sealed class EndpointSource
     }
 
     /// <summary>Records that discovery confirmed the current list is still accurate.</summary>
-    public void Confirm() => Volatile.Write(ref _lastConfirmedUtcTicks, _time.GetUtcNow().UtcTicks);
+    public void Confirm()
+    {
+        Volatile.Write(ref _problem, (int)ConfirmationProblem.None);
+        Volatile.Write(ref _lastConfirmedUtcTicks, _time.GetUtcNow().UtcTicks);
+    }
+
+    /// <summary>Why discovery's latest attempt to confirm the list failed; <see cref="ConfirmationProblem.None"/> after a confirmation.</summary>
+    public ConfirmationProblem LastConfirmationProblem => (ConfirmationProblem)Volatile.Read(ref _problem);
+
+    /// <summary>
+    /// Records why discovery's latest attempt to confirm the list failed. The list stays as it is; readers decide
+    /// what an unconfirmed list means from <see cref="Staleness"/> and this cause.
+    /// </summary>
+    /// <param name="problem">The cause.</param>
+    public void ReportConfirmationProblem(ConfirmationProblem problem) => Volatile.Write(ref _problem, (int)problem);
 
     /// <summary>
     /// Calls <paramref name="onChanged"/> after every publish that changes the list, on the

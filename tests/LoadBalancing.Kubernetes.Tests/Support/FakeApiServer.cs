@@ -38,7 +38,7 @@ internal enum Fault
 }
 
 /// <summary>A request the fake server received.</summary>
-internal sealed record ApiRequest(string Namespace, bool Watch, string? ResourceVersion, string? LabelSelector, bool Bookmarks, int? TimeoutSeconds);
+internal sealed record ApiRequest(string Namespace, bool Watch, string? ResourceVersion, string? LabelSelector, bool Bookmarks, int? TimeoutSeconds, bool MetadataOnly = false);
 
 /// <summary>
 /// A fake Kubernetes API server on loopback (Kestrel) speaking the real wire format for EndpointSlices: lists with
@@ -66,7 +66,17 @@ internal sealed class FakeApiServer : IAsyncDisposable
     /// <summary>Every request, in arrival order.</summary>
     public Channel<ApiRequest> Requests { get; } = Channel.CreateUnbounded<ApiRequest>();
 
+    /// <summary>Full lists served (not counting metadata-only lists, which are confirmations).</summary>
     public int ListCount { get; private set; }
+
+    /// <summary>Metadata-only lists served: discovery's confirmations.</summary>
+    public int ConfirmCount { get; private set; }
+
+    /// <summary>While true, changes are stored but no watch hears of them: a server that silently drops events.</summary>
+    public bool DropEvents { get; set; }
+
+    /// <summary>While true, every request's connection is reset at once: an API server that cannot be reached.</summary>
+    public bool Down { get; set; }
 
     public int WatchCount { get; private set; }
 
@@ -133,7 +143,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
 
             var version = ++_version;
             slice["metadata"]!["resourceVersion"] = version.ToString(CultureInfo.InvariantCulture);
-            if (!silently)
+            if (!silently && !DropEvents)
             {
                 Append(ns, version, Event("DELETED", slice), ServiceOf(slice));
             }
@@ -203,7 +213,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
             copy["metadata"]!["resourceVersion"] = version.ToString(CultureInfo.InvariantCulture);
             var existed = Namespace(ns).ContainsKey(name);
             Namespace(ns)[name] = copy;
-            if (!silently)
+            if (!silently && !DropEvents)
             {
                 Append(ns, version, Event(existed ? "MODIFIED" : "ADDED", copy), ServiceOf(copy));
             }
@@ -229,6 +239,14 @@ internal sealed class FakeApiServer : IAsyncDisposable
         _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         changed.TrySetResult();
     }
+
+    /// <summary>An item of a metadata-only list, as the API server sends it for <c>as=PartialObjectMetadataList</c>.</summary>
+    private static JsonObject MetadataOf(JsonObject slice) => new()
+    {
+        ["apiVersion"] = "meta.k8s.io/v1",
+        ["kind"] = "PartialObjectMetadata",
+        ["metadata"] = slice["metadata"]!.DeepClone(),
+    };
 
     private static string? ServiceOf(JsonObject slice) => slice["metadata"]?["labels"]?["kubernetes.io/service-name"]?.GetValue<string>();
 
@@ -259,7 +277,15 @@ internal sealed class FakeApiServer : IAsyncDisposable
             query["resourceVersion"].FirstOrDefault(),
             query["labelSelector"].FirstOrDefault(),
             query["allowWatchBookmarks"] == "true",
-            int.TryParse(query["timeoutSeconds"], CultureInfo.InvariantCulture, out var t) ? t : null);
+            int.TryParse(query["timeoutSeconds"], CultureInfo.InvariantCulture, out var t) ? t : null,
+            context.Request.Headers.Accept.ToString().Contains("as=PartialObjectMetadataList", StringComparison.Ordinal));
+        if (Down)
+        {
+            Requests.Writer.TryWrite(request);
+            context.Abort();
+            return;
+        }
+
         Fault fault;
         lock (_lock)
         {
@@ -270,7 +296,15 @@ internal sealed class FakeApiServer : IAsyncDisposable
             }
             else
             {
-                ListCount++;
+                if (request.MetadataOnly)
+                {
+                    ConfirmCount++;
+                }
+                else
+                {
+                    ListCount++;
+                }
+
                 fault = _listFaults.TryDequeue(out var f) ? f : Fault.None;
             }
         }
@@ -305,11 +339,11 @@ internal sealed class FakeApiServer : IAsyncDisposable
             string body;
             lock (_lock)
             {
-                var items = new JsonArray([.. Namespace(ns).Values.Where(s => selector.Matches(s)).Select(s => (JsonNode)s.DeepClone())]);
+                var items = new JsonArray([.. Namespace(ns).Values.Where(s => selector.Matches(s)).Select(s => request.MetadataOnly ? MetadataOf(s) : (JsonNode)s.DeepClone())]);
                 body = new JsonObject
                 {
-                    ["apiVersion"] = "discovery.k8s.io/v1",
-                    ["kind"] = "EndpointSliceList",
+                    ["apiVersion"] = request.MetadataOnly ? "meta.k8s.io/v1" : "discovery.k8s.io/v1",
+                    ["kind"] = request.MetadataOnly ? "PartialObjectMetadataList" : "EndpointSliceList",
                     ["metadata"] = new JsonObject { ["resourceVersion"] = _version.ToString(CultureInfo.InvariantCulture) },
                     ["items"] = items,
                 }.ToJsonString();
@@ -418,8 +452,14 @@ internal sealed class FakeApiServer : IAsyncDisposable
         context.Abort();
     }
 
-    private static async Task WriteLineAsync(HttpContext context, string line)
+    /// <summary>Watch lines written to clients so far.</summary>
+    public long LinesWritten => Interlocked.Read(ref _linesWritten);
+
+    private long _linesWritten;
+
+    private async Task WriteLineAsync(HttpContext context, string line)
     {
+        Interlocked.Increment(ref _linesWritten);
         await context.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(line + "\n"), context.RequestAborted);
         await context.Response.Body.FlushAsync(context.RequestAborted);
     }

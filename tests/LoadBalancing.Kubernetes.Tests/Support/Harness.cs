@@ -9,6 +9,7 @@ internal sealed class Harness : IAsyncDisposable
 {
     private readonly MeterListener _listener = new();
     private readonly List<(string Key, long AtLeast, TaskCompletionSource Reached)> _waiters = [];
+    private readonly System.Threading.Channels.Channel<TimeSpan> _backoffs = System.Threading.Channels.Channel.CreateUnbounded<TimeSpan>();
 
     private Harness(FakeApiServer server, KubernetesDiscovery discovery, string ns, FakeTimeProvider? time)
     {
@@ -33,6 +34,10 @@ internal sealed class Harness : IAsyncDisposable
             }
         });
         _listener.Start();
+        foreach (var watcher in discovery.Namespaces)
+        {
+            watcher.BackingOff += delay => _backoffs.Writer.TryWrite(delay);
+        }
     }
 
     public FakeApiServer Server { get; }
@@ -90,7 +95,7 @@ internal sealed class Harness : IAsyncDisposable
         }
 
         configure?.Invoke(options);
-        var discovery = new KubernetesDiscovery(options, time: time);
+        var discovery = new KubernetesDiscovery(options, time: time, loggerFactory: new TestOutputLoggerFactory());
         return new Harness(server, discovery, ns, time);
     }
 
@@ -107,15 +112,117 @@ internal sealed class Harness : IAsyncDisposable
         }
     }
 
-    /// <summary>The next request the server receives of the given kind (bounded wait).</summary>
-    public async Task<ApiRequest> NextRequestAsync(bool watch)
+    /// <summary>
+    /// Advances the injected clock by <paramref name="total"/> the way real time would pass for the confirmation loop:
+    /// in steps that end where its waits end, letting each attempt finish before the clock moves on.
+    /// </summary>
+    /// <param name="total">How far.</param>
+    /// <param name="throughPublisherWaits">Whether to move the clock through the loop's bound on a publisher that does not answer.</param>
+    public async Task AdvanceAsync(TimeSpan total, bool throughPublisherWaits = false)
+    {
+        var time = Time ?? throw new InvalidOperationException("a real-clock harness cannot be advanced");
+        var confirmer = Discovery.Confirmer(Namespace);
+        var end = time.GetTimestamp() + (long)(total.TotalSeconds * time.TimestampFrequency);
+        while (time.GetTimestamp() < end)
+        {
+            var next = confirmer.NextWaitAsync();
+            var publisherWait = throughPublisherWaits ? confirmer.NextPublisherWaitAsync() : Task.Delay(Timeout.Infinite, TestContext.Current.CancellationToken);
+            var due = confirmer.WaitingUntil;
+            var publisher = confirmer.PublisherWaitUntil;
+            if (due == 0 && throughPublisherWaits && publisher > 0)
+            {
+                due = publisher;
+            }
+
+            if (due == 0)
+            {
+                // Busy with an attempt (real requests on loopback): let it reach its next wait first.
+                await BoundedAsync(Task.WhenAny(next, publisherWait), "the confirmation loop to wait again");
+                continue;
+            }
+
+            if (confirmer.InGrace)
+            {
+                await WatchDrainedAsync();
+            }
+
+            var stop = Math.Min(end, due);
+            time.Advance(TimeSpan.FromSeconds(Math.Max(1, stop - time.GetTimestamp()) / (double)time.TimestampFrequency));
+            if (time.GetTimestamp() >= due)
+            {
+                await BoundedAsync(Task.WhenAny(next, publisherWait), "the confirmation loop to finish its attempt");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits until the watch has applied every line the server wrote. The injected clock can run a grace period in no
+    /// real time at all; real time must let the watch deliver what is on the wire first, as it would in production.
+    /// </summary>
+    private async Task WatchDrainedAsync()
+    {
+        var watcher = Discovery.Namespaces.Single();
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        while (watcher.LinesRead < Server.LinesWritten && !bound.IsCancellationRequested)
+        {
+            var next = watcher.NextLineAsync();
+            if (watcher.LinesRead >= Server.LinesWritten)
+            {
+                break;
+            }
+
+            // Bounded: lines written to a connection that was then cut are never read.
+            await Task.WhenAny(next, Task.Delay(Timeout.Infinite, bound.Token));
+        }
+    }
+
+    /// <summary>Moves the clock, a second at a time, until a watch is open again (bounded).</summary>
+    public async Task UntilWatchOpenAsync()
+    {
+        var watcher = Discovery.Namespaces.Single();
+        for (var i = 0; i < 120; i++)
+        {
+            var established = watcher.NextEstablishedAsync();
+            if (watcher.EstablishedSession >= 0)
+            {
+                return;
+            }
+
+            // Let the watch loop use the real time it needs (a request on loopback) before the clock moves on: it
+            // either opens a watch or begins a backoff that only the clock ends.
+            var backoff = _backoffs.Reader.ReadAsync(TestContext.Current.CancellationToken).AsTask();
+            using var bound = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+            await Task.WhenAny(established, backoff, Task.Delay(Timeout.Infinite, bound.Token));
+            if (watcher.EstablishedSession < 0)
+            {
+                await AdvanceAsync(TimeSpan.FromSeconds(1));
+            }
+        }
+
+        throw new Xunit.Sdk.XunitException("the watch did not open again within 120 s of the injected clock");
+    }
+
+    private static async Task BoundedAsync(Task task, string what)
+    {
+        try
+        {
+            await task.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            throw new Xunit.Sdk.XunitException($"waited 20 s for {what}");
+        }
+    }
+
+    /// <summary>The next request the server receives of the given kind (bounded wait); confirmations (metadata-only lists) are skipped unless asked for.</summary>
+    public async Task<ApiRequest> NextRequestAsync(bool watch, bool confirmation = false)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         cts.CancelAfter(TimeSpan.FromSeconds(20));
         while (true)
         {
             var request = await Server.Requests.Reader.ReadAsync(cts.Token);
-            if (request.Watch == watch && request.Namespace == Namespace)
+            if (request.Watch == watch && request.Namespace == Namespace && request.MetadataOnly == confirmation)
             {
                 return request;
             }
