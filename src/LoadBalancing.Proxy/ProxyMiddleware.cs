@@ -1,4 +1,5 @@
 using System.Text;
+using LoadBalancing.Proxy.Forwarding;
 using Microsoft.AspNetCore.Http;
 
 namespace LoadBalancing.Proxy;
@@ -15,6 +16,12 @@ internal sealed class ProxyMiddleware(ProxyRuntime runtime)
         if (HttpMethods.IsConnect(request.Method))
         {
             return PlainAsync(context, StatusCodes.Status405MethodNotAllowed, ConnectBody);
+        }
+
+        if (RequestFramingRules.ShouldReject(request, out var reason))
+        {
+            runtime.Rejections.Add(reason);
+            return ErrorResponses.RejectAsync(context, RequestFramingRules.Message(reason));
         }
 
         var host = request.Headers.Host;

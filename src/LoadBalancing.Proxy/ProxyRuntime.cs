@@ -66,6 +66,9 @@ internal sealed class ProxyRuntime : IDisposable
 
     public long NoRouteRequests => Volatile.Read(ref _noRoute);
 
+    /// <summary>Requests refused with 400 for their framing, before routing.</summary>
+    public Metrics.RequestRejections Rejections { get; } = new();
+
     /// <summary>Set when shutdown starts, so readiness flips before the listeners close.</summary>
     public bool Draining
     {

@@ -30,6 +30,12 @@ internal static class PrometheusWriter
         Header(text, "lb_proxy_no_route_total", "counter", "Requests that matched no route (404).");
         Line(text, "lb_proxy_no_route_total", "", runtime.NoRouteRequests);
 
+        Header(text, "lb_proxy_requests_rejected_total", "counter", "Requests refused with 400 for ambiguous framing before routing, by reason.");
+        foreach (var reason in Enum.GetValues<RequestRejection>())
+        {
+            Line(text, "lb_proxy_requests_rejected_total", $"{{reason=\"{RequestRejections.ReasonNames[(int)reason]}\"}}", runtime.Rejections.Count(reason));
+        }
+
         Header(text, "lb_proxy_upstream_errors_total", "counter", "Failed upstream attempts and proxy-generated errors, by kind.");
         foreach (var cluster in runtime.Clusters)
         {

@@ -1,7 +1,10 @@
 using System.Net;
 using LoadBalancing.Proxy;
+using LoadBalancing.Proxy.Forwarding;
+using LoadBalancing.Proxy.Metrics;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Microsoft.AspNetCore.Hosting;
 
@@ -11,7 +14,9 @@ public static class ProxyWebHostBuilderExtensions
     /// <summary>
     /// Makes Kestrel listen where <paramref name="options"/> says (proxy listeners with their HTTP versions
     /// and certificates, and the admin endpoint), and stops it adding its own <c>Server</c> header so the
-    /// upstream's passes through.
+    /// upstream's passes through. Content-Length and Connection request fields are checked as Kestrel decodes them
+    /// (a Content-Length that is not a plain number is refused; names a Connection field nominates are kept so the
+    /// proxy can remove them), for every endpoint of this Kestrel server.
     /// </summary>
     /// <param name="builder">The web host builder.</param>
     /// <param name="options">The validated proxy options.</param>
@@ -21,7 +26,14 @@ public static class ProxyWebHostBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
         var listeners = new ProxyListeners();
-        builder.ConfigureServices(services => services.AddSingleton(listeners));
+        builder.ConfigureServices(services =>
+        {
+            services.AddSingleton(listeners);
+
+            // After every ConfigureKestrel, so an application's own selector is wrapped, not lost.
+            services.AddSingleton<IPostConfigureOptions<KestrelServerOptions>>(sp =>
+                new RequestFieldGuard(sp.GetService<ProxyRuntime>()?.Rejections ?? new RequestRejections()));
+        });
         builder.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

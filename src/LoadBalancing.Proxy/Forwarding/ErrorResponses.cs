@@ -6,7 +6,15 @@ namespace LoadBalancing.Proxy.Forwarding;
 /// <summary>The short plain-text answers the proxy gives when it cannot forward a request.</summary>
 internal static class ErrorResponses
 {
-    public static async Task WriteAsync(HttpContext context, int status, string message)
+    /// <summary>Refuses a request the proxy will not forward, and ends the connection it came on.</summary>
+    public static Task RejectAsync(HttpContext context, string message)
+    {
+        // Once framing is in doubt nothing after this request on the connection can be trusted (RFC 9112 §6.3).
+        context.Response.Headers.Connection = "close";
+        return WriteAsync(context, StatusCodes.Status400BadRequest, message, keepHeaders: true);
+    }
+
+    public static async Task WriteAsync(HttpContext context, int status, string message, bool keepHeaders = false)
     {
         var response = context.Response;
         if (response.HasStarted)
@@ -16,7 +24,11 @@ internal static class ErrorResponses
             return;
         }
 
-        response.Clear();
+        if (!keepHeaders)
+        {
+            response.Clear();
+        }
+
         response.StatusCode = status;
         response.ContentType = "text/plain; charset=utf-8";
         var body = Encoding.UTF8.GetBytes(message + "\n");

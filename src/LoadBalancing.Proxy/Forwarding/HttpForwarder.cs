@@ -53,7 +53,7 @@ internal sealed partial class HttpForwarder
                 return;
             }
 
-            var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
+            var upgrade = RequestFramingRules.IsWebSocketUpgrade(context);
             var hasBody = framing is RequestFraming.ContentLength or RequestFraming.Chunked;
             var isHead = HttpMethods.IsHead(request.Method);
 
@@ -214,7 +214,7 @@ internal sealed partial class HttpForwarder
                             {
                                 context.Response.Clear();
                                 endpointOk = false;
-                                exchange.Last = AttemptOutcome.Fail(UpstreamError.BadResponse, StatusCodes.Status502BadGateway, "upstream switched protocols unasked");
+                                exchange.Last = AttemptOutcome.Fail(UpstreamError.BadResponse, StatusCodes.Status502BadGateway, "upstream sent an invalid response: 101 to a request that did not ask to switch protocols");
                             }
                         }
                         else

@@ -184,8 +184,12 @@ internal static class RequestHeadWriter
         Bytes(output, "\r\n"u8);
     }
 
-    /// <summary>Headers this writer sets itself, and hop-by-hop headers (RFC 9110 §7.6.1).</summary>
-    private static bool IsControlledHere(string name) =>
+    /// <summary>
+    /// Headers this writer sets itself (Host, framing, X-Forwarded-*) and hop-by-hop headers (RFC 9110 §7.6.1, plus
+    /// h2c's HTTP2-Settings, RFC 7540 §3.2.1). A client's Connection field cannot nominate the first kind away: they
+    /// are written from what the proxy knows, whatever the client listed.
+    /// </summary>
+    private static bool IsControlledHere(ReadOnlySpan<char> name) =>
         name.Length switch
         {
             2 => name.Equals("TE", StringComparison.OrdinalIgnoreCase),
@@ -193,7 +197,8 @@ internal static class RequestHeadWriter
             6 => name.Equals(HeaderNames.Expect, StringComparison.OrdinalIgnoreCase),
             10 => name.Equals(HeaderNames.Connection, StringComparison.OrdinalIgnoreCase)
                 || name.Equals(HeaderNames.KeepAlive, StringComparison.OrdinalIgnoreCase),
-            14 => name.Equals(HeaderNames.ContentLength, StringComparison.OrdinalIgnoreCase),
+            14 => name.Equals(HeaderNames.ContentLength, StringComparison.OrdinalIgnoreCase)
+                || name.Equals("HTTP2-Settings", StringComparison.OrdinalIgnoreCase),
             15 => name.Equals("X-Forwarded-For", StringComparison.OrdinalIgnoreCase),
             16 => name.Equals(HeaderNames.ProxyConnection, StringComparison.OrdinalIgnoreCase)
                 || name.Equals("X-Forwarded-Host", StringComparison.OrdinalIgnoreCase),
@@ -201,6 +206,10 @@ internal static class RequestHeadWriter
                 || name.Equals("X-Forwarded-Proto", StringComparison.OrdinalIgnoreCase),
             _ => false,
         };
+
+    /// <summary>Whether a client's header of this name never reaches an upstream as sent, nominated or not.</summary>
+    internal static bool IsNeverForwarded(ReadOnlySpan<char> name) =>
+        IsControlledHere(name) || name.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase);
 
     private static bool IsNamedIn(StringValues connection, string name)
     {

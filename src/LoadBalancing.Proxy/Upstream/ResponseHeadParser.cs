@@ -56,6 +56,13 @@ internal static class ResponseHeadParser
                 return ParseStatus.Invalid;
             }
 
+            // A head with bare-LF line ends never shows CRLFCRLF: waiting on would turn it into a reset or a timeout.
+            if (HasBareLineFeed(buffer))
+            {
+                error = "a line ends in a bare LF";
+                return ParseStatus.Invalid;
+            }
+
             return ParseStatus.Incomplete;
         }
 
@@ -281,6 +288,32 @@ internal static class ResponseHeadParser
         || System.Text.Ascii.EqualsIgnoreCase(name, "TE"u8)
         || System.Text.Ascii.EqualsIgnoreCase(name, "Trailer"u8)
         || (status != 101 && System.Text.Ascii.EqualsIgnoreCase(name, "Upgrade"u8));
+
+    private static bool HasBareLineFeed(in ReadOnlySequence<byte> buffer)
+    {
+        var previous = (byte)0;
+        foreach (var segment in buffer)
+        {
+            var span = segment.Span;
+            for (var at = span.IndexOf((byte)'\n'); at >= 0; at = span.IndexOf((byte)'\n'))
+            {
+                if ((at > 0 ? span[at - 1] : previous) != (byte)'\r')
+                {
+                    return true;
+                }
+
+                previous = (byte)'\n';
+                span = span[(at + 1)..];
+            }
+
+            if (!span.IsEmpty)
+            {
+                previous = span[^1];
+            }
+        }
+
+        return false;
+    }
 
     private static bool IsDigit(byte b) => b is >= (byte)'0' and <= (byte)'9';
 

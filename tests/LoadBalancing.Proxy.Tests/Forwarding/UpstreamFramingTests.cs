@@ -40,6 +40,23 @@ public sealed class UpstreamFramingTests
         Assert.Equal(1, proxy.Cluster().Metrics.Errors(UpstreamError.BadResponse));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task BareLineFeedResponse_IsABadResponse_NotAReset(bool upstreamCloses)
+    {
+        await using var upstream = new RawUpstream("HTTP/1.1 200 OK\nContent-Length: 5\n\nhello", "127.0.0.2", closeAfterResponse: upstreamCloses);
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        using var answer = await proxy.Client.GetAsync("/", TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.BadGateway, answer.StatusCode);
+        Assert.StartsWith("upstream sent an invalid response", await answer.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+        Assert.Equal(1, proxy.Cluster().Metrics.Errors(UpstreamError.BadResponse));
+        Assert.Equal(0, proxy.Cluster().Metrics.Errors(UpstreamError.Reset));
+        Assert.Equal(0, proxy.Cluster().Metrics.Errors(UpstreamError.Timeout));
+    }
+
     [Fact]
     public async Task OversizedResponseHead_Is502()
     {
@@ -104,6 +121,7 @@ public sealed class UpstreamFramingTests
         Assert.Equal(1, proxy.Cluster().Metrics.Errors(UpstreamError.Reset));
     }
 
+    // ASP.NET Core has no API to send a 1xx (dotnet/aspnetcore#27851), so interim responses are dropped on purpose.
     [Fact]
     public async Task InterimResponses_AreSkipped()
     {

@@ -6,7 +6,8 @@ namespace LoadBalancing.Proxy.Tests.Support;
 
 /// <summary>
 /// A TCP server that answers every request head with fixed bytes, for upstream behaviour no real HTTP
-/// server would produce (broken framing, oversized heads). Records the request heads it received.
+/// server would produce (broken framing, oversized heads). Records the request heads it received, and every
+/// byte, so a test can show that something never arrived.
 /// </summary>
 internal sealed class RawUpstream : IAsyncDisposable
 {
@@ -34,6 +35,20 @@ internal sealed class RawUpstream : IAsyncDisposable
     public string Address { get; }
 
     public List<string> Heads { get; } = [];
+
+    /// <summary>Every byte received, on any connection, in arrival order (Latin-1).</summary>
+    public string Received
+    {
+        get
+        {
+            lock (_received)
+            {
+                return _received.ToString();
+            }
+        }
+    }
+
+    private readonly StringBuilder _received = new();
 
     private async Task AcceptAsync()
     {
@@ -73,7 +88,13 @@ internal sealed class RawUpstream : IAsyncDisposable
                     return;
                 }
 
-                received.Append(Encoding.Latin1.GetString(buffer, 0, read));
+                var chunk = Encoding.Latin1.GetString(buffer, 0, read);
+                lock (_received)
+                {
+                    _received.Append(chunk);
+                }
+
+                received.Append(chunk);
                 var text = received.ToString();
                 var end = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
                 if (end < 0)

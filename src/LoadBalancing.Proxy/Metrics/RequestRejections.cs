@@ -1,0 +1,29 @@
+namespace LoadBalancing.Proxy.Metrics;
+
+/// <summary>Why a request was refused with 400 before it was routed.</summary>
+internal enum RequestRejection
+{
+    /// <summary>A Content-Length that is not one plain decimal number (RFC 9110 §8.6).</summary>
+    ContentLength,
+
+    /// <summary>A Transfer-Encoding other than exactly one <c>chunked</c>.</summary>
+    TransferEncoding,
+
+    /// <summary>Transfer-Encoding on an HTTP/1.0 request (RFC 9112 §6.1).</summary>
+    Http10TransferEncoding,
+
+    /// <summary>Both Content-Length and Transfer-Encoding (RFC 9112 §6.3).</summary>
+    ContentLengthAndTransferEncoding,
+}
+
+/// <summary>Counts of refused requests by reason; proxy-wide, since a refused request never reaches a cluster.</summary>
+internal sealed class RequestRejections
+{
+    public static readonly string[] ReasonNames = ["content_length", "transfer_encoding", "http10_transfer_encoding", "content_length_and_transfer_encoding"];
+
+    private readonly long[] _counts = new long[ReasonNames.Length];
+
+    public void Add(RequestRejection reason) => Interlocked.Increment(ref _counts[(int)reason]);
+
+    public long Count(RequestRejection reason) => Volatile.Read(ref _counts[(int)reason]);
+}

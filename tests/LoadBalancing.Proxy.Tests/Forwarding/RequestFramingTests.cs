@@ -1,0 +1,193 @@
+using LoadBalancing.Proxy.Metrics;
+using LoadBalancing.Proxy.Tests.Support;
+
+namespace LoadBalancing.Proxy.Tests.Forwarding;
+
+/// <summary>
+/// Framing and hop-by-hop shapes from black-box attack runs, over real sockets: a raw client, the proxy, and a raw
+/// upstream that records every byte it receives.
+/// </summary>
+public sealed class RequestFramingTests
+{
+    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    public static TheoryData<string, string> NominatingRequests => new()
+    {
+        { "close and a field", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-Secret\r\nX-Secret: s3cr3t\r\n\r\n" },
+        { "keep-alive and a field", "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s3cr3t\r\n\r\n" },
+        { "two Connection lines", "GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Secret\r\nX-Secret: s3cr3t\r\nConnection: close\r\n\r\n" },
+        { "a field alone", "GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Secret\r\nX-Secret: s3cr3t\r\n\r\n" },
+        { "a WebSocket upgrade and a field", "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, X-Secret\r\nUpgrade: websocket\r\nX-Secret: s3cr3t\r\n\r\n" },
+    };
+
+    [Theory]
+    [MemberData(nameof(NominatingRequests))]
+    public async Task ConnectionNominatedField_NeverReachesTheUpstream(string why, string request)
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        // The proxy closes a connection whose Connection field nominated a forwarded field, so the read ends.
+        var answer = await proxy.SendRawAsync(request);
+
+        Assert.True(answer.StartsWith("HTTP/1.1 200", StringComparison.Ordinal), $"{why}: {answer.Split('\r')[0]}");
+        Assert.Contains("X-Forwarded-For: ", upstream.Received, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cr3t", upstream.Received, StringComparison.Ordinal);
+        Assert.DoesNotContain("X-Secret", upstream.Received, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task ConnectionNominatingTheProxysOwnFields_DoesNotSuppressThem()
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        var answer = await proxy.SendRawAsync(
+            "POST /p HTTP/1.1\r\nHost: shop.example\r\nConnection: close, Host, Content-Length, X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host\r\n"
+            + "X-Forwarded-For: 10.9.8.7\r\nContent-Length: 5\r\n\r\nhello");
+
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        var received = upstream.Received;
+        Assert.Contains("\r\nHost: shop.example\r\n", received, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-Forwarded-For: 10.9.8.7, 127.0.0.1\r\n", received, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-Forwarded-Proto: http\r\n", received, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-Forwarded-Host: shop.example\r\n", received, StringComparison.Ordinal);
+        Assert.Contains("\r\nContent-Length: 5\r\n", received, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task H2cUpgrade_IsForwardedAsAPlainRequest_AndWhatFollowsIsNeverTunnelled()
+    {
+        // An origin that accepts h2c: 101 to any head asking for it, 200 otherwise; it records every byte.
+        await using var upstream = new RawUpstream(
+            head => System.Text.Encoding.Latin1.GetBytes(head.Contains("Upgrade: h2c", StringComparison.OrdinalIgnoreCase)
+                ? "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+                : Ok),
+            "127.0.0.2",
+            closeAfterResponse: false);
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        var answer = await proxy.SendRawAsync(
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+            + "GET /smuggled HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+
+        Assert.DoesNotContain("101", answer.Split('\r')[0], StringComparison.Ordinal);
+        var heads = upstream.Heads.ToArray();
+        Assert.NotEmpty(heads);
+        Assert.All(heads, head => Assert.Contains("\r\nX-Forwarded-For: ", head, StringComparison.Ordinal)); // written by the proxy, not tunnelled
+        Assert.DoesNotContain("Upgrade", upstream.Received, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("HTTP2-Settings", upstream.Received, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task SwitchingProtocolsToAPlainRequest_Is502_NeverATunnel()
+    {
+        await using var upstream = new RawUpstream("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", "127.0.0.2", closeAfterResponse: false);
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        var answer = await proxy.SendRawAsync(
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+            + "GET /smuggled HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 502", answer, StringComparison.Ordinal);
+        Assert.Contains("upstream sent an invalid response: 101", answer, StringComparison.Ordinal);
+        Assert.All(upstream.Heads.ToArray(), head => Assert.Contains("\r\nX-Forwarded-For: ", head, StringComparison.Ordinal));
+        Assert.Equal(2, proxy.Cluster().Metrics.Errors(UpstreamError.BadResponse));
+    }
+
+    public static TheoryData<string, string> BadContentLengths => new()
+    {
+        { "a plus sign", "+5" },
+        { "leading zeros", "005" },
+        { "a list of equal values", "5, 5" },
+        { "a list without a space", "5,5" },
+        { "a negative number", "-5" },
+        { "hexadecimal", "0x5" },
+        { "a space inside", "0 5" },
+        { "a decimal point", "5.0" },
+        { "an overflow", "99999999999999999999999" },
+        { "nineteen nines", "9999999999999999999" },
+        { "a non-ASCII digit", "\u0665" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadContentLengths))]
+    public async Task ContentLengthThatIsNotPlainDigits_Is400_ClosesTheConnection_AndNothingReachesTheUpstream(string why, string value)
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        // No Connection: close: the read only ends because the proxy closes the connection.
+        var answer = await proxy.SendRawAsync($"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {value}\r\n\r\nhello");
+
+        Assert.True(answer.StartsWith("HTTP/1.1 400", StringComparison.Ordinal), $"{why}: {answer.Split('\r')[0]}");
+        Assert.Equal("", upstream.Received);
+    }
+
+    [Fact]
+    public async Task ContentLengthThatIsNotPlainDigits_IsCounted()
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        await proxy.SendRawAsync("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello");
+
+        Assert.Equal(1, proxy.Runtime.Rejections.Count(RequestRejection.ContentLength));
+        var metrics = await proxy.Admin.GetStringAsync("/metrics", TestContext.Current.CancellationToken);
+        Assert.Contains("lb_proxy_requests_rejected_total{reason=\"content_length\"} 1\n", metrics, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("5")]
+    public async Task PlainContentLength_IsForwarded(string value)
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        var body = value == "0" ? "" : "hello";
+        var answer = await proxy.SendRawAsync($"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {value}\r\nConnection: close\r\n\r\n{body}");
+
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.Contains($"\r\nContent-Length: {value}\r\n", upstream.Received, StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string, string, string, string> BadTransferEncodings => new()
+    {
+        { "a coding before chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "not exactly 'chunked'", "transfer_encoding" },
+        { "chunked twice in one line", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "not exactly 'chunked'", "transfer_encoding" },
+        { "chunked on two lines", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "not exactly 'chunked'", "transfer_encoding" },
+        { "an empty list element", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "not exactly 'chunked'", "transfer_encoding" },
+        { "HTTP/1.0", "POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "HTTP/1.0", "http10_transfer_encoding" },
+        { "Content-Length too", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "both Content-Length and Transfer-Encoding", "content_length_and_transfer_encoding" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadTransferEncodings))]
+    public async Task TransferEncodingOtherThanOneChunked_Is400_ClosesTheConnection_AndNothingReachesTheUpstream(string why, string request, string message, string reason)
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        var answer = await proxy.SendRawAsync(request);
+
+        Assert.True(answer.StartsWith("HTTP/1.1 400", StringComparison.Ordinal), $"{why}: {answer.Split('\r')[0]}");
+        Assert.Contains("\r\nConnection: close\r\n", answer, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains(message, answer, StringComparison.Ordinal);
+        Assert.Equal("", upstream.Received);
+        Assert.Equal(1, proxy.Runtime.Rejections.Count((RequestRejection)Array.IndexOf(RequestRejections.ReasonNames, reason)));
+    }
+
+    [Fact]
+    public async Task ChunkedInAnyCase_IsForwardedChunked()
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        var answer = await proxy.SendRawAsync("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.Contains("\r\nTransfer-Encoding: chunked\r\n", upstream.Received, StringComparison.Ordinal);
+        Assert.DoesNotContain("X-Content-Length", upstream.Received, StringComparison.OrdinalIgnoreCase);
+    }
+}
