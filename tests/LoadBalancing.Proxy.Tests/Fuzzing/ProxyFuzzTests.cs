@@ -18,4 +18,15 @@ public sealed class ProxyFuzzTests
         output?.WriteLine(report.ToString());
         Assert.True(report.Findings.Count == 0, report.ToString());
     }
+
+    [Fact]
+    public async Task ResponseSide_GeneratedResponses_NeverReachTheClientAmbiguousOrTruncated()
+    {
+        var output = TestContext.Current.TestOutputHelper;
+        var report = await ResponseFuzzer.RunAsync(Seed, maxCases: 4000, Budget, "127.0.0.62", line => output?.WriteLine(line), TestContext.Current.CancellationToken);
+
+        output?.WriteLine(report.ToString());
+        var failures = report.Findings.Where(f => f.Violation.Invariant != "s").ToArray();
+        Assert.True(failures.Length == 0, report.ToString());
+    }
 }

@@ -10,7 +10,7 @@ namespace LoadBalancing.Proxy.Tests.Fuzzing;
 /// </summary>
 internal sealed class RequestFuzzer(IPEndPoint proxy, StrictOrigin origin)
 {
-    private static readonly TimeSpan Idle = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan Idle = TimeSpan.FromMilliseconds(300);
     private const int MaxShrinkRuns = 60;
 
     public static async Task<FuzzReport> RunAsync(int seed, int maxCases, TimeSpan budget, string originIp, Action<string>? log, CancellationToken cancellationToken)

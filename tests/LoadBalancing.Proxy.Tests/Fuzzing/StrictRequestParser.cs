@@ -178,7 +178,8 @@ internal static class StrictChunked
                 digits++;
             }
 
-            var extension = line[digits..];
+            // BWS may precede an extension (RFC 9112 §7.1.1); a bare trailing one is tolerated, as re-framing removes it.
+            var extension = line[digits..].TrimStart(" \t"u8);
             if (digits is 0 or > 15 || !(extension.IsEmpty || extension[0] == (byte)';'))
             {
                 error = $"a bad chunk-size line {Wire.Literal(line)}";
