@@ -113,7 +113,7 @@ internal static class ResponseGenerator
         return new ResponsePlan(wire, untilClose || truncated || http10 || dice.Chance(0.5));
     }
 
-    private static string Chunked(Dice dice, string payload)
+    internal static string Chunked(Dice dice, string payload)
     {
         var wire = new StringBuilder();
         var offset = 0;
