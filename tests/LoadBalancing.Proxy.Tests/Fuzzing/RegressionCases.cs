@@ -30,6 +30,9 @@ public sealed class RegressionCases
         { "control byte in a header value", ["POST /f/90/0 HTTP/1.1\r\nX-F0: U_SAj%q\u0001x\r\nHost: fuzz.test\r\n\r\n:O4P0F&=PKMGK)bT#uEDl:(SjYM)Ov)NaQ"] },
         // new: a control byte (0x0B) inside a header name is accepted and forwarded — invariants (d), (e)
         { "control byte in a header name", ["GET /f/110/0 HTTP/1.1\r\nC\u000Bonnection: close\r\nHost: fuzz.test\r\n\r\n"] },
+        // new (worst): Kestrel takes "C\x01ontent-Length" for an ordinary header, so the body becomes a second request
+        // that reaches the upstream, while the invalid name goes upstream too, beside the proxy's own Content-Length: 0 — (a), (d), (e)
+        { "control byte inside Content-Length's name", ["POST /f/269/0 HTTP/1.1\r\nHost: fuzz.test\r\nC\u0001ontent-Length: 49\r\n\r\nGET /f/269/smuggled HTTP/1.1\r\nHost: fuzz.test\r\n\r\n"] },
         // new: gzip, chunked is accepted and re-framed as plain chunked, silently dropping the gzip coding — invariant (e)
         { "gzip then chunked", ["PATCH /f/28/0 HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nHost: fuzz.test\r\n\r\n1b\r\nGET /f/28/smuggled HTTP/1.1\r\n5\r\n\r\nHos\r\n10\r\nt: fuzz.test\r\n\r\n\r\n0\r\n\r\n"] },
         // new: chunked applied twice is accepted, the connection kept, and the next request forwarded — invariant (e)
