@@ -195,13 +195,16 @@ public static class ProxyHostApp
             return null;
         }
 
+        var skipped = false;
         KubernetesDiscoveryOptionsValidation.TryLoad(
             section,
             discovery =>
             {
                 foreach (var service in fed)
                 {
-                    if (!discovery.Services.Any(s => s.Namespace == service.Namespace && s.Name == service.Service && s.Port == service.Port))
+                    // A cluster without a Service name is already reported under Proxy:Clusters.
+                    skipped |= string.IsNullOrWhiteSpace(service.Service);
+                    if (!string.IsNullOrWhiteSpace(service.Service) && !discovery.Services.Any(s => s.Namespace == service.Namespace && s.Name == service.Service && s.Port == service.Port))
                     {
                         discovery.Services.Add(new ServiceReference { Namespace = service.Namespace, Name = service.Service, Port = service.Port });
                     }
@@ -209,7 +212,8 @@ public static class ProxyHostApp
             },
             out var options,
             out var discoveryErrors);
-        errors.AddRange(discoveryErrors);
+        // "Name at least one Service" only repeats the broken cluster's own error.
+        errors.AddRange(skipped ? discoveryErrors.Where(e => !e.StartsWith($"{section.Path}:Services: ", StringComparison.Ordinal)) : discoveryErrors);
         return options;
     }
 
