@@ -24,7 +24,19 @@ await using (backends)
             Console.WriteLine($"Demo backends: {string.Join(", ", backends.Addresses)}. Try: curl http://{listeners.ProxyEndPoint}/");
         }
     });
-    await app.RunAsync();
+    try
+    {
+        await app.StartAsync();
+    }
+    catch (Exception e) when (listeners.DescribeBindFailure(e) is { } line)
+    {
+        await Console.Error.WriteLineAsync(line);
+        await app.DisposeAsync();
+        return 2;
+    }
+
+    await app.WaitForShutdownAsync();
+    await app.DisposeAsync();
 }
 
 return 0;

@@ -17,11 +17,11 @@ public static class ProxyHostApp
     /// <exception cref="ProxyConfigurationException">The configuration is invalid; the message names every bad key.</exception>
     public static async Task<(WebApplication App, DemoBackends? Backends)> BuildAsync(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        var builder = ReadingJson(() => WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,
             ContentRootPath = AppContext.BaseDirectory,
-        });
+        }));
 
         if (FindConfigFile(args) is { } file)
         {
@@ -33,7 +33,7 @@ public static class ProxyHostApp
 
             // The named file replaces appsettings.json's proxy settings; the command line still wins.
             builder.Configuration.Sources.Clear();
-            builder.Configuration.AddJsonFile(path, optional: false).AddEnvironmentVariables().AddCommandLine(args);
+            ReadingJson(() => builder.Configuration.AddJsonFile(path, optional: false).AddEnvironmentVariables().AddCommandLine(args));
         }
 
         // ASP.NET Core's hosting diagnostics open a log scope and an Activity for every request whenever that
@@ -41,13 +41,28 @@ public static class ProxyHostApp
         // 600 bytes and a trace id string each); its own metrics and /backends carry what operators need.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
 
-        DemoBackends? backends = null;
+        // Program reports a listener that cannot bind as one line naming its key; the host's own "Hosting failed to
+        // start" error would repeat it with a stack trace. Errors after start (a faulted service) are still logged.
+        var starting = new StartupPhase();
+        builder.Services.Configure<LoggerFilterOptions>(filters => filters.Rules.Add(new LoggerFilterRule(
+            providerName: null,
+            categoryName: "Microsoft.Extensions.Hosting.Internal.Host",
+            logLevel: LogLevel.Warning,
+            filter: (_, _, level) => !(starting.Active && level == LogLevel.Error))));
+
+        var errors = new List<string>();
         var demo = builder.Configuration.GetSection("DemoBackends");
-        var count = demo.GetValue<int?>("Count") ?? 0;
+        var count = ReadDemoCount(demo, errors);
+        var latencies = ReadDemoLatencies(demo, errors);
+        if (errors.Count > 0)
+        {
+            throw new ProxyConfigurationException(errors);
+        }
+
+        DemoBackends? backends = null;
         if (count > 0)
         {
             var cluster = demo["Cluster"] ?? "demo";
-            var latencies = demo.GetSection("LatencyMilliseconds").Get<int[]>() ?? [];
             backends = await DemoBackends.StartAsync(count, latencies).ConfigureAwait(false);
             var endpoints = new Dictionary<string, string?>();
             for (var i = 0; i < backends.Addresses.Count; i++)
@@ -60,12 +75,25 @@ public static class ProxyHostApp
 
         try
         {
-            var options = ProxyConfiguration.Load(builder.Configuration.GetSection(ProxyConfiguration.SectionName));
+            // Every problem of both sections in one run: the Kubernetes section is read even when the proxy's has errors.
+            ProxyConfiguration.TryLoad(builder.Configuration.GetSection(ProxyConfiguration.SectionName), out var options, out var proxyErrors);
+            errors.AddRange(proxyErrors);
+            var discovery = ReadKubernetesDiscovery(builder, options, errors);
+            if (errors.Count > 0)
+            {
+                throw new ProxyConfigurationException(errors);
+            }
+
             var proxy = builder.Services.AddLoadBalancingProxy(options);
-            AddKubernetesDiscovery(builder, proxy);
+            if (discovery is not null)
+            {
+                AddKubernetesDiscovery(builder, proxy, discovery);
+            }
+
             builder.WebHost.UseLoadBalancingProxyListeners(options);
             var app = builder.Build();
             app.UseLoadBalancingProxy();
+            app.Lifetime.ApplicationStarted.Register(() => starting.Active = false);
             return (app, backends);
         }
         catch
@@ -79,54 +107,137 @@ public static class ProxyHostApp
         }
     }
 
+    /// <summary>Runs a step that loads JSON configuration, turning a syntax error into one line naming the file, line and position.</summary>
+    private static T ReadingJson<T>(Func<T> load)
+    {
+        try
+        {
+            return load();
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ProxyConfigurationException([DescribeJsonError(e)]);
+        }
+    }
+
+    private static string DescribeJsonError(InvalidDataException e)
+    {
+        // "Failed to load configuration from file '/etc/proxy.json'." is the provider's message; the file is quoted in it.
+        var first = e.Message.IndexOf('\'', StringComparison.Ordinal);
+        var last = e.Message.LastIndexOf('\'');
+        var file = first >= 0 && last > first ? e.Message[(first + 1)..last] : "configuration file";
+        for (Exception? inner = e.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is System.Text.Json.JsonException { LineNumber: { } line, BytePositionInLine: { } position } json)
+            {
+                // The reader's message ends with its own zero-based " LineNumber: 3 | BytePositionInLine: 4.".
+                var message = json.Message;
+                var cut = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+                message = (cut >= 0 ? message[..cut] : message).Trim();
+                return string.Create(CultureInfo.InvariantCulture, $"{file}:{line + 1}:{position + 1}: not valid JSON: {message}");
+            }
+        }
+
+        // A duplicate key or a top-level value that is not an object carries no position.
+        var reason = e.InnerException?.Message ?? e.Message;
+        return $"{file}: not valid JSON: {reason}";
+    }
+
+    private static int ReadDemoCount(IConfigurationSection demo, List<string> errors)
+    {
+        if (demo["Count"] is not { } text)
+        {
+            return 0;
+        }
+
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var count) || count < 0)
+        {
+            errors.Add($"{demo.Path}:Count: '{text}' is not a whole number of 0 or more.");
+            return 0;
+        }
+
+        return count;
+    }
+
+    private static int[] ReadDemoLatencies(IConfigurationSection demo, List<string> errors)
+    {
+        var latencies = new List<int>();
+        foreach (var item in demo.GetSection("LatencyMilliseconds").GetChildren())
+        {
+            if (!int.TryParse(item.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var latency) || latency < 0)
+            {
+                errors.Add($"{item.Path}: '{item.Value}' is not a whole number of milliseconds.");
+                continue;
+            }
+
+            latencies.Add(latency);
+        }
+
+        return [.. latencies];
+    }
+
     /// <summary>
     /// Clusters with a <c>Kubernetes</c> Service are fed by EndpointSlice discovery; the <c>Kubernetes</c> section
-    /// says how to reach the API server (in-cluster by default) and how fresh the view must be.
+    /// says how to reach the API server (in-cluster by default) and how fresh the view must be. Returns the options
+    /// when some cluster is fed by Kubernetes, adding every problem of the section to <paramref name="errors"/>.
     /// </summary>
-    private static void AddKubernetesDiscovery(WebApplicationBuilder builder, IProxyBuilder proxy)
+    private static KubernetesDiscoveryOptions? ReadKubernetesDiscovery(WebApplicationBuilder builder, ProxyOptions proxy, List<string> errors)
     {
-        var fed = proxy.Options.Clusters.Where(c => c.Value.Kubernetes is not null).ToArray();
+        var fed = proxy.Clusters.Where(c => c.Value.Kubernetes is not null).Select(c => c.Value.Kubernetes!).ToArray();
         var section = builder.Configuration.GetSection(KubernetesDiscoveryOptionsValidation.SectionName);
         if (fed.Length == 0)
         {
             if (section.Exists())
             {
-                throw new ProxyConfigurationException([$"{section.Path}: no cluster names a Kubernetes Service (Proxy:Clusters:<name>:Kubernetes), so this section is unused."]);
+                errors.Add($"{section.Path}: no cluster names a Kubernetes Service (Proxy:Clusters:<name>:Kubernetes), so this section is unused.");
             }
 
-            return;
+            return null;
         }
 
-        KubernetesDiscoveryOptions discovery;
-        try
-        {
-            discovery = KubernetesDiscoveryOptionsValidation.Bind(section);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ProxyConfigurationException([e.Message]);
-        }
-
-        foreach (var (_, cluster) in fed)
-        {
-            var service = cluster.Kubernetes!;
-            if (!discovery.Services.Any(s => s.Namespace == service.Namespace && s.Name == service.Service && s.Port == service.Port))
+        var skipped = false;
+        KubernetesDiscoveryOptionsValidation.TryLoad(
+            section,
+            discovery =>
             {
-                discovery.Services.Add(new ServiceReference { Namespace = service.Namespace, Name = service.Service, Port = service.Port });
+                foreach (var service in fed)
+                {
+                    // A cluster without a Service name is already reported under Proxy:Clusters.
+                    skipped |= string.IsNullOrWhiteSpace(service.Service);
+                    if (!string.IsNullOrWhiteSpace(service.Service) && !discovery.Services.Any(s => s.Namespace == service.Namespace && s.Name == service.Service && s.Port == service.Port))
+                    {
+                        discovery.Services.Add(new ServiceReference { Namespace = service.Namespace, Name = service.Service, Port = service.Port });
+                    }
+                }
+            },
+            out var options,
+            out var discoveryErrors);
+        // "Name at least one Service" only repeats the broken cluster's own error.
+        errors.AddRange(skipped ? discoveryErrors.Where(e => !e.StartsWith($"{section.Path}:Services: ", StringComparison.Ordinal)) : discoveryErrors);
+        return options;
+    }
+
+    private static void AddKubernetesDiscovery(WebApplicationBuilder builder, IProxyBuilder proxy, KubernetesDiscoveryOptions discovery)
+    {
+        builder.Services.AddKubernetesDiscovery(discovery);
+        foreach (var (name, cluster) in proxy.Options.Clusters)
+        {
+            if (cluster.Kubernetes is { } service)
+            {
+                proxy.UseEndpointSource(name, sp => sp.GetRequiredService<KubernetesDiscovery>().GetSource(service.Namespace, service.Service, service.Port), discovery.StaleAfter);
             }
         }
+    }
 
-        var errors = KubernetesDiscoveryOptionsValidation.GetErrors(discovery, section.Path);
-        if (errors.Count > 0)
-        {
-            throw new ProxyConfigurationException(errors);
-        }
+    /// <summary>Whether the host is still starting; read by a log filter on every host log call.</summary>
+    private sealed class StartupPhase
+    {
+        private volatile bool _active = true;
 
-        builder.Services.AddKubernetesDiscovery(discovery);
-        foreach (var (name, cluster) in fed)
+        public bool Active
         {
-            var service = cluster.Kubernetes!;
-            proxy.UseEndpointSource(name, sp => sp.GetRequiredService<KubernetesDiscovery>().GetSource(service.Namespace, service.Service, service.Port), discovery.StaleAfter);
+            get => _active;
+            set => _active = value;
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using LoadBalancing.Configuration;
 using Microsoft.Extensions.Configuration;
 
 namespace LoadBalancing.Kubernetes;
@@ -10,26 +11,49 @@ public static partial class KubernetesDiscoveryOptionsValidation
     public const string SectionName = "Kubernetes";
 
     /// <summary>
-    /// Binds a configuration section (normally <c>Kubernetes</c>) to options, rejecting unknown keys and values that
-    /// do not convert. Does not validate: a host may add Services first, then call <see cref="Validate"/>.
+    /// Reads a configuration section (normally <c>Kubernetes</c>) into options, reporting every unknown key and every
+    /// value that does not convert, each by its full key path. Does not validate: a host may add Services first, then
+    /// call <see cref="Validate"/>, or use <see cref="TryLoad"/>, which does both.
     /// </summary>
     /// <param name="section">The section.</param>
     /// <returns>The bound options.</returns>
-    /// <exception cref="ArgumentException">A key is unknown or its value does not convert; the message names the key.</exception>
+    /// <exception cref="ArgumentException">A key is unknown or a value does not convert; the message names every such key.</exception>
     public static KubernetesDiscoveryOptions Bind(IConfiguration section)
     {
         ArgumentNullException.ThrowIfNull(section);
         var options = new KubernetesDiscoveryOptions();
-        try
+        var problems = new ConfigurationProblems();
+        KubernetesConfigurationShape.Discovery.Read(section, PathOf(section), options, problems);
+        if (problems.Errors.Count > 0)
         {
-            section.Bind(options, binder => binder.ErrorOnUnknownConfiguration = true);
-        }
-        catch (InvalidOperationException e)
-        {
-            throw new ArgumentException(e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message, nameof(section), e);
+            throw new ArgumentException(Describe(problems.Errors), nameof(section));
         }
 
         return options;
+    }
+
+    /// <summary>
+    /// Reads a configuration section (normally <c>Kubernetes</c>) into options, lets the caller complete them, then
+    /// validates, collecting every problem: unknown keys, values that do not convert (the key keeps its default and
+    /// its value checks are skipped) and invalid values, each naming its full key path.
+    /// </summary>
+    /// <param name="section">The section.</param>
+    /// <param name="complete">Adds what the host knows from elsewhere (Services named by its own configuration) before validation; may be null.</param>
+    /// <param name="options">The options: valid on success; otherwise every key that converted is set.</param>
+    /// <param name="errors">One line per problem; empty on success.</param>
+    /// <returns>Whether the options are valid.</returns>
+    public static bool TryLoad(IConfiguration section, Action<KubernetesDiscoveryOptions>? complete, out KubernetesDiscoveryOptions options, out IReadOnlyList<string> errors)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        options = new KubernetesDiscoveryOptions();
+        var prefix = PathOf(section);
+        var problems = new ConfigurationProblems();
+        KubernetesConfigurationShape.Discovery.Read(section, prefix, options, problems);
+        complete?.Invoke(options);
+        var all = new List<string>(problems.Errors);
+        all.AddRange(problems.Independent(GetErrors(options, prefix)));
+        errors = all;
+        return all.Count == 0;
     }
 
     /// <summary>Every problem with the options, each naming its key; empty when they are valid.</summary>
@@ -151,9 +175,14 @@ public static partial class KubernetesDiscoveryOptionsValidation
         var errors = GetErrors(options, prefix);
         if (errors.Count > 0)
         {
-            throw new ArgumentException("Invalid Kubernetes discovery configuration:" + Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", errors), nameof(options));
+            throw new ArgumentException(Describe(errors), nameof(options));
         }
     }
+
+    private static string PathOf(IConfiguration section) => section is IConfigurationSection s ? s.Path : SectionName;
+
+    private static string Describe(IEnumerable<string> errors) =>
+        "Invalid Kubernetes discovery configuration:" + Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", errors);
 
     private static void Positive(TimeSpan value, string key, List<string> errors)
     {

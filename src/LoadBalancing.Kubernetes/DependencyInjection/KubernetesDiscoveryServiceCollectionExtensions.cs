@@ -12,15 +12,19 @@ public static class KubernetesDiscoveryServiceCollectionExtensions
     /// <summary>
     /// Registers <see cref="KubernetesDiscovery"/> (a hosted service) and its health checks (<c>kubernetes-discovery</c>, tag
     /// <c>ready</c>, and <c>kubernetes-discovery-liveness</c>, tag <c>live</c>)
-    /// from a configuration section, normally <c>Kubernetes</c>. Unknown keys and bad values fail here, naming the key.
+    /// from a configuration section, normally <c>Kubernetes</c>. Unknown keys and bad values fail here, every one named by its key.
     /// </summary>
     /// <param name="services">The services.</param>
     /// <param name="section">The configuration section.</param>
     /// <returns>The validated options.</returns>
     public static KubernetesDiscoveryOptions AddKubernetesDiscovery(this IServiceCollection services, IConfiguration section)
     {
-        var options = KubernetesDiscoveryOptionsValidation.Bind(section);
-        KubernetesDiscoveryOptionsValidation.Validate(options, section is IConfigurationSection s ? s.Path : KubernetesDiscoveryOptionsValidation.SectionName);
+        ArgumentNullException.ThrowIfNull(section);
+        if (!KubernetesDiscoveryOptionsValidation.TryLoad(section, complete: null, out var options, out var errors))
+        {
+            throw new ArgumentException("Invalid Kubernetes discovery configuration:" + Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", errors), nameof(section));
+        }
+
         services.AddKubernetesDiscovery(options);
         return options;
     }

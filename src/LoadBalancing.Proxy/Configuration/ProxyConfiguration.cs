@@ -1,3 +1,4 @@
+using LoadBalancing.Configuration;
 using Microsoft.Extensions.Configuration;
 
 namespace LoadBalancing.Proxy;
@@ -9,30 +10,46 @@ public static class ProxyConfiguration
     public const string SectionName = "Proxy";
 
     /// <summary>
-    /// Binds <paramref name="section"/> to <see cref="ProxyOptions"/>, rejecting unknown keys and values that do
-    /// not convert, then validates the result.
+    /// Reads <paramref name="section"/> into <see cref="ProxyOptions"/> and validates the result, reporting every
+    /// problem at once: unknown keys, values that do not convert and values that are out of range.
     /// </summary>
     /// <param name="section">The <c>Proxy</c> section.</param>
     /// <returns>The validated options.</returns>
     /// <exception cref="ProxyConfigurationException">The configuration is invalid; the message names every bad key.</exception>
     public static ProxyOptions Load(IConfiguration section)
     {
-        ArgumentNullException.ThrowIfNull(section);
-        var options = new ProxyOptions();
-        try
+        if (!TryLoad(section, out var options, out var errors))
         {
-            section.Bind(options, binder => binder.ErrorOnUnknownConfiguration = true);
-        }
-        catch (InvalidOperationException e)
-        {
-            // The binder's messages name the key ("...at 'Proxy:Clusters:a:MaxAttempts' to type 'System.Int32'"),
-            // and, for unknown keys, the key and the type it was bound to.
-            var detail = e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message;
-            throw new ProxyConfigurationException([detail]);
+            throw new ProxyConfigurationException(errors);
         }
 
-        Validate(options, section is IConfigurationSection s ? s.Path : SectionName);
         return options;
+    }
+
+    /// <summary>
+    /// Reads <paramref name="section"/> into <see cref="ProxyOptions"/> and validates the result, collecting every
+    /// problem, each naming its full key path (<c>Proxy:Clusters:web:Endpoints:0:Adress</c>), the value and what is
+    /// accepted, with the closest known name for a misspelt key or enum value. A key whose value does not convert
+    /// keeps its default and its value checks are skipped, so each mistake is reported once.
+    /// </summary>
+    /// <param name="section">The <c>Proxy</c> section.</param>
+    /// <param name="options">
+    /// The options: on success, valid; otherwise every key that converted is set, the rest hold their defaults (good
+    /// enough to check related sections, such as which clusters name a Kubernetes Service).
+    /// </param>
+    /// <param name="errors">One line per problem; empty on success.</param>
+    /// <returns>Whether the configuration is valid.</returns>
+    public static bool TryLoad(IConfiguration section, out ProxyOptions options, out IReadOnlyList<string> errors)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        options = new ProxyOptions();
+        var prefix = section is IConfigurationSection s ? s.Path : SectionName;
+        var problems = new ConfigurationProblems();
+        ProxyConfigurationShape.Proxy.Read(section, prefix, options, problems);
+        var all = new List<string>(problems.Errors);
+        all.AddRange(problems.Independent(ProxyOptionsValidation.GetErrors(options, prefix)));
+        errors = all;
+        return all.Count == 0;
     }
 
     /// <summary>Validates options built in code or bound from configuration.</summary>

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 
 namespace LoadBalancing.Proxy;
 
@@ -15,14 +17,22 @@ internal static class ProxyOptionsValidation
             errors.Add($"{prefix}:Listeners: at least one listener is needed (for example {{ \"Url\": \"http://127.0.0.1:8080\" }}).");
         }
 
+        var addresses = new List<(string Key, Uri Uri)>();
         for (var i = 0; i < options.Listeners.Count; i++)
         {
-            CheckListener(options.Listeners[i], $"{prefix}:Listeners:{i}", errors);
+            if (CheckListener(options.Listeners[i], $"{prefix}:Listeners:{i}", errors) is { } uri)
+            {
+                addresses.Add(($"{prefix}:Listeners:{i}:Url", uri));
+            }
         }
 
-        if (options.Admin.Enabled)
+        if (options.Admin.Enabled && CheckUrl(options.Admin.Url, $"{prefix}:Admin:Url", errors, allowHttps: false) is { } admin)
         {
-            CheckUrl(options.Admin.Url, $"{prefix}:Admin:Url", errors, allowHttps: false);
+            CheckPorts(addresses, ($"{prefix}:Admin:Url", admin), errors);
+        }
+        else
+        {
+            CheckPorts(addresses, admin: null, errors);
         }
 
         if (options.MaxRequestBodySize is < 0)
@@ -60,12 +70,12 @@ internal static class ProxyOptionsValidation
         return errors;
     }
 
-    private static void CheckListener(ListenerOptions listener, string key, List<string> errors)
+    private static Uri? CheckListener(ListenerOptions listener, string key, List<string> errors)
     {
         var uri = CheckUrl(listener.Url, $"{key}:Url", errors, allowHttps: true);
         if (uri is null)
         {
-            return;
+            return null;
         }
 
         if (uri.Scheme == Uri.UriSchemeHttps)
@@ -83,7 +93,68 @@ internal static class ProxyOptionsValidation
         {
             errors.Add($"{key}:CertificatePath: a certificate needs an https URL; got '{listener.Url}'.");
         }
+
+        return uri;
     }
+
+    /// <summary>
+    /// Two listeners on one address and port would fail at bind; a listener on the admin port on any address
+    /// would be served the admin endpoints, which are told apart by port alone.
+    /// </summary>
+    private static void CheckPorts(List<(string Key, Uri Uri)> listeners, (string Key, Uri Uri)? admin, List<string> errors)
+    {
+        for (var j = 1; j < listeners.Count; j++)
+        {
+            for (var i = 0; i < j; i++)
+            {
+                var (earlier, later) = (listeners[i], listeners[j]);
+                if (later.Uri.Port != 0 && later.Uri.Port == earlier.Uri.Port && Overlap(earlier.Uri, later.Uri))
+                {
+                    errors.Add($"{later.Key}: '{later.Uri.OriginalString}' takes port {later.Uri.Port} on an address {earlier.Key} ('{earlier.Uri.OriginalString}') already listens on; give each listener its own port.");
+                    break;
+                }
+            }
+        }
+
+        if (admin is not { } a || a.Uri.Port == 0)
+        {
+            return;
+        }
+
+        foreach (var listener in listeners)
+        {
+            if (listener.Uri.Port == a.Uri.Port)
+            {
+                errors.Add($"{a.Key}: '{a.Uri.OriginalString}' takes port {a.Uri.Port}, which {listener.Key} ('{listener.Uri.OriginalString}') listens on; the admin endpoint needs a port of its own.");
+                return;
+            }
+        }
+    }
+
+    /// <summary>Whether two listen addresses share an interface: equal, a wildcard (Kestrel binds [::] dual-stack), or localhost's loopbacks.</summary>
+    private static bool Overlap(Uri a, Uri b)
+    {
+        var first = Addresses(a);
+        var second = Addresses(b);
+        foreach (var x in first)
+        {
+            foreach (var y in second)
+            {
+                if (x.Equals(y)
+                    || x.Equals(IPAddress.IPv6Any) || y.Equals(IPAddress.IPv6Any)
+                    || (x.Equals(IPAddress.Any) && y.AddressFamily == AddressFamily.InterNetwork)
+                    || (y.Equals(IPAddress.Any) && x.AddressFamily == AddressFamily.InterNetwork))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    private static IPAddress[] Addresses(Uri uri) =>
+        IPAddress.TryParse(uri.Host, out var address) ? [address] : [IPAddress.Loopback, IPAddress.IPv6Loopback];
 
     private static Uri? CheckUrl(string url, string key, List<string> errors, bool allowHttps)
     {

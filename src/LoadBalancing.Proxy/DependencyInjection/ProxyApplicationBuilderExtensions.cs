@@ -1,7 +1,9 @@
+using System.Net;
 using LoadBalancing.Proxy;
 using LoadBalancing.Proxy.Admin;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Microsoft.AspNetCore.Builder;
 
@@ -10,7 +12,8 @@ public static class ProxyApplicationBuilderExtensions
 {
     /// <summary>
     /// Ends the pipeline with the proxy: requests on the admin listener go to the admin endpoints, all others
-    /// are routed and forwarded. Readiness fails as soon as the host starts stopping.
+    /// are routed and forwarded. Readiness fails as soon as the host starts stopping. An admin endpoint on an address
+    /// other than loopback is logged as a warning.
     /// </summary>
     /// <param name="app">The application.</param>
     /// <returns>The application.</returns>
@@ -23,10 +26,18 @@ public static class ProxyApplicationBuilderExtensions
         var admin = services.GetRequiredService<AdminHandler>();
         var listeners = services.GetRequiredService<ProxyListeners>();
         services.GetService<IHostApplicationLifetime>()?.ApplicationStopping.Register(() => runtime.Draining = true);
+        var options = services.GetRequiredService<ProxyOptions>();
+        if (options.Admin.Enabled && !IsLoopback(options.Admin.Url) && services.GetService<ILoggerFactory>() is { } loggers)
+        {
+            AdminLog.AdminNotLoopback(loggers.CreateLogger(typeof(AdminHandler).FullName!), options.Admin.Url);
+        }
 
         app.Run(context => listeners.IsAdmin(context.Connection.LocalPort)
             ? admin.HandleAsync(context)
             : proxy.InvokeAsync(context));
         return app;
     }
+
+    private static bool IsLoopback(string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.IsLoopback || (IPAddress.TryParse(uri.Host, out var address) && IPAddress.IsLoopback(address)));
 }

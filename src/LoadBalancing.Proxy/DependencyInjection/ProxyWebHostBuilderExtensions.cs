@@ -38,8 +38,10 @@ public static class ProxyWebHostBuilderExtensions
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodySize;
-            foreach (var listener in options.Listeners)
+            for (var i = 0; i < options.Listeners.Count; i++)
             {
+                var listener = options.Listeners[i];
+                var key = $"{ProxyConfiguration.SectionName}:Listeners:{i}:Url";
                 Listen(kestrel, listener.Url, listen =>
                 {
                     listen.Protocols = listener.Protocols switch
@@ -54,7 +56,7 @@ public static class ProxyWebHostBuilderExtensions
                         listen.UseHttps(path, listener.CertificatePassword);
                     }
 
-                    listeners.AddProxy(listen);
+                    listeners.AddProxy(listen, key, listener.Url);
                 });
             }
 
@@ -63,7 +65,7 @@ public static class ProxyWebHostBuilderExtensions
                 Listen(kestrel, options.Admin.Url, listen =>
                 {
                     listen.Protocols = HttpProtocols.Http1;
-                    listeners.SetAdmin(listen);
+                    listeners.SetAdmin(listen, $"{ProxyConfiguration.SectionName}:Admin:Url", options.Admin.Url);
                 });
             }
         });

@@ -71,4 +71,59 @@ public sealed class OptionsTests
         Assert.Contains(provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<HealthCheckServiceOptions>>().Value.Registrations, r => r.Name == "kubernetes-discovery");
         Assert.Equal("shop/web:http", discovery.GetSource("shop", "web", "http").Name);
     }
+
+    [Fact]
+    public void UnknownKeys_AreNamedByTheirFullPath_WithTheClosestKnownName()
+    {
+        var message = Error(("Kubernetes:Servics:0:Name", "web"), ("Kubernetes:Services:0:Nme", "api"));
+
+        Assert.Contains("Kubernetes:Servics: unknown key; did you mean 'Services'?", message, StringComparison.Ordinal);
+        Assert.Contains("Kubernetes:Services:0:Nme: unknown key (set to 'api'); did you mean 'Name'?", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TryLoad_ReportsBindingAndValueProblemsTogether_SkippingChecksOfKeysThatDidNotBind()
+    {
+        var configuration = Config(("Kubernetes:WatchIdleTimeout", "90s"), ("Kubernetes:StaleAfter", "00:01:00"), ("Kubernetes:WatchTimeoutMax", "00:01:00"), ("Kubernetes:Namespaces:0", "Shop"));
+
+        var valid = KubernetesDiscoveryOptionsValidation.TryLoad(configuration.GetSection("Kubernetes"), complete: null, out _, out var errors);
+
+        // StaleAfter is not compared with the default that WatchIdleTimeout kept when it did not bind.
+        Assert.False(valid);
+        Assert.Equal(
+            [
+                "Kubernetes:WatchIdleTimeout: '90s' is not a duration as [d.]hh:mm:ss[.fff] (00:00:02 is 2 seconds); did you mean '00:01:30'?",
+                "Kubernetes:Namespaces:0: 'Shop' is not a namespace name.",
+                "Kubernetes:WatchTimeoutMax (00:01:00) must not be less than WatchTimeoutMin (00:05:00).",
+            ],
+            errors);
+    }
+
+    [Fact]
+    public void TryLoad_LetsTheCallerAddServicesBeforeValidating()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Kubernetes:ApiServer"] = "http://127.0.0.1:8001" }).Build();
+
+        var valid = KubernetesDiscoveryOptionsValidation.TryLoad(configuration.GetSection("Kubernetes"), o => o.Services.Add(new ServiceReference { Name = "web" }), out var options, out var errors);
+
+        Assert.True(valid, string.Join("\n", errors));
+        Assert.Equal("default/web", Assert.Single(options.Services).ToString());
+    }
+
+    [Fact]
+    public void TheShapes_ListEveryBindableProperty_OfTheOptionsClasses()
+    {
+        foreach (var (type, names) in new (Type, IReadOnlyList<string>)[]
+        {
+            (typeof(KubernetesDiscoveryOptions), KubernetesConfigurationShape.Discovery.Names),
+            (typeof(ServiceReference), KubernetesConfigurationShape.Service.Names),
+        })
+        {
+            var properties = type.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+                .Where(p => p.CanWrite || p.PropertyType.IsGenericType)
+                .Select(p => p.Name)
+                .Order(StringComparer.Ordinal);
+            Assert.Equal(properties, names.Order(StringComparer.Ordinal));
+        }
+    }
 }

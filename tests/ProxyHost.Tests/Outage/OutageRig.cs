@@ -79,7 +79,6 @@ internal sealed class OutageRig : IAsyncDisposable
             ["ApiServer"] = rig.Api.Url,
             ["WatchIdleTimeout"] = "00:00:01",
             ["StaleAfter"] = "00:00:02",
-            ["UnhealthyAfter"] = "00:00:30",
             ["BackoffInitial"] = "00:00:00.050",
             ["BackoffMax"] = "00:00:00.400",
             ["MinPublishInterval"] = "00:00:00.020",

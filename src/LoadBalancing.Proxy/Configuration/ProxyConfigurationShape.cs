@@ -1,0 +1,102 @@
+using LoadBalancing.Configuration;
+using static LoadBalancing.Configuration.ConfigurationValues;
+
+namespace LoadBalancing.Proxy;
+
+/// <summary>
+/// Every key the <c>Proxy</c> section takes, written out so that reading it needs no reflection (the host is
+/// published with NativeAOT) and a new option is one line here; <c>ProxyConfigurationShapeTests</c> checks that
+/// every settable property of the options classes is listed.
+/// </summary>
+internal static class ProxyConfigurationShape
+{
+    private static readonly ConfigurationValue<TimeSpan> Duration = ConfigurationValues.Duration;
+
+    public static readonly ObjectShape<LeastRequestOptions> LeastRequest = new ObjectShape<LeastRequestOptions>("LeastRequest")
+        .Value("ChoiceCount", WholeNumber, (o, v) => o.ChoiceCount = v)
+        .Value("ActiveRequestBias", Number, (o, v) => o.ActiveRequestBias = v);
+
+    public static readonly ObjectShape<PeakEwmaOptions> PeakEwma = new ObjectShape<PeakEwmaOptions>("PeakEwma")
+        .Value("DecayTime", Duration, (o, v) => o.DecayTime = v)
+        .Value("DefaultRtt", Duration, (o, v) => o.DefaultRtt = v)
+        .Value("PenaltyRtt", Duration, (o, v) => o.PenaltyRtt = v);
+
+    public static readonly ObjectShape<MaglevOptions> Maglev = new ObjectShape<MaglevOptions>("Maglev")
+        .Value("TableSize", WholeNumber, (o, v) => o.TableSize = v);
+
+    public static readonly ObjectShape<RingHashOptions> RingHash = new ObjectShape<RingHashOptions>("RingHash")
+        .Value("MinimumRingSize", WholeNumber, (o, v) => o.MinimumRingSize = v)
+        .Value("MaximumRingSize", WholeNumber, (o, v) => o.MaximumRingSize = v);
+
+    public static readonly ObjectShape<OutlierDetectionOptions> OutlierDetection = new ObjectShape<OutlierDetectionOptions>("OutlierDetection")
+        .Value("Enabled", Flag, (o, v) => o.Enabled = v)
+        .Value("ConsecutiveFailures", WholeNumber, (o, v) => o.ConsecutiveFailures = v)
+        .Value("BaseEjectionTime", Duration, (o, v) => o.BaseEjectionTime = v)
+        .Value("MaxEjectionTime", Duration, (o, v) => o.MaxEjectionTime = v)
+        .Value("MaxEjectionPercent", Number, (o, v) => o.MaxEjectionPercent = v);
+
+    public static readonly ObjectShape<SlowStartOptions> SlowStart = new ObjectShape<SlowStartOptions>("SlowStart")
+        .Value("Window", Duration, (o, v) => o.Window = v)
+        .Value("Aggression", Number, (o, v) => o.Aggression = v)
+        .Value("MinWeightPercent", Number, (o, v) => o.MinWeightPercent = v);
+
+    public static readonly ObjectShape<EndpointOptions> Endpoint = new ObjectShape<EndpointOptions>("an endpoint")
+        .Value("Address", Text, (o, v) => o.Address = v)
+        .Value("Weight", WholeNumber, (o, v) => o.Weight = v)
+        .Value("Zone", OptionalText, (o, v) => o.Zone = v);
+
+    public static readonly ObjectShape<HashKeyOptions> HashKey = new ObjectShape<HashKeyOptions>("HashKey")
+        .Value("Source", Enum<HashKeySource>("a hash key source"), (o, v) => o.Source = v)
+        .Value("Name", OptionalText, (o, v) => o.Name = v);
+
+    public static readonly ObjectShape<KubernetesServiceOptions> KubernetesService = new ObjectShape<KubernetesServiceOptions>("Kubernetes")
+        .Value("Namespace", Text, (o, v) => o.Namespace = v)
+        .Value("Service", Text, (o, v) => o.Service = v)
+        .Value("Port", OptionalText, (o, v) => o.Port = v);
+
+    public static readonly ObjectShape<ClusterOptions> Cluster = new ObjectShape<ClusterOptions>("a cluster")
+        .Value("Algorithm", Enum<LoadBalancingAlgorithm>("a balancing algorithm"), (o, v) => o.Algorithm = v)
+        .List("Endpoints", Endpoint, o => o.Endpoints)
+        .Object("Kubernetes", KubernetesService, o => o.Kubernetes ??= new())
+        .Object("HashKey", HashKey, o => o.HashKey)
+        .Value("Fallback", OptionalText, (o, v) => o.Fallback = v)
+        .Value("PreserveHost", Flag, (o, v) => o.PreserveHost = v)
+        .Value("MaxAttempts", WholeNumber, (o, v) => o.MaxAttempts = v)
+        .Value("ConnectTimeout", Duration, (o, v) => o.ConnectTimeout = v)
+        .Value("ResponseHeaderTimeout", Duration, (o, v) => o.ResponseHeaderTimeout = v)
+        .Value("IdleTimeout", Duration, (o, v) => o.IdleTimeout = v)
+        .Value("PooledConnectionIdleTimeout", Duration, (o, v) => o.PooledConnectionIdleTimeout = v)
+        .Value("MaxIdleConnectionsPerEndpoint", WholeNumber, (o, v) => o.MaxIdleConnectionsPerEndpoint = v)
+        .Value("MaxResponseHeaderBytes", WholeNumber, (o, v) => o.MaxResponseHeaderBytes = v)
+        .Object("LeastRequest", LeastRequest, o => o.LeastRequest)
+        .Object("PeakEwma", PeakEwma, o => o.PeakEwma)
+        .Object("Maglev", Maglev, o => o.Maglev)
+        .Object("RingHash", RingHash, o => o.RingHash)
+        .Value("HashBalanceFactor", Optional(Number), (o, v) => o.HashBalanceFactor = v)
+        .Object("OutlierDetection", OutlierDetection, o => o.OutlierDetection)
+        .Object("SlowStart", SlowStart, o => o.SlowStart)
+        .Value("PanicThresholdPercent", Number, (o, v) => o.PanicThresholdPercent = v);
+
+    public static readonly ObjectShape<ListenerOptions> Listener = new ObjectShape<ListenerOptions>("a listener")
+        .Value("Url", Text, (o, v) => o.Url = v)
+        .Value("Protocols", Optional(Enum<ListenerProtocols>("a protocol set")), (o, v) => o.Protocols = v)
+        .Value("CertificatePath", OptionalText, (o, v) => o.CertificatePath = v)
+        .Value("CertificatePassword", OptionalText, (o, v) => o.CertificatePassword = v);
+
+    public static readonly ObjectShape<AdminOptions> Admin = new ObjectShape<AdminOptions>("Admin")
+        .Value("Enabled", Flag, (o, v) => o.Enabled = v)
+        .Value("Url", Text, (o, v) => o.Url = v);
+
+    public static readonly ObjectShape<RouteOptions> Route = new ObjectShape<RouteOptions>("a route")
+        .Value("Host", Text, (o, v) => o.Host = v)
+        .Value("Path", Text, (o, v) => o.Path = v)
+        .Value("Cluster", Text, (o, v) => o.Cluster = v);
+
+    public static readonly ObjectShape<ProxyOptions> Proxy = new ObjectShape<ProxyOptions>("Proxy")
+        .List("Listeners", Listener, o => o.Listeners)
+        .Object("Admin", Admin, o => o.Admin)
+        .List("Routes", Route, o => o.Routes)
+        .Map("Clusters", Cluster, o => o.Clusters)
+        .Value("MaxRequestBodySize", Optional(LongNumber), (o, v) => o.MaxRequestBodySize = v)
+        .Value("DrainTimeout", Duration, (o, v) => o.DrainTimeout = v);
+}
