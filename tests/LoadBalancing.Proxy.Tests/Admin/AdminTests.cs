@@ -26,7 +26,7 @@ public sealed class AdminTests
     }
 
     [Fact]
-    public async Task Readyz_FailsWhileDiscoveryIsStale_AndRecovers()
+    public async Task Readyz_StaleBecauseTheSourceCannotBeReached_StaysReadyAsDegraded_StaleForItsOwnReason_FailsAndRecovers()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var source = new EndpointSource("web", time);
@@ -37,14 +37,27 @@ public sealed class AdminTests
 
         Assert.Equal(HttpStatusCode.OK, (await proxy.Admin.GetAsync("readyz", ct)).StatusCode);
 
+        // Discovery cannot reach its source of truth: every replica is in the same position, so stay ready.
+        source.ReportConfirmationProblem(ConfirmationProblem.SourceUnreachable);
         time.Advance(TimeSpan.FromSeconds(31));
+        using var degraded = await proxy.Admin.GetAsync("readyz", ct);
+        Assert.True(degraded.StatusCode == HttpStatusCode.OK, "Promise broken: a control-plane outage turned the proxy unready.");
+        Assert.Contains("cluster web: degraded, stale because its source cannot be reached; serving the last good list (last confirmed 31.0s ago, bound 30s)", await degraded.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        var metrics = await proxy.Admin.GetStringAsync("metrics", ct);
+        Assert.Contains("lb_cluster_discovery_stale{cluster=\"web\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("lb_cluster_discovery_degraded{cluster=\"web\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("\"freshness\":\"stale-unreachable\"", await proxy.Admin.GetStringAsync("backends", ct), StringComparison.Ordinal);
+
+        // The source answers but this replica's list does not converge: let traffic move to the others.
+        source.ReportConfirmationProblem(ConfirmationProblem.NotConverging);
         using var stale = await proxy.Admin.GetAsync("readyz", ct);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, stale.StatusCode);
-        Assert.Contains("cluster web: stale (last confirmed 31.0s ago, bound 30s)", await stale.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
-        Assert.Contains("lb_cluster_discovery_stale{cluster=\"web\"} 1", await proxy.Admin.GetStringAsync("metrics", ct), StringComparison.Ordinal);
+        Assert.Contains("cluster web: stale, not converging although its source answers (last confirmed 31.0s ago, bound 30s)", await stale.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        Assert.Contains("lb_cluster_discovery_not_converging{cluster=\"web\"} 1", await proxy.Admin.GetStringAsync("metrics", ct), StringComparison.Ordinal);
 
         source.Confirm();
         Assert.Equal(HttpStatusCode.OK, (await proxy.Admin.GetAsync("readyz", ct)).StatusCode);
+        Assert.Contains("\"freshness\":\"current\"", await proxy.Admin.GetStringAsync("backends", ct), StringComparison.Ordinal);
     }
 
     [Fact]

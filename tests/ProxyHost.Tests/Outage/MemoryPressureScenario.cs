@@ -38,7 +38,7 @@ public sealed class MemoryPressureScenario
         await File.WriteAllTextAsync(config, $$"""
             {
               "Logging": { "LogLevel": { "Default": "Warning" } },
-              "Kubernetes": { "ApiServer": "{{api.Url}}", "WatchIdleTimeout": "00:00:05", "StaleAfter": "00:00:10", "MinPublishInterval": "00:00:00.050" },
+              "Kubernetes": { "ApiServer": "{{api.Url}}", "WatchIdleTimeout": "00:00:05", "ConfirmInterval": "00:00:01", "ListTimeout": "00:00:05", "StaleAfter": "00:00:10", "WedgedAfter": "00:01:00", "MinPublishInterval": "00:00:00.050" },
               "Proxy": {
                 "Listeners": [ { "Url": "http://127.0.0.1:{{proxyPort}}" } ],
                 "Admin": { "Url": "http://127.0.0.1:{{adminPort}}" },

@@ -53,7 +53,14 @@ internal sealed class OutageRig : IAsyncDisposable
     public IReadOnlyList<Pod> Pods(string service) => _pods[service];
 
     /// <summary>Starts three pods per Service, the API server's slices, and the proxy.</summary>
-    public static async Task<OutageRig> StartAsync(bool fallback, Action<Dictionary<string, object>>? kubernetes = null, int podsPerService = 3)
+    /// <param name="fallback">Whether the clusters have a fallback (a stand-in ClusterIP).</param>
+    /// <param name="kubernetes">Changes to the discovery settings.</param>
+    /// <param name="podsPerService">Pods per Service.</param>
+    /// <param name="defaults">
+    /// Discovery with its default timings (only the API server named), as a user runs it; otherwise timings shortened
+    /// about twentyfold, so that a scenario about causes and signals takes seconds.
+    /// </param>
+    public static async Task<OutageRig> StartAsync(bool fallback, Action<Dictionary<string, object>>? kubernetes = null, int podsPerService = 3, bool defaults = false)
     {
         var rig = new OutageRig(await FakeApiServer.StartAsync());
         var octet = 1;
@@ -74,15 +81,21 @@ internal sealed class OutageRig : IAsyncDisposable
             rig.ClusterIp = await TestBackend.StartAsync("cluster-ip", "127.0.9.9");
         }
 
-        var settings = new Dictionary<string, object>
-        {
-            ["ApiServer"] = rig.Api.Url,
-            ["WatchIdleTimeout"] = "00:00:01",
-            ["StaleAfter"] = "00:00:02",
-            ["BackoffInitial"] = "00:00:00.050",
-            ["BackoffMax"] = "00:00:00.400",
-            ["MinPublishInterval"] = "00:00:00.020",
-        };
+        var settings = defaults
+            ? new Dictionary<string, object> { ["ApiServer"] = rig.Api.Url }
+            : new Dictionary<string, object>
+            {
+                ["ApiServer"] = rig.Api.Url,
+                ["WatchIdleTimeout"] = "00:00:01",
+                ["ConfirmInterval"] = "00:00:00.500",
+                ["ConfirmGrace"] = "00:00:00.300",
+                ["ListTimeout"] = "00:00:02",
+                ["StaleAfter"] = "00:00:03.500",
+                ["WedgedAfter"] = "00:00:04",
+                ["BackoffInitial"] = "00:00:00.050",
+                ["BackoffMax"] = "00:00:00.400",
+                ["MinPublishInterval"] = "00:00:00.020",
+            };
         kubernetes?.Invoke(settings);
         rig._configFile = Path.Combine(Path.GetTempPath(), $"outage-{Guid.NewGuid():N}.json");
         await File.WriteAllTextAsync(rig._configFile, JsonSerializer.Serialize(new Dictionary<string, object>
@@ -203,6 +216,21 @@ internal sealed class OutageRig : IAsyncDisposable
             throw new Xunit.Sdk.XunitException(
                 $"Promise broken: the proxy's view of {service} did not converge to {what} within {bound.TotalSeconds:0} s: it has [{string.Join(", ", ProxyView(service))}], the API server has [{string.Join(", ", expected)}].");
         }
+    }
+
+    /// <summary>Stops the proxy and starts it again with the same configuration: what the kubelet's restart amounts to.</summary>
+    public async Task RestartProxyAsync()
+    {
+        Client.Dispose();
+        Admin.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+        var (app, _) = await ProxyHostApp.BuildAsync(["--config", _configFile!]);
+        App = app;
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        var listeners = app.Services.GetRequiredService<ProxyListeners>();
+        Client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 16 }) { BaseAddress = new Uri($"http://{listeners.ProxyEndPoint}/"), Timeout = TimeSpan.FromSeconds(10) };
+        Admin = new HttpClient { BaseAddress = new Uri($"http://{listeners.AdminEndPoint}/"), Timeout = TimeSpan.FromSeconds(10) };
     }
 
     public async Task<(HttpStatusCode Status, string Body)> AdminAsync(string path)
