@@ -28,6 +28,31 @@ public sealed class BadInputAndPublishingTests
     }
 
     [Fact]
+    public async Task ListWithAWrongTypedItem_AppliesEveryOtherItem_AndTheNamespaceKeepsUpdating()
+    {
+        await using var h = await Harness.CreateAsync(services: ["web", "api"]);
+        var odd = Slice("web-odd", "web", [new(["10.0.0.9"])]);
+        odd["ports"]![0]!["port"] = "8080"; // a string where the API has an integer: unreadable as an EndpointSlice
+        h.Server.Apply(h.Namespace, odd);
+        h.Server.Apply(h.Namespace, Slice("web-1", "web", [new(["10.0.0.1"])]));
+        h.Server.Apply(h.Namespace, Slice("api-1", "api", [new(["10.0.1.1"])]));
+        await h.StartAsync();
+
+        Assert.True(h.Source().Current.Addresses().SequenceEqual(["10.0.0.1:8080"]), "Promise broken: one unreadable item kept the rest of the list from being applied.");
+        Assert.Equal(["10.0.1.1:8080"], h.Source("api").Current.Addresses());
+        Assert.True(h.Counter("lb.kubernetes.malformed.objects") >= 1);
+
+        // The watch goes on delivering every other object's changes, at once.
+        h.Server.Apply(h.Namespace, Slice("api-1", "api", [new(["10.0.1.2"])]));
+        h.Server.SendRawLine(h.Namespace, "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"web-odd\"},\"ports\":[{\"port\":\"x\"}]}}");
+        h.Server.Apply(h.Namespace, Slice("web-1", "web", [new(["10.0.0.2"])]));
+        await h.Source("api").WaitForAsync(s => s.Addresses().SequenceEqual(["10.0.1.2:8080"]), "api's change next to an unreadable object");
+        await h.Source().WaitForAsync(s => s.Addresses().SequenceEqual(["10.0.0.2:8080"]), "web's change after an unreadable line");
+        Assert.Equal(0, h.Counter("lb.kubernetes.watch.restarts|cause=error"));
+        Assert.True(h.Counter("lb.kubernetes.malformed.objects") >= 2, "Promise broken: the unreadable watch line was not counted as malformed.");
+    }
+
+    [Fact]
     public async Task MalformedSliceInARelist_KeepsItsPreviousVersion()
     {
         await using var h = await Harness.CreateAsync();
