@@ -1,6 +1,6 @@
 namespace LoadBalancing.Proxy.Tests.Fuzzing;
 
-/// <summary>Checks invariants (a)–(f) of the request side for one client connection; see README.md.</summary>
+/// <summary>Checks invariants (a)–(f) of the request side for one client connection; see docs/proxy.md, section Fuzzing.</summary>
 internal static class RequestInvariants
 {
     private static readonly string[] HopByHop = ["connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection", "http2-settings", "transfer-encoding"];
