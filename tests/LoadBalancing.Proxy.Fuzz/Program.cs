@@ -1,7 +1,7 @@
 using System.Globalization;
 using LoadBalancing.Proxy.Tests.Fuzzing;
 
-// The long run of the proxy fuzzers (tests/LoadBalancing.Proxy.Tests/Fuzzing/README.md):
+// The long run of the proxy fuzzers (docs/proxy.md, section Fuzzing):
 //   dotnet run -c Release --project tests/LoadBalancing.Proxy.Fuzz -- --minutes 10 --seed 42 [--side request|response|both]
 // Exit code 0: no findings beyond strictness notes; 1: findings (printed with their bytes); 2: bad arguments.
 var minutes = 5.0;

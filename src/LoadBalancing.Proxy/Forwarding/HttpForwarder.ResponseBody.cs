@@ -108,13 +108,15 @@ internal sealed partial class HttpForwarder
 
         // Validate what has arrived before writing any of it, so broken framing in the first read becomes a
         // clean 502 instead of a response already half-written.
+        // The status that ends the data is the verdict: asking the decoder again would judge the bytes after it.
         var probe = decoder;
         var probeReader = new SequenceReader<byte>(result.Buffer);
-        while (probe.Next(ref probeReader, out _) == ChunkStatus.Data)
+        ChunkStatus verdict;
+        while ((verdict = probe.Next(ref probeReader, out _)) == ChunkStatus.Data)
         {
         }
 
-        if (probe.Next(ref probeReader, out _) == ChunkStatus.Invalid)
+        if (verdict == ChunkStatus.Invalid)
         {
             input.AdvanceTo(result.Buffer.End);
             return ChunkStatus.Invalid;

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Collections.Concurrent;
 using System.Text;
 using LoadBalancing.Proxy.Metrics;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -15,20 +17,44 @@ internal sealed class RequestFieldGuard(RequestRejections rejections) : IPostCon
 
 
 /// <summary>
-/// Kestrel's <c>RequestHeaderEncodingSelector</c> hook, used to see two request fields as they arrived. By the time
-/// a request reaches middleware Kestrel has parsed <c>Content-Length</c> leniently (<c>+5</c> and <c>005</c> become 5,
-/// the raw text is gone) and rewritten a <c>Connection</c> value whose only recognised option is <c>close</c>,
-/// <c>keep-alive</c> or <c>Upgrade</c> to that option alone, dropping every field name it nominated. Kestrel decodes
-/// both values through the selected encoding before it does either, so that is where the raw bytes can be judged.
+/// Kestrel's <c>RequestHeaderEncodingSelector</c> hook, used to see every request field as it arrived: Kestrel calls
+/// it with each field's name before decoding the value (HTTP/1.x and HTTP/2 alike), and accepts what a fail-closed
+/// proxy must not. By the time a request reaches middleware Kestrel has parsed <c>Content-Length</c> leniently
+/// (<c>+5</c> and <c>005</c> become 5, the raw text is gone), rewritten a <c>Connection</c> value whose only
+/// recognised option is <c>close</c>, <c>keep-alive</c> or <c>Upgrade</c> to that option alone (dropping every field
+/// name it nominated), and taken names and values with control characters as ordinary fields: a name such as
+/// <c>C\x01ontent-Length</c> is just another header to Kestrel, so the body it announces would be parsed as the next
+/// request. Judging here costs one short scan per name and one vectorised scan per value, with no second pass over
+/// the headers, and a refused field makes Kestrel answer 400 and close the connection before any middleware runs.
 /// </summary>
 internal static class RequestFieldEncodings
 {
+    // RFC 9110 §5.6.2 tchar.
+    private static readonly SearchValues<char> TokenChars =
+        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
+    // RFC 9110 §5.5: CTLs other than HTAB. CR and LF never get here as values (they end lines), NUL does.
+    private static readonly SearchValues<byte> ControlBytes = SearchValues.Create(
+        [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F,
+         0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x7F]);
+
+    // What Kestrel decodes a value with when no selector names an encoding: ASCII or UTF-8, invalid UTF-8 refused.
+    private static readonly Encoding DefaultValueEncoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     public static Func<string, Encoding?> Selector(Func<string, Encoding?> previous, RequestRejections rejections)
     {
         var contentLength = new ContentLengthEncoding(rejections);
-        var connection = new ConnectionEncoding();
+        var connection = new ConnectionEncoding(rejections);
+        var badName = new RejectingEncoding(rejections);
+        var checkedDefault = new CheckedValueEncoding(DefaultValueEncoding, rejections);
+        var checkedOthers = new ConcurrentDictionary<Encoding, CheckedValueEncoding>();
         return name =>
         {
+            if (!IsToken(name))
+            {
+                return badName;
+            }
+
             // Known fields arrive as Kestrel's interned names, so the reference checks settle nearly every call.
             if (ReferenceEquals(name, HeaderNames.ContentLength) || (name.Length == 14 && name.Equals(HeaderNames.ContentLength, StringComparison.OrdinalIgnoreCase)))
             {
@@ -40,8 +66,82 @@ internal static class RequestFieldEncodings
                 return connection;
             }
 
-            return previous(name);
+            // An application's own choice of encoding still decodes the value; the check wraps it (one wrapper each).
+            return previous(name) is { } chosen
+                ? checkedOthers.GetOrAdd(chosen, static (encoding, rejections) => new CheckedValueEncoding(encoding, rejections), rejections)
+                : checkedDefault;
         };
+    }
+
+    /// <summary>Whether a field name is a token; HTTP/2 pseudo-header names keep their leading colon.</summary>
+    internal static bool IsToken(ReadOnlySpan<char> name)
+    {
+        if (name.Length > 1 && name[0] == ':')
+        {
+            name = name[1..];
+        }
+
+        return !name.IsEmpty && !name.ContainsAnyExcept(TokenChars);
+    }
+
+    /// <summary>Whether a field value holds a control character other than HTAB.</summary>
+    internal static bool HasControl(ReadOnlySpan<byte> value) => value.ContainsAny(ControlBytes);
+
+    /// <summary>
+    /// Decodes nothing: the field's name is not a token. Kestrel turns the decoder exception into its 400 (the
+    /// request is malformed), which ends the connection.
+    /// </summary>
+    private sealed class RejectingEncoding(RequestRejections rejections) : Latin1FieldEncoding
+    {
+        protected override int CharCount(ReadOnlySpan<byte> bytes)
+        {
+            rejections.Add(RequestRejection.HeaderName);
+            throw new DecoderFallbackException("A request header name is not a token.");
+        }
+
+        protected override int Decode(ReadOnlySpan<byte> bytes, Span<char> chars) =>
+            throw new DecoderFallbackException("A request header name is not a token.");
+    }
+
+    /// <summary>Refuses a value with a control character, then decodes it as <paramref name="inner"/> would.</summary>
+    private sealed unsafe class CheckedValueEncoding(Encoding inner, RequestRejections rejections) : Encoding
+    {
+        public override int GetByteCount(char[] chars, int index, int count) => inner.GetByteCount(chars, index, count);
+
+        public override int GetBytes(char[] chars, int charIndex, int charCount, byte[] bytes, int byteIndex) =>
+            inner.GetBytes(chars, charIndex, charCount, bytes, byteIndex);
+
+        public override int GetMaxByteCount(int charCount) => inner.GetMaxByteCount(charCount);
+
+        public override int GetMaxCharCount(int byteCount) => inner.GetMaxCharCount(byteCount);
+
+        public override int GetCharCount(byte[] bytes, int index, int count)
+        {
+            Check(bytes.AsSpan(index, count));
+            return inner.GetCharCount(bytes, index, count);
+        }
+
+        public override int GetChars(byte[] bytes, int byteIndex, int byteCount, char[] chars, int charIndex) =>
+            inner.GetChars(bytes, byteIndex, byteCount, chars, charIndex);
+
+        // Encoding.GetString, which Kestrel calls, counts before it decodes: the count is where a value is judged.
+        public override int GetCharCount(byte* bytes, int count)
+        {
+            Check(new ReadOnlySpan<byte>(bytes, count));
+            return inner.GetCharCount(bytes, count);
+        }
+
+        public override int GetChars(byte* bytes, int byteCount, char* chars, int charCount) =>
+            inner.GetChars(bytes, byteCount, chars, charCount);
+
+        private void Check(ReadOnlySpan<byte> value)
+        {
+            if (HasControl(value))
+            {
+                rejections.Add(RequestRejection.HeaderValue);
+                throw new DecoderFallbackException("A request header value contains a control character.");
+            }
+        }
     }
 
     /// <summary>
@@ -79,19 +179,23 @@ internal static class RequestFieldEncodings
     /// the value whole, and <c>close</c> wins either way, so the client connection closes after this exchange (the
     /// price of a nomination, which real clients rarely make beyond hop-by-hop fields).
     /// </summary>
-    private sealed class ConnectionEncoding : Latin1FieldEncoding
+    private sealed class ConnectionEncoding(RequestRejections rejections) : Latin1FieldEncoding
     {
         private const string Suffix = ", close, keep-alive";
 
         protected override int CharCount(ReadOnlySpan<byte> bytes)
         {
-            RejectNul(bytes);
+            if (HasControl(bytes))
+            {
+                rejections.Add(RequestRejection.HeaderValue);
+                throw new DecoderFallbackException("A Connection field contains a control character.");
+            }
+
             return bytes.Length + (NominatesForwardedField(bytes) ? Suffix.Length : 0);
         }
 
         protected override int Decode(ReadOnlySpan<byte> bytes, Span<char> chars)
         {
-            RejectNul(bytes);
             var written = Widen(bytes, chars);
             if (NominatesForwardedField(bytes))
             {
@@ -100,15 +204,6 @@ internal static class RequestFieldEncodings
             }
 
             return written;
-        }
-
-        private static void RejectNul(ReadOnlySpan<byte> bytes)
-        {
-            // Kestrel's own decoding refuses NUL in any field; keep that (it answers 400).
-            if (bytes.Contains((byte)0))
-            {
-                throw new DecoderFallbackException("A Connection field contains NUL.");
-            }
         }
 
         private static bool NominatesForwardedField(ReadOnlySpan<byte> value)

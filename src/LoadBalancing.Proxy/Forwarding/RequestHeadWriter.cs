@@ -187,7 +187,8 @@ internal static class RequestHeadWriter
     /// <summary>
     /// Headers this writer sets itself (Host, framing, X-Forwarded-*) and hop-by-hop headers (RFC 9110 §7.6.1, plus
     /// h2c's HTTP2-Settings, RFC 7540 §3.2.1). A client's Connection field cannot nominate the first kind away: they
-    /// are written from what the proxy knows, whatever the client listed.
+    /// are written from what the proxy knows, whatever the client listed. Trailer goes too: the upstream body is
+    /// re-framed and ends with an empty trailer section, so the fields it announces never follow.
     /// </summary>
     private static bool IsControlledHere(ReadOnlySpan<char> name) =>
         name.Length switch
@@ -195,6 +196,7 @@ internal static class RequestHeadWriter
             2 => name.Equals("TE", StringComparison.OrdinalIgnoreCase),
             4 => name.Equals(HeaderNames.Host, StringComparison.OrdinalIgnoreCase),
             6 => name.Equals(HeaderNames.Expect, StringComparison.OrdinalIgnoreCase),
+            7 => name.Equals(HeaderNames.Trailer, StringComparison.OrdinalIgnoreCase),
             10 => name.Equals(HeaderNames.Connection, StringComparison.OrdinalIgnoreCase)
                 || name.Equals(HeaderNames.KeepAlive, StringComparison.OrdinalIgnoreCase),
             14 => name.Equals(HeaderNames.ContentLength, StringComparison.OrdinalIgnoreCase)

@@ -14,12 +14,18 @@ internal enum RequestRejection
 
     /// <summary>Both Content-Length and Transfer-Encoding (RFC 9112 §6.3).</summary>
     ContentLengthAndTransferEncoding,
+
+    /// <summary>A header name that is not a token (RFC 9110 §5.1).</summary>
+    HeaderName,
+
+    /// <summary>A control character other than HTAB in a header value (RFC 9110 §5.5).</summary>
+    HeaderValue,
 }
 
 /// <summary>Counts of refused requests by reason; proxy-wide, since a refused request never reaches a cluster.</summary>
 internal sealed class RequestRejections
 {
-    public static readonly string[] ReasonNames = ["content_length", "transfer_encoding", "http10_transfer_encoding", "content_length_and_transfer_encoding"];
+    public static readonly string[] ReasonNames = ["content_length", "transfer_encoding", "http10_transfer_encoding", "content_length_and_transfer_encoding", "header_name", "header_value"];
 
     private readonly long[] _counts = new long[ReasonNames.Length];
 

@@ -15,19 +15,28 @@ internal enum ChunkStatus
     /// <summary>The last chunk and the trailer section have been read.</summary>
     Done,
 
-    /// <summary>The framing is broken (bad size, missing CRLF, line too long).</summary>
+    /// <summary>The framing is broken (bad size, missing CRLF, line too long, a malformed trailer line).</summary>
     Invalid,
 }
 
 /// <summary>
 /// Decodes the chunked transfer coding (RFC 9112 §7.1) incrementally over whatever bytes have arrived.
-/// Strict: hex sizes of at most 16 digits, CRLF line ends, bounded size and trailer lines. Trailers are
-/// read and dropped.
+/// Strict: hex sizes of at most 15 digits, CRLF line ends, bounded size and trailer lines, trailer lines that
+/// are well-formed fields (no obs-fold). Trailers are read and dropped.
 /// </summary>
 internal struct ChunkedDecoder
 {
     private const int MaxLineLength = 4096;
     private const long MaxTrailerBytes = 64 * 1024;
+
+    // RFC 9110 §5.6.2 tchar.
+    private static readonly SearchValues<byte> TokenBytes =
+        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
+
+    // CTLs other than HTAB (RFC 9110 §5.5), CR included: a line's only CR ends it.
+    private static readonly SearchValues<byte> ControlBytes = SearchValues.Create(
+        [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F,
+         0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x7F]);
 
     private State _state;
     private long _remaining;
@@ -108,7 +117,7 @@ internal struct ChunkedDecoder
                         }
 
                         _trailerBytes += line.Length + 1;
-                        if (line.Length > MaxLineLength || _trailerBytes > MaxTrailerBytes || line.IsEmpty || !EndsWithCr(line))
+                        if (line.Length > MaxLineLength || _trailerBytes > MaxTrailerBytes || !IsTrailerLine(line))
                         {
                             return ChunkStatus.Invalid;
                         }
@@ -127,7 +136,35 @@ internal struct ChunkedDecoder
         }
     }
 
-    private static bool EndsWithCr(in ReadOnlySequence<byte> line) => line.Slice(line.Length - 1).FirstSpan[0] == (byte)'\r';
+    /// <summary>
+    /// A trailer line (without its LF) is CR alone, or <c>name ":" value CR</c> with a token name and no control
+    /// character but HTAB in the value: the same rules as a response head. Trailers are dropped, but a line that breaks
+    /// them (bare LF, an obs-fold, a stray CR) means the upstream frames the message differently from us, so the end
+    /// of the body cannot be trusted.
+    /// </summary>
+    private static bool IsTrailerLine(in ReadOnlySequence<byte> line)
+    {
+        Span<byte> copy = stackalloc byte[MaxLineLength];
+        var span = line.IsSingleSegment ? line.FirstSpan : copy[..(int)line.Length];
+        if (!line.IsSingleSegment)
+        {
+            line.CopyTo(copy);
+        }
+
+        if (span.IsEmpty || span[^1] != (byte)'\r')
+        {
+            return false;
+        }
+
+        span = span[..^1];
+        if (span.IsEmpty)
+        {
+            return true;
+        }
+
+        var colon = span.IndexOf((byte)':');
+        return colon > 0 && !span[..colon].ContainsAnyExcept(TokenBytes) && !span[(colon + 1)..].ContainsAny(ControlBytes);
+    }
 
     private static bool TryParseSize(in ReadOnlySequence<byte> line, out long size)
     {

@@ -190,4 +190,60 @@ public sealed class RequestFramingTests
         Assert.Contains("\r\nTransfer-Encoding: chunked\r\n", upstream.Received, StringComparison.Ordinal);
         Assert.DoesNotContain("X-Content-Length", upstream.Received, StringComparison.OrdinalIgnoreCase);
     }
+
+    public static TheoryData<string, string, string> BadFields => new()
+    {
+        { "a control byte inside Content-Length's name", "POST / HTTP/1.1\r\nHost: a\r\nC\u0001ontent-Length: 38\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n", "header_name" },
+        { "a vertical tab inside Connection's name", "GET / HTTP/1.1\r\nC\u000Bonnection: close\r\nHost: a\r\n\r\n", "header_name" },
+        { "DEL in a name", "GET / HTTP/1.1\r\nHost: a\r\nX-\u007FA: 1\r\n\r\n", "header_name" },
+        { "a separator in a name", "GET / HTTP/1.1\r\nHost: a\r\nX(A): 1\r\n\r\n", "header_name" },
+        { "a control byte in a value", "POST / HTTP/1.1\r\nX-F0: a\u0001b\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", "header_value" },
+        { "NUL in a value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\u0000b\r\n\r\n", "header_value" },
+        { "DEL in Connection", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\u007Fx\r\n\r\n", "header_value" },
+        { "a control byte in Host", "GET / HTTP/1.1\r\nHost: a\u001B\r\n\r\n", "header_value" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadFields))]
+    public async Task FieldWithAControlByteOrANameThatIsNotAToken_Is400_ClosesTheConnection_IsCounted_AndNothingReachesTheUpstream(string why, string request, string reason)
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        // No Connection: close: the read only ends because the proxy closes the connection.
+        var answer = await proxy.SendRawAsync(request);
+
+        Assert.True(answer.StartsWith("HTTP/1.1 400", StringComparison.Ordinal), $"{why}: {answer.Split('\r')[0]}");
+        Assert.Contains("\r\nConnection: close\r\n", answer, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(1, answer.Split("HTTP/1.1 ").Length - 1);
+        Assert.Equal("", upstream.Received);
+        Assert.Equal(1, proxy.Runtime.Rejections.Count((RequestRejection)Array.IndexOf(RequestRejections.ReasonNames, reason)));
+    }
+
+    [Fact]
+    public async Task HorizontalTabAndObsText_InAValue_AreForwarded()
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        var answer = await proxy.SendRawAsync("GET / HTTP/1.1\r\nHost: a\r\nX-A: a\tb\r\nX-B: caf\u00C3\u00A9\r\nConnection: close\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-A: a\tb\r\n", upstream.Received, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-B: caf", upstream.Received, StringComparison.Ordinal);
+        Assert.Equal(0, proxy.Runtime.Rejections.Count(RequestRejection.HeaderValue));
+    }
+
+    [Fact]
+    public async Task TrailerHeader_IsNotForwarded()
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        var answer = await proxy.SendRawAsync("POST / HTTP/1.1\r\nHost: a\r\nTrailer: X-T\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.DoesNotContain("Trailer", upstream.Received, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("X-T", upstream.Received, StringComparison.OrdinalIgnoreCase);
+    }
 }

@@ -1,7 +1,7 @@
 namespace LoadBalancing.Proxy.Tests.Fuzzing;
 
 /// <summary>
-/// The bounded, fixed-seed fuzz runs of the suite (README.md has the invariants and the long run).
+/// The bounded, fixed-seed fuzz runs of the suite (docs/proxy.md, section Fuzzing, has the invariants and the long run).
 /// A failure prints the seed and each finding's shrunk bytes as C# literals for <see cref="RegressionCases"/>.
 /// </summary>
 public sealed class ProxyFuzzTests

@@ -39,7 +39,16 @@ internal static class RawClient
         await socket.ConnectAsync(proxy, cancellationToken);
         foreach (var piece in sends)
         {
-            await socket.SendAsync(piece, SocketFlags.None, cancellationToken);
+            try
+            {
+                await socket.SendAsync(piece, SocketFlags.None, cancellationToken);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted)
+            {
+                // The proxy refused an earlier piece and closed before the rest was sent (broken pipe or reset):
+                // a legitimate end, judged by what was answered before it.
+                break;
+            }
         }
 
         return await ReadAsync(socket, expected, needsClose, idle, cancellationToken);

@@ -37,6 +37,13 @@ public sealed class RegressionCases
         { "gzip then chunked", ["PATCH /f/28/0 HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nHost: fuzz.test\r\n\r\n1b\r\nGET /f/28/smuggled HTTP/1.1\r\n5\r\n\r\nHos\r\n10\r\nt: fuzz.test\r\n\r\n\r\n0\r\n\r\n"] },
         // new: chunked applied twice is accepted, the connection kept, and the next request forwarded — invariant (e)
         { "chunked twice", ["PUT /f/253/0 HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\nHost: fuzz.test\r\n\r\n1\r\n0\r\n3\r\n\r\n\r\r\n1;ext=1\r\n\n\r\n0\r\n\r\n", "GET /f/253/1 HTTP/1.1\r\nHost: fuzz.test\r\n\r\n"] },
+        // new: a control byte (0x01) inside Keep-Alive's name is accepted and the invalid name forwarded — invariants (d), (e)
+        { "control byte inside Keep-Alive's name", ["GET /f/809/0 HTTP/1.1\r\nK\u0001eep-Alive: timeout=5\r\nHost: fuzz.test\r\n\r\n"] },
+        // new: DEL in a Connection value is accepted — invariant (d); the request after it must never be read
+        { "DEL in a Connection value", ["DELETE /f/758/0 HTTP/1.1\r\nHost: fuzz.test\r\nConnection: close\u007Fx\r\n\r\n", "PATCH /f/758/1 HTTP/1.0\r\nContent-Length : 32\r\n\r\n4v:v|.cS(8E/eUn4k}dlF&?PZG1\"q<D\\"] },
+        // harness: a nomination of a forwarded field makes the proxy answer with Connection: close and read nothing
+        // more, so the request after it, which must be rejected, is rightly never answered — invariant (e)
+        { "Connection nomination ends the connection before a bad Content-Length", ["POST /f/379/0 HTTP/1.1\r\nConnection: X-Secret\r\nHost: fuzz.test\r\n\r\n", "POST /f/379/1 HTTP/1.1\r\nContent-Length: 27, 30\r\nHost: fuzz.test\r\n\r\nqz^EP]JdA#T;z{_sWlZA{4{R.59"] },
     };
 
     public static TheoryData<string, string, bool> Responses => new()

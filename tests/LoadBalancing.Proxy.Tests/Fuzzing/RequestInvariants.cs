@@ -1,6 +1,6 @@
 namespace LoadBalancing.Proxy.Tests.Fuzzing;
 
-/// <summary>Checks invariants (a)–(f) of the request side for one client connection; see README.md.</summary>
+/// <summary>Checks invariants (a)–(f) of the request side for one client connection; see docs/proxy.md, section Fuzzing.</summary>
 internal static class RequestInvariants
 {
     private static readonly string[] HopByHop = ["connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection", "http2-settings", "transfer-encoding"];
@@ -92,10 +92,13 @@ internal static class RequestInvariants
             }
         }
 
-        // (e) a request that must be rejected gets a 4xx, unless the connection already ended before it.
+        // (e) a request that must be rejected gets a 4xx, unless the connection already ended before it: a request
+        // called for the end, or an earlier response announced it with Connection: close (RFC 9112 §9.6: the server
+        // then reads no further request; the proxy does that after a request nominates a field it would forward).
         for (var i = 0; i < facts.Count && i <= firstClose; i++)
         {
-            if (facts[i].MustReject is { } why && i == client.Responses.Count && client.Closed && client.Responses.All(r => r.Status != 101 && !(FromProxy(r) && r.Status >= 400)))
+            if (facts[i].MustReject is { } why && i == client.Responses.Count && client.Closed
+                && client.Responses.All(r => r.Status != 101 && !(FromProxy(r) && r.Status >= 400) && !AnnouncesClose(r)))
             {
                 found.Add(new("e", $"no 4xx for a request that must be rejected ({why})", "the connection ended without an answer"));
             }
@@ -114,6 +117,10 @@ internal static class RequestInvariants
 
         return found;
     }
+
+    private static bool AnnouncesClose(ClientResponse response) =>
+        response.Header("Connection") is { } connection
+        && Wire.ListElements(connection).Any(t => t.Equals("close", StringComparison.OrdinalIgnoreCase));
 
     private static void CheckForwarded(RequestFacts facts, OriginRequest request, List<Violation> found)
     {

@@ -75,6 +75,7 @@ public sealed class ChunkedDecoderTests
     [InlineData("5;name=value\r\nhello\r\n0\r\n\r\n", "hello")]
     [InlineData("5 ;x\r\nhello\r\n0\r\n\r\n", "hello")]
     [InlineData("A\r\n0123456789\r\n0\r\nTrailer: yes\r\n\r\n", "0123456789")]
+    [InlineData("1\r\na\r\n0\r\nX-A:\tb c\r\nX-B:\r\n\r\n", "a")]
     public void Extensions_And_Trailers_AreAccepted(string wire, string expected)
     {
         var (status, body) = Decode(Encoding.ASCII.GetBytes(wire), []);
@@ -91,6 +92,14 @@ public sealed class ChunkedDecoderTests
     [InlineData("1000000000000000\r\n")] // 16 hex digits
     [InlineData("5 x\r\nhello\r\n0\r\n\r\n")]
     [InlineData("0\r\nBad trailer\n\r\n")]
+    [InlineData("0\r\nX-Bad: a\nX-More: b\r\n\r\n")] // bare LF inside the trailer section
+    [InlineData("0\r\nX-Fold: a\r\n b\r\n\r\n")] // obs-fold
+    [InlineData("0\r\nX-Fold: a\r\n\tb\r\n\r\n")] // obs-fold with HTAB
+    [InlineData("0\r\nNo colon\r\n\r\n")]
+    [InlineData("0\r\nX A: b\r\n\r\n")] // not a token
+    [InlineData("0\r\n: b\r\n\r\n")] // no name
+    [InlineData("0\r\nX-A: a\rb\r\n\r\n")] // bare CR
+    [InlineData("0\r\nX-A: a\u0001b\r\n\r\n")] // control byte
     public void BrokenFraming_IsInvalid(string wire)
     {
         Assert.Equal(ChunkStatus.Invalid, Decode(Encoding.ASCII.GetBytes(wire), []).Status);
