@@ -19,7 +19,9 @@ public static class ProxyHostApp
     {
         var builder = ReadingJson(() => WebApplication.CreateBuilder(new WebApplicationOptions
         {
-            Args = args,
+            // The host reads its configuration once; a file watcher per configuration file would only hold an
+            // inotify instance each (a small, per-user kernel limit that test runs and sidecars share).
+            Args = [.. args, "--hostBuilder:reloadConfigOnChange=false"],
             ContentRootPath = AppContext.BaseDirectory,
         }));
 

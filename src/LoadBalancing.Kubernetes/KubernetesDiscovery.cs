@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using k8s;
 using LoadBalancing.Kubernetes.Diagnostics;
 using LoadBalancing.Kubernetes.Watching;
@@ -35,8 +36,9 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
     /// <param name="client">The Kubernetes client (its base URI, credentials and HTTP pipeline are used); by default one built from the options (API server URL, kubeconfig, or in-cluster), owned and disposed by this object.</param>
     /// <param name="time">The clock for timeouts, backoff and freshness; the system clock by default.</param>
     /// <param name="loggerFactory">Where to log; nowhere by default.</param>
+    /// <param name="meterFactory">Where the <c>LoadBalancing.Kubernetes</c> meter comes from (the application's, so its metrics pipeline sees it); a meter of its own by default.</param>
     /// <exception cref="ArgumentException">The options are invalid, or no API server can be found; the message says which key.</exception>
-    public KubernetesDiscovery(KubernetesDiscoveryOptions options, k8s.Kubernetes? client = null, TimeProvider? time = null, ILoggerFactory? loggerFactory = null)
+    public KubernetesDiscovery(KubernetesDiscoveryOptions options, k8s.Kubernetes? client = null, TimeProvider? time = null, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         KubernetesDiscoveryOptionsValidation.Validate(options);
@@ -45,7 +47,7 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
         _ownsClient = client is null;
         _time = time ?? TimeProvider.System;
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("LoadBalancing.Kubernetes");
-        Metrics = new KubernetesDiscoveryMetrics(this);
+        Metrics = new KubernetesDiscoveryMetrics(this, meterFactory);
         _publisher = new ServicePublisher(this, options.MinPublishInterval, _time, logger);
 
         var random = new Random();

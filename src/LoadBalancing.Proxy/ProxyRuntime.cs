@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using LoadBalancing.Proxy.Clusters;
 using LoadBalancing.Proxy.Forwarding;
 using LoadBalancing.Proxy.Routing;
@@ -12,11 +13,12 @@ internal sealed class ProxyRuntime : IDisposable
     private long _noRoute;
     private volatile bool _draining;
 
-    public ProxyRuntime(ProxyOptions options, IReadOnlyDictionary<string, ClusterSourceRegistration> sources, IServiceProvider services, TimeProvider time)
+    public ProxyRuntime(ProxyOptions options, IReadOnlyDictionary<string, ClusterSourceRegistration> sources, IServiceProvider services, TimeProvider time, IMeterFactory meterFactory)
     {
         Options = options;
         Time = time;
         Started = time.GetUtcNow();
+        Metrics = new Metrics.ProxyMetrics(meterFactory);
         var clusters = new Dictionary<string, ProxyCluster>(StringComparer.Ordinal);
         foreach (var (name, clusterOptions) in options.Clusters)
         {
@@ -38,12 +40,14 @@ internal sealed class ProxyRuntime : IDisposable
                 source.Publish(clusterOptions.Endpoints.Select(e => e.ToEndpoint()));
             }
 
-            clusters[name] = new ProxyCluster(name, clusterOptions, source, Blocks, time) { StalenessBound = stalenessBound };
+            clusters[name] = new ProxyCluster(name, clusterOptions, source, Blocks, time, Metrics) { StalenessBound = stalenessBound };
         }
 
         Clusters = clusters.Values.ToArray();
         Routes = new RouteTable<ProxyCluster>(options.Routes.Select(r => (r.Host, r.Path, clusters[r.Cluster])));
         Forwarder = new HttpForwarder(time);
+        Metrics.Observe(this);
+        Meters = new Admin.MeterExporter(Metrics);
     }
 
     public ProxyOptions Options { get; }
@@ -61,8 +65,11 @@ internal sealed class ProxyRuntime : IDisposable
 
     public HttpForwarder Forwarder { get; }
 
-    /// <summary>Other LoadBalancing meters (Kubernetes discovery), for /metrics.</summary>
-    public Admin.MeterExporter Meters { get; } = new();
+    /// <summary>The <c>LoadBalancing.Proxy</c> meter's instruments, over the counters below and the clusters'.</summary>
+    public Metrics.ProxyMetrics Metrics { get; }
+
+    /// <summary>This proxy's meter and the other LoadBalancing meters (Kubernetes discovery), for /metrics.</summary>
+    public Admin.MeterExporter Meters { get; }
 
     public long NoRouteRequests => Volatile.Read(ref _noRoute);
 

@@ -37,7 +37,8 @@ public static class KubernetesDiscoveryServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         KubernetesDiscoveryOptionsValidation.Validate(options);
-        services.AddSingleton(sp => new KubernetesDiscovery(options, client: null, sp.GetService<TimeProvider>(), sp.GetService<ILoggerFactory>()));
+        services.AddMetrics();
+        services.AddSingleton(sp => new KubernetesDiscovery(options, client: null, sp.GetService<TimeProvider>(), sp.GetService<ILoggerFactory>(), sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<KubernetesDiscovery>());
         services.AddHealthChecks()
             .AddCheck<KubernetesDiscoveryHealthCheck>("kubernetes-discovery", failureStatus: HealthStatus.Unhealthy, tags: ["ready"])

@@ -36,6 +36,7 @@ internal sealed class KubernetesDiscoveryMetrics : IDisposable
     public const string MeterName = "LoadBalancing.Kubernetes";
 
     private readonly Meter _meter;
+    private readonly bool _ownsMeter;
     private readonly Counter<long> _restarts;
     private readonly Counter<long> _relists;
     private readonly Counter<long> _drift;
@@ -48,6 +49,8 @@ internal sealed class KubernetesDiscoveryMetrics : IDisposable
 
     public KubernetesDiscoveryMetrics(KubernetesDiscovery discovery, IMeterFactory? meterFactory = null)
     {
+        // A factory's meters are the factory's to dispose; only a meter made here is ours.
+        _ownsMeter = meterFactory is null;
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _restarts = _meter.CreateCounter<long>("lb.kubernetes.watch.restarts", description: "Watch restarts, by cause (timeout, idle, deadline, error, expired).");
         _relists = _meter.CreateCounter<long>("lb.kubernetes.relists", description: "Successful list requests (initial, after a failure or 410, and periodic).");
@@ -107,5 +110,11 @@ internal sealed class KubernetesDiscoveryMetrics : IDisposable
 
     public void PublishFailed(string service) => _publishFailures.Add(1, new KeyValuePair<string, object?>("service", service));
 
-    public void Dispose() => _meter.Dispose();
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            _meter.Dispose();
+        }
+    }
 }

@@ -17,9 +17,10 @@ internal sealed class ProxyCluster : IDisposable
     private readonly ITimer _sweeper;
     private UpstreamPool? _fallbackPool;
 
-    public ProxyCluster(string name, ClusterOptions options, EndpointSource source, PinnedBlockPool blocks, TimeProvider time)
+    public ProxyCluster(string name, ClusterOptions options, EndpointSource source, PinnedBlockPool blocks, TimeProvider time, ProxyMetrics metrics)
     {
         Name = name;
+        Metrics = new ClusterMetrics(name, metrics.UpstreamDuration);
         Options = options;
         Source = source;
         _blocks = blocks;
@@ -47,7 +48,7 @@ internal sealed class ProxyCluster : IDisposable
 
     public HashKeyPolicy HashKey { get; }
 
-    public ClusterMetrics Metrics { get; } = new();
+    public ClusterMetrics Metrics { get; }
 
     /// <summary>How old the endpoint list may be before the cluster counts as stale; null for static lists.</summary>
     public TimeSpan? StalenessBound { get; init; }

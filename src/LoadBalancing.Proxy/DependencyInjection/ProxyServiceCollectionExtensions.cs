@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using LoadBalancing.Proxy;
 using LoadBalancing.Proxy.Admin;
 using Microsoft.Extensions.Configuration;
@@ -31,6 +32,9 @@ public static class ProxyServiceCollectionExtensions
 
         var registry = new ClusterSourceRegistry();
         services.TryAddSingleton(TimeProvider.System);
+
+        // The proxy's meter comes from the application's IMeterFactory, so its OpenTelemetry set-up sees it; AddMetrics only adds what is missing.
+        services.AddMetrics();
         services.AddSingleton(options);
         services.AddSingleton(registry);
         services.TryAddSingleton<ProxyListeners>();
@@ -38,7 +42,8 @@ public static class ProxyServiceCollectionExtensions
             options,
             registry.Sources,
             sp,
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<IMeterFactory>()));
         services.AddSingleton(sp => new ProxyMiddleware(sp.GetRequiredService<ProxyRuntime>()));
         services.AddSingleton(sp => new AdminHandler(sp.GetRequiredService<ProxyRuntime>(), sp.GetService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>()));
         services.Configure<HostOptions>(host => host.ShutdownTimeout = options.DrainTimeout);

@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+
 namespace LoadBalancing.Proxy.Metrics;
 
 /// <summary>Why the proxy answered a request itself, or how an upstream attempt failed.</summary>
@@ -22,8 +24,11 @@ internal enum UpstreamError
     ClientAborted,
 }
 
-/// <summary>Counters of one cluster. Updated with interlocked operations on the request path; read by the admin endpoint.</summary>
-internal sealed class ClusterMetrics
+/// <summary>
+/// Counters of one cluster. Updated with interlocked operations on the request path; read by the observable
+/// instruments of <see cref="ProxyMetrics"/> and the admin endpoint.
+/// </summary>
+internal sealed class ClusterMetrics(string cluster, Histogram<double> upstreamDuration)
 {
     public static readonly string[] ErrorNames = ["no_endpoint", "connect", "reset", "timeout", "bad_response", "client_aborted"];
 
@@ -36,7 +41,7 @@ internal sealed class ClusterMetrics
     private long _connectionsReused;
     private long _inFlight;
 
-    public LatencyHistogram UpstreamLatency { get; } = new();
+    public LatencyHistogram UpstreamLatency { get; } = new(upstreamDuration, cluster);
 
     public long Retries => Volatile.Read(ref _retries);
 

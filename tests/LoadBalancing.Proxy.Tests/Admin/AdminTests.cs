@@ -46,7 +46,7 @@ public sealed class AdminTests
         var metrics = await proxy.Admin.GetStringAsync("metrics", ct);
         Assert.Contains("lb_cluster_discovery_stale{cluster=\"web\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("lb_cluster_discovery_degraded{cluster=\"web\"} 1", metrics, StringComparison.Ordinal);
-        Assert.Contains("\"freshness\":\"stale-unreachable\"", await proxy.Admin.GetStringAsync("backends", ct), StringComparison.Ordinal);
+        Assert.Contains("\"freshness\": \"stale-unreachable\"", await proxy.Admin.GetStringAsync("backends", ct), StringComparison.Ordinal);
 
         // The source answers but this replica's list does not converge: let traffic move to the others.
         source.ReportConfirmationProblem(ConfirmationProblem.NotConverging);
@@ -57,7 +57,7 @@ public sealed class AdminTests
 
         source.Confirm();
         Assert.Equal(HttpStatusCode.OK, (await proxy.Admin.GetAsync("readyz", ct)).StatusCode);
-        Assert.Contains("\"freshness\":\"current\"", await proxy.Admin.GetStringAsync("backends", ct), StringComparison.Ordinal);
+        Assert.Contains("\"freshness\": \"current\"", await proxy.Admin.GetStringAsync("backends", ct), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -33,6 +33,9 @@ internal sealed class TestProxy : IAsyncDisposable
 
     public Uri BaseAddress => new($"http://{ProxyEndPoint}/");
 
+    /// <summary>The host's services, as an embedding application sees them.</summary>
+    public IServiceProvider Services => _app.Services;
+
     internal ProxyRuntime Runtime => _app.Services.GetRequiredService<ProxyRuntime>();
 
     internal Clusters.ProxyCluster Cluster(string name = "web") => Runtime.Clusters.Single(c => c.Name == name);

@@ -1,0 +1,200 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text;
+using LoadBalancing.Proxy.Admin;
+using LoadBalancing.Proxy.Upstream;
+
+namespace LoadBalancing.Proxy.Metrics;
+
+/// <summary>
+/// The <c>LoadBalancing.Proxy</c> meter. Every counter and gauge is an observable instrument that reads the interlocked
+/// fields the request path already updates, so an instrument costs a request nothing and is only evaluated when a
+/// listener collects. The upstream duration histogram is the one recorded instrument, and only while a listener has
+/// enabled it; /metrics takes its buckets from <see cref="LatencyHistogram"/>, fed at the same call site, so the admin
+/// endpoint never turns the histogram on.
+/// </summary>
+internal sealed class ProxyMetrics
+{
+    public const string MeterName = "LoadBalancing.Proxy";
+
+    private static readonly string[] StatusClassNames = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
+    private readonly List<PrometheusFamily> _families = [];
+
+    public ProxyMetrics(IMeterFactory meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        Meter = meterFactory.Create(MeterName);
+        UpstreamDuration = Meter.CreateHistogram(
+            "lb.proxy.upstream.duration",
+            unit: "s",
+            description: "Time from picking an endpoint to its response headers.",
+            tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyHistogram.BoundsSeconds });
+    }
+
+    /// <summary>Owned by the meter factory, which disposes it with the service provider.</summary>
+    public Meter Meter { get; }
+
+    /// <summary>Recorded by <see cref="LatencyHistogram.Record"/> only while <see cref="Instrument.Enabled"/>.</summary>
+    public Histogram<double> UpstreamDuration { get; }
+
+    /// <summary>The instruments in /metrics order, each with the Prometheus name and type it has always been exported under.</summary>
+    public IReadOnlyList<PrometheusFamily> Families => _families;
+
+    /// <summary>Creates the observable instruments; called once <paramref name="runtime"/> has its clusters.</summary>
+    public void Observe(ProxyRuntime runtime)
+    {
+        var clusters = runtime.Clusters;
+
+        Observed(Meter.CreateObservableCounter("lb.proxy.requests", () => Requests(clusters), "{request}",
+            "Requests answered, by cluster and status class (code=\"none\": no response, the client left)."), "lb_proxy_requests_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.no_route", () => runtime.NoRouteRequests, "{request}",
+            "Requests that matched no route (404)."), "lb_proxy_no_route_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.requests.rejected", () => Rejections(runtime.Rejections), "{request}",
+            "Requests refused with 400 for ambiguous framing before routing, by reason."), "lb_proxy_requests_rejected_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.upstream.errors", () => Errors(clusters), "{error}",
+            "Failed upstream attempts and proxy-generated errors, by kind."), "lb_proxy_upstream_errors_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.retries", () => PerCluster(clusters, static c => c.Metrics.Retries), "{attempt}",
+            "Attempts on another endpoint after a failure."), "lb_proxy_retries_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.fallback.requests", () => PerCluster(clusters, static c => c.Metrics.FallbackRequests), "{attempt}",
+            "Attempts sent to the last-resort fallback address."), "lb_proxy_fallback_requests_total", "counter");
+        Observed(Meter.CreateObservableUpDownCounter("lb.proxy.requests.in_flight", () => PerCluster(clusters, static c => c.Metrics.InFlight), "{request}",
+            "Requests being forwarded now."), "lb_proxy_requests_in_flight", "gauge");
+        Observed(Meter.CreateObservableUpDownCounter("lb.proxy.upstream.connections", () => PerCluster(clusters, static c => c.Metrics.ConnectionsOpen), "{connection}",
+            "Open upstream connections (busy and idle)."), "lb_proxy_upstream_connections", "gauge");
+        Observed(Meter.CreateObservableCounter("lb.proxy.upstream.connections.opened", () => PerCluster(clusters, static c => c.Metrics.ConnectionsOpened), "{connection}",
+            "Upstream connections opened."), "lb_proxy_upstream_connections_opened_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.upstream.connections.reused", () => PerCluster(clusters, static c => c.Metrics.ConnectionsReused), "{request}",
+            "Requests sent on a pooled keep-alive connection."), "lb_proxy_upstream_connections_reused_total", "counter");
+        _families.Add(new PrometheusFamily(UpstreamDuration, "lb_proxy_upstream_latency_seconds", "histogram", text => WriteLatency(text, clusters)));
+
+        Observed(Meter.CreateObservableUpDownCounter("lb.cluster.endpoints", () => Endpoints(clusters), "{endpoint}",
+            "Endpoints by state: total in the list, usable by the balancer, ejected by outlier detection."), "lb_cluster_endpoints", "gauge");
+        Observed(Meter.CreateObservableGauge("lb.cluster.in_panic", () => PerCluster(clusters, static c => c.Balancer.Status.InPanic ? 1 : 0), null,
+            "1 while too few endpoints are healthy and ejections are ignored."), "lb_cluster_in_panic", "gauge");
+
+        // A sum over the endpoints in the list now, so it drops when endpoints leave: an up-down counter to OpenTelemetry,
+        // still typed counter on /metrics as it always was.
+        Observed(Meter.CreateObservableUpDownCounter("lb.cluster.endpoint.ejections", () => PerCluster(clusters, static c => c.Source.Current.States.Sum(s => (long)s.EjectionCount)), "{ejection}",
+            "Ejections of the current endpoints since they appeared."), "lb_cluster_endpoint_ejections", "counter");
+        Observed(Meter.CreateObservableGauge("lb.cluster.endpoint_set.version", () => PerCluster(clusters, static c => c.Source.Current.Version), null,
+            "Version of the endpoint list in use."), "lb_cluster_endpoint_set_version", "gauge");
+        Observed(Meter.CreateObservableGauge("lb.cluster.discovery.staleness", () => PerCluster(clusters, static c => c.Source.Staleness()?.TotalSeconds ?? double.NaN), "s",
+            "Seconds since discovery last confirmed the endpoint list."), "lb_cluster_discovery_staleness_seconds", "gauge");
+        Observed(Meter.CreateObservableGauge("lb.cluster.discovery.stale", () => PerCluster(clusters, static c => c.IsStale ? 1 : 0), null,
+            "1 while the endpoint list is older than its staleness bound."), "lb_cluster_discovery_stale", "gauge");
+        Observed(Meter.CreateObservableGauge("lb.cluster.discovery.degraded", () => PerCluster(clusters, static c => c.Freshness == "stale-unreachable" ? 1 : 0), null,
+            "1 while the endpoint list is stale because discovery cannot reach its source of truth (the proxy stays ready)."), "lb_cluster_discovery_degraded", "gauge");
+        Observed(Meter.CreateObservableGauge("lb.cluster.discovery.not_converging", () => PerCluster(clusters, static c => c.Freshness == "stale-not-converging" ? 1 : 0), null,
+            "1 while the endpoint list is stale although its source answers (the proxy is not ready)."), "lb_cluster_discovery_not_converging", "gauge");
+        Observed(Meter.CreateObservableGauge("lb.cluster.last_change.timestamp", () => PerCluster(clusters, static c => c.Source.LastChanged?.ToUnixTimeMilliseconds() / 1000.0 ?? double.NaN), "s",
+            "When the endpoint list last changed (Unix time)."), "lb_cluster_last_change_timestamp_seconds", "gauge");
+
+        Observed(Meter.CreateObservableUpDownCounter("lb.proxy.upstream.buffers", () => Buffers(runtime.Blocks), "By",
+            "Upstream connection buffers: in use (bytes received or to send, still buffered) and free (kept for reuse, bounded)."), "lb_proxy_upstream_buffer_bytes", "gauge");
+        Observed(Meter.CreateObservableGauge("lb.proxy.ready", () => Readiness.Check(runtime).Ready ? 1 : 0, null,
+            "1 when /readyz answers 200."), "lb_proxy_ready", "gauge");
+    }
+
+    private void Observed(Instrument instrument, string name, string type) => _families.Add(new PrometheusFamily(instrument, name, type, null));
+
+    private static KeyValuePair<string, object?> Cluster(Clusters.ProxyCluster cluster) => new("cluster", cluster.Name);
+
+    private static List<Measurement<T>> PerCluster<T>(IReadOnlyList<Clusters.ProxyCluster> clusters, Func<Clusters.ProxyCluster, T> value)
+        where T : struct
+    {
+        var measurements = new List<Measurement<T>>(clusters.Count);
+        foreach (var cluster in clusters)
+        {
+            measurements.Add(new Measurement<T>(value(cluster), Cluster(cluster)));
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<long>> Requests(IReadOnlyList<Clusters.ProxyCluster> clusters)
+    {
+        var measurements = new List<Measurement<long>>(clusters.Count * StatusClassNames.Length);
+        foreach (var cluster in clusters)
+        {
+            for (var statusClass = 0; statusClass < StatusClassNames.Length; statusClass++)
+            {
+                measurements.Add(new Measurement<long>(cluster.Metrics.Responses(statusClass), Cluster(cluster), new("code", StatusClassNames[statusClass])));
+            }
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<long>> Errors(IReadOnlyList<Clusters.ProxyCluster> clusters)
+    {
+        var errors = Enum.GetValues<UpstreamError>();
+        var measurements = new List<Measurement<long>>(clusters.Count * errors.Length);
+        foreach (var cluster in clusters)
+        {
+            foreach (var error in errors)
+            {
+                measurements.Add(new Measurement<long>(cluster.Metrics.Errors(error), Cluster(cluster), new("kind", ClusterMetrics.ErrorNames[(int)error])));
+            }
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<long>> Rejections(RequestRejections rejections)
+    {
+        var reasons = Enum.GetValues<RequestRejection>();
+        var measurements = new List<Measurement<long>>(reasons.Length);
+        foreach (var reason in reasons)
+        {
+            measurements.Add(new Measurement<long>(rejections.Count(reason), new KeyValuePair<string, object?>("reason", RequestRejections.ReasonNames[(int)reason])));
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<int>> Endpoints(IReadOnlyList<Clusters.ProxyCluster> clusters)
+    {
+        var measurements = new List<Measurement<int>>(clusters.Count * 3);
+        foreach (var cluster in clusters)
+        {
+            var status = cluster.Balancer.Status;
+            measurements.Add(new Measurement<int>(status.TotalEndpoints, Cluster(cluster), new("state", "total")));
+            measurements.Add(new Measurement<int>(status.UsableEndpoints, Cluster(cluster), new("state", "usable")));
+            measurements.Add(new Measurement<int>(status.EjectedEndpoints, Cluster(cluster), new("state", "ejected")));
+        }
+
+        return measurements;
+    }
+
+    private static Measurement<long>[] Buffers(PinnedBlockPool blocks) =>
+    [
+        new((long)blocks.InUse * PinnedBlockPool.BlockSize, new KeyValuePair<string, object?>("state", "in_use")),
+        new((long)blocks.Retained * PinnedBlockPool.BlockSize, new KeyValuePair<string, object?>("state", "free")),
+    ];
+
+    private static void WriteLatency(StringBuilder text, IReadOnlyList<Clusters.ProxyCluster> clusters)
+    {
+        foreach (var cluster in clusters)
+        {
+            var (cumulative, sum) = cluster.Metrics.UpstreamLatency.Snapshot();
+            var labels = "{cluster=\"" + PrometheusText.Escape(cluster.Name) + "\"";
+            for (var i = 0; i < cumulative.Length; i++)
+            {
+                var le = i < LatencyHistogram.BoundsSeconds.Length ? LatencyHistogram.BoundsSeconds[i].ToString(CultureInfo.InvariantCulture) : "+Inf";
+                PrometheusText.Line(text, "lb_proxy_upstream_latency_seconds_bucket", labels + ",le=\"" + le + "\"}", cumulative[i]);
+            }
+
+            PrometheusText.Line(text, "lb_proxy_upstream_latency_seconds_sum", labels + "}", sum);
+            PrometheusText.Line(text, "lb_proxy_upstream_latency_seconds_count", labels + "}", cumulative[^1]);
+        }
+    }
+}
+
+/// <summary>
+/// How an instrument of the proxy's meter appears on /metrics: the Prometheus name and type it has always had (kept
+/// verbatim rather than derived from the dotted name, so alerts keep working), and for the histogram the writer of its
+/// samples.
+/// </summary>
+internal sealed record PrometheusFamily(Instrument Instrument, string Name, string Type, Action<StringBuilder>? WriteSamples);
