@@ -101,13 +101,15 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
             return null;
         }
 
+        // Every reason, not the first: an operator reading the liveness failure wants the whole picture.
+        var reasons = new List<string>();
         lock (_running)
         {
             foreach (var (task, name) in _loops)
             {
                 if (task.IsCompleted)
                 {
-                    return $"the {name} loop has ended{(task.Exception is { } e ? $" ({e.InnerException?.Message})" : "")}";
+                    reasons.Add($"the {name} loop has ended{(task.Exception is { } e ? $" ({e.InnerException?.Message})" : "")}");
                 }
             }
         }
@@ -116,12 +118,17 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
         {
             if (WedgedReason(ns) is { } reason)
             {
-                return reason;
+                reasons.Add(reason);
             }
         }
 
         var pending = _publisher.PendingFor();
-        return pending > _options.WedgedAfter ? $"the publisher has not published for {pending.TotalSeconds:0} s" : null;
+        if (pending > _options.WedgedAfter)
+        {
+            reasons.Add($"the publisher has not published for {pending.TotalSeconds:0} s");
+        }
+
+        return reasons.Count == 0 ? null : string.Join("; ", reasons);
     }
 
     internal DiscoveryLoopHooks Hooks { get; } = new();
