@@ -239,7 +239,7 @@ internal static class RequestHeadWriter
     {
         Ascii(output, name);
         Bytes(output, ": "u8);
-        Ascii(output, value);
+        Value(output, value);
         Bytes(output, "\r\n"u8);
     }
 
@@ -254,7 +254,7 @@ internal static class RequestHeadWriter
                 Bytes(output, separator);
             }
 
-            Ascii(output, values[i]);
+            Value(output, values[i]);
         }
 
         Bytes(output, "\r\n"u8);
@@ -269,10 +269,26 @@ internal static class RequestHeadWriter
             return;
         }
 
-        // Latin-1 keeps every byte Kestrel accepted in a header as that same byte.
+        // Methods, targets, names and the proxy's own values are ASCII: one byte per char.
         var span = output.GetSpan(text.Length);
         var written = Encoding.Latin1.GetBytes(text, span);
         output.Advance(written);
+    }
+
+    /// <summary>
+    /// A field value, as the bytes it arrived as: Kestrel decodes values as UTF-8 (ASCII being the common case), so
+    /// a value with anything beyond ASCII is encoded back as UTF-8, not narrowed to Latin-1.
+    /// </summary>
+    internal static void Value(PipeWriter output, ReadOnlySpan<char> text)
+    {
+        if (System.Text.Ascii.IsValid(text))
+        {
+            Ascii(output, text);
+            return;
+        }
+
+        var span = output.GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length));
+        output.Advance(Encoding.UTF8.GetBytes(text, span));
     }
 
     internal static void Number(PipeWriter output, long value)

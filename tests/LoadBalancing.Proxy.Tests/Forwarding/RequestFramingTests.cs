@@ -37,6 +37,21 @@ public sealed class RequestFramingTests
     }
 
     [Fact]
+    public async Task NonAsciiFieldValues_ReachTheUpstreamByteForByte()
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        // UTF-8 bytes, written here as their Latin-1 view: "café" (é = C3 A9) and "東京" (E6 9D B1 E4 BA AC).
+        const string City = "caf\u00C3\u00A9 \u00E6\u009D\u00B1\u00E4\u00BA\u00AC";
+        var answer = await proxy.SendRawAsync($"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-City: {City}\r\nCookie: n={City}\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.Contains($"\r\nX-City: {City}\r\n", upstream.Received, StringComparison.Ordinal);
+        Assert.Contains($"\r\nCookie: n={City}\r\n", upstream.Received, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ConnectionNominatingTheProxysOwnFields_DoesNotSuppressThem()
     {
         await using var upstream = new RawUpstream(Ok, "127.0.0.2");
