@@ -1,8 +1,9 @@
 """A scripted Kubernetes API server for tests/NativeAot/run.sh (loopback only, stops after 120 s by itself).
 
 Lists one EndpointSlice of prod/shop with one endpoint (127.0.0.1). The first watch sends a MODIFIED event that
-adds 127.0.0.2, then an ERROR line with a 410 Expired Status, and ends; every later watch sends the MODIFIED event
-again and then a BOOKMARK a second until the client goes away."""
+adds 127.0.0.2, then an ERROR line with a 410 Expired Status, and ends; from then on lists (discovery's relists and
+its metadata-only confirmations) show that second version, and every later watch sends the MODIFIED event again and
+then a BOOKMARK a second until the client goes away."""
 import json, sys, threading, time
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
@@ -33,8 +34,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         global watches
         if "watch=true" not in self.path and "watch=1" not in self.path:
-            body = json.dumps({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList", "metadata": {"resourceVersion": "100"},
-                               "items": [endpoint_slice(["127.0.0.1"], 100)]}).encode()
+            with lock:
+                modified = watches > 0
+            # What the API server holds: the MODIFIED event's version once it has happened.
+            version = 101 if modified else 100
+            addresses = ["127.0.0.1", "127.0.0.2"] if modified else ["127.0.0.1"]
+            body = json.dumps({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList", "metadata": {"resourceVersion": str(version)},
+                               "items": [endpoint_slice(addresses, version)]}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

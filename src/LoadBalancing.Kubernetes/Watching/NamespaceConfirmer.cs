@@ -156,9 +156,10 @@ internal sealed partial class NamespaceConfirmer
         }
 
         var differences = _watcher.View.Compare(versions);
-        if (differences.Count > 0)
+        if (differences.Count > 0 && session >= 0)
         {
-            // Give the watch its grace to deliver what the list already shows.
+            // Give the open watch its grace to deliver what the list already shows. With no watch open there is
+            // nothing to wait for: the list applies it at once (after an outage, that is the recovery).
             Volatile.Write(ref _inGrace, 1);
             try
             {
@@ -168,7 +169,10 @@ internal sealed partial class NamespaceConfirmer
             {
                 Volatile.Write(ref _inGrace, 0);
             }
+        }
 
+        if (differences.Count > 0)
+        {
             var behind = _watcher.View.StillBehind(differences);
             if (behind.Count > 0)
             {

@@ -54,7 +54,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
     private readonly Queue<Fault> _watchFaults = new();
     private readonly Queue<Fault> _listFaults = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly CancellationTokenSource _hangs = new();
+    private CancellationTokenSource _hangs = new();
     private CancellationTokenSource _dropWatches = new();
     private long _version = 100;
     private long _oldestWatchable;
@@ -122,6 +122,34 @@ internal sealed class FakeApiServer : IAsyncDisposable
             for (var i = 0; i < times; i++)
             {
                 _listFaults.Enqueue(fault);
+            }
+        }
+    }
+
+    /// <summary>Ends every fault: no queued fault applies any more, and every hung request is released (its connection closed).</summary>
+    public void ClearFaults()
+    {
+        CancellationTokenSource hangs;
+        lock (_lock)
+        {
+            _watchFaults.Clear();
+            _listFaults.Clear();
+            hangs = _hangs;
+            _hangs = new CancellationTokenSource();
+        }
+
+        hangs.Cancel();
+        hangs.Dispose();
+    }
+
+    /// <summary>Watch faults still queued.</summary>
+    public int QueuedWatchFaults
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _watchFaults.Count;
             }
         }
     }
@@ -447,7 +475,13 @@ internal sealed class FakeApiServer : IAsyncDisposable
 
     private async Task HangAsync(HttpContext context)
     {
-        using var both = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _hangs.Token);
+        CancellationToken released;
+        lock (_lock)
+        {
+            released = _hangs.Token;
+        }
+
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, released);
         await Task.Delay(Timeout.Infinite, both.Token).ContinueWith(_ => { }, TaskScheduler.Default);
         context.Abort();
     }
@@ -468,9 +502,15 @@ internal sealed class FakeApiServer : IAsyncDisposable
     {
         // End every open stream (hung ones included) so shutdown does not wait for clients to leave.
         DropActiveWatches();
-        await _hangs.CancelAsync();
+        CancellationTokenSource hangs;
+        lock (_lock)
+        {
+            hangs = _hangs;
+        }
+
+        await hangs.CancelAsync();
         await _app.StopAsync();
-        _hangs.Dispose();
+        hangs.Dispose();
         await _app.DisposeAsync();
     }
 
