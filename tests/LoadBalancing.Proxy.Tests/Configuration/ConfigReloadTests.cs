@@ -110,6 +110,82 @@ public sealed class ConfigReloadTests
         Assert.Contains("\"CertificatePassword\": \"(redacted)\"", text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ConfigMapSymlinkSwap_IsSeen()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        await using var b = await TestBackend.StartAsync("b");
+        var directory = Directory.CreateTempSubdirectory("lb-configmap-").FullName;
+        try
+        {
+            // The kubelet's layout: proxy.json -> ..data/proxy.json, ..data -> ..2026_1; an update writes a new
+            // timestamped directory and renames a new ..data symlink over the old one.
+            Directory.CreateDirectory(Path.Combine(directory, "..v1"));
+            File.WriteAllText(Path.Combine(directory, "..v1", "proxy.json"), Json(("/a", "a", a.Address, "RoundRobin")));
+            File.CreateSymbolicLink(Path.Combine(directory, "..data"), "..v1");
+            File.CreateSymbolicLink(Path.Combine(directory, "proxy.json"), "..data/proxy.json");
+            var file = Path.Combine(directory, "proxy.json");
+            IConfiguration Read() => new ConfigurationBuilder().AddJsonStream(new MemoryStream(File.ReadAllBytes(file))).Build().GetSection(ProxyConfiguration.SectionName);
+            await using var proxy = await TestProxy.StartAsync(ProxyConfiguration.Load(Read()), configure: p => p.UseConfigurationReload(reload =>
+            {
+                reload.Read = Read;
+                reload.WatchFile = file;
+                reload.ReloadOnHangup = false;
+            }));
+
+            Directory.CreateDirectory(Path.Combine(directory, "..v2"));
+            File.WriteAllText(Path.Combine(directory, "..v2", "proxy.json"), Json(("/a", "a", a.Address, "RoundRobin"), ("/b", "b", b.Address, "RoundRobin")));
+            File.CreateSymbolicLink(Path.Combine(directory, "..data_tmp"), "..v2");
+
+            // rename(2) of the link itself, as the kubelet does (File.Move follows a link to a directory).
+            using (var rename = Process.Start("mv", ["-T", Path.Combine(directory, "..data_tmp"), Path.Combine(directory, "..data")]))
+            {
+                await rename.WaitForExitAsync(TestContext.Current.CancellationToken);
+                Assert.Equal(0, rename.ExitCode);
+            }
+
+            var elapsed = await UntilAsync(proxy, "/b", "b");
+
+            Assert.True(elapsed <= TimeSpan.FromSeconds(1), $"the new route answered {elapsed.TotalMilliseconds:F0} ms after the swap");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Reload_ChangedClusterKeepsItsSourceAndEndpointState_RemovedClusterIsDisposedOnceIdle()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, a.Address);
+        options.Routes.Add(new RouteOptions { Path = "/gone", Cluster = "gone" });
+        options.Clusters["gone"] = new ClusterOptions { Endpoints = { new EndpointOptions { Address = a.Address } } };
+        await using var proxy = await TestProxy.StartAsync(options);
+        Assert.Equal("a", await proxy.Client.GetStringAsync("/gone", TestContext.Current.CancellationToken));
+        var before = proxy.Cluster("web");
+        var state = before.Source.Current.States[0];
+        var gone = proxy.Cluster("gone");
+
+        var result = proxy.Runtime.Reload(TestProxy.Options(LoadBalancingAlgorithm.LeastRequest, a.Address), [], "code");
+
+        Assert.Equal(ReloadOutcome.Applied, result.Outcome);
+        var after = proxy.Cluster("web");
+        Assert.NotSame(before, after);
+        Assert.Same(before.Source, after.Source);
+        Assert.Same(state, after.Source.Current.States[0]);
+        Assert.Equal(1, gone.Metrics.ConnectionsOpen);
+
+        // Nothing in flight on the retired clusters: they are disposed after one drain poll.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (proxy.Runtime.RetiredClusters > 0)
+        {
+            await Task.Delay(10, deadline.Token);
+        }
+
+        Assert.Equal(0, gone.Metrics.ConnectionsOpen);
+    }
+
     private static string Json(params (string Path, string Cluster, string Address, string Algorithm)[] routes) => $$"""
         { "Proxy": {
             "Listeners": [ { "Url": "http://127.0.0.1:0" } ],
