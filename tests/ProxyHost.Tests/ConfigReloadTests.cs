@@ -123,6 +123,66 @@ public sealed partial class ConfigReloadTests
         }
     }
 
+    [Fact]
+    public async Task KubernetesFedCluster_KeepsWorkingAcrossReloads_ANewServiceNeedsARestart()
+    {
+        await using var pod = await TestBackend.StartAsync("pod-a", "127.0.0.6");
+        await using var other = await TestBackend.StartAsync("static");
+        await using var api = await LoadBalancing.Kubernetes.Tests.Support.FakeApiServer.StartAsync();
+        var podPort = int.Parse(pod.Address.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
+        api.Apply("shop", LoadBalancing.Kubernetes.Tests.Support.Slices.Slice("web-x1", "web", [new(["127.0.0.6"])], [("http", podPort)]));
+        string Config(string algorithm, string extraCluster) => $$"""
+            {
+              "Kubernetes": { "ApiServer": "{{api.Url}}", "WatchIdleTimeout": "00:01:30", "StaleAfter": "00:03:00" },
+              "Proxy": {
+                "Listeners": [ { "Url": "http://127.0.0.1:0" } ],
+                "Admin": { "Url": "http://127.0.0.1:0" },
+                "Routes": [ { "Path": "/", "Cluster": "web" }, { "Path": "/static", "Cluster": "static" }{{(extraCluster.Length > 0 ? ", { \"Path\": \"/new\", \"Cluster\": \"new\" }" : "")}} ],
+                "Clusters": {
+                  "web": { "Algorithm": "{{algorithm}}", "Kubernetes": { "Namespace": "shop", "Service": "web", "Port": "http" } },
+                  "static": { "Endpoints": [ { "Address": "{{other.Address}}" } ] }{{extraCluster}}
+                }
+              }
+            }
+            """;
+        using var file = new ConfigFile(Config("LeastRequest", ""));
+        var (app, _) = await ProxyHostApp.BuildAsync(["--config", file.Path]);
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            var listeners = app.Services.GetRequiredService<ProxyListeners>();
+            using var client = new HttpClient { BaseAddress = new Uri($"http://{listeners.ProxyEndPoint}/") };
+            using var admin = new HttpClient { BaseAddress = new Uri($"http://{listeners.AdminEndPoint}/") };
+            Assert.Equal("pod-a", await client.GetStringAsync("/", TestContext.Current.CancellationToken));
+
+            file.Replace(Config("PeakEwma", ""));
+            using (var applied = await admin.PostAsync("config/reload", null, TestContext.Current.CancellationToken))
+            {
+                Assert.Equal(HttpStatusCode.OK, applied.StatusCode);
+            }
+
+            Assert.Equal("pod-a", await client.GetStringAsync("/", TestContext.Current.CancellationToken));
+            Assert.Equal("static", await client.GetStringAsync("/static", TestContext.Current.CancellationToken));
+            Assert.Contains("\"algorithm\": \"PeakEwma\"", await admin.GetStringAsync("backends", TestContext.Current.CancellationToken), StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("readyz", TestContext.Current.CancellationToken)).StatusCode);
+
+            file.Replace(Config("PeakEwma", """, "new": { "Kubernetes": { "Namespace": "shop", "Service": "cart" } }"""));
+            using var rejected = await admin.PostAsync("config/reload", null, TestContext.Current.CancellationToken);
+            using var body = JsonDocument.Parse(await rejected.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, rejected.StatusCode);
+            Assert.Equal(
+                ["Proxy:Clusters:new:Kubernetes: discovery watches only the Services the proxy started with; a cluster fed by another Service needs a restart."],
+                body.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetString()));
+            Assert.Equal(2, body.RootElement.GetProperty("generation").GetInt64());
+            Assert.Equal("pod-a", await client.GetStringAsync("/", TestContext.Current.CancellationToken));
+        }
+        finally
+        {
+            await app.StopAsync(TestContext.Current.CancellationToken);
+            await app.DisposeAsync();
+        }
+    }
+
     private static string Json(string a, string b, bool withB) => $$"""
         { "Proxy": {
             "Listeners": [ { "Url": "http://127.0.0.1:0" } ],
