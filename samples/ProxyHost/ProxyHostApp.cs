@@ -99,7 +99,7 @@ public static class ProxyHostApp
             var jsonFile = configFile ?? Path.Combine(AppContext.BaseDirectory, "appsettings.json");
             proxy.UseConfigurationReload(reload =>
             {
-                reload.Read = () => ReadProxySection(jsonFile, args, demoEndpoints);
+                reload.Read = () => ReadProxySection(jsonFile, required: configFile is not null, args, demoEndpoints);
                 reload.WatchFile = configFile;
             });
 
@@ -124,10 +124,10 @@ public static class ProxyHostApp
     /// The <c>Proxy</c> section as a reload sees it. The file is read into memory rather than through a file provider,
     /// which could hold a watcher (an inotify instance) for a configuration root that is thrown away.
     /// </summary>
-    private static IConfiguration ReadProxySection(string file, string[] args, Dictionary<string, string?> demoEndpoints)
+    private static IConfiguration ReadProxySection(string file, bool required, string[] args, Dictionary<string, string?> demoEndpoints)
     {
         var configuration = new ConfigurationBuilder();
-        if (File.Exists(file) || file != Path.Combine(AppContext.BaseDirectory, "appsettings.json"))
+        if (required || File.Exists(file))
         {
             configuration.AddJsonStream(new MemoryStream(File.ReadAllBytes(file)));
         }

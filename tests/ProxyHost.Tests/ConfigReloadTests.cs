@@ -183,6 +183,29 @@ public sealed partial class ConfigReloadTests
         }
     }
 
+    [Fact]
+    public async Task Demo_WithoutConfigFile_ReloadReadsWhatItStartedWith()
+    {
+        var (app, backends) = await ProxyHostApp.BuildAsync(["--Proxy:Listeners:0:Url=http://127.0.0.1:0", "--Proxy:Admin:Url=http://127.0.0.1:0"]);
+        await using var _ = backends;
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            var listeners = app.Services.GetRequiredService<ProxyListeners>();
+            using var admin = new HttpClient { BaseAddress = new Uri($"http://{listeners.AdminEndPoint}/") };
+            using var response = await admin.PostAsync("config/reload", null, TestContext.Current.CancellationToken);
+            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+
+            Assert.Equal("unchanged", body.RootElement.GetProperty("outcome").GetString());
+            Assert.Empty(body.RootElement.GetProperty("restartNeeded").EnumerateArray());
+        }
+        finally
+        {
+            await app.StopAsync(TestContext.Current.CancellationToken);
+            await app.DisposeAsync();
+        }
+    }
+
     private static string Json(string a, string b, bool withB) => $$"""
         { "Proxy": {
             "Listeners": [ { "Url": "http://127.0.0.1:0" } ],

@@ -19,7 +19,7 @@ internal sealed class ConfigReloader(ProxyRuntime runtime, ProxyReloadOptions op
     private ITimer? _poll;
     private PosixSignalRegistration? _hangup;
     private byte[]? _lastHash;
-    private bool _stopped;
+    private volatile bool _stopped;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -74,6 +74,13 @@ internal sealed class ConfigReloader(ProxyRuntime runtime, ProxyReloadOptions op
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
+            if (_stopped)
+            {
+                // A trigger that fires as the host stops must not build clusters the stopping runtime would never dispose.
+                var config = runtime.Config;
+                return new ReloadResult(ReloadOutcome.Unchanged, config.Generation, [], runtime.Status.RestartNeeded);
+            }
+
             if (options.WatchFile is { } file)
             {
                 // Whatever triggered it, the file now read is the one the watcher compares with.
