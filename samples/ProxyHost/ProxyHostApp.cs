@@ -25,9 +25,10 @@ public static class ProxyHostApp
             ContentRootPath = AppContext.BaseDirectory,
         }));
 
+        string? configFile = null;
         if (FindConfigFile(args) is { } file)
         {
-            var path = Path.GetFullPath(file);
+            var path = configFile = Path.GetFullPath(file);
             if (!File.Exists(path))
             {
                 throw new ProxyConfigurationException([$"--config: file '{path}' does not exist."]);
@@ -62,11 +63,12 @@ public static class ProxyHostApp
         }
 
         DemoBackends? backends = null;
+        Dictionary<string, string?> demoEndpoints = [];
         if (count > 0)
         {
             var cluster = demo["Cluster"] ?? "demo";
             backends = await DemoBackends.StartAsync(count, latencies).ConfigureAwait(false);
-            var endpoints = new Dictionary<string, string?>();
+            var endpoints = demoEndpoints;
             for (var i = 0; i < backends.Addresses.Count; i++)
             {
                 endpoints[string.Create(CultureInfo.InvariantCulture, $"Proxy:Clusters:{cluster}:Endpoints:{i}:Address")] = backends.Addresses[i];
@@ -92,6 +94,15 @@ public static class ProxyHostApp
                 AddKubernetesDiscovery(builder, proxy, discovery);
             }
 
+            // The configuration is read again as at start (file, environment, command line, demo endpoints) on a change
+            // of the --config file, on SIGHUP and on POST /config/reload.
+            var jsonFile = configFile ?? Path.Combine(AppContext.BaseDirectory, "appsettings.json");
+            proxy.UseConfigurationReload(reload =>
+            {
+                reload.Read = () => ReadProxySection(jsonFile, required: configFile is not null, args, demoEndpoints);
+                reload.WatchFile = configFile;
+            });
+
             builder.WebHost.UseLoadBalancingProxyListeners(options);
             var app = builder.Build();
             app.UseLoadBalancingProxy();
@@ -106,6 +117,29 @@ public static class ProxyHostApp
             }
 
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The <c>Proxy</c> section as a reload sees it. The file is read into memory rather than through a file provider,
+    /// which could hold a watcher (an inotify instance) for a configuration root that is thrown away.
+    /// </summary>
+    private static IConfiguration ReadProxySection(string file, bool required, string[] args, Dictionary<string, string?> demoEndpoints)
+    {
+        var configuration = new ConfigurationBuilder();
+        if (required || File.Exists(file))
+        {
+            configuration.AddJsonStream(new MemoryStream(File.ReadAllBytes(file)));
+        }
+
+        configuration.AddEnvironmentVariables().AddCommandLine(args).AddInMemoryCollection(demoEndpoints);
+        try
+        {
+            return configuration.Build().GetSection(ProxyConfiguration.SectionName);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or InvalidDataException)
+        {
+            throw new ProxyConfigurationException([DescribeJsonError(file, e)]);
         }
     }
 
@@ -128,7 +162,12 @@ public static class ProxyHostApp
         var first = e.Message.IndexOf('\'', StringComparison.Ordinal);
         var last = e.Message.LastIndexOf('\'');
         var file = first >= 0 && last > first ? e.Message[(first + 1)..last] : "configuration file";
-        for (Exception? inner = e.InnerException; inner is not null; inner = inner.InnerException)
+        return DescribeJsonError(file, e.InnerException ?? e);
+    }
+
+    private static string DescribeJsonError(string file, Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
         {
             if (inner is System.Text.Json.JsonException { LineNumber: { } line, BytePositionInLine: { } position } json)
             {
@@ -141,7 +180,7 @@ public static class ProxyHostApp
         }
 
         // A duplicate key or a top-level value that is not an object carries no position.
-        var reason = e.InnerException?.Message ?? e.Message;
+        var reason = e.Message;
         return $"{file}: not valid JSON: {reason}";
     }
 

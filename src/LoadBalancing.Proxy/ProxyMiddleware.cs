@@ -25,7 +25,8 @@ internal sealed class ProxyMiddleware(ProxyRuntime runtime)
         }
 
         var host = request.Headers.Host;
-        var cluster = runtime.Routes.Match(host.Count > 0 ? host[0] : "", request.Path.Value ?? "/");
+        // One read of the snapshot: the request finishes on the cluster it picked, whatever a reload publishes meanwhile.
+        var cluster = runtime.Config.Routes.Match(host.Count > 0 ? host[0] : "", request.Path.Value ?? "/");
         if (cluster is null)
         {
             runtime.NoRoute();

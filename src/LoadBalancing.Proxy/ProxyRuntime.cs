@@ -4,53 +4,47 @@ using LoadBalancing.Proxy.Clusters;
 using LoadBalancing.Proxy.Forwarding;
 using LoadBalancing.Proxy.Routing;
 using LoadBalancing.Proxy.Upstream;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LoadBalancing.Proxy;
 
-/// <summary>Everything the proxy runs with: clusters, routes, the forwarder and proxy-wide counters.</summary>
-internal sealed class ProxyRuntime : IDisposable
+/// <summary>
+/// Everything the proxy runs with: the configuration snapshot in service (routes and clusters), the forwarder and
+/// proxy-wide counters. Reloads (ProxyRuntime.Reload.cs) publish a new snapshot with one reference write.
+/// </summary>
+internal sealed partial class ProxyRuntime : IDisposable
 {
     private long _noRoute;
     private volatile bool _draining;
+    private volatile ProxyConfigSnapshot _config;
 
     public ProxyRuntime(ProxyOptions options, IReadOnlyDictionary<string, ClusterSourceRegistration> sources, IServiceProvider services, TimeProvider time, IMeterFactory meterFactory)
     {
-        Options = options;
         Time = time;
         Started = time.GetUtcNow();
         Metrics = new Metrics.ProxyMetrics(meterFactory);
-        var clusters = new Dictionary<string, ProxyCluster>(StringComparer.Ordinal);
-        foreach (var (name, clusterOptions) in options.Clusters)
+        _startup = options;
+        _registrations = sources;
+        _services = services;
+        _logger = (services.GetService(typeof(ILoggerFactory)) as ILoggerFactory)?.CreateLogger("LoadBalancing.Proxy.Configuration") ?? NullLogger.Instance;
+        var plan = Plan(options, previous: null);
+        if (plan.Errors.Count > 0)
         {
-            EndpointSource source;
-            TimeSpan? stalenessBound = null;
-            if (sources.TryGetValue(name, out var registration))
-            {
-                source = registration.Source(services);
-                stalenessBound = registration.StalenessBound;
-            }
-            else if (clusterOptions.Kubernetes is not null)
-            {
-                throw new ProxyConfigurationException(
-                    [$"{ProxyConfiguration.SectionName}:Clusters:{name}:Kubernetes: no Kubernetes discovery is attached to this cluster (IProxyBuilder.UseEndpointSource); ProxyHost attaches it when the Kubernetes section is configured."]);
-            }
-            else
-            {
-                source = new EndpointSource(name, time);
-                source.Publish(clusterOptions.Endpoints.Select(e => e.ToEndpoint()));
-            }
-
-            clusters[name] = new ProxyCluster(name, clusterOptions, source, Blocks, time, Metrics) { StalenessBound = stalenessBound };
+            throw new ProxyConfigurationException(plan.Errors);
         }
 
-        Clusters = clusters.Values.ToArray();
-        Routes = new RouteTable<ProxyCluster>(options.Routes.Select(r => (r.Host, r.Path, clusters[r.Cluster])));
+        _config = Commit(plan, options, generation: 1, "startup");
         Forwarder = new HttpForwarder(time);
         Metrics.Observe(this);
         Meters = new Admin.MeterExporter(Metrics);
     }
 
-    public ProxyOptions Options { get; }
+    /// <summary>The configuration in service. A request reads it once, at its start.</summary>
+    public ProxyConfigSnapshot Config => _config;
+
+    /// <summary>The options in service.</summary>
+    public ProxyOptions Options => _config.Options;
 
     /// <summary>The upstream connections' receive and send buffers, shared by every cluster.</summary>
     public PinnedBlockPool Blocks { get; } = new();
@@ -59,9 +53,11 @@ internal sealed class ProxyRuntime : IDisposable
 
     public DateTimeOffset Started { get; }
 
-    public IReadOnlyList<ProxyCluster> Clusters { get; }
+    /// <summary>The clusters in service (the current snapshot's).</summary>
+    public IReadOnlyList<ProxyCluster> Clusters => _config.Clusters;
 
-    public RouteTable<ProxyCluster> Routes { get; }
+    /// <summary>The routes in service (the current snapshot's).</summary>
+    public RouteTable<ProxyCluster> Routes => _config.Routes;
 
     public HttpForwarder Forwarder { get; }
 
@@ -88,6 +84,11 @@ internal sealed class ProxyRuntime : IDisposable
     public void Dispose()
     {
         foreach (var cluster in Clusters)
+        {
+            cluster.Dispose();
+        }
+
+        foreach (var cluster in _retired.Keys)
         {
             cluster.Dispose();
         }

@@ -7,13 +7,21 @@ namespace LoadBalancing.Proxy.Admin;
 /// <summary>
 /// The admin endpoint: <c>/healthz</c> (the process works: every registered health check tagged <c>live</c>, such as
 /// a wedged discovery loop's, passes), <c>/readyz</c> (it should get traffic), <c>/metrics</c> (Prometheus text) and
-/// <c>/backends</c> (every cluster and endpoint, as JSON).
+/// <c>/backends</c> (every cluster and endpoint, as JSON), <c>/config</c> (the configuration in service, the last failed
+/// reload) and <c>POST /config/reload</c>.
 /// </summary>
-internal sealed class AdminHandler(ProxyRuntime runtime, HealthCheckService? healthChecks)
+internal sealed class AdminHandler(ProxyRuntime runtime, HealthCheckService? healthChecks, ConfigReloader? reloader)
 {
     public Task HandleAsync(HttpContext context)
     {
         var path = context.Request.Path.Value;
+        if (path == "/config/reload")
+        {
+            return HttpMethods.IsPost(context.Request.Method)
+                ? ReloadAsync(context)
+                : WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "text/plain", "/config/reload answers POST only\n");
+        }
+
         if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
         {
             return WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "text/plain", "admin endpoints answer GET only\n");
@@ -25,7 +33,8 @@ internal sealed class AdminHandler(ProxyRuntime runtime, HealthCheckService? hea
             "/readyz" => ReadyAsync(context),
             "/metrics" => WriteAsync(context, StatusCodes.Status200OK, "text/plain; version=0.0.4; charset=utf-8", PrometheusWriter.Write(runtime)),
             "/backends" => WriteAsync(context, StatusCodes.Status200OK, "application/json", BackendsWriter.Write(runtime)),
-            _ => WriteAsync(context, StatusCodes.Status404NotFound, "text/plain", "admin paths: /healthz /readyz /metrics /backends\n"),
+            "/config" => WriteAsync(context, StatusCodes.Status200OK, "application/json", ConfigWriter.Write(runtime, null)),
+            _ => WriteAsync(context, StatusCodes.Status404NotFound, "text/plain", "admin paths: /healthz /readyz /metrics /backends /config, POST /config/reload\n"),
         };
     }
 
@@ -46,6 +55,19 @@ internal sealed class AdminHandler(ProxyRuntime runtime, HealthCheckService? hea
 
         var status = report.Status == HealthStatus.Unhealthy ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
         await WriteAsync(context, status, "text/plain", text.ToString()).ConfigureAwait(false);
+    }
+
+    private async Task ReloadAsync(HttpContext context)
+    {
+        if (reloader is null)
+        {
+            await WriteAsync(context, StatusCodes.Status409Conflict, "text/plain", "this proxy has no configuration source to reload from (IProxyBuilder.UseConfigurationReload)\n").ConfigureAwait(false);
+            return;
+        }
+
+        var result = await reloader.ReloadAsync("POST /config/reload").ConfigureAwait(false);
+        var status = result.Outcome == ReloadOutcome.Rejected ? StatusCodes.Status422UnprocessableEntity : StatusCodes.Status200OK;
+        await WriteAsync(context, status, "application/json", ConfigWriter.Write(runtime, result)).ConfigureAwait(false);
     }
 
     private Task ReadyAsync(HttpContext context)

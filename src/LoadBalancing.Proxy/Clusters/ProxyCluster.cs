@@ -50,6 +50,9 @@ internal sealed class ProxyCluster : IDisposable
 
     public ClusterMetrics Metrics { get; }
 
+    /// <summary>Whether the endpoints come from configuration (published by the proxy) rather than a registered source.</summary>
+    public bool IsStaticSource { get; init; } = true;
+
     /// <summary>How old the endpoint list may be before the cluster counts as stale; null for static lists.</summary>
     public TimeSpan? StalenessBound { get; init; }
 

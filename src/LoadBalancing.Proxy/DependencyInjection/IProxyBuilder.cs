@@ -31,4 +31,13 @@ public interface IProxyBuilder
     /// <param name="stalenessBound">How long the list may go unconfirmed before the cluster counts as stale; null never counts it stale.</param>
     /// <returns>This builder.</returns>
     IProxyBuilder UseEndpointSource(string cluster, Func<IServiceProvider, EndpointSource> source, TimeSpan? stalenessBound);
+
+    /// <summary>
+    /// Lets the running proxy take a new configuration: from <see cref="ProxyReloadOptions.Read"/> when the watched
+    /// file changes, on <c>SIGHUP</c> and on the admin endpoint's <c>POST /config/reload</c>. A new configuration is
+    /// validated in full first; an invalid one leaves the last good one in service. See docs/proxy.md, Live configuration.
+    /// </summary>
+    /// <param name="configure">Sets where the configuration is read from and what triggers a reload.</param>
+    /// <returns>This builder.</returns>
+    IProxyBuilder UseConfigurationReload(Action<ProxyReloadOptions> configure);
 }

@@ -45,7 +45,7 @@ public static class ProxyServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<IMeterFactory>()));
         services.AddSingleton(sp => new ProxyMiddleware(sp.GetRequiredService<ProxyRuntime>()));
-        services.AddSingleton(sp => new AdminHandler(sp.GetRequiredService<ProxyRuntime>(), sp.GetService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>()));
+        services.AddSingleton(sp => new AdminHandler(sp.GetRequiredService<ProxyRuntime>(), sp.GetService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>(), sp.GetService<ConfigReloader>()));
         services.Configure<HostOptions>(host => host.ShutdownTimeout = options.DrainTimeout);
         return new ProxyBuilder(services, options, registry);
     }
@@ -73,6 +73,21 @@ internal sealed class ProxyBuilder(IServiceCollection services, ProxyOptions opt
         }
 
         registry.Sources[cluster] = new ClusterSourceRegistration(source, stalenessBound);
+        return this;
+    }
+
+    public IProxyBuilder UseConfigurationReload(Action<ProxyReloadOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        var reload = new ProxyReloadOptions();
+        configure(reload);
+        if (reload.Read is null)
+        {
+            throw new ArgumentException($"{nameof(ProxyReloadOptions)}.{nameof(ProxyReloadOptions.Read)} must be set.", nameof(configure));
+        }
+
+        services.AddSingleton(sp => new ConfigReloader(sp.GetRequiredService<ProxyRuntime>(), reload, sp.GetRequiredService<ILogger<ConfigReloader>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<ConfigReloader>());
         return this;
     }
 }

@@ -42,59 +42,61 @@ internal sealed class ProxyMetrics
     /// <summary>The instruments in /metrics order, each with the Prometheus name and type it has always been exported under.</summary>
     public IReadOnlyList<PrometheusFamily> Families => _families;
 
-    /// <summary>Creates the observable instruments; called once <paramref name="runtime"/> has its clusters.</summary>
+    /// <summary>Creates the observable instruments; each reads the configuration in service when collected.</summary>
     public void Observe(ProxyRuntime runtime)
     {
-        var clusters = runtime.Clusters;
-
-        Observed(Meter.CreateObservableCounter("lb.proxy.requests", () => Requests(clusters), "{request}",
+        Observed(Meter.CreateObservableCounter("lb.proxy.requests", () => Requests(runtime.Clusters), "{request}",
             "Requests answered, by cluster and status class (code=\"none\": no response, the client left)."), "lb_proxy_requests_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.no_route", () => runtime.NoRouteRequests, "{request}",
             "Requests that matched no route (404)."), "lb_proxy_no_route_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.requests.rejected", () => Rejections(runtime.Rejections), "{request}",
             "Requests refused with 400 for ambiguous framing before routing, by reason."), "lb_proxy_requests_rejected_total", "counter");
-        Observed(Meter.CreateObservableCounter("lb.proxy.upstream.errors", () => Errors(clusters), "{error}",
+        Observed(Meter.CreateObservableCounter("lb.proxy.upstream.errors", () => Errors(runtime.Clusters), "{error}",
             "Failed upstream attempts and proxy-generated errors, by kind."), "lb_proxy_upstream_errors_total", "counter");
-        Observed(Meter.CreateObservableCounter("lb.proxy.retries", () => PerCluster(clusters, static c => c.Metrics.Retries), "{attempt}",
+        Observed(Meter.CreateObservableCounter("lb.proxy.retries", () => PerCluster(runtime.Clusters, static c => c.Metrics.Retries), "{attempt}",
             "Attempts on another endpoint after a failure."), "lb_proxy_retries_total", "counter");
-        Observed(Meter.CreateObservableCounter("lb.proxy.fallback.requests", () => PerCluster(clusters, static c => c.Metrics.FallbackRequests), "{attempt}",
+        Observed(Meter.CreateObservableCounter("lb.proxy.fallback.requests", () => PerCluster(runtime.Clusters, static c => c.Metrics.FallbackRequests), "{attempt}",
             "Attempts sent to the last-resort fallback address."), "lb_proxy_fallback_requests_total", "counter");
-        Observed(Meter.CreateObservableUpDownCounter("lb.proxy.requests.in_flight", () => PerCluster(clusters, static c => c.Metrics.InFlight), "{request}",
+        Observed(Meter.CreateObservableUpDownCounter("lb.proxy.requests.in_flight", () => PerCluster(runtime.Clusters, static c => c.Metrics.InFlight), "{request}",
             "Requests being forwarded now."), "lb_proxy_requests_in_flight", "gauge");
-        Observed(Meter.CreateObservableUpDownCounter("lb.proxy.upstream.connections", () => PerCluster(clusters, static c => c.Metrics.ConnectionsOpen), "{connection}",
+        Observed(Meter.CreateObservableUpDownCounter("lb.proxy.upstream.connections", () => PerCluster(runtime.Clusters, static c => c.Metrics.ConnectionsOpen), "{connection}",
             "Open upstream connections (busy and idle)."), "lb_proxy_upstream_connections", "gauge");
-        Observed(Meter.CreateObservableCounter("lb.proxy.upstream.connections.opened", () => PerCluster(clusters, static c => c.Metrics.ConnectionsOpened), "{connection}",
+        Observed(Meter.CreateObservableCounter("lb.proxy.upstream.connections.opened", () => PerCluster(runtime.Clusters, static c => c.Metrics.ConnectionsOpened), "{connection}",
             "Upstream connections opened."), "lb_proxy_upstream_connections_opened_total", "counter");
-        Observed(Meter.CreateObservableCounter("lb.proxy.upstream.connections.reused", () => PerCluster(clusters, static c => c.Metrics.ConnectionsReused), "{request}",
+        Observed(Meter.CreateObservableCounter("lb.proxy.upstream.connections.reused", () => PerCluster(runtime.Clusters, static c => c.Metrics.ConnectionsReused), "{request}",
             "Requests sent on a pooled keep-alive connection."), "lb_proxy_upstream_connections_reused_total", "counter");
-        _families.Add(new PrometheusFamily(UpstreamDuration, "lb_proxy_upstream_latency_seconds", "histogram", text => WriteLatency(text, clusters)));
+        _families.Add(new PrometheusFamily(UpstreamDuration, "lb_proxy_upstream_latency_seconds", "histogram", text => WriteLatency(text, runtime.Clusters)));
 
-        Observed(Meter.CreateObservableUpDownCounter("lb.cluster.endpoints", () => Endpoints(clusters), "{endpoint}",
+        Observed(Meter.CreateObservableUpDownCounter("lb.cluster.endpoints", () => Endpoints(runtime.Clusters), "{endpoint}",
             "Endpoints by state: total in the list, usable by the balancer, ejected by outlier detection."), "lb_cluster_endpoints", "gauge");
-        Observed(Meter.CreateObservableGauge("lb.cluster.in_panic", () => PerCluster(clusters, static c => c.Balancer.Status.InPanic ? 1 : 0), null,
+        Observed(Meter.CreateObservableGauge("lb.cluster.in_panic", () => PerCluster(runtime.Clusters, static c => c.Balancer.Status.InPanic ? 1 : 0), null,
             "1 while too few endpoints are healthy and ejections are ignored."), "lb_cluster_in_panic", "gauge");
 
         // A sum over the endpoints in the list now, so it drops when endpoints leave: an up-down counter to OpenTelemetry,
         // still typed counter on /metrics as it always was.
-        Observed(Meter.CreateObservableUpDownCounter("lb.cluster.endpoint.ejections", () => PerCluster(clusters, static c => c.Source.Current.States.Sum(s => (long)s.EjectionCount)), "{ejection}",
+        Observed(Meter.CreateObservableUpDownCounter("lb.cluster.endpoint.ejections", () => PerCluster(runtime.Clusters, static c => c.Source.Current.States.Sum(s => (long)s.EjectionCount)), "{ejection}",
             "Ejections of the current endpoints since they appeared."), "lb_cluster_endpoint_ejections", "counter");
-        Observed(Meter.CreateObservableGauge("lb.cluster.endpoint_set.version", () => PerCluster(clusters, static c => c.Source.Current.Version), null,
+        Observed(Meter.CreateObservableGauge("lb.cluster.endpoint_set.version", () => PerCluster(runtime.Clusters, static c => c.Source.Current.Version), null,
             "Version of the endpoint list in use."), "lb_cluster_endpoint_set_version", "gauge");
-        Observed(Meter.CreateObservableGauge("lb.cluster.discovery.staleness", () => PerCluster(clusters, static c => c.Source.Staleness()?.TotalSeconds ?? double.NaN), "s",
+        Observed(Meter.CreateObservableGauge("lb.cluster.discovery.staleness", () => PerCluster(runtime.Clusters, static c => c.Source.Staleness()?.TotalSeconds ?? double.NaN), "s",
             "Seconds since discovery last confirmed the endpoint list."), "lb_cluster_discovery_staleness_seconds", "gauge");
-        Observed(Meter.CreateObservableGauge("lb.cluster.discovery.stale", () => PerCluster(clusters, static c => c.IsStale ? 1 : 0), null,
+        Observed(Meter.CreateObservableGauge("lb.cluster.discovery.stale", () => PerCluster(runtime.Clusters, static c => c.IsStale ? 1 : 0), null,
             "1 while the endpoint list is older than its staleness bound."), "lb_cluster_discovery_stale", "gauge");
-        Observed(Meter.CreateObservableGauge("lb.cluster.discovery.degraded", () => PerCluster(clusters, static c => c.Freshness == "stale-unreachable" ? 1 : 0), null,
+        Observed(Meter.CreateObservableGauge("lb.cluster.discovery.degraded", () => PerCluster(runtime.Clusters, static c => c.Freshness == "stale-unreachable" ? 1 : 0), null,
             "1 while the endpoint list is stale because discovery cannot reach its source of truth (the proxy stays ready)."), "lb_cluster_discovery_degraded", "gauge");
-        Observed(Meter.CreateObservableGauge("lb.cluster.discovery.not_converging", () => PerCluster(clusters, static c => c.Freshness == "stale-not-converging" ? 1 : 0), null,
+        Observed(Meter.CreateObservableGauge("lb.cluster.discovery.not_converging", () => PerCluster(runtime.Clusters, static c => c.Freshness == "stale-not-converging" ? 1 : 0), null,
             "1 while the endpoint list is stale although its source answers (the proxy is not ready)."), "lb_cluster_discovery_not_converging", "gauge");
-        Observed(Meter.CreateObservableGauge("lb.cluster.last_change.timestamp", () => PerCluster(clusters, static c => c.Source.LastChanged?.ToUnixTimeMilliseconds() / 1000.0 ?? double.NaN), "s",
+        Observed(Meter.CreateObservableGauge("lb.cluster.last_change.timestamp", () => PerCluster(runtime.Clusters, static c => c.Source.LastChanged?.ToUnixTimeMilliseconds() / 1000.0 ?? double.NaN), "s",
             "When the endpoint list last changed (Unix time)."), "lb_cluster_last_change_timestamp_seconds", "gauge");
 
         Observed(Meter.CreateObservableUpDownCounter("lb.proxy.upstream.buffers", () => Buffers(runtime.Blocks), "By",
             "Upstream connection buffers: in use (bytes received or to send, still buffered) and free (kept for reuse, bounded)."), "lb_proxy_upstream_buffer_bytes", "gauge");
         Observed(Meter.CreateObservableGauge("lb.proxy.ready", () => Readiness.Check(runtime).Ready ? 1 : 0, null,
             "1 when /readyz answers 200."), "lb_proxy_ready", "gauge");
+        Observed(Meter.CreateObservableGauge("lb.config.generation", () => runtime.Config.Generation, null,
+            "Generation of the configuration in service: 1 at start, one more per reload that changed something."), "lb_config_generation", "gauge");
+        Observed(Meter.CreateObservableCounter("lb.config.reloads", () => Reloads(runtime), "{reload}",
+            "Configuration reloads by outcome: applied, rejected (the last good configuration stays), unchanged."), "lb_config_reloads_total", "counter");
     }
 
     private void Observed(Instrument instrument, string name, string type) => _families.Add(new PrometheusFamily(instrument, name, type, null));
@@ -167,6 +169,13 @@ internal sealed class ProxyMetrics
 
         return measurements;
     }
+
+    private static Measurement<long>[] Reloads(ProxyRuntime runtime) =>
+    [
+        new(runtime.Reloads(ReloadOutcome.Applied), new KeyValuePair<string, object?>("outcome", ProxyRuntime.OutcomeName(ReloadOutcome.Applied))),
+        new(runtime.Reloads(ReloadOutcome.Rejected), new KeyValuePair<string, object?>("outcome", ProxyRuntime.OutcomeName(ReloadOutcome.Rejected))),
+        new(runtime.Reloads(ReloadOutcome.Unchanged), new KeyValuePair<string, object?>("outcome", ProxyRuntime.OutcomeName(ReloadOutcome.Unchanged))),
+    ];
 
     private static Measurement<long>[] Buffers(PinnedBlockPool blocks) =>
     [

@@ -1,0 +1,46 @@
+using LoadBalancing.Proxy.Clusters;
+using LoadBalancing.Proxy.Routing;
+
+namespace LoadBalancing.Proxy;
+
+/// <summary>
+/// One configuration in service: its routes and clusters, built and validated before it is published with one
+/// reference write. A request reads it once and finishes on it, whatever is published meanwhile.
+/// </summary>
+internal sealed class ProxyConfigSnapshot
+{
+    public ProxyConfigSnapshot(ProxyOptions options, IReadOnlyDictionary<string, ProxyCluster> clusters, long generation, string source, DateTimeOffset loadedAt)
+    {
+        Options = options;
+        ClustersByName = clusters;
+        Clusters = [.. clusters.Values];
+        Routes = new RouteTable<ProxyCluster>(options.Routes.Select(r => (r.Host, r.Path, clusters[r.Cluster])));
+        Generation = generation;
+        Source = source;
+        LoadedAt = loadedAt;
+        Definitions = options.Clusters.ToDictionary(c => c.Key, c => ProxyOptionsJson.Definition(c.Value), StringComparer.Ordinal);
+        Text = ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options));
+    }
+
+    public ProxyOptions Options { get; }
+
+    public IReadOnlyList<ProxyCluster> Clusters { get; }
+
+    public IReadOnlyDictionary<string, ProxyCluster> ClustersByName { get; }
+
+    public RouteTable<ProxyCluster> Routes { get; }
+
+    /// <summary>1 for the configuration the proxy started with, one more for every reload that changed something.</summary>
+    public long Generation { get; }
+
+    /// <summary>What loaded it: <c>startup</c>, <c>file</c>, <c>SIGHUP</c>, <c>POST /config/reload</c> or <c>code</c>.</summary>
+    public string Source { get; }
+
+    public DateTimeOffset LoadedAt { get; }
+
+    /// <summary>Each cluster's definition apart from its static endpoints, to tell what a reload changes.</summary>
+    public IReadOnlyDictionary<string, string> Definitions { get; }
+
+    /// <summary>The whole configuration as /config shows it (secrets redacted): equal text, nothing to reload.</summary>
+    public string Text { get; }
+}

@@ -1,0 +1,371 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using LoadBalancing.Proxy;
+using LoadBalancing.Proxy.Tests.Support;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using ProxyHost.Tests.Outage;
+
+namespace ProxyHost.Tests;
+
+/// <summary>Live configuration of the host: its --config file edited as editors save, SIGHUP, reloads under load.</summary>
+public sealed partial class ConfigReloadTests
+{
+    [Fact]
+    public async Task ChildProcess_FileReplacedByRename_NewRouteWithinOneSecond_InvalidEditKeepsTheLastGood()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        await using var b = await TestBackend.StartAsync("b");
+        using var file = new ConfigFile(Json(a.Address, b.Address, withB: false));
+        await using var host = await ChildHost.StartAsync(file.Path);
+        using var client = new HttpClient { BaseAddress = host.Proxy, Timeout = TimeSpan.FromSeconds(10) };
+        using var admin = new HttpClient { BaseAddress = host.Admin, Timeout = TimeSpan.FromSeconds(10) };
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/b", TestContext.Current.CancellationToken)).StatusCode);
+
+        var changed = Stopwatch.StartNew();
+        file.Replace(Json(a.Address, b.Address, withB: true));
+        await UntilAsync(async token =>
+        {
+            using var response = await client.GetAsync("/b", token);
+            return response.StatusCode == HttpStatusCode.OK && await response.Content.ReadAsStringAsync(token) == "b";
+        });
+        var elapsed = changed.Elapsed;
+        TestContext.Current.TestOutputHelper?.WriteLine($"file change to service: {elapsed.TotalMilliseconds:F0} ms");
+        Assert.True(elapsed <= TimeSpan.FromSeconds(1), $"the new route answered {elapsed.TotalMilliseconds:F0} ms after the file changed");
+
+        file.Replace(Json(a.Address, b.Address, withB: true).Replace("\"MaxAttempts\": 2", "\"MaxAttempts\": 20", StringComparison.Ordinal));
+        JsonElement failure = default;
+        await UntilAsync(async token =>
+        {
+            using var config = JsonDocument.Parse(await admin.GetStringAsync("config", token));
+            failure = config.RootElement.GetProperty("lastFailure").Clone();
+            return failure.ValueKind == JsonValueKind.Object;
+        });
+
+        Assert.Equal(["Proxy:Clusters:a:MaxAttempts must be between 1 and 8; got 20."], failure.GetProperty("errors").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal("a", await client.GetStringAsync("/a", TestContext.Current.CancellationToken));
+        Assert.Equal("b", await client.GetStringAsync("/b", TestContext.Current.CancellationToken));
+        var metrics = await admin.GetStringAsync("metrics", TestContext.Current.CancellationToken);
+        Assert.Contains("lb_config_reloads_total{outcome=\"rejected\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("lb_config_generation 2", metrics, StringComparison.Ordinal);
+        Assert.False(host.HasExited);
+
+        // The console logger writes from its own queue.
+        await UntilAsync(token => Task.FromResult(host.Output.Contains("Proxy:Clusters:a:MaxAttempts must be between 1 and 8; got 20.", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task ChildProcess_Sighup_ReloadsAndKeepsRunning()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        using var file = new ConfigFile(Json(a.Address, a.Address, withB: false));
+        await using var host = await ChildHost.StartAsync(file.Path);
+        using var client = new HttpClient { BaseAddress = host.Proxy, Timeout = TimeSpan.FromSeconds(10) };
+        using var admin = new HttpClient { BaseAddress = host.Admin, Timeout = TimeSpan.FromSeconds(10) };
+
+        host.Signal("HUP");
+        await UntilAsync(async token => (await admin.GetStringAsync("metrics", token)).Contains("lb_config_reloads_total{outcome=\"unchanged\"} 1", StringComparison.Ordinal));
+        host.Signal("HUP");
+        await UntilAsync(async token => (await admin.GetStringAsync("metrics", token)).Contains("lb_config_reloads_total{outcome=\"unchanged\"} 2", StringComparison.Ordinal));
+
+        Assert.False(host.HasExited);
+        Assert.Equal("a", await client.GetStringAsync("/a", TestContext.Current.CancellationToken));
+        using var config = JsonDocument.Parse(await admin.GetStringAsync("config", TestContext.Current.CancellationToken));
+        Assert.Equal(1, config.RootElement.GetProperty("generation").GetInt64());
+    }
+
+    [Fact]
+    public async Task HundredReloadsUnderLoad_NoFailedRequest_UnchangedClusterKeepsItsConnections()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        await using var b1 = await TestBackend.StartAsync("b1");
+        await using var b2 = await TestBackend.StartAsync("b2");
+        using var file = new ConfigFile(LoadJson(a.Address, b1.Address, b2.Address, 0));
+        var (app, _) = await ProxyHostApp.BuildAsync(["--config", file.Path]);
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            var listeners = app.Services.GetRequiredService<ProxyListeners>();
+            using var client = new HttpClient { BaseAddress = new Uri($"http://{listeners.ProxyEndPoint}/"), Timeout = TimeSpan.FromSeconds(30) };
+            using var admin = new HttpClient { BaseAddress = new Uri($"http://{listeners.AdminEndPoint}/"), Timeout = TimeSpan.FromSeconds(30) };
+            // One worker on the unchanged cluster a needs one upstream connection: any other it opens replaces one dropped.
+            await using var steady = new LoadLoop(client, workers: 1, paths: ["a"]);
+            await using var load = new LoadLoop(client, workers: 4, paths: ["b"]);
+            await steady.WhileRequestsFlowAsync(50);
+            await load.WhileRequestsFlowAsync(200);
+            var connectionsBefore = a.ConnectionIds.Count;
+
+            for (var round = 1; round <= 100; round++)
+            {
+                file.Replace(LoadJson(a.Address, b1.Address, b2.Address, round));
+                using var response = await admin.PostAsync("config/reload", null, TestContext.Current.CancellationToken);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                await load.WhileRequestsFlowAsync(5);
+            }
+
+            await steady.WhileRequestsFlowAsync(5);
+            await load.StopAsync();
+            await steady.StopAsync();
+            var connectionsAfter = a.ConnectionIds.Count;
+            TestContext.Current.TestOutputHelper?.WriteLine($"100 reloads under load: cluster b {load.Describe()}; cluster a {steady.Describe()}; upstream a accepted {connectionsBefore} connections before the reloads, {connectionsAfter} after");
+            Assert.True(load.Failures.IsEmpty, load.Describe());
+            Assert.True(steady.Failures.IsEmpty, steady.Describe());
+            Assert.Equal(connectionsBefore, connectionsAfter);
+            using var config = JsonDocument.Parse(await admin.GetStringAsync("config", TestContext.Current.CancellationToken));
+            Assert.Equal(101, config.RootElement.GetProperty("generation").GetInt64());
+        }
+        finally
+        {
+            await app.StopAsync(TestContext.Current.CancellationToken);
+            await app.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task KubernetesFedCluster_KeepsWorkingAcrossReloads_ANewServiceNeedsARestart()
+    {
+        await using var pod = await TestBackend.StartAsync("pod-a", "127.0.0.6");
+        await using var other = await TestBackend.StartAsync("static");
+        await using var api = await LoadBalancing.Kubernetes.Tests.Support.FakeApiServer.StartAsync();
+        var podPort = int.Parse(pod.Address.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
+        api.Apply("shop", LoadBalancing.Kubernetes.Tests.Support.Slices.Slice("web-x1", "web", [new(["127.0.0.6"])], [("http", podPort)]));
+        string Config(string algorithm, string extraCluster) => $$"""
+            {
+              "Kubernetes": { "ApiServer": "{{api.Url}}", "WatchIdleTimeout": "00:01:30", "StaleAfter": "00:03:00" },
+              "Proxy": {
+                "Listeners": [ { "Url": "http://127.0.0.1:0" } ],
+                "Admin": { "Url": "http://127.0.0.1:0" },
+                "Routes": [ { "Path": "/", "Cluster": "web" }, { "Path": "/static", "Cluster": "static" }{{(extraCluster.Length > 0 ? ", { \"Path\": \"/new\", \"Cluster\": \"new\" }" : "")}} ],
+                "Clusters": {
+                  "web": { "Algorithm": "{{algorithm}}", "Kubernetes": { "Namespace": "shop", "Service": "web", "Port": "http" } },
+                  "static": { "Endpoints": [ { "Address": "{{other.Address}}" } ] }{{extraCluster}}
+                }
+              }
+            }
+            """;
+        using var file = new ConfigFile(Config("LeastRequest", ""));
+        var (app, _) = await ProxyHostApp.BuildAsync(["--config", file.Path]);
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            var listeners = app.Services.GetRequiredService<ProxyListeners>();
+            using var client = new HttpClient { BaseAddress = new Uri($"http://{listeners.ProxyEndPoint}/") };
+            using var admin = new HttpClient { BaseAddress = new Uri($"http://{listeners.AdminEndPoint}/") };
+            Assert.Equal("pod-a", await client.GetStringAsync("/", TestContext.Current.CancellationToken));
+
+            file.Replace(Config("PeakEwma", ""));
+            using (var applied = await admin.PostAsync("config/reload", null, TestContext.Current.CancellationToken))
+            {
+                Assert.Equal(HttpStatusCode.OK, applied.StatusCode);
+            }
+
+            Assert.Equal("pod-a", await client.GetStringAsync("/", TestContext.Current.CancellationToken));
+            Assert.Equal("static", await client.GetStringAsync("/static", TestContext.Current.CancellationToken));
+            Assert.Contains("\"algorithm\": \"PeakEwma\"", await admin.GetStringAsync("backends", TestContext.Current.CancellationToken), StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("readyz", TestContext.Current.CancellationToken)).StatusCode);
+
+            file.Replace(Config("PeakEwma", """, "new": { "Kubernetes": { "Namespace": "shop", "Service": "cart" } }"""));
+            using var rejected = await admin.PostAsync("config/reload", null, TestContext.Current.CancellationToken);
+            using var body = JsonDocument.Parse(await rejected.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, rejected.StatusCode);
+            Assert.Equal(
+                ["Proxy:Clusters:new:Kubernetes: discovery watches only the Services the proxy started with; a cluster fed by another Service needs a restart."],
+                body.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetString()));
+            Assert.Equal(2, body.RootElement.GetProperty("generation").GetInt64());
+            Assert.Equal("pod-a", await client.GetStringAsync("/", TestContext.Current.CancellationToken));
+        }
+        finally
+        {
+            await app.StopAsync(TestContext.Current.CancellationToken);
+            await app.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Demo_WithoutConfigFile_ReloadReadsWhatItStartedWith()
+    {
+        var (app, backends) = await ProxyHostApp.BuildAsync(["--Proxy:Listeners:0:Url=http://127.0.0.1:0", "--Proxy:Admin:Url=http://127.0.0.1:0"]);
+        await using var _ = backends;
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            var listeners = app.Services.GetRequiredService<ProxyListeners>();
+            using var admin = new HttpClient { BaseAddress = new Uri($"http://{listeners.AdminEndPoint}/") };
+            using var response = await admin.PostAsync("config/reload", null, TestContext.Current.CancellationToken);
+            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+
+            Assert.Equal("unchanged", body.RootElement.GetProperty("outcome").GetString());
+            Assert.Empty(body.RootElement.GetProperty("restartNeeded").EnumerateArray());
+        }
+        finally
+        {
+            await app.StopAsync(TestContext.Current.CancellationToken);
+            await app.DisposeAsync();
+        }
+    }
+
+    private static string Json(string a, string b, bool withB) => $$"""
+        { "Proxy": {
+            "Listeners": [ { "Url": "http://127.0.0.1:0" } ],
+            "Admin": { "Url": "http://127.0.0.1:0" },
+            "Routes": [ { "Path": "/a", "Cluster": "a" }{{(withB ? ", { \"Path\": \"/b\", \"Cluster\": \"b\" }" : "")}} ],
+            "Clusters": {
+              "a": { "MaxAttempts": 2, "Endpoints": [ { "Address": "{{a}}" } ] }{{(withB ? $$""", "b": { "Endpoints": [ { "Address": "{{b}}" } ] }""" : "")}}
+            } } }
+        """;
+
+    /// <summary>
+    /// Cluster a never changes; cluster b changes its algorithm every round and its endpoints every third; a route to
+    /// a cluster of its own comes and goes; the /b route changes shape.
+    /// </summary>
+    private static string LoadJson(string a, string b1, string b2, int round)
+    {
+        var algorithm = (round % 3) switch { 0 => "RoundRobin", 1 => "Maglev", _ => "PeakEwma" };
+        var b = round % 3 == 0 ? b2 : b1;
+        var extraRoute = round % 4 == 1 ? $$""", { "Path": "/extra/{{round}}", "Cluster": "extra{{round}}" }""" : "";
+        var extraCluster = round % 4 == 1 ? $$""", "extra{{round}}": { "Endpoints": [ { "Address": "{{b}}" } ] }""" : "";
+        return $$"""
+            { "Proxy": {
+                "Listeners": [ { "Url": "http://127.0.0.1:0" } ],
+                "Admin": { "Url": "http://127.0.0.1:0" },
+                "Routes": [ { "Path": "/a", "Cluster": "a" }, { "Host": "{{(round % 2 == 0 ? "*" : "127.0.0.1")}}", "Path": "/b", "Cluster": "b" }{{extraRoute}} ],
+                "Clusters": {
+                  "a": { "Algorithm": "LeastRequest", "Endpoints": [ { "Address": "{{a}}" } ] },
+                  "b": { "Algorithm": "{{algorithm}}", "Endpoints": [ { "Address": "{{b}}" } ] }{{extraCluster}}
+                } } }
+            """;
+    }
+
+    /// <summary>Runs <paramref name="done"/> until it says so (bounded at 10 s; each try is a real request, no sleeps).</summary>
+    private static async Task UntilAsync(Func<CancellationToken, Task<bool>> done)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        deadline.CancelAfter(TimeSpan.FromSeconds(10));
+        while (!await done(deadline.Token))
+        {
+            deadline.Token.ThrowIfCancellationRequested();
+        }
+    }
+
+    /// <summary>A configuration file alone in its own directory (the watcher sees nothing else), replaced the way editors save.</summary>
+    private sealed class ConfigFile : IDisposable
+    {
+        private readonly string _directory = Directory.CreateTempSubdirectory("proxyhost-reload-").FullName;
+
+        public ConfigFile(string json)
+        {
+            Path = System.IO.Path.Combine(_directory, "proxy.json");
+            File.WriteAllText(Path, json);
+        }
+
+        public string Path { get; }
+
+        /// <summary>Writes a new file next to it and renames it over the old one.</summary>
+        public void Replace(string json)
+        {
+            var temporary = Path + ".tmp";
+            File.WriteAllText(temporary, json);
+            File.Move(temporary, Path, overwrite: true);
+        }
+
+        public void Dispose() => Directory.Delete(_directory, recursive: true);
+    }
+
+    /// <summary>The built ProxyHost as a child process, killed (tree) when disposed.</summary>
+    private sealed partial class ChildHost : IAsyncDisposable
+    {
+        private readonly Process _process;
+        private readonly System.Text.StringBuilder _output = new();
+
+        private ChildHost(Process process) => _process = process;
+
+        public Uri Proxy { get; private set; } = null!;
+
+        public Uri Admin { get; private set; } = null!;
+
+        public bool HasExited => _process.HasExited;
+
+        public string Output
+        {
+            get
+            {
+                lock (_output)
+                {
+                    return _output.ToString();
+                }
+            }
+        }
+
+        public static async Task<ChildHost> StartAsync(string configFile)
+        {
+            var path = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "ProxyHost.exe" : "ProxyHost");
+            var start = new ProcessStartInfo(path) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            start.ArgumentList.Add("--config");
+            start.ArgumentList.Add(configFile);
+            var host = new ChildHost(Process.Start(start)!);
+            var listening = new TaskCompletionSource<Match>(TaskCreationOptions.RunContinuationsAsynchronously);
+            host._process.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data is null)
+                {
+                    listening.TrySetException(new InvalidOperationException("the host ended before listening: " + host.Output));
+                    return;
+                }
+
+                lock (host._output)
+                {
+                    host._output.AppendLine(e.Data);
+                }
+
+                if (Listening().Match(e.Data) is { Success: true } match)
+                {
+                    listening.TrySetResult(match);
+                }
+            };
+            host._process.ErrorDataReceived += (_, e) =>
+            {
+                lock (host._output)
+                {
+                    host._output.AppendLine(e.Data);
+                }
+            };
+            host._process.BeginOutputReadLine();
+            host._process.BeginErrorReadLine();
+            try
+            {
+                var match = await listening.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+                host.Proxy = new Uri($"http://{match.Groups[1].Value}/");
+                host.Admin = new Uri($"http://{match.Groups[2].Value}/");
+                return host;
+            }
+            catch
+            {
+                await host.DisposeAsync();
+                throw;
+            }
+        }
+
+        public void Signal(string signal)
+        {
+            using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            kill.WaitForExit(10_000);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await _process.WaitForExitAsync(deadline.Token);
+            _process.Dispose();
+        }
+
+        [GeneratedRegex(@"^Proxy listening on http://(\S+); admin on http://(\S+) ")]
+        private static partial Regex Listening();
+    }
+}
