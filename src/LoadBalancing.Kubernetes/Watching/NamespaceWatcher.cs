@@ -286,6 +286,13 @@ internal sealed partial class NamespaceWatcher : IDisposable
             {
                 Line(current: line.Kind != WatchLineKind.Error);
                 var ended = Apply(epoch, line);
+                if (ended is not null)
+                {
+                    // A line that ends the watch (410, an error status) ends it now, not when the loop unwinds: a
+                    // confirmation must not take a watch that has already failed for one that is open and silent.
+                    Volatile.Write(ref _establishedSession, -1);
+                }
+
                 Interlocked.Increment(ref _linesRead);
                 Interlocked.Exchange(ref _lineRead, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
                 if (ended is not null)

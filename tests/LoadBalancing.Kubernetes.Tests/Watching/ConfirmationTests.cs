@@ -114,10 +114,14 @@ public sealed class ConfirmationTests
 
             Assert.True(h.Source().Current.Addresses().SequenceEqual([$"{during}:8080"]), $"Promise broken: after {scenario}, the view did not converge within 60 s.");
             await h.UntilWatchOpenAsync();
-
             var after = $"10.0.2.{++generation}";
             h.Server.Apply(h.Namespace, Slice("web-1", "web", [new([after])]));
-            await h.Source().WaitForAsync(s => s.Addresses().SequenceEqual([$"{after}:8080"]), $"a change after {scenario}, from the open watch");
+            for (var waited = 0; waited < 60 && !h.Source().Current.Addresses().SequenceEqual([$"{after}:8080"]); waited++)
+            {
+                await h.AdvanceAsync(TimeSpan.FromSeconds(1));
+            }
+
+            Assert.True(h.Source().Current.Addresses().SequenceEqual([$"{after}:8080"]), $"Promise broken: a change after {scenario} did not arrive within 60 s.");
             await h.AdvanceAsync(TimeSpan.FromSeconds(30));
             Assert.True(h.Counter("lb.kubernetes.drift.corrections") == 0, $"Promise broken: {scenario}, in which no event was lost, counted {h.Counter("lb.kubernetes.drift.corrections")} drift corrections.");
         }
@@ -247,7 +251,10 @@ public sealed class ConfirmationTests
         h.Server.DropActiveWatches();
         var wedgedAt = time.GetUtcNow();
         var bound = h.Discovery.WedgedAfter;
-        while ((await liveness.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status == HealthStatus.Healthy)
+        // Until liveness names the loops themselves (a publisher that lags the injected clock may be named first).
+        HealthCheckResult live;
+        while (!((live = await liveness.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status == HealthStatus.Unhealthy
+            && live.Description!.Contains("has made no attempt", StringComparison.Ordinal)))
         {
             Assert.True(time.GetUtcNow() - wedgedAt <= 2 * bound, $"Promise broken: wedged discovery loops were not reported within twice the {bound.TotalSeconds} s bound.");
             time.Advance(TimeSpan.FromSeconds(5));
