@@ -120,6 +120,7 @@ public sealed class ProxyMetricsTests
             "lb_cluster_last_change_timestamp_seconds gauge {cluster}",
             "lb_proxy_upstream_buffer_bytes gauge {state}",
             "lb_proxy_ready gauge {}",
+            "lb_proxy_access_log_dropped_total counter {}",
             "process_start_time_seconds gauge {}",
             "process_uptime_seconds gauge {}",
             "process_resident_memory_bytes gauge {}",
