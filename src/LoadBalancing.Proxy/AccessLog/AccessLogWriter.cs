@@ -19,6 +19,9 @@ internal sealed class AccessLogWriter : IAsyncDisposable
     // Lines are handed to the stream in batches of about this many bytes (a few hundred lines).
     private const int BatchBytes = 64 * 1024;
 
+    // How long a batch that did not fill up may wait for more lines: lines reach the output at most this late.
+    private static readonly TimeSpan GatherTime = TimeSpan.FromMilliseconds(20);
+
     private readonly Channel<AccessLogEntry> _channel;
     private readonly AccessLogFormatter _formatter;
     private readonly Func<Stream> _open;
@@ -162,8 +165,16 @@ internal sealed class AccessLogWriter : IAsyncDisposable
                 }
             }
 
+            var full = buffer.WrittenCount >= BatchBytes;
             Flush(buffer.WrittenSpan, lines);
             buffer.ResetWrittenCount();
+            if (!full)
+            {
+                // Woken per line, the writer would cost a thread-pool hop and a write(2) for every request; letting
+                // lines gather for a moment turns those into one per batch. Real time on purpose: a test's
+                // FakeTimeProvider must not hold the log back.
+                await Task.Delay(GatherTime).ConfigureAwait(false);
+            }
         }
     }
 

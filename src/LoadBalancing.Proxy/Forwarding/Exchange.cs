@@ -42,6 +42,10 @@ internal sealed class Exchange : IDisposable
     public int UpstreamStatus;
     public TimeSpan UpstreamTime;
 
+    /// <summary>Set for a request to be logged; the access log reads the fields above when the request ends.</summary>
+    public AccessLog.AccessLogWriter? AccessLog;
+    public long RequestStarted;
+
     /// <summary>Why the proxy answered itself when <see cref="Last"/> does not say (a malformed request body).</summary>
     public string? Reason;
 
@@ -103,6 +107,7 @@ internal sealed class Exchange : IDisposable
     /// <summary>Makes the exchange ready for another request; false when it cannot be reused.</summary>
     public bool Reset()
     {
+        AccessLog = null;
         _clientAborted.Dispose();
         _cts.CancelAfter(Timeout.InfiniteTimeSpan);
         if (_cts.TryReset())

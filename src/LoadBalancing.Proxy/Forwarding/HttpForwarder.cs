@@ -39,13 +39,22 @@ internal sealed partial class HttpForwarder
     /// <param name="cluster">The cluster its route chose.</param>
     /// <param name="accessLog">The access log when this request is to be logged; null otherwise.</param>
     /// <param name="requestStarted">When the request reached the proxy (<see cref="TimeProvider.GetTimestamp"/>), for the access log.</param>
-    public async Task ForwardAsync(HttpContext context, ProxyCluster cluster, AccessLog.AccessLogWriter? accessLog = null, long requestStarted = 0)
+    public Task ForwardAsync(HttpContext context, ProxyCluster cluster, AccessLog.AccessLogWriter? accessLog = null, long requestStarted = 0)
+    {
+        // The access log's inputs travel in the pooled exchange: as parameters of the async method they would
+        // widen its state machine, the one object a request allocates, whether or not the log is on.
+        var exchange = _exchanges.Get();
+        exchange.AccessLog = accessLog;
+        exchange.RequestStarted = requestStarted;
+        return ForwardCoreAsync(context, cluster, exchange);
+    }
+
+    private async Task ForwardCoreAsync(HttpContext context, ProxyCluster cluster, Exchange exchange)
     {
         var metrics = cluster.Metrics;
         var options = cluster.Options;
         var request = context.Request;
         metrics.RequestStarted();
-        var exchange = _exchanges.Get();
         exchange.Start(context.RequestAborted);
         try
         {
@@ -329,7 +338,7 @@ internal sealed partial class HttpForwarder
         }
         finally
         {
-            accessLog?.WriteForwarded(context, requestStarted, cluster, exchange);
+            exchange.AccessLog?.WriteForwarded(context, exchange.RequestStarted, cluster, exchange);
             _exchanges.Return(exchange);
             metrics.RequestEnded(context.RequestAborted.IsCancellationRequested ? 0 : context.Response.StatusCode);
         }
