@@ -2,7 +2,7 @@
 // process (samples/ProxyHost, Release), so the figure is the proxy's alone: this process hosts the upstream
 // and the load, and reads the proxy's dotnet_gc_allocated_bytes_total from its /metrics before and after.
 //
-//   dotnet run -c Release --project bench/ProxyAllocations -- [--requests N] [--connections C] [--algorithm A]
+//   dotnet run -c Release --project bench/ProxyAllocations -- [--requests N] [--connections C] [--algorithm A] [--access-log FILE]
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -22,6 +22,8 @@ var connections = Option("--connections", 16);
 var algorithm = OptionText("--algorithm", "RoundRobin");
 var profile = args.Contains("--profile");
 var uploadMegabytes = Option("--upload-mb", 0);
+// The proxy's access log, on and written to this file (JSON); off when not given.
+var accessLog = OptionText("--access-log", "");
 var repoRoot = FindRepoRoot();
 
 // The upstream: three Kestrel endpoints answering a fixed 13-byte body.
@@ -64,6 +66,7 @@ await File.WriteAllTextAsync(config, $$"""
   "Proxy": {
     "Listeners": [ { "Url": "http://127.0.0.1:{{proxyPort}}" } ],
     "Admin": { "Url": "http://127.0.0.1:{{adminPort}}" },
+    "AccessLog": { "Enabled": {{(accessLog.Length > 0 ? "true" : "false")}}, "Path": {{System.Text.Json.JsonSerializer.Serialize(accessLog)}} },
     "Routes": [ { "Path": "/", "Cluster": "bench" } ],
     "Clusters": { "bench": { "Algorithm": "{{algorithm}}", "Endpoints": [ {{string.Join(", ", upstreamAddresses.Select(a => $"{{ \"Address\": \"{a}\" }}"))}} ] } }
   }
@@ -116,7 +119,7 @@ try
         return;
     }
 
-    Console.WriteLine($"Proxy pid {proxy.Id}, {algorithm}, {connections} connections, 3 upstreams, 13-byte bodies.");
+    Console.WriteLine($"Proxy pid {proxy.Id}, {algorithm}, {connections} connections, 3 upstreams, 13-byte bodies, access log {(accessLog.Length > 0 ? "on (" + accessLog + ")" : "off")}.");
     await LoadAsync(client, Math.Max(20_000, requests / 5), connections); // warm-up: JIT tiers, pools, header caches
     var before = await ScrapeAsync(admin);
     var watch = Stopwatch.StartNew();

@@ -16,14 +16,9 @@ catch (ProxyConfigurationException e)
 await using (backends)
 {
     var listeners = app.Services.GetRequiredService<ProxyListeners>();
-    app.Lifetime.ApplicationStarted.Register(() =>
-    {
-        Console.WriteLine($"Proxy listening on http://{listeners.ProxyEndPoint}; admin on http://{listeners.AdminEndPoint} (/healthz /readyz /metrics /backends)");
-        if (backends is not null)
-        {
-            Console.WriteLine($"Demo backends: {string.Join(", ", backends.Addresses)}. Try: curl http://{listeners.ProxyEndPoint}/");
-        }
-    });
+    var options = app.Services.GetRequiredService<ProxyOptions>();
+    var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ProxyHost");
+    app.Lifetime.ApplicationStarted.Register(() => StartupSummary.Log(logger, options, listeners, ProxyHostApp.FindConfigFile(args), backends));
     try
     {
         await app.StartAsync();

@@ -282,7 +282,7 @@ public static class ProxyHostApp
         }
     }
 
-    private static string? FindConfigFile(string[] args)
+    internal static string? FindConfigFile(string[] args)
     {
         for (var i = 0; i < args.Length; i++)
         {

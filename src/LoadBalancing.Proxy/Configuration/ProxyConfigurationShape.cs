@@ -92,11 +92,19 @@ internal static class ProxyConfigurationShape
         .Value("Path", Text, (o, v) => o.Path = v)
         .Value("Cluster", Text, (o, v) => o.Cluster = v);
 
+    public static readonly ObjectShape<AccessLogOptions> AccessLog = new ObjectShape<AccessLogOptions>("AccessLog")
+        .Value("Enabled", Flag, (o, v) => o.Enabled = v)
+        .Value("Path", OptionalText, (o, v) => o.Path = v)
+        .Value("Format", Enum<AccessLogFormat>("an access log format"), (o, v) => o.Format = v)
+        .Value("Template", OptionalText, (o, v) => o.Template = v)
+        .Value("SampleRate", Number, (o, v) => o.SampleRate = v);
+
     public static readonly ObjectShape<ProxyOptions> Proxy = new ObjectShape<ProxyOptions>("Proxy")
         .List("Listeners", Listener, o => o.Listeners)
         .Object("Admin", Admin, o => o.Admin)
         .List("Routes", Route, o => o.Routes)
         .Map("Clusters", Cluster, o => o.Clusters)
         .Value("MaxRequestBodySize", Optional(LongNumber), (o, v) => o.MaxRequestBodySize = v)
-        .Value("DrainTimeout", Duration, (o, v) => o.DrainTimeout = v);
+        .Value("DrainTimeout", Duration, (o, v) => o.DrainTimeout = v)
+        .Object("AccessLog", AccessLog, o => o.AccessLog);
 }

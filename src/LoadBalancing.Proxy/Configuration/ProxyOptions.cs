@@ -26,6 +26,9 @@ public sealed class ProxyOptions
 
     /// <summary>How long a graceful shutdown waits for in-flight requests before closing them. Default 10 s.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The access log (off unless enabled).</summary>
+    public AccessLogOptions AccessLog { get; set; } = new();
 }
 
 /// <summary>One address the proxy listens on.</summary>

@@ -45,6 +45,8 @@ internal static class ProxyOptionsValidation
             errors.Add($"{prefix}:DrainTimeout must not be negative; got {options.DrainTimeout}.");
         }
 
+        AccessLog.AccessLogFormatter.Validate(options.AccessLog, $"{prefix}:AccessLog", errors);
+
         if (options.Routes.Count == 0)
         {
             errors.Add($"{prefix}:Routes: at least one route is needed (for example {{ \"Path\": \"/\", \"Cluster\": \"web\" }}).");

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using LoadBalancing.Proxy;
+using LoadBalancing.Proxy.AccessLog;
 using LoadBalancing.Proxy.Admin;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -44,11 +45,41 @@ public static class ProxyServiceCollectionExtensions
             sp,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<IMeterFactory>()));
-        services.AddSingleton(sp => new ProxyMiddleware(sp.GetRequiredService<ProxyRuntime>()));
+        services.AddSingleton(sp => CreateAccessLog(sp, options.AccessLog));
+        services.AddSingleton(sp => new ProxyMiddleware(sp.GetRequiredService<ProxyRuntime>(), sp.GetRequiredService<AccessLogHolder>().Writer));
         services.AddSingleton(sp => new AdminHandler(sp.GetRequiredService<ProxyRuntime>(), sp.GetService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>(), sp.GetService<ConfigReloader>()));
         services.Configure<HostOptions>(host => host.ShutdownTimeout = options.DrainTimeout);
         return new ProxyBuilder(services, options, registry);
     }
+
+    private static AccessLogHolder CreateAccessLog(IServiceProvider services, AccessLogOptions options)
+    {
+        var runtime = services.GetRequiredService<ProxyRuntime>();
+        AccessLogWriter? writer = null;
+        if (options.Enabled)
+        {
+            var logger = services.GetService<ILoggerFactory>()?.CreateLogger(typeof(AccessLogWriter).FullName!) ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+            try
+            {
+                writer = new AccessLogWriter(options, services.GetRequiredService<TimeProvider>(), logger, services.GetService<AccessLogOutput>());
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ProxyConfigurationException([$"{ProxyConfiguration.SectionName}:AccessLog:Path: cannot open '{options.Path}': {e.Message}"]);
+            }
+        }
+
+        runtime.Metrics.ObserveAccessLog(() => writer?.Dropped ?? 0);
+        return new AccessLogHolder(writer);
+    }
+}
+
+/// <summary>The access log writer, or none when the log is off; disposed (flushed) with the service provider.</summary>
+internal sealed class AccessLogHolder(AccessLogWriter? writer) : IAsyncDisposable
+{
+    public AccessLogWriter? Writer => writer;
+
+    public ValueTask DisposeAsync() => writer?.DisposeAsync() ?? ValueTask.CompletedTask;
 }
 
 /// <summary>The default <see cref="IProxyBuilder"/>.</summary>

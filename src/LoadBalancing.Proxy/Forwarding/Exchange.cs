@@ -34,6 +34,21 @@ internal sealed class Exchange : IDisposable
     public ResponseHead Head;
     public AttemptOutcome Last;
 
+    // What the access log reports; cheap enough to keep whether or not it is on.
+    public long BytesIn;
+    public long BytesOut;
+    public int Attempts;
+    public string? Upstream;
+    public int UpstreamStatus;
+    public TimeSpan UpstreamTime;
+
+    /// <summary>Set for a request to be logged; the access log reads the fields above when the request ends.</summary>
+    public AccessLog.AccessLogWriter? AccessLog;
+    public long RequestStarted;
+
+    /// <summary>Why the proxy answered itself when <see cref="Last"/> does not say (a malformed request body).</summary>
+    public string? Reason;
+
     /// <summary>
     /// Whether the response head has arrived: after that the request body no longer re-arms the timer, and a
     /// failure is not retried. An attempt is only retried before a head arrived, so it stays false until then.
@@ -54,6 +69,14 @@ internal sealed class Exchange : IDisposable
         Tried = default;
         Pick = default;
         Head = default;
+        Last = AttemptOutcome.Success;
+        BytesIn = 0;
+        BytesOut = 0;
+        Attempts = 0;
+        Upstream = null;
+        UpstreamStatus = 0;
+        UpstreamTime = TimeSpan.MinValue;
+        Reason = null;
         _clientAborted = requestAborted.UnsafeRegister(static s => ((Exchange)s!).CancelNow(), this);
     }
 
@@ -84,6 +107,7 @@ internal sealed class Exchange : IDisposable
     /// <summary>Makes the exchange ready for another request; false when it cannot be reused.</summary>
     public bool Reset()
     {
+        AccessLog = null;
         _clientAborted.Dispose();
         _cts.CancelAfter(Timeout.InfiniteTimeSpan);
         if (_cts.TryReset())

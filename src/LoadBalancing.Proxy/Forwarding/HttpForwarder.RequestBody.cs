@@ -55,6 +55,7 @@ internal sealed partial class HttpForwarder
                     }
                 }
 
+                exchange.BytesIn += buffer.Length;
                 client.AdvanceTo(buffer.End);
                 if (last && chunked)
                 {

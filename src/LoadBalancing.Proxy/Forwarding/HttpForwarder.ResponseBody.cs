@@ -35,6 +35,7 @@ internal sealed partial class HttpForwarder
                         var buffer = result.Buffer;
                         var take = Math.Min(remaining, Math.Min(buffer.Length, MaxBytesPerFlush));
                         Write(output, buffer.Slice(0, take));
+                        exchange.BytesOut += take;
                         input.AdvanceTo(buffer.GetPosition(take));
                         remaining -= take;
                         if (take > 0 && ClientGone(await output.FlushAsync(exchange.Token).ConfigureAwait(false)))
@@ -58,7 +59,7 @@ internal sealed partial class HttpForwarder
                     {
                         exchange.Arm(options.IdleTimeout);
                         var result = await input.ReadAsync(exchange.Token).ConfigureAwait(false);
-                        var status = DecodeChunks(ref decoder, input, result, output, out var wrote);
+                        var status = DecodeChunks(ref decoder, input, result, output, out var wrote, ref exchange.BytesOut);
                         if (status == ChunkStatus.Invalid)
                         {
                             return BodyResult.Invalid;
@@ -88,6 +89,7 @@ internal sealed partial class HttpForwarder
                     var result = await input.ReadAsync(exchange.Token).ConfigureAwait(false);
                     var buffer = FirstBytes(result.Buffer, MaxBytesPerFlush);
                     Write(output, buffer);
+                    exchange.BytesOut += buffer.Length;
                     input.AdvanceTo(buffer.End);
                     if (!buffer.IsEmpty && ClientGone(await output.FlushAsync(exchange.Token).ConfigureAwait(false)))
                     {
@@ -102,7 +104,7 @@ internal sealed partial class HttpForwarder
         }
     }
 
-    private static ChunkStatus DecodeChunks(ref ChunkedDecoder decoder, PipeReader input, in ReadResult result, PipeWriter output, out bool wrote)
+    private static ChunkStatus DecodeChunks(ref ChunkedDecoder decoder, PipeReader input, in ReadResult result, PipeWriter output, out bool wrote, ref long bytes)
     {
         wrote = false;
 
@@ -127,6 +129,7 @@ internal sealed partial class HttpForwarder
         while ((status = decoder.Next(ref reader, out var data)) == ChunkStatus.Data)
         {
             Write(output, data);
+            bytes += data.Length;
             wrote = true;
         }
 

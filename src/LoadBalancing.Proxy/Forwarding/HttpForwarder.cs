@@ -35,13 +35,26 @@ internal sealed partial class HttpForwarder
         _exchanges = new DefaultObjectPool<Exchange>(new Exchange.Policy(time), Environment.ProcessorCount * 64);
     }
 
-    public async Task ForwardAsync(HttpContext context, ProxyCluster cluster)
+    /// <param name="context">The request.</param>
+    /// <param name="cluster">The cluster its route chose.</param>
+    /// <param name="accessLog">The access log when this request is to be logged; null otherwise.</param>
+    /// <param name="requestStarted">When the request reached the proxy (<see cref="TimeProvider.GetTimestamp"/>), for the access log.</param>
+    public Task ForwardAsync(HttpContext context, ProxyCluster cluster, AccessLog.AccessLogWriter? accessLog = null, long requestStarted = 0)
+    {
+        // The access log's inputs travel in the pooled exchange: as parameters of the async method they would
+        // widen its state machine, the one object a request allocates, whether or not the log is on.
+        var exchange = _exchanges.Get();
+        exchange.AccessLog = accessLog;
+        exchange.RequestStarted = requestStarted;
+        return ForwardCoreAsync(context, cluster, exchange);
+    }
+
+    private async Task ForwardCoreAsync(HttpContext context, ProxyCluster cluster, Exchange exchange)
     {
         var metrics = cluster.Metrics;
         var options = cluster.Options;
         var request = context.Request;
         metrics.RequestStarted();
-        var exchange = _exchanges.Get();
         exchange.Start(context.RequestAborted);
         try
         {
@@ -49,6 +62,7 @@ internal sealed partial class HttpForwarder
             if (framing == RequestFraming.Chunked && !await FirstChunkArrivedAsync(request.BodyReader, context.RequestAborted).ConfigureAwait(false))
             {
                 // Kestrel could not read the body's framing: answer 400 before anything reaches an upstream.
+                exchange.Reason = "bad_request";
                 await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "the request body is malformed").ConfigureAwait(false);
                 return;
             }
@@ -100,6 +114,10 @@ internal sealed partial class HttpForwarder
 
                 exchange.Tried.Add(exchange.Pick.Endpoint!);
                 var pool = cluster.GetPool(in exchange.Pick);
+                exchange.Attempts = attempt + 1;
+                exchange.Upstream = pool.Authority;
+                exchange.UpstreamStatus = 0;
+                exchange.UpstreamTime = TimeSpan.MinValue;
                 var started = _time.GetTimestamp();
 
                 // 1. A connection: pooled, or new.
@@ -189,6 +207,7 @@ internal sealed partial class HttpForwarder
                     }
 
                     latency = _time.GetElapsedTime(started);
+                    exchange.UpstreamTime = latency;
                     if (invalid is not null)
                     {
                         context.Response.Clear();
@@ -198,6 +217,7 @@ internal sealed partial class HttpForwarder
                     else
                     {
                         exchange.HeadersReceived = true;
+                        exchange.UpstreamStatus = exchange.Head.StatusCode;
                         metrics.UpstreamLatency.Record(latency);
                         endpointOk = exchange.Head.StatusCode < 500;
                         context.Response.StatusCode = exchange.Head.StatusCode;
@@ -318,6 +338,7 @@ internal sealed partial class HttpForwarder
         }
         finally
         {
+            exchange.AccessLog?.WriteForwarded(context, exchange.RequestStarted, cluster, exchange);
             _exchanges.Return(exchange);
             metrics.RequestEnded(context.RequestAborted.IsCancellationRequested ? 0 : context.Response.StatusCode);
         }

@@ -99,6 +99,14 @@ internal sealed class ProxyMetrics
             "Configuration reloads by outcome: applied, rejected (the last good configuration stays), unchanged."), "lb_config_reloads_total", "counter");
     }
 
+    /// <summary>
+    /// The access log's drop counter. Registered by the access log's owner (it is created after the runtime), and
+    /// always, so the series exists (at 0) whether or not the log is on.
+    /// </summary>
+    public void ObserveAccessLog(Func<long> dropped) =>
+        Observed(Meter.CreateObservableCounter("lb.proxy.access_log.dropped", dropped, "{line}",
+            "Access log lines dropped because the writer was behind."), "lb_proxy_access_log_dropped_total", "counter");
+
     private void Observed(Instrument instrument, string name, string type) => _families.Add(new PrometheusFamily(instrument, name, type, null));
 
     private static KeyValuePair<string, object?> Cluster(Clusters.ProxyCluster cluster) => new("cluster", cluster.Name);

@@ -122,6 +122,7 @@ public sealed class ProxyMetricsTests
             "lb_proxy_ready gauge {}",
             "lb_config_generation gauge {}",
             "lb_config_reloads_total counter {outcome}",
+            "lb_proxy_access_log_dropped_total counter {}",
             "process_start_time_seconds gauge {}",
             "process_uptime_seconds gauge {}",
             "process_resident_memory_bytes gauge {}",
