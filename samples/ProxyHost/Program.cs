@@ -18,7 +18,12 @@ await using (backends)
     var listeners = app.Services.GetRequiredService<ProxyListeners>();
     var options = app.Services.GetRequiredService<ProxyOptions>();
     var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ProxyHost");
-    app.Lifetime.ApplicationStarted.Register(() => StartupSummary.Log(logger, options, listeners, ProxyHostApp.FindConfigFile(args), backends));
+    app.Lifetime.ApplicationStarted.Register(() =>
+    {
+        // One stable line first, whatever the log configuration: scripts and tests find the ports in it.
+        Console.WriteLine($"Proxy listening on http://{listeners.ProxyEndPoint}; admin on http://{listeners.AdminEndPoint} (/healthz /readyz /metrics /backends)");
+        StartupSummary.Log(logger, options, listeners, ProxyHostApp.FindConfigFile(args), backends);
+    });
     try
     {
         await app.StartAsync();
