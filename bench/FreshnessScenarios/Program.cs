@@ -257,8 +257,10 @@ async Task<(string Name, double Recovered, double WatchBack, string During)> Rec
         var (status, body) = await rig.AdminAsync("readyz");
         var age = await rig.ViewAgeAsync();
 
-        // Confirmed: by a confirmation begun after the fault cleared, or (a fault confirmations never felt) as often as a healthy view is.
-        var confirmed = age < since || (double.IsNaN(leftCurrentAt) && age <= Rig.HealthyViewAge.TotalSeconds);
+        // Confirmed: by a confirmation that reached the server after the fault cleared (its age counts from when it was
+        // sent, which may be up to a request's time before the clearing), or (a fault confirmations never felt) as
+        // often as a healthy view is.
+        var confirmed = age < since + 1.0 || (double.IsNaN(leftCurrentAt) && age <= Rig.HealthyViewAge.TotalSeconds);
         if (freshness.Count == Rig.Services.Length && freshness.Values.All(f => f == "current")
             && status == HttpStatusCode.OK && !body.Contains("degraded", StringComparison.Ordinal)
             && confirmed && Rig.Services.All(rig.ProxyHoldsServerView))
