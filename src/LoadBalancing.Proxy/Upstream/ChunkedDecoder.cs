@@ -145,18 +145,11 @@ internal struct ChunkedDecoder
     private static bool IsTrailerLine(in ReadOnlySequence<byte> line)
     {
         Span<byte> copy = stackalloc byte[MaxLineLength];
-        var span = line.IsSingleSegment ? line.FirstSpan : copy[..(int)line.Length];
-        if (!line.IsSingleSegment)
-        {
-            line.CopyTo(copy);
-        }
-
-        if (span.IsEmpty || span[^1] != (byte)'\r')
+        if (!TryLineContent(line, copy, out var span))
         {
             return false;
         }
 
-        span = span[..^1];
         if (span.IsEmpty)
         {
             return true;
@@ -166,22 +159,39 @@ internal struct ChunkedDecoder
         return colon > 0 && !span[..colon].ContainsAnyExcept(TokenBytes) && !span[(colon + 1)..].ContainsAny(ControlBytes);
     }
 
-    private static bool TryParseSize(in ReadOnlySequence<byte> line, out long size)
+    /// <summary>A line's bytes before its CR, contiguous (copied into <paramref name="copy"/> when split); false when it does not end in CR.</summary>
+    private static bool TryLineContent(in ReadOnlySequence<byte> line, Span<byte> copy, out ReadOnlySpan<byte> content)
     {
-        size = 0;
-        Span<byte> copy = stackalloc byte[MaxLineLength];
-        var span = line.IsSingleSegment ? line.FirstSpan : copy[..(int)line.Length];
-        if (!line.IsSingleSegment)
+        ReadOnlySpan<byte> span;
+        if (line.IsSingleSegment)
+        {
+            span = line.FirstSpan;
+        }
+        else
         {
             line.CopyTo(copy);
+            span = copy[..(int)line.Length];
         }
 
         if (span.IsEmpty || span[^1] != (byte)'\r')
         {
+            content = default;
             return false;
         }
 
-        span = span[..^1];
+        content = span[..^1];
+        return true;
+    }
+
+    private static bool TryParseSize(in ReadOnlySequence<byte> line, out long size)
+    {
+        size = 0;
+        Span<byte> copy = stackalloc byte[MaxLineLength];
+        if (!TryLineContent(line, copy, out var span))
+        {
+            return false;
+        }
+
         var digits = 0;
         while (digits < span.Length && IsHex(span[digits]))
         {
