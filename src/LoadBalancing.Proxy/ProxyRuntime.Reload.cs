@@ -137,6 +137,14 @@ internal sealed partial class ProxyRuntime
             restart.Add($"{ProxyConfiguration.SectionName}:MaxRequestBodySize changed; restart to apply");
         }
 
+        var log = options.AccessLog;
+        var logAtStart = _startup.AccessLog;
+        if (log.Enabled != logAtStart.Enabled || log.Path != logAtStart.Path || log.Format != logAtStart.Format
+            || log.Template != logAtStart.Template || log.SampleRate != logAtStart.SampleRate)
+        {
+            restart.Add($"{ProxyConfiguration.SectionName}:AccessLog changed; restart to apply");
+        }
+
         if (options.DrainTimeout != _startup.DrainTimeout)
         {
             restart.Add($"{ProxyConfiguration.SectionName}:DrainTimeout changed; restart to apply (shutdown drains for the time set at start; retired clusters already use the new one)");

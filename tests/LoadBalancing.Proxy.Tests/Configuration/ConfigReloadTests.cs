@@ -186,6 +186,22 @@ public sealed class ConfigReloadTests
         Assert.Equal(0, gone.Metrics.ConnectionsOpen);
     }
 
+    [Fact]
+    public async Task AccessLogChange_IsReportedAsNeedingARestart_AndTheRestApplies()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        using var file = new ConfigFile(Json(("/a", "a", a.Address, "RoundRobin")), watch: false);
+        await using var proxy = await file.StartProxyAsync();
+
+        file.Replace(Json(("/a", "a", a.Address, "Maglev")).Replace("\"Routes\":", "\"AccessLog\": { \"Enabled\": true, \"SampleRate\": 0.5 }, \"Routes\":", StringComparison.Ordinal));
+        var response = await proxy.Admin.PostAsync("config/reload", null, TestContext.Current.CancellationToken);
+
+        using var result = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        Assert.Equal("applied", result.RootElement.GetProperty("outcome").GetString());
+        Assert.Equal(["Proxy:AccessLog changed; restart to apply"], result.RootElement.GetProperty("restartNeeded").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal("Maglev", proxy.Cluster("a").Options.Algorithm.ToString());
+    }
+
     private static string Json(params (string Path, string Cluster, string Address, string Algorithm)[] routes) => $$"""
         { "Proxy": {
             "Listeners": [ { "Url": "http://127.0.0.1:0" } ],
