@@ -34,6 +34,7 @@ internal sealed partial class NamespaceWatcher : IDisposable
     private long _sessionId;
     private long _establishedSession = -1;
     private TaskCompletionSource _established = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _requestedRestart; // 0, or a WatchRestartCause + 1
     private long _lastLine;
     private long _lastList;
@@ -78,6 +79,9 @@ internal sealed partial class NamespaceWatcher : IDisposable
 
     /// <summary>Completes when the next watch line has been applied (for tests).</summary>
     internal Task NextLineAsync() => Volatile.Read(ref _lineRead).Task;
+
+    /// <summary>Completes when the watch open at the call (or the next one) has ended (for tests).</summary>
+    internal Task NextClosedAsync() => Volatile.Read(ref _closed).Task;
 
     /// <summary>Completes when a watch opened after the call is accepted by the server (for tests).</summary>
     internal Task NextEstablishedAsync() => Volatile.Read(ref _established).Task;
@@ -328,6 +332,7 @@ internal sealed partial class NamespaceWatcher : IDisposable
         {
             Volatile.Write(ref _establishedSession, -1);
             Interlocked.CompareExchange(ref _session, null, session);
+            Interlocked.Exchange(ref _closed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         }
     }
 

@@ -101,6 +101,16 @@ public sealed class ConfirmationTests
         var watcher = h.Discovery.Namespaces.Single();
         var generation = 0;
 
+        // The watch must have seen its connection cut before the next change: on the injected clock a grace period
+        // could otherwise pass before the reset reaches the client, and an open-looking watch would be blamed.
+        async Task DropAndSeeItAsync()
+        {
+            var closed = watcher.NextClosedAsync();
+            h.Server.DropActiveWatches();
+            await closed.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        }
+
+
         async Task ChangeAndConvergeAsync(string scenario)
         {
             // A change while the watch is down: the reconnected watch (or a confirmation, if it gets there first)
@@ -127,12 +137,12 @@ public sealed class ConfirmationTests
         }
 
         h.Server.FailNextWatch(Fault.Expire);
-        h.Server.DropActiveWatches();
+        await DropAndSeeItAsync();
         await ChangeAndConvergeAsync("a 410 Expired");
 
         h.Server.FailNextWatch(Fault.TooManyRequests);
         h.Server.FailNextWatch(Fault.TooManyRequests);
-        h.Server.DropActiveWatches();
+        await DropAndSeeItAsync();
         await ChangeAndConvergeAsync("two 429s");
 
         for (var i = 0; i < 4; i++)
@@ -140,15 +150,15 @@ public sealed class ConfirmationTests
             h.Server.FailNextWatch(Fault.ServerError);
         }
 
-        h.Server.DropActiveWatches();
+        await DropAndSeeItAsync();
         await ChangeAndConvergeAsync("four 500s");
 
-        h.Server.DropActiveWatches();
+        await DropAndSeeItAsync();
         await ChangeAndConvergeAsync("a dropped watch");
 
         // An API server restart: unreachable for a while, its watch cache gone when it returns.
         h.Server.Down = true;
-        h.Server.DropActiveWatches();
+        await DropAndSeeItAsync();
         await h.AdvanceAsync(TimeSpan.FromSeconds(20));
         h.Server.Compact();
         h.Server.Down = false;
