@@ -80,11 +80,21 @@ internal sealed class AccessLogWriter : IAsyncDisposable
     }
 
     /// <summary>Logs a request the proxy answered itself before choosing a cluster.</summary>
-    public void WriteAnswered(HttpContext context, long started, int status, long bytesOut, string reason)
+    public void WriteAnswered(HttpContext context, long started, int status, long bytesOut, string reason) =>
+        Write(Describe(context, started) with
+        {
+            Status = status,
+            BytesOut = bytesOut,
+            UpstreamTime = TimeSpan.MinValue,
+            Reason = reason,
+        });
+
+    /// <summary>What every line says of the request itself, from strings Kestrel already holds.</summary>
+    private AccessLogEntry Describe(HttpContext context, long started)
     {
         var request = context.Request;
         var host = request.Headers.Host;
-        Write(new AccessLogEntry
+        return new AccessLogEntry
         {
             TimeTicks = _time.GetUtcNow().UtcTicks,
             Client = context.Connection.RemoteIpAddress,
@@ -92,12 +102,8 @@ internal sealed class AccessLogWriter : IAsyncDisposable
             Host = host.Count > 0 ? host[0] : null,
             Target = RawTarget(context),
             Protocol = request.Protocol,
-            Status = status,
-            BytesOut = bytesOut,
             Duration = _time.GetElapsedTime(started),
-            UpstreamTime = TimeSpan.MinValue,
-            Reason = reason,
-        });
+        };
     }
 
     public long Now() => _time.GetTimestamp();
@@ -105,8 +111,6 @@ internal sealed class AccessLogWriter : IAsyncDisposable
     /// <summary>Logs a request that reached the forwarder, from what its exchange recorded.</summary>
     public void WriteForwarded(HttpContext context, long started, Clusters.ProxyCluster cluster, Forwarding.Exchange exchange)
     {
-        var request = context.Request;
-        var host = request.Headers.Host;
         var aborted = context.RequestAborted.IsCancellationRequested;
         var last = exchange.Last;
         var reason = exchange.Reason ?? (aborted ? ClusterMetrics.ErrorNames[(int)UpstreamError.ClientAborted]
@@ -118,18 +122,11 @@ internal sealed class AccessLogWriter : IAsyncDisposable
             bytesOut = context.Response.ContentLength ?? 0;
         }
 
-        Write(new AccessLogEntry
+        Write(Describe(context, started) with
         {
-            TimeTicks = _time.GetUtcNow().UtcTicks,
-            Client = context.Connection.RemoteIpAddress,
-            Method = request.Method,
-            Host = host.Count > 0 ? host[0] : null,
-            Target = RawTarget(context),
-            Protocol = request.Protocol,
             Status = aborted ? 0 : context.Response.StatusCode,
             BytesIn = exchange.BytesIn,
             BytesOut = bytesOut,
-            Duration = _time.GetElapsedTime(started),
             Upstream = exchange.Upstream,
             UpstreamStatus = exchange.UpstreamStatus,
             UpstreamTime = exchange.UpstreamTime,
