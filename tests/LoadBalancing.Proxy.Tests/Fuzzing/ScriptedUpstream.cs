@@ -11,20 +11,15 @@ namespace LoadBalancing.Proxy.Tests.Fuzzing;
 /// </summary>
 internal sealed class ScriptedUpstream : IAsyncDisposable
 {
-    private readonly TcpListener _listener;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _accepting;
+    private readonly SocketServer _server;
     private readonly ConcurrentDictionary<string, ResponsePlan> _plans = new();
 
     public ScriptedUpstream(string ip)
     {
-        _listener = new TcpListener(IPAddress.Parse(ip), 0);
-        _listener.Start();
-        Address = $"{ip}:{((IPEndPoint)_listener.LocalEndpoint).Port}";
-        _accepting = AcceptAsync();
+        _server = new SocketServer(ip, ServeAsync);
     }
 
-    public string Address { get; }
+    public string Address => _server.Address;
 
     public static ResponsePlan Probe(int caseId) => new(Wire.Bytes($"HTTP/1.1 200 OK\r\nContent-Length: {ProbeBody(caseId).Length}\r\n\r\n{ProbeBody(caseId)}"), false);
 
@@ -37,23 +32,7 @@ internal sealed class ScriptedUpstream : IAsyncDisposable
         _plans[$"/r/{caseId}/1"] = Probe(caseId);
     }
 
-    private async Task AcceptAsync()
-    {
-        try
-        {
-            while (true)
-            {
-                var socket = await _listener.AcceptSocketAsync(_stop.Token);
-                _ = ServeAsync(socket);
-            }
-        }
-        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-        {
-            // Stopping the listener ends the accept loop.
-        }
-    }
-
-    private async Task ServeAsync(Socket socket)
+    private async Task ServeAsync(Socket socket, CancellationToken stop)
     {
         using var _ = socket;
         var pending = new List<byte>();
@@ -62,7 +41,7 @@ internal sealed class ScriptedUpstream : IAsyncDisposable
         {
             while (true)
             {
-                var read = await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+                var read = await socket.ReceiveAsync(buffer, SocketFlags.None, stop);
                 if (read == 0)
                 {
                     return;
@@ -76,7 +55,7 @@ internal sealed class ScriptedUpstream : IAsyncDisposable
                     pending.RemoveRange(0, end + 4);
                     var target = head.Split(' ')[1];
                     var plan = _plans.TryGetValue(target, out var found) ? found : new ResponsePlan(Wire.Bytes("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"), true);
-                    await socket.SendAsync(plan.Wire, SocketFlags.None, _stop.Token);
+                    await socket.SendAsync(plan.Wire, SocketFlags.None, stop);
                     if (plan.CloseAfter)
                     {
                         socket.Shutdown(SocketShutdown.Send);
@@ -91,11 +70,5 @@ internal sealed class ScriptedUpstream : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        await _accepting;
-        _stop.Dispose();
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 }

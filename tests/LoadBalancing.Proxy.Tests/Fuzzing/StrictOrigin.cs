@@ -16,22 +16,17 @@ internal sealed class StrictOrigin : IAsyncDisposable
 {
     public const string TunnelBytes = "AFTER-101-TUNNEL-BYTES";
 
-    private readonly TcpListener _listener;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _accepting;
+    private readonly SocketServer _server;
     private readonly ConcurrentQueue<OriginRequest> _requests = new();
     private readonly ConcurrentQueue<OriginError> _errors = new();
     private TaskCompletionSource _activity = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public StrictOrigin(string ip)
     {
-        _listener = new TcpListener(IPAddress.Parse(ip), 0);
-        _listener.Start();
-        Address = $"{ip}:{((IPEndPoint)_listener.LocalEndpoint).Port}";
-        _accepting = AcceptAsync();
+        _server = new SocketServer(ip, ServeAsync);
     }
 
-    public string Address { get; }
+    public string Address => _server.Address;
 
     /// <summary>Completes the next time any byte arrives; lets a runner wait for late bytes without sleeping.</summary>
     public Task Activity => Volatile.Read(ref _activity).Task;
@@ -53,23 +48,7 @@ internal sealed class StrictOrigin : IAsyncDisposable
         return (requests, errors);
     }
 
-    private async Task AcceptAsync()
-    {
-        try
-        {
-            while (true)
-            {
-                var socket = await _listener.AcceptSocketAsync(_stop.Token);
-                _ = ServeAsync(socket);
-            }
-        }
-        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-        {
-            // Stopping the listener ends the accept loop.
-        }
-    }
-
-    private async Task ServeAsync(Socket socket)
+    private async Task ServeAsync(Socket socket, CancellationToken stop)
     {
         using var _ = socket;
         var pending = new List<byte>();
@@ -78,7 +57,7 @@ internal sealed class StrictOrigin : IAsyncDisposable
         {
             while (true)
             {
-                var read = await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+                var read = await socket.ReceiveAsync(buffer, SocketFlags.None, stop);
                 if (read == 0)
                 {
                     return;
@@ -105,11 +84,11 @@ internal sealed class StrictOrigin : IAsyncDisposable
                     _requests.Enqueue(request!);
                     if (request!.Values("Upgrade").Any())
                     {
-                        await socket.SendAsync(Wire.Bytes($"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: {request.Values("Upgrade").First()}\r\n\r\n{TunnelBytes}"), _stop.Token);
+                        await socket.SendAsync(Wire.Bytes($"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: {request.Values("Upgrade").First()}\r\n\r\n{TunnelBytes}"), stop);
                         return;
                     }
 
-                    await socket.SendAsync(Wire.Bytes($"HTTP/1.1 200 OK\r\nX-Origin-Target: {request.Target}\r\nContent-Length: 2\r\n\r\nok"), _stop.Token);
+                    await socket.SendAsync(Wire.Bytes($"HTTP/1.1 200 OK\r\nX-Origin-Target: {request.Target}\r\nContent-Length: 2\r\n\r\nok"), stop);
                 }
             }
         }
@@ -119,11 +98,5 @@ internal sealed class StrictOrigin : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        await _accepting;
-        _stop.Dispose();
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 }
