@@ -12,6 +12,33 @@ internal static partial class StartupSummary
     public static void Log(ILogger logger, ProxyOptions options, ProxyListeners listeners, string? configFile, DemoBackends? backends) =>
         Started(logger, Describe(options, listeners, configFile, backends));
 
+    /// <summary>One route on one line: its name, what it matches and what it does.</summary>
+    internal static string DescribeRoute(ProxyRouteOptions route, int index)
+    {
+        var text = new StringBuilder();
+        text.Append(string.IsNullOrEmpty(route.Name) ? $"route-{index}" : route.Name).Append(": ");
+        text.Append("host ").Append(route.Hosts.Count == 0 ? "*" : string.Join(",", route.Hosts));
+        text.Append(' ').Append(route.PathType switch { PathMatchType.Exact => "path =", PathMatchType.RegularExpression => "path ~", _ => "path" });
+        text.Append(' ').Append(route.Path);
+        if (route.Methods.Count > 0)
+        {
+            text.Append(" methods ").Append(string.Join(",", route.Methods));
+        }
+
+        var conditions = route.Headers.Count + route.QueryParameters.Count;
+        if (conditions > 0)
+        {
+            text.Append(CultureInfo.InvariantCulture, $" +{conditions} header/query conditions");
+        }
+
+        text.Append(" -> ").Append(
+            route.Redirect is { } redirect ? $"redirect {redirect.StatusCode}"
+            : route.DirectResponse is { } direct ? $"respond {direct.StatusCode}"
+            : route.Backends.Count > 0 ? string.Join(" + ", route.Backends.Select(b => $"{b.Cluster} ({b.Weight})"))
+            : route.Cluster);
+        return text.ToString();
+    }
+
     internal static string Describe(ProxyOptions options, ProxyListeners listeners, string? configFile, DemoBackends? backends)
     {
         var text = new StringBuilder();
@@ -26,7 +53,7 @@ internal static partial class StartupSummary
         for (var i = 0; i < options.Routes.Count; i++)
         {
             var route = options.Routes[i];
-            Line(text, i == 0 ? "routes" : "", $"host {route.Host} path {route.Path} -> {route.Cluster}");
+            Line(text, i == 0 ? "routes" : "", DescribeRoute(route, i));
         }
 
         var first = true;

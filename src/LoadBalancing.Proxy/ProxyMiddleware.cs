@@ -1,11 +1,12 @@
 using System.Text;
 using LoadBalancing.Proxy.AccessLog;
 using LoadBalancing.Proxy.Forwarding;
+using LoadBalancing.Proxy.Routing;
 using Microsoft.AspNetCore.Http;
 
 namespace LoadBalancing.Proxy;
 
-/// <summary>The terminal request handler: route, then forward.</summary>
+/// <summary>The terminal request handler: refuse what is ambiguous, route, then redirect, answer or forward.</summary>
 internal sealed class ProxyMiddleware(ProxyRuntime runtime, AccessLogWriter? accessLog = null)
 {
     private static readonly string[] RejectedReasons = [.. Metrics.RequestRejections.ReasonNames.Select(static r => "rejected_" + r)];
@@ -16,43 +17,68 @@ internal sealed class ProxyMiddleware(ProxyRuntime runtime, AccessLogWriter? acc
     public Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        var log = accessLog is { } writer && writer.Sample() ? writer : null;
-        var started = log is null ? 0 : log.Now();
+        var started = accessLog?.Now() ?? 0;
         if (HttpMethods.IsConnect(request.Method))
         {
             // The proxy's own answers are logged as they are handed to Kestrel: their size is known, and waiting for
             // the write would cost every such request a continuation.
-            log?.WriteAnswered(context, started, StatusCodes.Status405MethodNotAllowed, ConnectBody.Length, "method_not_allowed");
-            return PlainAsync(context, StatusCodes.Status405MethodNotAllowed, ConnectBody);
+            Sampled(null)?.WriteAnswered(context, started, StatusCodes.Status405MethodNotAllowed, ConnectBody.Length, "method_not_allowed");
+            return PlainAsync(context, StatusCodes.Status405MethodNotAllowed, "text/plain", ConnectBody);
         }
 
         if (RequestFramingRules.ShouldReject(request, out var reason))
         {
             runtime.Rejections.Add(reason);
             var message = RequestFramingRules.Message(reason);
-            log?.WriteAnswered(context, started, StatusCodes.Status400BadRequest, Encoding.UTF8.GetByteCount(message) + 1, RejectedReasons[(int)reason]);
+            Sampled(null)?.WriteAnswered(context, started, StatusCodes.Status400BadRequest, Encoding.UTF8.GetByteCount(message) + 1, RejectedReasons[(int)reason]);
             return ErrorResponses.RejectAsync(context, message);
         }
 
-        var host = request.Headers.Host;
-        // One read of the snapshot: the request finishes on the cluster it picked, whatever a reload publishes meanwhile.
-        var cluster = runtime.Config.Routes.Match(host.Count > 0 ? host[0] : "", request.Path.Value ?? "/");
-        if (cluster is null)
+        // One read of the snapshot: the request finishes on the route and cluster it picked, whatever a reload
+        // publishes meanwhile.
+        var route = runtime.Config.Routes.Match(request);
+        if (route is null)
         {
             runtime.NoRoute();
-            log?.WriteAnswered(context, started, StatusCodes.Status404NotFound, NoRouteBody.Length, "no_route");
-            return PlainAsync(context, StatusCodes.Status404NotFound, NoRouteBody);
+            Sampled(null)?.WriteAnswered(context, started, StatusCodes.Status404NotFound, NoRouteBody.Length, "no_route");
+            return PlainAsync(context, StatusCodes.Status404NotFound, "text/plain", NoRouteBody);
         }
 
-        return runtime.Forwarder.ForwardAsync(context, cluster, log, started);
+        var log = Sampled(route);
+        switch (route.Action)
+        {
+            case RouteAction.Redirect:
+                {
+                    var response = context.Response;
+                    response.StatusCode = route.Redirect!.StatusCode;
+                    response.Headers.Location = route.Redirect.Location(context, route.Path);
+                    response.ContentLength = 0;
+                    route.ResponseHeaders?.Apply(response.Headers);
+                    log?.WriteAnswered(context, started, response.StatusCode, 0, "redirect", route.Name);
+                    return Task.CompletedTask;
+                }
+
+            case RouteAction.DirectResponse:
+                route.ResponseHeaders?.Apply(context.Response.Headers);
+                log?.WriteAnswered(context, started, route.DirectStatus, route.DirectBody.Length, "direct_response", route.Name);
+                return PlainAsync(context, route.DirectStatus, route.DirectContentType, route.DirectBody);
+
+            default:
+                route.RequestHeaders?.Apply(request.Headers);
+                return runtime.Forwarder.ForwardAsync(context, route.ChooseCluster(context), route, log, started);
+        }
     }
 
-    private static Task PlainAsync(HttpContext context, int status, byte[] body)
+    /// <summary>The access log when this request is to be logged: decided once, at the route's rate when it has one.</summary>
+    private AccessLogWriter? Sampled(ProxyRoute? route) =>
+        accessLog is { } writer && writer.Sample(route?.AccessLogSampleRate) ? writer : null;
+
+    private static Task PlainAsync(HttpContext context, int status, string contentType, byte[] body)
     {
         var response = context.Response;
         response.StatusCode = status;
-        response.ContentType = "text/plain";
+        response.ContentType = contentType;
         response.ContentLength = body.Length;
-        return response.Body.WriteAsync(body, 0, body.Length, context.RequestAborted);
+        return body.Length == 0 ? Task.CompletedTask : response.Body.WriteAsync(body, 0, body.Length, context.RequestAborted);
     }
 }

@@ -96,7 +96,7 @@ internal sealed partial class ProxyRuntime
                 ReloadLog.RestartNeeded(_logger, item);
             }
 
-            if (ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options)) == current.Text
+            if (ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options, redact: false)) == current.Fingerprint
                 && ProxyOptionsJson.Listeners(options) == ProxyOptionsJson.Listeners(current.Options))
             {
                 Interlocked.Increment(ref _reloads[(int)ReloadOutcome.Unchanged]);

@@ -57,7 +57,7 @@ internal sealed partial class ProxyRuntime : IDisposable
     public IReadOnlyList<ProxyCluster> Clusters => _config.Clusters;
 
     /// <summary>The routes in service (the current snapshot's).</summary>
-    public RouteTable<ProxyCluster> Routes => _config.Routes;
+    public RouteTable Routes => _config.Routes;
 
     public HttpForwarder Forwarder { get; }
 

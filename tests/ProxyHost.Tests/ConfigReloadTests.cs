@@ -230,7 +230,7 @@ public sealed partial class ConfigReloadTests
             { "Proxy": {
                 "Listeners": [ { "Url": "http://127.0.0.1:0" } ],
                 "Admin": { "Url": "http://127.0.0.1:0" },
-                "Routes": [ { "Path": "/a", "Cluster": "a" }, { "Host": "{{(round % 2 == 0 ? "*" : "127.0.0.1")}}", "Path": "/b", "Cluster": "b" }{{extraRoute}} ],
+                "Routes": [ { "Path": "/a", "Cluster": "a" }, { "Hosts": [ "{{(round % 2 == 0 ? "*" : "127.0.0.1")}}" ], "Path": "/b", "Cluster": "b" }{{extraRoute}} ],
                 "Clusters": {
                   "a": { "Algorithm": "LeastRequest", "Endpoints": [ { "Address": "{{a}}" } ] },
                   "b": { "Algorithm": "{{algorithm}}", "Endpoints": [ { "Address": "{{b}}" } ] }{{extraCluster}}

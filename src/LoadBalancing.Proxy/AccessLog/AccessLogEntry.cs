@@ -27,6 +27,7 @@ internal readonly struct AccessLogEntry
 
     /// <summary>Time to the upstream's response head; negative when no head arrived.</summary>
     public TimeSpan UpstreamTime { get; init; }
+    public string? Route { get; init; }
     public string? Cluster { get; init; }
     public int Attempts { get; init; }
 

@@ -24,6 +24,7 @@ internal enum AccessLogField
     Upstream,
     UpstreamStatus,
     UpstreamMs,
+    Route,
     Cluster,
     Attempts,
     Reason,
@@ -33,7 +34,7 @@ internal enum AccessLogField
 internal sealed class AccessLogFormatter
 {
     public static readonly string[] FieldNames =
-        ["time", "client", "method", "host", "path", "protocol", "status", "bytes_in", "bytes_out", "duration_ms", "upstream", "upstream_status", "upstream_ms", "cluster", "attempts", "reason"];
+        ["time", "client", "method", "host", "path", "protocol", "status", "bytes_in", "bytes_out", "duration_ms", "upstream", "upstream_status", "upstream_ms", "route", "cluster", "attempts", "reason"];
 
     private readonly (byte[]? Literal, AccessLogField Field)[]? _template;
     private readonly Utf8JsonWriter? _json;
@@ -164,6 +165,7 @@ internal sealed class AccessLogFormatter
             json.WriteNumber("upstream_ms", Milliseconds(e.UpstreamTime));
         }
 
+        WriteOptional(json, "route", e.Route);
         WriteOptional(json, "cluster", e.Cluster);
         if (e.Attempts > 0)
         {
@@ -266,6 +268,9 @@ internal sealed class AccessLogFormatter
                         output.Write("-"u8);
                     }
 
+                    break;
+                case AccessLogField.Route:
+                    Text(output, e.Route);
                     break;
                 case AccessLogField.Cluster:
                     Text(output, e.Cluster);

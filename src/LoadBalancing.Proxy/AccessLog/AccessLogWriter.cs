@@ -69,7 +69,12 @@ internal sealed class AccessLogWriter : IAsyncDisposable
 
 
     /// <summary>Whether this request is to be logged; decided once, before anything is recorded for it.</summary>
-    public bool Sample() => _sampleRate >= 1 || (_sampleRate > 0 && Random.Shared.NextDouble() < _sampleRate);
+    /// <param name="routeRate">The route's own rate, when it sets one; otherwise the log's.</param>
+    public bool Sample(double? routeRate = null)
+    {
+        var rate = routeRate ?? _sampleRate;
+        return rate >= 1 || (rate > 0 && Random.Shared.NextDouble() < rate);
+    }
 
     public void Write(in AccessLogEntry entry)
     {
@@ -80,12 +85,13 @@ internal sealed class AccessLogWriter : IAsyncDisposable
     }
 
     /// <summary>Logs a request the proxy answered itself before choosing a cluster.</summary>
-    public void WriteAnswered(HttpContext context, long started, int status, long bytesOut, string reason) =>
+    public void WriteAnswered(HttpContext context, long started, int status, long bytesOut, string reason, string? route = null) =>
         Write(Describe(context, started) with
         {
             Status = status,
             BytesOut = bytesOut,
             UpstreamTime = TimeSpan.MinValue,
+            Route = route,
             Reason = reason,
         });
 
@@ -130,6 +136,7 @@ internal sealed class AccessLogWriter : IAsyncDisposable
             Upstream = exchange.Upstream,
             UpstreamStatus = exchange.UpstreamStatus,
             UpstreamTime = exchange.UpstreamTime,
+            Route = exchange.Route?.Name,
             Cluster = cluster.Name,
             Attempts = exchange.Attempts,
             Reason = reason,

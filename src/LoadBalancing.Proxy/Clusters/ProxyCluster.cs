@@ -33,6 +33,7 @@ internal sealed class ProxyCluster : IDisposable
 
         Balancer = new Balancer(source, options.ToBalancerOptions(fallback), time);
         HashKey = new HashKeyPolicy(options.HashKey);
+        DefaultRetry = Forwarding.RetryPolicy.ForCluster(options);
         _subscription = source.Subscribe(RemoveGonePools);
         var sweep = options.PooledConnectionIdleTimeout / 2;
         _sweeper = time.CreateTimer(static s => ((ProxyCluster)s!).SweepIdle(), this, sweep, sweep);
@@ -49,6 +50,12 @@ internal sealed class ProxyCluster : IDisposable
     public HashKeyPolicy HashKey { get; }
 
     public ClusterMetrics Metrics { get; }
+
+    /// <summary>The retry policy of routes that set none: the cluster's attempts, on connect failures and resets.</summary>
+    public Forwarding.RetryPolicy DefaultRetry { get; }
+
+    /// <summary>Retries in flight to this cluster, bounded by the routes' budgets.</summary>
+    public RetryBudget RetryBudget { get; } = new();
 
     /// <summary>Whether the endpoints come from configuration (published by the proxy) rather than a registered source.</summary>
     public bool IsStaticSource { get; init; } = true;

@@ -34,7 +34,7 @@ public sealed class AccessLogOptions
 
     /// <summary>The text template used when <see cref="Template"/> is empty.</summary>
     public const string DefaultTemplate =
-        "{time} {client} \"{method} {host}{path} {protocol}\" {status} {bytes_in} {bytes_out} {duration_ms} {upstream} {upstream_status} {upstream_ms} {cluster} {attempts} {reason}";
+        "{time} {client} \"{method} {host}{path} {protocol}\" {status} {bytes_in} {bytes_out} {duration_ms} {upstream} {upstream_status} {upstream_ms} {route} {cluster} {attempts} {reason}";
 }
 
 /// <summary>How access log lines are written.</summary>

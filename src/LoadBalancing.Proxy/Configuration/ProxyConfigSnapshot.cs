@@ -14,12 +14,13 @@ internal sealed class ProxyConfigSnapshot
         Options = options;
         ClustersByName = clusters;
         Clusters = [.. clusters.Values];
-        Routes = new RouteTable<ProxyCluster>(options.Routes.Select(r => (r.Host, r.Path, clusters[r.Cluster])));
+        Routes = new RouteTable([.. options.Routes.Select((r, i) => new ProxyRoute(r, i, clusters))]);
         Generation = generation;
         Source = source;
         LoadedAt = loadedAt;
         Definitions = options.Clusters.ToDictionary(c => c.Key, c => ProxyOptionsJson.Definition(c.Value), StringComparer.Ordinal);
         Text = ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options));
+        Fingerprint = ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options, redact: false));
     }
 
     public ProxyOptions Options { get; }
@@ -28,7 +29,7 @@ internal sealed class ProxyConfigSnapshot
 
     public IReadOnlyDictionary<string, ProxyCluster> ClustersByName { get; }
 
-    public RouteTable<ProxyCluster> Routes { get; }
+    public RouteTable Routes { get; }
 
     /// <summary>1 for the configuration the proxy started with, one more for every reload that changed something.</summary>
     public long Generation { get; }
@@ -41,6 +42,9 @@ internal sealed class ProxyConfigSnapshot
     /// <summary>Each cluster's definition apart from its static endpoints, to tell what a reload changes.</summary>
     public IReadOnlyDictionary<string, string> Definitions { get; }
 
-    /// <summary>The whole configuration as /config shows it (secrets redacted): equal text, nothing to reload.</summary>
+    /// <summary>The whole configuration as /config shows it (secrets redacted).</summary>
     public string Text { get; }
+
+    /// <summary>The whole configuration, secrets included: equal text, nothing to reload. Never shown.</summary>
+    public string Fingerprint { get; }
 }

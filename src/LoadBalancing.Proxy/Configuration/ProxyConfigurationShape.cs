@@ -87,10 +87,70 @@ internal static class ProxyConfigurationShape
         .Value("Enabled", Flag, (o, v) => o.Enabled = v)
         .Value("Url", Text, (o, v) => o.Url = v);
 
-    public static readonly ObjectShape<RouteOptions> Route = new ObjectShape<RouteOptions>("a route")
-        .Value("Host", Text, (o, v) => o.Host = v)
+    public static readonly ObjectShape<ValueMatchOptions> ValueMatch = new ObjectShape<ValueMatchOptions>("a header or query parameter match")
+        .Value("Name", Text, (o, v) => o.Name = v)
+        .Value("Value", OptionalText, (o, v) => o.Value = v)
+        .Value("Type", Enum<ValueMatchType>("a match type"), (o, v) => o.Type = v);
+
+    public static readonly ObjectShape<WeightedClusterOptions> WeightedCluster = new ObjectShape<WeightedClusterOptions>("a backend")
+        .Value("Cluster", Text, (o, v) => o.Cluster = v)
+        .Value("Weight", WholeNumber, (o, v) => o.Weight = v);
+
+    public static readonly ObjectShape<UrlRewriteOptions> Rewrite = new ObjectShape<UrlRewriteOptions>("Rewrite")
+        .Value("Hostname", OptionalText, (o, v) => o.Hostname = v)
+        .Value("ReplacePrefixMatch", OptionalText, (o, v) => o.ReplacePrefixMatch = v)
+        .Value("ReplaceFullPath", OptionalText, (o, v) => o.ReplaceFullPath = v);
+
+    public static readonly ObjectShape<RedirectOptions> Redirect = new ObjectShape<RedirectOptions>("Redirect")
+        .Value("Scheme", OptionalText, (o, v) => o.Scheme = v)
+        .Value("Hostname", OptionalText, (o, v) => o.Hostname = v)
+        .Value("Port", Optional(WholeNumber), (o, v) => o.Port = v)
+        .Value("ReplacePrefixMatch", OptionalText, (o, v) => o.ReplacePrefixMatch = v)
+        .Value("ReplaceFullPath", OptionalText, (o, v) => o.ReplaceFullPath = v)
+        .Value("StatusCode", WholeNumber, (o, v) => o.StatusCode = v);
+
+    public static readonly ObjectShape<DirectResponseOptions> DirectResponse = new ObjectShape<DirectResponseOptions>("DirectResponse")
+        .Value("StatusCode", WholeNumber, (o, v) => o.StatusCode = v)
+        .Value("Body", OptionalText, (o, v) => o.Body = v)
+        .Value("ContentType", Text, (o, v) => o.ContentType = v);
+
+    public static readonly ObjectShape<HeaderValueOptions> HeaderValue = new ObjectShape<HeaderValueOptions>("a header")
+        .Value("Name", Text, (o, v) => o.Name = v)
+        .Value("Value", Text, (o, v) => o.Value = v);
+
+    public static readonly ObjectShape<HeaderModifierOptions> HeaderModifier = new ObjectShape<HeaderModifierOptions>("a header modifier")
+        .List("Set", HeaderValue, o => o.Set)
+        .List("Add", HeaderValue, o => o.Add)
+        .List("Remove", Text, o => o.Remove);
+
+    public static readonly ObjectShape<RouteTimeoutOptions> RouteTimeouts = new ObjectShape<RouteTimeoutOptions>("Timeouts")
+        .Value("Request", Optional(Duration), (o, v) => o.Request = v)
+        .Value("ResponseHeader", Optional(Duration), (o, v) => o.ResponseHeader = v);
+
+    public static readonly ObjectShape<RetryOptions> Retry = new ObjectShape<RetryOptions>("Retry")
+        .Value("MaxAttempts", WholeNumber, (o, v) => o.MaxAttempts = v)
+        .List("On", Text, o => o.On)
+        .Value("BudgetPercent", Number, (o, v) => o.BudgetPercent = v)
+        .Value("MinRetryConcurrency", WholeNumber, (o, v) => o.MinRetryConcurrency = v);
+
+    public static readonly ObjectShape<ProxyRouteOptions> Route = new ObjectShape<ProxyRouteOptions>("a route")
+        .Value("Name", OptionalText, (o, v) => o.Name = v)
+        .List("Hosts", Text, o => o.Hosts)
         .Value("Path", Text, (o, v) => o.Path = v)
-        .Value("Cluster", Text, (o, v) => o.Cluster = v);
+        .Value("PathType", Enum<PathMatchType>("a path match type"), (o, v) => o.PathType = v)
+        .List("Methods", Text, o => o.Methods)
+        .List("Headers", ValueMatch, o => o.Headers)
+        .List("QueryParameters", ValueMatch, o => o.QueryParameters)
+        .Value("Cluster", OptionalText, (o, v) => o.Cluster = v)
+        .List("Backends", WeightedCluster, o => o.Backends)
+        .Object("Rewrite", Rewrite, o => o.Rewrite ??= new())
+        .Object("Redirect", Redirect, o => o.Redirect ??= new())
+        .Object("DirectResponse", DirectResponse, o => o.DirectResponse ??= new())
+        .Object("RequestHeaders", HeaderModifier, o => o.RequestHeaders ??= new())
+        .Object("ResponseHeaders", HeaderModifier, o => o.ResponseHeaders ??= new())
+        .Object("Timeouts", RouteTimeouts, o => o.Timeouts ??= new())
+        .Object("Retry", Retry, o => o.Retry ??= new())
+        .Value("AccessLogSampleRate", Optional(Number), (o, v) => o.AccessLogSampleRate = v);
 
     public static readonly ObjectShape<AccessLogOptions> AccessLog = new ObjectShape<AccessLogOptions>("AccessLog")
         .Value("Enabled", Flag, (o, v) => o.Enabled = v)

@@ -12,8 +12,11 @@ public sealed class ProxyOptions
     /// <summary>The admin endpoint (health, readiness, metrics, backends).</summary>
     public AdminOptions Admin { get; set; } = new();
 
-    /// <summary>Host and path-prefix routes to clusters; the most specific match wins.</summary>
-    public IList<RouteOptions> Routes { get; } = new List<RouteOptions>();
+    /// <summary>
+    /// The routes: what a request must match and what is done with it. The most specific match wins (see
+    /// <see cref="ProxyRouteOptions"/> and the precedence in <c>docs/proxy.md</c>).
+    /// </summary>
+    public IList<ProxyRouteOptions> Routes { get; } = new List<ProxyRouteOptions>();
 
     /// <summary>The clusters requests are balanced over, by name.</summary>
     public IDictionary<string, ClusterOptions> Clusters { get; } = new Dictionary<string, ClusterOptions>(StringComparer.Ordinal);
@@ -71,23 +74,4 @@ public sealed class AdminOptions
 
     /// <summary>The admin URL. Default <c>http://127.0.0.1:9901</c>: keep it off public interfaces.</summary>
     public string Url { get; set; } = "http://127.0.0.1:9901";
-}
-
-/// <summary>A route: requests whose host and path match go to <see cref="Cluster"/>.</summary>
-public sealed class RouteOptions
-{
-    /// <summary>
-    /// The host to match: exact (<c>api.example.com</c>), a suffix (<c>*.example.com</c>, which does not
-    /// match <c>example.com</c> itself) or <c>*</c> for any (the default). Case-insensitive, port ignored.
-    /// </summary>
-    public string Host { get; set; } = "*";
-
-    /// <summary>
-    /// The path prefix to match, starting with <c>/</c> (the default, matching everything). It matches whole
-    /// segments: <c>/api</c> matches <c>/api</c> and <c>/api/v1</c> but not <c>/apis</c>. Case-sensitive.
-    /// </summary>
-    public string Path { get; set; } = "/";
-
-    /// <summary>The name of the cluster to send matching requests to.</summary>
-    public string Cluster { get; set; } = "";
 }

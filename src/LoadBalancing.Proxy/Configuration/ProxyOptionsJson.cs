@@ -13,7 +13,7 @@ internal static class ProxyOptionsJson
 {
     public const string Redacted = "(redacted)";
 
-    public static void WriteProxy(Utf8JsonWriter json, ProxyOptions options)
+    public static void WriteProxy(Utf8JsonWriter json, ProxyOptions options, bool redact = true)
     {
         json.WriteStartObject();
         json.WriteStartArray("Listeners");
@@ -25,7 +25,7 @@ internal static class ProxyOptionsJson
             WriteOptional(json, "CertificatePath", listener.CertificatePath);
 
             // The password of a certificate file is a secret: /config says only whether one is set.
-            WriteOptional(json, "CertificatePassword", listener.CertificatePassword is null ? null : Redacted);
+            WriteOptional(json, "CertificatePassword", listener.CertificatePassword is null || !redact ? listener.CertificatePassword : Redacted);
             json.WriteEndObject();
         }
 
@@ -37,11 +37,7 @@ internal static class ProxyOptionsJson
         json.WriteStartArray("Routes");
         foreach (var route in options.Routes)
         {
-            json.WriteStartObject();
-            json.WriteString("Host", route.Host);
-            json.WriteString("Path", route.Path);
-            json.WriteString("Cluster", route.Cluster);
-            json.WriteEndObject();
+            WriteRoute(json, route, redact);
         }
 
         json.WriteEndArray();
@@ -94,6 +90,173 @@ internal static class ProxyOptionsJson
         }
 
         return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    private static void WriteRoute(Utf8JsonWriter json, ProxyRouteOptions route, bool redact)
+    {
+        json.WriteStartObject();
+        WriteOptional(json, "Name", route.Name);
+        WriteStrings(json, "Hosts", route.Hosts);
+        json.WriteString("Path", route.Path);
+        json.WriteString("PathType", route.PathType.ToString());
+        WriteStrings(json, "Methods", route.Methods);
+        WriteMatches(json, "Headers", route.Headers);
+        WriteMatches(json, "QueryParameters", route.QueryParameters);
+        WriteOptional(json, "Cluster", route.Cluster);
+        if (route.Backends.Count > 0)
+        {
+            json.WriteStartArray("Backends");
+            foreach (var backend in route.Backends)
+            {
+                json.WriteStartObject();
+                json.WriteString("Cluster", backend.Cluster);
+                json.WriteNumber("Weight", backend.Weight);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+        }
+
+        if (route.Rewrite is { } rewrite)
+        {
+            json.WriteStartObject("Rewrite");
+            WriteOptional(json, "Hostname", rewrite.Hostname);
+            WriteOptional(json, "ReplacePrefixMatch", rewrite.ReplacePrefixMatch);
+            WriteOptional(json, "ReplaceFullPath", rewrite.ReplaceFullPath);
+            json.WriteEndObject();
+        }
+
+        if (route.Redirect is { } redirect)
+        {
+            json.WriteStartObject("Redirect");
+            WriteOptional(json, "Scheme", redirect.Scheme);
+            WriteOptional(json, "Hostname", redirect.Hostname);
+            if (redirect.Port is { } port)
+            {
+                json.WriteNumber("Port", port);
+            }
+
+            WriteOptional(json, "ReplacePrefixMatch", redirect.ReplacePrefixMatch);
+            WriteOptional(json, "ReplaceFullPath", redirect.ReplaceFullPath);
+            json.WriteNumber("StatusCode", redirect.StatusCode);
+            json.WriteEndObject();
+        }
+
+        if (route.DirectResponse is { } direct)
+        {
+            json.WriteStartObject("DirectResponse");
+            json.WriteNumber("StatusCode", direct.StatusCode);
+            WriteOptional(json, "Body", direct.Body);
+            json.WriteString("ContentType", direct.ContentType);
+            json.WriteEndObject();
+        }
+
+        WriteHeaderModifier(json, "RequestHeaders", route.RequestHeaders, redact);
+        WriteHeaderModifier(json, "ResponseHeaders", route.ResponseHeaders, redact);
+        if (route.Timeouts is { } timeouts)
+        {
+            json.WriteStartObject("Timeouts");
+            WriteOptional(json, "Request", timeouts.Request is { } request ? Duration(request) : null);
+            WriteOptional(json, "ResponseHeader", timeouts.ResponseHeader is { } header ? Duration(header) : null);
+            json.WriteEndObject();
+        }
+
+        if (route.Retry is { } retry)
+        {
+            json.WriteStartObject("Retry");
+            json.WriteNumber("MaxAttempts", retry.MaxAttempts);
+            WriteStrings(json, "On", retry.On);
+            json.WriteNumber("BudgetPercent", retry.BudgetPercent);
+            json.WriteNumber("MinRetryConcurrency", retry.MinRetryConcurrency);
+            json.WriteEndObject();
+        }
+
+        if (route.AccessLogSampleRate is { } rate)
+        {
+            json.WriteNumber("AccessLogSampleRate", rate);
+        }
+
+        json.WriteEndObject();
+    }
+
+    /// <summary>Headers whose configured values are credentials: /config does not show them.</summary>
+    internal static bool IsSecretHeader(string name) =>
+        name.Equals("Authorization", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("Cookie", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("Set-Cookie", StringComparison.OrdinalIgnoreCase)
+        || name.Contains("token", StringComparison.OrdinalIgnoreCase)
+        || name.Contains("secret", StringComparison.OrdinalIgnoreCase)
+        || name.Contains("key", StringComparison.OrdinalIgnoreCase)
+        || name.Contains("password", StringComparison.OrdinalIgnoreCase);
+
+    private static void WriteStrings(Utf8JsonWriter json, string name, IList<string> values)
+    {
+        if (values.Count == 0)
+        {
+            return;
+        }
+
+        json.WriteStartArray(name);
+        foreach (var value in values)
+        {
+            json.WriteStringValue(value);
+        }
+
+        json.WriteEndArray();
+    }
+
+    private static void WriteMatches(Utf8JsonWriter json, string name, IList<ValueMatchOptions> matches)
+    {
+        if (matches.Count == 0)
+        {
+            return;
+        }
+
+        json.WriteStartArray(name);
+        foreach (var match in matches)
+        {
+            json.WriteStartObject();
+            json.WriteString("Name", match.Name);
+            WriteOptional(json, "Value", match.Value);
+            json.WriteString("Type", match.Type.ToString());
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+    }
+
+    private static void WriteHeaderModifier(Utf8JsonWriter json, string name, HeaderModifierOptions? modifier, bool redact)
+    {
+        if (modifier is null)
+        {
+            return;
+        }
+
+        json.WriteStartObject(name);
+        WriteHeaders(json, "Set", modifier.Set, redact);
+        WriteHeaders(json, "Add", modifier.Add, redact);
+        WriteStrings(json, "Remove", modifier.Remove);
+        json.WriteEndObject();
+    }
+
+    private static void WriteHeaders(Utf8JsonWriter json, string name, IList<HeaderValueOptions> headers, bool redact)
+    {
+        if (headers.Count == 0)
+        {
+            return;
+        }
+
+        json.WriteStartArray(name);
+        foreach (var header in headers)
+        {
+            json.WriteStartObject();
+            json.WriteString("Name", header.Name);
+            json.WriteString("Value", redact && IsSecretHeader(header.Name) ? Redacted : header.Value);
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
     }
 
     private static void WriteCluster(Utf8JsonWriter json, ClusterOptions cluster, bool withEndpoints)

@@ -47,22 +47,7 @@ internal static class ProxyOptionsValidation
 
         AccessLog.AccessLogFormatter.Validate(options.AccessLog, $"{prefix}:AccessLog", errors);
 
-        if (options.Routes.Count == 0)
-        {
-            errors.Add($"{prefix}:Routes: at least one route is needed (for example {{ \"Path\": \"/\", \"Cluster\": \"web\" }}).");
-        }
-
-        var seen = new HashSet<(string, string)>();
-        for (var i = 0; i < options.Routes.Count; i++)
-        {
-            var route = options.Routes[i];
-            var key = $"{prefix}:Routes:{i}";
-            CheckRoute(route, key, options, errors);
-            if (!seen.Add((route.Host.ToUpperInvariant(), route.Path)))
-            {
-                errors.Add($"{key}: another route already matches host '{route.Host}' and path '{route.Path}'.");
-            }
-        }
+        RouteValidation.Check(options, prefix, errors);
 
         foreach (var (name, cluster) in options.Clusters)
         {
@@ -176,32 +161,6 @@ internal static class ProxyOptionsValidation
         }
 
         return uri;
-    }
-
-    private static void CheckRoute(RouteOptions route, string key, ProxyOptions options, List<string> errors)
-    {
-        if (string.IsNullOrEmpty(route.Cluster))
-        {
-            errors.Add($"{key}:Cluster is required.");
-        }
-        else if (!options.Clusters.ContainsKey(route.Cluster))
-        {
-            errors.Add($"{key}:Cluster: no cluster is named '{route.Cluster}' (known: {string.Join(", ", options.Clusters.Keys)}).");
-        }
-
-        if (string.IsNullOrEmpty(route.Path) || route.Path[0] != '/')
-        {
-            errors.Add($"{key}:Path must start with '/'; got '{route.Path}'.");
-        }
-
-        var host = route.Host;
-        if (string.IsNullOrEmpty(host)
-            || host.Contains('/', StringComparison.Ordinal)
-            || host.Contains(' ', StringComparison.Ordinal)
-            || (host != "*" && host.IndexOf('*', StringComparison.Ordinal) is var star && star >= 0 && (star != 0 || host.Length < 3 || host[1] != '.')))
-        {
-            errors.Add($"{key}:Host: '{host}' is not a host pattern; expected an exact host, '*.suffix' or '*'.");
-        }
     }
 
     private static void CheckCluster(string name, ClusterOptions cluster, string key, List<string> errors)

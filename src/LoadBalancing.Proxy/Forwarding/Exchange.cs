@@ -49,6 +49,21 @@ internal sealed class Exchange : IDisposable
     /// <summary>Why the proxy answered itself when <see cref="Last"/> does not say (a malformed request body).</summary>
     public string? Reason;
 
+    /// <summary>The route that chose the cluster (null when forwarded without one).</summary>
+    public Routing.ProxyRoute? Route;
+
+    /// <summary>The retry policy in force: the route's, else the cluster's default.</summary>
+    public RetryPolicy Retry = null!;
+
+    /// <summary>Slots of the cluster's retry budget this request holds until it ends.</summary>
+    public int RetrySlots;
+
+    /// <summary>The response-header timeout in force: the route's, else the cluster's.</summary>
+    public TimeSpan ResponseHeaderTimeout;
+
+    /// <summary>When the route's request timeout passes (a <see cref="TimeProvider"/> timestamp); 0 for none.</summary>
+    public long Deadline;
+
     /// <summary>
     /// Whether the response head has arrived: after that the request body no longer re-arms the timer, and a
     /// failure is not retried. An attempt is only retried before a head arrived, so it stays false until then.
@@ -77,11 +92,41 @@ internal sealed class Exchange : IDisposable
         UpstreamStatus = 0;
         UpstreamTime = TimeSpan.MinValue;
         Reason = null;
+        RetrySlots = 0;
+        Deadline = 0;
         _clientAborted = requestAborted.UnsafeRegister(static s => ((Exchange)s!).CancelNow(), this);
     }
 
-    /// <summary>Cancels <see cref="Token"/> after <paramref name="timeout"/> unless re-armed first.</summary>
-    public void Arm(TimeSpan timeout) => _cts.CancelAfter(timeout);
+    /// <summary>
+    /// Cancels <see cref="Token"/> after <paramref name="timeout"/> unless re-armed first; never later than the
+    /// route's request deadline.
+    /// </summary>
+    public void Arm(TimeSpan timeout)
+    {
+        if (Deadline != 0)
+        {
+            var remaining = _time.GetElapsedTime(_time.GetTimestamp(), Deadline);
+            if (remaining <= TimeSpan.Zero)
+            {
+                CancelNow();
+                return;
+            }
+
+            if (timeout == Timeout.InfiniteTimeSpan || remaining < timeout)
+            {
+                timeout = remaining;
+            }
+        }
+
+        _cts.CancelAfter(timeout);
+    }
+
+    /// <summary>Starts the route's request timeout, which bounds every later <see cref="Arm"/>.</summary>
+    public void SetDeadline(TimeSpan timeout) =>
+        Deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
+
+    /// <summary>Whether the route's request timeout has passed.</summary>
+    public bool DeadlinePassed => Deadline != 0 && _time.GetTimestamp() >= Deadline;
 
     /// <summary>Ends the exchange now (for example to stop a request body still being sent).</summary>
     public void Cancel() => CancelNow();
@@ -108,6 +153,8 @@ internal sealed class Exchange : IDisposable
     public bool Reset()
     {
         AccessLog = null;
+        Route = null;
+        Retry = null!;
         _clientAborted.Dispose();
         _cts.CancelAfter(Timeout.InfiniteTimeSpan);
         if (_cts.TryReset())

@@ -70,7 +70,7 @@ internal sealed partial class HttpForwarder
 
                 if (!exchange.HeadersReceived)
                 {
-                    exchange.Arm(last ? options.ResponseHeaderTimeout : options.IdleTimeout);
+                    exchange.Arm(last ? exchange.ResponseHeaderTimeout : options.IdleTimeout);
                 }
 
                 if (last)

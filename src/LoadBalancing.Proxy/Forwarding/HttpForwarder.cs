@@ -37,15 +37,19 @@ internal sealed partial class HttpForwarder
 
     /// <param name="context">The request.</param>
     /// <param name="cluster">The cluster its route chose.</param>
+    /// <param name="route">The route, for its rewrites, header changes, timeouts and retry policy; null for none.</param>
     /// <param name="accessLog">The access log when this request is to be logged; null otherwise.</param>
     /// <param name="requestStarted">When the request reached the proxy (<see cref="TimeProvider.GetTimestamp"/>), for the access log.</param>
-    public Task ForwardAsync(HttpContext context, ProxyCluster cluster, AccessLog.AccessLogWriter? accessLog = null, long requestStarted = 0)
+    public Task ForwardAsync(HttpContext context, ProxyCluster cluster, Routing.ProxyRoute? route = null, AccessLog.AccessLogWriter? accessLog = null, long requestStarted = 0)
     {
-        // The access log's inputs travel in the pooled exchange: as parameters of the async method they would
-        // widen its state machine, the one object a request allocates, whether or not the log is on.
+        // The route and the access log's inputs travel in the pooled exchange: as parameters of the async method they
+        // would widen its state machine, the one object a request allocates.
         var exchange = _exchanges.Get();
         exchange.AccessLog = accessLog;
         exchange.RequestStarted = requestStarted;
+        exchange.Route = route;
+        exchange.Retry = route?.Retry ?? cluster.DefaultRetry;
+        exchange.ResponseHeaderTimeout = route?.ResponseHeaderTimeout ?? cluster.Options.ResponseHeaderTimeout;
         return ForwardCoreAsync(context, cluster, exchange);
     }
 
@@ -56,6 +60,11 @@ internal sealed partial class HttpForwarder
         var request = context.Request;
         metrics.RequestStarted();
         exchange.Start(context.RequestAborted);
+        if (exchange.Route?.RequestTimeout is { } requestTimeout)
+        {
+            exchange.SetDeadline(requestTimeout);
+        }
+
         try
         {
             var framing = RequestHeadWriter.GetFraming(request);
@@ -80,7 +89,7 @@ internal sealed partial class HttpForwarder
             for (var attempt = 0; ; attempt++)
             {
                 // Affinity applies to the first try; a retry wants any other endpoint.
-                exchange.Pick = attempt < options.MaxAttempts
+                exchange.Pick = attempt < exchange.Retry.MaxAttempts
                     ? PickUntried(cluster.Balancer, attempt == 0 ? exchange.PickContext : PickContext.None, in exchange.Tried)
                     : default;
                 if (!exchange.Pick.HasEndpoint)
@@ -141,8 +150,18 @@ internal sealed partial class HttpForwarder
                         exchange.Last = e is OperationCanceledException
                             ? AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream connect timed out")
                             : AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream connect failed");
+                        if (exchange.DeadlinePassed)
+                        {
+                            exchange.Last = RequestTimedOut;
+                        }
+
                         metrics.Error(exchange.Last.Error);
                         cluster.RecordError(exchange.Pick.State, exchange.Last.Message);
+                        if (!TryTakeRetry(cluster, exchange, attempt, fallbackTried))
+                        {
+                            break;
+                        }
+
                         continue;
                     }
                 }
@@ -156,7 +175,7 @@ internal sealed partial class HttpForwarder
                 try
                 {
                     // 2. The request head, and the body streamed alongside the response.
-                    RequestHeadWriter.Write(connection.Output, context, pool.Authority, options.PreserveHost, framing, upgrade);
+                    RequestHeadWriter.Write(connection.Output, context, pool.Authority, options.PreserveHost, framing, upgrade, exchange.Route);
                     if (hasBody)
                     {
                         exchange.Arm(options.IdleTimeout);
@@ -165,7 +184,7 @@ internal sealed partial class HttpForwarder
                     }
                     else
                     {
-                        exchange.Arm(options.ResponseHeaderTimeout);
+                        exchange.Arm(exchange.ResponseHeaderTimeout);
                         var flush = await connection.Output.FlushAsync(exchange.Token).ConfigureAwait(false);
                         if (flush.IsCompleted)
                         {
@@ -214,6 +233,17 @@ internal sealed partial class HttpForwarder
                         endpointOk = false;
                         exchange.Last = AttemptOutcome.Fail(UpstreamError.BadResponse, StatusCodes.Status502BadGateway, "upstream sent an invalid response: " + invalid);
                     }
+                    else if (replayable
+                        && exchange.Retry.RetriesStatus(exchange.Head.StatusCode)
+                        && cluster.Balancer.Status.UsableEndpoints > exchange.Tried.Count
+                        && TryRetryStatus(cluster, exchange, attempt))
+                    {
+                        // A status the route retries, and another endpoint to try: drop this answer (its headers and
+                        // the connection, whose body is unread) and go again.
+                        context.Response.Clear();
+                        endpointOk = false;
+                        exchange.UpstreamStatus = exchange.Head.StatusCode;
+                    }
                     else
                     {
                         exchange.HeadersReceived = true;
@@ -221,6 +251,7 @@ internal sealed partial class HttpForwarder
                         metrics.UpstreamLatency.Record(latency);
                         endpointOk = exchange.Head.StatusCode < 500;
                         context.Response.StatusCode = exchange.Head.StatusCode;
+                        exchange.Route?.ResponseHeaders?.Apply(context.Response.Headers);
                         exchange.Last = AttemptOutcome.Success;
 
                         if (exchange.Head.StatusCode == 101)
@@ -311,13 +342,19 @@ internal sealed partial class HttpForwarder
                     return;
                 }
 
+                if (exchange.Last.IsStatusRetry)
+                {
+                    // Decided (and the budget taken) before the answer was dropped.
+                    continue;
+                }
+
                 metrics.Error(exchange.Last.Error);
                 if (exchange.Last.Error != UpstreamError.ClientAborted)
                 {
                     cluster.RecordError(exchange.Pick.State, exchange.Last.Message);
                 }
 
-                if (!exchange.Last.Retryable || context.RequestAborted.IsCancellationRequested)
+                if (context.RequestAborted.IsCancellationRequested || !TryTakeRetry(cluster, exchange, attempt, fallbackTried))
                 {
                     break;
                 }
@@ -338,6 +375,7 @@ internal sealed partial class HttpForwarder
         }
         finally
         {
+            cluster.RetryBudget.Exit(exchange.RetrySlots);
             exchange.AccessLog?.WriteForwarded(context, exchange.RequestStarted, cluster, exchange);
             _exchanges.Return(exchange);
             metrics.RequestEnded(context.RequestAborted.IsCancellationRequested ? 0 : context.Response.StatusCode);
@@ -358,6 +396,11 @@ internal sealed partial class HttpForwarder
 
         if (e is OperationCanceledException)
         {
+            if (exchange.DeadlinePassed)
+            {
+                return RequestTimedOut;
+            }
+
             return exchange.HeadersReceived
                 ? AttemptOutcome.Fail(UpstreamError.Timeout, StatusCodes.Status504GatewayTimeout, "upstream response body stalled")
                 : AttemptOutcome.Fail(UpstreamError.Timeout, StatusCodes.Status504GatewayTimeout, "upstream did not answer in time");
@@ -366,6 +409,45 @@ internal sealed partial class HttpForwarder
         return !exchange.HeadersReceived && !anyResponseBytes && replayable
             ? AttemptOutcome.Retry(UpstreamError.Reset, StatusCodes.Status502BadGateway, "upstream connection failed")
             : AttemptOutcome.Fail(UpstreamError.Reset, StatusCodes.Status502BadGateway, "upstream connection failed");
+    }
+
+    private static readonly AttemptOutcome RequestTimedOut =
+        AttemptOutcome.Fail(UpstreamError.Timeout, StatusCodes.Status504GatewayTimeout, "the route's request timeout passed");
+
+    /// <summary>
+    /// Whether a failed attempt is tried again: the outcome allows it, the policy retries its condition, an attempt
+    /// (or the fallback) is left, the request timeout has not passed, and the cluster's retry budget has room — in
+    /// which case this request takes a slot of it until it ends.
+    /// </summary>
+    private static bool TryTakeRetry(ProxyCluster cluster, Exchange exchange, int attempt, bool fallbackTried)
+    {
+        var last = exchange.Last;
+        var policy = exchange.Retry;
+        if (!last.Retryable || (policy.On & last.Condition) == 0 || exchange.DeadlinePassed)
+        {
+            return false;
+        }
+
+        var attemptLeft = attempt + 1 < policy.MaxAttempts || (!fallbackTried && cluster.Options.Fallback is not null);
+        if (!attemptLeft)
+        {
+            return false;
+        }
+
+        if (!cluster.RetryBudget.TryEnter(policy, cluster.Metrics.InFlight))
+        {
+            cluster.Metrics.RetryOverBudget();
+            return false;
+        }
+
+        exchange.RetrySlots++;
+        return true;
+    }
+
+    private static bool TryRetryStatus(ProxyCluster cluster, Exchange exchange, int attempt)
+    {
+        exchange.Last = AttemptOutcome.RetryStatus(exchange.Head.StatusCode);
+        return TryTakeRetry(cluster, exchange, attempt, fallbackTried: true);
     }
 
     /// <summary>

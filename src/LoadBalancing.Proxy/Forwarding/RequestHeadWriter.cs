@@ -46,16 +46,24 @@ internal static class RequestHeadWriter
     private static RequestFraming ExpectsBodyOrNone(HttpRequest request) =>
         HttpMethodRules.ExpectsBody(request.Method) ? RequestFraming.EmptyBody : RequestFraming.None;
 
-    public static void Write(PipeWriter output, HttpContext context, string upstreamAuthority, bool preserveHost, RequestFraming framing, bool upgrade)
+    public static void Write(PipeWriter output, HttpContext context, string upstreamAuthority, bool preserveHost, RequestFraming framing, bool upgrade, Routing.ProxyRoute? route = null)
     {
         var request = context.Request;
         Ascii(output, request.Method);
         Bytes(output, " "u8);
-        WriteTarget(output, context);
+        if (route?.RewritePath is { } rewrite)
+        {
+            WriteRewrittenTarget(output, context, rewrite, route.Path);
+        }
+        else
+        {
+            WriteTarget(output, context);
+        }
+
         Bytes(output, " HTTP/1.1\r\nHost: "u8);
         var host = request.Headers.Host;
         var clientHost = host.Count > 0 ? host[0] : null;
-        Ascii(output, preserveHost && !string.IsNullOrEmpty(clientHost) ? clientHost : upstreamAuthority);
+        Ascii(output, route?.RewriteHost ?? (preserveHost && !string.IsNullOrEmpty(clientHost) ? clientHost : upstreamAuthority));
         Bytes(output, "\r\n"u8);
 
         var headers = request.Headers;
@@ -116,20 +124,22 @@ internal static class RequestHeadWriter
         Bytes(output, "\r\n"u8);
     }
 
-    private static void WriteTarget(PipeWriter output, HttpContext context)
+    private static void WriteTarget(PipeWriter output, HttpContext context) =>
+        Ascii(output, Routing.RequestTarget.OriginForm(context));
+
+    /// <summary>The target with the route's new path (written in parts, without building a string) and the query kept.</summary>
+    private static void WriteRewrittenTarget(PipeWriter output, HttpContext context, Routing.PathReplacement rewrite, string prefix)
     {
-        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
-        if (!string.IsNullOrEmpty(raw) && (raw[0] == '/' || raw == "*"))
+        Routing.RequestTarget.Split(Routing.RequestTarget.OriginForm(context), out var path, out var query);
+        if (rewrite.ReplacesPrefix)
         {
-            Ascii(output, raw);
-            return;
+            path = Routing.RequestTarget.ForPrefix(context, path, prefix);
         }
 
-        // Absolute-form (or no raw target, as with HTTP/2 in some hosts): rebuild origin-form.
-        var request = context.Request;
-        var path = (request.PathBase + request.Path).ToUriComponent();
-        Ascii(output, path.Length == 0 ? "/" : path);
-        Ascii(output, request.QueryString.ToUriComponent());
+        rewrite.Apply(path, prefix, out var head, out var rest);
+        Ascii(output, head);
+        Ascii(output, rest);
+        Ascii(output, query);
     }
 
     private static void WriteForwarded(PipeWriter output, HttpContext context, string? clientHost)

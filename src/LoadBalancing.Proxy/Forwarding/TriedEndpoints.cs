@@ -8,6 +8,8 @@ internal struct TriedEndpoints
     private Buffer _items;
     private int _count;
 
+    public readonly int Count => _count;
+
     public void Add(Endpoint endpoint)
     {
         if (_count < ProxyOptionsValidation.MaxAttemptsLimit)

@@ -15,7 +15,9 @@ internal sealed partial class HttpForwarder
     {
         var client = await context.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync().ConfigureAwait(false);
 
-        // The tunnel may sit idle for as long as its users like; only the client leaving ends it early.
+        // The tunnel may sit idle for as long as its users like; only the client leaving ends it early. A route's
+        // request timeout covers the upgrade, not the tunnel's life.
+        exchange.Deadline = 0;
         exchange.Arm(Timeout.InfiniteTimeSpan);
         var toClient = CopyToClientAsync(connection.Input, client, exchange.Token);
         var toUpstream = CopyToUpstreamAsync(client, connection.Output, exchange.Token);

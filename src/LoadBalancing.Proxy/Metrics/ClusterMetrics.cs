@@ -35,6 +35,7 @@ internal sealed class ClusterMetrics(string cluster, Histogram<double> upstreamD
     private readonly long[] _responsesByClass = new long[6]; // index = status / 100; 0 = no response (aborted)
     private readonly long[] _errors = new long[ErrorNames.Length];
     private long _retries;
+    private long _retriesOverBudget;
     private long _fallbackRequests;
     private long _connectionsOpened;
     private long _connectionsOpen;
@@ -44,6 +45,9 @@ internal sealed class ClusterMetrics(string cluster, Histogram<double> upstreamD
     public LatencyHistogram UpstreamLatency { get; } = new(upstreamDuration, cluster);
 
     public long Retries => Volatile.Read(ref _retries);
+
+    /// <summary>Retries not made because the cluster's retry budget was spent.</summary>
+    public long RetriesOverBudget => Volatile.Read(ref _retriesOverBudget);
 
     public long FallbackRequests => Volatile.Read(ref _fallbackRequests);
 
@@ -71,6 +75,8 @@ internal sealed class ClusterMetrics(string cluster, Histogram<double> upstreamD
     public void Error(UpstreamError error) => Interlocked.Increment(ref _errors[(int)error]);
 
     public void Retry() => Interlocked.Increment(ref _retries);
+
+    public void RetryOverBudget() => Interlocked.Increment(ref _retriesOverBudget);
 
     public void Fallback() => Interlocked.Increment(ref _fallbackRequests);
 

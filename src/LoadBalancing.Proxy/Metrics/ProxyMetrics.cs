@@ -55,6 +55,10 @@ internal sealed class ProxyMetrics
             "Failed upstream attempts and proxy-generated errors, by kind."), "lb_proxy_upstream_errors_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.retries", () => PerCluster(runtime.Clusters, static c => c.Metrics.Retries), "{attempt}",
             "Attempts on another endpoint after a failure."), "lb_proxy_retries_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.retries.over_budget", () => PerCluster(runtime.Clusters, static c => c.Metrics.RetriesOverBudget), "{attempt}",
+            "Retries not made because the cluster's retry budget was spent."), "lb_proxy_retries_over_budget_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.route.regex_timeouts", () => Routing.RouteConditions.RegexTimeouts, "{evaluation}",
+            "Route regular expressions that ran out of time on a request (counted as not matching)."), "lb_proxy_route_regex_timeouts_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.fallback.requests", () => PerCluster(runtime.Clusters, static c => c.Metrics.FallbackRequests), "{attempt}",
             "Attempts sent to the last-resort fallback address."), "lb_proxy_fallback_requests_total", "counter");
         Observed(Meter.CreateObservableUpDownCounter("lb.proxy.requests.in_flight", () => PerCluster(runtime.Clusters, static c => c.Metrics.InFlight), "{request}",

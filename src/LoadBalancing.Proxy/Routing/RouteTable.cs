@@ -1,128 +1,190 @@
+using Microsoft.AspNetCore.Http;
+
 namespace LoadBalancing.Proxy.Routing;
 
 /// <summary>
-/// Host (exact, then the longest <c>*.suffix</c>, then <c>*</c>) and path prefix (longest whole-segment match)
-/// to a target. Built once from configuration; look-ups are allocation-free.
+/// Finds the route for a request, with Gateway API's precedence: the most specific host (exact, then the longest
+/// <c>*.suffix</c>, then any host), falling back to a less specific host when none of its routes match; within a
+/// host, an exact path, then regular-expression paths in configuration order, then the longest prefix; among routes
+/// with the same path, one with a method condition, then more header conditions, then more query conditions, then
+/// the earlier in configuration. Built once per configuration; a look-up costs a few dictionary probes (one per
+/// path segment) and allocates nothing.
 /// </summary>
-internal sealed class RouteTable<T>
-    where T : class
+internal sealed class RouteTable
 {
-    private readonly Dictionary<string, PathTable>.AlternateLookup<ReadOnlySpan<char>> _exact;
-    private readonly (string Suffix, PathTable Paths)[] _suffixes; // longest suffix first
-    private readonly PathTable? _any;
+    private readonly Dictionary<string, PathIndex>.AlternateLookup<ReadOnlySpan<char>> _exactHosts;
+    private readonly Dictionary<string, PathIndex>.AlternateLookup<ReadOnlySpan<char>> _suffixHosts; // keyed ".example.com"
+    private readonly bool _hasSuffixes;
+    private readonly PathIndex? _anyHost;
 
-    public RouteTable(IEnumerable<(string Host, string Path, T Target)> routes)
+    public RouteTable(IReadOnlyList<ProxyRoute> routes)
     {
-        var exact = new Dictionary<string, List<(string, T)>>(StringComparer.OrdinalIgnoreCase);
-        var suffixes = new Dictionary<string, List<(string, T)>>(StringComparer.OrdinalIgnoreCase);
-        var any = new List<(string, T)>();
-        foreach (var (host, path, target) in routes)
+        Routes = routes;
+        var exact = new Dictionary<string, List<ProxyRoute>>(StringComparer.OrdinalIgnoreCase);
+        var suffixes = new Dictionary<string, List<ProxyRoute>>(StringComparer.OrdinalIgnoreCase);
+        var any = new List<ProxyRoute>();
+        foreach (var route in routes)
         {
-            if (host == "*")
+            foreach (var host in route.Hosts.Distinct(StringComparer.OrdinalIgnoreCase))
             {
-                any.Add((path, target));
-            }
-            else if (host.StartsWith("*.", StringComparison.Ordinal))
-            {
-                Add(suffixes, host[1..], path, target); // keep the dot: "*.a.com" matches "x.a.com", not "xa.com"
-            }
-            else
-            {
-                Add(exact, host, path, target);
+                if (host == "*")
+                {
+                    any.Add(route);
+                }
+                else if (host.StartsWith("*.", StringComparison.Ordinal))
+                {
+                    Add(suffixes, host[1..], route); // keep the dot: "*.a.com" matches "x.a.com", not "xa.com"
+                }
+                else
+                {
+                    Add(exact, host, route);
+                }
             }
         }
 
-        _exact = exact.ToDictionary(p => p.Key, p => new PathTable(p.Value), StringComparer.OrdinalIgnoreCase)
-            .GetAlternateLookup<ReadOnlySpan<char>>();
-        _suffixes = suffixes
-            .Select(p => (p.Key, new PathTable(p.Value)))
-            .OrderByDescending(p => p.Key.Length)
-            .ToArray();
-        _any = any.Count > 0 ? new PathTable(any) : null;
+        _exactHosts = Index(exact);
+        _suffixHosts = Index(suffixes);
+        _hasSuffixes = suffixes.Count > 0;
+        _anyHost = any.Count > 0 ? new PathIndex(any) : null;
     }
 
-    /// <summary>Finds the target for a request.</summary>
-    /// <param name="host">The Host header (or :authority), with or without a port.</param>
-    /// <param name="path">The request path, starting with '/'.</param>
-    /// <returns>The target, or null when no route matches.</returns>
-    public T? Match(ReadOnlySpan<char> host, ReadOnlySpan<char> path)
-    {
-        host = StripPort(host);
-        if (host.Length > 0 && host[^1] == '.')
-        {
-            host = host[..^1]; // "example.com." is "example.com"
-        }
+    public IReadOnlyList<ProxyRoute> Routes { get; }
 
-        if (_exact.TryGetValue(host, out var paths) && paths.Match(path) is { } exact)
+    /// <summary>Finds the route for a request by its Host header (or :authority), path and conditions.</summary>
+    public ProxyRoute? Match(HttpRequest request)
+    {
+        var hostHeader = request.Headers.Host;
+        var host = Hostname(hostHeader.Count > 0 ? hostHeader[0] : "");
+        var path = (request.Path.Value ?? "/").AsSpan();
+        if (_exactHosts.TryGetValue(host, out var paths) && paths.Match(path, request) is { } exact)
         {
             return exact;
         }
 
-        foreach (var (suffix, suffixPaths) in _suffixes)
+        if (_hasSuffixes)
         {
-            if (host.Length > suffix.Length
-                && host.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)
-                && suffixPaths.Match(path) is { } matched)
+            // The leftmost dot gives the longest suffix; a suffix needs at least one label before it.
+            for (var dot = host.IndexOf('.'); dot > 0; dot = NextDot(host, dot))
             {
-                return matched;
+                if (_suffixHosts.TryGetValue(host[dot..], out var suffixPaths) && suffixPaths.Match(path, request) is { } matched)
+                {
+                    return matched;
+                }
             }
         }
 
-        return _any?.Match(path);
+        return _anyHost?.Match(path, request);
     }
 
-    private static void Add(Dictionary<string, List<(string, T)>> map, string host, string path, T target)
+    private static int NextDot(ReadOnlySpan<char> host, int dot)
+    {
+        var next = host[(dot + 1)..].IndexOf('.');
+        return next < 0 ? -1 : dot + 1 + next;
+    }
+
+    /// <summary>The host without its port or a trailing dot ("example.com." is "example.com").</summary>
+    private static ReadOnlySpan<char> Hostname(ReadOnlySpan<char> host)
+    {
+        if (host.Length > 0 && host[0] == '[')
+        {
+            var close = host.IndexOf(']');
+            host = close < 0 ? host : host[..(close + 1)];
+        }
+        else
+        {
+            var colon = host.LastIndexOf(':');
+            host = colon < 0 ? host : host[..colon];
+        }
+
+        return host.Length > 0 && host[^1] == '.' ? host[..^1] : host;
+    }
+
+    private static void Add(Dictionary<string, List<ProxyRoute>> map, string host, ProxyRoute route)
     {
         if (!map.TryGetValue(host, out var list))
         {
             map[host] = list = [];
         }
 
-        list.Add((path, target));
+        list.Add(route);
     }
 
-    private static ReadOnlySpan<char> StripPort(ReadOnlySpan<char> host)
+    private static Dictionary<string, PathIndex>.AlternateLookup<ReadOnlySpan<char>> Index(Dictionary<string, List<ProxyRoute>> byHost) =>
+        byHost.ToDictionary(p => p.Key, p => new PathIndex(p.Value), StringComparer.OrdinalIgnoreCase).GetAlternateLookup<ReadOnlySpan<char>>();
+
+    /// <summary>The routes of one host pattern, indexed by path.</summary>
+    private sealed class PathIndex
     {
-        if (host.Length > 0 && host[0] == '[')
+        private readonly Dictionary<string, ProxyRoute[]>.AlternateLookup<ReadOnlySpan<char>> _exact;
+        private readonly ProxyRoute[] _regex;
+        private readonly Dictionary<string, ProxyRoute[]>.AlternateLookup<ReadOnlySpan<char>> _prefix;
+        private readonly bool _hasExact;
+        private readonly bool _hasPrefix;
+
+        public PathIndex(List<ProxyRoute> routes)
         {
-            var close = host.IndexOf(']');
-            return close < 0 ? host : host[..(close + 1)];
+            _exact = ByPath(routes, PathMatchType.Exact);
+            _prefix = ByPath(routes, PathMatchType.Prefix);
+            _hasExact = _exact.Dictionary.Count > 0;
+            _hasPrefix = _prefix.Dictionary.Count > 0;
+            _regex = [.. routes.Where(static r => r.PathType == PathMatchType.RegularExpression).OrderBy(static r => r.Index)];
         }
 
-        var colon = host.LastIndexOf(':');
-        return colon < 0 ? host : host[..colon];
-    }
-
-    /// <summary>Path prefixes of one host pattern, longest first.</summary>
-    private sealed class PathTable
-    {
-        private readonly (string Prefix, T Target)[] _prefixes;
-
-        public PathTable(List<(string Prefix, T Target)> prefixes) =>
-            _prefixes = prefixes.OrderByDescending(p => p.Prefix.Length).ToArray();
-
-        public T? Match(ReadOnlySpan<char> path)
+        public ProxyRoute? Match(ReadOnlySpan<char> path, HttpRequest request)
         {
-            foreach (var (prefix, target) in _prefixes)
+            if (_hasExact && _exact.TryGetValue(path, out var exact) && First(exact, request) is { } e)
             {
-                if (IsPrefix(prefix, path))
+                return e;
+            }
+
+            foreach (var route in _regex)
+            {
+                if (RouteConditions.IsFullMatch(route.PathRegex!, path) && route.Conditions.Matches(request))
                 {
-                    return target;
+                    return route;
+                }
+            }
+
+            if (_hasPrefix)
+            {
+                var candidate = PathPrefix.First(path);
+                do
+                {
+                    if (_prefix.TryGetValue(candidate, out var routes) && First(routes, request) is { } p)
+                    {
+                        return p;
+                    }
+                }
+                while (PathPrefix.TryShorten(ref candidate));
+            }
+
+            return null;
+        }
+
+        private static ProxyRoute? First(ProxyRoute[] routes, HttpRequest request)
+        {
+            foreach (var route in routes)
+            {
+                if (route.Conditions.IsEmpty || route.Conditions.Matches(request))
+                {
+                    return route;
                 }
             }
 
             return null;
         }
 
-        private static bool IsPrefix(string prefix, ReadOnlySpan<char> path)
-        {
-            if (!path.StartsWith(prefix, StringComparison.Ordinal))
-            {
-                return false;
-            }
-
-            // Whole segments only: "/api" matches "/api" and "/api/x", never "/apis".
-            return path.Length == prefix.Length || prefix[^1] == '/' || path[prefix.Length] == '/';
-        }
+        private static Dictionary<string, ProxyRoute[]>.AlternateLookup<ReadOnlySpan<char>> ByPath(List<ProxyRoute> routes, PathMatchType type) =>
+            routes.Where(r => r.PathType == type)
+                .GroupBy(static r => r.Path, StringComparer.Ordinal)
+                .ToDictionary(
+                    static g => g.Key,
+                    static g => g.OrderByDescending(static r => r.Conditions.HasMethod)
+                        .ThenByDescending(static r => r.Conditions.HeaderCount)
+                        .ThenByDescending(static r => r.Conditions.QueryCount)
+                        .ThenBy(static r => r.Index)
+                        .ToArray(),
+                    StringComparer.Ordinal)
+                .GetAlternateLookup<ReadOnlySpan<char>>();
     }
 }

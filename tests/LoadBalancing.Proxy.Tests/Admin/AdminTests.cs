@@ -81,7 +81,7 @@ public sealed class AdminTests
         await using var backend = await TestBackend.StartAsync("a", "127.0.0.2");
         var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address, Loopback.DeadEndpoint("127.0.0.3"));
         options.Clusters["web"].OutlierDetection.Enabled = false;
-        options.Routes.Add(new RouteOptions { Host = "only.example", Path = "/", Cluster = "web" });
+        options.Routes.Add(new ProxyRouteOptions { Hosts = { "only.example" }, Path = "/", Cluster = "web" });
         await using var proxy = await TestProxy.StartAsync(options);
         var ct = TestContext.Current.CancellationToken;
 

@@ -159,7 +159,7 @@ public sealed class ConfigReloadTests
     {
         await using var a = await TestBackend.StartAsync("a");
         var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, a.Address);
-        options.Routes.Add(new RouteOptions { Path = "/gone", Cluster = "gone" });
+        options.Routes.Add(new ProxyRouteOptions { Path = "/gone", Cluster = "gone" });
         options.Clusters["gone"] = new ClusterOptions { Endpoints = { new EndpointOptions { Address = a.Address } } };
         await using var proxy = await TestProxy.StartAsync(options);
         Assert.Equal("a", await proxy.Client.GetStringAsync("/gone", TestContext.Current.CancellationToken));

@@ -235,7 +235,7 @@ public sealed class ConfigurationShapeTests
             (typeof(ProxyOptions), ProxyConfigurationShape.Proxy.Names),
             (typeof(ListenerOptions), ProxyConfigurationShape.Listener.Names),
             (typeof(AdminOptions), ProxyConfigurationShape.Admin.Names),
-            (typeof(RouteOptions), ProxyConfigurationShape.Route.Names),
+            (typeof(ProxyRouteOptions), ProxyConfigurationShape.Route.Names),
             (typeof(ClusterOptions), ProxyConfigurationShape.Cluster.Names),
             (typeof(EndpointOptions), ProxyConfigurationShape.Endpoint.Names),
             (typeof(HashKeyOptions), ProxyConfigurationShape.HashKey.Names),

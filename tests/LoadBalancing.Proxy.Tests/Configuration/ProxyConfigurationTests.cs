@@ -68,7 +68,7 @@ public sealed class ProxyConfigurationTests
     [InlineData("Proxy:Clusters:web:Endpoints:0:Weight", "0", "Proxy:Clusters:web:Endpoints:0:Weight must be between 1 and 1000000")]
     [InlineData("Proxy:Routes:0:Cluster", "api", "Proxy:Routes:0:Cluster: no cluster is named 'api'")]
     [InlineData("Proxy:Routes:0:Path", "api", "Proxy:Routes:0:Path must start with '/'")]
-    [InlineData("Proxy:Routes:0:Host", "a*.example.com", "Proxy:Routes:0:Host: 'a*.example.com' is not a host pattern")]
+    [InlineData("Proxy:Routes:0:Hosts:0", "a*.example.com", "Proxy:Routes:0:Hosts:0: 'a*.example.com' is not a host pattern")]
     [InlineData("Proxy:Listeners:0:Url", "http://127.0.0.1:8080/path", "Proxy:Listeners:0:Url: 'http://127.0.0.1:8080/path' is not a listen URL")]
     [InlineData("Proxy:Listeners:0:Url", "http://proxy.internal:8080", "'proxy.internal' is not an IP address")]
     [InlineData("Proxy:Listeners:0:Url", "https://127.0.0.1:8443", "Proxy:Listeners:0:CertificatePath: an https listener needs a certificate")]

@@ -23,7 +23,7 @@ internal sealed class FuzzProxy : IAsyncDisposable
         var options = new ProxyOptions();
         options.Listeners.Add(new ListenerOptions { Url = "http://127.0.0.1:0" });
         options.Admin.Enabled = false;
-        options.Routes.Add(new RouteOptions { Path = "/", Cluster = "web" });
+        options.Routes.Add(new ProxyRouteOptions { Path = "/", Cluster = "web" });
         var cluster = new ClusterOptions
         {
             // One endpoint that misbehaves on purpose: retries and ejection would only hide what the case did.

@@ -46,7 +46,7 @@ internal sealed class TestProxy : IAsyncDisposable
         var options = new ProxyOptions();
         options.Listeners.Add(new ListenerOptions { Url = "http://127.0.0.1:0" });
         options.Admin.Url = "http://127.0.0.1:0";
-        options.Routes.Add(new RouteOptions { Path = "/", Cluster = "web" });
+        options.Routes.Add(new ProxyRouteOptions { Path = "/", Cluster = "web" });
         var cluster = new ClusterOptions { Algorithm = algorithm };
         foreach (var endpoint in endpoints)
         {

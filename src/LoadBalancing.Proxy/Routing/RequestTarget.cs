@@ -1,0 +1,40 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace LoadBalancing.Proxy.Routing;
+
+/// <summary>The request's path and query as the client sent them (still percent-encoded), for forwarding and redirects.</summary>
+internal static class RequestTarget
+{
+    /// <summary>
+    /// The origin-form target: Kestrel's raw target when it is one (no allocation), else rebuilt from the parsed path
+    /// and query (absolute-form targets, and hosts that keep no raw target).
+    /// </summary>
+    public static string OriginForm(HttpContext context)
+    {
+        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        if (!string.IsNullOrEmpty(raw) && (raw[0] == '/' || raw == "*"))
+        {
+            return raw;
+        }
+
+        var request = context.Request;
+        var path = (request.PathBase + request.Path).ToUriComponent();
+        return (path.Length == 0 ? "/" : path) + request.QueryString.ToUriComponent();
+    }
+
+    /// <summary>Splits an origin-form target into its path and its query (with the <c>?</c>, or empty).</summary>
+    public static void Split(string target, out ReadOnlySpan<char> path, out ReadOnlySpan<char> query)
+    {
+        var mark = target.IndexOf('?', StringComparison.Ordinal);
+        path = mark < 0 ? target : target.AsSpan(0, mark);
+        query = mark < 0 ? default : target.AsSpan(mark);
+    }
+
+    /// <summary>
+    /// The path a prefix replacement applies to: the raw path when it starts with the (decoded) prefix, as it nearly
+    /// always does; otherwise the decoded path re-encoded, so the prefix is found whatever the client escaped.
+    /// </summary>
+    public static ReadOnlySpan<char> ForPrefix(HttpContext context, ReadOnlySpan<char> rawPath, string prefix) =>
+        PathPrefix.IsMatch(prefix, rawPath) ? rawPath : context.Request.Path.ToUriComponent();
+}
