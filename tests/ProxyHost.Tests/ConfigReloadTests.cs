@@ -218,7 +218,8 @@ public sealed partial class ConfigReloadTests
 
     /// <summary>
     /// Cluster a never changes; cluster b changes its algorithm every round and its endpoints every third; a route to
-    /// a cluster of its own comes and goes; the /b route changes shape.
+    /// a cluster of its own comes and goes; the /b route changes host and shape: a weighted split, a rewrite with a
+    /// request header, a retry policy and timeouts, or plain.
     /// </summary>
     private static string LoadJson(string a, string b1, string b2, int round)
     {
@@ -226,14 +227,23 @@ public sealed partial class ConfigReloadTests
         var b = round % 3 == 0 ? b2 : b1;
         var extraRoute = round % 4 == 1 ? $$""", { "Path": "/extra/{{round}}", "Cluster": "extra{{round}}" }""" : "";
         var extraCluster = round % 4 == 1 ? $$""", "extra{{round}}": { "Endpoints": [ { "Address": "{{b}}" } ] }""" : "";
+        var hosts = $$"""[ "{{(round % 2 == 0 ? "*" : "127.0.0.1")}}" ]""";
+        var bRoute = (round % 5) switch
+        {
+            1 => $$"""{ "Hosts": {{hosts}}, "Path": "/b", "Backends": [ { "Cluster": "b", "Weight": 3 }, { "Cluster": "b-canary", "Weight": 1 } ] }""",
+            2 => $$"""{ "Hosts": {{hosts}}, "Path": "/b", "Cluster": "b", "Rewrite": { "ReplacePrefixMatch": "/b/rewritten" }, "RequestHeaders": { "Set": [ { "Name": "X-Round", "Value": "{{round}}" } ] } }""",
+            3 => $$"""{ "Hosts": {{hosts}}, "Path": "/b", "Cluster": "b", "Retry": { "MaxAttempts": 2, "On": [ "connect-failure", "503" ] }, "Timeouts": { "Request": "00:00:20", "ResponseHeader": "00:00:10" } }""",
+            _ => $$"""{ "Hosts": {{hosts}}, "Path": "/b", "Cluster": "b" }""",
+        };
         return $$"""
             { "Proxy": {
                 "Listeners": [ { "Url": "http://127.0.0.1:0" } ],
                 "Admin": { "Url": "http://127.0.0.1:0" },
-                "Routes": [ { "Path": "/a", "Cluster": "a" }, { "Hosts": [ "{{(round % 2 == 0 ? "*" : "127.0.0.1")}}" ], "Path": "/b", "Cluster": "b" }{{extraRoute}} ],
+                "Routes": [ { "Path": "/a", "Cluster": "a" }, {{bRoute}}{{extraRoute}} ],
                 "Clusters": {
                   "a": { "Algorithm": "LeastRequest", "Endpoints": [ { "Address": "{{a}}" } ] },
-                  "b": { "Algorithm": "{{algorithm}}", "Endpoints": [ { "Address": "{{b}}" } ] }{{extraCluster}}
+                  "b": { "Algorithm": "{{algorithm}}", "Endpoints": [ { "Address": "{{b}}" } ] },
+                  "b-canary": { "Endpoints": [ { "Address": "{{b2}}" } ] }{{extraCluster}}
                 } } }
             """;
     }

@@ -27,7 +27,7 @@ public sealed class AccessLogTests
         using var line = JsonDocument.Parse(await sink.NextLineAsync());
         var json = line.RootElement;
         Assert.Equal(
-            ["time", "client", "method", "host", "path", "protocol", "status", "bytes_in", "bytes_out", "duration_ms", "upstream", "upstream_status", "upstream_ms", "cluster", "attempts"],
+            ["time", "client", "method", "host", "path", "protocol", "status", "bytes_in", "bytes_out", "duration_ms", "upstream", "upstream_status", "upstream_ms", "route", "cluster", "attempts"],
             json.EnumerateObject().Select(p => p.Name));
         var time = json.GetProperty("time").GetDateTime();
         Assert.Equal(DateTimeKind.Utc, time.Kind);
@@ -44,6 +44,7 @@ public sealed class AccessLogTests
         Assert.Equal(backend.Address, json.GetProperty("upstream").GetString());
         Assert.Equal(200, json.GetProperty("upstream_status").GetInt32());
         Assert.InRange(json.GetProperty("upstream_ms").GetDouble(), 0, json.GetProperty("duration_ms").GetDouble());
+        Assert.Equal("route-0", json.GetProperty("route").GetString());
         Assert.Equal("web", json.GetProperty("cluster").GetString());
         Assert.Equal(1, json.GetProperty("attempts").GetInt32());
     }

@@ -103,6 +103,8 @@ public sealed class ProxyMetricsTests
             "lb_proxy_requests_rejected_total counter {reason}",
             "lb_proxy_upstream_errors_total counter {cluster,kind}",
             "lb_proxy_retries_total counter {cluster}",
+            "lb_proxy_retries_over_budget_total counter {cluster}",
+            "lb_proxy_route_regex_timeouts_total counter {}",
             "lb_proxy_fallback_requests_total counter {cluster}",
             "lb_proxy_requests_in_flight gauge {cluster}",
             "lb_proxy_upstream_connections gauge {cluster}",
