@@ -40,6 +40,33 @@ public sealed class ConfigErrorTests
         run.AssertConfigurationErrors("Proxy:Routes:1:Pth: unknown key (set to '/api'); did you mean 'Path'?");
     }
 
+    [Fact]
+    public async Task RouteProblems_AreEachNamedByKey()
+    {
+        var run = await RunAsync("""
+            { "Proxy": {
+                "Listeners": [ { "Url": "http://127.0.0.1:0" } ], "Admin": { "Url": "http://127.0.0.1:0" },
+                "Routes": [
+                  { "Host": "shop.example.com", "Path": "/", "Cluster": "web" },
+                  { "Path": "/old", "PathType": "Exact", "Cluster": "web", "Redirect": { "ReplacePrefixMatch": "/new", "StatusCode": 300 } },
+                  { "Path": "/api/(v1|v2", "PathType": "RegularExpression", "Cluster": "web",
+                    "RequestHeaders": { "Set": [ { "Name": "Content-Length", "Value": "0" } ] },
+                    "Retry": { "On": [ "5xx" ] } }
+                ],
+                "Clusters": { "web": { "Endpoints": [ { "Address": "127.0.0.1:9000" } ] } } } }
+            """);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("Proxy:Routes:0:Host: unknown key (set to 'shop.example.com'); did you mean 'Hosts'?", run.Error, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Routes:1: a route that answers itself (Redirect) takes no Cluster or Backends.", run.Error, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Routes:1:Redirect:StatusCode must be 301, 302, 303, 307 or 308; got 300.", run.Error, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Routes:1:Redirect:ReplacePrefixMatch needs a route whose PathType is Prefix; this one is Exact.", run.Error, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Routes:2:Path: '/api/(v1|v2' is not a valid regular expression", run.Error, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Routes:2:RequestHeaders:Set:0:Name: 'Content-Length' is set by the proxy itself", run.Error, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Routes:2:Retry:On:0: '5xx' is not a retry condition; expected one of connect-failure, reset, 502, 503, 504.", run.Error, StringComparison.Ordinal);
+        run.AssertNoStackTrace();
+    }
+
     [Theory]
     [InlineData("Maglevv", "'Maglevv' is not a balancing algorithm; did you mean 'Maglev'? accepted: RoundRobin, Random, LeastRequest, PeakEwma, RingHash, Maglev.")]
     [InlineData("least-request", "'least-request' is not a balancing algorithm; did you mean 'LeastRequest'? accepted: RoundRobin, Random, LeastRequest, PeakEwma, RingHash, Maglev.")]
