@@ -261,13 +261,11 @@ public static class ProxyHostApp
     private static void AddKubernetesDiscovery(WebApplicationBuilder builder, IProxyBuilder proxy, KubernetesDiscoveryOptions discovery)
     {
         builder.Services.AddKubernetesDiscovery(discovery);
-        foreach (var (name, cluster) in proxy.Options.Clusters)
-        {
-            if (cluster.Kubernetes is { } service)
-            {
-                proxy.UseEndpointSource(name, sp => sp.GetRequiredService<KubernetesDiscovery>().GetSource(service.Namespace, service.Service, service.Port), discovery.StaleAfter);
-            }
-        }
+
+        // Every cluster that names a Service, at start and after reloads: discovery follows a Service it is asked for.
+        proxy.UseServiceEndpointSources(
+            (sp, service) => sp.GetRequiredService<KubernetesDiscovery>().GetSource(service.Namespace, service.Service, service.Port),
+            discovery.StaleAfter);
     }
 
     /// <summary>Whether the host is still starting; read by a log filter on every host log call.</summary>

@@ -16,14 +16,18 @@ namespace LoadBalancing.Kubernetes;
 /// service; the view's freshness is visible in <see cref="Freshness"/>, the <c>LoadBalancing.Kubernetes</c>
 /// meter, <see cref="KubernetesDiscoveryHealthCheck"/> (readiness) and <see cref="KubernetesDiscoveryLivenessCheck"/>.
 /// </summary>
-public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
+public sealed partial class KubernetesDiscovery : IHostedService, IAsyncDisposable
 {
     private readonly KubernetesDiscoveryOptions _options;
     private readonly k8s.Kubernetes _client;
     private readonly bool _ownsClient;
     private readonly TimeProvider _time;
-    private readonly Dictionary<string, NamespaceWatcher> _watchers = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, NamespaceConfirmer> _confirmers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, NamespaceWatcher> _watchers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, NamespaceConfirmer> _confirmers = new(StringComparer.Ordinal);
+    private readonly Lock _following = new();
+    private readonly SliceApi _api;
+    private readonly ILogger _logger;
+    private readonly Random _random = new();
     private readonly Dictionary<Task, string> _loops = [];
     private readonly ConcurrentDictionary<string, SourceRegistration> _sources = new(StringComparer.Ordinal);
     private readonly ServicePublisher _publisher;
@@ -46,20 +50,15 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
         _client = client ?? KubernetesClientFactory.Create(options);
         _ownsClient = client is null;
         _time = time ?? TimeProvider.System;
-        var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("LoadBalancing.Kubernetes");
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("LoadBalancing.Kubernetes");
         Metrics = new KubernetesDiscoveryMetrics(this, meterFactory);
-        _publisher = new ServicePublisher(this, options.MinPublishInterval, _time, logger);
+        _publisher = new ServicePublisher(this, options.MinPublishInterval, _time, _logger);
 
-        var random = new Random();
-        var api = new SliceApi(_client);
+        _api = new SliceApi(_client);
         var perNamespace = options.Services.GroupBy(s => s.Namespace, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(s => s.Name).Distinct().ToArray());
         foreach (var ns in options.Namespaces.Concat(perNamespace.Keys).Distinct(StringComparer.Ordinal))
         {
-            var services = options.Namespaces.Contains(ns) ? null : perNamespace[ns];
-            var watcher = new NamespaceWatcher(ns, services, api, options, _time, Metrics, logger, random, Hooks, _publisher.MarkDirty);
-            _watchers[ns] = watcher;
-            _confirmers[ns] = new NamespaceConfirmer(
-                watcher, api, options, _time, Metrics, logger, random, Hooks, _ => _publisher.PublishedAsync(), problem => ReportNamespace(ns, problem));
+            AddNamespace(ns, options.Namespaces.Contains(ns) ? null : perNamespace[ns]);
         }
 
         foreach (var service in options.Services)
@@ -150,6 +149,9 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
 
     internal NamespaceConfirmer Confirmer(string ns) => _confirmers[ns];
 
+    /// <summary>Completes when every Service marked for publishing before the call has reached its sources (for tests).</summary>
+    internal Task PublishedAsync() => _publisher.PublishedAsync();
+
     /// <summary>Completes when any of the loops ends (for tests).</summary>
     internal Task WhenAnyLoopEndsAsync()
     {
@@ -162,16 +164,20 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
     internal IEnumerable<SourceRegistration> Sources => _sources.Values;
 
     /// <summary>
-    /// The endpoint source of a Service port. Configured Services have theirs from the start; in a namespace
-    /// followed whole, any Service's source can be asked for.
+    /// The endpoint source of a Service port. Configured Services have theirs from the start. Any other Service is
+    /// followed from the first call on: its namespace is listed again with the Service added (or, for a namespace not
+    /// followed yet, gets its own watch and confirmation loops), and the source is published once that list lands.
+    /// Until then it has no endpoints and has never synced.
     /// </summary>
     /// <param name="namespace">The Service's namespace.</param>
     /// <param name="service">The Service's name.</param>
     /// <param name="port">The port name or number; empty for the Service's only port.</param>
     /// <returns>The source, named <c>namespace/service[:port]</c>.</returns>
-    /// <exception cref="ArgumentException">The namespace is not followed, or the Service is not among those followed in it.</exception>
+    /// <exception cref="ArgumentException">The namespace or Service name is empty.</exception>
     public EndpointSource GetSource(string @namespace, string service, string? port = null)
     {
+        ArgumentException.ThrowIfNullOrWhiteSpace(@namespace);
+        ArgumentException.ThrowIfNullOrWhiteSpace(service);
         var reference = new ServiceReference { Namespace = @namespace, Name = service, Port = string.IsNullOrEmpty(port) ? null : port };
         var key = reference.ToString();
         if (_sources.TryGetValue(key, out var existing))
@@ -179,16 +185,69 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
             return existing.Source;
         }
 
-        if (!_watchers.TryGetValue(@namespace, out var watcher)
-            || (!_options.Namespaces.Contains(@namespace) && !_options.Services.Any(s => s.Namespace == @namespace && s.Name == service)))
-        {
-            throw new ArgumentException($"Service '{@namespace}/{service}' is not followed; add it to Kubernetes:Services (or its namespace to Kubernetes:Namespaces).", nameof(service));
-        }
-
         var registration = _sources.GetOrAdd(key, _ => new SourceRegistration(reference, new EndpointSource(key, _time)));
+        Follow(@namespace, service);
         _publisher.MarkDirty(@namespace, service); // publish what is already known
         return registration.Source;
     }
+
+    /// <summary>Makes sure a Service's slices are in its namespace's view: follows the Service, or the namespace.</summary>
+    private void Follow(string ns, string service)
+    {
+        lock (_following)
+        {
+            if (!_watchers.TryGetValue(ns, out var watcher))
+            {
+                LogFollowing(_logger, ns, service);
+                AddNamespace(ns, [service]);
+                return;
+            }
+
+            if (watcher.Services is { } followed && !followed.Contains(service, StringComparer.Ordinal))
+            {
+                LogFollowing(_logger, ns, service);
+                watcher.Follow([.. followed, service]);
+            }
+        }
+    }
+
+    /// <summary>Creates a namespace's watch and confirmation loops, and runs them when discovery has started.</summary>
+    private void AddNamespace(string ns, IReadOnlyCollection<string>? services)
+    {
+        var watcher = new NamespaceWatcher(ns, services, _api, _options, _time, Metrics, _logger, _random, Hooks, _publisher.MarkDirty, MarkNamespaceDirty);
+        var confirmer = new NamespaceConfirmer(
+            watcher, _api, _options, _time, Metrics, _logger, _random, Hooks, _ => _publisher.PublishedAsync(), problem => ReportNamespace(ns, problem));
+        lock (_running)
+        {
+            // Under the lock StartAsync starts the loops in: a namespace added while it starts is run exactly once.
+            _confirmers[ns] = confirmer;
+            _watchers[ns] = watcher;
+            if (_running.Count > 0 && !_stop.IsCancellationRequested)
+            {
+                RunNamespace(watcher, confirmer);
+            }
+        }
+    }
+
+    private void MarkNamespaceDirty(string ns)
+    {
+        foreach (var registration in _sources.Values)
+        {
+            if (registration.Reference.Namespace == ns)
+            {
+                _publisher.MarkDirty(ns, registration.Reference.Name);
+            }
+        }
+    }
+
+    private void RunNamespace(NamespaceWatcher watcher, NamespaceConfirmer confirmer)
+    {
+        Run($"watch ({watcher.Namespace})", () => watcher.RunAsync(_stop.Token));
+        Run($"confirmation ({watcher.Namespace})", () => confirmer.RunAsync(_stop.Token));
+    }
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "Following Service {Namespace}/{Service} from now on (asked for at run time).")]
+    private static partial void LogFollowing(ILogger logger, string @namespace, string service);
 
     /// <summary>Waits until every namespace has been listed once (or the token ends the wait).</summary>
     /// <param name="cancellationToken">Ends the wait.</param>
@@ -214,9 +273,7 @@ public sealed class KubernetesDiscovery : IHostedService, IAsyncDisposable
             Run("publisher", () => _publisher.RunAsync(_stop.Token));
             foreach (var watcher in _watchers.Values)
             {
-                Run($"watch ({watcher.Namespace})", () => watcher.RunAsync(_stop.Token));
-                var confirmer = _confirmers[watcher.Namespace];
-                Run($"confirmation ({watcher.Namespace})", () => confirmer.RunAsync(_stop.Token));
+                RunNamespace(watcher, _confirmers[watcher.Namespace]);
             }
         }
 

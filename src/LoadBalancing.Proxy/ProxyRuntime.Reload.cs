@@ -35,11 +35,12 @@ internal sealed partial class ProxyRuntime
     private static readonly string[] OutcomeNames = ["applied", "rejected", "unchanged"];
 
     private readonly ProxyOptions _startup;
-    private readonly IReadOnlyDictionary<string, ClusterSourceRegistration> _registrations;
+    private readonly ClusterSourceRegistry _registrations;
     private readonly IServiceProvider _services;
     private readonly ILogger _logger;
     private readonly Lock _reloading = new();
-    private readonly Dictionary<string, (EndpointSource Source, TimeSpan? StalenessBound)> _resolved = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (EndpointSource Source, TimeSpan? StalenessBound)> _resolved = new(StringComparer.Ordinal); // by cluster, or "service:" + Service
+
     private readonly ConcurrentDictionary<ProxyCluster, byte> _retired = new(ReferenceEqualityComparer.Instance);
     private readonly long[] _reloads = new long[3];
     private volatile ReloadStatus _status = ReloadStatus.None;
@@ -105,7 +106,7 @@ internal sealed partial class ProxyRuntime
                 return new ReloadResult(ReloadOutcome.Unchanged, current.Generation, [], restart);
             }
 
-            var next = Commit(plan, options, current.Generation + 1, source);
+            var next = Commit(plan, options, current.Generation + 1, source, current);
             _config = next;
             foreach (var cluster in plan.Retire)
             {
@@ -164,15 +165,24 @@ internal sealed partial class ProxyRuntime
         foreach (var (name, cluster) in options.Clusters)
         {
             var key = $"{ProxyConfiguration.SectionName}:Clusters:{name}";
-            var registered = _registrations.ContainsKey(name) && SameKubernetes(cluster.Kubernetes, _startup.Clusters.TryGetValue(name, out var atStart) ? atStart.Kubernetes : null);
-            if (cluster.Kubernetes is not null && !registered)
+            (EndpointSource Source, TimeSpan? StalenessBound)? resolved;
+            try
             {
-                plan.Errors.Add(previous is null
-                    ? $"{key}:Kubernetes: no Kubernetes discovery is attached to this cluster (IProxyBuilder.UseEndpointSource); ProxyHost attaches it when the Kubernetes section is configured."
-                    : $"{key}:Kubernetes: discovery watches only the Services the proxy started with; a cluster fed by another Service needs a restart.");
+                resolved = ResolveSource(name, cluster, previous is null);
+            }
+            catch (ArgumentException e)
+            {
+                plan.Errors.Add($"{key}:Kubernetes: {e.Message}");
                 continue;
             }
 
+            if (cluster.Kubernetes is not null && resolved is null)
+            {
+                plan.Errors.Add($"{key}:Kubernetes: no Kubernetes discovery is attached to this proxy (IProxyBuilder.UseServiceEndpointSources); ProxyHost attaches it when a cluster names a Service at start.");
+                continue;
+            }
+
+            var registered = resolved is not null;
             ProxyCluster? old = null;
             previous?.ClustersByName.TryGetValue(name, out old);
             if (old is not null && old.IsStaticSource != registered && previous!.Definitions[name] == ProxyOptionsJson.Definition(cluster))
@@ -182,7 +192,7 @@ internal sealed partial class ProxyRuntime
                 continue;
             }
 
-            plan.Create[name] = (cluster, registered, old is { IsStaticSource: true } && !registered ? old.Source : null);
+            plan.Create[name] = (cluster, resolved, old is { IsStaticSource: true } && !registered ? old.Source : null);
             if (old is not null)
             {
                 plan.Retire.Add(old);
@@ -203,7 +213,7 @@ internal sealed partial class ProxyRuntime
         return plan;
     }
 
-    private ProxyConfigSnapshot Commit(Plan plan, ProxyOptions options, long generation, string source)
+    private ProxyConfigSnapshot Commit(Plan plan, ProxyOptions options, long generation, string source, ProxyConfigSnapshot? previous)
     {
         var clusters = new Dictionary<string, ProxyCluster>(StringComparer.Ordinal);
         foreach (var (name, (cluster, staticOptions)) in plan.Kept)
@@ -217,19 +227,13 @@ internal sealed partial class ProxyRuntime
             clusters[name] = cluster;
         }
 
-        foreach (var (name, (clusterOptions, registered, staticSource)) in plan.Create)
+        foreach (var (name, (clusterOptions, resolved, staticSource)) in plan.Create)
         {
             EndpointSource endpoints;
             TimeSpan? stalenessBound = null;
-            if (registered)
+            if (resolved is { } registered)
             {
-                if (!_resolved.TryGetValue(name, out var resolved))
-                {
-                    var registration = _registrations[name];
-                    _resolved[name] = resolved = (registration.Source(_services), registration.StalenessBound);
-                }
-
-                (endpoints, stalenessBound) = resolved;
+                (endpoints, stalenessBound) = registered;
             }
             else
             {
@@ -237,7 +241,12 @@ internal sealed partial class ProxyRuntime
                 endpoints.Publish(clusterOptions.Endpoints.Select(e => e.ToEndpoint()));
             }
 
-            clusters[name] = new ProxyCluster(name, clusterOptions, endpoints, Blocks, Time, Metrics) { StalenessBound = stalenessBound, IsStaticSource = !registered };
+            clusters[name] = new ProxyCluster(name, clusterOptions, endpoints, Blocks, Time, Metrics)
+            {
+                StalenessBound = stalenessBound,
+                IsStaticSource = resolved is null,
+                AddedByReload = resolved is not null && previous is not null && AddedByReload(endpoints, previous),
+            };
         }
 
         return new ProxyConfigSnapshot(options, clusters, generation, source, Time.GetUtcNow());
@@ -266,6 +275,52 @@ internal sealed partial class ProxyRuntime
         });
     }
 
+    /// <summary>A source is new to the proxy unless a cluster in service reads it; a rebuilt cluster inherits its predecessor's answer.</summary>
+    private static bool AddedByReload(EndpointSource source, ProxyConfigSnapshot previous)
+    {
+        foreach (var cluster in previous.Clusters)
+        {
+            if (ReferenceEquals(cluster.Source, source))
+            {
+                return cluster.AddedByReload;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The source registered for a cluster: its own (<c>UseEndpointSource</c>, while it names the Service it started
+    /// with), or the one the Service resolver returns for its Service; null for a static cluster. Resolved once and
+    /// reused, so a cluster rebuilt by a reload keeps its source and endpoint state.
+    /// </summary>
+    private (EndpointSource Source, TimeSpan? StalenessBound)? ResolveSource(string name, ClusterOptions cluster, bool atStart)
+    {
+        var startKubernetes = _startup.Clusters.TryGetValue(name, out var atStartOptions) ? atStartOptions.Kubernetes : null;
+        if (_registrations.Sources.TryGetValue(name, out var registration) && (atStart || SameKubernetes(cluster.Kubernetes, startKubernetes)))
+        {
+            if (!_resolved.TryGetValue(name, out var own))
+            {
+                _resolved[name] = own = (registration.Source(_services), registration.StalenessBound);
+            }
+
+            return own;
+        }
+
+        if (cluster.Kubernetes is not { } service || _registrations.ServiceSources is not { } resolver)
+        {
+            return null;
+        }
+
+        var key = $"service:{service.Namespace}/{service.Service}:{service.Port}";
+        if (!_resolved.TryGetValue(key, out var resolved))
+        {
+            _resolved[key] = resolved = (resolver.Resolve(_services, service), resolver.StalenessBound);
+        }
+
+        return resolved;
+    }
+
     private static bool SameKubernetes(KubernetesServiceOptions? a, KubernetesServiceOptions? b) =>
         a is null ? b is null : b is not null && a.Namespace == b.Namespace && a.Service == b.Service && a.Port == b.Port;
 }
@@ -279,7 +334,7 @@ internal sealed class Plan
     public Dictionary<string, (ProxyCluster Cluster, ClusterOptions? StaticOptions)> Kept { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Clusters to build: from a registered source, or static (over the retired cluster's source, if it was static).</summary>
-    public Dictionary<string, (ClusterOptions Options, bool Registered, EndpointSource? StaticSource)> Create { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, (ClusterOptions Options, (EndpointSource Source, TimeSpan? StalenessBound)? Registered, EndpointSource? StaticSource)> Create { get; } = new(StringComparer.Ordinal);
 
     public List<ProxyCluster> Retire { get; } = [];
 }

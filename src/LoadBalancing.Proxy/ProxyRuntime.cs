@@ -19,7 +19,7 @@ internal sealed partial class ProxyRuntime : IDisposable
     private volatile bool _draining;
     private volatile ProxyConfigSnapshot _config;
 
-    public ProxyRuntime(ProxyOptions options, IReadOnlyDictionary<string, ClusterSourceRegistration> sources, IServiceProvider services, TimeProvider time, IMeterFactory meterFactory)
+    public ProxyRuntime(ProxyOptions options, ClusterSourceRegistry sources, IServiceProvider services, TimeProvider time, IMeterFactory meterFactory)
     {
         Time = time;
         Started = time.GetUtcNow();
@@ -34,7 +34,7 @@ internal sealed partial class ProxyRuntime : IDisposable
             throw new ProxyConfigurationException(plan.Errors);
         }
 
-        _config = Commit(plan, options, generation: 1, "startup");
+        _config = Commit(plan, options, generation: 1, "startup", previous: null);
         Forwarder = new HttpForwarder(time);
         Metrics.Observe(this);
         Meters = new Admin.MeterExporter(Metrics);
@@ -101,8 +101,13 @@ internal sealed partial class ProxyRuntime : IDisposable
 /// <summary>An endpoint source supplied in code (for example by Kubernetes discovery) for a configured cluster.</summary>
 internal sealed record ClusterSourceRegistration(Func<IServiceProvider, EndpointSource> Source, TimeSpan? StalenessBound);
 
-/// <summary>Sources registered through IProxyBuilder.UseEndpointSource, by cluster name.</summary>
+/// <summary>Resolves the source of any cluster that names a Kubernetes Service (IProxyBuilder.UseServiceEndpointSources).</summary>
+internal sealed record ServiceSourceResolver(Func<IServiceProvider, KubernetesServiceOptions, EndpointSource> Resolve, TimeSpan? StalenessBound);
+
+/// <summary>Sources registered through IProxyBuilder: by cluster name, and for Kubernetes Services in general.</summary>
 internal sealed class ClusterSourceRegistry
 {
     public ConcurrentDictionary<string, ClusterSourceRegistration> Sources { get; } = new(StringComparer.Ordinal);
+
+    public ServiceSourceResolver? ServiceSources { get; set; }
 }

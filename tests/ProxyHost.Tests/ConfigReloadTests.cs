@@ -124,9 +124,10 @@ public sealed partial class ConfigReloadTests
     }
 
     [Fact]
-    public async Task KubernetesFedCluster_KeepsWorkingAcrossReloads_ANewServiceNeedsARestart()
+    public async Task KubernetesFedCluster_KeepsWorkingAcrossReloads_AndAReloadCanAddAnotherService()
     {
         await using var pod = await TestBackend.StartAsync("pod-a", "127.0.0.6");
+        await using var cartPod = await TestBackend.StartAsync("cart-a", "127.0.0.7");
         await using var other = await TestBackend.StartAsync("static");
         await using var api = await LoadBalancing.Kubernetes.Tests.Support.FakeApiServer.StartAsync();
         var podPort = int.Parse(pod.Address.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
@@ -137,7 +138,7 @@ public sealed partial class ConfigReloadTests
               "Proxy": {
                 "Listeners": [ { "Url": "http://127.0.0.1:0" } ],
                 "Admin": { "Url": "http://127.0.0.1:0" },
-                "Routes": [ { "Path": "/", "Cluster": "web" }, { "Path": "/static", "Cluster": "static" }{{(extraCluster.Length > 0 ? ", { \"Path\": \"/new\", \"Cluster\": \"new\" }" : "")}} ],
+                "Routes": [ { "Path": "/", "Cluster": "web" }, { "Path": "/static", "Cluster": "static" }{{(extraCluster.Length > 0 ? ", { \"Path\": \"/new\", \"Cluster\": \"new\" }, { \"Path\": \"/ghost\", \"Cluster\": \"ghost\" }" : "")}} ],
                 "Clusters": {
                   "web": { "Algorithm": "{{algorithm}}", "Kubernetes": { "Namespace": "shop", "Service": "web", "Port": "http" } },
                   "static": { "Endpoints": [ { "Address": "{{other.Address}}" } ] }{{extraCluster}}
@@ -166,14 +167,29 @@ public sealed partial class ConfigReloadTests
             Assert.Contains("\"algorithm\": \"PeakEwma\"", await admin.GetStringAsync("backends", TestContext.Current.CancellationToken), StringComparison.Ordinal);
             Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("readyz", TestContext.Current.CancellationToken)).StatusCode);
 
-            file.Replace(Config("PeakEwma", """, "new": { "Kubernetes": { "Namespace": "shop", "Service": "cart" } }"""));
-            using var rejected = await admin.PostAsync("config/reload", null, TestContext.Current.CancellationToken);
-            using var body = JsonDocument.Parse(await rejected.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-            Assert.Equal(HttpStatusCode.UnprocessableEntity, rejected.StatusCode);
-            Assert.Equal(
-                ["Proxy:Clusters:new:Kubernetes: discovery watches only the Services the proxy started with; a cluster fed by another Service needs a restart."],
-                body.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetString()));
-            Assert.Equal(2, body.RootElement.GetProperty("generation").GetInt64());
+            // A cluster fed by a Service the proxy did not start with (in another namespace, too): in service with the
+            // reload, its endpoints as soon as discovery has listed the Service; a Service without pods answers 503 and
+            // does not take the replica out of rotation.
+            var cartPort = int.Parse(cartPod.Address.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
+            api.Apply("orders", LoadBalancing.Kubernetes.Tests.Support.Slices.Slice("cart-x1", "cart", [new(["127.0.0.7"])], [("http", cartPort)]));
+            file.Replace(Config("PeakEwma", """, "new": { "Kubernetes": { "Namespace": "orders", "Service": "cart", "Port": "http" } }, "ghost": { "Kubernetes": { "Namespace": "orders", "Service": "ghost" } }"""));
+            using (var added = await admin.PostAsync("config/reload", null, TestContext.Current.CancellationToken))
+            {
+                Assert.Equal(HttpStatusCode.OK, added.StatusCode);
+            }
+
+            await UntilAsync(async ct =>
+            {
+                using var response = await client.GetAsync("/new", ct);
+                return response.StatusCode == HttpStatusCode.OK && await response.Content.ReadAsStringAsync(ct) == "cart-a";
+            });
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync("/ghost", TestContext.Current.CancellationToken)).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("readyz", TestContext.Current.CancellationToken)).StatusCode);
+            using (var config = JsonDocument.Parse(await admin.GetStringAsync("config", TestContext.Current.CancellationToken)))
+            {
+                Assert.Equal(3, config.RootElement.GetProperty("generation").GetInt64());
+            }
+
             Assert.Equal("pod-a", await client.GetStringAsync("/", TestContext.Current.CancellationToken));
         }
         finally

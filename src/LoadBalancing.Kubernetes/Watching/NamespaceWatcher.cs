@@ -36,6 +36,10 @@ internal sealed partial class NamespaceWatcher : IDisposable
     private TaskCompletionSource _established = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _requestedRestart; // 0, or a WatchRestartCause + 1
+    private int _relistRequested;
+    private volatile Following _following;
+    private volatile Following? _listed;
+    private readonly Action<string> _listedCallback;
     private long _lastLine;
     private long _lastList;
     private long _lastActivity;
@@ -44,12 +48,12 @@ internal sealed partial class NamespaceWatcher : IDisposable
 
     public NamespaceWatcher(
         string ns, IReadOnlyCollection<string>? services, SliceApi api, KubernetesDiscoveryOptions options, TimeProvider time,
-        KubernetesDiscoveryMetrics metrics, ILogger logger, Random random, DiscoveryLoopHooks hooks, Action<string, string> serviceChanged)
+        KubernetesDiscoveryMetrics metrics, ILogger logger, Random random, DiscoveryLoopHooks hooks, Action<string, string> serviceChanged,
+        Action<string> listed)
     {
         Namespace = ns;
-        LabelSelector = services is null
-            ? SliceReader.ServiceNameLabel
-            : $"{SliceReader.ServiceNameLabel} in ({string.Join(",", services.Order(StringComparer.Ordinal))})";
+        _following = new Following(services);
+        _listedCallback = listed;
         _api = api;
         _options = options;
         _time = time;
@@ -64,7 +68,14 @@ internal sealed partial class NamespaceWatcher : IDisposable
 
     public string Namespace { get; }
 
-    public string LabelSelector { get; }
+    /// <summary>Which slices lists and watches ask for: those of the followed Services, or every Service's.</summary>
+    public string LabelSelector => _following.Selector;
+
+    /// <summary>The Services followed; null when the whole namespace is.</summary>
+    public IReadOnlyCollection<string>? Services => _following.Services;
+
+    /// <summary>Whether the view holds what a list said of this Service: it was followed when the last list was made.</summary>
+    public bool HasListed(string service) => _listed is { } listed && (listed.Services is null || listed.Services.Contains(service, StringComparer.Ordinal));
 
     public NamespaceView View { get; }
 
@@ -93,12 +104,34 @@ internal sealed partial class NamespaceWatcher : IDisposable
     /// <summary>Since the loop last did anything (an attempt, a line, a wait begun): the liveness heartbeat.</summary>
     public TimeSpan SinceLastActivity() => _time.GetElapsedTime(Volatile.Read(ref _lastActivity));
 
+    /// <summary>
+    /// Follows another set of Services from now on: the next list asks for their slices, and the loop lists at once
+    /// (ending the open watch), so a newly followed Service is published as soon as that list lands.
+    /// </summary>
+    public void Follow(IReadOnlyCollection<string>? services)
+    {
+        _following = new Following(services);
+        Volatile.Write(ref _relistRequested, 1);
+        RestartWatch(WatchRestartCause.Superseded);
+    }
+
+    /// <summary>The Services followed and the label selector that asks for them, swapped together.</summary>
+    private sealed class Following(IReadOnlyCollection<string>? services)
+    {
+        public IReadOnlyCollection<string>? Services { get; } = services;
+
+        public string Selector { get; } = services is null
+            ? SliceReader.ServiceNameLabel
+            : $"{SliceReader.ServiceNameLabel} in ({string.Join(",", services.Order(StringComparer.Ordinal))})";
+    }
+
     public async Task RunAsync(CancellationToken stop)
     {
         var relist = true;
         while (!stop.IsCancellationRequested)
         {
             Beat();
+            relist |= Interlocked.Exchange(ref _relistRequested, 0) == 1;
             try
             {
                 await _hooks.BeforeAttemptAsync(stop).ConfigureAwait(false);
@@ -184,7 +217,8 @@ internal sealed partial class NamespaceWatcher : IDisposable
         {
             using var timeout = new CancellationTokenSource(_options.ListTimeout, _time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop, timeout.Token);
-            var list = await _api.ListAsync(Namespace, LabelSelector, metadataOnly: false, linked.Token).ConfigureAwait(false);
+            var following = _following;
+            var list = await _api.ListAsync(Namespace, following.Selector, metadataOnly: false, linked.Token).ConfigureAwait(false);
 
             var slices = new List<SliceSnapshot>(list.Items.Count);
             var seen = new Dictionary<string, string?>(StringComparer.Ordinal);
@@ -214,7 +248,12 @@ internal sealed partial class NamespaceWatcher : IDisposable
 
             var (_, announce) = View.ReplaceAll(slices, seen, keep, list.ResourceVersion);
             _metrics.Relisted(Namespace);
+            _listed = following;
             announce();
+
+            // A list confirms every Service it covers, those without slices too (no endpoints is a fact to publish);
+            // and a Service followed since the previous list is published for the first time.
+            _listedCallback(Namespace);
             Volatile.Write(ref _lastList, _time.GetTimestamp());
             _backoff.Healthy();
             _synced.TrySetResult();

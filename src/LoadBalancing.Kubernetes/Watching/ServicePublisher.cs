@@ -103,8 +103,10 @@ internal sealed partial class ServicePublisher(KubernetesDiscovery discovery, Ti
 
     private void Publish(string ns, string service)
     {
-        if (discovery.Watcher(ns) is not { } watcher)
+        if (discovery.Watcher(ns) is not { } watcher || !watcher.HasListed(service))
         {
+            // Not listed yet (discovery starting, or the Service followed since the last list): the view knows
+            // nothing of it, and an empty list published now would count as confirmed. The list marks it again.
             return;
         }
 

@@ -33,8 +33,8 @@ internal static class Readiness
             var freshness = cluster.Freshness;
             if (freshness == "never-synced")
             {
-                ready = false;
-                report.AppendLine(CultureInfo.InvariantCulture, $"cluster {cluster.Name}: never synced");
+                ready &= !cluster.BlocksReadiness;
+                report.AppendLine(CultureInfo.InvariantCulture, $"cluster {cluster.Name}: never synced{(cluster.BlocksReadiness ? "" : " (added by a reload: not blocking readiness)")}");
             }
             else if (freshness == "stale-not-converging")
             {

@@ -78,8 +78,15 @@ internal sealed class ProxyCluster : IDisposable
         : Source.LastConfirmationProblem == ConfirmationProblem.SourceUnreachable ? "stale-unreachable"
         : "stale-not-converging";
 
-    /// <summary>Whether this cluster keeps the proxy from being ready: never synced, or stale for a reason of this replica's own.</summary>
-    public bool BlocksReadiness => Freshness is "never-synced" or "stale-not-converging";
+    /// <summary>Built by a reload rather than at start.</summary>
+    public bool AddedByReload { get; init; }
+
+    /// <summary>
+    /// Whether this cluster keeps the proxy from being ready: stale for a reason of this replica's own, or never
+    /// synced since start. A cluster a reload added that has not synced yet does not: a new Service that cannot be
+    /// listed (a typo, missing permissions) must not take a serving replica out of rotation; it answers 503 itself.
+    /// </summary>
+    public bool BlocksReadiness => Freshness is "stale-not-converging" || (Freshness is "never-synced" && !AddedByReload);
 
     /// <summary>The last failure seen per endpoint, for the admin view.</summary>
     public ConcurrentDictionary<EndpointState, (DateTimeOffset At, string Message)> LastErrors { get; } = new(ReferenceEqualityComparer.Instance);

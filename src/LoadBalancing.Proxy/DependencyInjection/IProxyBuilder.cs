@@ -33,6 +33,18 @@ public interface IProxyBuilder
     IProxyBuilder UseEndpointSource(string cluster, Func<IServiceProvider, EndpointSource> source, TimeSpan? stalenessBound);
 
     /// <summary>
+    /// Feeds every cluster that names a Kubernetes Service (<see cref="ClusterOptions.Kubernetes"/>) from the source
+    /// <paramref name="resolve"/> returns for it — the clusters configured at start and those a reload adds or points
+    /// at another Service. A cluster with its own <see cref="UseEndpointSource(string, EndpointSource, TimeSpan?)"/>
+    /// keeps that. When <paramref name="resolve"/> throws <see cref="ArgumentException"/>, the configuration is refused
+    /// with its message under the cluster's <c>Kubernetes</c> key.
+    /// </summary>
+    /// <param name="resolve">Returns the source of a Service port; called once per Service port and reused.</param>
+    /// <param name="stalenessBound">How long a list may go unconfirmed before its cluster counts as stale; null never counts it stale.</param>
+    /// <returns>This builder.</returns>
+    IProxyBuilder UseServiceEndpointSources(Func<IServiceProvider, KubernetesServiceOptions, EndpointSource> resolve, TimeSpan? stalenessBound);
+
+    /// <summary>
     /// Lets the running proxy take a new configuration: from <see cref="ProxyReloadOptions.Read"/> when the watched
     /// file changes, on <c>SIGHUP</c> and on the admin endpoint's <c>POST /config/reload</c>. A new configuration is
     /// validated in full first; an invalid one leaves the last good one in service. See docs/proxy.md, Live configuration.

@@ -41,7 +41,7 @@ public static class ProxyServiceCollectionExtensions
         services.TryAddSingleton<ProxyListeners>();
         services.AddSingleton(sp => new ProxyRuntime(
             options,
-            registry.Sources,
+            registry,
             sp,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<IMeterFactory>()));
@@ -104,6 +104,13 @@ internal sealed class ProxyBuilder(IServiceCollection services, ProxyOptions opt
         }
 
         registry.Sources[cluster] = new ClusterSourceRegistration(source, stalenessBound);
+        return this;
+    }
+
+    public IProxyBuilder UseServiceEndpointSources(Func<IServiceProvider, KubernetesServiceOptions, LoadBalancing.EndpointSource> resolve, TimeSpan? stalenessBound)
+    {
+        ArgumentNullException.ThrowIfNull(resolve);
+        registry.ServiceSources = new ServiceSourceResolver(resolve, stalenessBound);
         return this;
     }
 
