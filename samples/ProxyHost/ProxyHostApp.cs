@@ -1,6 +1,7 @@
 using System.Globalization;
 using LoadBalancing.Kubernetes;
 using LoadBalancing.Proxy;
+using LoadBalancing.Proxy.Kubernetes;
 
 namespace ProxyHost;
 
@@ -82,7 +83,8 @@ public static class ProxyHostApp
             // Every problem of both sections in one run: the Kubernetes section is read even when the proxy's has errors.
             ProxyConfiguration.TryLoad(builder.Configuration.GetSection(ProxyConfiguration.SectionName), out var options, out var proxyErrors);
             errors.AddRange(proxyErrors);
-            var discovery = ReadKubernetesDiscovery(builder, options, errors);
+            ProxyKubernetesConfiguration.TryLoad(builder.Configuration.GetSection(KubernetesDiscoveryOptionsValidation.SectionName), options, out var discovery, out var discoveryErrors);
+            errors.AddRange(discoveryErrors);
             if (errors.Count > 0)
             {
                 throw new ProxyConfigurationException(errors);
@@ -91,7 +93,7 @@ public static class ProxyHostApp
             var proxy = builder.Services.AddLoadBalancingProxy(options);
             if (discovery is not null)
             {
-                AddKubernetesDiscovery(builder, proxy, discovery);
+                proxy.UseKubernetesDiscovery(discovery);
             }
 
             // The configuration is read again as at start (file, environment, command line, demo endpoints) on a change
@@ -215,57 +217,6 @@ public static class ProxyHostApp
         }
 
         return [.. latencies];
-    }
-
-    /// <summary>
-    /// Clusters with a <c>Kubernetes</c> Service are fed by EndpointSlice discovery; the <c>Kubernetes</c> section
-    /// says how to reach the API server (in-cluster by default) and how fresh the view must be. Returns the options
-    /// when some cluster is fed by Kubernetes, adding every problem of the section to <paramref name="errors"/>.
-    /// </summary>
-    private static KubernetesDiscoveryOptions? ReadKubernetesDiscovery(WebApplicationBuilder builder, ProxyOptions proxy, List<string> errors)
-    {
-        var fed = proxy.Clusters.Where(c => c.Value.Kubernetes is not null).Select(c => c.Value.Kubernetes!).ToArray();
-        var section = builder.Configuration.GetSection(KubernetesDiscoveryOptionsValidation.SectionName);
-        if (fed.Length == 0)
-        {
-            if (section.Exists())
-            {
-                errors.Add($"{section.Path}: no cluster names a Kubernetes Service (Proxy:Clusters:<name>:Kubernetes), so this section is unused.");
-            }
-
-            return null;
-        }
-
-        var skipped = false;
-        KubernetesDiscoveryOptionsValidation.TryLoad(
-            section,
-            discovery =>
-            {
-                foreach (var service in fed)
-                {
-                    // A cluster without a Service name is already reported under Proxy:Clusters.
-                    skipped |= string.IsNullOrWhiteSpace(service.Service);
-                    if (!string.IsNullOrWhiteSpace(service.Service) && !discovery.Services.Any(s => s.Namespace == service.Namespace && s.Name == service.Service && s.Port == service.Port))
-                    {
-                        discovery.Services.Add(new ServiceReference { Namespace = service.Namespace, Name = service.Service, Port = service.Port });
-                    }
-                }
-            },
-            out var options,
-            out var discoveryErrors);
-        // "Name at least one Service" only repeats the broken cluster's own error.
-        errors.AddRange(skipped ? discoveryErrors.Where(e => !e.StartsWith($"{section.Path}:Services: ", StringComparison.Ordinal)) : discoveryErrors);
-        return options;
-    }
-
-    private static void AddKubernetesDiscovery(WebApplicationBuilder builder, IProxyBuilder proxy, KubernetesDiscoveryOptions discovery)
-    {
-        builder.Services.AddKubernetesDiscovery(discovery);
-
-        // Every cluster that names a Service, at start and after reloads: discovery follows a Service it is asked for.
-        proxy.UseServiceEndpointSources(
-            (sp, service) => sp.GetRequiredService<KubernetesDiscovery>().GetSource(service.Namespace, service.Service, service.Port),
-            discovery.StaleAfter);
     }
 
     /// <summary>Whether the host is still starting; read by a log filter on every host log call.</summary>
