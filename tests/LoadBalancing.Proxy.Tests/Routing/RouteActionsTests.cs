@@ -176,6 +176,25 @@ public sealed class RouteActionsTests(RouteActionsTests.Fixture fixture) : IClas
         Assert.DoesNotContain(fixture.Backend.Requests, r => r.Headers.TryGetValue("x-test-id", out var v) && v == id);
     }
 
+    [Fact]
+    public async Task DirectResponse_ToHead_SendsTheHeadersWithoutTheBody()
+    {
+        var answer = await fixture.Proxy.SendRawAsync("HEAD /health HTTP/1.1\r\nHost: proxy.test\r\nConnection: close\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.Contains("Content-Length: 3\r\n", answer, StringComparison.OrdinalIgnoreCase);
+        Assert.EndsWith("\r\n\r\n", answer, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DirectResponse_204_HasNoBodyAndNoError()
+    {
+        using var response = await fixture.SendAsync("/no-content");
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync(Ct));
+    }
+
     // ---- Weighted splits ---------------------------------------------------------------------------------------
 
     [Fact]
@@ -331,6 +350,7 @@ public sealed class RouteActionsTests(RouteActionsTests.Fixture fixture) : IClas
 
             AddDirect(routes, "/health", new DirectResponseOptions { Body = "ok\n" });
             AddDirect(routes, "/teapot", new DirectResponseOptions { StatusCode = 418, Body = "{\"short\":\"and stout\"}", ContentType = "application/json" });
+            AddDirect(routes, "/no-content", new DirectResponseOptions { StatusCode = 204 });
             AddDirect(routes, "/gone", new DirectResponseOptions { StatusCode = 410 });
 
             Proxy = await TestProxy.StartAsync(options);
