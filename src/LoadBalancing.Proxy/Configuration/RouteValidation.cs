@@ -469,6 +469,8 @@ internal static class RouteValidation
         var methods = string.Join(",", route.Methods.Order(StringComparer.Ordinal));
         var headers = string.Join(",", route.Headers.Select(static h => $"{h.Name.ToUpperInvariant()}:{h.Type}:{h.Value}").Order(StringComparer.Ordinal));
         var query = string.Join(",", route.QueryParameters.Select(static q => $"{q.Name}:{q.Type}:{q.Value}").Order(StringComparer.Ordinal));
+        // The host as the route table keys it (ProxyRoute trims it and its trailing dot).
+        host = host.Trim().TrimEnd('.');
         return $"{host.ToUpperInvariant()}|{route.PathType}|{path}|{methods}|{headers}|{query}";
     }
 }

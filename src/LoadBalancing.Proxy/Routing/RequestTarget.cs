@@ -32,9 +32,30 @@ internal static class RequestTarget
     }
 
     /// <summary>
-    /// The path a prefix replacement applies to: the raw path when it starts with the (decoded) prefix, as it nearly
-    /// always does; otherwise the decoded path re-encoded, so the prefix is found whatever the client escaped.
+    /// The path a prefix replacement applies to: the raw path when it starts with the (decoded) prefix and has no dot
+    /// segments, as it nearly always does. Otherwise the path the route matched (decoded, dot segments removed by
+    /// Kestrel): its prefix as is, which the replacement cuts off, followed by the rest re-encoded. So the prefix is
+    /// found whatever the client escaped (a non-ASCII prefix always arrives escaped), and a raw
+    /// <c>/v1/../../v1/x</c> cannot become <c>/v2/../../v1/x</c>, which an upstream would resolve outside <c>/v2</c>.
     /// </summary>
-    public static ReadOnlySpan<char> ForPrefix(HttpContext context, ReadOnlySpan<char> rawPath, string prefix) =>
-        PathPrefix.IsMatch(prefix, rawPath) ? rawPath : context.Request.Path.ToUriComponent();
+    public static ReadOnlySpan<char> ForPrefix(HttpContext context, ReadOnlySpan<char> rawPath, string prefix)
+    {
+        if (PathPrefix.IsMatch(prefix, rawPath) && !MayHaveDotSegment(rawPath))
+        {
+            return rawPath;
+        }
+
+        var path = context.Request.Path;
+        if (prefix == "/" || !path.HasValue || !PathPrefix.IsMatch(prefix, path.Value))
+        {
+            return path.ToUriComponent();
+        }
+
+        return string.Concat(prefix, new PathString(path.Value[prefix.Length..]).ToUriComponent());
+    }
+
+    // "/." starts every dot segment ("/./", "/../", a final "/." or "/.."); "%2E" is a dot escaped. Either sends the
+    // path the slow way, which is only a cost for names such as "/.well-known".
+    private static bool MayHaveDotSegment(ReadOnlySpan<char> rawPath) =>
+        rawPath.Contains("/.", StringComparison.Ordinal) || rawPath.Contains("%2e", StringComparison.OrdinalIgnoreCase);
 }
