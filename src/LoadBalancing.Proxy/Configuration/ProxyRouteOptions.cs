@@ -217,6 +217,8 @@ public sealed class RetryOptions
     /// <summary>
     /// The conditions retried: <c>connect-failure</c>, <c>reset</c> (the connection broke before a response),
     /// <c>502</c>, <c>503</c>, <c>504</c> (responses with that status). Default <c>connect-failure</c> and <c>reset</c>.
+    /// A connect failure is retried whatever the list says (the request never reached an upstream); set
+    /// <see cref="MaxAttempts"/> to 1 to stop all retries.
     /// </summary>
     public IList<string> On { get; } = new List<string>();
 

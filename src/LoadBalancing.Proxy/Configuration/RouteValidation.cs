@@ -57,9 +57,15 @@ internal static class RouteValidation
         CheckPath(route, key, errors);
         for (var m = 0; m < route.Methods.Count; m++)
         {
-            if (!IsToken(route.Methods[m]))
+            var method = route.Methods[m];
+            if (!IsToken(method))
             {
-                errors.Add($"{key}:Methods:{m}: '{route.Methods[m]}' is not an HTTP method.");
+                errors.Add($"{key}:Methods:{m}: '{method}' is not an HTTP method.");
+            }
+            else if (method.Any(char.IsAsciiLetterLower))
+            {
+                // Methods are case-sensitive on the wire (RFC 9110 §9.1): "get" is not GET, and no client sends it.
+                errors.Add($"{key}:Methods:{m}: '{method}' would never match: methods are case-sensitive; did you mean '{method.ToUpperInvariant()}'?");
             }
         }
 

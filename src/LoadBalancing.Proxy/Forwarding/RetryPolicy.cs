@@ -53,8 +53,12 @@ internal sealed class RetryPolicy(int maxAttempts, RetryConditions on, double bu
 
         if (options.On.Count == 0)
         {
-            on = RetryConditions.ConnectFailure | RetryConditions.Reset;
+            on = RetryConditions.Reset;
         }
+
+        // A connect failure never reached an upstream: retrying it is always safe, and a route that lists only
+        // statuses must not lose the retry that carries requests past a dead endpoint.
+        on |= RetryConditions.ConnectFailure;
 
         return new(options.MaxAttempts, on, options.BudgetPercent, options.MinRetryConcurrency);
     }

@@ -122,6 +122,26 @@ public sealed class RouteRetryTests
         Assert.Equal(0, proxy.Cluster().RetryBudget.Active);
     }
 
+    [Fact]
+    public async Task APolicyListingOnlyStatuses_StillRetriesConnectFailures()
+    {
+        await using var healthy = await TestBackend.StartAsync("healthy", "127.0.0.3");
+        var options = Options(Retry("503"));
+        options.Clusters["web"].Endpoints.Add(new EndpointOptions { Address = Loopback.DeadEndpoint("127.0.0.9") });
+        options.Clusters["web"].Endpoints.Add(new EndpointOptions { Address = healthy.Address });
+        await using var proxy = await TestProxy.StartAsync(options);
+        var metrics = proxy.Cluster().Metrics;
+
+        for (var i = 0; i < MaxTries && metrics.Errors(UpstreamError.Connect) == 0; i++)
+        {
+            using var response = await SendAsync(proxy, HttpMethod.Get, Guid.NewGuid().ToString("N"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.True(metrics.Errors(UpstreamError.Connect) >= 1, "no request tried the dead endpoint");
+        Assert.Equal(metrics.Errors(UpstreamError.Connect), metrics.Retries);
+    }
+
     [Theory]
     [InlineData("GET")]
     [InlineData("POST")] // a connect failure never reached an upstream: even a request with a body goes again

@@ -30,6 +30,10 @@ public sealed class RouteValidationTests
     public static TheoryData<string[], string> BadRoutes => new()
     {
         {
+            ["Proxy:Routes:0:Methods:0=get"],
+            "Proxy:Routes:0:Methods:0: 'get' would never match: methods are case-sensitive; did you mean 'GET'?"
+        },
+        {
             ["Proxy:Routes:0:Redirect:Hostname=example.com"],
             "Proxy:Routes:0: a route that answers itself (Redirect) takes no Cluster or Backends."
         },
