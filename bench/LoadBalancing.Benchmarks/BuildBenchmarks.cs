@@ -7,7 +7,7 @@ namespace LoadBalancing.Benchmarks;
 [Config(typeof(BenchConfig))]
 public class BuildBenchmarks
 {
-    private Endpoint[] _endpoints = null!;
+    private BackendEndpoint[] _endpoints = null!;
     private double[] _weights = null!;
 
     [Params(100, 1_000, 10_000)]
@@ -37,8 +37,8 @@ public class PublishBenchmarks
     private const int N = 1_000;
     private EndpointSource _source = null!;
     private Balancer _balancer = null!;
-    private Endpoint[] _a = null!;
-    private Endpoint[] _b = null!;
+    private BackendEndpoint[] _a = null!;
+    private BackendEndpoint[] _b = null!;
     private bool _flip;
 
     [Params(LoadBalancingAlgorithm.RoundRobin, LoadBalancingAlgorithm.LeastRequest, LoadBalancingAlgorithm.PeakEwma, LoadBalancingAlgorithm.RingHash, LoadBalancingAlgorithm.Maglev)]
@@ -48,8 +48,8 @@ public class PublishBenchmarks
     public void Setup()
     {
         _a = Clusters.Endpoints(N);
-        _b = (Endpoint[])_a.Clone();
-        _b[N / 2] = new Endpoint("10.200.0.1", 8080);
+        _b = (BackendEndpoint[])_a.Clone();
+        _b[N / 2] = new BackendEndpoint("10.200.0.1", 8080);
         _source = new EndpointSource("publish");
         _source.Publish(_a);
         _balancer = new Balancer(_source, Clusters.Options(Algorithm, N));

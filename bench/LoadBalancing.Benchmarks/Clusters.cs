@@ -6,9 +6,9 @@ namespace LoadBalancing.Benchmarks;
 /// <summary>The clusters every benchmark picks from, built the same way each time.</summary>
 public static class Clusters
 {
-    public static Endpoint[] Endpoints(int n, int weight = 1) =>
+    public static BackendEndpoint[] Endpoints(int n, int weight = 1) =>
         Enumerable.Range(0, n)
-            .Select(i => new Endpoint(string.Create(CultureInfo.InvariantCulture, $"10.{i >> 16}.{(i >> 8) & 0xFF}.{i & 0xFF}"), 8080, weight))
+            .Select(i => new BackendEndpoint(string.Create(CultureInfo.InvariantCulture, $"10.{i >> 16}.{(i >> 8) & 0xFF}.{i & 0xFF}"), 8080, weight))
             .ToArray();
 
     public static BalancerOptions Options(LoadBalancingAlgorithm algorithm, int n) => new()

@@ -13,7 +13,7 @@ public static class HashQuality
     private const int Endpoints = 500;
     private const int Keys = 100_000;
 
-    private static readonly (string Name, Func<Endpoint[], Func<ulong, int>> Build)[] Tables =
+    private static readonly (string Name, Func<BackendEndpoint[], Func<ulong, int>> Build)[] Tables =
     [
         ("maglev M=65537", e => Maglev(e, 65537)),
         ("maglev M=655373", e => Maglev(e, 655373)),
@@ -53,13 +53,13 @@ public static class HashQuality
         }
     }
 
-    private static Func<ulong, int> Maglev(Endpoint[] endpoints, int size)
+    private static Func<ulong, int> Maglev(BackendEndpoint[] endpoints, int size)
     {
         var table = MaglevPicker.Build(endpoints, endpoints.Select(e => (double)e.Weight).ToArray(), size);
         return k => table[(int)(k % (ulong)size)];
     }
 
-    private static Func<ulong, int> Ring(Endpoint[] endpoints, int minRing)
+    private static Func<ulong, int> Ring(BackendEndpoint[] endpoints, int minRing)
     {
         var (hashes, owners) = RingHashPicker.Build(endpoints, endpoints.Select(e => (double)e.Weight).ToArray(), new RingHashOptions { MinimumRingSize = minRing });
         return k =>
@@ -70,7 +70,7 @@ public static class HashQuality
         };
     }
 
-    private static double RelativeStdDev(Endpoint[] owners, Endpoint[] endpoints)
+    private static double RelativeStdDev(BackendEndpoint[] owners, BackendEndpoint[] endpoints)
     {
         var hits = owners.GroupBy(e => e).ToDictionary(g => g.Key, g => (double)g.Count());
         var counts = endpoints.Select(e => hits.GetValueOrDefault(e)).ToArray();
@@ -78,7 +78,7 @@ public static class HashQuality
         return Math.Sqrt(counts.Average(c => (c - mean) * (c - mean))) / mean;
     }
 
-    private static double Moved(Endpoint[] before, ulong[] keys, Endpoint[] endpoints, Func<ulong, int> table)
+    private static double Moved(BackendEndpoint[] before, ulong[] keys, BackendEndpoint[] endpoints, Func<ulong, int> table)
     {
         var moved = 0;
         for (var i = 0; i < keys.Length; i++)
@@ -89,7 +89,7 @@ public static class HashQuality
         return (double)moved / keys.Length;
     }
 
-    private static long Bytes(string name, Endpoint[] endpoints) => name switch
+    private static long Bytes(string name, BackendEndpoint[] endpoints) => name switch
     {
         "maglev M=65537" => 65537 * 2,
         "maglev M=655373" => 655373 * 2,
@@ -97,7 +97,7 @@ public static class HashQuality
         _ => RingSize(endpoints, 1024 * endpoints.Length) * 12L,
     };
 
-    private static int RingSize(Endpoint[] endpoints, int minRing) =>
+    private static int RingSize(BackendEndpoint[] endpoints, int minRing) =>
         RingHashPicker.Build(endpoints, endpoints.Select(e => (double)e.Weight).ToArray(), new RingHashOptions { MinimumRingSize = minRing }).Hashes.Length;
 
     private static string Percent(double value) => (value * 100).ToString("0.00", CultureInfo.InvariantCulture) + "%";

@@ -28,7 +28,7 @@ public class PickBenchmarks
     public void Cleanup() => _balancer.Dispose();
 
     [Benchmark]
-    public Endpoint? Pick()
+    public BackendEndpoint? Pick()
     {
         var pick = _balancer.Pick(PickContext.ForHash(_keys[_next++ & KeyMask]));
         Clusters.Release(pick);
@@ -40,7 +40,7 @@ public class PickBenchmarks
     public int PickerOnly() => _balancer.CurrentPicker.Pick(PickContext.ForHash(_keys[_next++ & KeyMask]));
 
     [Benchmark]
-    public Endpoint? PickAndComplete()
+    public BackendEndpoint? PickAndComplete()
     {
         var pick = _balancer.Pick(PickContext.ForHash(_keys[_next++ & KeyMask]));
         pick.Complete(true, TimeSpan.FromMilliseconds(8));
@@ -77,7 +77,7 @@ public class HeaderPickBenchmarks
 
     /// <summary>The header as bytes off the wire (what a Pipelines-based proxy has).</summary>
     [Benchmark]
-    public Endpoint? HashHeaderBytesAndPick()
+    public BackendEndpoint? HashHeaderBytesAndPick()
     {
         var pick = _balancer.Pick(PickContext.ForHash(RequestKey.FromBytes(_headerBytes[_next++ & KeyMask])));
         Clusters.Release(pick);
@@ -86,7 +86,7 @@ public class HeaderPickBenchmarks
 
     /// <summary>The header as a string (what Kestrel's header dictionary gives).</summary>
     [Benchmark]
-    public Endpoint? HashHeaderAndPick()
+    public BackendEndpoint? HashHeaderAndPick()
     {
         var pick = _balancer.Pick(PickContext.ForHash(RequestKey.FromString(_headers[_next++ & KeyMask])));
         Clusters.Release(pick);

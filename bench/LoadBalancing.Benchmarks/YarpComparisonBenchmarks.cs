@@ -63,7 +63,7 @@ public class YarpComparisonBenchmarks
     public DestinationState? Yarp_RoundRobin() => _yarpRoundRobin.PickDestination(_context, _cluster, _destinations);
 
     [Benchmark, BenchmarkCategory("RoundRobin")]
-    public Endpoint? Ours_RoundRobin() => PickAndRelease(_roundRobin);
+    public BackendEndpoint? Ours_RoundRobin() => PickAndRelease(_roundRobin);
 
     [Benchmark, BenchmarkCategory("RoundRobin")]
     public int Ours_RoundRobin_Picker() => _roundRobin.CurrentPicker.Pick(PickContext.None);
@@ -72,7 +72,7 @@ public class YarpComparisonBenchmarks
     public DestinationState? Yarp_PowerOfTwoChoices() => _yarpPowerOfTwo.PickDestination(_context, _cluster, _destinations);
 
     [Benchmark, BenchmarkCategory("PowerOfTwoChoices")]
-    public Endpoint? Ours_LeastRequest_P2C() => PickAndRelease(_leastRequest);
+    public BackendEndpoint? Ours_LeastRequest_P2C() => PickAndRelease(_leastRequest);
 
     [Benchmark, BenchmarkCategory("PowerOfTwoChoices")]
     public int Ours_LeastRequest_P2C_Picker() => _leastRequest.CurrentPicker.Pick(PickContext.None);
@@ -81,12 +81,12 @@ public class YarpComparisonBenchmarks
     public DestinationState? Yarp_LeastRequests() => _yarpLeastRequests.PickDestination(_context, _cluster, _destinations);
 
     [Benchmark, BenchmarkCategory("LeastRequests")]
-    public Endpoint? Ours_LeastRequest() => PickAndRelease(_leastRequest);
+    public BackendEndpoint? Ours_LeastRequest() => PickAndRelease(_leastRequest);
 
     [Benchmark, BenchmarkCategory("LeastRequests")]
     public int Ours_LeastRequest_Picker() => _leastRequest.CurrentPicker.Pick(PickContext.None);
 
-    private static Endpoint? PickAndRelease(Balancer balancer)
+    private static BackendEndpoint? PickAndRelease(Balancer balancer)
     {
         var pick = balancer.Pick();
         Clusters.Release(pick);

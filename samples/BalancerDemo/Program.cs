@@ -31,7 +31,7 @@ static void Simulate(LoadBalancingAlgorithm algorithm, Backend[] backends)
 {
     var clock = new SimulatedClock();
     var source = new EndpointSource("demo", clock);
-    source.Publish(backends.Select(b => new Endpoint(b.Address, 8080)));
+    source.Publish(backends.Select(b => new BackendEndpoint(b.Address, 8080)));
     var options = new BalancerOptions { Algorithm = algorithm };
     options.OutlierDetection.MaxEjectionPercent = 20;
     using var balancer = new Balancer(source, options, clock, new Random(1));
@@ -70,7 +70,7 @@ static void Simulate(LoadBalancingAlgorithm algorithm, Backend[] backends)
 
 static void ShowAffinity(LoadBalancingAlgorithm algorithm)
 {
-    var endpoints = Enumerable.Range(1, 10).Select(i => new Endpoint($"127.0.1.{i}", 8080)).ToArray();
+    var endpoints = Enumerable.Range(1, 10).Select(i => new BackendEndpoint($"127.0.1.{i}", 8080)).ToArray();
     var source = new EndpointSource("affinity");
     source.Publish(endpoints);
     using var balancer = new Balancer(source, new BalancerOptions { Algorithm = algorithm });
@@ -85,7 +85,7 @@ static void ShowAffinity(LoadBalancingAlgorithm algorithm)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"{algorithm}: 10 servers, one removed; {kept * 100.0 / survivors:0.0}% of the other servers' users stay where they were (optimum 100%)."));
 
-    static Endpoint Owner(Balancer balancer, ulong key)
+    static BackendEndpoint Owner(Balancer balancer, ulong key)
     {
         var pick = balancer.Pick(PickContext.ForHash(key));
         pick.Complete(true, TimeSpan.Zero);

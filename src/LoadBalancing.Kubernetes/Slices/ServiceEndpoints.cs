@@ -8,10 +8,10 @@ namespace LoadBalancing.Kubernetes.Slices;
 /// </summary>
 internal static class ServiceEndpoints
 {
-    public static List<Endpoint> Build(IReadOnlyCollection<SliceSnapshot> slices, string? port)
+    public static List<BackendEndpoint> Build(IReadOnlyCollection<SliceSnapshot> slices, string? port)
     {
         var family = slices.Any(s => s.AddressType == SliceAddressType.IPv4 && s.Endpoints.Length > 0) ? SliceAddressType.IPv4 : SliceAddressType.IPv6;
-        var byAddress = new Dictionary<(string, int), Endpoint>();
+        var byAddress = new Dictionary<(string, int), BackendEndpoint>();
         foreach (var slice in slices)
         {
             if (slice.AddressType != family || FindPort(slice.Ports, port) is not int number)
@@ -23,7 +23,7 @@ internal static class ServiceEndpoints
             {
                 foreach (var address in endpoint.Addresses)
                 {
-                    var candidate = new Endpoint(address, number, zone: endpoint.Zone, conditions: endpoint.Conditions, forZones: endpoint.ForZones);
+                    var candidate = new BackendEndpoint(address, number, zone: endpoint.Zone, conditions: endpoint.Conditions, forZones: endpoint.ForZones);
                     if (!byAddress.TryGetValue((address, number), out var existing) || Better(candidate, existing))
                     {
                         // The same address in two slices happens while the controller moves endpoints between
@@ -66,7 +66,7 @@ internal static class ServiceEndpoints
         return null;
     }
 
-    private static bool Better(Endpoint candidate, Endpoint existing) => Rank(candidate.Conditions) > Rank(existing.Conditions);
+    private static bool Better(BackendEndpoint candidate, BackendEndpoint existing) => Rank(candidate.Conditions) > Rank(existing.Conditions);
 
     private static int Rank(EndpointConditions conditions) =>
         (conditions.HasFlag(EndpointConditions.Ready) ? 4 : 0)

@@ -69,7 +69,7 @@ internal static class BackendsWriter
         json.WriteEndObject();
     }
 
-    private static void WriteEndpoint(Utf8JsonWriter json, ProxyCluster cluster, Endpoint endpoint, EndpointState state, DateTimeOffset now)
+    private static void WriteEndpoint(Utf8JsonWriter json, ProxyCluster cluster, BackendEndpoint endpoint, EndpointState state, DateTimeOffset now)
     {
         json.WriteStartObject();
         json.WriteString("address", endpoint.Address);

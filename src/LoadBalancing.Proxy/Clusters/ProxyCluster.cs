@@ -25,10 +25,10 @@ internal sealed class ProxyCluster : IDisposable
         Source = source;
         _blocks = blocks;
         _time = time;
-        Endpoint? fallback = null;
+        BackendEndpoint? fallback = null;
         if (options.Fallback is not null && HostPort.TryParse(options.Fallback, out var host, out var port, out _))
         {
-            fallback = new Endpoint(host, port);
+            fallback = new BackendEndpoint(host, port);
         }
 
         Balancer = new Balancer(source, options.ToBalancerOptions(fallback), time);
@@ -115,13 +115,13 @@ internal sealed class ProxyCluster : IDisposable
     /// <summary>Idle connections per endpoint, for the admin view.</summary>
     public int IdleConnections(EndpointState state) => _pools.TryGetValue(state, out var pool) ? pool.IdleCount : 0;
 
-    private UpstreamPool CreateFallbackPool(Endpoint endpoint)
+    private UpstreamPool CreateFallbackPool(BackendEndpoint endpoint)
     {
         var pool = CreatePool(endpoint);
         return Interlocked.CompareExchange(ref _fallbackPool, pool, null) ?? pool;
     }
 
-    private UpstreamPool CreatePool(Endpoint endpoint) =>
+    private UpstreamPool CreatePool(BackendEndpoint endpoint) =>
         new(endpoint, _blocks, Metrics, _time, Options.MaxIdleConnectionsPerEndpoint, Options.PooledConnectionIdleTimeout);
 
     private void RemoveGonePools(EndpointSet set)

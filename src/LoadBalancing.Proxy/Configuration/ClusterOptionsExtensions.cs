@@ -2,7 +2,7 @@ namespace LoadBalancing.Proxy;
 
 internal static class ClusterOptionsExtensions
 {
-    public static BalancerOptions ToBalancerOptions(this ClusterOptions cluster, Endpoint? fallback) => new()
+    public static BalancerOptions ToBalancerOptions(this ClusterOptions cluster, BackendEndpoint? fallback) => new()
     {
         Algorithm = cluster.Algorithm,
         LeastRequest = cluster.LeastRequest,
@@ -16,13 +16,13 @@ internal static class ClusterOptionsExtensions
         Fallback = fallback,
     };
 
-    public static Endpoint ToEndpoint(this EndpointOptions options)
+    public static BackendEndpoint ToEndpoint(this EndpointOptions options)
     {
         if (!HostPort.TryParse(options.Address, out var host, out var port, out var error))
         {
             throw new ProxyConfigurationException($"Endpoint address {error}.");
         }
 
-        return new Endpoint(host, port, options.Weight, options.Zone);
+        return new BackendEndpoint(host, port, options.Weight, options.Zone);
     }
 }

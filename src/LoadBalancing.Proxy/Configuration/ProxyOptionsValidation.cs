@@ -200,9 +200,9 @@ internal static class ProxyOptionsValidation
                 errors.Add($"{key}:Endpoints:{i}:Address: '{endpoint.Address}' is listed twice.");
             }
 
-            if (endpoint.Weight is < 1 or > Endpoint.MaxWeight)
+            if (endpoint.Weight is < 1 or > BackendEndpoint.MaxWeight)
             {
-                errors.Add($"{key}:Endpoints:{i}:Weight must be between 1 and {Endpoint.MaxWeight}; got {endpoint.Weight}.");
+                errors.Add($"{key}:Endpoints:{i}:Weight must be between 1 and {BackendEndpoint.MaxWeight}; got {endpoint.Weight}.");
             }
         }
 

@@ -194,9 +194,9 @@ internal static class RouteValidation
                 errors.Add($"{backendKey}:Cluster: '{backend.Cluster}' is listed twice.");
             }
 
-            if (backend.Weight is < 0 or > Endpoint.MaxWeight)
+            if (backend.Weight is < 0 or > BackendEndpoint.MaxWeight)
             {
-                errors.Add($"{backendKey}:Weight must be between 0 and {Endpoint.MaxWeight}; got {backend.Weight}.");
+                errors.Add($"{backendKey}:Weight must be between 0 and {BackendEndpoint.MaxWeight}; got {backend.Weight}.");
             }
             else
             {

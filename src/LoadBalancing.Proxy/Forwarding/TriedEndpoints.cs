@@ -10,7 +10,7 @@ internal struct TriedEndpoints
 
     public readonly int Count => _count;
 
-    public void Add(Endpoint endpoint)
+    public void Add(BackendEndpoint endpoint)
     {
         if (_count < ProxyOptionsValidation.MaxAttemptsLimit)
         {
@@ -18,7 +18,7 @@ internal struct TriedEndpoints
         }
     }
 
-    public readonly bool Contains(Endpoint endpoint)
+    public readonly bool Contains(BackendEndpoint endpoint)
     {
         for (var i = 0; i < _count; i++)
         {
@@ -34,6 +34,6 @@ internal struct TriedEndpoints
     [InlineArray(ProxyOptionsValidation.MaxAttemptsLimit)]
     private struct Buffer
     {
-        private Endpoint? _element;
+        private BackendEndpoint? _element;
     }
 }

@@ -19,7 +19,7 @@ internal sealed class UpstreamPool : IDisposable
     private readonly TimeSpan _idleTimeout;
     private bool _disposed;
 
-    public UpstreamPool(Endpoint endpoint, MemoryPool<byte> blocks, ClusterMetrics metrics, TimeProvider time, int maxIdle, TimeSpan idleTimeout)
+    public UpstreamPool(BackendEndpoint endpoint, MemoryPool<byte> blocks, ClusterMetrics metrics, TimeProvider time, int maxIdle, TimeSpan idleTimeout)
     {
         Endpoint = endpoint;
         RemoteEndPoint = IPAddress.TryParse(endpoint.Address, out var ip)
@@ -35,7 +35,7 @@ internal sealed class UpstreamPool : IDisposable
         _idleTimeout = idleTimeout;
     }
 
-    public Endpoint Endpoint { get; }
+    public BackendEndpoint Endpoint { get; }
 
     public EndPoint RemoteEndPoint { get; }
 

@@ -24,7 +24,7 @@ internal abstract class HashPicker : Picker
     /// only on the keys and weights: not on addresses, which change when a pod is rescheduled, nor on
     /// the order endpoints were published in. Keys are unique within a set, so the order is total.
     /// </summary>
-    protected static int[] HashKeyOrder(Endpoint[] endpoints)
+    protected static int[] HashKeyOrder(BackendEndpoint[] endpoints)
     {
         var order = new int[endpoints.Length];
         for (var i = 0; i < order.Length; i++)

@@ -58,7 +58,7 @@ internal sealed class MaglevPicker : HashPicker
     internal int[] Table => Indexes((Array?)_narrow ?? (Array?)_compact ?? _wide);
 
     /// <summary>The table as endpoint indexes, whatever its storage (for tests).</summary>
-    internal static int[] Build(Endpoint[] endpoints, double[] weights, int tableSize) =>
+    internal static int[] Build(BackendEndpoint[] endpoints, double[] weights, int tableSize) =>
         Indexes(BuildTable(endpoints, weights, tableSize));
 
     /// <summary>A copy of a table as <c>int</c> indexes, whatever its storage.</summary>
@@ -78,7 +78,7 @@ internal sealed class MaglevPicker : HashPicker
     /// full collections reclaim (a benchmark rebuilding 16-bit tables ran 37 gen2 collections per 1,000
     /// builds; with byte tables, none).
     /// </summary>
-    internal static Array BuildTable(Endpoint[] endpoints, double[] weights, int tableSize) =>
+    internal static Array BuildTable(BackendEndpoint[] endpoints, double[] weights, int tableSize) =>
         endpoints.Length switch
         {
             <= byte.MaxValue + 1 => BuildTable<byte>(endpoints, weights, tableSize),
@@ -86,7 +86,7 @@ internal sealed class MaglevPicker : HashPicker
             _ => BuildTable<int>(endpoints, weights, tableSize),
         };
 
-    private static T[] BuildTable<T>(Endpoint[] endpoints, double[] weights, int tableSize)
+    private static T[] BuildTable<T>(BackendEndpoint[] endpoints, double[] weights, int tableSize)
         where T : unmanaged, IBinaryInteger<T>
     {
         var normalized = Normalize(weights, out var minWeight, out var maxWeight);

@@ -15,7 +15,7 @@ internal abstract class Picker
         States = input.States;
     }
 
-    public Endpoint[] Endpoints { get; }
+    public BackendEndpoint[] Endpoints { get; }
 
     public EndpointState[] States { get; }
 
@@ -24,7 +24,7 @@ internal abstract class Picker
 
 /// <summary>What a picker is built from: the usable endpoints, their states and effective weights.</summary>
 internal readonly record struct PickerInput(
-    Endpoint[] Endpoints,
+    BackendEndpoint[] Endpoints,
     EndpointState[] States,
     double[] Weights,
     Random Random,

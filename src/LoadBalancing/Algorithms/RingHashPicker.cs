@@ -83,7 +83,7 @@ internal sealed class RingHashPicker : HashPicker
         return index;
     }
 
-    internal static (ulong[] Hashes, int[] Owners) Build(Endpoint[] endpoints, double[] weights, RingHashOptions options)
+    internal static (ulong[] Hashes, int[] Owners) Build(BackendEndpoint[] endpoints, double[] weights, RingHashOptions options)
     {
         if (endpoints.Length == 0)
         {

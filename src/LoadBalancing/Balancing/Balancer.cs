@@ -262,7 +262,7 @@ public sealed class Balancer : IDisposable
         var panic = eligible.Count > 0 && healthy.Count * 100.0 < _options.PanicThresholdPercent * eligible.Count;
         var chosen = panic ? eligible : healthy;
 
-        var usable = new Endpoint[chosen.Count];
+        var usable = new BackendEndpoint[chosen.Count];
         var usableStates = new EndpointState[chosen.Count];
         var weights = new double[chosen.Count];
         var slowStartActive = false;

@@ -44,7 +44,7 @@ public sealed class BalancerOptions
     /// A last-resort target (for example the Service's ClusterIP) used only when no endpoint is
     /// usable. Default: none.
     /// </summary>
-    public Endpoint? Fallback { get; set; }
+    public BackendEndpoint? Fallback { get; set; }
 
     /// <summary>Checks every setting.</summary>
     /// <exception cref="ArgumentException">A setting is invalid; the message names it and its value.</exception>

@@ -22,7 +22,7 @@ public readonly struct PickResult
 {
     private readonly Balancer? _owner;
 
-    internal PickResult(Balancer owner, Endpoint endpoint, EndpointState state, PickStatus status)
+    internal PickResult(Balancer owner, BackendEndpoint endpoint, EndpointState state, PickStatus status)
     {
         _owner = owner;
         Endpoint = endpoint;
@@ -34,7 +34,7 @@ public readonly struct PickResult
     public PickStatus Status { get; }
 
     /// <summary>The endpoint to send the request to, or <c>null</c> when <see cref="Status"/> is <see cref="PickStatus.NoEndpoint"/>.</summary>
-    public Endpoint? Endpoint { get; }
+    public BackendEndpoint? Endpoint { get; }
 
     /// <summary>The endpoint's live state, or <c>null</c> when there is no endpoint.</summary>
     public EndpointState? State { get; }

@@ -7,7 +7,7 @@ namespace LoadBalancing;
 /// </summary>
 public sealed class EndpointSet
 {
-    internal EndpointSet(long version, Endpoint[] endpoints, EndpointState[] states, DateTimeOffset created)
+    internal EndpointSet(long version, BackendEndpoint[] endpoints, EndpointState[] states, DateTimeOffset created)
     {
         Version = version;
         EndpointArray = endpoints;
@@ -25,7 +25,7 @@ public sealed class EndpointSet
     public DateTimeOffset Created { get; }
 
     /// <summary>The endpoints in canonical order.</summary>
-    public IReadOnlyList<Endpoint> Endpoints => EndpointArray;
+    public IReadOnlyList<BackendEndpoint> Endpoints => EndpointArray;
 
     /// <summary>The state of each endpoint, aligned with <see cref="Endpoints"/>.</summary>
     public IReadOnlyList<EndpointState> States => StateArray;
@@ -33,7 +33,7 @@ public sealed class EndpointSet
     /// <summary>The number of endpoints.</summary>
     public int Count => EndpointArray.Length;
 
-    internal Endpoint[] EndpointArray { get; }
+    internal BackendEndpoint[] EndpointArray { get; }
 
     internal EndpointState[] StateArray { get; }
 }

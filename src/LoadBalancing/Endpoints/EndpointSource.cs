@@ -64,11 +64,11 @@ public sealed class EndpointSource
     /// <param name="endpoints">The complete new list, in any order.</param>
     /// <returns>The set now current.</returns>
     /// <exception cref="ArgumentException">The list names the same endpoint (or the same hash key) twice.</exception>
-    public EndpointSet Publish(IEnumerable<Endpoint> endpoints)
+    public EndpointSet Publish(IEnumerable<BackendEndpoint> endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         var sorted = endpoints.ToArray();
-        Array.Sort(sorted, Endpoint.CompareIdentity);
+        Array.Sort(sorted, BackendEndpoint.CompareIdentity);
         ValidateUnique(sorted);
 
         EndpointSet next;
@@ -140,7 +140,7 @@ public sealed class EndpointSource
         }
     }
 
-    private static void ValidateUnique(Endpoint[] endpoints)
+    private static void ValidateUnique(BackendEndpoint[] endpoints)
     {
         // The array is sorted by identity, so a duplicate sits next to its twin.
         for (var i = 1; i < endpoints.Length; i++)
@@ -161,7 +161,7 @@ public sealed class EndpointSource
         }
     }
 
-    private static bool SameEndpoints(Endpoint[] a, Endpoint[] b)
+    private static bool SameEndpoints(BackendEndpoint[] a, BackendEndpoint[] b)
     {
         if (a.Length != b.Length)
         {
@@ -179,7 +179,7 @@ public sealed class EndpointSource
         return true;
     }
 
-    private static EndpointState[] CarryStates(EndpointSet previous, Endpoint[] sorted, DateTimeOffset now)
+    private static EndpointState[] CarryStates(EndpointSet previous, BackendEndpoint[] sorted, DateTimeOffset now)
     {
         // Both arrays are in identity order, so one merge walk pairs the survivors.
         var states = new EndpointState[sorted.Length];
@@ -188,7 +188,7 @@ public sealed class EndpointSource
         var j = 0;
         for (var i = 0; i < sorted.Length; i++)
         {
-            while (j < old.Length && Endpoint.CompareIdentity(old[j], sorted[i]) < 0)
+            while (j < old.Length && BackendEndpoint.CompareIdentity(old[j], sorted[i]) < 0)
             {
                 j++;
             }

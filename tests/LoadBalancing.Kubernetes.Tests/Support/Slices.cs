@@ -24,7 +24,7 @@ internal static class Slices
                 ["ownerReferences"] = new JsonArray(new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Service", ["name"] = service, ["uid"] = Guid.NewGuid().ToString() }),
             },
             ["addressType"] = addressType,
-            ["endpoints"] = new JsonArray([.. endpoints.Select(Endpoint)]),
+            ["endpoints"] = new JsonArray([.. endpoints.Select(BackendEndpoint)]),
             ["ports"] = new JsonArray([.. (ports ?? [("http", 8080)]).Select(p =>
             {
                 var port = new JsonObject { ["port"] = p.Port, ["protocol"] = "TCP" };
@@ -39,7 +39,7 @@ internal static class Slices
         return slice;
     }
 
-    private static JsonNode Endpoint(Ep ep)
+    private static JsonNode BackendEndpoint(Ep ep)
     {
         var conditions = new JsonObject();
         if (ep.Ready is { } ready)

@@ -30,7 +30,7 @@ public sealed class AdminTests
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var source = new EndpointSource("web", time);
-        source.Publish([new Endpoint("127.0.0.2", 8080)]);
+        source.Publish([new BackendEndpoint("127.0.0.2", 8080)]);
         var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, "127.0.0.2:8080");
         await using var proxy = await TestProxy.StartAsync(options, time, p => p.UseEndpointSource("web", source, stalenessBound: TimeSpan.FromSeconds(30)));
         var ct = TestContext.Current.CancellationToken;
@@ -64,7 +64,7 @@ public sealed class AdminTests
     public async Task Readyz_FailsWhenNoClusterHasAUsableEndpoint()
     {
         var source = new EndpointSource("web");
-        source.Publish([new Endpoint("127.0.0.2", 8080, conditions: EndpointConditions.None)]);
+        source.Publish([new BackendEndpoint("127.0.0.2", 8080, conditions: EndpointConditions.None)]);
         await using var proxy = await TestProxy.StartAsync(
             TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, "127.0.0.2:8080"),
             configure: p => p.UseEndpointSource("web", source, stalenessBound: null));

@@ -155,7 +155,7 @@ public sealed class FailureTests
     {
         await using var fallback = await TestBackend.StartAsync("cluster-ip", "127.0.0.9");
         var source = new EndpointSource("web");
-        source.Publish([new Endpoint("127.0.0.2", 80, conditions: EndpointConditions.None)]);
+        source.Publish([new BackendEndpoint("127.0.0.2", 80, conditions: EndpointConditions.None)]);
         var options = TestProxy.Options(LoadBalancingAlgorithm.PeakEwma, "127.0.0.2:80");
         options.Clusters["web"].Fallback = fallback.Address;
         await using var proxy = await TestProxy.StartAsync(options, configure: p => p.UseEndpointSource("web", source, stalenessBound: null));

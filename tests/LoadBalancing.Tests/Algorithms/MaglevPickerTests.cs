@@ -93,7 +93,7 @@ public sealed class MaglevPickerTests
     public bool Table_AnyInputOrder_IsTheSame(PositiveInt count, int seed)
     {
         var endpoints = TestEndpoints.Make(1 + (count.Get % 200), i => 1 + (i % 5));
-        var shuffled = (Endpoint[])endpoints.Clone();
+        var shuffled = (BackendEndpoint[])endpoints.Clone();
         new Random(seed).Shuffle(shuffled);
 
         // Straight into the builder, bypassing the source's canonical sort: maglev orders by hash key itself.
@@ -168,7 +168,7 @@ public sealed class MaglevPickerTests
         // endpoint still owns M/N slots or one more.
         const int n = 70_000;
         const int m = 655_373;
-        var endpoints = Enumerable.Range(0, n).Select(i => new Endpoint($"10.{i >> 16}.{(i >> 8) & 0xFF}.{i & 0xFF}", 8080)).ToArray();
+        var endpoints = Enumerable.Range(0, n).Select(i => new BackendEndpoint($"10.{i >> 16}.{(i >> 8) & 0xFF}.{i & 0xFF}", 8080)).ToArray();
 
         var table = MaglevPicker.BuildTable(endpoints, endpoints.Select(_ => 1.0).ToArray(), m);
 
@@ -190,7 +190,7 @@ public sealed class MaglevPickerTests
         // The last index (255 for 256 endpoints) must survive the narrowing: every endpoint still
         // owns M/N slots or one more, which a truncated index would break.
         const int m = 65537;
-        var endpoints = Enumerable.Range(0, n).Select(i => new Endpoint($"10.1.{i >> 8}.{i & 0xFF}", 8080)).ToArray();
+        var endpoints = Enumerable.Range(0, n).Select(i => new BackendEndpoint($"10.1.{i >> 8}.{i & 0xFF}", 8080)).ToArray();
 
         var table = MaglevPicker.BuildTable(endpoints, endpoints.Select(_ => 1.0).ToArray(), m);
 
@@ -215,7 +215,7 @@ public sealed class MaglevPickerTests
     }
 
     /// <summary>Listing 1 of the Maglev paper with Envoy's weighting and key order, probing every step.</summary>
-    private static int[] PlainProbing(Endpoint[] endpoints, double[] weights, int size)
+    private static int[] PlainProbing(BackendEndpoint[] endpoints, double[] weights, int size)
     {
         var keys = endpoints.Select(e => e.HashKeyUtf8.ToArray()).ToArray();
         var order = Enumerable.Range(0, endpoints.Length)
@@ -256,7 +256,7 @@ public sealed class MaglevPickerTests
         return table;
     }
 
-    private static void AssertAssignments(MaglevPicker picker, Endpoint[] hosts, int[] expected)
+    private static void AssertAssignments(MaglevPicker picker, BackendEndpoint[] hosts, int[] expected)
     {
         for (ulong hash = 0; hash < (ulong)expected.Length * 3; hash++)
         {

@@ -6,9 +6,9 @@ namespace LoadBalancing.Tests.Algorithms;
 /// <summary>Builds pickers straight from endpoints (canonical order, raw weights), as the balancer does for a healthy set.</summary>
 internal static class PickerBuilder
 {
-    public static PickerInput Input(Endpoint[] endpoints, BalancerOptions options, Random? random = null, TimeProvider? time = null, LoadCounter? total = null)
+    public static PickerInput Input(BackendEndpoint[] endpoints, BalancerOptions options, Random? random = null, TimeProvider? time = null, LoadCounter? total = null)
     {
-        var sorted = endpoints.OrderBy(e => e, Comparer<Endpoint>.Create(Endpoint.CompareIdentity)).ToArray();
+        var sorted = endpoints.OrderBy(e => e, Comparer<BackendEndpoint>.Create(BackendEndpoint.CompareIdentity)).ToArray();
         var now = (time ?? TimeProvider.System).GetUtcNow();
         return new PickerInput(
             sorted,
@@ -20,14 +20,14 @@ internal static class PickerBuilder
             total);
     }
 
-    public static MaglevPicker Maglev(Endpoint[] endpoints, int tableSize = MaglevOptions.DefaultTableSize) =>
+    public static MaglevPicker Maglev(BackendEndpoint[] endpoints, int tableSize = MaglevOptions.DefaultTableSize) =>
         new(Input(endpoints, new BalancerOptions { Algorithm = LoadBalancingAlgorithm.Maglev, Maglev = { TableSize = tableSize } }));
 
-    public static RingHashPicker Ring(Endpoint[] endpoints, int minRing = 1024, int maxRing = RingHashOptions.MaxRingSizeLimit) =>
+    public static RingHashPicker Ring(BackendEndpoint[] endpoints, int minRing = 1024, int maxRing = RingHashOptions.MaxRingSizeLimit) =>
         new(Input(endpoints, new BalancerOptions { Algorithm = LoadBalancingAlgorithm.RingHash, RingHash = { MinimumRingSize = minRing, MaximumRingSize = maxRing } }));
 
     /// <summary>The endpoint each of <paramref name="keys"/> maps to.</summary>
-    public static Endpoint[] Owners(HashPicker picker, IEnumerable<ulong> keys) =>
+    public static BackendEndpoint[] Owners(HashPicker picker, IEnumerable<ulong> keys) =>
         keys.Select(k => picker.Endpoints[picker.Lookup(k)]).ToArray();
 
     public static ulong[] RandomKeys(int count, int seed)

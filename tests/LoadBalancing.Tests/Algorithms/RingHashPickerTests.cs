@@ -108,7 +108,7 @@ public sealed class RingHashPickerTests
     public bool Ring_AnyPublishOrder_IsTheSame(PositiveInt count, int seed)
     {
         var endpoints = TestEndpoints.Make(1 + (count.Get % 100), i => 1 + (i % 4));
-        var shuffled = (Endpoint[])endpoints.Clone();
+        var shuffled = (BackendEndpoint[])endpoints.Clone();
         new Random(seed).Shuffle(shuffled);
 
         // Straight into the builder, bypassing the source's canonical sort: the ring must order by hash key itself.
@@ -125,7 +125,7 @@ public sealed class RingHashPickerTests
         // entries and every odd weight leaves half an entry to settle. "10.3.0.10:8080" sorts before
         // "10.3.0.1:8080" as a key but after it as an address, so the two walks settle them differently.
         int[] weights = [3, 2, 4, 5, 6, 7, 8, 2, 4, 5];
-        var endpoints = Enumerable.Range(0, 10).Select(i => new Endpoint($"10.3.0.{i + 1}", 8080, weights[i])).ToArray();
+        var endpoints = Enumerable.Range(0, 10).Select(i => new BackendEndpoint($"10.3.0.{i + 1}", 8080, weights[i])).ToArray();
 
         var picker = PickerBuilder.Ring(endpoints, minRing: 1024);
 
@@ -156,7 +156,7 @@ public sealed class RingHashPickerTests
         var weights = Enumerable.Range(0, n).Select(_ => random.Next(1, 10)).ToArray();
         var before = Enumerable.Range(0, n).Select(i => Pod(addresses[i], i, weights[i])).ToArray();
         var moved = which.Get % n;
-        var after = (Endpoint[])before.Clone();
+        var after = (BackendEndpoint[])before.Clone();
         after[moved] = Pod(addresses[n], moved, weights[moved]);
 
         return Entries(PickerBuilder.Ring(before)).SequenceEqual(Entries(PickerBuilder.Ring(after)));
@@ -170,7 +170,7 @@ public sealed class RingHashPickerTests
         var weights = Enumerable.Range(0, n).Select(_ => random.Next(1, 10)).ToArray();
         var options = TestEndpoints.Options(LoadBalancingAlgorithm.RingHash);
 
-        Endpoint[] Assignment()
+        BackendEndpoint[] Assignment()
         {
             var addresses = DistinctAddresses(random, n);
             var endpoints = Enumerable.Range(0, n).Select(i => Pod(addresses[i], i, weights[i])).ToArray();
@@ -202,7 +202,7 @@ public sealed class RingHashPickerTests
         picker.Owners.ToArray().GroupBy(o => picker.Endpoints[o].HashKey).ToDictionary(g => g.Key, g => g.Count());
 
     /// <summary>A StatefulSet-like pod: its key is its name, whatever address it runs on.</summary>
-    private static Endpoint Pod(string address, int ordinal, int weight) =>
+    private static BackendEndpoint Pod(string address, int ordinal, int weight) =>
         new(address, 8080, weight, hashKey: string.Create(System.Globalization.CultureInfo.InvariantCulture, $"web-{ordinal}"));
 
     private static string[] DistinctAddresses(Random random, int count)
@@ -217,7 +217,7 @@ public sealed class RingHashPickerTests
     }
 
     /// <summary>Envoy's running sums, walked in ordinal order of the UTF-8 hash keys.</summary>
-    private static Dictionary<string, int> EntryCountsInKeyOrder(Endpoint[] endpoints, int minRing)
+    private static Dictionary<string, int> EntryCountsInKeyOrder(BackendEndpoint[] endpoints, int minRing)
     {
         var ordered = endpoints.OrderBy(e => System.Text.Encoding.UTF8.GetBytes(e.HashKey), Comparer<byte[]>.Create((x, y) => x.AsSpan().SequenceCompareTo(y))).ToArray();
         double sum = ordered.Sum(e => e.Weight);

@@ -39,7 +39,7 @@ public sealed class RoundRobinPickerTests
             balancer.PickAndComplete(PickContext.None);
         }
 
-        var counts = new Dictionary<Endpoint, int>();
+        var counts = new Dictionary<BackendEndpoint, int>();
         for (var i = 0; i < sum; i++)
         {
             var e = balancer.PickAndComplete(PickContext.None);

@@ -27,7 +27,7 @@ public sealed class BalancerTests
     [MemberData(nameof(Algorithms))]
     public void Pick_NoUsableEndpoint_ReturnsTheFallback(LoadBalancingAlgorithm algorithm)
     {
-        var fallback = new Endpoint("127.0.0.53", 80);
+        var fallback = new BackendEndpoint("127.0.0.53", 80);
         var endpoints = TestEndpoints.Make(2).Select(e => e.WithConditions(EndpointConditions.None)).ToArray();
         using var balancer = TestEndpoints.Balancer(endpoints, TestEndpoints.Options(algorithm, o => o.Fallback = fallback));
 
@@ -43,7 +43,7 @@ public sealed class BalancerTests
     [Fact]
     public void PickFallback_ReturnsTheFallback_EvenWhenEndpointsAreUsable()
     {
-        var fallback = new Endpoint("127.0.0.53", 80);
+        var fallback = new BackendEndpoint("127.0.0.53", 80);
         using var balancer = TestEndpoints.Balancer(TestEndpoints.Make(3), TestEndpoints.Options(LoadBalancingAlgorithm.RoundRobin, o => o.Fallback = fallback));
         using var none = TestEndpoints.Balancer(TestEndpoints.Make(3), TestEndpoints.Options(LoadBalancingAlgorithm.RoundRobin));
 
@@ -80,7 +80,7 @@ public sealed class BalancerTests
 
         var picked = Enumerable.Range(0, 10).Select(_ => balancer.PickAndComplete(PickContext.None)).ToHashSet();
 
-        Assert.Equal(new HashSet<Endpoint> { endpoints[1], endpoints[2] }, picked);
+        Assert.Equal(new HashSet<BackendEndpoint> { endpoints[1], endpoints[2] }, picked);
     }
 
     [Fact]
@@ -89,14 +89,14 @@ public sealed class BalancerTests
         // kube-proxy's rule: during a full rollout, terminating-but-serving pods beat dropping traffic.
         var endpoints = new[]
         {
-            new Endpoint("127.0.0.1", 80, conditions: EndpointConditions.Serving | EndpointConditions.Terminating),
-            new Endpoint("127.0.0.2", 80, conditions: EndpointConditions.Terminating),
+            new BackendEndpoint("127.0.0.1", 80, conditions: EndpointConditions.Serving | EndpointConditions.Terminating),
+            new BackendEndpoint("127.0.0.2", 80, conditions: EndpointConditions.Terminating),
         };
         using var balancer = TestEndpoints.Balancer(endpoints, TestEndpoints.Options(LoadBalancingAlgorithm.RoundRobin));
 
         var picked = Enumerable.Range(0, 6).Select(_ => balancer.PickAndComplete(PickContext.None)).ToHashSet();
 
-        Assert.Equal(new HashSet<Endpoint> { endpoints[0] }, picked);
+        Assert.Equal(new HashSet<BackendEndpoint> { endpoints[0] }, picked);
         Assert.Equal(1, balancer.Status.EligibleEndpoints);
     }
 
@@ -121,7 +121,7 @@ public sealed class BalancerTests
         for (var round = 0; round < 20; round++)
         {
             var n = 1 + random.Next(0, 1 + (count.Get % 30));
-            var set = source.Publish(Enumerable.Range(0, n).Select(i => new Endpoint(TestEndpoints.Address(random.Next(0, 60)), 80 + i, random.Next(1, 5))).DistinctBy(e => e.HashKey));
+            var set = source.Publish(Enumerable.Range(0, n).Select(i => new BackendEndpoint(TestEndpoints.Address(random.Next(0, 60)), 80 + i, random.Next(1, 5))).DistinctBy(e => e.HashKey));
             for (var i = 0; i < 30; i++)
             {
                 var pick = balancer.Pick(PickContext.ForHash(random.NextUInt64()));
@@ -164,7 +164,7 @@ public sealed class BalancerTests
         using var balancer = new Balancer(source, TestEndpoints.Options(LoadBalancingAlgorithm.LeastRequest));
         var held = Enumerable.Range(0, 6).Select(_ => balancer.Pick()).ToList();
 
-        source.Publish(endpoints.Take(2).Append(new Endpoint("127.9.0.1", 80)));
+        source.Publish(endpoints.Take(2).Append(new BackendEndpoint("127.9.0.1", 80)));
         held.ForEach(p => p.Complete(true, TimeSpan.Zero));
 
         Assert.All(balancer.Source.Current.States, s => Assert.Equal(0, s.InFlight));

@@ -23,7 +23,7 @@ public sealed class EndpointSourceTests
         var source = new EndpointSource("web");
         var good = source.Publish(TestEndpoints.Make(2));
 
-        var error = Assert.Throws<ArgumentException>(() => source.Publish([new Endpoint("10.0.0.1", 80), new Endpoint("10.0.0.1", 80, weight: 2)]));
+        var error = Assert.Throws<ArgumentException>(() => source.Publish([new BackendEndpoint("10.0.0.1", 80), new BackendEndpoint("10.0.0.1", 80, weight: 2)]));
 
         Assert.Contains("10.0.0.1:80", error.Message, StringComparison.Ordinal);
         Assert.Equal("endpoints", error.ParamName);
@@ -35,7 +35,7 @@ public sealed class EndpointSourceTests
     {
         var source = new EndpointSource("web");
 
-        var error = Assert.Throws<ArgumentException>(() => source.Publish([new Endpoint("10.0.0.1", 80, hashKey: "a"), new Endpoint("10.0.0.2", 80, hashKey: "a")]));
+        var error = Assert.Throws<ArgumentException>(() => source.Publish([new BackendEndpoint("10.0.0.1", 80, hashKey: "a"), new BackendEndpoint("10.0.0.2", 80, hashKey: "a")]));
 
         Assert.Contains("hash key 'a'", error.Message, StringComparison.Ordinal);
     }
@@ -47,7 +47,7 @@ public sealed class EndpointSourceTests
         var first = source.Publish(TestEndpoints.Make(3));
         var kept = first.States[1];
 
-        var second = source.Publish([first.Endpoints[1].WithWeight(7), new Endpoint("127.9.9.9", 80)]);
+        var second = source.Publish([first.Endpoints[1].WithWeight(7), new BackendEndpoint("127.9.9.9", 80)]);
 
         Assert.Same(kept, second.States[Array.IndexOf(second.Endpoints.ToArray(), first.Endpoints[1])]);
         Assert.Equal(7, second.Endpoints.Single(e => e.Equals(first.Endpoints[1])).Weight);

@@ -8,7 +8,7 @@ public sealed class EndpointTests
     [InlineData("2001:0db8:0000:0000:0000:0000:0000:0001", 443, "[2001:db8::1]:443")]
     public void HashKey_Default_IsCanonicalAddressAndPort(string address, int port, string expected)
     {
-        var endpoint = new Endpoint(address, port);
+        var endpoint = new BackendEndpoint(address, port);
 
         Assert.Equal(expected, endpoint.HashKey);
         Assert.False(endpoint.IsHashKeyExplicit);
@@ -17,8 +17,8 @@ public sealed class EndpointTests
     [Fact]
     public void HashKey_Explicit_IsKeptWhenAddressChanges()
     {
-        var before = new Endpoint("10.0.0.1", 80, hashKey: "web-0");
-        var after = new Endpoint("10.0.0.9", 80, hashKey: "web-0");
+        var before = new BackendEndpoint("10.0.0.1", 80, hashKey: "web-0");
+        var after = new BackendEndpoint("10.0.0.9", 80, hashKey: "web-0");
 
         Assert.Equal(before.HashKey, after.HashKey);
         Assert.NotEqual(before, after);
@@ -27,18 +27,18 @@ public sealed class EndpointTests
     [Fact]
     public void Equality_IsByAddressAndPortOnly()
     {
-        var a = new Endpoint("10.0.0.1", 80, weight: 1, zone: "a");
-        var b = new Endpoint("10.0.0.1", 80, weight: 5, zone: "b", conditions: EndpointConditions.Serving);
+        var a = new BackendEndpoint("10.0.0.1", 80, weight: 1, zone: "a");
+        var b = new BackendEndpoint("10.0.0.1", 80, weight: 5, zone: "b", conditions: EndpointConditions.Serving);
 
         Assert.Equal(a, b);
         Assert.Equal(a.GetHashCode(), b.GetHashCode());
-        Assert.NotEqual(a, new Endpoint("10.0.0.1", 81));
+        Assert.NotEqual(a, new BackendEndpoint("10.0.0.1", 81));
     }
 
     [Fact]
     public void Address_IPv6_IsNormalised()
     {
-        Assert.Equal(new Endpoint("0:0:0:0:0:0:0:1", 80), new Endpoint("::1", 80));
+        Assert.Equal(new BackendEndpoint("0:0:0:0:0:0:0:1", 80), new BackendEndpoint("::1", 80));
     }
 
     [Theory]
@@ -48,7 +48,7 @@ public sealed class EndpointTests
     [InlineData(80, -3, "weight")]
     public void Constructor_OutOfRange_NamesTheFieldAndValue(int port, int weight, string field)
     {
-        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new Endpoint("10.0.0.1", port, weight));
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new BackendEndpoint("10.0.0.1", port, weight));
 
         Assert.Equal(field, error.ParamName);
         Assert.Contains(field == "port" ? port.ToString(System.Globalization.CultureInfo.InvariantCulture) : weight.ToString(System.Globalization.CultureInfo.InvariantCulture), error.Message, StringComparison.Ordinal);
@@ -57,7 +57,7 @@ public sealed class EndpointTests
     [Fact]
     public void Constructor_EmptyHashKey_Throws()
     {
-        var error = Assert.Throws<ArgumentException>(() => new Endpoint("10.0.0.1", 80, hashKey: ""));
+        var error = Assert.Throws<ArgumentException>(() => new BackendEndpoint("10.0.0.1", 80, hashKey: ""));
 
         Assert.Equal("hashKey", error.ParamName);
     }

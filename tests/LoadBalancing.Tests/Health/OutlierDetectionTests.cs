@@ -138,7 +138,7 @@ public sealed class OutlierDetectionTests
         Assert.NotNull(balancer.Source.Current.States[0].LastFailure);
     }
 
-    internal static void FailUntilEjected(Balancer balancer, Endpoint endpoint)
+    internal static void FailUntilEjected(Balancer balancer, BackendEndpoint endpoint)
     {
         for (var i = 0; i < 100 && balancer.Source.Current.States[IndexOf(balancer, endpoint)].EjectedUntil is null; i++)
         {
@@ -148,10 +148,10 @@ public sealed class OutlierDetectionTests
         Assert.NotNull(balancer.Source.Current.States[IndexOf(balancer, endpoint)].EjectedUntil);
     }
 
-    private static int IndexOf(Balancer balancer, Endpoint endpoint) => balancer.Source.Current.Endpoints.ToList().IndexOf(endpoint);
+    private static int IndexOf(Balancer balancer, BackendEndpoint endpoint) => balancer.Source.Current.Endpoints.ToList().IndexOf(endpoint);
 
     /// <summary>Picks until the wanted endpoint comes up (round-robin reaches it within a cycle); completes the others.</summary>
-    private static PickResult PickFor(Balancer balancer, Endpoint endpoint)
+    private static PickResult PickFor(Balancer balancer, BackendEndpoint endpoint)
     {
         for (var i = 0; i < 1000; i++)
         {
@@ -167,6 +167,6 @@ public sealed class OutlierDetectionTests
         throw new InvalidOperationException($"{endpoint} was never picked.");
     }
 
-    private static List<Endpoint> Picks(Balancer balancer, int count) =>
+    private static List<BackendEndpoint> Picks(Balancer balancer, int count) =>
         Enumerable.Range(0, count).Select(_ => balancer.PickAndComplete(PickContext.None)).ToList();
 }

@@ -41,7 +41,7 @@ public sealed class SlowStartTests
         Assert.Equal(0.25, ShareOf(balancer, endpoints[3]), 0.01);
     }
 
-    private static double ShareOf(Balancer balancer, Endpoint endpoint)
+    private static double ShareOf(Balancer balancer, BackendEndpoint endpoint)
     {
         const int picks = 4000;
         var hits = 0;

@@ -5,18 +5,18 @@ namespace LoadBalancing.Tests.Support;
 internal static class TestEndpoints
 {
     /// <summary>n endpoints on distinct loopback addresses (127.1.x.y:8080), weight 1 unless given.</summary>
-    public static Endpoint[] Make(int n, Func<int, int>? weight = null) =>
+    public static BackendEndpoint[] Make(int n, Func<int, int>? weight = null) =>
         Enumerable.Range(0, n)
-            .Select(i => new Endpoint(Address(i), 8080, weight?.Invoke(i) ?? 1))
+            .Select(i => new BackendEndpoint(Address(i), 8080, weight?.Invoke(i) ?? 1))
             .ToArray();
 
     public static string Address(int i) =>
         string.Create(CultureInfo.InvariantCulture, $"127.{1 + (i >> 16)}.{(i >> 8) & 0xFF}.{i & 0xFF}");
 
     /// <summary>Envoy's test hosts: 127.0.0.1:90 … :95 with their default "ip:port" hash keys.</summary>
-    public static Endpoint[] EnvoyHosts(int firstPort, int count, Func<int, int>? weight = null, bool hostnameKeys = false) =>
+    public static BackendEndpoint[] EnvoyHosts(int firstPort, int count, Func<int, int>? weight = null, bool hostnameKeys = false) =>
         Enumerable.Range(0, count)
-            .Select(i => new Endpoint(
+            .Select(i => new BackendEndpoint(
                 "127.0.0.1",
                 firstPort + i,
                 weight?.Invoke(i) ?? 1,
@@ -32,7 +32,7 @@ internal static class TestEndpoints
 
     /// <summary>A balancer over a fresh source holding <paramref name="endpoints"/>.</summary>
     public static Balancer Balancer(
-        Endpoint[] endpoints,
+        BackendEndpoint[] endpoints,
         BalancerOptions options,
         TimeProvider? time = null,
         Random? random = null,
@@ -44,7 +44,7 @@ internal static class TestEndpoints
     }
 
     /// <summary>Picks and completes at once, returning the endpoint (picks never left in flight).</summary>
-    public static Endpoint PickAndComplete(this Balancer balancer, in PickContext context, bool success = true, TimeSpan? latency = null)
+    public static BackendEndpoint PickAndComplete(this Balancer balancer, in PickContext context, bool success = true, TimeSpan? latency = null)
     {
         var result = balancer.Pick(context);
         Assert.True(result.HasEndpoint, "expected an endpoint");

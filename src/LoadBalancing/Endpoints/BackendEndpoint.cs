@@ -9,7 +9,7 @@ namespace LoadBalancing;
 /// (weight, zone, conditions and the key consistent-hash tables place it by).
 /// Two endpoints are equal when their address and port are equal.
 /// </summary>
-public sealed class Endpoint : IEquatable<Endpoint>
+public sealed class BackendEndpoint : IEquatable<BackendEndpoint>
 {
     /// <summary>The largest weight accepted; keeps weight sums of large sets inside 32 bits, as Envoy does.</summary>
     public const int MaxWeight = 1_000_000;
@@ -29,7 +29,7 @@ public sealed class Endpoint : IEquatable<Endpoint>
     /// </param>
     /// <param name="forZones">Zones this endpoint should serve (topology hints), if any.</param>
     /// <exception cref="ArgumentException">A field is out of range; the message names it and its value.</exception>
-    public Endpoint(
+    public BackendEndpoint(
         string address,
         int port,
         int weight = 1,
@@ -103,27 +103,27 @@ public sealed class Endpoint : IEquatable<Endpoint>
     /// <summary>Returns a copy with other conditions, keeping everything else.</summary>
     /// <param name="conditions">The new conditions.</param>
     /// <returns>The new endpoint.</returns>
-    public Endpoint WithConditions(EndpointConditions conditions) =>
+    public BackendEndpoint WithConditions(EndpointConditions conditions) =>
         new(Address, Port, Weight, Zone, conditions, IsHashKeyExplicit ? HashKey : null, ForZones);
 
     /// <summary>Returns a copy with another weight, keeping everything else.</summary>
     /// <param name="weight">The new weight.</param>
     /// <returns>The new endpoint.</returns>
-    public Endpoint WithWeight(int weight) =>
+    public BackendEndpoint WithWeight(int weight) =>
         new(Address, Port, weight, Zone, Conditions, IsHashKeyExplicit ? HashKey : null, ForZones);
 
     /// <inheritdoc />
-    public bool Equals(Endpoint? other) =>
+    public bool Equals(BackendEndpoint? other) =>
         other is not null && Port == other.Port && string.Equals(Address, other.Address, StringComparison.Ordinal);
 
     /// <inheritdoc />
-    public override bool Equals(object? obj) => Equals(obj as Endpoint);
+    public override bool Equals(object? obj) => Equals(obj as BackendEndpoint);
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(StringComparer.Ordinal.GetHashCode(Address), Port);
 
     /// <summary>Whether every attribute (not only identity) is the same.</summary>
-    internal bool SameAttributes(Endpoint other) =>
+    internal bool SameAttributes(BackendEndpoint other) =>
         Equals(other)
         && Weight == other.Weight
         && Conditions == other.Conditions
@@ -141,7 +141,7 @@ public sealed class Endpoint : IEquatable<Endpoint>
             : string.Create(CultureInfo.InvariantCulture, $"{address}:{port}");
 
     /// <summary>Orders endpoints by identity (address, then port) so every replica sees the same order.</summary>
-    internal static int CompareIdentity(Endpoint a, Endpoint b)
+    internal static int CompareIdentity(BackendEndpoint a, BackendEndpoint b)
     {
         var c = string.CompareOrdinal(a.Address, b.Address);
         return c != 0 ? c : a.Port.CompareTo(b.Port);
