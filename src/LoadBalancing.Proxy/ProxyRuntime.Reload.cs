@@ -36,6 +36,8 @@ internal sealed partial class ProxyRuntime
 
     private readonly ProxyOptions _startup;
     private readonly ClusterSourceRegistry _registrations;
+    private readonly IReadOnlyList<ProxyRouteSource> _routeSources;
+    private ProxyOptions _configured; // the configuration in service, before the route sources' sets join it
     private readonly IServiceProvider _services;
     private readonly ILogger _logger;
     private readonly Lock _reloading = new();
@@ -65,59 +67,81 @@ internal sealed partial class ProxyRuntime
     {
         lock (_reloading)
         {
-            var errors = new List<string>(loadErrors);
-            if (errors.Count == 0)
+            var result = Apply(options, loadErrors, source);
+            if (result.Outcome != ReloadOutcome.Rejected)
             {
-                errors.AddRange(ProxyOptionsValidation.GetErrors(options, ProxyConfiguration.SectionName));
+                _configured = options;
             }
 
-            var current = _config;
-            Plan? plan = null;
-            if (errors.Count == 0)
-            {
-                plan = Plan(options, current);
-                errors.AddRange(plan.Errors);
-            }
-
-            if (errors.Count > 0 || plan is null)
-            {
-                Interlocked.Increment(ref _reloads[(int)ReloadOutcome.Rejected]);
-                _status = _status with { FailedAt = Time.GetUtcNow(), FailedSource = source, Errors = errors };
-                foreach (var error in errors)
-                {
-                    ReloadLog.Rejected(_logger, source, error);
-                }
-
-                return new ReloadResult(ReloadOutcome.Rejected, current.Generation, errors, _status.RestartNeeded);
-            }
-
-            var restart = RestartNeeded(options);
-            foreach (var item in restart)
-            {
-                ReloadLog.RestartNeeded(_logger, item);
-            }
-
-            if (ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options, redact: false)) == current.Fingerprint
-                && ProxyOptionsJson.Listeners(options) == ProxyOptionsJson.Listeners(current.Options))
-            {
-                Interlocked.Increment(ref _reloads[(int)ReloadOutcome.Unchanged]);
-                _status = new ReloadStatus(null, null, [], restart);
-                ReloadLog.Unchanged(_logger, source, current.Generation);
-                return new ReloadResult(ReloadOutcome.Unchanged, current.Generation, [], restart);
-            }
-
-            var next = Commit(plan, options, current.Generation + 1, source, current);
-            _config = next;
-            foreach (var cluster in plan.Retire)
-            {
-                Retire(cluster, options.DrainTimeout);
-            }
-
-            Interlocked.Increment(ref _reloads[(int)ReloadOutcome.Applied]);
-            _status = new ReloadStatus(null, null, [], restart);
-            ReloadLog.Applied(_logger, next.Generation, source, plan.Kept.Count, plan.Create.Count, plan.Retire.Count);
-            return new ReloadResult(ReloadOutcome.Applied, next.Generation, [], restart);
+            return result;
         }
+    }
+
+    /// <summary>A route source published: the configuration in service and every source's set, again.</summary>
+    private void OnRouteSourceChanged(ProxyRouteSource source)
+    {
+        lock (_reloading)
+        {
+            Apply(_configured, [], "route source " + source.Name);
+        }
+    }
+
+    private ReloadResult Apply(ProxyOptions configured, IReadOnlyList<string> loadErrors, string source)
+    {
+        var errors = new List<string>(loadErrors);
+        var sources = RouteSourceMerge.Snapshot(_routeSources);
+        var options = RouteSourceMerge.Merge(configured, sources, errors);
+        if (errors.Count == 0)
+        {
+            errors.AddRange(ProxyOptionsValidation.GetErrors(options, ProxyConfiguration.SectionName).Select(e => RouteSourceMerge.Attribute(e, configured, sources)));
+        }
+
+        var current = _config;
+        Plan? plan = null;
+        if (errors.Count == 0)
+        {
+            plan = Plan(options, current);
+            errors.AddRange(plan.Errors);
+        }
+
+        if (errors.Count > 0 || plan is null)
+        {
+            Interlocked.Increment(ref _reloads[(int)ReloadOutcome.Rejected]);
+            _status = _status with { FailedAt = Time.GetUtcNow(), FailedSource = source, Errors = errors };
+            foreach (var error in errors)
+            {
+                ReloadLog.Rejected(_logger, source, error);
+            }
+
+            return new ReloadResult(ReloadOutcome.Rejected, current.Generation, errors, _status.RestartNeeded);
+        }
+
+        var restart = RestartNeeded(options);
+        foreach (var item in restart)
+        {
+            ReloadLog.RestartNeeded(_logger, item);
+        }
+
+        if (ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options, redact: false)) == current.Fingerprint
+            && ProxyOptionsJson.Listeners(options) == ProxyOptionsJson.Listeners(current.Options))
+        {
+            Interlocked.Increment(ref _reloads[(int)ReloadOutcome.Unchanged]);
+            _status = new ReloadStatus(null, null, [], restart);
+            ReloadLog.Unchanged(_logger, source, current.Generation);
+            return new ReloadResult(ReloadOutcome.Unchanged, current.Generation, [], restart);
+        }
+
+        var next = Commit(plan, options, current.Generation + 1, source, current);
+        _config = next;
+        foreach (var cluster in plan.Retire)
+        {
+            Retire(cluster, options.DrainTimeout);
+        }
+
+        Interlocked.Increment(ref _reloads[(int)ReloadOutcome.Applied]);
+        _status = new ReloadStatus(null, null, [], restart);
+        ReloadLog.Applied(_logger, next.Generation, source, plan.Kept.Count, plan.Create.Count, plan.Retire.Count);
+        return new ReloadResult(ReloadOutcome.Applied, next.Generation, [], restart);
     }
 
     private List<string> RestartNeeded(ProxyOptions options)

@@ -25,16 +25,30 @@ internal sealed partial class ProxyRuntime : IDisposable
         Started = time.GetUtcNow();
         Metrics = new Metrics.ProxyMetrics(meterFactory);
         _startup = options;
+        _configured = options;
         _registrations = sources;
         _services = services;
         _logger = (services.GetService(typeof(ILoggerFactory)) as ILoggerFactory)?.CreateLogger("LoadBalancing.Proxy.Configuration") ?? NullLogger.Instance;
-        var plan = Plan(options, previous: null);
-        if (plan.Errors.Count > 0)
+        _routeSources = [.. sources.RouteSources.Select(create => create(services))];
+        var errors = new List<string>();
+        var snapshot = RouteSourceMerge.Snapshot(_routeSources);
+        var merged = RouteSourceMerge.Merge(options, snapshot, errors);
+        if (errors.Count == 0 && merged != options)
         {
-            throw new ProxyConfigurationException(plan.Errors);
+            errors.AddRange(ProxyOptionsValidation.GetErrors(merged, ProxyConfiguration.SectionName).Select(e => RouteSourceMerge.Attribute(e, options, snapshot)));
         }
 
-        _config = Commit(plan, options, generation: 1, "startup", previous: null);
+        var plan = errors.Count == 0 ? Plan(merged, previous: null) : null;
+        if (plan is null || plan.Errors.Count > 0)
+        {
+            throw new ProxyConfigurationException([.. errors, .. plan?.Errors ?? []]);
+        }
+
+        _config = Commit(plan, merged, generation: 1, "startup", previous: null);
+        foreach (var routeSource in _routeSources)
+        {
+            routeSource.OnChanged(() => OnRouteSourceChanged(routeSource));
+        }
         Forwarder = new HttpForwarder(time);
         Metrics.Observe(this);
         Meters = new Admin.MeterExporter(Metrics);
@@ -110,4 +124,7 @@ internal sealed class ClusterSourceRegistry
     public ConcurrentDictionary<string, ClusterSourceRegistration> Sources { get; } = new(StringComparer.Ordinal);
 
     public ServiceSourceResolver? ServiceSources { get; set; }
+
+    /// <summary>Route sources, created with the runtime (IProxyBuilder.AddRouteSource).</summary>
+    public List<Func<IServiceProvider, ProxyRouteSource>> RouteSources { get; } = [];
 }

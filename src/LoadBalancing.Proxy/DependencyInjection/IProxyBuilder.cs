@@ -45,6 +45,15 @@ public interface IProxyBuilder
     IProxyBuilder UseServiceEndpointSources(Func<IServiceProvider, KubernetesServiceOptions, EndpointSource> resolve, TimeSpan? stalenessBound);
 
     /// <summary>
+    /// Adds a source of routes and clusters besides the configuration (for example Kubernetes Ingress objects): its
+    /// sets join the configuration in every snapshot, and each time it publishes the proxy builds, validates and swaps
+    /// in a new one. See <see cref="ProxyRouteSource"/>.
+    /// </summary>
+    /// <param name="source">Creates the source from the application's services, when the proxy starts.</param>
+    /// <returns>This builder.</returns>
+    IProxyBuilder AddRouteSource(Func<IServiceProvider, ProxyRouteSource> source);
+
+    /// <summary>
     /// Lets the running proxy take a new configuration: from <see cref="ProxyReloadOptions.Read"/> when the watched
     /// file changes, on <c>SIGHUP</c> and on the admin endpoint's <c>POST /config/reload</c>. A new configuration is
     /// validated in full first; an invalid one leaves the last good one in service. See docs/proxy.md, Live configuration.

@@ -114,6 +114,13 @@ internal sealed class ProxyBuilder(IServiceCollection services, ProxyOptions opt
         return this;
     }
 
+    public IProxyBuilder AddRouteSource(Func<IServiceProvider, ProxyRouteSource> source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        registry.RouteSources.Add(source);
+        return this;
+    }
+
     public IProxyBuilder UseConfigurationReload(Action<ProxyReloadOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(configure);

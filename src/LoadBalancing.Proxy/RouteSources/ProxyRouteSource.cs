@@ -1,0 +1,69 @@
+namespace LoadBalancing.Proxy;
+
+/// <summary>
+/// Routes and clusters that come from somewhere other than the configuration — Kubernetes Ingress or Gateway API
+/// objects, a service registry — and join it in the same configuration snapshots: each time a source publishes, the
+/// proxy builds a new snapshot from the configuration in service and every source's current set, validates it in full
+/// and swaps it in, exactly as a configuration reload does (an invalid result leaves the last good snapshot in service).
+/// </summary>
+/// <remarks>
+/// A source publishes only routes it has checked: one bad object must not keep the others out. Cluster names must not
+/// collide with configured clusters or another source's (prefix them, for example <c>ingress:shop/web:http</c>); a
+/// route may use any cluster, its source's or the configuration's. Configured routes come first, then each source's
+/// in the order sources were added: order only breaks ties of equal precedence.
+/// </remarks>
+public abstract class ProxyRouteSource
+{
+    private volatile ProxyRouteSet _current = ProxyRouteSet.Empty;
+    private Action? _changed;
+
+    /// <summary>Creates a source.</summary>
+    /// <param name="name">What the source is, in <c>/config</c>, logs and error messages (for example <c>ingress</c>).</param>
+    protected ProxyRouteSource(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        Name = name;
+    }
+
+    /// <summary>What the source is, in <c>/config</c>, logs and error messages.</summary>
+    public string Name { get; }
+
+    /// <summary>The routes and clusters the source contributes now.</summary>
+    public ProxyRouteSet Current => _current;
+
+    /// <summary>Replaces the source's routes and clusters; the proxy builds and swaps in a new snapshot.</summary>
+    /// <param name="set">The complete new set.</param>
+    protected void Publish(ProxyRouteSet set)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        _current = set;
+        Volatile.Read(ref _changed)?.Invoke();
+    }
+
+    /// <summary>Called after each publish (by the proxy runtime; one subscriber).</summary>
+    internal void OnChanged(Action changed) => Volatile.Write(ref _changed, changed);
+}
+
+/// <summary>An immutable set of routes and the clusters they need, as one <see cref="ProxyRouteSource"/> publishes it.</summary>
+public sealed class ProxyRouteSet
+{
+    /// <summary>Creates a set.</summary>
+    /// <param name="routes">The routes, in the order that breaks ties of equal precedence.</param>
+    /// <param name="clusters">The clusters the source defines, by name.</param>
+    public ProxyRouteSet(IEnumerable<ProxyRouteOptions> routes, IReadOnlyDictionary<string, ClusterOptions> clusters)
+    {
+        ArgumentNullException.ThrowIfNull(routes);
+        ArgumentNullException.ThrowIfNull(clusters);
+        Routes = [.. routes];
+        Clusters = new Dictionary<string, ClusterOptions>(clusters, StringComparer.Ordinal);
+    }
+
+    /// <summary>No routes and no clusters.</summary>
+    public static ProxyRouteSet Empty { get; } = new([], new Dictionary<string, ClusterOptions>());
+
+    /// <summary>The routes.</summary>
+    public IReadOnlyList<ProxyRouteOptions> Routes { get; }
+
+    /// <summary>The clusters, by name.</summary>
+    public IReadOnlyDictionary<string, ClusterOptions> Clusters { get; }
+}

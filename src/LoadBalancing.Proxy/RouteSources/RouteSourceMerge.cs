@@ -1,0 +1,99 @@
+namespace LoadBalancing.Proxy;
+
+/// <summary>
+/// The configuration in service plus every route source's set, as one <see cref="ProxyOptions"/> the runtime validates
+/// and plans like any configuration; and the way back from a merged key path to the source that owns it.
+/// </summary>
+internal static class RouteSourceMerge
+{
+    /// <summary>Each source's name and the set it had published when the merge began.</summary>
+    public static (string Name, ProxyRouteSet Set)[] Snapshot(IReadOnlyList<ProxyRouteSource> sources) =>
+        [.. sources.Select(static s => (s.Name, s.Current))];
+
+    public static ProxyOptions Merge(ProxyOptions configured, (string Name, ProxyRouteSet Set)[] sources, List<string> errors)
+    {
+        if (sources.Length == 0)
+        {
+            return configured;
+        }
+
+        var merged = new ProxyOptions
+        {
+            Admin = configured.Admin,
+            MaxRequestBodySize = configured.MaxRequestBodySize,
+            DrainTimeout = configured.DrainTimeout,
+            AccessLog = configured.AccessLog,
+        };
+        foreach (var listener in configured.Listeners)
+        {
+            merged.Listeners.Add(listener);
+        }
+
+        foreach (var route in configured.Routes)
+        {
+            merged.Routes.Add(route);
+        }
+
+        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, cluster) in configured.Clusters)
+        {
+            merged.Clusters[name] = cluster;
+            owners[name] = "the configuration";
+        }
+
+        foreach (var (sourceName, set) in sources)
+        {
+            foreach (var (name, cluster) in set.Clusters)
+            {
+                if (owners.TryGetValue(name, out var owner))
+                {
+                    errors.Add($"{sourceName}:Clusters:{name}: {owner} already defines a cluster of this name.");
+                    continue;
+                }
+
+                owners[name] = $"route source {sourceName}";
+                merged.Clusters[name] = cluster;
+            }
+
+            foreach (var route in set.Routes)
+            {
+                merged.Routes.Add(route);
+            }
+        }
+
+        return merged;
+    }
+
+    /// <summary>
+    /// Rewrites a merged route's key (<c>Proxy:Routes:12:…</c>) to its source's (<c>ingress:Routes:3:…</c>), so an error
+    /// names what the source published, not a position in a list nobody wrote.
+    /// </summary>
+    public static string Attribute(string error, ProxyOptions configured, (string Name, ProxyRouteSet Set)[] sources)
+    {
+        const string Prefix = ProxyConfiguration.SectionName + ":Routes:";
+        if (sources.Length == 0 || !error.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            return error;
+        }
+
+        var end = error.IndexOfAny([':', ' '], Prefix.Length);
+        if (!int.TryParse(end < 0 ? error.AsSpan(Prefix.Length) : error.AsSpan(Prefix.Length, end - Prefix.Length), out var index) || index < configured.Routes.Count)
+        {
+            return error;
+        }
+
+        index -= configured.Routes.Count;
+        foreach (var (name, set) in sources)
+        {
+            var count = set.Routes.Count;
+            if (index < count)
+            {
+                return $"{name}:Routes:{index}{(end < 0 ? "" : error[end..])}";
+            }
+
+            index -= count;
+        }
+
+        return error;
+    }
+}
