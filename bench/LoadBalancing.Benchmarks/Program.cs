@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Running;
+using LoadBalancing;
 using LoadBalancing.Benchmarks;
 
 // `-- quality` prints the hash-quality table (not a timing run); anything else goes to BenchmarkDotNet.
@@ -23,6 +24,15 @@ if (args.Length > 0 && args[0] == "routes")
         }
     }
 
+    return;
+}
+
+// `-- reload-latency [seconds]` times route look-ups on one thread while another reloads (see ReloadLatency).
+if (args.Length > 0 && args[0] == "reload-latency")
+{
+    var seconds = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10;
+    var algorithm = args.Length > 2 ? Enum.Parse<LoadBalancingAlgorithm>(args[2]) : LoadBalancingAlgorithm.RoundRobin;
+    ReloadLatency.Run(Console.Out, TimeSpan.FromSeconds(seconds), algorithm);
     return;
 }
 
