@@ -96,8 +96,8 @@ internal sealed partial class ProxyRuntime
                 ReloadLog.RestartNeeded(_logger, item);
             }
 
-            if (ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options, redact: false)) == current.Fingerprint
-                && ProxyOptionsJson.Listeners(options) == ProxyOptionsJson.Listeners(current.Options))
+            var fingerprint = ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options, redact: false));
+            if (fingerprint == current.Fingerprint && ProxyOptionsJson.Listeners(options) == ProxyOptionsJson.Listeners(current.Options))
             {
                 Interlocked.Increment(ref _reloads[(int)ReloadOutcome.Unchanged]);
                 _status = new ReloadStatus(null, null, [], restart);
@@ -105,7 +105,7 @@ internal sealed partial class ProxyRuntime
                 return new ReloadResult(ReloadOutcome.Unchanged, current.Generation, [], restart);
             }
 
-            var next = Commit(plan, options, current.Generation + 1, source);
+            var next = Commit(plan, options, current.Generation + 1, source, fingerprint);
             _config = next;
             foreach (var cluster in plan.Retire)
             {
@@ -203,7 +203,7 @@ internal sealed partial class ProxyRuntime
         return plan;
     }
 
-    private ProxyConfigSnapshot Commit(Plan plan, ProxyOptions options, long generation, string source)
+    private ProxyConfigSnapshot Commit(Plan plan, ProxyOptions options, long generation, string source, string? fingerprint = null)
     {
         var clusters = new Dictionary<string, ProxyCluster>(StringComparer.Ordinal);
         foreach (var (name, (cluster, staticOptions)) in plan.Kept)
@@ -240,7 +240,7 @@ internal sealed partial class ProxyRuntime
             clusters[name] = new ProxyCluster(name, clusterOptions, endpoints, Blocks, Time, Metrics) { StalenessBound = stalenessBound, IsStaticSource = !registered };
         }
 
-        return new ProxyConfigSnapshot(options, clusters, generation, source, Time.GetUtcNow());
+        return new ProxyConfigSnapshot(options, clusters, generation, source, Time.GetUtcNow(), fingerprint);
     }
 
     /// <summary>
