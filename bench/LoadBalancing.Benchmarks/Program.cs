@@ -36,4 +36,13 @@ if (args.Length > 0 && args[0] == "reload-latency")
     return;
 }
 
+// `-- reload-breakdown [repetitions]` times each step of a reload on its own (see ReloadBreakdown).
+if (args.Length > 0 && args[0] == "reload-breakdown")
+{
+    var repetitions = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 30;
+    var algorithm = args.Length > 2 ? Enum.Parse<LoadBalancingAlgorithm>(args[2]) : LoadBalancingAlgorithm.RoundRobin;
+    ReloadBreakdown.Run(Console.Out, repetitions, algorithm);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
