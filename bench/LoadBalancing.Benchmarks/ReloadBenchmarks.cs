@@ -13,10 +13,13 @@ namespace LoadBalancing.Benchmarks;
 [Config(typeof(Config))]
 public class ReloadBenchmarks
 {
-    private ProxyRuntime _runtime = null!;
+    // One runtime per benchmark, so that each one's reloads alternate between its own two configurations.
+    private ProxyRuntime _routesRuntime = null!;
+    private ProxyRuntime _clustersRuntime = null!;
     private ProxyOptions[] _routeChanged = null!;
     private ProxyOptions[] _clustersChanged = null!;
-    private int _next;
+    private int _nextRoutes;
+    private int _nextClusters;
 
     [Params(LoadBalancingAlgorithm.RoundRobin, LoadBalancingAlgorithm.Maglev)]
     public LoadBalancingAlgorithm Algorithm { get; set; }
@@ -25,29 +28,34 @@ public class ReloadBenchmarks
     public void Setup()
     {
         var start = ReloadFixtures.Options(Algorithm);
-        _runtime = ReloadFixtures.Runtime(start);
+        _routesRuntime = ReloadFixtures.Runtime(start);
+        _clustersRuntime = ReloadFixtures.Runtime(start);
         _routeChanged = [start, ReloadFixtures.Options(Algorithm, routeVariant: 1)];
         _clustersChanged = [start, ReloadFixtures.Options(Algorithm, clusterVariant: 1)];
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _runtime.Dispose();
+    public void Cleanup()
+    {
+        _routesRuntime.Dispose();
+        _clustersRuntime.Dispose();
+    }
 
     /// <summary>One route edited; every cluster stays (with its balancer, endpoint state and pooled connections).</summary>
     [Benchmark]
-    public long RoutesChangedClustersKept() => Apply(_routeChanged[++_next & 1], expectedCreated: false);
+    public long RoutesChangedClustersKept() => Apply(_routesRuntime, _routeChanged[++_nextRoutes & 1], expectedCreated: false);
 
     /// <summary>Every cluster's definition changed: 100 clusters built, 100 retired.</summary>
     [Benchmark]
-    public long EveryClusterChanged() => Apply(_clustersChanged[++_next & 1], expectedCreated: true);
+    public long EveryClusterChanged() => Apply(_clustersRuntime, _clustersChanged[++_nextClusters & 1], expectedCreated: true);
 
-    private long Apply(ProxyOptions options, bool expectedCreated)
+    private static long Apply(ProxyRuntime runtime, ProxyOptions options, bool expectedCreated)
     {
-        var before = _runtime.Config.ClustersByName["c0"];
-        var result = _runtime.Reload(options, [], "bench");
-        if (result.Outcome != ReloadOutcome.Applied || (_runtime.Config.ClustersByName["c0"] != before) != expectedCreated)
+        var before = runtime.Config.ClustersByName["c0"];
+        var result = runtime.Reload(options, [], "bench");
+        if (result.Outcome != ReloadOutcome.Applied || (runtime.Config.ClustersByName["c0"] != before) != expectedCreated)
         {
-            throw new InvalidOperationException($"reload {result.Outcome}: {string.Join("; ", result.Errors)}");
+            throw new InvalidOperationException($"reload {result.Outcome} (clusters built: {runtime.Config.ClustersByName["c0"] != before}): {string.Join("; ", result.Errors)}");
         }
 
         return result.Generation;
