@@ -1,10 +1,47 @@
 using BenchmarkDotNet.Running;
+using LoadBalancing;
 using LoadBalancing.Benchmarks;
 
 // `-- quality` prints the hash-quality table (not a timing run); anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "quality")
 {
     HashQuality.Print(Console.Out);
+    return;
+}
+
+// `-- routes` prints what each route-match benchmark request matches (a check of the fixtures, not a timing run).
+if (args.Length > 0 && args[0] == "routes")
+{
+    foreach (var routes in new[] { 10, 1_000 })
+    {
+        foreach (var kind in Enum.GetValues<RouteRequest>())
+        {
+            Console.WriteLine($"## {routes} routes, {kind}");
+            foreach (var line in RouteFixtures.Describe(kind, routes))
+            {
+                Console.WriteLine(line);
+            }
+        }
+    }
+
+    return;
+}
+
+// `-- reload-latency [seconds]` times route look-ups on one thread while another reloads (see ReloadLatency).
+if (args.Length > 0 && args[0] == "reload-latency")
+{
+    var seconds = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10;
+    var algorithm = args.Length > 2 ? Enum.Parse<LoadBalancingAlgorithm>(args[2]) : LoadBalancingAlgorithm.RoundRobin;
+    ReloadLatency.Run(Console.Out, TimeSpan.FromSeconds(seconds), algorithm);
+    return;
+}
+
+// `-- reload-breakdown [repetitions]` times each step of a reload on its own (see ReloadBreakdown).
+if (args.Length > 0 && args[0] == "reload-breakdown")
+{
+    var repetitions = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 30;
+    var algorithm = args.Length > 2 ? Enum.Parse<LoadBalancingAlgorithm>(args[2]) : LoadBalancingAlgorithm.RoundRobin;
+    ReloadBreakdown.Run(Console.Out, repetitions, algorithm);
     return;
 }
 

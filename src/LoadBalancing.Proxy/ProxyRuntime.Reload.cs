@@ -122,8 +122,8 @@ internal sealed partial class ProxyRuntime
             ReloadLog.RestartNeeded(_logger, item);
         }
 
-        if (ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options, redact: false)) == current.Fingerprint
-            && ProxyOptionsJson.Listeners(options) == ProxyOptionsJson.Listeners(current.Options))
+        var fingerprint = ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options, redact: false));
+        if (fingerprint == current.Fingerprint && ProxyOptionsJson.Listeners(options) == ProxyOptionsJson.Listeners(current.Options))
         {
             Interlocked.Increment(ref _reloads[(int)ReloadOutcome.Unchanged]);
             _status = new ReloadStatus(null, null, [], restart);
@@ -131,7 +131,7 @@ internal sealed partial class ProxyRuntime
             return new ReloadResult(ReloadOutcome.Unchanged, current.Generation, [], restart);
         }
 
-        var next = Commit(plan, options, current.Generation + 1, source, current);
+        var next = Commit(plan, options, current.Generation + 1, source, current, fingerprint);
         _config = next;
         foreach (var cluster in plan.Retire)
         {
@@ -237,7 +237,7 @@ internal sealed partial class ProxyRuntime
         return plan;
     }
 
-    private ProxyConfigSnapshot Commit(Plan plan, ProxyOptions options, long generation, string source, ProxyConfigSnapshot? previous)
+    private ProxyConfigSnapshot Commit(Plan plan, ProxyOptions options, long generation, string source, ProxyConfigSnapshot? previous, string? fingerprint = null)
     {
         var clusters = new Dictionary<string, ProxyCluster>(StringComparer.Ordinal);
         foreach (var (name, (cluster, staticOptions)) in plan.Kept)
@@ -273,7 +273,7 @@ internal sealed partial class ProxyRuntime
             };
         }
 
-        return new ProxyConfigSnapshot(options, clusters, generation, source, Time.GetUtcNow());
+        return new ProxyConfigSnapshot(options, clusters, generation, source, Time.GetUtcNow(), fingerprint);
     }
 
     /// <summary>

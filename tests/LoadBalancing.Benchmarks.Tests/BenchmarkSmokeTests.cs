@@ -55,6 +55,20 @@ public sealed class BenchmarkSmokeTests
         Assert.All(rows, r => Assert.Equal(10, r.Count(c => c == '|'))); // nine cells
     }
 
+    [Theory]
+    [InlineData(10)]
+    [InlineData(1_000)]
+    public void RouteFixtures_RequestsHitWhatTheirKindSays(int routes)
+    {
+        Assert.All(RouteFixtures.Describe(RouteRequest.Miss, routes), d => Assert.EndsWith("→ none", d, StringComparison.Ordinal));
+        Assert.All(RouteFixtures.Describe(RouteRequest.AnyHost, routes), d => Assert.Contains("→ r", d, StringComparison.Ordinal));
+        Assert.All(RouteFixtures.Describe(RouteRequest.AnyHost, routes), d => Assert.Contains("(* ", d, StringComparison.Ordinal));
+        Assert.All(RouteFixtures.Describe(RouteRequest.DeepPrefix, routes), d => Assert.Contains("Prefix /api/v1/users", d, StringComparison.Ordinal));
+        Assert.Contains(RouteFixtures.Describe(RouteRequest.Regex, routes), d => d.Contains("RegularExpression", StringComparison.Ordinal));
+        Assert.Contains(RouteFixtures.Describe(RouteRequest.SuffixHost, routes), d => d.Contains("(*.tenant", StringComparison.Ordinal));
+        Assert.Contains(RouteFixtures.Describe(RouteRequest.Conditions, routes), d => d.Contains("+conditions", StringComparison.Ordinal));
+    }
+
     private static void Invoke<TAttribute>(object instance)
         where TAttribute : Attribute
     {

@@ -9,7 +9,8 @@ namespace LoadBalancing.Proxy;
 /// </summary>
 internal sealed class ProxyConfigSnapshot
 {
-    public ProxyConfigSnapshot(ProxyOptions options, IReadOnlyDictionary<string, ProxyCluster> clusters, long generation, string source, DateTimeOffset loadedAt)
+    // A reload passes the fingerprint it has just written to compare with the configuration in service.
+    public ProxyConfigSnapshot(ProxyOptions options, IReadOnlyDictionary<string, ProxyCluster> clusters, long generation, string source, DateTimeOffset loadedAt, string? fingerprint = null)
     {
         Options = options;
         ClustersByName = clusters;
@@ -20,7 +21,7 @@ internal sealed class ProxyConfigSnapshot
         LoadedAt = loadedAt;
         Definitions = options.Clusters.ToDictionary(c => c.Key, c => ProxyOptionsJson.Definition(c.Value), StringComparer.Ordinal);
         Text = ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options));
-        Fingerprint = ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options, redact: false));
+        Fingerprint = fingerprint ?? ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options, redact: false));
     }
 
     public ProxyOptions Options { get; }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -81,15 +82,34 @@ internal static class ProxyOptionsJson
         json.WriteEndArray();
     });
 
+    // A reload writes the whole configuration as JSON twice (hundreds of KB with 1,000 routes): written into a buffer kept
+    // per thread, only the resulting strings are allocated, not a growing stream and its copy on the large object heap.
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    private const int KeptBufferBytes = 4 * 1024 * 1024;
+
     public static string Text(Action<Utf8JsonWriter> write)
     {
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
+        var buffer = t_buffer ?? new ArrayBufferWriter<byte>(4096);
+        t_buffer = null; // a nested call (none today) gets a buffer of its own
+        try
         {
-            write(json);
-        }
+            using (var json = new Utf8JsonWriter(buffer))
+            {
+                write(json);
+            }
 
-        return Encoding.UTF8.GetString(stream.ToArray());
+            return Encoding.UTF8.GetString(buffer.WrittenSpan);
+        }
+        finally
+        {
+            if (buffer.Capacity <= KeptBufferBytes)
+            {
+                buffer.ResetWrittenCount();
+                t_buffer = buffer;
+            }
+        }
     }
 
     private static void WriteRoute(Utf8JsonWriter json, ProxyRouteOptions route, bool redact)

@@ -32,6 +32,7 @@ internal sealed class ProxyRoute
         PathType = options.PathType;
         Path = PathType == PathMatchType.Prefix ? PathPrefix.Normalize(options.Path) : options.Path;
         PathRegex = PathType == PathMatchType.RegularExpression ? RouteConditions.Anchored(options.Path) : null;
+        PathRegexPrefix = PathType == PathMatchType.RegularExpression ? RegexPrefix.Literal(options.Path) : "";
         Conditions = new RouteConditions(options);
 
         var backends = options.Backends.Count > 0
@@ -88,6 +89,9 @@ internal sealed class ProxyRoute
     public PathMatchType PathType { get; }
 
     public Regex? PathRegex { get; }
+
+    /// <summary>What every path <see cref="PathRegex"/> matches starts with (see <see cref="RegexPrefix"/>); may be empty.</summary>
+    public string PathRegexPrefix { get; }
 
     public RouteConditions Conditions { get; }
 

@@ -8,7 +8,8 @@ namespace LoadBalancing.Proxy.Routing;
 /// host, an exact path, then regular-expression paths in configuration order, then the longest prefix; among routes
 /// with the same path, one with a method condition, then more header conditions, then more query conditions, then
 /// the earlier in configuration. Built once per configuration; a look-up costs a few dictionary probes (one per
-/// path segment) and allocates nothing.
+/// path segment) and allocates nothing. A path expression runs only for paths that start with its literal text
+/// (<see cref="RegexPrefix"/>), so a host's expression routes cost little for requests they cannot match.
 /// </summary>
 internal sealed class RouteTable
 {
@@ -139,7 +140,9 @@ internal sealed class RouteTable
 
             foreach (var route in _regex)
             {
-                if (RouteConditions.IsFullMatch(route.PathRegex!, path) && route.Conditions.Matches(request))
+                if (path.StartsWith(route.PathRegexPrefix, StringComparison.Ordinal)
+                    && RouteConditions.IsFullMatch(route.PathRegex!, path)
+                    && route.Conditions.Matches(request))
                 {
                     return route;
                 }

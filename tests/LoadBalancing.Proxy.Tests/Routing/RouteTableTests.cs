@@ -67,6 +67,33 @@ public sealed class RouteTableTests
         Assert.Null(table.Match(Request("web.example.com", "/v1")));
     }
 
+    [Theory]
+    [InlineData("/items", "exact")]
+    [InlineData("/items/42", "numbers")] // expressions in configuration order, before any prefix
+    [InlineData("/items/abc", "any-item")]
+    [InlineData("/items/", "any-item")]
+    [InlineData("/itemsx", "prefix-i")] // no expression's literal start, no 'items' segment
+    [InlineData("/other/items/42", "other")]
+    public void Match_RegularExpressions_ComeAfterExactPathsAndBeforePrefixes(string path, string expected)
+    {
+        (string Path, PathMatchType Type, string Name)[] routes =
+        [
+            ("/items", PathMatchType.Prefix, "prefix"),
+            ("/i", PathMatchType.Prefix, "prefix-i-segment"),
+            ("/items/[0-9]+", PathMatchType.RegularExpression, "numbers"),
+            ("/items/.*", PathMatchType.RegularExpression, "any-item"),
+            ("/items", PathMatchType.Exact, "exact"),
+            ("/it.+x", PathMatchType.RegularExpression, "prefix-i"),
+            ("/", PathMatchType.Prefix, "other"),
+        ];
+        var table = new RouteTable([.. routes.Select((r, i) => new ProxyRoute(
+            new ProxyRouteOptions { Name = r.Name, Path = r.Path, PathType = r.Type, DirectResponse = new DirectResponseOptions() },
+            i,
+            new Dictionary<string, Clusters.ProxyCluster>()))]);
+
+        Assert.Equal(expected, table.Match(Request("example.com", path))?.Name);
+    }
+
     [Property]
     public Property Match_AlwaysReturnsARouteWhosePrefixMatches(NonEmptyString segment)
     {
