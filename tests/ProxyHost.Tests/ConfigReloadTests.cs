@@ -178,11 +178,10 @@ public sealed partial class ConfigReloadTests
                 Assert.Equal(HttpStatusCode.OK, added.StatusCode);
             }
 
-            await UntilAsync(async ct =>
-            {
-                using var response = await client.GetAsync("/new", ct);
-                return response.StatusCode == HttpStatusCode.OK && await response.Content.ReadAsStringAsync(ct) == "cart-a";
-            });
+            // Discovery lists the new namespace; the cluster has its endpoint once that list is published.
+            var discovery = app.Services.GetRequiredService<LoadBalancing.Kubernetes.KubernetesDiscovery>();
+            await WhenEndpointsAsync(discovery, discovery.GetSource("orders", "cart", "http"), count: 1);
+            Assert.Equal("cart-a", await client.GetStringAsync("/new", TestContext.Current.CancellationToken));
             Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync("/ghost", TestContext.Current.CancellationToken)).StatusCode);
             Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("readyz", TestContext.Current.CancellationToken)).StatusCode);
             using (var config = JsonDocument.Parse(await admin.GetStringAsync("config", TestContext.Current.CancellationToken)))
@@ -262,6 +261,33 @@ public sealed partial class ConfigReloadTests
                   "b-canary": { "Endpoints": [ { "Address": "{{b2}}" } ] }{{extraCluster}}
                 } } }
             """;
+    }
+
+    /// <summary>Waits (bounded, on the source's own notifications) until it has <paramref name="count"/> endpoints.</summary>
+    private static async Task WhenEndpointsAsync(LoadBalancing.Kubernetes.KubernetesDiscovery discovery, LoadBalancing.EndpointSource source, int count)
+    {
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subscription = source.Subscribe(set =>
+        {
+            if (set.Endpoints.Count == count)
+            {
+                reached.TrySetResult();
+            }
+        });
+        if (source.Current.Endpoints.Count == count)
+        {
+            return;
+        }
+
+        try
+        {
+            await reached.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            var views = string.Join("; ", discovery.Freshness.Select(f => $"{f.Namespace}: {f.Status}, {f.Slices} slices, last list {f.SecondsSinceLastList:0.0} s ago"));
+            throw new Xunit.Sdk.XunitException($"{source.Name} has {source.Current.Endpoints.Count} endpoints after 30 s, not {count}; views: {views}; wedged: {discovery.Wedged() ?? "no"}");
+        }
     }
 
     /// <summary>Runs <paramref name="done"/> until it says so (bounded at 10 s; each try is a real request, no sleeps).</summary>
