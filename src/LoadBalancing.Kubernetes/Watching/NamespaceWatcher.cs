@@ -111,7 +111,7 @@ internal sealed partial class NamespaceWatcher : IDisposable
     public void Follow(IReadOnlyCollection<string>? services)
     {
         _following = new Following(services);
-        Volatile.Write(ref _relistRequested, 1);
+        Interlocked.Exchange(ref _relistRequested, 1);
         RestartWatch(WatchRestartCause.Superseded);
     }
 
@@ -318,7 +318,15 @@ internal sealed partial class NamespaceWatcher : IDisposable
         using var session = CancellationTokenSource.CreateLinkedTokenSource(stop, deadline.Token);
         var id = Interlocked.Increment(ref _sessionId);
         Volatile.Write(ref _requestedRestart, 0);
-        Volatile.Write(ref _session, session);
+        Interlocked.Exchange(ref _session, session);
+        if (Volatile.Read(ref _relistRequested) == 1)
+        {
+            // Follow asked for a list while this loop was listing or about to watch (it found no watch to end): the
+            // full fences on both sides mean one of the two always sees the other.
+            Interlocked.CompareExchange(ref _session, null, session);
+            return WatchRestartCause.Superseded;
+        }
+
         Line(current: false);
         var started = _time.GetTimestamp();
         using var watchdog = new IdleWatchdog(this, session);

@@ -30,6 +30,26 @@ public sealed class FollowAtRunTimeTests
     }
 
     [Fact]
+    public async Task ServicesFollowedWhileAListIsUnderWay_AreAllListed()
+    {
+        await using var h = await Harness.CreateAsync();
+        for (var i = 0; i < 6; i++)
+        {
+            h.Server.Apply(h.Namespace, Slice($"svc{i}-1", $"svc{i}", [new([$"10.0.3.{i + 1}"])]));
+        }
+
+        await h.StartAsync();
+
+        // Each follow asks for a list; those that land while one is running (or before the next watch opens) must
+        // still get theirs, not wait for the watch to end minutes later.
+        var sources = Enumerable.Range(0, 6).Select(i => h.Discovery.GetSource(h.Namespace, $"svc{i}", "http")).ToArray();
+        foreach (var source in sources)
+        {
+            await source.WaitForAsync(s => s.Count == 1, source.Name + "'s pod");
+        }
+    }
+
+    [Fact]
     public async Task AServiceOfANewNamespace_GetsItsOwnLoops()
     {
         await using var h = await Harness.CreateAsync();
