@@ -1,0 +1,184 @@
+using System.Globalization;
+using k8s.Models;
+
+namespace LoadBalancing.Proxy.Kubernetes.Ingress;
+
+/// <summary>Why part of an Ingress was not turned into a route.</summary>
+internal sealed record IngressProblem(string Ingress, string Problem);
+
+/// <summary>The routes and clusters our Ingresses make, and what could not be used.</summary>
+internal sealed record IngressTranslation(ProxyRouteSet Set, IReadOnlyList<IngressProblem> Problems, IReadOnlyList<string> Admitted);
+
+/// <summary>
+/// Turns the Ingresses of our class into routes and clusters. Each backend Service port becomes a cluster fed by
+/// EndpointSlice discovery (never the Service IP); a Service port named by number is mapped to the name its
+/// EndpointSlices carry through the Service object. Older Ingresses win a path two of them claim (as Gateway API
+/// orders routes); a path whose backend cannot be resolved answers 503 rather than falling through to another route.
+/// One Ingress's mistakes never keep another's routes out.
+/// </summary>
+/// <remarks>
+/// Host wildcards (<c>*.example.com</c>) match any number of labels before the suffix, as ingress-nginx's server
+/// names do (the Ingress API text says one label); <c>ImplementationSpecific</c> paths match as <c>Prefix</c>.
+/// </remarks>
+internal static class IngressTranslator
+{
+    public const string ClusterPrefix = "ingress:";
+
+    public static IngressTranslation Translate(IEnumerable<V1Ingress> ingresses, IngressClassSelector selector, IEnumerable<V1Service> services, ClusterOptions? clusterDefaults = null)
+    {
+        var serviceIndex = services
+            .Where(s => s.Metadata?.Name is not null)
+            .GroupBy(s => (s.Metadata.NamespaceProperty ?? "default", s.Metadata.Name))
+            .ToDictionary(g => g.Key, g => g.First());
+        var routes = new List<ProxyRouteOptions>();
+        var clusters = new Dictionary<string, ClusterOptions>(StringComparer.Ordinal);
+        var problems = new List<IngressProblem>();
+        var admitted = new List<string>();
+        var claimed = new Dictionary<string, string>(StringComparer.Ordinal);
+
+        // Oldest first: an older Ingress keeps a path a newer one also claims.
+        var ordered = ingresses
+            .Where(selector.IsOurs)
+            .OrderBy(i => i.Metadata?.CreationTimestamp ?? DateTime.MaxValue)
+            .ThenBy(i => Key(i), StringComparer.Ordinal);
+        foreach (var ingress in ordered)
+        {
+            var key = Key(ingress);
+            var ns = ingress.Metadata?.NamespaceProperty ?? "default";
+            var before = routes.Count;
+            var rules = ingress.Spec?.Rules ?? [];
+            for (var r = 0; r < rules.Count; r++)
+            {
+                var rule = rules[r];
+                var host = string.IsNullOrEmpty(rule.Host) ? "*" : rule.Host.ToLowerInvariant();
+                var paths = rule.Http?.Paths ?? [];
+                for (var p = 0; p < paths.Count; p++)
+                {
+                    var path = paths[p];
+                    var where = $"rules[{r}].http.paths[{p}]";
+                    var pathText = string.IsNullOrEmpty(path.Path) ? "/" : path.Path;
+                    if (pathText[0] != '/')
+                    {
+                        problems.Add(new(key, $"{where}: path '{pathText}' does not start with '/'; skipped."));
+                        continue;
+                    }
+
+                    var pathType = string.Equals(path.PathType, "Exact", StringComparison.Ordinal) ? PathMatchType.Exact : PathMatchType.Prefix;
+                    var match = $"{host}|{pathType}|{(pathType == PathMatchType.Prefix && pathText.Length > 1 ? pathText.TrimEnd('/') : pathText)}";
+                    if (claimed.TryGetValue(match, out var owner))
+                    {
+                        problems.Add(new(key, $"{where}: host '{host}' path '{pathText}' is already routed by the older Ingress {owner}; skipped."));
+                        continue;
+                    }
+
+                    var route = new ProxyRouteOptions { Name = $"ingress:{key}:{r}:{p}", Path = pathText, PathType = pathType };
+                    if (host != "*")
+                    {
+                        route.Hosts.Add(host);
+                    }
+
+                    Target(route, path.Backend, ns, serviceIndex, clusters, clusterDefaults, key, where, problems);
+                    claimed[match] = key;
+                    routes.Add(route);
+                }
+            }
+
+            if (ingress.Spec?.DefaultBackend is { } fallback)
+            {
+                const string Match = "*|Prefix|/";
+                if (claimed.TryGetValue(Match, out var owner))
+                {
+                    problems.Add(new(key, $"defaultBackend: the older Ingress {owner} already routes every other request; skipped."));
+                }
+                else
+                {
+                    var route = new ProxyRouteOptions { Name = $"ingress:{key}:default", Path = "/" };
+                    Target(route, fallback, ns, serviceIndex, clusters, clusterDefaults, key, "defaultBackend", problems);
+                    claimed[Match] = key;
+                    routes.Add(route);
+                }
+            }
+
+            if (routes.Count > before)
+            {
+                admitted.Add(key);
+            }
+        }
+
+        return new IngressTranslation(new ProxyRouteSet(routes, clusters), problems, admitted);
+    }
+
+    private static void Target(
+        ProxyRouteOptions route, V1IngressBackend? backend, string ns, Dictionary<(string, string), V1Service> services,
+        Dictionary<string, ClusterOptions> clusters, ClusterOptions? defaults, string ingress, string where, List<IngressProblem> problems)
+    {
+        string? problem;
+        if (backend?.Service is not { Name: { Length: > 0 } serviceName } service)
+        {
+            problem = backend?.Resource is not null ? "resource backends are not supported" : "no backend service";
+        }
+        else if (!services.TryGetValue((ns, serviceName), out var found))
+        {
+            problem = $"Service {ns}/{serviceName} does not exist";
+        }
+        else if (ResolvePort(found, service.Port, out var port, out problem))
+        {
+            var cluster = string.Create(CultureInfo.InvariantCulture, $"{ClusterPrefix}{ns}/{serviceName}:{port ?? "-"}");
+            if (!clusters.ContainsKey(cluster))
+            {
+                clusters[cluster] = NewCluster(defaults, new KubernetesServiceOptions { Namespace = ns, Service = serviceName, Port = port });
+            }
+
+            route.Cluster = cluster;
+            return;
+        }
+
+        problems.Add(new(ingress, $"{where}: {problem}; the path answers 503."));
+        route.DirectResponse = new DirectResponseOptions { StatusCode = 503, Body = "no backend for this Ingress path\n" };
+    }
+
+    /// <summary>The port as its EndpointSlices name it: the Service port's name, or null for the Service's only, unnamed port.</summary>
+    private static bool ResolvePort(V1Service service, V1ServiceBackendPort? wanted, out string? port, out string? problem)
+    {
+        var ports = service.Spec?.Ports ?? [];
+        var match = wanted?.Name is { Length: > 0 } name
+            ? ports.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.Ordinal))
+            : wanted?.Number is { } number ? ports.FirstOrDefault(p => p.Port == number)
+            : null;
+        var what = wanted?.Name is { Length: > 0 } n ? $"port '{n}'" : wanted?.Number is { } num ? $"port {num}" : "no port";
+        if (match is null)
+        {
+            port = null;
+            problem = $"Service {service.Metadata.NamespaceProperty}/{service.Metadata.Name} has no {what}";
+            return false;
+        }
+
+        if (string.IsNullOrEmpty(match.Name) && ports.Count > 1)
+        {
+            port = null;
+            problem = $"Service {service.Metadata.NamespaceProperty}/{service.Metadata.Name} has several ports and {what} has no name, which its EndpointSlices need";
+            return false;
+        }
+
+        port = string.IsNullOrEmpty(match.Name) ? null : match.Name;
+        problem = null;
+        return true;
+    }
+
+    private static ClusterOptions NewCluster(ClusterOptions? defaults, KubernetesServiceOptions service)
+    {
+        var cluster = new ClusterOptions { Kubernetes = service };
+        if (defaults is not null)
+        {
+            cluster.Algorithm = defaults.Algorithm;
+            cluster.MaxAttempts = defaults.MaxAttempts;
+            cluster.ConnectTimeout = defaults.ConnectTimeout;
+            cluster.ResponseHeaderTimeout = defaults.ResponseHeaderTimeout;
+            cluster.IdleTimeout = defaults.IdleTimeout;
+        }
+
+        return cluster;
+    }
+
+    private static string Key(V1Ingress ingress) => $"{ingress.Metadata?.NamespaceProperty ?? "default"}/{ingress.Metadata?.Name}";
+}
