@@ -479,8 +479,9 @@ internal sealed partial class HttpForwarder
 
         if (pick.HasEndpoint && tried.Contains(pick.Endpoint!))
         {
+            // The algorithm keeps choosing what was tried (a heavy weight, a hash key): take any other endpoint.
             pick.Release();
-            return default;
+            return balancer.PickExcluding(tried.Items);
         }
 
         return pick;

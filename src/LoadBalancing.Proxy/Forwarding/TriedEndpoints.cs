@@ -10,6 +10,10 @@ internal struct TriedEndpoints
 
     public readonly int Count => _count;
 
+    /// <summary>The endpoints tried, in order.</summary>
+    [System.Diagnostics.CodeAnalysis.UnscopedRef]
+    public readonly ReadOnlySpan<BackendEndpoint> Items => ((ReadOnlySpan<BackendEndpoint>)_items)[.._count];
+
     public void Add(BackendEndpoint endpoint)
     {
         if (_count < ProxyOptionsValidation.MaxAttemptsLimit)
@@ -22,7 +26,7 @@ internal struct TriedEndpoints
     {
         for (var i = 0; i < _count; i++)
         {
-            if (_items[i]!.Equals(endpoint))
+            if (_items[i].Equals(endpoint))
             {
                 return true;
             }
@@ -34,6 +38,6 @@ internal struct TriedEndpoints
     [InlineArray(ProxyOptionsValidation.MaxAttemptsLimit)]
     private struct Buffer
     {
-        private BackendEndpoint? _element;
+        private BackendEndpoint _element;
     }
 }

@@ -96,6 +96,61 @@ public sealed class Balancer : IDisposable
         return new PickResult(this, picker.Endpoints[index], state, PickStatus.Picked);
     }
 
+    /// <summary>
+    /// Picks a usable endpoint not in <paramref name="excluded"/>, for a retry that must go elsewhere: weighted by the
+    /// endpoints' weights among those left. An algorithm asked again may keep choosing an endpoint already tried (a
+    /// heavy weight, a hash key); this always finds another when there is one. Allocation-free; not for the first pick.
+    /// </summary>
+    /// <param name="excluded">The endpoints already tried.</param>
+    /// <returns>The endpoint, or a <see cref="PickStatus.NoEndpoint"/> result when every usable endpoint is excluded.</returns>
+    public PickResult PickExcluding(ReadOnlySpan<BackendEndpoint> excluded)
+    {
+        var picker = _picker;
+        var endpoints = picker.Endpoints;
+        long total = 0;
+        foreach (var endpoint in endpoints)
+        {
+            if (!Contains(excluded, endpoint))
+            {
+                total += endpoint.Weight;
+            }
+        }
+
+        if (total == 0)
+        {
+            return default;
+        }
+
+        var point = Random.Shared.NextInt64(total);
+        for (var i = 0; i < endpoints.Length; i++)
+        {
+            if (Contains(excluded, endpoints[i]) || (point -= endpoints[i].Weight) >= 0)
+            {
+                continue;
+            }
+
+            var state = picker.States[i];
+            state.AddInFlight();
+            _totalInFlight?.Increment();
+            return new PickResult(this, endpoints[i], state, PickStatus.Picked);
+        }
+
+        return default;
+    }
+
+    private static bool Contains(ReadOnlySpan<BackendEndpoint> endpoints, BackendEndpoint endpoint)
+    {
+        foreach (var candidate in endpoints)
+        {
+            if (candidate.Equals(endpoint))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Picks an endpoint for a request without a key.</summary>
     /// <returns>The endpoint, or a result whose <see cref="PickResult.Status"/> says why there is none.</returns>
     public PickResult Pick() => Pick(PickContext.None);

@@ -123,6 +123,27 @@ public sealed class RouteRetryTests
     }
 
     [Fact]
+    public async Task ARetryFindsTheLightEndpoint_WhenTheHeavyOneIsDead()
+    {
+        // Asked again, the algorithm would choose the dead endpoint 999 times in 1,000: the retry must go elsewhere.
+        await using var light = await TestBackend.StartAsync("light", "127.0.0.3");
+        var options = Options(retry: null);
+        options.Clusters["web"].Endpoints.Add(new EndpointOptions { Address = Loopback.DeadEndpoint("127.0.0.9"), Weight = 1000 });
+        options.Clusters["web"].Endpoints.Add(new EndpointOptions { Address = light.Address, Weight = 1 });
+        options.Clusters["web"].OutlierDetection.Enabled = false; // keep the dead endpoint in the picker
+        await using var proxy = await TestProxy.StartAsync(options);
+
+        for (var i = 0; i < 20; i++)
+        {
+            using var response = await SendAsync(proxy, HttpMethod.Get, Guid.NewGuid().ToString("N"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("light", await response.Content.ReadAsStringAsync(Ct));
+        }
+
+        Assert.True(proxy.Cluster().Metrics.Errors(UpstreamError.Connect) >= 15, "the dead endpoint was rarely tried first");
+    }
+
+    [Fact]
     public async Task APolicyListingOnlyStatuses_StillRetriesConnectFailures()
     {
         await using var healthy = await TestBackend.StartAsync("healthy", "127.0.0.3");
