@@ -18,6 +18,9 @@ public class ReloadBenchmarks
     private ProxyRuntime _clustersRuntime = null!;
     private ProxyOptions[] _routeChanged = null!;
     private ProxyOptions[] _clustersChanged = null!;
+    private ProxyOptions[] _timeoutsChanged = null!;
+    private ProxyRuntime _timeoutsRuntime = null!;
+    private int _nextTimeouts;
     private int _nextRoutes;
     private int _nextClusters;
 
@@ -32,6 +35,8 @@ public class ReloadBenchmarks
         _clustersRuntime = ReloadFixtures.Runtime(start);
         _routeChanged = [start, ReloadFixtures.Options(Algorithm, routeVariant: 1)];
         _clustersChanged = [start, ReloadFixtures.Options(Algorithm, clusterVariant: 1)];
+        _timeoutsRuntime = ReloadFixtures.Runtime(start);
+        _timeoutsChanged = [start, ReloadFixtures.Options(Algorithm, timeoutVariant: 1)];
     }
 
     [GlobalCleanup]
@@ -39,13 +44,18 @@ public class ReloadBenchmarks
     {
         _routesRuntime.Dispose();
         _clustersRuntime.Dispose();
+        _timeoutsRuntime.Dispose();
     }
 
     /// <summary>One route edited; every cluster stays (with its balancer, endpoint state and pooled connections).</summary>
     [Benchmark]
     public long RoutesChangedClustersKept() => Apply(_routesRuntime, _routeChanged[++_nextRoutes & 1], expectedCreated: false);
 
-    /// <summary>Every cluster's definition changed: 100 clusters built, 100 retired.</summary>
+    /// <summary>Every cluster's connect timeout changed: 100 clusters kept, each taking its new options in place.</summary>
+    [Benchmark]
+    public long EveryClusterTimeoutChanged() => Apply(_timeoutsRuntime, _timeoutsChanged[++_nextTimeouts & 1], expectedCreated: false);
+
+    /// <summary>Every cluster's balancer options changed: 100 clusters built, 100 retired.</summary>
     [Benchmark]
     public long EveryClusterChanged() => Apply(_clustersRuntime, _clustersChanged[++_nextClusters & 1], expectedCreated: true);
 

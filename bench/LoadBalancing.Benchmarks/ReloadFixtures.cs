@@ -15,9 +15,10 @@ public static class ReloadFixtures
 
     /// <summary>
     /// A configuration; <paramref name="routeVariant"/> changes one route's path (the last), <paramref name="clusterVariant"/>
-    /// every cluster's connect timeout, which makes each a new cluster.
+    /// every cluster's panic threshold, which makes each a new cluster, and <paramref name="timeoutVariant"/> every
+    /// cluster's connect timeout, which each cluster takes in place.
     /// </summary>
-    public static ProxyOptions Options(LoadBalancingAlgorithm algorithm, int routeVariant = 0, int clusterVariant = 0)
+    public static ProxyOptions Options(LoadBalancingAlgorithm algorithm, int routeVariant = 0, int clusterVariant = 0, int timeoutVariant = 0)
     {
         var options = new ProxyOptions();
         options.Listeners.Add(new ListenerOptions { Url = "http://127.0.0.1:8080" });
@@ -33,7 +34,14 @@ public static class ReloadFixtures
 
         for (var c = 0; c < ClusterCount; c++)
         {
-            var cluster = new ClusterOptions { Algorithm = algorithm, ConnectTimeout = TimeSpan.FromSeconds(2 + clusterVariant) };
+            // A changed panic threshold changes the balancer (the cluster is rebuilt); a changed timeout only how
+            // requests are forwarded (the cluster is kept and takes the new options in place).
+            var cluster = new ClusterOptions
+            {
+                Algorithm = algorithm,
+                PanicThresholdPercent = 50 - clusterVariant,
+                ConnectTimeout = TimeSpan.FromSeconds(2 + timeoutVariant),
+            };
             for (var e = 0; e < 3; e++)
             {
                 cluster.Endpoints.Add(new EndpointOptions { Address = string.Create(CultureInfo.InvariantCulture, $"10.1.{c}.{e + 1}:8080") });

@@ -209,11 +209,16 @@ internal sealed partial class ProxyRuntime
             var registered = resolved is not null;
             ProxyCluster? old = null;
             previous?.ClustersByName.TryGetValue(name, out old);
-            if (old is not null && old.IsStaticSource != registered && previous!.Definitions[name] == ProxyOptionsJson.Definition(cluster))
+            if (old is not null && old.IsStaticSource != registered)
             {
-                var endpointsChanged = !registered && ProxyOptionsJson.Endpoints(cluster) != ProxyOptionsJson.Endpoints(previous.Options.Clusters[name]);
-                plan.Kept[name] = (old, endpointsChanged ? cluster : null);
-                continue;
+                // Unchanged, or changed only in how requests are forwarded: the same balancer, state and connections.
+                var same = previous!.Definitions[name] == ProxyOptionsJson.Definition(cluster);
+                if (same || ProxyOptionsJson.Core(previous.Options.Clusters[name]) == ProxyOptionsJson.Core(cluster))
+                {
+                    var endpointsChanged = !registered && ProxyOptionsJson.Endpoints(cluster) != ProxyOptionsJson.Endpoints(previous.Options.Clusters[name]);
+                    plan.Kept[name] = (old, endpointsChanged ? cluster : null, same ? null : cluster);
+                    continue;
+                }
             }
 
             plan.Create[name] = (cluster, resolved, old is { IsStaticSource: true } && !registered ? old.Source : null);
@@ -240,12 +245,17 @@ internal sealed partial class ProxyRuntime
     private ProxyConfigSnapshot Commit(Plan plan, ProxyOptions options, long generation, string source, ProxyConfigSnapshot? previous, string? fingerprint = null)
     {
         var clusters = new Dictionary<string, ProxyCluster>(StringComparer.Ordinal);
-        foreach (var (name, (cluster, staticOptions)) in plan.Kept)
+        foreach (var (name, (cluster, staticOptions, reconfigure)) in plan.Kept)
         {
             if (staticOptions is not null)
             {
                 // The source keeps the state (counters, ejections) of endpoints that stay.
                 cluster.Source.Publish(staticOptions.Endpoints.Select(e => e.ToEndpoint()));
+            }
+
+            if (reconfigure is not null)
+            {
+                cluster.Reconfigure(reconfigure);
             }
 
             clusters[name] = cluster;
@@ -355,7 +365,7 @@ internal sealed class Plan
     public List<string> Errors { get; } = [];
 
     /// <summary>Clusters that stay; with the new options when their static endpoints changed and are to be published.</summary>
-    public Dictionary<string, (ProxyCluster Cluster, ClusterOptions? StaticOptions)> Kept { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, (ProxyCluster Cluster, ClusterOptions? StaticOptions, ClusterOptions? Reconfigure)> Kept { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Clusters to build: from a registered source, or static (over the retired cluster's source, if it was static).</summary>
     public Dictionary<string, (ClusterOptions Options, (EndpointSource Source, TimeSpan? StalenessBound)? Registered, EndpointSource? StaticSource)> Create { get; } = new(StringComparer.Ordinal);

@@ -16,12 +16,13 @@ internal sealed class ProxyCluster : IDisposable
     private readonly IDisposable _subscription;
     private readonly ITimer _sweeper;
     private UpstreamPool? _fallbackPool;
+    private volatile Forwarding _forwarding;
 
     public ProxyCluster(string name, ClusterOptions options, EndpointSource source, PinnedBlockPool blocks, TimeProvider time, ProxyMetrics metrics)
     {
         Name = name;
         Metrics = new ClusterMetrics(name, metrics.UpstreamDuration);
-        Options = options;
+        _forwarding = new Forwarding(options);
         Source = source;
         _blocks = blocks;
         _time = time;
@@ -32,8 +33,6 @@ internal sealed class ProxyCluster : IDisposable
         }
 
         Balancer = new Balancer(source, options.ToBalancerOptions(fallback), time);
-        HashKey = new HashKeyPolicy(options.HashKey);
-        DefaultRetry = Forwarding.RetryPolicy.ForCluster(options);
         _subscription = source.Subscribe(RemoveGonePools);
         var sweep = options.PooledConnectionIdleTimeout / 2;
         _sweeper = time.CreateTimer(static s => ((ProxyCluster)s!).SweepIdle(), this, sweep, sweep);
@@ -41,18 +40,26 @@ internal sealed class ProxyCluster : IDisposable
 
     public string Name { get; }
 
-    public ClusterOptions Options { get; }
+    /// <summary>The cluster's options. A reload that changes only how requests are forwarded replaces them in place.</summary>
+    public ClusterOptions Options => _forwarding.Options;
 
     public EndpointSource Source { get; }
 
     public Balancer Balancer { get; }
 
-    public HashKeyPolicy HashKey { get; }
+    public HashKeyPolicy HashKey => _forwarding.HashKey;
 
     public ClusterMetrics Metrics { get; }
 
     /// <summary>The retry policy of routes that set none: the cluster's attempts, on connect failures and resets.</summary>
-    public Forwarding.RetryPolicy DefaultRetry { get; }
+    public LoadBalancing.Proxy.Forwarding.RetryPolicy DefaultRetry => _forwarding.DefaultRetry;
+
+    /// <summary>
+    /// Takes options that differ only in how requests are forwarded (timeouts, attempts, host header, response head
+    /// limit, hash key): the balancer, endpoint state and pooled connections stay. A request already forwarding keeps
+    /// the options it read.
+    /// </summary>
+    public void Reconfigure(ClusterOptions options) => _forwarding = new Forwarding(options);
 
     /// <summary>Retries in flight to this cluster, bounded by the routes' budgets.</summary>
     public RetryBudget RetryBudget { get; } = new();
@@ -114,6 +121,16 @@ internal sealed class ProxyCluster : IDisposable
 
     /// <summary>Idle connections per endpoint, for the admin view.</summary>
     public int IdleConnections(EndpointState state) => _pools.TryGetValue(state, out var pool) ? pool.IdleCount : 0;
+
+    /// <summary>What a reload may replace in place, swapped with one reference write.</summary>
+    private sealed class Forwarding(ClusterOptions options)
+    {
+        public ClusterOptions Options { get; } = options;
+
+        public HashKeyPolicy HashKey { get; } = new(options.HashKey);
+
+        public LoadBalancing.Proxy.Forwarding.RetryPolicy DefaultRetry { get; } = LoadBalancing.Proxy.Forwarding.RetryPolicy.ForCluster(options);
+    }
 
     private UpstreamPool CreateFallbackPool(BackendEndpoint endpoint)
     {

@@ -62,6 +62,12 @@ internal static class ProxyOptionsJson
     /// <summary>A cluster's definition apart from its static endpoints: equal text, same balancer and pools.</summary>
     public static string Definition(ClusterOptions cluster) => Text(json => WriteCluster(json, cluster, withEndpoints: false));
 
+    /// <summary>
+    /// A cluster's definition apart from its static endpoints and the options of forwarding alone (timeouts, attempts,
+    /// host header, response head limit, hash key): equal text, the same balancer and pools can serve it.
+    /// </summary>
+    public static string Core(ClusterOptions cluster) => Text(json => WriteCluster(json, cluster, withEndpoints: false, withForwarding: false));
+
     /// <summary>A cluster's static endpoints in order.</summary>
     public static string Endpoints(ClusterOptions cluster) => Text(json => WriteEndpoints(json, cluster));
 
@@ -279,7 +285,7 @@ internal static class ProxyOptionsJson
         json.WriteEndArray();
     }
 
-    private static void WriteCluster(Utf8JsonWriter json, ClusterOptions cluster, bool withEndpoints)
+    private static void WriteCluster(Utf8JsonWriter json, ClusterOptions cluster, bool withEndpoints, bool withForwarding = true)
     {
         json.WriteStartObject();
         json.WriteString("Algorithm", cluster.Algorithm.ToString());
@@ -298,19 +304,30 @@ internal static class ProxyOptionsJson
             json.WriteEndObject();
         }
 
-        json.WriteStartObject("HashKey");
-        json.WriteString("Source", cluster.HashKey.Source.ToString());
-        WriteOptional(json, "Name", cluster.HashKey.Name);
-        json.WriteEndObject();
+        if (withForwarding)
+        {
+            json.WriteStartObject("HashKey");
+            json.WriteString("Source", cluster.HashKey.Source.ToString());
+            WriteOptional(json, "Name", cluster.HashKey.Name);
+            json.WriteEndObject();
+        }
+
         WriteOptional(json, "Fallback", cluster.Fallback);
-        json.WriteBoolean("PreserveHost", cluster.PreserveHost);
-        json.WriteNumber("MaxAttempts", cluster.MaxAttempts);
-        json.WriteString("ConnectTimeout", Duration(cluster.ConnectTimeout));
-        json.WriteString("ResponseHeaderTimeout", Duration(cluster.ResponseHeaderTimeout));
-        json.WriteString("IdleTimeout", Duration(cluster.IdleTimeout));
+        if (withForwarding)
+        {
+            json.WriteBoolean("PreserveHost", cluster.PreserveHost);
+            json.WriteNumber("MaxAttempts", cluster.MaxAttempts);
+            json.WriteString("ConnectTimeout", Duration(cluster.ConnectTimeout));
+            json.WriteString("ResponseHeaderTimeout", Duration(cluster.ResponseHeaderTimeout));
+            json.WriteString("IdleTimeout", Duration(cluster.IdleTimeout));
+        }
+
         json.WriteString("PooledConnectionIdleTimeout", Duration(cluster.PooledConnectionIdleTimeout));
         json.WriteNumber("MaxIdleConnectionsPerEndpoint", cluster.MaxIdleConnectionsPerEndpoint);
-        json.WriteNumber("MaxResponseHeaderBytes", cluster.MaxResponseHeaderBytes);
+        if (withForwarding)
+        {
+            json.WriteNumber("MaxResponseHeaderBytes", cluster.MaxResponseHeaderBytes);
+        }
         json.WriteStartObject("LeastRequest");
         json.WriteNumber("ChoiceCount", cluster.LeastRequest.ChoiceCount);
         json.WriteNumber("ActiveRequestBias", cluster.LeastRequest.ActiveRequestBias);

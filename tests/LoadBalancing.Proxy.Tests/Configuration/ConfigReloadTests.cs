@@ -187,6 +187,33 @@ public sealed class ConfigReloadTests
     }
 
     [Fact]
+    public async Task Reload_ForwardingOnlyChange_KeepsTheClusterItsBalancerAndItsConnections()
+    {
+        await using var a = await TestBackend.StartAsync("a", "127.0.0.2");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.Maglev, a.Address);
+        await using var proxy = await TestProxy.StartAsync(options);
+        Assert.Equal("a", await proxy.Client.GetStringAsync("/", TestContext.Current.CancellationToken));
+        var before = proxy.Cluster("web");
+        var balancer = before.Balancer;
+
+        var changed = TestProxy.Options(LoadBalancingAlgorithm.Maglev, a.Address);
+        changed.Clusters["web"].ConnectTimeout = TimeSpan.FromSeconds(5);
+        changed.Clusters["web"].MaxAttempts = 2;
+        changed.Clusters["web"].PreserveHost = false;
+        var result = proxy.Runtime.Reload(changed, [], "code");
+
+        Assert.Equal(ReloadOutcome.Applied, result.Outcome);
+        Assert.Same(before, proxy.Cluster("web"));
+        Assert.Same(balancer, proxy.Cluster("web").Balancer);
+        Assert.Equal(TimeSpan.FromSeconds(5), proxy.Cluster("web").Options.ConnectTimeout);
+        Assert.Equal(2, proxy.Cluster("web").DefaultRetry.MaxAttempts);
+        Assert.Equal("a", await proxy.Client.GetStringAsync("/", TestContext.Current.CancellationToken));
+        Assert.Equal(a.Address, a.Requests.Last().Headers["Host"]); // PreserveHost off took effect
+        Assert.Single(a.ConnectionIds); // the pooled connection carried on
+        Assert.Equal(1, before.Metrics.ConnectionsOpened);
+    }
+
+    [Fact]
     public async Task AccessLogChange_IsReportedAsNeedingARestart_AndTheRestApplies()
     {
         await using var a = await TestBackend.StartAsync("a");
