@@ -125,7 +125,12 @@ public sealed class ConfirmationTests
             Assert.True(h.Source().Current.Addresses().SequenceEqual([$"{during}:8080"]), $"Promise broken: after {scenario}, the view did not converge within 60 s.");
             await h.UntilWatchOpenAsync();
             var after = $"10.0.2.{++generation}";
+
+            // The open watch delivers this change in real time; the clock must not run a grace period past it before
+            // the server has even written the line (its writes are asynchronous).
+            var delivered = watcher.NextLineAsync();
             h.Server.Apply(h.Namespace, Slice("web-1", "web", [new([after])]));
+            await delivered.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
             for (var waited = 0; waited < 60 && !h.Source().Current.Addresses().SequenceEqual([$"{after}:8080"]); waited++)
             {
                 await h.AdvanceAsync(TimeSpan.FromSeconds(1));
