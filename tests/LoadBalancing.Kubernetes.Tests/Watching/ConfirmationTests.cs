@@ -125,12 +125,7 @@ public sealed class ConfirmationTests
             Assert.True(h.Source().Current.Addresses().SequenceEqual([$"{during}:8080"]), $"Promise broken: after {scenario}, the view did not converge within 60 s.");
             await h.UntilWatchOpenAsync();
             var after = $"10.0.2.{++generation}";
-
-            // The open watch delivers this change in real time; the clock must not run a grace period past it before
-            // the server has even written the line (its writes are asynchronous).
-            var delivered = watcher.NextLineAsync();
             h.Server.Apply(h.Namespace, Slice("web-1", "web", [new([after])]));
-            await delivered.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
             for (var waited = 0; waited < 60 && !h.Source().Current.Addresses().SequenceEqual([$"{after}:8080"]); waited++)
             {
                 await h.AdvanceAsync(TimeSpan.FromSeconds(1));
@@ -218,6 +213,15 @@ public sealed class ConfirmationTests
         await h.StartAsync();
         await h.NextRequestAsync(watch: true);
 
+        // Confirmed once first: a view that never was is a different signal (never synced), and the first confirmation
+        // waits for the publisher this test is about to block.
+        for (var i = 0; i < 30 && h.Discovery.Freshness.Single().Status != ViewStatus.Current; i++)
+        {
+            await h.AdvanceAsync(TimeSpan.FromSeconds(1));
+        }
+
+        Assert.Equal(ViewStatus.Current, h.Discovery.Freshness.Single().Status);
+
         // A subscriber downstream of discovery blocks: the publisher is stuck, the view never reaches the balancers.
         using var release = new ManualResetEventSlim();
         using var blocked = new SemaphoreSlim(0);
@@ -262,9 +266,31 @@ public sealed class ConfirmationTests
         await h.NextRequestAsync(watch: true);
 
         // Starved or deadlocked: every loop blocks at its next attempt and never comes back.
-        h.Discovery.Hooks.BeforeAttempt = stop => Task.Delay(Timeout.Infinite, stop);
+        var blockedLoops = 0;
+        var firstBlockedTicks = 0L;
+        var bothBlocked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Discovery.Hooks.BeforeAttempt = stop =>
+        {
+            Interlocked.CompareExchange(ref firstBlockedTicks, time.GetUtcNow().UtcTicks, 0);
+            if (Interlocked.Increment(ref blockedLoops) == 2)
+            {
+                bothBlocked.TrySetResult();
+            }
+
+            return Task.Delay(Timeout.Infinite, stop);
+        };
         h.Server.DropActiveWatches();
-        var wedgedAt = time.GetUtcNow();
+
+        // Both loops (watch and confirmation) must be stuck before liveness is asked: the clock runs their waits out
+        // in no real time, and a loop still unwinding in real time would beat its heartbeat after liveness had named it.
+        for (var step = 0; !bothBlocked.Task.IsCompleted; step++)
+        {
+            Assert.True(step < 100, "the discovery loops never reached their next attempts");
+            time.Advance(TimeSpan.FromSeconds(2));
+            await Task.WhenAny(bothBlocked.Task, Task.Delay(TimeSpan.FromMilliseconds(100), TestContext.Current.CancellationToken));
+        }
+
+        var wedgedAt = new DateTimeOffset(Interlocked.Read(ref firstBlockedTicks), TimeSpan.Zero);
         var bound = h.Discovery.WedgedAfter;
         // Until liveness names the loops themselves (a publisher that lags the injected clock may be named first).
         HealthCheckResult live;
