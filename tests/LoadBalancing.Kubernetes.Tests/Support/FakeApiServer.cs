@@ -422,6 +422,8 @@ internal sealed class FakeApiServer : IAsyncDisposable
         }
 
         using var registration = dropped.Register(context.Abort);
+        var position = new WatchPosition(next);
+        _watchPositions[position] = 0;
         try
         {
             while (!context.RequestAborted.IsCancellationRequested)
@@ -460,6 +462,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
                     await WriteLineAsync(context, line);
                 }
 
+                Volatile.Write(ref position.WrittenThrough, next);
                 await changed.WaitAsync(context.RequestAborted);
             }
         }
@@ -471,6 +474,35 @@ internal sealed class FakeApiServer : IAsyncDisposable
         {
             // The client left.
         }
+        finally
+        {
+            _watchPositions.TryRemove(position, out _);
+        }
+    }
+
+    /// <summary>
+    /// Whether every open watch has written every change made so far: its lines are on the wire, not waiting for the
+    /// watch's turn (watches write asynchronously, after the change that wakes them).
+    /// </summary>
+    public bool WatchesCaughtUp
+    {
+        get
+        {
+            long latest;
+            lock (_lock)
+            {
+                latest = _log.Count > 0 ? _log[^1].Version : 0;
+            }
+
+            return _watchPositions.Keys.All(p => Volatile.Read(ref p.WrittenThrough) >= latest);
+        }
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<WatchPosition, byte> _watchPositions = new(ReferenceEqualityComparer.Instance);
+
+    private sealed class WatchPosition(long start)
+    {
+        public long WrittenThrough = start;
     }
 
     private async Task HangAsync(HttpContext context)

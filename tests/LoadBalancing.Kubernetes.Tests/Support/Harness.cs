@@ -156,17 +156,18 @@ internal sealed class Harness : IAsyncDisposable
     }
 
     /// <summary>
-    /// Waits until the watch has applied every line the server wrote. The injected clock can run a grace period in no
-    /// real time at all; real time must let the watch deliver what is on the wire first, as it would in production.
+    /// Waits until the server's watches have written every change and the watch has applied every line written. The
+    /// injected clock can run a grace period in no real time at all; real time must let the watch deliver what is on
+    /// the wire (or about to be) first, as it would in production.
     /// </summary>
     private async Task WatchDrainedAsync()
     {
         var watcher = Discovery.Namespaces.Single();
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-        while (watcher.LinesRead < Server.LinesWritten && !bound.IsCancellationRequested)
+        while ((watcher.LinesRead < Server.LinesWritten || !Server.WatchesCaughtUp) && !bound.IsCancellationRequested)
         {
             var next = watcher.NextLineAsync();
-            if (watcher.LinesRead >= Server.LinesWritten)
+            if (watcher.LinesRead >= Server.LinesWritten && Server.WatchesCaughtUp)
             {
                 break;
             }
