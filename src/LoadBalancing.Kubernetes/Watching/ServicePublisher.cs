@@ -69,7 +69,7 @@ internal sealed partial class ServicePublisher(KubernetesDiscovery discovery, Ti
             {
                 await _signal.WaitAsync(stop).ConfigureAwait(false);
 
-                // Whoever waits on this round marked their Services before it started, so this pass takes them.
+                // Whoever waits on this round marked their Services before it started, so this round takes them.
                 var round = Interlocked.Exchange(ref _nextRound, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
                 Volatile.Write(ref _inRoundSince, time.GetTimestamp());
                 Volatile.Write(ref _pendingSince, 0);

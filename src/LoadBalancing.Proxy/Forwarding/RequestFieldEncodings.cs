@@ -24,8 +24,8 @@ internal sealed class RequestFieldGuard(RequestRejections rejections) : IPostCon
 /// recognised option is <c>close</c>, <c>keep-alive</c> or <c>Upgrade</c> to that option alone (dropping every field
 /// name it nominated), and taken names and values with control characters as ordinary fields: a name such as
 /// <c>C\x01ontent-Length</c> is just another header to Kestrel, so the body it announces would be parsed as the next
-/// request. Judging here costs one short scan per name and one vectorised scan per value, with no second pass over
-/// the headers, and a refused field makes Kestrel answer 400 and close the connection before any middleware runs.
+/// request. Judging here costs one short scan per name and one vectorised scan per value, and the headers are not walked
+/// again afterwards; and a refused field makes Kestrel answer 400 and close the connection before any middleware runs.
 /// </summary>
 internal static class RequestFieldEncodings
 {
