@@ -25,7 +25,7 @@ internal sealed class RequestFieldGuard(RequestRejections rejections) : IPostCon
 /// name it nominated), and taken names and values with control characters as ordinary fields: a name such as
 /// <c>C\x01ontent-Length</c> is just another header to Kestrel, so the body it announces would be parsed as the next
 /// request. Judging here costs one short scan per name and one vectorised scan per value, and the headers are not walked
-/// again afterwards; and a refused field makes Kestrel answer 400 and close the connection before any middleware runs.
+/// again afterwards. A refused field makes Kestrel answer 400 and close the connection before any middleware runs.
 /// </summary>
 internal static class RequestFieldEncodings
 {
