@@ -89,12 +89,7 @@ internal sealed partial class ProxyRuntime
     private ReloadResult Apply(ProxyOptions configured, IReadOnlyList<string> loadErrors, string source)
     {
         var errors = new List<string>(loadErrors);
-        var sources = RouteSourceMerge.Snapshot(_routeSources);
-        var options = RouteSourceMerge.Merge(configured, sources, errors);
-        if (errors.Count == 0)
-        {
-            errors.AddRange(ProxyOptionsValidation.GetErrors(options, ProxyConfiguration.SectionName).Select(e => RouteSourceMerge.Attribute(e, configured, sources)));
-        }
+        var options = loadErrors.Count == 0 ? RouteSourceMerge.MergeAndValidate(configured, _routeSources, errors) : configured;
 
         var current = _config;
         Plan? plan = null;

@@ -31,12 +31,7 @@ internal sealed partial class ProxyRuntime : IDisposable
         _logger = (services.GetService(typeof(ILoggerFactory)) as ILoggerFactory)?.CreateLogger("LoadBalancing.Proxy.Configuration") ?? NullLogger.Instance;
         _routeSources = [.. sources.RouteSources.Select(create => create(services))];
         var errors = new List<string>();
-        var snapshot = RouteSourceMerge.Snapshot(_routeSources);
-        var merged = RouteSourceMerge.Merge(options, snapshot, errors);
-        if (errors.Count == 0 && merged != options)
-        {
-            errors.AddRange(ProxyOptionsValidation.GetErrors(merged, ProxyConfiguration.SectionName).Select(e => RouteSourceMerge.Attribute(e, options, snapshot)));
-        }
+        var merged = RouteSourceMerge.MergeAndValidate(options, _routeSources, errors);
 
         var plan = errors.Count == 0 ? Plan(merged, previous: null) : null;
         if (plan is null || plan.Errors.Count > 0)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using LoadBalancing.Proxy.Forwarding;
 using LoadBalancing.Proxy.Metrics;
 using LoadBalancing.Proxy.Upstream;
 
@@ -16,13 +17,13 @@ internal sealed class ProxyCluster : IDisposable
     private readonly IDisposable _subscription;
     private readonly ITimer _sweeper;
     private UpstreamPool? _fallbackPool;
-    private volatile Forwarding _forwarding;
+    private volatile ForwardingSettings _forwarding;
 
     public ProxyCluster(string name, ClusterOptions options, EndpointSource source, PinnedBlockPool blocks, TimeProvider time, ProxyMetrics metrics)
     {
         Name = name;
         Metrics = new ClusterMetrics(name, metrics.UpstreamDuration);
-        _forwarding = new Forwarding(options);
+        _forwarding = new ForwardingSettings(options);
         Source = source;
         _blocks = blocks;
         _time = time;
@@ -52,14 +53,14 @@ internal sealed class ProxyCluster : IDisposable
     public ClusterMetrics Metrics { get; }
 
     /// <summary>The retry policy of routes that set none: the cluster's attempts, on connect failures and resets.</summary>
-    public LoadBalancing.Proxy.Forwarding.RetryPolicy DefaultRetry => _forwarding.DefaultRetry;
+    public RetryPolicy DefaultRetry => _forwarding.DefaultRetry;
 
     /// <summary>
     /// Takes options that differ only in how requests are forwarded (timeouts, attempts, host header, response head
     /// limit, hash key): the balancer, endpoint state and pooled connections stay. A request already forwarding keeps
     /// the options it read.
     /// </summary>
-    public void Reconfigure(ClusterOptions options) => _forwarding = new Forwarding(options);
+    public void Reconfigure(ClusterOptions options) => _forwarding = new ForwardingSettings(options);
 
     /// <summary>Retries in flight to this cluster, bounded by the routes' budgets.</summary>
     public RetryBudget RetryBudget { get; } = new();
@@ -123,13 +124,13 @@ internal sealed class ProxyCluster : IDisposable
     public int IdleConnections(EndpointState state) => _pools.TryGetValue(state, out var pool) ? pool.IdleCount : 0;
 
     /// <summary>What a reload may replace in place, swapped with one reference write.</summary>
-    private sealed class Forwarding(ClusterOptions options)
+    private sealed class ForwardingSettings(ClusterOptions options)
     {
         public ClusterOptions Options { get; } = options;
 
         public HashKeyPolicy HashKey { get; } = new(options.HashKey);
 
-        public LoadBalancing.Proxy.Forwarding.RetryPolicy DefaultRetry { get; } = LoadBalancing.Proxy.Forwarding.RetryPolicy.ForCluster(options);
+        public RetryPolicy DefaultRetry { get; } = RetryPolicy.ForCluster(options);
     }
 
     private UpstreamPool CreateFallbackPool(BackendEndpoint endpoint)

@@ -129,19 +129,13 @@ internal static class ProxyOptionsJson
         WriteMatches(json, "Headers", route.Headers);
         WriteMatches(json, "QueryParameters", route.QueryParameters);
         WriteOptional(json, "Cluster", route.Cluster);
-        if (route.Backends.Count > 0)
+        WriteList(json, "Backends", route.Backends, static (json, backend) =>
         {
-            json.WriteStartArray("Backends");
-            foreach (var backend in route.Backends)
-            {
-                json.WriteStartObject();
-                json.WriteString("Cluster", backend.Cluster);
-                json.WriteNumber("Weight", backend.Weight);
-                json.WriteEndObject();
-            }
-
-            json.WriteEndArray();
-        }
+            json.WriteStartObject();
+            json.WriteString("Cluster", backend.Cluster);
+            json.WriteNumber("Weight", backend.Weight);
+            json.WriteEndObject();
+        });
 
         if (route.Rewrite is { } rewrite)
         {
@@ -216,37 +210,31 @@ internal static class ProxyOptionsJson
         || name.Contains("key", StringComparison.OrdinalIgnoreCase)
         || name.Contains("password", StringComparison.OrdinalIgnoreCase);
 
-    private static void WriteStrings(Utf8JsonWriter json, string name, IList<string> values)
-    {
-        if (values.Count == 0)
-        {
-            return;
-        }
+    private static void WriteStrings(Utf8JsonWriter json, string name, IList<string> values) =>
+        WriteList(json, name, values, static (json, value) => json.WriteStringValue(value));
 
-        json.WriteStartArray(name);
-        foreach (var value in values)
-        {
-            json.WriteStringValue(value);
-        }
-
-        json.WriteEndArray();
-    }
-
-    private static void WriteMatches(Utf8JsonWriter json, string name, IList<ValueMatchOptions> matches)
-    {
-        if (matches.Count == 0)
-        {
-            return;
-        }
-
-        json.WriteStartArray(name);
-        foreach (var match in matches)
+    private static void WriteMatches(Utf8JsonWriter json, string name, IList<ValueMatchOptions> matches) =>
+        WriteList(json, name, matches, static (json, match) =>
         {
             json.WriteStartObject();
             json.WriteString("Name", match.Name);
             WriteOptional(json, "Value", match.Value);
             json.WriteString("Type", match.Type.ToString());
             json.WriteEndObject();
+        });
+
+    /// <summary>A list under its key, left out when empty (an empty list and no list bind the same).</summary>
+    private static void WriteList<T>(Utf8JsonWriter json, string name, IList<T> items, Action<Utf8JsonWriter, T> write)
+    {
+        if (items.Count == 0)
+        {
+            return;
+        }
+
+        json.WriteStartArray(name);
+        foreach (var item in items)
+        {
+            write(json, item);
         }
 
         json.WriteEndArray();
@@ -266,24 +254,14 @@ internal static class ProxyOptionsJson
         json.WriteEndObject();
     }
 
-    private static void WriteHeaders(Utf8JsonWriter json, string name, IList<HeaderValueOptions> headers, bool redact)
-    {
-        if (headers.Count == 0)
-        {
-            return;
-        }
-
-        json.WriteStartArray(name);
-        foreach (var header in headers)
+    private static void WriteHeaders(Utf8JsonWriter json, string name, IList<HeaderValueOptions> headers, bool redact) =>
+        WriteList(json, name, headers, (json, header) =>
         {
             json.WriteStartObject();
             json.WriteString("Name", header.Name);
             json.WriteString("Value", redact && IsSecretHeader(header.Name) ? Redacted : header.Value);
             json.WriteEndObject();
-        }
-
-        json.WriteEndArray();
-    }
+        });
 
     private static void WriteCluster(Utf8JsonWriter json, ClusterOptions cluster, bool withEndpoints, bool withForwarding = true)
     {

@@ -6,8 +6,24 @@ namespace LoadBalancing.Proxy;
 /// </summary>
 internal static class RouteSourceMerge
 {
+    /// <summary>
+    /// The configuration with every source's current set, validated in full; each problem is added to
+    /// <paramref name="errors"/> with the key of whoever wrote it (the configuration or a source).
+    /// </summary>
+    public static ProxyOptions MergeAndValidate(ProxyOptions configured, IReadOnlyList<ProxyRouteSource> sources, List<string> errors)
+    {
+        var snapshot = Snapshot(sources);
+        var merged = Merge(configured, snapshot, errors);
+        if (errors.Count == 0)
+        {
+            errors.AddRange(ProxyOptionsValidation.GetErrors(merged, ProxyConfiguration.SectionName).Select(e => Attribute(e, configured, snapshot)));
+        }
+
+        return merged;
+    }
+
     /// <summary>Each source's name and the set it had published when the merge began.</summary>
-    public static (string Name, ProxyRouteSet Set)[] Snapshot(IReadOnlyList<ProxyRouteSource> sources) =>
+    private static (string Name, ProxyRouteSet Set)[] Snapshot(IReadOnlyList<ProxyRouteSource> sources) =>
         [.. sources.Select(static s => (s.Name, s.Current))];
 
     public static ProxyOptions Merge(ProxyOptions configured, (string Name, ProxyRouteSet Set)[] sources, List<string> errors)
