@@ -54,6 +54,13 @@ internal sealed partial class FakeApiServer
             verb.Value,
             name,
             subresource);
+        // Taken before the request is visible in Requests: a DropActiveWatches after a test has seen the watch cuts it.
+        CancellationToken dropped;
+        lock (_lock)
+        {
+            dropped = _dropWatches.Token;
+        }
+
         if (Down)
         {
             Requests.Writer.TryWrite(request);
@@ -87,7 +94,7 @@ internal sealed partial class FakeApiServer
         if (request.Verb == ApiVerb.Watch)
         {
             var filter = new WatchFilter(resource, ns, selector, request.Bookmarks, request.MetadataOnly);
-            await WatchAsync(context, request, filter, query["sendInitialEvents"] == "true", fault);
+            await WatchAsync(context, request, filter, query["sendInitialEvents"] == "true", fault, dropped);
             return;
         }
 
@@ -209,11 +216,12 @@ internal sealed partial class FakeApiServer
         };
     }
 
-    private async Task WatchAsync(HttpContext context, ApiRequest request, WatchFilter filter, bool sendInitialEvents, Fault fault)
+    private async Task WatchAsync(HttpContext context, ApiRequest request, WatchFilter filter, bool sendInitialEvents, Fault fault, CancellationToken dropped)
     {
+        using var registration = dropped.Register(context.Abort);
         context.Response.ContentType = "application/json";
-        await context.Response.StartAsync();
-        await context.Response.Body.FlushAsync();
+        await context.Response.StartAsync(CancellationToken.None);
+        await context.Response.Body.FlushAsync(CancellationToken.None);
         switch (fault)
         {
             case Fault.Drop:
@@ -234,13 +242,6 @@ internal sealed partial class FakeApiServer
         }
 
         // Stream every event after the version, then wait for more, until the client leaves, the watch is dropped, or timeoutSeconds pass.
-        CancellationToken dropped;
-        lock (_lock)
-        {
-            dropped = _dropWatches.Token;
-        }
-
-        using var registration = dropped.Register(context.Abort);
         using var timeout = new CancellationTokenSource();
         if (request.TimeoutSeconds is > 0 and var seconds)
         {
