@@ -83,7 +83,7 @@ public static class ProxyHostApp
             // Every problem of both sections in one run: the Kubernetes section is read even when the proxy's has errors.
             ProxyConfiguration.TryLoad(builder.Configuration.GetSection(ProxyConfiguration.SectionName), out var options, out var proxyErrors);
             errors.AddRange(proxyErrors);
-            ProxyKubernetesConfiguration.TryLoad(builder.Configuration.GetSection(KubernetesDiscoveryOptionsValidation.SectionName), options, out var discovery, out var discoveryErrors);
+            ProxyKubernetesConfiguration.TryLoad(builder.Configuration.GetSection(KubernetesDiscoveryOptionsValidation.SectionName), options, out var discovery, out var routing, out var discoveryErrors);
             errors.AddRange(discoveryErrors);
             if (errors.Count > 0)
             {
@@ -94,6 +94,10 @@ public static class ProxyHostApp
             if (discovery is not null)
             {
                 proxy.UseKubernetesDiscovery(discovery);
+                if (routing.AnyEnabled)
+                {
+                    proxy.UseKubernetesControllers(discovery, routing);
+                }
             }
 
             // The configuration is read again as at start (file, environment, command line, demo endpoints) on a change

@@ -37,6 +37,9 @@ internal sealed partial class ProxyRuntime
     private readonly ProxyOptions _startup;
     private readonly ClusterSourceRegistry _registrations;
     private readonly IReadOnlyList<ProxyRouteSource> _routeSources;
+
+    /// <summary>The route sources added with <c>IProxyBuilder.AddRouteSource</c>, in order.</summary>
+    public IReadOnlyList<ProxyRouteSource> RouteSources => _routeSources;
     private ProxyOptions _configured; // the configuration in service, before the route sources' sets join it
     private readonly IServiceProvider _services;
     private readonly ILogger _logger;

@@ -85,11 +85,6 @@ public static partial class KubernetesDiscoveryOptionsValidation
             errors.Add($"{prefix}:KubeConfigPath: file '{path}' does not exist.");
         }
 
-        if (options.Services.Count == 0 && options.Namespaces.Count == 0)
-        {
-            errors.Add($"{prefix}:Services: name at least one Service (or a namespace under {prefix}:Namespaces).");
-        }
-
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < options.Services.Count; i++)
         {

@@ -20,8 +20,13 @@ public static class KubernetesDiscoveryServiceCollectionExtensions
     public static KubernetesDiscoveryOptions AddKubernetesDiscovery(this IServiceCollection services, IConfiguration section)
     {
         ArgumentNullException.ThrowIfNull(section);
-        if (!KubernetesDiscoveryOptionsValidation.TryLoad(section, complete: null, out var options, out var errors))
+        // Options built in code may start empty and follow Services as GetSource asks for them; a section that names
+        // nothing to discover is a configuration mistake.
+        if (!KubernetesDiscoveryOptionsValidation.TryLoad(section, complete: null, out var options, out var errors)
+            | (options.Services.Count == 0 && options.Namespaces.Count == 0 && errors.Count == 0))
         {
+            var prefix = section is IConfigurationSection named ? named.Path : KubernetesDiscoveryOptionsValidation.SectionName;
+            errors = errors.Count > 0 ? errors : [$"{prefix}:Services: name at least one Service (or a namespace under {prefix}:Namespaces)."];
             throw new ArgumentException("Invalid Kubernetes discovery configuration:" + Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", errors), nameof(section));
         }
 

@@ -1,17 +1,22 @@
 using LoadBalancing.Kubernetes;
 using LoadBalancing.Proxy;
 using LoadBalancing.Proxy.Kubernetes;
+using LoadBalancing.Proxy.Kubernetes.Controller;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Feeds the proxy's Kubernetes-named clusters from EndpointSlice discovery.</summary>
+/// <summary>Feeds the proxy's Kubernetes-named clusters from EndpointSlice discovery, and routes Ingress and Gateway API objects.</summary>
 public static class ProxyKubernetesBuilderExtensions
 {
     /// <summary>
     /// Registers Kubernetes discovery (a hosted service, with its <c>ready</c> and <c>live</c> health checks) from the
     /// <c>Kubernetes</c> section, following every Service the proxy's clusters name; those clusters, and any a reload
-    /// adds or points at another Service, are fed from it.
+    /// adds or points at another Service, are fed from it. When the section enables them (<c>Ingress:Enabled</c>,
+    /// <c>Gateway:Enabled</c>), the Ingress and Gateway API controllers too.
     /// </summary>
     /// <param name="proxy">The proxy builder.</param>
     /// <param name="section">The <c>Kubernetes</c> section.</param>
@@ -20,12 +25,18 @@ public static class ProxyKubernetesBuilderExtensions
     public static IProxyBuilder UseKubernetesDiscovery(this IProxyBuilder proxy, IConfiguration section)
     {
         ArgumentNullException.ThrowIfNull(proxy);
-        if (!ProxyKubernetesConfiguration.TryLoad(section, proxy.Options, out var options, out var errors))
+        if (!ProxyKubernetesConfiguration.TryLoad(section, proxy.Options, out var options, out var routing, out var errors))
         {
             throw new ProxyConfigurationException(errors);
         }
 
-        return options is null ? proxy : proxy.UseKubernetesDiscovery(options);
+        if (options is null)
+        {
+            return proxy;
+        }
+
+        proxy.UseKubernetesDiscovery(options);
+        return routing.AnyEnabled ? proxy.UseKubernetesControllers(options, routing) : proxy;
     }
 
     /// <summary>
@@ -45,5 +56,31 @@ public static class ProxyKubernetesBuilderExtensions
         return proxy.UseServiceEndpointSources(
             (services, service) => services.GetRequiredService<KubernetesDiscovery>().GetSource(service.Namespace, service.Service, service.Port),
             options.StaleAfter);
+    }
+
+    /// <summary>
+    /// Routes Ingress and/or Gateway API objects (as <paramref name="routing"/> enables them) through the proxy: a
+    /// hosted service watches them and publishes their routes as a route source; their backends are clusters fed by
+    /// EndpointSlice discovery, so call <see cref="UseKubernetesDiscovery(IProxyBuilder, KubernetesDiscoveryOptions)"/>
+    /// with the same <paramref name="discovery"/> options too (the <see cref="IConfiguration"/> overload does both).
+    /// </summary>
+    /// <param name="proxy">The proxy builder.</param>
+    /// <param name="discovery">The discovery options: the API server, and how watches are timed and retried.</param>
+    /// <param name="routing">The controller options.</param>
+    /// <returns>The proxy builder.</returns>
+    public static IProxyBuilder UseKubernetesControllers(this IProxyBuilder proxy, KubernetesDiscoveryOptions discovery, KubernetesRoutingOptions routing)
+    {
+        ArgumentNullException.ThrowIfNull(proxy);
+        ArgumentNullException.ThrowIfNull(discovery);
+        ArgumentNullException.ThrowIfNull(routing);
+        proxy.Services.AddSingleton(sp => new KubernetesControllers(
+            discovery, routing, sp.GetRequiredService<KubernetesDiscovery>(), sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+        proxy.Services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<KubernetesControllers>());
+        if (routing.Ingress.Enabled)
+        {
+            proxy.AddRouteSource(sp => sp.GetRequiredService<KubernetesControllers>().Ingress!);
+        }
+
+        return proxy;
     }
 }

@@ -5,8 +5,9 @@ namespace LoadBalancing.Proxy.Admin;
 
 /// <summary>
 /// Whether the proxy should receive traffic: not while draining, not while any cluster's discovery has never synced
-/// or is stale for a reason of this replica's own (its source of truth answers but the list does not converge), and
-/// not when no cluster has a usable endpoint. A list that is stale because discovery's source of truth cannot be
+/// or is stale for a reason of this replica's own (its source of truth answers but the list does not converge), not
+/// while a route source has not read its routes yet, and not when there are clusters but none has a usable endpoint
+/// (a controller whose route sources define no cluster yet — no Ingress exists — is ready: it answers 404 correctly). A list that is stale because discovery's source of truth cannot be
 /// reached keeps the proxy ready: every replica is in the same position, and turning them all unready would turn a
 /// control-plane outage into a data-plane outage. Computed from timestamps on every call.
 /// </summary>
@@ -20,6 +21,15 @@ internal static class Readiness
         {
             ready = false;
             report.AppendLine("draining: shutting down");
+        }
+
+        foreach (var source in runtime.RouteSources)
+        {
+            if (!source.HasPublished)
+            {
+                ready = false;
+                report.AppendLine(CultureInfo.InvariantCulture, $"route source {source.Name}: has not read its routes yet");
+            }
         }
 
         var anyUsable = false;
@@ -51,7 +61,7 @@ internal static class Readiness
             }
         }
 
-        if (!anyUsable)
+        if (!anyUsable && (runtime.Clusters.Count > 0 || runtime.RouteSources.Count == 0))
         {
             ready = false;
             report.AppendLine("no cluster has a usable endpoint");

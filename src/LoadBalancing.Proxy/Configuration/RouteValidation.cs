@@ -18,7 +18,9 @@ internal static class RouteValidation
 
     public static void Check(ProxyOptions options, string prefix, List<string> errors)
     {
-        if (options.Routes.Count == 0)
+        // With no clusters either, the routes come from route sources (a Kubernetes controller); the runtime, which
+        // knows whether any source is registered, refuses a proxy that would have nothing to route at all.
+        if (options.Routes.Count == 0 && options.Clusters.Count > 0)
         {
             errors.Add($"{prefix}:Routes: at least one route is needed (for example {{ \"Path\": \"/\", \"Cluster\": \"web\" }}).");
         }

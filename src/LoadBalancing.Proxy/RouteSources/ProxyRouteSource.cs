@@ -31,12 +31,20 @@ public abstract class ProxyRouteSource
     /// <summary>The routes and clusters the source contributes now.</summary>
     public ProxyRouteSet Current => _current;
 
+    /// <summary>
+    /// Whether the source has published at least once. Until it has, the proxy reports itself not ready: a source
+    /// publishes after it has read its source of truth, and a replica that would answer 404 for every route it has
+    /// not read yet should not receive traffic.
+    /// </summary>
+    public bool HasPublished { get; private set; }
+
     /// <summary>Replaces the source's routes and clusters; the proxy builds and swaps in a new snapshot.</summary>
     /// <param name="set">The complete new set.</param>
     protected void Publish(ProxyRouteSet set)
     {
         ArgumentNullException.ThrowIfNull(set);
         _current = set;
+        HasPublished = true;
         Volatile.Read(ref _changed)?.Invoke();
     }
 

@@ -421,6 +421,24 @@ internal sealed class ObjectShape<T>
             }
         });
 
+    /// <summary>A map from names the user chooses to values of one kind.</summary>
+    public ObjectShape<T> Map<TValue>(string name, ConfigurationValue<TValue> value, Func<T, IDictionary<string, TValue>> get) =>
+        Add(name, (section, path, target, problems) =>
+        {
+            if (!IsContainer(section, path, $"named values, each {value.Expected}", problems))
+            {
+                return;
+            }
+
+            foreach (var child in section.GetChildren())
+            {
+                if (value.TryRead(child, $"{path}:{child.Key}", problems, out var read))
+                {
+                    get(target)[child.Key] = read;
+                }
+            }
+        });
+
     /// <summary>Reads <paramref name="section"/> (whose key path is <paramref name="path"/>) into <paramref name="target"/>.</summary>
     public void Read(IConfiguration section, string path, T target, ConfigurationProblems problems)
     {

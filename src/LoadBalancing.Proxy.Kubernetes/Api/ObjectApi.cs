@@ -1,0 +1,208 @@
+using System.Globalization;
+using System.Net;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+
+namespace LoadBalancing.Proxy.Kubernetes.Api;
+
+/// <summary>
+/// List and watch for any kind, sent through KubernetesClient's configured <see cref="HttpClient"/> and credentials
+/// and read item by item: an item or a watch line that cannot be read is reported as such (with the object's name
+/// when it has one) and everything else goes on. KubernetesClient's typed calls would fail a whole list for one
+/// object with a wrong-typed field, and end a watch on a line they cannot read.
+/// </summary>
+internal sealed class ObjectApi(k8s.Kubernetes client)
+{
+    /// <summary>A consistent list of <paramref name="kind"/> in <paramref name="ns"/> (null: every namespace).</summary>
+    public async Task<ObjectList<T>> ListAsync<T>(ApiKind kind, string? ns, Func<JsonElement, T> read, CancellationToken cancellationToken)
+        where T : class
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(client.BaseUri, kind.CollectionPath(ns)));
+        request.Headers.TryAddWithoutValidation("Accept", "application/json");
+        using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var document = await JsonDocument.ParseAsync(body, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var root = document.RootElement;
+        var version = root.TryGetProperty("metadata", out var metadata) ? ReadString(metadata, "resourceVersion") : null;
+        var items = new List<ObjectItem<T>>();
+        if (root.TryGetProperty("items", out var array) && array.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var item in array.EnumerateArray())
+            {
+                items.Add(ReadItem(kind, item, read));
+            }
+        }
+
+        return new ObjectList<T>(version, items);
+    }
+
+    /// <summary>Watches from <paramref name="resourceVersion"/>; yields each line, readable or not, until the server ends the stream.</summary>
+    public async IAsyncEnumerable<ObjectEvent<T>> WatchAsync<T>(
+        ApiKind kind, string? ns, Func<JsonElement, T> read, string? resourceVersion, int timeoutSeconds,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+        where T : class
+    {
+        var url = new StringBuilder(kind.CollectionPath(ns))
+            .Append("?watch=true&allowWatchBookmarks=true&timeoutSeconds=").Append(timeoutSeconds.ToString(CultureInfo.InvariantCulture));
+        if (!string.IsNullOrEmpty(resourceVersion))
+        {
+            url.Append("&resourceVersion=").Append(Uri.EscapeDataString(resourceVersion));
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(client.BaseUri, url.ToString()));
+        request.Headers.TryAddWithoutValidation("Accept", "application/json");
+        using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var reader = new StreamReader(body, Encoding.UTF8);
+        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        {
+            if (line.Length > 0)
+            {
+                yield return ReadLine(kind, line, read);
+            }
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (client.Credentials is { } credentials)
+        {
+            await credentials.ProcessHttpRequestAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        var response = await client.HttpClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (response.IsSuccessStatusCode)
+        {
+            return response;
+        }
+
+        using (response)
+        {
+            string message;
+            try
+            {
+                using var status = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+                message = ReadString(status.RootElement, "message") ?? response.ReasonPhrase ?? "";
+            }
+            catch (Exception e) when (e is JsonException or IOException or HttpRequestException)
+            {
+                message = response.ReasonPhrase ?? "";
+            }
+
+            throw new ObjectApiException(response.StatusCode, message);
+        }
+    }
+
+    private static ObjectEvent<T> ReadLine<T>(ApiKind kind, string line, Func<JsonElement, T> read)
+        where T : class
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(line);
+        }
+        catch (JsonException e)
+        {
+            return ObjectEvent<T>.Unreadable($"a {kind.Kind} watch line is not JSON ({e.Message})");
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || ReadString(root, "type") is not { } type
+                || !root.TryGetProperty("object", out var obj) || obj.ValueKind != JsonValueKind.Object)
+            {
+                return ObjectEvent<T>.Unreadable($"a {kind.Kind} watch line has no type or object");
+            }
+
+            switch (type)
+            {
+                case "BOOKMARK":
+                    return new ObjectEvent<T>(ObjectEventKind.Bookmark, null, ReadVersion(obj), 0, null);
+                case "ERROR":
+                    var code = obj.TryGetProperty("code", out var c) && c.TryGetInt32(out var n) ? n : 0;
+                    return new ObjectEvent<T>(ObjectEventKind.Error, null, null, code, ReadString(obj, "message") ?? ReadString(obj, "reason") ?? "");
+                case "ADDED" or "MODIFIED" or "DELETED":
+                    var item = ReadItem(kind, obj, read);
+                    var what = type switch { "ADDED" => ObjectEventKind.Added, "MODIFIED" => ObjectEventKind.Modified, _ => ObjectEventKind.Deleted };
+                    return new ObjectEvent<T>(what, item, item.ResourceVersion, 0, null);
+                default:
+                    return ObjectEvent<T>.Unreadable($"a {kind.Kind} watch line has the unknown type '{type}'");
+            }
+        }
+    }
+
+    private static ObjectItem<T> ReadItem<T>(ApiKind kind, JsonElement item, Func<JsonElement, T> read)
+        where T : class
+    {
+        string? name = null, ns = null, version = null;
+        if (item.ValueKind == JsonValueKind.Object && item.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object)
+        {
+            name = ReadString(metadata, "name");
+            ns = ReadString(metadata, "namespace");
+            version = ReadString(metadata, "resourceVersion");
+        }
+
+        var key = ObjectKey.Of(ns, name);
+        if (name is null)
+        {
+            return new ObjectItem<T>(key, version, null, $"a {kind.Kind} has no metadata.name");
+        }
+
+        try
+        {
+            return new ObjectItem<T>(key, version, read(item), null);
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or NotSupportedException or ArgumentException)
+        {
+            return new ObjectItem<T>(key, version, null, $"{kind.Kind} {key} could not be read: {e.Message}");
+        }
+    }
+
+    private static string? ReadVersion(JsonElement obj) =>
+        obj.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object ? ReadString(metadata, "resourceVersion") : null;
+
+    private static string? ReadString(JsonElement obj, string property) =>
+        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+}
+
+/// <summary>An object's identity: <c>namespace/name</c>, or just the name for cluster-scoped kinds.</summary>
+internal readonly record struct ObjectKey(string? Namespace, string Name)
+{
+    public static ObjectKey Of(string? ns, string? name) => new(string.IsNullOrEmpty(ns) ? null : ns, name ?? "(no name)");
+
+    public override string ToString() => Namespace is null ? Name : $"{Namespace}/{Name}";
+}
+
+/// <summary>A listed or watched object: read (<see cref="Object"/>) or not (<see cref="Problem"/>).</summary>
+internal sealed record ObjectItem<T>(ObjectKey Key, string? ResourceVersion, T? Object, string? Problem)
+    where T : class;
+
+/// <summary>A list: its resourceVersion and its items.</summary>
+internal sealed record ObjectList<T>(string? ResourceVersion, IReadOnlyList<ObjectItem<T>> Items)
+    where T : class;
+
+internal enum ObjectEventKind
+{
+    Added,
+    Modified,
+    Deleted,
+    Bookmark,
+    Error,
+    Unreadable,
+}
+
+/// <summary>One watch line.</summary>
+internal sealed record ObjectEvent<T>(ObjectEventKind Kind, ObjectItem<T>? Item, string? ResourceVersion, int Code, string? Message)
+    where T : class
+{
+    public static ObjectEvent<T> Unreadable(string message) => new(ObjectEventKind.Unreadable, null, null, 0, message);
+}
+
+/// <summary>The API server answered with an error status.</summary>
+internal sealed class ObjectApiException(HttpStatusCode status, string message)
+    : Exception($"The API server answered {(int)status} {status}: {message}")
+{
+    public HttpStatusCode Status { get; } = status;
+}

@@ -1,0 +1,65 @@
+using LoadBalancing.Kubernetes;
+using LoadBalancing.Proxy.Kubernetes.Api;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LoadBalancing.Proxy.Kubernetes.Controller;
+
+/// <summary>
+/// The controllers the options turn on, sharing one API client, and the hosted service that runs their watches for
+/// the life of the host.
+/// </summary>
+internal sealed class KubernetesControllers : BackgroundService
+{
+    private readonly k8s.Kubernetes _client;
+
+    private readonly TimeSpan _startBound;
+
+    public KubernetesControllers(KubernetesDiscoveryOptions discovery, KubernetesRoutingOptions routing, KubernetesDiscovery endpoints, TimeProvider time, ILoggerFactory loggers)
+    {
+        _startBound = discovery.ListTimeout;
+        var warmUp = new EndpointWarmUp(endpoints, time);
+        _client = KubernetesClientFactory.Create(discovery);
+        var api = new ObjectApi(_client);
+        var settings = WatchSettings.From(discovery);
+        var controllers = new List<RoutingController>();
+        if (routing.Ingress.Enabled)
+        {
+            Ingress = new IngressController(api, routing, settings, clusterDefaults: null, time, loggers, status: null, warmUp.WaitAsync);
+            controllers.Add(Ingress);
+        }
+
+        Controllers = controllers;
+    }
+
+    public IngressController? Ingress { get; }
+
+    public IReadOnlyList<RoutingController> Controllers { get; }
+
+    /// <summary>
+    /// Starts the controllers and waits, at most the list timeout, for each to publish its first routes: the
+    /// listeners open with the routes in place (as discovery's start waits for the first endpoint lists). Past the
+    /// bound the host starts anyway and readiness reports the source that has not published.
+    /// </summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(Controllers.Select(c => c.FirstPublish)).WaitAsync(_startBound, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Readiness says which source has not read its routes.
+        }
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(Controllers.Select(c => c.RunAsync(stoppingToken)));
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _client.Dispose();
+    }
+}

@@ -1,0 +1,142 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using LoadBalancing.Kubernetes.Tests.Support;
+using LoadBalancing.Proxy.Kubernetes.Tests.Support;
+using LoadBalancing.Proxy.Tests.Support;
+using static LoadBalancing.Kubernetes.Tests.Support.Objects;
+
+namespace LoadBalancing.Proxy.Kubernetes.Tests.Ingress;
+
+/// <summary>
+/// The Ingress controller end to end, as ingress-nginx's basic e2e cases exercise theirs: objects in a test API
+/// server, a proxy configured only by its sections (defaults otherwise), real backends on 127.x addresses standing in
+/// for pods, requests over real sockets.
+/// </summary>
+public sealed class IngressControllerTests
+{
+    private const string Controller = "loadbalancing.dev/ingress-controller";
+
+    private static readonly Dictionary<string, string?> Enabled = new() { ["Kubernetes:Ingress:Enabled"] = "true" };
+
+    [Fact]
+    public async Task HostRules_PathTypes_AndDefaultBackend_RouteToTheirServices()
+    {
+        await using var web = await TestBackend.StartAsync("web", "127.0.0.21");
+        await using var api = await TestBackend.StartAsync("api", "127.0.0.22");
+        await using var server = await FakeApiServer.StartAsync();
+        Pods(server, "shop", ("web", web), ("api", api));
+        server.Apply(ApiResource.IngressClasses, IngressClass("lb", Controller));
+        server.Apply(ApiResource.Ingresses, Objects.Ingress(
+            "shop",
+            [
+                new IngressRule("shop.test", new IngressPath("/api", new IngressBackend("api", PortName: "http")), new IngressPath("/", new IngressBackend("web", Port: 80))),
+                new IngressRule("exact.test", new IngressPath("/only", new IngressBackend("api", Port: 80), "Exact")),
+                new IngressRule("*.wild.test", new IngressPath("/", new IngressBackend("api", Port: 80))),
+            ],
+            ns: "shop",
+            ingressClassName: "lb",
+            defaultBackend: new IngressBackend("web", Port: 80)));
+
+        await using var host = await ControllerHost.StartAsync(server, Enabled);
+
+        Assert.Equal((200, "api"), await host.GetAsync("shop.test", "/api/orders"));
+        Assert.Equal((200, "web"), await host.GetAsync("shop.test", "/apis"));
+        Assert.Equal((200, "web"), await host.GetAsync("shop.test", "/"));
+        Assert.Equal((200, "api"), await host.GetAsync("exact.test", "/only"));
+        Assert.Equal((200, "web"), await host.GetAsync("exact.test", "/only/more"));
+        Assert.Equal((200, "api"), await host.GetAsync("a.wild.test", "/"));
+        Assert.Equal((200, "web"), await host.GetAsync("unknown.test", "/anything"));
+    }
+
+    [Fact]
+    public async Task OtherClasses_AreIgnored_AndAnEditIsInServiceAfterOneRebuild()
+    {
+        await using var web = await TestBackend.StartAsync("web", "127.0.0.23");
+        await using var api = await TestBackend.StartAsync("api", "127.0.0.24");
+        await using var server = await FakeApiServer.StartAsync();
+        Pods(server, "shop", ("web", web), ("api", api));
+        server.Apply(ApiResource.IngressClasses, IngressClass("lb", Controller));
+        server.Apply(ApiResource.IngressClasses, IngressClass("nginx", "k8s.io/ingress-nginx"));
+        server.Apply(ApiResource.Ingresses, Objects.Ingress("ours", [new IngressRule("shop.test", new IngressPath("/", new IngressBackend("web", Port: 80)))], ns: "shop", ingressClassName: "lb"));
+        server.Apply(ApiResource.Ingresses, Objects.Ingress("theirs", [new IngressRule("other.test", new IngressPath("/", new IngressBackend("api", Port: 80)))], ns: "shop", ingressClassName: "nginx"));
+
+        await using var host = await ControllerHost.StartAsync(server, Enabled);
+        var ingress = host.Controllers.Ingress!;
+        Assert.Equal((200, "web"), await host.GetAsync("shop.test", "/"));
+        Assert.Equal(404, (await host.GetAsync("other.test", "/")).Status);
+
+        var rebuilt = ingress.NextRebuild;
+        server.Apply(ApiResource.Ingresses, Objects.Ingress("ours", [new IngressRule("shop.test", new IngressPath("/", new IngressBackend("api", Port: 80)))], ns: "shop", ingressClassName: "lb"));
+        await rebuilt.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal((200, "api"), await host.GetAsync("shop.test", "/"));
+
+        // Moving the other Ingress to our class brings it in.
+        rebuilt = ingress.NextRebuild;
+        server.Apply(ApiResource.Ingresses, Objects.Ingress("theirs", [new IngressRule("other.test", new IngressPath("/", new IngressBackend("api", Port: 80)))], ns: "shop", ingressClassName: "lb"));
+        await rebuilt.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal((200, "api"), await host.GetAsync("other.test", "/"));
+    }
+
+    [Fact]
+    public async Task ABrokenIngress_NeverTakesOutTheOthers_AndAnUnreadableEditKeepsTheLastGoodRoutes()
+    {
+        await using var web = await TestBackend.StartAsync("web", "127.0.0.25");
+        await using var server = await FakeApiServer.StartAsync();
+        Pods(server, "shop", ("web", web));
+        server.Apply(ApiResource.IngressClasses, IngressClass("lb", Controller));
+        server.Apply(ApiResource.Ingresses, Objects.Ingress("good", [new IngressRule("good.test", new IngressPath("/", new IngressBackend("web", Port: 80)))], ns: "shop", ingressClassName: "lb"));
+        server.Apply(ApiResource.Ingresses, Objects.Ingress("missing", [new IngressRule("missing.test", new IngressPath("/", new IngressBackend("nope", Port: 80)))], ns: "shop", ingressClassName: "lb"));
+        var unreadable = Objects.Ingress("garbled", [], ns: "shop", ingressClassName: "lb");
+        unreadable["spec"]!["rules"] = "not a list";
+        server.Apply(ApiResource.Ingresses, unreadable);
+
+        await using var host = await ControllerHost.StartAsync(server, Enabled);
+        var ingress = host.Controllers.Ingress!;
+        Assert.Equal((200, "web"), await host.GetAsync("good.test", "/"));
+        Assert.Equal(503, (await host.GetAsync("missing.test", "/")).Status);
+        Assert.Contains(ingress.Problems, p => p.Contains("shop/garbled", StringComparison.Ordinal));
+        Assert.Contains(ingress.Problems, p => p.Contains("shop/nope does not exist", StringComparison.Ordinal));
+
+        // An edit that cannot be read keeps the routes the last good version made.
+        var rebuilt = ingress.NextRebuild;
+        var broken = Objects.Ingress("good", [], ns: "shop", ingressClassName: "lb");
+        broken["spec"]!["rules"] = 42;
+        server.Apply(ApiResource.Ingresses, broken);
+        await rebuilt.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal((200, "web"), await host.GetAsync("good.test", "/"));
+        Assert.Contains(ingress.Problems, p => p.Contains("shop/good", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ADroppedOrHungWatch_StillDeliversTheNextChange()
+    {
+        await using var web = await TestBackend.StartAsync("web", "127.0.0.26");
+        await using var api = await TestBackend.StartAsync("api", "127.0.0.27");
+        await using var server = await FakeApiServer.StartAsync();
+        Pods(server, "shop", ("web", web), ("api", api));
+        server.Apply(ApiResource.IngressClasses, IngressClass("lb", Controller));
+        server.Apply(ApiResource.Ingresses, Objects.Ingress("shop", [new IngressRule("shop.test", new IngressPath("/", new IngressBackend("web", Port: 80)))], ns: "shop", ingressClassName: "lb"));
+
+        await using var host = await ControllerHost.StartAsync(server, Enabled);
+        var ingress = host.Controllers.Ingress!;
+        Assert.Equal((200, "web"), await host.GetAsync("shop.test", "/"));
+
+        // The connection is cut; the watch resumes from its resourceVersion and hears the change.
+        server.DropActiveWatches();
+        var rebuilt = ingress.NextRebuild;
+        server.Apply(ApiResource.Ingresses, Objects.Ingress("shop", [new IngressRule("shop.test", new IngressPath("/", new IngressBackend("api", Port: 80)))], ns: "shop", ingressClassName: "lb"));
+        await rebuilt.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        Assert.Equal((200, "api"), await host.GetAsync("shop.test", "/"));
+    }
+
+    /// <summary>For each (Service, backend): a Service with port 80 named http, and an EndpointSlice with the backend as its one pod.</summary>
+    private static void Pods(FakeApiServer server, string ns, params (string Service, TestBackend Backend)[] services)
+    {
+        foreach (var (service, backend) in services)
+        {
+            var (ip, port) = (backend.Address.Split(':')[0], int.Parse(backend.Address.Split(':')[1], CultureInfo.InvariantCulture));
+            server.Apply(ApiResource.Services, Service(service, [new ServicePort("http", 80, port)], ns));
+            server.Apply(ns, Slices.Slice($"{service}-1", service, [new([ip])], [("http", port)]));
+        }
+    }
+}

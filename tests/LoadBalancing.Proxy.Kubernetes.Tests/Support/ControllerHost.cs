@@ -1,0 +1,76 @@
+using LoadBalancing.Kubernetes.Tests.Support;
+using LoadBalancing.Proxy.Kubernetes.Controller;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace LoadBalancing.Proxy.Kubernetes.Tests.Support;
+
+/// <summary>
+/// A proxy embedded as an application embeds it, configured only through the <c>Proxy</c> and <c>Kubernetes</c>
+/// sections (defaults everywhere else), pointed at a test API server; with clients for its proxy and admin ports.
+/// </summary>
+internal sealed class ControllerHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private ControllerHost(WebApplication app, HttpClient client, HttpClient admin)
+    {
+        _app = app;
+        Client = client;
+        Admin = admin;
+    }
+
+    public HttpClient Client { get; }
+
+    public HttpClient Admin { get; }
+
+    public KubernetesControllers Controllers => _app.Services.GetRequiredService<KubernetesControllers>();
+
+    public static async Task<ControllerHost> StartAsync(FakeApiServer api, IDictionary<string, string?> settings)
+    {
+        var all = new Dictionary<string, string?>
+        {
+            ["Proxy:Listeners:0:Url"] = "http://127.0.0.1:0",
+            ["Proxy:Admin:Url"] = "http://127.0.0.1:0",
+            ["Kubernetes:ApiServer"] = api.Url,
+        };
+        foreach (var (key, value) in settings)
+        {
+            all[key] = value;
+        }
+
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(all).Build();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        var options = ProxyConfiguration.Load(configuration.GetSection("Proxy"));
+        builder.Services.AddLoadBalancingProxy(options).UseKubernetesDiscovery(configuration.GetSection("Kubernetes"));
+        builder.WebHost.UseLoadBalancingProxyListeners(options);
+        var app = builder.Build();
+        app.UseLoadBalancingProxy();
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        var listeners = app.Services.GetRequiredService<ProxyListeners>();
+        var client = new HttpClient { BaseAddress = new Uri($"http://{listeners.ProxyEndPoint}/"), Timeout = TimeSpan.FromSeconds(30) };
+        var admin = new HttpClient { BaseAddress = new Uri($"http://{listeners.AdminEndPoint}/"), Timeout = TimeSpan.FromSeconds(30) };
+        return new ControllerHost(app, client, admin);
+    }
+
+    /// <summary>GET <paramref name="path"/> with <paramref name="host"/>: the status and the body.</summary>
+    public async Task<(int Status, string Body)> GetAsync(string host, string path)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Host = host;
+        using var response = await Client.SendAsync(request, TestContext.Current.CancellationToken);
+        return ((int)response.StatusCode, await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        Admin.Dispose();
+        await _app.StopAsync(CancellationToken.None);
+        await _app.DisposeAsync();
+    }
+}
