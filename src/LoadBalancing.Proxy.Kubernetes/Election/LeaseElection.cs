@@ -69,6 +69,12 @@ internal sealed partial class LeaseElection
                     Volatile.Write(ref _renewedAt, _time.GetTimestamp());
                     SetLeading(true);
                 }
+                else if (_leading && _observed is { HolderIdentity: { Length: > 0 } holder } && holder != _options.Identity)
+                {
+                    // Someone else holds it now (we were cut off longer than they waited): stop at once, not at the deadline.
+                    LogTaken(_logger, _options.Namespace, _options.Name, holder);
+                    SetLeading(false);
+                }
                 else if (_leading && _time.GetElapsedTime(Volatile.Read(ref _renewedAt)) >= _options.RenewDeadline)
                 {
                     LogLost(_logger, _options.Namespace, _options.Name, _options.Identity, _options.RenewDeadline.TotalSeconds);
@@ -170,6 +176,9 @@ internal sealed partial class LeaseElection
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Debug, Message = "Trying to acquire the lease {Namespace}/{Name} failed; retrying.")]
     private static partial void LogAcquireFailed(ILogger logger, string @namespace, string name, Exception exception);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "Lost the lease {Namespace}/{Name}: {Holder} holds it now; this replica stops writing status.")]
+    private static partial void LogTaken(ILogger logger, string @namespace, string name, string holder);
 
     [LoggerMessage(EventId = 7, Level = LogLevel.Error, Message = "A leadership change handler threw.")]
     private static partial void LogHandlerFailed(ILogger logger, Exception exception);

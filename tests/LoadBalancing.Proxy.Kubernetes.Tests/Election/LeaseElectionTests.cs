@@ -120,6 +120,25 @@ public sealed class LeaseElectionTests
     }
 
     [Fact]
+    public async Task RunAsync_LeaderFindsAnotherHolder_StopsLeadingAtOnce()
+    {
+        await using var server = await FakeApiServer.StartAsync();
+        var start = new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var time = new FakeTimeProvider(start);
+        await using var a = new Elector(server, time, "pod-a");
+        a.Start();
+        Assert.True(await a.NextAttemptAsync());
+
+        server.Apply(ApiResource.Leases, OtherLease(start + Retry));
+        time.Advance(Retry);
+
+        Assert.False(await a.NextAttemptAsync());
+        Assert.False(a.Election.IsLeader);
+        Assert.Equal([true, false], a.Changes);
+        Assert.Equal("other", Holder(server));
+    }
+
+    [Fact]
     public async Task RunAsync_LeaseHeldBySomeoneRenewingIt_IsNeverTaken_UntilTheyStop()
     {
         await using var server = await FakeApiServer.StartAsync();
