@@ -1,5 +1,7 @@
 using LoadBalancing.Kubernetes;
 using LoadBalancing.Proxy.Kubernetes.Api;
+using LoadBalancing.Proxy.Kubernetes.Election;
+using LoadBalancing.Proxy.Kubernetes.Status;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -22,10 +24,21 @@ internal sealed class KubernetesControllers : BackgroundService
         _client = KubernetesClientFactory.Create(discovery);
         var api = new ObjectApi(_client);
         var settings = WatchSettings.From(discovery);
+        if (routing.Status.Enabled)
+        {
+            var election = new LeaseElection(_client, new LeaseElectionOptions
+            {
+                Namespace = routing.Status.LeaseNamespace ?? Environment.GetEnvironmentVariable("POD_NAMESPACE") ?? "default",
+                Name = routing.Status.LeaseName,
+                Identity = routing.Status.Identity ?? Environment.GetEnvironmentVariable("POD_NAME") ?? Environment.MachineName,
+            }, time, loggers.CreateLogger<LeaseElection>());
+            Status = new StatusPublisher(election, new StatusWriter(_client, time, loggers.CreateLogger<StatusWriter>()), time);
+        }
+
         var controllers = new List<RoutingController>();
         if (routing.Ingress.Enabled)
         {
-            Ingress = new IngressController(api, routing, settings, clusterDefaults: null, time, loggers, status: null, warmUp.WaitAsync);
+            Ingress = new IngressController(api, routing, settings, clusterDefaults: null, time, loggers, Status, warmUp.WaitAsync);
             controllers.Add(Ingress);
         }
 
@@ -33,6 +46,9 @@ internal sealed class KubernetesControllers : BackgroundService
     }
 
     public IngressController? Ingress { get; }
+
+    /// <summary>The status writer with its leader election; null when status is not written.</summary>
+    public StatusPublisher? Status { get; }
 
     public IReadOnlyList<RoutingController> Controllers { get; }
 
@@ -55,7 +71,7 @@ internal sealed class KubernetesControllers : BackgroundService
     }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(Controllers.Select(c => c.RunAsync(stoppingToken)));
+        Task.WhenAll([.. Controllers.Select(c => c.RunAsync(stoppingToken)), Status?.RunAsync(stoppingToken) ?? Task.CompletedTask]);
 
     public override void Dispose()
     {

@@ -131,7 +131,7 @@ internal abstract partial class RoutingController : ProxyRouteSource
             _firstPublish.TrySetResult();
         }
 
-        _status?.Offer(built.Statuses);
+        _status?.Offer(Name, built.Statuses);
         Interlocked.Exchange(ref _rebuilt, NewSignal()).TrySetResult();
     }
 
@@ -152,5 +152,5 @@ internal abstract partial class RoutingController : ProxyRouteSource
 /// <summary>Takes the status objects should carry; writes it when this replica leads.</summary>
 internal interface IStatusSink
 {
-    void Offer(IReadOnlyList<DesiredStatus> statuses);
+    void Offer(string source, IReadOnlyList<DesiredStatus> statuses);
 }
