@@ -16,7 +16,7 @@ namespace LoadBalancing.Proxy.Kubernetes.Api;
 /// that was read before becomes unreadable, its last good version is kept (and its problem shown) until it is fixed
 /// or deleted: a typo in an edit must not take a working route away.
 /// </remarks>
-internal sealed partial class ObjectWatch<T> : IObjectWatch
+internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblems
     where T : class
 {
     private readonly ObjectApi _api;
@@ -61,6 +61,9 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch
     /// <summary>Objects whose current version could not be read, with why (the last good version, if any, is still in <see cref="Objects"/>).</summary>
     public IEnumerable<(ObjectKey Key, string Problem)> Problems =>
         _objects.Where(p => p.Value.Problem is not null).Select(p => (p.Key, p.Value.Problem!));
+
+    /// <summary>One line per unreadable object, naming its kind and key.</summary>
+    public IEnumerable<string> ProblemLines => Problems.Select(p => $"{Kind.Kind} {p.Key}: {p.Problem}");
 
     /// <summary>The resourceVersion of an object as last seen (readable or not).</summary>
     public string? VersionOf(ObjectKey key) => _objects.TryGetValue(key, out var entry) ? entry.ResourceVersion : null;
@@ -297,6 +300,12 @@ internal interface IObjectWatch
     Task RunAsync(CancellationToken cancellationToken);
 
     Task WhenSyncedAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>The unreadable objects of a watch, as log lines.</summary>
+internal interface IObjectWatchProblems
+{
+    IEnumerable<string> ProblemLines { get; }
 }
 
 /// <summary>How fresh one watch's view is, for <c>/config</c> and the logs.</summary>

@@ -46,7 +46,7 @@ internal sealed class IngressController : RoutingController
         var ingresses = _ingresses.SelectMany(w => w.Objects).ToArray();
         var translation = IngressTranslator.Translate(ingresses, selector, _services.SelectMany(w => w.Objects), _clusterDefaults);
         var problems = translation.Problems.Select(p => $"Ingress {p.Ingress}: {p.Problem}")
-            .Concat(Watches.OfType<ObjectWatch<V1Ingress>>().SelectMany(w => w.Problems).Select(p => $"Ingress {p.Key}: {p.Problem}"))
+            .Concat(Watches.OfType<IObjectWatchProblems>().SelectMany(w => w.ProblemLines))
             .ToList();
         var statuses = new List<DesiredStatus>();
         if (_addresses.Count > 0)

@@ -17,7 +17,7 @@ internal sealed class KubernetesControllers : BackgroundService
 
     private readonly TimeSpan _startBound;
 
-    public KubernetesControllers(KubernetesDiscoveryOptions discovery, KubernetesRoutingOptions routing, KubernetesDiscovery endpoints, TimeProvider time, ILoggerFactory loggers)
+    public KubernetesControllers(KubernetesDiscoveryOptions discovery, KubernetesRoutingOptions routing, KubernetesDiscovery endpoints, IReadOnlySet<int>? servedLocalPorts, TimeProvider time, ILoggerFactory loggers)
     {
         _startBound = discovery.ListTimeout;
         var warmUp = new EndpointWarmUp(endpoints, time);
@@ -42,10 +42,18 @@ internal sealed class KubernetesControllers : BackgroundService
             controllers.Add(Ingress);
         }
 
+        if (routing.Gateway.Enabled)
+        {
+            Gateway = new GatewayController(api, routing, settings, servedLocalPorts, time, loggers, Status, warmUp.WaitAsync);
+            controllers.Add(Gateway);
+        }
+
         Controllers = controllers;
     }
 
     public IngressController? Ingress { get; }
+
+    public GatewayController? Gateway { get; }
 
     /// <summary>The status writer with its leader election; null when status is not written.</summary>
     public StatusPublisher? Status { get; }

@@ -74,13 +74,35 @@ public static class ProxyKubernetesBuilderExtensions
         ArgumentNullException.ThrowIfNull(discovery);
         ArgumentNullException.ThrowIfNull(routing);
         proxy.Services.AddSingleton(sp => new KubernetesControllers(
-            discovery, routing, sp.GetRequiredService<KubernetesDiscovery>(), sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+            discovery, routing, sp.GetRequiredService<KubernetesDiscovery>(), ServedPorts(proxy.Options), sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
         proxy.Services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<KubernetesControllers>());
         if (routing.Ingress.Enabled)
         {
             proxy.AddRouteSource(sp => sp.GetRequiredService<KubernetesControllers>().Ingress!);
         }
 
+        if (routing.Gateway.Enabled)
+        {
+            proxy.AddRouteSource(sp => sp.GetRequiredService<KubernetesControllers>().Gateway!);
+        }
+
         return proxy;
+    }
+
+    /// <summary>The ports the proxy's listeners bind; null when one binds port 0 (chosen at start, so not known yet).</summary>
+    private static HashSet<int>? ServedPorts(ProxyOptions options)
+    {
+        var ports = new HashSet<int>();
+        foreach (var listener in options.Listeners)
+        {
+            if (!Uri.TryCreate(listener.Url, UriKind.Absolute, out var url) || url.Port == 0)
+            {
+                return null;
+            }
+
+            ports.Add(url.Port);
+        }
+
+        return ports;
     }
 }
