@@ -30,6 +30,9 @@ public sealed class ProxyRouteOptions
     /// <summary>The methods to match (<c>GET</c>, <c>POST</c>…); empty (the default) matches any.</summary>
     public IList<string> Methods { get; } = new List<string>();
 
+    /// <summary>The local ports (where the request arrived: a listener's port) to match; empty (the default) matches any.</summary>
+    public IList<int> Ports { get; } = new List<int>();
+
     /// <summary>Headers the request must have (or lack); all must match.</summary>
     public IList<ValueMatchOptions> Headers { get; } = new List<ValueMatchOptions>();
 
