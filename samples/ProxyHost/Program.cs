@@ -34,6 +34,13 @@ await using (backends)
         await app.DisposeAsync();
         return 2;
     }
+    catch (ProxyConfigurationException e)
+    {
+        // Checked as the listeners are set up: an https listener without a certificate (or a certificate source).
+        await Console.Error.WriteLineAsync(e.Message);
+        await app.DisposeAsync();
+        return 2;
+    }
 
     await app.WaitForShutdownAsync();
     await app.DisposeAsync();

@@ -25,6 +25,11 @@ internal static partial class StartupSummary
             text.Append(" methods ").Append(string.Join(",", route.Methods));
         }
 
+        if (route.Ports.Count > 0)
+        {
+            text.Append(" ports ").Append(string.Join(",", route.Ports));
+        }
+
         var conditions = route.Headers.Count + route.QueryParameters.Count;
         if (conditions > 0)
         {

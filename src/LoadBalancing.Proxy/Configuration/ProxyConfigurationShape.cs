@@ -139,6 +139,7 @@ internal static class ProxyConfigurationShape
         .Value("Path", Text, (o, v) => o.Path = v)
         .Value("PathType", Enum<PathMatchType>("a path match type"), (o, v) => o.PathType = v)
         .List("Methods", Text, o => o.Methods)
+        .List("Ports", WholeNumber, o => o.Ports)
         .List("Headers", ValueMatch, o => o.Headers)
         .List("QueryParameters", ValueMatch, o => o.QueryParameters)
         .Value("Cluster", OptionalText, (o, v) => o.Cluster = v)

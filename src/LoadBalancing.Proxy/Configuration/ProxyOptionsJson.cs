@@ -126,6 +126,7 @@ internal static class ProxyOptionsJson
         json.WriteString("Path", route.Path);
         json.WriteString("PathType", route.PathType.ToString());
         WriteStrings(json, "Methods", route.Methods);
+        WriteList(json, "Ports", route.Ports, static (json, port) => json.WriteNumberValue(port));
         WriteMatches(json, "Headers", route.Headers);
         WriteMatches(json, "QueryParameters", route.QueryParameters);
         WriteOptional(json, "Cluster", route.Cluster);

@@ -67,11 +67,9 @@ internal static class ProxyOptionsValidation
 
         if (uri.Scheme == Uri.UriSchemeHttps)
         {
-            if (string.IsNullOrEmpty(listener.CertificatePath))
-            {
-                errors.Add($"{key}:CertificatePath: an https listener needs a certificate (a .pfx file).");
-            }
-            else if (!File.Exists(listener.CertificatePath))
+            // Without a CertificatePath the certificates come from a ServerCertificateSource, registered after the
+            // options are validated: whether there is one is checked when the listeners are set up.
+            if (!string.IsNullOrEmpty(listener.CertificatePath) && !File.Exists(listener.CertificatePath))
             {
                 errors.Add($"{key}:CertificatePath: file '{listener.CertificatePath}' does not exist.");
             }

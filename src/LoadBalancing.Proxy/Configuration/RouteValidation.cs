@@ -71,6 +71,14 @@ internal static class RouteValidation
             }
         }
 
+        for (var p = 0; p < route.Ports.Count; p++)
+        {
+            if (route.Ports[p] is < 1 or > 65535)
+            {
+                errors.Add($"{key}:Ports:{p} must be between 1 and 65535; got {route.Ports[p]}.");
+            }
+        }
+
         for (var h = 0; h < route.Headers.Count; h++)
         {
             CheckValueMatch(route.Headers[h], $"{key}:Headers:{h}", isHeader: true, errors);
@@ -475,10 +483,11 @@ internal static class RouteValidation
     {
         var path = route.PathType == PathMatchType.Prefix ? PathPrefix.Normalize(route.Path) : route.Path;
         var methods = string.Join(",", route.Methods.Order(StringComparer.Ordinal));
+        var ports = string.Join(",", route.Ports.Distinct().Order());
         var headers = string.Join(",", route.Headers.Select(static h => $"{h.Name.ToUpperInvariant()}:{h.Type}:{h.Value}").Order(StringComparer.Ordinal));
         var query = string.Join(",", route.QueryParameters.Select(static q => $"{q.Name}:{q.Type}:{q.Value}").Order(StringComparer.Ordinal));
         // The host as the route table keys it (ProxyRoute trims it and its trailing dot).
         host = host.Trim().TrimEnd('.');
-        return $"{host.ToUpperInvariant()}|{route.PathType}|{path}|{methods}|{headers}|{query}";
+        return $"{host.ToUpperInvariant()}|{route.PathType}|{path}|{methods}|{ports}|{headers}|{query}";
     }
 }

@@ -54,6 +54,22 @@ public interface IProxyBuilder
     IProxyBuilder AddRouteSource(Func<IServiceProvider, ProxyRouteSource> source);
 
     /// <summary>
+    /// Makes the https listeners choose their certificate by the server name a client asks for (SNI) from
+    /// <paramref name="source"/>, consulted on every handshake; a listener's own <see cref="ListenerOptions.CertificatePath"/>
+    /// certificate is the fallback when the source has none for the name, and an https listener needs no
+    /// <see cref="ListenerOptions.CertificatePath"/> of its own. A handshake for which neither has a certificate fails.
+    /// A later call replaces the source.
+    /// </summary>
+    /// <param name="source">The source of server certificates.</param>
+    /// <returns>This builder.</returns>
+    IProxyBuilder UseServerCertificates(ServerCertificateSource source);
+
+    /// <summary>Like <see cref="UseServerCertificates(ServerCertificateSource)"/>, with a source created from the application's services when the listeners are set up (at start).</summary>
+    /// <param name="source">Creates the source from the application's services.</param>
+    /// <returns>This builder.</returns>
+    IProxyBuilder UseServerCertificates(Func<IServiceProvider, ServerCertificateSource> source);
+
+    /// <summary>
     /// Lets the running proxy take a new configuration: from <see cref="ProxyReloadOptions.Read"/> when the watched
     /// file changes, on <c>SIGHUP</c> and on the admin endpoint's <c>POST /config/reload</c>. A new configuration is
     /// validated in full first; an invalid one leaves the last good one in service. See docs/proxy.md, Live configuration.

@@ -121,6 +121,20 @@ internal sealed class ProxyBuilder(IServiceCollection services, ProxyOptions opt
         return this;
     }
 
+    public IProxyBuilder UseServerCertificates(ServerCertificateSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return UseServerCertificates(_ => source);
+    }
+
+    public IProxyBuilder UseServerCertificates(Func<IServiceProvider, ServerCertificateSource> source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        services.RemoveAll<ServerCertificates>();
+        services.AddSingleton(sp => new ServerCertificates(source(sp) ?? throw new InvalidOperationException("The server certificate source factory returned null.")));
+        return this;
+    }
+
     public IProxyBuilder UseConfigurationReload(Action<ProxyReloadOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(configure);
@@ -135,4 +149,10 @@ internal sealed class ProxyBuilder(IServiceCollection services, ProxyOptions opt
         services.AddHostedService(sp => sp.GetRequiredService<ConfigReloader>());
         return this;
     }
+}
+
+/// <summary>The server certificate source registered with <see cref="IProxyBuilder.UseServerCertificates(ServerCertificateSource)"/>, for the https listeners.</summary>
+internal sealed class ServerCertificates(ServerCertificateSource source)
+{
+    public ServerCertificateSource Source => source;
 }

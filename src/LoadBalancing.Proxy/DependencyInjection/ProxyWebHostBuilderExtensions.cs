@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using LoadBalancing.Proxy;
 using LoadBalancing.Proxy.Forwarding;
 using LoadBalancing.Proxy.Metrics;
@@ -38,10 +39,13 @@ public static class ProxyWebHostBuilderExtensions
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodySize;
+            var certificates = kestrel.ApplicationServices?.GetService<ServerCertificates>()?.Source;
+            CheckCertificates(options, certificates);
             for (var i = 0; i < options.Listeners.Count; i++)
             {
                 var listener = options.Listeners[i];
                 var key = $"{ProxyConfiguration.SectionName}:Listeners:{i}:Url";
+                var https = IsHttps(listener);
                 Listen(kestrel, listener.Url, listen =>
                 {
                     listen.Protocols = listener.Protocols switch
@@ -49,9 +53,13 @@ public static class ProxyWebHostBuilderExtensions
                         ListenerProtocols.Http1 => HttpProtocols.Http1,
                         ListenerProtocols.Http2 => HttpProtocols.Http2,
                         ListenerProtocols.Http1AndHttp2 => HttpProtocols.Http1AndHttp2,
-                        _ => listener.CertificatePath is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2,
+                        _ => https ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1,
                     };
-                    if (listener.CertificatePath is { } path)
+                    if (https && certificates is not null)
+                    {
+                        UseHttps(listen, certificates, listener);
+                    }
+                    else if (listener.CertificatePath is { } path)
                     {
                         listen.UseHttps(path, listener.CertificatePassword);
                     }
@@ -70,6 +78,46 @@ public static class ProxyWebHostBuilderExtensions
             }
         });
         return builder;
+    }
+
+    private static bool IsHttps(ListenerOptions listener) => listener.Url.StartsWith("https:", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// An https listener needs a certificate of its own or a source of them. Options are validated before a source can
+    /// be registered (the builder that registers one comes from validated options), so this is checked here, at start.
+    /// </summary>
+    private static void CheckCertificates(ProxyOptions options, ServerCertificateSource? certificates)
+    {
+        if (certificates is not null)
+        {
+            return;
+        }
+
+        var errors = new List<string>();
+        for (var i = 0; i < options.Listeners.Count; i++)
+        {
+            if (IsHttps(options.Listeners[i]) && string.IsNullOrEmpty(options.Listeners[i].CertificatePath))
+            {
+                errors.Add($"{ProxyConfiguration.SectionName}:Listeners:{i}:CertificatePath: an https listener needs a certificate (a .pfx file), or a server certificate source (IProxyBuilder.UseServerCertificates).");
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new ProxyConfigurationException(errors);
+        }
+    }
+
+    /// <summary>
+    /// The source first, then the listener's own certificate. The selector runs on every handshake: it reads the
+    /// source's snapshot and allocates nothing. When it returns null Kestrel aborts the handshake.
+    /// </summary>
+    private static void UseHttps(ListenOptions listen, ServerCertificateSource certificates, ListenerOptions listener)
+    {
+        var fallback = listener.CertificatePath is { } path
+            ? X509CertificateLoader.LoadPkcs12FromFile(path, listener.CertificatePassword)
+            : null;
+        listen.UseHttps(https => https.ServerCertificateSelector = (_, serverName) => certificates.GetCertificate(serverName) ?? fallback);
     }
 
     private static void Listen(KestrelServerOptions kestrel, string url, Action<ListenOptions> configure)

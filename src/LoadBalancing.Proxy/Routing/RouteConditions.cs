@@ -4,8 +4,8 @@ using Microsoft.AspNetCore.Http;
 namespace LoadBalancing.Proxy.Routing;
 
 /// <summary>
-/// What a route asks of a request besides its host and path: the method, headers and query parameters, all of which
-/// must match. Checked without allocating, except for a query value that needs percent-decoding.
+/// What a route asks of a request besides its host and path: the method, the local port it arrived on, headers and
+/// query parameters, all of which must match. Ports only filter: they play no part in precedence. Checked without allocating, except for a query value that needs percent-decoding.
 /// </summary>
 internal sealed class RouteConditions
 {
@@ -13,12 +13,14 @@ internal sealed class RouteConditions
     public static readonly TimeSpan RegexTimeout = TimeSpan.FromMilliseconds(50);
 
     private readonly string[] _methods;
+    private readonly int[] _ports;
     private readonly ValueCondition[] _headers;
     private readonly ValueCondition[] _query;
 
     public RouteConditions(ProxyRouteOptions route)
     {
         _methods = [.. route.Methods];
+        _ports = [.. route.Ports.Distinct()];
         _headers = [.. route.Headers.Select(static h => new ValueCondition(h))];
         _query = [.. route.QueryParameters.Select(static q => new ValueCondition(q))];
     }
@@ -29,7 +31,7 @@ internal sealed class RouteConditions
 
     public int QueryCount => _query.Length;
 
-    public bool IsEmpty => _methods.Length == 0 && _headers.Length == 0 && _query.Length == 0;
+    public bool IsEmpty => _methods.Length == 0 && _ports.Length == 0 && _headers.Length == 0 && _query.Length == 0;
 
     /// <summary>Regular-expression evaluations that ran out of time (each counted as not matching).</summary>
     public static long RegexTimeouts => Volatile.Read(ref s_regexTimeouts);
@@ -39,6 +41,11 @@ internal sealed class RouteConditions
     public bool Matches(HttpRequest request)
     {
         if (_methods.Length > 0 && !HasMethodOf(request.Method))
+        {
+            return false;
+        }
+
+        if (_ports.Length > 0 && Array.IndexOf(_ports, request.HttpContext.Connection.LocalPort) < 0)
         {
             return false;
         }

@@ -71,7 +71,6 @@ public sealed class ProxyConfigurationTests
     [InlineData("Proxy:Routes:0:Hosts:0", "a*.example.com", "Proxy:Routes:0:Hosts:0: 'a*.example.com' is not a host pattern")]
     [InlineData("Proxy:Listeners:0:Url", "http://127.0.0.1:8080/path", "Proxy:Listeners:0:Url: 'http://127.0.0.1:8080/path' is not a listen URL")]
     [InlineData("Proxy:Listeners:0:Url", "http://proxy.internal:8080", "'proxy.internal' is not an IP address")]
-    [InlineData("Proxy:Listeners:0:Url", "https://127.0.0.1:8443", "Proxy:Listeners:0:CertificatePath: an https listener needs a certificate")]
     [InlineData("Proxy:Clusters:web:MaxAttempts", "9", "Proxy:Clusters:web:MaxAttempts must be between 1 and 8; got 9")]
     [InlineData("Proxy:Clusters:web:ResponseHeaderTimeout", "00:00:00", "Proxy:Clusters:web:ResponseHeaderTimeout must be positive")]
     [InlineData("Proxy:Clusters:web:HashKey:Name", null, "Proxy:Clusters:web:HashKey:Name is required when HashKey:Source is Header")]

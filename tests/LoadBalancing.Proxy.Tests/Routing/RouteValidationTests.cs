@@ -34,6 +34,23 @@ public sealed class RouteValidationTests
             "Proxy:Routes:0:Methods:0: 'get' would never match: methods are case-sensitive; did you mean 'GET'?"
         },
         {
+            ["Proxy:Routes:0:Ports:0=80", "Proxy:Routes:0:Ports:1=0"],
+            "Proxy:Routes:0:Ports:1 must be between 1 and 65535; got 0."
+        },
+        {
+            ["Proxy:Routes:0:Ports:0=65536"],
+            "Proxy:Routes:0:Ports:0 must be between 1 and 65535; got 65536."
+        },
+        {
+            ["Proxy:Routes:0:Ports:0=http"],
+            "Proxy:Routes:0:Ports:0: 'http' is not a whole number."
+        },
+        {
+            // The same ports in another order (and repeated) are the same condition.
+            ["Proxy:Routes:0:Ports:0=80", "Proxy:Routes:0:Ports:1=443", "Proxy:Routes:1:Path=/", "Proxy:Routes:1:Cluster=canary", "Proxy:Routes:1:Ports:0=443", "Proxy:Routes:1:Ports:1=80", "Proxy:Routes:1:Ports:2=80"],
+            "Proxy:Routes:1: Proxy:Routes:0 already matches the same requests"
+        },
+        {
             ["Proxy:Routes:0:Redirect:Hostname=example.com"],
             "Proxy:Routes:0: a route that answers itself (Redirect) takes no Cluster or Backends."
         },
@@ -200,6 +217,22 @@ public sealed class RouteValidationTests
     }
 
     [Fact]
+    public void RoutesThatDifferOnlyInPorts_AreNotDuplicates()
+    {
+        var errors = Errors(
+            ("Proxy:Routes:0:Ports:0", "80"),
+            ("Proxy:Routes:1:Path", "/"),
+            ("Proxy:Routes:1:Cluster", "canary"),
+            ("Proxy:Routes:1:Ports:0", "443"),
+            ("Proxy:Routes:2:Path", "/"),
+            ("Proxy:Routes:2:Cluster", "canary"),
+            ("Proxy:Routes:2:Ports:0", "80"),
+            ("Proxy:Routes:2:Ports:1", "8080"));
+
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+    }
+
+    [Fact]
     public void DistinctRoutesOnTheSamePath_AreNotDuplicates()
     {
         var errors = Errors(
@@ -231,6 +264,7 @@ public sealed class RouteValidationTests
             ("Proxy:Routes:0:Hosts:1", "*.api.example.com"),
             ("Proxy:Routes:0:Path", "/v1"),
             ("Proxy:Routes:0:Methods:0", "GET"),
+            ("Proxy:Routes:0:Ports:0", "443"),
             ("Proxy:Routes:0:Headers:0:Name", "x-env"),
             ("Proxy:Routes:0:Headers:0:Type", "Absent"),
             ("Proxy:Routes:0:QueryParameters:0:Name", "id"),
