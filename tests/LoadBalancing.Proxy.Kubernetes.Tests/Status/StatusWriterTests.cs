@@ -23,7 +23,7 @@ public sealed class StatusWriterTests
     public async Task WriteAsync_Gateway_WritesStatus_StampingEveryConditionWithNow()
     {
         await using var server = await FakeApiServer.StartAsync();
-        server.Apply(ApiResource.Gateways, Gateway("gw", "lb", [new("http", 80)]));
+        server.Apply(ApiResource.Gateways, Objects.Gateway("gw", "lb", [new("http", 80)]));
         var (writer, _, client) = Writer(server, out _);
         using var _client = client;
 
@@ -41,7 +41,7 @@ public sealed class StatusWriterTests
     public async Task WriteAsync_ConditionsChangeLater_UnchangedKeepTheirTime_ChangedAndNewGetNow()
     {
         await using var server = await FakeApiServer.StartAsync();
-        server.Apply(ApiResource.Gateways, Gateway("gw", "lb", [new("http", 80)]));
+        server.Apply(ApiResource.Gateways, Objects.Gateway("gw", "lb", [new("http", 80)]));
         var (writer, time, client) = Writer(server, out _);
         using var _client = client;
         await writer.WriteAsync([GatewayStatus(programmed: false)], Token).WaitAsync(Bound, Token);
@@ -86,7 +86,7 @@ public sealed class StatusWriterTests
     public async Task WriteAsync_SameStatusAgain_NoRequest_AfterForget_OneReadAndNoWrite()
     {
         await using var server = await FakeApiServer.StartAsync();
-        server.Apply(ApiResource.Gateways, Gateway("gw", "lb", [new("http", 80)]));
+        server.Apply(ApiResource.Gateways, Objects.Gateway("gw", "lb", [new("http", 80)]));
         var (writer, time, client) = Writer(server, out _);
         using var _client = client;
         await writer.WriteAsync([GatewayStatus(programmed: true)], Token).WaitAsync(Bound, Token);
@@ -134,7 +134,7 @@ public sealed class StatusWriterTests
     public async Task WriteAsync_ConflictsEveryTime_GivesUpAfterThreeAttempts_CountsAFailure_AndTriesAgainNextCall()
     {
         await using var server = await FakeApiServer.StartAsync();
-        server.Apply(ApiResource.Gateways, Gateway("gw", "lb", [new("http", 80)]));
+        server.Apply(ApiResource.Gateways, Objects.Gateway("gw", "lb", [new("http", 80)]));
         var (writer, _, client) = Writer(server, out var hook);
         using var _client = client;
         var edits = 0;
@@ -164,7 +164,7 @@ public sealed class StatusWriterTests
     public async Task WriteAsync_DeletedObjects_AreSkipped_OthersInTheBatchWritten()
     {
         await using var server = await FakeApiServer.StartAsync();
-        server.Apply(ApiResource.Gateways, Gateway("gw", "lb", [new("http", 80)]));
+        server.Apply(ApiResource.Gateways, Objects.Gateway("gw", "lb", [new("http", 80)]));
         server.Apply(ApiResource.HttpRoutes, HttpRoute("doomed", [new("gw")], [new(BackendRefs: [new("web", 80)])]));
         var (writer, _, client) = Writer(server, out var hook);
         using var _client = client;
@@ -204,7 +204,7 @@ public sealed class StatusWriterTests
     public async Task WriteAsync_ApiServerDown_IsCountedNotThrown()
     {
         await using var server = await FakeApiServer.StartAsync();
-        server.Apply(ApiResource.Gateways, Gateway("gw", "lb", [new("http", 80)]));
+        server.Apply(ApiResource.Gateways, Objects.Gateway("gw", "lb", [new("http", 80)]));
         var (writer, _, client) = Writer(server, out _);
         using var _client = client;
         server.Down = true;
