@@ -129,8 +129,33 @@ public sealed class IngressControllerTests
         Assert.Equal((200, "api"), await host.GetAsync("shop.test", "/"));
     }
 
+    [Fact]
+    public async Task StatusLoadBalancer_IsWrittenBack_ByTheLeaseHolder()
+    {
+        await using var web = await TestBackend.StartAsync("web", "127.0.0.28");
+        await using var server = await FakeApiServer.StartAsync();
+        Pods(server, "shop", ("web", web));
+        server.Apply(ApiResource.IngressClasses, IngressClass("lb", Controller));
+        server.Apply(ApiResource.Ingresses, Objects.Ingress("shop", [new IngressRule("shop.test", new IngressPath("/", new IngressBackend("web", Port: 80)))], ns: "shop", ingressClassName: "lb"));
+
+        await using var host = await ControllerHost.StartAsync(server, new Dictionary<string, string?>(Enabled)
+        {
+            ["Kubernetes:Status:Addresses:0"] = "203.0.113.7",
+            ["Kubernetes:Status:Addresses:1"] = "lb.example.net",
+            ["Kubernetes:Status:Identity"] = "proxy-0",
+        });
+
+        var written = await server.WaitForAsync(
+            ApiResource.Ingresses, "shop", "shop", o => o?["status"]?["loadBalancer"]?["ingress"] is JsonArray { Count: 2 }, TestContext.Current.CancellationToken)
+            .WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        var entries = written!["status"]!["loadBalancer"]!["ingress"]!.AsArray();
+        Assert.Equal("203.0.113.7", entries[0]!["ip"]!.GetValue<string>());
+        Assert.Equal("lb.example.net", entries[1]!["hostname"]!.GetValue<string>());
+        Assert.Equal("proxy-0", server.Get(ApiResource.Leases, "default", "loadbalancing-controller")!["spec"]!["holderIdentity"]!.GetValue<string>());
+    }
+
     /// <summary>For each (Service, backend): a Service with port 80 named http, and an EndpointSlice with the backend as its one pod.</summary>
-    private static void Pods(FakeApiServer server, string ns, params (string Service, TestBackend Backend)[] services)
+    internal static void Pods(FakeApiServer server, string ns, params (string Service, TestBackend Backend)[] services)
     {
         foreach (var (service, backend) in services)
         {

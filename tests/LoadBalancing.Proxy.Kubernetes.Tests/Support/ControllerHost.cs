@@ -66,6 +66,26 @@ internal sealed class ControllerHost : IAsyncDisposable
         return ((int)response.StatusCode, await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
     }
 
+    /// <summary>
+    /// Waits rebuild by rebuild (bounded) until <paramref name="check"/> holds: the controller also rebuilds after
+    /// its own status writes, so the first rebuild after a change is not always the one that read it.
+    /// </summary>
+    public static async Task UntilAsync(RoutingController controller, Func<Task<bool>> check)
+    {
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        bound.CancelAfter(TimeSpan.FromSeconds(20));
+        while (true)
+        {
+            var rebuilt = controller.NextRebuild;
+            if (await check())
+            {
+                return;
+            }
+
+            await rebuilt.WaitAsync(bound.Token);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
