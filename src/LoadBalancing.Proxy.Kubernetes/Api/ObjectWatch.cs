@@ -125,6 +125,24 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
             {
                 break;
             }
+            catch (ObjectApiException e) when (e.Status == System.Net.HttpStatusCode.NotFound && !Synced)
+            {
+                // The kind is not served (its CRDs are not installed): there are none of it. Counting that as a
+                // list keeps the other kinds' routes from waiting on it; listing again finds it once installed.
+                LogNotServed(_logger, _kindName);
+                Volatile.Write(ref _lastError, e.Message);
+                _synced.TrySetResult();
+                _changed();
+                relist = true;
+                try
+                {
+                    await Task.Delay(_settings.BackoffMax, _time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
             catch (Exception e)
             {
                 Volatile.Write(ref _watching, 0);
@@ -270,6 +288,9 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
         Idle,
         Unreadable,
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The API server does not serve {Kind} (404): are its CRDs installed? Treating it as empty and checking again.")]
+    private static partial void LogNotServed(ILogger logger, string kind);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "The {Kind} watch of {Scope} expired (410 Gone); relisting.")]
     private static partial void LogExpired(ILogger logger, string kind, string scope);
