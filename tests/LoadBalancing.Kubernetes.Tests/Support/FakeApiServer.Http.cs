@@ -82,6 +82,9 @@ internal sealed partial class FakeApiServer
             case Fault.Unauthorized:
                 await WriteAsync(context, ApiStore.Status(401, "Unauthorized", "Unauthorized"));
                 return;
+            case Fault.NotFound:
+                await WriteAsync(context, ApiStore.Status(404, "NotFound", "the server could not find the requested resource"));
+                return;
         }
 
         var selector = ApiSelector.TryParse(request.LabelSelector, query["fieldSelector"].FirstOrDefault(), out var selectorError);

@@ -35,6 +35,9 @@ internal enum Fault
 
     /// <summary>Answer 401.</summary>
     Unauthorized,
+
+    /// <summary>Answer 404, as for a kind whose CustomResourceDefinition is not installed.</summary>
+    NotFound,
 }
 
 /// <summary>

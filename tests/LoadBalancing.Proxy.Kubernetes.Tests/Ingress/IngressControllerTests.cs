@@ -154,6 +154,26 @@ public sealed class IngressControllerTests
         Assert.Equal("proxy-0", server.Get(ApiResource.Leases, "default", "loadbalancing-controller")!["spec"]!["holderIdentity"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task GatewayApiNotInstalled_DoesNotHoldBackTheIngressRoutes()
+    {
+        await using var web = await TestBackend.StartAsync("web", "127.0.0.29");
+        await using var server = await FakeApiServer.StartAsync();
+        Pods(server, "shop", ("web", web));
+        server.Apply(ApiResource.IngressClasses, IngressClass("lb", Controller));
+        server.Apply(ApiResource.Ingresses, Objects.Ingress("shop", [new IngressRule("shop.test", new IngressPath("/", new IngressBackend("web", Port: 80)))], ns: "shop", ingressClassName: "lb"));
+        foreach (var kind in new[] { ApiResource.GatewayClasses, ApiResource.Gateways, ApiResource.HttpRoutes, ApiResource.ReferenceGrants })
+        {
+            server.FailNext(kind, ApiVerb.List, Fault.NotFound, times: 100);
+        }
+
+        await using var host = await ControllerHost.StartAsync(server, new Dictionary<string, string?>(Enabled) { ["Kubernetes:Gateway:Enabled"] = "true" });
+
+        Assert.True(host.Controllers.Gateway!.HasPublished);
+        Assert.Equal((200, "web"), await host.GetAsync("shop.test", "/"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await host.Admin.GetAsync("readyz", TestContext.Current.CancellationToken)).StatusCode);
+    }
+
     /// <summary>For each (Service, backend): a Service with port 80 named http, and an EndpointSlice with the backend as its one pod.</summary>
     internal static void Pods(FakeApiServer server, string ns, params (string Service, TestBackend Backend)[] services)
     {
