@@ -3,6 +3,7 @@ using System.Net;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace LoadBalancing.Proxy.Kubernetes.Api;
 
@@ -12,7 +13,7 @@ namespace LoadBalancing.Proxy.Kubernetes.Api;
 /// when it has one) and everything else goes on. KubernetesClient's typed calls would fail a whole list for one
 /// object with a wrong-typed field, and end a watch on a line they cannot read.
 /// </summary>
-internal sealed class ObjectApi(k8s.Kubernetes client)
+internal sealed partial class ObjectApi(k8s.Kubernetes client)
 {
     /// <summary>A consistent list of <paramref name="kind"/> in <paramref name="ns"/> (null: every namespace).</summary>
     public async Task<ObjectList<T>> ListAsync<T>(ApiKind kind, string? ns, Func<JsonElement, T> read, CancellationToken cancellationToken)
@@ -64,14 +65,10 @@ internal sealed class ObjectApi(k8s.Kubernetes client)
         }
     }
 
+    /// <summary>Sends with the client's credentials; a response that is not a success becomes an <see cref="ObjectApiException"/>.</summary>
     private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (client.Credentials is { } credentials)
-        {
-            await credentials.ProcessHttpRequestAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-
-        var response = await client.HttpClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        var response = await SendRawAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         if (response.IsSuccessStatusCode)
         {
             return response;
@@ -79,20 +76,48 @@ internal sealed class ObjectApi(k8s.Kubernetes client)
 
         using (response)
         {
-            string message;
-            try
-            {
-                using var status = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
-                message = ReadString(status.RootElement, "message") ?? response.ReasonPhrase ?? "";
-            }
-            catch (Exception e) when (e is JsonException or IOException or HttpRequestException)
-            {
-                message = response.ReasonPhrase ?? "";
-            }
-
-            throw new ObjectApiException(response.StatusCode, message);
+            var text = await ReadTextAsync(response, cancellationToken).ConfigureAwait(false);
+            throw new ObjectApiException(response.StatusCode, StatusMessage(ParseObject(text), response));
         }
     }
+
+    private async Task<HttpResponseMessage> SendRawAsync(HttpRequestMessage request, HttpCompletionOption completion, CancellationToken cancellationToken)
+    {
+        if (client.Credentials is { } credentials)
+        {
+            await credentials.ProcessHttpRequestAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await client.HttpClient.SendAsync(request, completion, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<string> ReadTextAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            return "";
+        }
+    }
+
+    private static JsonObject? ParseObject(string text)
+    {
+        try
+        {
+            return text.Length > 0 ? JsonNode.Parse(text) as JsonObject : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>An error answer's Status message, or the reason phrase when it carries none.</summary>
+    private static string StatusMessage(JsonObject? status, HttpResponseMessage response) =>
+        status?["message"] is JsonValue value && value.TryGetValue<string>(out var message) ? message : response.ReasonPhrase ?? "";
 
     private static ObjectEvent<T> ReadLine<T>(ApiKind kind, string line, Func<JsonElement, T> read)
         where T : class

@@ -1,5 +1,5 @@
-using System.Globalization;
 using k8s.Models;
+using LoadBalancing.Proxy.Kubernetes.Backends;
 using LoadBalancing.Proxy.Kubernetes.Gateway.Model;
 
 namespace LoadBalancing.Proxy.Kubernetes.Gateway;
@@ -16,13 +16,10 @@ internal sealed class GatewayBackends(IEnumerable<V1Service> services, Reference
 {
     public const string ClusterPrefix = "gateway:";
 
-    private readonly Dictionary<(string, string), V1Service> _services = services
-        .Where(s => s.Metadata?.Name is not null)
-        .GroupBy(s => (s.Metadata.NamespaceProperty ?? "default", s.Metadata.Name))
-        .ToDictionary(g => g.Key, g => g.First());
+    private readonly ServiceClusters _services = new(services, ClusterPrefix, defaults);
 
     /// <summary>The clusters resolved so far, by name.</summary>
-    public Dictionary<string, ClusterOptions> Clusters { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, ClusterOptions> Clusters => _services.Clusters;
 
     /// <summary>The backend's cluster name, or a problem.</summary>
     public string? Resolve(HttpBackendRef backend, string routeNamespace, out BackendProblem? problem)
@@ -43,7 +40,7 @@ internal sealed class GatewayBackends(IEnumerable<V1Service> services, Reference
             return null;
         }
 
-        if (!_services.TryGetValue((ns, name), out var service))
+        if (_services.Find(ns, name) is not { } service)
         {
             problem = new(GatewayConditions.BackendNotFound, $"backendRef Service {ns}/{name} does not exist.");
             return null;
@@ -55,39 +52,8 @@ internal sealed class GatewayBackends(IEnumerable<V1Service> services, Reference
             return null;
         }
 
-        var ports = service.Spec?.Ports ?? [];
-        var match = ports.FirstOrDefault(p => p.Port == number);
-        if (match is null || (string.IsNullOrEmpty(match.Name) && ports.Count > 1))
-        {
-            problem = new(GatewayConditions.BackendNotFound, match is null
-                ? $"backendRef Service {ns}/{name} has no port {number}."
-                : $"backendRef Service {ns}/{name} port {number} has no name, which its EndpointSlices need.");
-            return null;
-        }
-
-        var port = string.IsNullOrEmpty(match.Name) ? null : match.Name;
-        var cluster = string.Create(CultureInfo.InvariantCulture, $"{ClusterPrefix}{ns}/{name}:{port ?? "-"}");
-        if (!Clusters.ContainsKey(cluster))
-        {
-            Clusters[cluster] = NewCluster(new KubernetesServiceOptions { Namespace = ns, Service = name, Port = port });
-        }
-
-        problem = null;
-        return cluster;
-    }
-
-    private ClusterOptions NewCluster(KubernetesServiceOptions service)
-    {
-        var cluster = new ClusterOptions { Kubernetes = service };
-        if (defaults is not null)
-        {
-            cluster.Algorithm = defaults.Algorithm;
-            cluster.MaxAttempts = defaults.MaxAttempts;
-            cluster.ConnectTimeout = defaults.ConnectTimeout;
-            cluster.ResponseHeaderTimeout = defaults.ResponseHeaderTimeout;
-            cluster.IdleTimeout = defaults.IdleTimeout;
-        }
-
+        var cluster = _services.ClusterFor(service, portName: null, number, out var missing);
+        problem = cluster is null ? new(GatewayConditions.BackendNotFound, $"backendRef {missing}.") : null;
         return cluster;
     }
 }

@@ -260,28 +260,8 @@ internal static class HttpRouteTranslator
     /// <summary>Whether the proxy's own validation accepts the route on its own (cross-route duplicates are <see cref="Claim"/>'s job).</summary>
     private static bool Validates(ProxyRouteOptions route, Dictionary<string, ClusterOptions> clusters, out string errors)
     {
-        var options = new ProxyOptions();
-        options.Listeners.Add(new ListenerOptions { Url = "http://127.0.0.1:8080" });
-        options.Routes.Add(route);
-        foreach (var cluster in route.Backends.Select(b => b.Cluster).Append(route.Cluster))
-        {
-            if (cluster is not null && clusters.TryGetValue(cluster, out var found))
-            {
-                options.Clusters[cluster] = found;
-            }
-        }
-
-        try
-        {
-            ProxyConfiguration.Validate(options);
-            errors = "";
-            return true;
-        }
-        catch (ProxyConfigurationException e)
-        {
-            errors = string.Join(" ", e.Errors);
-            return false;
-        }
+        errors = string.Join(" ", ProxyRouteSet.Check(route, clusters));
+        return errors.Length == 0;
     }
 
     /// <summary>The parentRef as the route gave it, which is how status entries are matched to it.</summary>

@@ -1,5 +1,5 @@
-using System.Globalization;
 using k8s.Models;
+using LoadBalancing.Proxy.Kubernetes.Backends;
 
 namespace LoadBalancing.Proxy.Kubernetes.Ingress;
 
@@ -26,13 +26,9 @@ internal static class IngressTranslator
 
     public static IngressTranslation Translate(IEnumerable<V1Ingress> ingresses, IngressClassSelector selector, IEnumerable<V1Service> services, ClusterOptions? clusterDefaults = null)
     {
-        var serviceIndex = services
-            .Where(s => s.Metadata?.Name is not null)
-            .GroupBy(s => (s.Metadata.NamespaceProperty ?? "default", s.Metadata.Name))
-            .ToDictionary(g => g.Key, g => g.First());
+        var backends = new ServiceClusters(services, ClusterPrefix, clusterDefaults);
         var routes = new List<ProxyRouteOptions>();
-        var clusters = new Dictionary<string, ClusterOptions>(StringComparer.Ordinal);
-        var problems = new List<IngressProblem>();
+                var problems = new List<IngressProblem>();
         var admitted = new List<string>();
         var claimed = new Dictionary<string, string>(StringComparer.Ordinal);
 
@@ -77,7 +73,14 @@ internal static class IngressTranslator
                         route.Hosts.Add(host);
                     }
 
-                    Target(route, path.Backend, ns, serviceIndex, clusters, clusterDefaults, key, where, problems);
+                    Target(route, path.Backend, ns, backends, key, where, problems);
+                    if (ProxyRouteSet.Check(route, backends.Clusters) is { Count: > 0 } errors)
+                    {
+                        // The API server validates Ingresses less strictly than the proxy does its routes.
+                        problems.Add(new(key, $"{where}: the proxy cannot route it ({string.Join(" ", errors)}); skipped."));
+                        continue;
+                    }
+
                     claimed[match] = key;
                     routes.Add(route);
                 }
@@ -93,7 +96,7 @@ internal static class IngressTranslator
                 else
                 {
                     var route = new ProxyRouteOptions { Name = $"ingress:{key}:default", Path = "/" };
-                    Target(route, fallback, ns, serviceIndex, clusters, clusterDefaults, key, "defaultBackend", problems);
+                    Target(route, fallback, ns, backends, key, "defaultBackend", problems);
                     claimed[Match] = key;
                     routes.Add(route);
                 }
@@ -105,79 +108,29 @@ internal static class IngressTranslator
             }
         }
 
-        return new IngressTranslation(new ProxyRouteSet(routes, clusters), problems, admitted);
+        return new IngressTranslation(new ProxyRouteSet(routes, backends.Clusters), problems, admitted);
     }
 
     private static void Target(
-        ProxyRouteOptions route, V1IngressBackend? backend, string ns, Dictionary<(string, string), V1Service> services,
-        Dictionary<string, ClusterOptions> clusters, ClusterOptions? defaults, string ingress, string where, List<IngressProblem> problems)
+        ProxyRouteOptions route, V1IngressBackend? backend, string ns, ServiceClusters backends, string ingress, string where, List<IngressProblem> problems)
     {
         string? problem;
         if (backend?.Service is not { Name: { Length: > 0 } serviceName } service)
         {
             problem = backend?.Resource is not null ? "resource backends are not supported" : "no backend service";
         }
-        else if (!services.TryGetValue((ns, serviceName), out var found))
+        else if (backends.Find(ns, serviceName) is not { } found)
         {
             problem = $"Service {ns}/{serviceName} does not exist";
         }
-        else if (ResolvePort(found, service.Port, out var port, out problem))
+        else if (backends.ClusterFor(found, service.Port?.Name, service.Port?.Number, out problem) is { } cluster)
         {
-            var cluster = string.Create(CultureInfo.InvariantCulture, $"{ClusterPrefix}{ns}/{serviceName}:{port ?? "-"}");
-            if (!clusters.ContainsKey(cluster))
-            {
-                clusters[cluster] = NewCluster(defaults, new KubernetesServiceOptions { Namespace = ns, Service = serviceName, Port = port });
-            }
-
             route.Cluster = cluster;
             return;
         }
 
         problems.Add(new(ingress, $"{where}: {problem}; the path answers 503."));
         route.DirectResponse = new DirectResponseOptions { StatusCode = 503, Body = "no backend for this Ingress path\n" };
-    }
-
-    /// <summary>The port as its EndpointSlices name it: the Service port's name, or null for the Service's only, unnamed port.</summary>
-    private static bool ResolvePort(V1Service service, V1ServiceBackendPort? wanted, out string? port, out string? problem)
-    {
-        var ports = service.Spec?.Ports ?? [];
-        var match = wanted?.Name is { Length: > 0 } name
-            ? ports.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.Ordinal))
-            : wanted?.Number is { } number ? ports.FirstOrDefault(p => p.Port == number)
-            : null;
-        var what = wanted?.Name is { Length: > 0 } n ? $"port '{n}'" : wanted?.Number is { } num ? $"port {num}" : "no port";
-        if (match is null)
-        {
-            port = null;
-            problem = $"Service {service.Metadata.NamespaceProperty}/{service.Metadata.Name} has no {what}";
-            return false;
-        }
-
-        if (string.IsNullOrEmpty(match.Name) && ports.Count > 1)
-        {
-            port = null;
-            problem = $"Service {service.Metadata.NamespaceProperty}/{service.Metadata.Name} has several ports and {what} has no name, which its EndpointSlices need";
-            return false;
-        }
-
-        port = string.IsNullOrEmpty(match.Name) ? null : match.Name;
-        problem = null;
-        return true;
-    }
-
-    private static ClusterOptions NewCluster(ClusterOptions? defaults, KubernetesServiceOptions service)
-    {
-        var cluster = new ClusterOptions { Kubernetes = service };
-        if (defaults is not null)
-        {
-            cluster.Algorithm = defaults.Algorithm;
-            cluster.MaxAttempts = defaults.MaxAttempts;
-            cluster.ConnectTimeout = defaults.ConnectTimeout;
-            cluster.ResponseHeaderTimeout = defaults.ResponseHeaderTimeout;
-            cluster.IdleTimeout = defaults.IdleTimeout;
-        }
-
-        return cluster;
     }
 
     private static string Key(V1Ingress ingress) => $"{ingress.Metadata?.NamespaceProperty ?? "default"}/{ingress.Metadata?.Name}";

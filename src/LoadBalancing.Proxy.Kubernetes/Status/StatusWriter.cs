@@ -22,7 +22,7 @@ internal sealed partial class StatusWriter
     /// <summary>Attempts per object: a read, a merge and a write each; conflicts beyond that wait for the next call.</summary>
     public const int MaxAttempts = 3;
 
-    private readonly StatusApi _api;
+    private readonly ObjectApi _api;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
@@ -38,7 +38,7 @@ internal sealed partial class StatusWriter
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(logger);
-        _api = new StatusApi(client);
+        _api = new ObjectApi(client);
         _time = time;
         _logger = logger;
     }

@@ -161,7 +161,7 @@ internal static class ProxyOptionsValidation
         return uri;
     }
 
-    private static void CheckCluster(string name, ClusterOptions cluster, string key, List<string> errors)
+    internal static void CheckCluster(string name, ClusterOptions cluster, string key, List<string> errors)
     {
         if (string.IsNullOrWhiteSpace(name))
         {

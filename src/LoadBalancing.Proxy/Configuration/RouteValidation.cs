@@ -49,7 +49,7 @@ internal static class RouteValidation
         }
     }
 
-    private static void CheckRoute(ProxyRouteOptions route, string key, ProxyOptions options, List<string> errors)
+    internal static void CheckRoute(ProxyRouteOptions route, string key, ProxyOptions options, List<string> errors)
     {
         for (var h = 0; h < route.Hosts.Count; h++)
         {

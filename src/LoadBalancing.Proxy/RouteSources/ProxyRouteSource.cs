@@ -66,6 +66,34 @@ public sealed class ProxyRouteSet
         Clusters = new Dictionary<string, ClusterOptions>(clusters, StringComparer.Ordinal);
     }
 
+    /// <summary>
+    /// Every problem the proxy would find with <paramref name="route"/> on its own: its matches and actions, and each
+    /// cluster it names as <paramref name="clusters"/> defines it; each problem starts with the route's name. What
+    /// involves other routes (a duplicate match) is not checked. A source checks each route before publishing, so
+    /// that one bad object is left out rather than the whole set refused.
+    /// </summary>
+    /// <param name="route">The route.</param>
+    /// <param name="clusters">The clusters the source defines, by name (configured clusters count as missing).</param>
+    /// <returns>The problems; empty when the route is valid.</returns>
+    public static IReadOnlyList<string> Check(ProxyRouteOptions route, IReadOnlyDictionary<string, ClusterOptions> clusters)
+    {
+        ArgumentNullException.ThrowIfNull(route);
+        ArgumentNullException.ThrowIfNull(clusters);
+        var options = new ProxyOptions();
+        var errors = new List<string>();
+        foreach (var name in route.Backends.Select(b => b.Cluster).Append(route.Cluster))
+        {
+            if (name is not null && clusters.TryGetValue(name, out var cluster) && !options.Clusters.ContainsKey(name))
+            {
+                options.Clusters[name] = cluster;
+                ProxyOptionsValidation.CheckCluster(name, cluster, $"{route.Name}:Clusters:{name}", errors);
+            }
+        }
+
+        RouteValidation.CheckRoute(route, route.Name ?? "route", options, errors);
+        return errors;
+    }
+
     /// <summary>No routes and no clusters.</summary>
     public static ProxyRouteSet Empty { get; } = new([], new Dictionary<string, ClusterOptions>());
 

@@ -1,12 +1,13 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using k8s.Models;
+using System.Text.Json;
 using LoadBalancing.Kubernetes.Tests.Support;
 using LoadBalancing.Proxy.Kubernetes.Api;
-using LoadBalancing.Proxy.Kubernetes.Gateway;
 using LoadBalancing.Proxy.Kubernetes.Gateway.Model;
+using LoadBalancing.Proxy.Kubernetes.Gateway;
 using LoadBalancing.Proxy.Kubernetes.Status;
+using LoadBalancing.Proxy.Kubernetes.Tests.Support;
+using k8s.Models;
 
 namespace LoadBalancing.Proxy.Kubernetes.Tests.Gateway;
 
@@ -91,25 +92,5 @@ internal sealed class GatewayFixture
         StatusOf(result, ApiKind.Gateway, ns, gateway)["listeners"]!.AsArray().Single(l => (string?)l!["name"] == listener)!.AsObject();
 
     /// <summary>The set joins a configuration and passes the proxy's own validation.</summary>
-    public static void Validates(ProxyRouteSet set)
-    {
-        var options = new ProxyOptions();
-        options.Listeners.Add(new ListenerOptions { Url = "http://127.0.0.1:8080" });
-        foreach (var route in set.Routes)
-        {
-            options.Routes.Add(route);
-        }
-
-        foreach (var (name, cluster) in set.Clusters)
-        {
-            options.Clusters[name] = cluster;
-        }
-
-        if (options.Routes.Count == 0)
-        {
-            options.Routes.Add(new ProxyRouteOptions { Path = "/", DirectResponse = new DirectResponseOptions() });
-        }
-
-        ProxyConfiguration.Validate(options);
-    }
+    public static void Validates(ProxyRouteSet set) => RouteSets.Validates(set);
 }

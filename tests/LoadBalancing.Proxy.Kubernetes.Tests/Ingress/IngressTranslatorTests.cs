@@ -1,5 +1,6 @@
-using k8s.Models;
 using LoadBalancing.Proxy.Kubernetes.Ingress;
+using LoadBalancing.Proxy.Kubernetes.Tests.Support;
+using k8s.Models;
 
 namespace LoadBalancing.Proxy.Kubernetes.Tests.Ingress;
 
@@ -36,7 +37,7 @@ public sealed class IngressTranslatorTests
             result.Set.Routes.Select(r => (string.Join(",", r.Hosts), r.Path, r.PathType, r.Cluster!)));
         var web = result.Set.Clusters["ingress:shop/web:http"].Kubernetes!;
         Assert.Equal(("shop", "web", "http"), (web.Namespace, web.Service, web.Port));
-        Validates(result.Set);
+        RouteSets.Validates(result.Set);
     }
 
     [Fact]
@@ -75,7 +76,7 @@ public sealed class IngressTranslatorTests
         var problem = Assert.Single(result.Problems);
         Assert.Equal("b/newer", problem.Ingress);
         Assert.Contains("already routed by the older Ingress a/older", problem.Problem, StringComparison.Ordinal);
-        Validates(result.Set);
+        RouteSets.Validates(result.Set);
     }
 
     [Fact]
@@ -83,7 +84,7 @@ public sealed class IngressTranslatorTests
     {
         var ingress = Ingress("a", "broken", rules:
         [
-            Rule("x.test", Path("/missing", "Prefix", "nope", port: 80), Path("/port", "Prefix", "web", port: 81), Path("relative", "Prefix", "web", port: 80)),
+            Rule("x.test", Path("/missing", "Prefix", "nope", port: 80), Path("/port", "Prefix", "web", port: 81), Path("relative", "Prefix", "web", port: 80), Path("/a b", "Prefix", "web", port: 80)),
         ]);
 
         var result = Translate([ingress], [Service("a", "web", (null, 80))]);
@@ -95,9 +96,10 @@ public sealed class IngressTranslatorTests
                 "rules[0].http.paths[0]: Service a/nope does not exist; the path answers 503.",
                 "rules[0].http.paths[1]: Service a/web has no port 81; the path answers 503.",
                 "rules[0].http.paths[2]: path 'relative' does not start with '/'; skipped.",
+                "rules[0].http.paths[3]: the proxy cannot route it (ingress:a/broken:0:3:Path: '/a b' contains a space or a control character; paths are matched decoded, so write the character itself.); skipped.",
             ],
             result.Problems.Select(p => p.Problem));
-        Validates(result.Set);
+        RouteSets.Validates(result.Set);
     }
 
     [Fact]
@@ -112,34 +114,11 @@ public sealed class IngressTranslatorTests
         Assert.Empty(route.Hosts);
         Assert.Equal("/", route.Path);
         Assert.Equal("ingress:a/web:http", route.Cluster);
-        Validates(result.Set);
+        RouteSets.Validates(result.Set);
     }
 
     private static IngressTranslation Translate(V1Ingress[] ingresses, V1Service[] services) =>
         IngressTranslator.Translate(ingresses, new IngressClassSelector([Ours, Theirs], Controller), services);
-
-    /// <summary>The set joins a configuration and passes the proxy's own validation.</summary>
-    private static void Validates(ProxyRouteSet set)
-    {
-        var options = new ProxyOptions();
-        options.Listeners.Add(new ListenerOptions { Url = "http://127.0.0.1:8080" });
-        foreach (var route in set.Routes)
-        {
-            options.Routes.Add(route);
-        }
-
-        foreach (var (name, cluster) in set.Clusters)
-        {
-            options.Clusters[name] = cluster;
-        }
-
-        if (options.Routes.Count == 0)
-        {
-            options.Routes.Add(new ProxyRouteOptions { Path = "/", DirectResponse = new DirectResponseOptions() });
-        }
-
-        ProxyConfiguration.Validate(options);
-    }
 
     private static V1Ingress Ingress(string ns, string name, V1IngressRule[] rules, string? className = "lb", DateTime? created = null) => new()
     {
