@@ -1,13 +1,13 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using k8s.Models;
 using LoadBalancing.Kubernetes.Tests.Support;
 using LoadBalancing.Proxy.Kubernetes.Api;
-using LoadBalancing.Proxy.Kubernetes.Gateway.Model;
 using LoadBalancing.Proxy.Kubernetes.Gateway;
+using LoadBalancing.Proxy.Kubernetes.Gateway.Model;
 using LoadBalancing.Proxy.Kubernetes.Status;
 using LoadBalancing.Proxy.Kubernetes.Tests.Support;
-using k8s.Models;
 
 namespace LoadBalancing.Proxy.Kubernetes.Tests.Gateway;
 

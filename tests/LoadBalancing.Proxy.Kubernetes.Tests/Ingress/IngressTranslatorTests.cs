@@ -1,6 +1,6 @@
+using k8s.Models;
 using LoadBalancing.Proxy.Kubernetes.Ingress;
 using LoadBalancing.Proxy.Kubernetes.Tests.Support;
-using k8s.Models;
 
 namespace LoadBalancing.Proxy.Kubernetes.Tests.Ingress;
 
