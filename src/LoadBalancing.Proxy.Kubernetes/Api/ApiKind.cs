@@ -1,16 +1,20 @@
 namespace LoadBalancing.Proxy.Kubernetes.Api;
 
-/// <summary>A kind of Kubernetes object the controller reads or writes: where it lives in the API and whether it is namespaced.</summary>
-internal sealed record ApiKind(string Group, string Version, string Plural, string Kind, bool Namespaced)
+/// <summary>
+/// A kind of Kubernetes object the controller reads or writes: where it lives in the API, whether it is namespaced, and
+/// whether its status is a subresource that leaves <c>metadata.generation</c> alone (so a change that keeps the
+/// generation, labels and annotations is a status write, which routing does not read).
+/// </summary>
+internal sealed record ApiKind(string Group, string Version, string Plural, string Kind, bool Namespaced, bool StatusSubresource = false)
 {
     public static readonly ApiKind Service = new("", "v1", "services", "Service", Namespaced: true);
     public static readonly ApiKind Secret = new("", "v1", "secrets", "Secret", Namespaced: true);
     public static readonly ApiKind Namespace = new("", "v1", "namespaces", "Namespace", Namespaced: false);
-    public static readonly ApiKind Ingress = new("networking.k8s.io", "v1", "ingresses", "Ingress", Namespaced: true);
+    public static readonly ApiKind Ingress = new("networking.k8s.io", "v1", "ingresses", "Ingress", Namespaced: true, StatusSubresource: true);
     public static readonly ApiKind IngressClass = new("networking.k8s.io", "v1", "ingressclasses", "IngressClass", Namespaced: false);
-    public static readonly ApiKind GatewayClass = new("gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass", Namespaced: false);
-    public static readonly ApiKind Gateway = new("gateway.networking.k8s.io", "v1", "gateways", "Gateway", Namespaced: true);
-    public static readonly ApiKind HttpRoute = new("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", Namespaced: true);
+    public static readonly ApiKind GatewayClass = new("gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass", Namespaced: false, StatusSubresource: true);
+    public static readonly ApiKind Gateway = new("gateway.networking.k8s.io", "v1", "gateways", "Gateway", Namespaced: true, StatusSubresource: true);
+    public static readonly ApiKind HttpRoute = new("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", Namespaced: true, StatusSubresource: true);
     public static readonly ApiKind ReferenceGrant = new("gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant", Namespaced: true);
     public static readonly ApiKind Lease = new("coordination.k8s.io", "v1", "leases", "Lease", Namespaced: true);
 

@@ -161,12 +161,13 @@ internal sealed partial class ObjectApi(k8s.Kubernetes client)
     private static ObjectItem<T> ReadItem<T>(ApiKind kind, JsonElement item, Func<JsonElement, T> read)
         where T : class
     {
-        string? name = null, ns = null, version = null;
+        string? name = null, ns = null, version = null, stamp = null;
         if (item.ValueKind == JsonValueKind.Object && item.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object)
         {
             name = ReadString(metadata, "name");
             ns = ReadString(metadata, "namespace");
             version = ReadString(metadata, "resourceVersion");
+            stamp = kind.StatusSubresource ? SpecStamp(metadata) : null;
         }
 
         var key = ObjectKey.Of(ns, name);
@@ -177,13 +178,22 @@ internal sealed partial class ObjectApi(k8s.Kubernetes client)
 
         try
         {
-            return new ObjectItem<T>(key, version, read(item), null);
+            return new ObjectItem<T>(key, version, read(item), null, stamp);
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or NotSupportedException or ArgumentException)
         {
             return new ObjectItem<T>(key, version, null, $"{kind.Kind} {key} could not be read: {e.Message}");
         }
     }
+
+    /// <summary>What moves when anything but status changes: the generation (spec), labels and annotations.</summary>
+    private static string? SpecStamp(JsonElement metadata) =>
+        metadata.TryGetProperty("generation", out var generation) && generation.ValueKind == JsonValueKind.Number
+            ? string.Concat(
+                generation.GetRawText(), "|",
+                metadata.TryGetProperty("labels", out var labels) ? labels.GetRawText() : "", "|",
+                metadata.TryGetProperty("annotations", out var annotations) ? annotations.GetRawText() : "")
+            : null;
 
     private static string? ReadVersion(JsonElement obj) =>
         obj.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object ? ReadString(metadata, "resourceVersion") : null;
@@ -200,8 +210,11 @@ internal readonly record struct ObjectKey(string? Namespace, string Name)
     public override string ToString() => Namespace is null ? Name : $"{Namespace}/{Name}";
 }
 
-/// <summary>A listed or watched object: read (<see cref="Object"/>) or not (<see cref="Problem"/>).</summary>
-internal sealed record ObjectItem<T>(ObjectKey Key, string? ResourceVersion, T? Object, string? Problem)
+/// <summary>
+/// A listed or watched object: read (<see cref="Object"/>) or not (<see cref="Problem"/>). <see cref="SpecStamp"/>,
+/// for kinds whose status is a subresource, changes with everything but the status.
+/// </summary>
+internal sealed record ObjectItem<T>(ObjectKey Key, string? ResourceVersion, T? Object, string? Problem, string? SpecStamp = null)
     where T : class;
 
 /// <summary>A list: its resourceVersion and its items.</summary>

@@ -34,6 +34,7 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
     private int _watching;
     private long _unreadable;
     private long _missed;
+    private long _signals;
     private string? _lastError;
 
     public ObjectWatch(ObjectApi api, ApiKind kind, string? ns, Func<JsonElement, T> read, WatchSettings settings, TimeProvider time, ILogger logger, Action changed)
@@ -47,7 +48,11 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
         _settings = settings;
         _time = time;
         _logger = logger;
-        _changed = changed;
+        _changed = () =>
+        {
+            Interlocked.Increment(ref _signals);
+            changed();
+        };
     }
 
     public ApiKind Kind { get; }
@@ -69,6 +74,9 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
     public string? VersionOf(ObjectKey key) => _objects.TryGetValue(key, out var entry) ? entry.ResourceVersion : null;
 
     public bool Synced => _synced.Task.IsCompleted;
+
+    /// <summary>How many times this watch has told its controller that something routing reads changed.</summary>
+    public long Signals => Interlocked.Read(ref _signals);
 
     public Task WhenSyncedAsync(CancellationToken cancellationToken) => _synced.Task.WaitAsync(cancellationToken);
 
@@ -241,9 +249,15 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
                     default:
                         version = line.ResourceVersion ?? version;
                         var item = line.Item!;
-                        var entry = Merge(_objects.GetValueOrDefault(item.Key), item);
-                        _objects = _objects.SetItem(item.Key, entry);
-                        _changed();
+                        var previous = _objects.GetValueOrDefault(item.Key);
+                        _objects = _objects.SetItem(item.Key, Merge(previous, item));
+
+                        // A status write (ours, most often) changes nothing routing reads.
+                        if (!IsStatusOnly(previous, item))
+                        {
+                            _changed();
+                        }
+
                         break;
                 }
             }
@@ -260,11 +274,14 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
         }
     }
 
+    private static bool IsStatusOnly(Entry? previous, ObjectItem<T> item) =>
+        item.SpecStamp is not null && previous is { Problem: null } && item.Object is not null && previous.SpecStamp == item.SpecStamp;
+
     private Entry Merge(Entry? previous, ObjectItem<T> item)
     {
         if (item.Object is not null)
         {
-            return new Entry(item.Object, item.ResourceVersion, null);
+            return new Entry(item.Object, item.ResourceVersion, null, item.SpecStamp);
         }
 
         if (previous?.ResourceVersion != item.ResourceVersion || previous?.Problem is null)
@@ -273,13 +290,13 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
             LogUnreadableObject(_logger, _kindName, item.Key.ToString(), item.Problem ?? "", previous?.LastGood is not null);
         }
 
-        return new Entry(previous?.LastGood, item.ResourceVersion, item.Problem);
+        return new Entry(previous?.LastGood, item.ResourceVersion, item.Problem, null);
     }
 
     private static bool Differs(ImmutableDictionary<ObjectKey, Entry> before, ImmutableDictionary<ObjectKey, Entry>.Builder after) =>
         before.Count != after.Count || before.Any(p => !after.TryGetValue(p.Key, out var now) || now.ResourceVersion != p.Value.ResourceVersion);
 
-    private sealed record Entry(T? LastGood, string? ResourceVersion, string? Problem);
+    private sealed record Entry(T? LastGood, string? ResourceVersion, string? Problem, string? SpecStamp);
 
     private enum WatchEnd
     {

@@ -155,6 +155,31 @@ public sealed class IngressControllerTests
     }
 
     [Fact]
+    public async Task AStatusOnlyChange_DoesNotRebuildTheRoutes()
+    {
+        await using var web = await TestBackend.StartAsync("web", "127.0.0.30");
+        await using var server = await FakeApiServer.StartAsync();
+        Pods(server, "shop", ("web", web));
+        server.Apply(ApiResource.IngressClasses, IngressClass("lb", Controller));
+        var first = Objects.Ingress("first", [new IngressRule("first.test", new IngressPath("/", new IngressBackend("web", Port: 80)))], ns: "shop", ingressClassName: "lb");
+        server.Apply(ApiResource.Ingresses, first);
+
+        await using var host = await ControllerHost.StartAsync(server, Enabled);
+        var ingress = host.Controllers.Ingress!;
+        var watch = ingress.Watches.OfType<Api.ObjectWatch<k8s.Models.V1Ingress>>().Single();
+        var before = watch.Signals;
+
+        // A status write to one Ingress, then a new Ingress on the same watch stream: only the second is a change.
+        var withStatus = (JsonObject)first.DeepClone();
+        withStatus["status"] = IngressStatus("198.51.100.1");
+        server.Apply(ApiResource.Ingresses, withStatus);
+        server.Apply(ApiResource.Ingresses, Objects.Ingress("second", [new IngressRule("second.test", new IngressPath("/", new IngressBackend("web", Port: 80)))], ns: "shop", ingressClassName: "lb"));
+        await ControllerHost.UntilAsync(ingress, async () => (await host.GetAsync("second.test", "/")).Status == 200);
+
+        Assert.Equal(before + 1, watch.Signals);
+    }
+
+    [Fact]
     public async Task GatewayApiNotInstalled_DoesNotHoldBackTheIngressRoutes()
     {
         await using var web = await TestBackend.StartAsync("web", "127.0.0.29");
