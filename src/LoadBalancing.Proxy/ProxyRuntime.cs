@@ -32,10 +32,6 @@ internal sealed partial class ProxyRuntime : IDisposable
         _routeSources = [.. sources.RouteSources.Select(create => create(services))];
         var errors = new List<string>();
         var merged = RouteSourceMerge.MergeAndValidate(options, _routeSources, errors);
-        if (options.Routes.Count == 0 && _routeSources.Count == 0 && errors.Count == 0)
-        {
-            errors.Add($"{ProxyConfiguration.SectionName}:Routes: at least one route is needed (for example {{ \"Path\": \"/\", \"Cluster\": \"web\" }}), unless routes come from a route source such as the Kubernetes Ingress or Gateway API controller.");
-        }
 
         var plan = errors.Count == 0 ? Plan(merged, previous: null) : null;
         if (plan is null || plan.Errors.Count > 0)

@@ -18,8 +18,8 @@ internal static class RouteValidation
 
     public static void Check(ProxyOptions options, string prefix, List<string> errors)
     {
-        // With no clusters either, the routes come from route sources (a Kubernetes controller); the runtime, which
-        // knows whether any source is registered, refuses a proxy that would have nothing to route at all.
+        // With no clusters either, the routes come from route sources (a Kubernetes controller); the merge with the
+        // sources, which knows whether any is registered, refuses a proxy that would have nothing to route at all.
         if (options.Routes.Count == 0 && options.Clusters.Count > 0)
         {
             errors.Add($"{prefix}:Routes: at least one route is needed (for example {{ \"Path\": \"/\", \"Cluster\": \"web\" }}).");

@@ -19,6 +19,12 @@ internal static class RouteSourceMerge
             errors.AddRange(ProxyOptionsValidation.GetErrors(merged, ProxyConfiguration.SectionName).Select(e => Attribute(e, configured, snapshot)));
         }
 
+        // Validation lets a configuration with no clusters and no routes through: its routes may come from sources.
+        if (errors.Count == 0 && configured.Routes.Count == 0 && sources.Count == 0)
+        {
+            errors.Add($"{ProxyConfiguration.SectionName}:Routes: at least one route is needed (for example {{ \"Path\": \"/\", \"Cluster\": \"web\" }}), unless routes come from a route source such as the Kubernetes Ingress or Gateway API controller.");
+        }
+
         return merged;
     }
 

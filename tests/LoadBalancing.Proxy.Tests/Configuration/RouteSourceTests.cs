@@ -62,6 +62,20 @@ public sealed class RouteSourceTests
     }
 
     [Fact]
+    public async Task NoRoutesAndNoClusters_IsValidOnlyWithARouteSource()
+    {
+        var empty = new ProxyOptions();
+        empty.Listeners.Add(new ListenerOptions { Url = "http://127.0.0.1:0" });
+        var source = new TestRouteSource();
+
+        var refused = await Assert.ThrowsAsync<ProxyConfigurationException>(() => TestProxy.StartAsync(empty));
+        Assert.Contains("Proxy:Routes: at least one route is needed", Assert.Single(refused.Errors), StringComparison.Ordinal);
+
+        await using var proxy = await TestProxy.StartAsync(empty, configure: p => p.AddRouteSource(_ => source));
+        Assert.Equal(HttpStatusCode.NotFound, (await proxy.Client.GetAsync("/", Ct)).StatusCode);
+    }
+
+    [Fact]
     public async Task AConfigurationReload_KeepsTheSourcesRoutes()
     {
         await using var web = await TestBackend.StartAsync("web", "127.0.0.2");
