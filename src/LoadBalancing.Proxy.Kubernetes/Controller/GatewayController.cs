@@ -41,7 +41,8 @@ internal sealed class GatewayController : RoutingController
         // A Gateway listener port is served when the local port it maps to is one the proxy listens on; mapped ports
         // count as served whatever the proxy's listeners say when those are not known.
         _servedPorts = servedLocalPorts is null ? null : new HashSet<int>(
-            Enumerable.Range(1, 65535).Where(p => servedLocalPorts.Contains(LocalPort(p))));
+            servedLocalPorts.Where(p => !_listenerPorts.ContainsKey(p))
+                .Concat(_listenerPorts.Where(m => servedLocalPorts.Contains(m.Value)).Select(m => m.Key)));
         IReadOnlyList<string?> scopes = options.RouteNamespaces.Count == 0 ? [null] : [.. options.RouteNamespaces];
         _classes = new(api, ApiKind.GatewayClass, null, GatewayJson.Read<GatewayClass>, settings, time, logger, Changed);
         _namespaces = new(api, ApiKind.Namespace, null, e => KubernetesJson.Deserialize<V1Namespace>(e), settings, time, logger, Changed);
