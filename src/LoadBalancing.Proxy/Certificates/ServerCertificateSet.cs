@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 
 namespace LoadBalancing.Proxy;
@@ -12,13 +13,13 @@ namespace LoadBalancing.Proxy;
 /// </summary>
 public sealed class ServerCertificateSet : ServerCertificateSource
 {
-    private readonly Dictionary<string, X509Certificate2> _exact;
-    private readonly Dictionary<string, X509Certificate2> _wildcards; // keyed by the suffix after "*."
-    private readonly Dictionary<string, X509Certificate2>.AlternateLookup<ReadOnlySpan<char>> _exactLookup;
-    private readonly Dictionary<string, X509Certificate2>.AlternateLookup<ReadOnlySpan<char>> _wildcardLookup;
-    private readonly X509Certificate2? _any;
+    private readonly Dictionary<string, ServerCertificate> _exact;
+    private readonly Dictionary<string, ServerCertificate> _wildcards; // keyed by the suffix after "*."
+    private readonly Dictionary<string, ServerCertificate>.AlternateLookup<ReadOnlySpan<char>> _exactLookup;
+    private readonly Dictionary<string, ServerCertificate>.AlternateLookup<ReadOnlySpan<char>> _wildcardLookup;
+    private readonly ServerCertificate? _any;
 
-    private ServerCertificateSet(Dictionary<string, X509Certificate2> exact, Dictionary<string, X509Certificate2> wildcards, X509Certificate2? any)
+    private ServerCertificateSet(Dictionary<string, ServerCertificate> exact, Dictionary<string, ServerCertificate> wildcards, ServerCertificate? any)
     {
         _exact = exact;
         _wildcards = wildcards;
@@ -29,8 +30,8 @@ public sealed class ServerCertificateSet : ServerCertificateSource
 
     /// <summary>A set with no certificates: <see cref="GetCertificate"/> always returns null.</summary>
     public static ServerCertificateSet Empty { get; } = new(
-        new Dictionary<string, X509Certificate2>(StringComparer.OrdinalIgnoreCase),
-        new Dictionary<string, X509Certificate2>(StringComparer.OrdinalIgnoreCase),
+        new Dictionary<string, ServerCertificate>(StringComparer.OrdinalIgnoreCase),
+        new Dictionary<string, ServerCertificate>(StringComparer.OrdinalIgnoreCase),
         any: null);
 
     /// <summary>How many names (exact, wildcard and <c>*</c>) have a certificate.</summary>
@@ -42,14 +43,22 @@ public sealed class ServerCertificateSet : ServerCertificateSource
     /// </summary>
     /// <param name="hostnames">Exact names (<c>shop.example.com</c>), one-label wildcards (<c>*.example.com</c>) or <c>*</c> for any name.</param>
     /// <param name="certificate">The certificate, with its private key.</param>
+    /// <param name="intermediates">
+    /// The certificates between it and a root clients trust (as a PEM chain after the leaf carries them), sent with it
+    /// in every handshake; null or empty when it is signed by a root directly.
+    /// </param>
     /// <returns>The new set.</returns>
     /// <exception cref="ArgumentException">A name is not a host name, <c>*.suffix</c> or <c>*</c>.</exception>
-    public ServerCertificateSet Add(IEnumerable<string> hostnames, X509Certificate2 certificate)
+    public ServerCertificateSet Add(IEnumerable<string> hostnames, X509Certificate2 certificate, IEnumerable<X509Certificate2>? intermediates = null)
     {
         ArgumentNullException.ThrowIfNull(hostnames);
         ArgumentNullException.ThrowIfNull(certificate);
-        var exact = new Dictionary<string, X509Certificate2>(_exact, StringComparer.OrdinalIgnoreCase);
-        var wildcards = new Dictionary<string, X509Certificate2>(_wildcards, StringComparer.OrdinalIgnoreCase);
+
+        // Built once here, not per handshake: the chain is assembled offline from what was given.
+        var chain = intermediates is null ? null : new X509Certificate2Collection(intermediates.ToArray());
+        var entry = new ServerCertificate(certificate, SslStreamCertificateContext.Create(certificate, chain, offline: true));
+        var exact = new Dictionary<string, ServerCertificate>(_exact, StringComparer.OrdinalIgnoreCase);
+        var wildcards = new Dictionary<string, ServerCertificate>(_wildcards, StringComparer.OrdinalIgnoreCase);
         var any = _any;
         var errors = new List<string>();
         foreach (var hostname in hostnames)
@@ -65,15 +74,15 @@ public sealed class ServerCertificateSet : ServerCertificateSource
 
             if (name == "*")
             {
-                any ??= certificate;
+                any ??= entry;
             }
             else if (name.StartsWith("*.", StringComparison.Ordinal))
             {
-                wildcards.TryAdd(name[2..], certificate);
+                wildcards.TryAdd(name[2..], entry);
             }
             else
             {
-                exact.TryAdd(name, certificate);
+                exact.TryAdd(name, entry);
             }
         }
 
@@ -83,7 +92,14 @@ public sealed class ServerCertificateSet : ServerCertificateSource
     /// <summary>The certificate for <paramref name="serverName"/>: exact name, then one-label wildcard, then <c>*</c>.</summary>
     /// <param name="serverName">The name the client sent (SNI), or null.</param>
     /// <returns>The certificate, or null when no name of the set matches.</returns>
-    public override X509Certificate2? GetCertificate(string? serverName)
+    public override X509Certificate2? GetCertificate(string? serverName) => Find(serverName)?.Certificate;
+
+    /// <summary>The certificate for <paramref name="serverName"/> with its intermediates, built when it was added.</summary>
+    /// <param name="serverName">The name the client sent (SNI), or null.</param>
+    /// <returns>The context, or null when no name of the set matches.</returns>
+    public override SslStreamCertificateContext? GetCertificateContext(string? serverName) => Find(serverName)?.Context;
+
+    private ServerCertificate? Find(string? serverName)
     {
         if (string.IsNullOrEmpty(serverName))
         {
@@ -110,4 +126,6 @@ public sealed class ServerCertificateSet : ServerCertificateSource
 
         return _any;
     }
+
+    private sealed record ServerCertificate(X509Certificate2 Certificate, SslStreamCertificateContext Context);
 }

@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 
 namespace LoadBalancing.Proxy;
@@ -19,4 +20,15 @@ public abstract class ServerCertificateSource
     /// <param name="serverName">The name the client sent (SNI), or null when it sent none (for example it connected by IP address).</param>
     /// <returns>The certificate to present, or null when the source has none for this name.</returns>
     public abstract X509Certificate2? GetCertificate(string? serverName);
+
+    /// <summary>
+    /// The certificate for a server name with the intermediate certificates sent along with it (what a handshake
+    /// uses). The default builds a context for <see cref="GetCertificate"/>'s certificate on every call, finding
+    /// intermediates only in the machine's stores; <see cref="ServerCertificateSet"/> builds each context once,
+    /// with the intermediates it was given.
+    /// </summary>
+    /// <param name="serverName">The name the client sent (SNI), or null.</param>
+    /// <returns>The context, or null when the source has no certificate for this name.</returns>
+    public virtual SslStreamCertificateContext? GetCertificateContext(string? serverName) =>
+        GetCertificate(serverName) is { } certificate ? SslStreamCertificateContext.Create(certificate, additionalCertificates: null) : null;
 }

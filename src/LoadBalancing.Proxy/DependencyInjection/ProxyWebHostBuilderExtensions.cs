@@ -1,9 +1,12 @@
 using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using LoadBalancing.Proxy;
 using LoadBalancing.Proxy.Forwarding;
 using LoadBalancing.Proxy.Metrics;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -109,15 +112,45 @@ public static class ProxyWebHostBuilderExtensions
     }
 
     /// <summary>
-    /// The source first, then the listener's own certificate. The selector runs on every handshake: it reads the
-    /// source's snapshot and allocates nothing. When it returns null Kestrel aborts the handshake.
+    /// The source first, then the listener's own certificate, each with its intermediates. Chosen per handshake from
+    /// the client's server name: the source's snapshot is read, nothing is built. With neither, the handshake fails.
     /// </summary>
     private static void UseHttps(ListenOptions listen, ServerCertificateSource certificates, ListenerOptions listener)
     {
-        var fallback = listener.CertificatePath is { } path
-            ? X509CertificateLoader.LoadPkcs12FromFile(path, listener.CertificatePassword)
-            : null;
-        listen.UseHttps(https => https.ServerCertificateSelector = (_, serverName) => certificates.GetCertificate(serverName) ?? fallback);
+        var fallback = listener.CertificatePath is { } path ? LoadWithChain(path, listener.CertificatePassword) : null;
+        List<SslApplicationProtocol> alpn = listen.Protocols switch
+        {
+            HttpProtocols.Http1 => [SslApplicationProtocol.Http11],
+            HttpProtocols.Http2 => [SslApplicationProtocol.Http2],
+            _ => [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
+        };
+        listen.UseHttps(new TlsHandshakeCallbackOptions
+        {
+            OnConnection = context =>
+            {
+                var name = context.ClientHelloInfo.ServerName;
+                var chosen = certificates.GetCertificateContext(string.IsNullOrEmpty(name) ? null : name) ?? fallback
+                    ?? throw new AuthenticationException($"No certificate for the server name '{name}'.");
+                return ValueTask.FromResult(new SslServerAuthenticationOptions { ServerCertificateContext = chosen, ApplicationProtocols = alpn });
+            },
+        });
+    }
+
+    /// <summary>A PKCS #12 file's certificate with a private key, and the file's other certificates as its intermediates.</summary>
+    private static SslStreamCertificateContext LoadWithChain(string path, string? password)
+    {
+        var all = X509CertificateLoader.LoadPkcs12CollectionFromFile(path, password);
+        var leaf = all.FirstOrDefault(c => c.HasPrivateKey) ?? all[0];
+        var rest = new X509Certificate2Collection();
+        foreach (var certificate in all)
+        {
+            if (!ReferenceEquals(certificate, leaf))
+            {
+                rest.Add(certificate);
+            }
+        }
+
+        return SslStreamCertificateContext.Create(leaf, rest, offline: true);
     }
 
     private static void Listen(KestrelServerOptions kestrel, string url, Action<ListenOptions> configure)

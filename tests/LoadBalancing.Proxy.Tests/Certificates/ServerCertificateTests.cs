@@ -34,6 +34,19 @@ public sealed class ServerCertificateTests : IDisposable
     }
 
     [Fact]
+    public async Task Handshake_SendsTheIntermediatesTheSetWasGiven()
+    {
+        await using var backend = await TestBackend.StartAsync("web", "127.0.0.2");
+        var issued = TestCertificates.Issue("chain.test");
+        await using var proxy = await StartAsync(backend, ServerCertificateSet.Empty.Add(["chain.test"], issued.Leaf, [issued.Intermediate]), certificatePath: null);
+
+        var (leaf, sent) = await HandshakeWithChainAsync(proxy.ProxyEndPoint, "chain.test");
+
+        Assert.Equal(issued.Leaf.Thumbprint, leaf);
+        Assert.Contains(issued.Intermediate.Thumbprint, sent);
+    }
+
+    [Fact]
     public async Task Handshake_FailsWhenNoCertificateMatches_AndThereIsNoFallback()
     {
         await using var backend = await TestBackend.StartAsync("web", "127.0.0.2");
@@ -117,6 +130,18 @@ public sealed class ServerCertificateTests : IDisposable
         return tls.RemoteCertificate is { } presented ? presented.GetCertHashString() : null;
     }
 
+    /// <summary>One handshake: the presented certificate's thumbprint and those of the other certificates the server sent.</summary>
+    private static async Task<(string? Leaf, IReadOnlyList<string> Sent)> HandshakeWithChainAsync(IPEndPoint endPoint, string serverName)
+    {
+        var sent = new List<string>();
+        await using var tls = await ConnectAsync(endPoint, serverName, (certificate, chain) =>
+        {
+            sent.AddRange(chain!.ChainPolicy.ExtraStore.Select(c => c.Thumbprint));
+            return certificate is not null;
+        });
+        return (tls.RemoteCertificate?.GetCertHashString(), sent);
+    }
+
     private static async Task<string> GetStatusLineAsync(IPEndPoint endPoint, string serverName)
     {
         await using var tls = await ConnectAsync(endPoint, serverName);
@@ -125,7 +150,7 @@ public sealed class ServerCertificateTests : IDisposable
         return await reader.ReadLineAsync(Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(20), Ct) ?? "";
     }
 
-    private static async Task<SslStream> ConnectAsync(IPEndPoint endPoint, string serverName)
+    private static async Task<SslStream> ConnectAsync(IPEndPoint endPoint, string serverName, Func<X509Certificate?, X509Chain?, bool>? validate = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -141,7 +166,7 @@ public sealed class ServerCertificateTests : IDisposable
                         AllowTlsResume = false, // a resumed session would not show the certificate the server would present now
                         ApplicationProtocols = [SslApplicationProtocol.Http11],
                         // Self-signed: the test checks which certificate came, by thumbprint, not its trust.
-                        RemoteCertificateValidationCallback = static (_, certificate, _, _) => certificate is not null,
+                        RemoteCertificateValidationCallback = (_, certificate, chain, _) => validate?.Invoke(certificate, chain) ?? certificate is not null,
                     },
                     Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
                 return tls;
