@@ -15,11 +15,12 @@ namespace LoadBalancing.Proxy.Kubernetes.Api;
 /// </summary>
 internal sealed partial class ObjectApi(k8s.Kubernetes client)
 {
-    /// <summary>A consistent list of <paramref name="kind"/> in <paramref name="ns"/> (null: every namespace).</summary>
-    public async Task<ObjectList<T>> ListAsync<T>(ApiKind kind, string? ns, Func<JsonElement, T> read, CancellationToken cancellationToken)
+    /// <summary>A consistent list of <paramref name="kind"/> in <paramref name="ns"/> (null: every namespace), optionally narrowed by a field selector.</summary>
+    public async Task<ObjectList<T>> ListAsync<T>(ApiKind kind, string? ns, string? fieldSelector, Func<JsonElement, T> read, CancellationToken cancellationToken)
         where T : class
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(client.BaseUri, kind.CollectionPath(ns)));
+        var url = fieldSelector is null ? kind.CollectionPath(ns) : $"{kind.CollectionPath(ns)}?fieldSelector={Uri.EscapeDataString(fieldSelector)}";
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(client.BaseUri, url));
         request.Headers.TryAddWithoutValidation("Accept", "application/json");
         using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
@@ -40,12 +41,17 @@ internal sealed partial class ObjectApi(k8s.Kubernetes client)
 
     /// <summary>Watches from <paramref name="resourceVersion"/>; yields each line, readable or not, until the server ends the stream.</summary>
     public async IAsyncEnumerable<ObjectEvent<T>> WatchAsync<T>(
-        ApiKind kind, string? ns, Func<JsonElement, T> read, string? resourceVersion, int timeoutSeconds,
+        ApiKind kind, string? ns, string? fieldSelector, Func<JsonElement, T> read, string? resourceVersion, int timeoutSeconds,
         [EnumeratorCancellation] CancellationToken cancellationToken)
         where T : class
     {
         var url = new StringBuilder(kind.CollectionPath(ns))
             .Append("?watch=true&allowWatchBookmarks=true&timeoutSeconds=").Append(timeoutSeconds.ToString(CultureInfo.InvariantCulture));
+        if (fieldSelector is not null)
+        {
+            url.Append("&fieldSelector=").Append(Uri.EscapeDataString(fieldSelector));
+        }
+
         if (!string.IsNullOrEmpty(resourceVersion))
         {
             url.Append("&resourceVersion=").Append(Uri.EscapeDataString(resourceVersion));

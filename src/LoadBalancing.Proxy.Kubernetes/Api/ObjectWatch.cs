@@ -27,6 +27,7 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
     private readonly Action _changed;
     private readonly Random _random = new();
     private readonly string _kindName;
+    private readonly string? _fieldSelector;
     private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ImmutableDictionary<ObjectKey, Entry> _objects = ImmutableDictionary<ObjectKey, Entry>.Empty;
     private long _lastHeard;
@@ -37,8 +38,11 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
     private long _signals;
     private string? _lastError;
 
-    public ObjectWatch(ObjectApi api, ApiKind kind, string? ns, Func<JsonElement, T> read, WatchSettings settings, TimeProvider time, ILogger logger, Action changed)
+    public ObjectWatch(
+        ObjectApi api, ApiKind kind, string? ns, Func<JsonElement, T> read, WatchSettings settings, TimeProvider time, ILogger logger, Action changed,
+        string? fieldSelector = null)
     {
+        _fieldSelector = fieldSelector;
         _api = api;
         Kind = kind;
         _kindName = kind.ToString();
@@ -178,7 +182,7 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
     {
         using var timeout = new CancellationTokenSource(_settings.ListTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
-        var list = await _api.ListAsync(Kind, Namespace, _read, linked.Token).ConfigureAwait(false);
+        var list = await _api.ListAsync(Kind, Namespace, _fieldSelector, _read, linked.Token).ConfigureAwait(false);
         var before = _objects;
         var after = ImmutableDictionary.CreateBuilder<ObjectKey, Entry>();
         foreach (var item in list.Items)
@@ -218,7 +222,7 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
         try
         {
             Volatile.Write(ref _watching, 1);
-            await foreach (var line in _api.WatchAsync(Kind, Namespace, _read, version, (int)serverTimeout.TotalSeconds, linked.Token).ConfigureAwait(false))
+            await foreach (var line in _api.WatchAsync(Kind, Namespace, _fieldSelector, _read, version, (int)serverTimeout.TotalSeconds, linked.Token).ConfigureAwait(false))
             {
                 idle.CancelAfter(_settings.WatchIdleTimeout);
                 Volatile.Write(ref _lastHeard, _time.GetTimestamp());

@@ -5,6 +5,7 @@ using LoadBalancing.Proxy.Kubernetes.Api;
 using LoadBalancing.Proxy.Kubernetes.Gateway;
 using LoadBalancing.Proxy.Kubernetes.Gateway.Model;
 using LoadBalancing.Proxy.Kubernetes.Status;
+using LoadBalancing.Proxy.Kubernetes.Tls;
 using Microsoft.Extensions.Logging;
 
 namespace LoadBalancing.Proxy.Kubernetes.Controller;
@@ -56,7 +57,7 @@ internal sealed class GatewayController : RoutingController
     public override IReadOnlyList<IObjectWatch> Watches { get; }
 
     /// <summary>The certificates HTTPS listeners asked for in the last rebuild.</summary>
-    public IReadOnlyList<ListenerCertificate> Certificates { get; private set; } = [];
+    public IReadOnlyList<ListenerCertificate> ListenerCertificates { get; private set; } = [];
 
     private int LocalPort(int listenerPort) => _listenerPorts.TryGetValue(listenerPort, out var local) ? local : listenerPort;
 
@@ -76,7 +77,9 @@ internal sealed class GatewayController : RoutingController
             }
         }
 
-        Certificates = translation.Certificates;
+        ListenerCertificates = translation.Certificates;
+        WantedCertificates = [.. translation.Certificates.Select(c => new WantedCertificate(
+            [c.Hostname ?? "*"], c.SecretNamespace, c.SecretName, $"Gateway {c.Gateway} listener {c.Listener}"))];
         var unreadable = Watches.OfType<IObjectWatchProblems>().SelectMany(w => w.ProblemLines);
         return (translation.Set, translation.Statuses, [.. translation.Problems, .. unreadable]);
     }

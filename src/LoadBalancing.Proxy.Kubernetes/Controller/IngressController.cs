@@ -5,6 +5,7 @@ using k8s.Models;
 using LoadBalancing.Proxy.Kubernetes.Api;
 using LoadBalancing.Proxy.Kubernetes.Ingress;
 using LoadBalancing.Proxy.Kubernetes.Status;
+using LoadBalancing.Proxy.Kubernetes.Tls;
 using Microsoft.Extensions.Logging;
 
 namespace LoadBalancing.Proxy.Kubernetes.Controller;
@@ -48,6 +49,7 @@ internal sealed class IngressController : RoutingController
         var problems = translation.Problems.Select(p => $"Ingress {p.Ingress}: {p.Problem}")
             .Concat(Watches.OfType<IObjectWatchProblems>().SelectMany(w => w.ProblemLines))
             .ToList();
+        WantedCertificates = [.. ingresses.Where(selector.IsOurs).SelectMany(TlsCertificates)];
         var statuses = new List<DesiredStatus>();
         if (_addresses.Count > 0)
         {
@@ -59,6 +61,20 @@ internal sealed class IngressController : RoutingController
         }
 
         return (translation.Set, statuses, problems);
+    }
+
+    /// <summary>Each <c>spec.tls</c> entry: its Secret, in the Ingress's namespace, for its hosts (none: any host).</summary>
+    private static IEnumerable<WantedCertificate> TlsCertificates(V1Ingress ingress)
+    {
+        var ns = ingress.Metadata.NamespaceProperty ?? "default";
+        foreach (var tls in ingress.Spec?.Tls ?? [])
+        {
+            if (!string.IsNullOrEmpty(tls.SecretName))
+            {
+                IReadOnlyList<string> hosts = tls.Hosts is { Count: > 0 } named ? [.. named] : ["*"];
+                yield return new WantedCertificate(hosts, ns, tls.SecretName, $"Ingress {ns}/{ingress.Metadata.Name}");
+            }
+        }
     }
 
     /// <summary><c>{"loadBalancer":{"ingress":[{"ip":…}|{"hostname":…}]}}</c>, as ingress-nginx writes it.</summary>

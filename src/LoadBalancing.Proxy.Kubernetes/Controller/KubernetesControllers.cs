@@ -2,6 +2,7 @@ using LoadBalancing.Kubernetes;
 using LoadBalancing.Proxy.Kubernetes.Api;
 using LoadBalancing.Proxy.Kubernetes.Election;
 using LoadBalancing.Proxy.Kubernetes.Status;
+using LoadBalancing.Proxy.Kubernetes.Tls;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -17,7 +18,7 @@ internal sealed class KubernetesControllers : BackgroundService
 
     private readonly TimeSpan _startBound;
 
-    public KubernetesControllers(KubernetesDiscoveryOptions discovery, KubernetesRoutingOptions routing, KubernetesDiscovery endpoints, IReadOnlySet<int>? servedLocalPorts, TimeProvider time, ILoggerFactory loggers)
+    public KubernetesControllers(KubernetesDiscoveryOptions discovery, KubernetesRoutingOptions routing, KubernetesDiscovery endpoints, IReadOnlySet<int>? servedLocalPorts, bool servesTls, TimeProvider time, ILoggerFactory loggers)
     {
         _startBound = discovery.ListTimeout;
         var warmUp = new EndpointWarmUp(endpoints, time);
@@ -35,16 +36,22 @@ internal sealed class KubernetesControllers : BackgroundService
             Status = new StatusPublisher(election, new StatusWriter(_client, time, loggers.CreateLogger<StatusWriter>()), time);
         }
 
+        if (servesTls)
+        {
+            IReadOnlyList<string?> scopes = routing.RouteNamespaces.Count == 0 ? [null] : [.. routing.RouteNamespaces];
+            Certificates = new KubernetesCertificates(api, scopes, settings, time, loggers);
+        }
+
         var controllers = new List<RoutingController>();
         if (routing.Ingress.Enabled)
         {
-            Ingress = new IngressController(api, routing, settings, clusterDefaults: null, time, loggers, Status, warmUp.WaitAsync);
+            Ingress = new IngressController(api, routing, settings, clusterDefaults: null, time, loggers, Status, warmUp.WaitAsync) { Certificates = Certificates };
             controllers.Add(Ingress);
         }
 
         if (routing.Gateway.Enabled)
         {
-            Gateway = new GatewayController(api, routing, settings, servedLocalPorts, time, loggers, Status, warmUp.WaitAsync);
+            Gateway = new GatewayController(api, routing, settings, servedLocalPorts, time, loggers, Status, warmUp.WaitAsync) { Certificates = Certificates };
             controllers.Add(Gateway);
         }
 
@@ -54,6 +61,9 @@ internal sealed class KubernetesControllers : BackgroundService
     public IngressController? Ingress { get; }
 
     public GatewayController? Gateway { get; }
+
+    /// <summary>The https listeners' certificates from Secrets; null when no listener serves TLS.</summary>
+    public KubernetesCertificates? Certificates { get; }
 
     /// <summary>The status writer with its leader election; null when status is not written.</summary>
     public StatusPublisher? Status { get; }
@@ -70,16 +80,25 @@ internal sealed class KubernetesControllers : BackgroundService
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await Task.WhenAll(Controllers.Select(c => c.FirstPublish)).WaitAsync(_startBound, cancellationToken).ConfigureAwait(false);
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bound.CancelAfter(_startBound);
+            await Task.WhenAll(Controllers.Select(c => c.FirstPublish)).WaitAsync(bound.Token).ConfigureAwait(false);
+            if (Certificates is not null)
+            {
+                await Certificates.WhenCaughtUpAsync(bound.Token).ConfigureAwait(false);
+            }
         }
-        catch (TimeoutException)
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             // Readiness says which source has not read its routes.
         }
     }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll([.. Controllers.Select(c => c.RunAsync(stoppingToken)), Status?.RunAsync(stoppingToken) ?? Task.CompletedTask]);
+        Task.WhenAll([
+            .. Controllers.Select(c => c.RunAsync(stoppingToken)),
+            Status?.RunAsync(stoppingToken) ?? Task.CompletedTask,
+            Certificates?.RunAsync(stoppingToken) ?? Task.CompletedTask]);
 
     public override void Dispose()
     {

@@ -61,6 +61,12 @@ internal abstract partial class RoutingController : ProxyRouteSource
     /// <summary>The problems of the last rebuild, one line each naming its object.</summary>
     public IReadOnlyCollection<string> Problems => _lastProblems;
 
+    /// <summary>Where the certificates this controller's objects name are loaded; null when no listener serves TLS.</summary>
+    public Tls.KubernetesCertificates? Certificates { get; init; }
+
+    /// <summary>The certificates the objects of the last rebuild name (set by <see cref="Rebuild"/>).</summary>
+    protected IReadOnlyList<Tls.WantedCertificate> WantedCertificates { get; set; } = [];
+
     /// <summary>Called by the watches on every change.</summary>
     protected void Changed()
     {
@@ -117,6 +123,7 @@ internal abstract partial class RoutingController : ProxyRouteSource
         }
 
         _lastProblems = problems;
+        Certificates?.Want(Name, WantedCertificates);
         var fingerprint = Fingerprint(built.Set);
         if (fingerprint != _lastFingerprint || !HasPublished)
         {

@@ -74,7 +74,7 @@ public static class ProxyKubernetesBuilderExtensions
         ArgumentNullException.ThrowIfNull(discovery);
         ArgumentNullException.ThrowIfNull(routing);
         proxy.Services.AddSingleton(sp => new KubernetesControllers(
-            discovery, routing, sp.GetRequiredService<KubernetesDiscovery>(), ServedPorts(proxy.Options), sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+            discovery, routing, sp.GetRequiredService<KubernetesDiscovery>(), ServedPorts(proxy.Options), ServesTls(proxy.Options), sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
         proxy.Services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<KubernetesControllers>());
         if (routing.Ingress.Enabled)
         {
@@ -86,8 +86,17 @@ public static class ProxyKubernetesBuilderExtensions
             proxy.AddRouteSource(sp => sp.GetRequiredService<KubernetesControllers>().Gateway!);
         }
 
+        // Secrets are read (and need RBAC) only when a listener serves TLS.
+        if (ServesTls(proxy.Options))
+        {
+            proxy.UseServerCertificates(sp => sp.GetRequiredService<KubernetesControllers>().Certificates!);
+        }
+
         return proxy;
     }
+
+    private static bool ServesTls(ProxyOptions options) =>
+        options.Listeners.Any(l => l.Url.StartsWith("https:", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>The ports the proxy's listeners bind; null when one binds port 0 (chosen at start, so not known yet).</summary>
     private static HashSet<int>? ServedPorts(ProxyOptions options)

@@ -129,6 +129,7 @@ internal sealed class ApiSelector
         {
             "metadata.name" => o => o["metadata"]?["name"]?.GetValue<string>(),
             "metadata.namespace" => o => o["metadata"]?["namespace"]?.GetValue<string>() ?? "",
+            "type" => o => o["type"]?.GetValue<string>(), // Secrets
             _ => null,
         };
         return get is null ? null : equal ? o => get(o) == value : o => get(o) != value;

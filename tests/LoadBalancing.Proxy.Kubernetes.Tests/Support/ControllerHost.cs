@@ -19,6 +19,7 @@ internal sealed class ControllerHost : IAsyncDisposable
     private ControllerHost(WebApplication app, HttpClient client, HttpClient admin)
     {
         _app = app;
+        Listeners = app.Services.GetRequiredService<ProxyListeners>();
         Client = client;
         Admin = admin;
     }
@@ -26,6 +27,8 @@ internal sealed class ControllerHost : IAsyncDisposable
     public HttpClient Client { get; }
 
     public HttpClient Admin { get; }
+
+    public ProxyListeners Listeners { get; }
 
     public KubernetesControllers Controllers => _app.Services.GetRequiredService<KubernetesControllers>();
 
@@ -70,13 +73,16 @@ internal sealed class ControllerHost : IAsyncDisposable
     /// Waits rebuild by rebuild (bounded) until <paramref name="check"/> holds: the controller also rebuilds after
     /// its own status writes, so the first rebuild after a change is not always the one that read it.
     /// </summary>
-    public static async Task UntilAsync(RoutingController controller, Func<Task<bool>> check)
+    public static Task UntilAsync(RoutingController controller, Func<Task<bool>> check) => UntilAsync(() => controller.NextRebuild, check);
+
+    /// <summary>Waits event by event (bounded) until <paramref name="check"/> holds; <paramref name="next"/> is the next such event.</summary>
+    public static async Task UntilAsync(Func<Task> next, Func<Task<bool>> check)
     {
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         bound.CancelAfter(TimeSpan.FromSeconds(20));
         while (true)
         {
-            var rebuilt = controller.NextRebuild;
+            var rebuilt = next();
             if (await check())
             {
                 return;
