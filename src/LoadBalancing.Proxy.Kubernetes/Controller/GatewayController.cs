@@ -66,7 +66,7 @@ internal sealed class GatewayController : RoutingController
         var inputs = new GatewayInputs(
             [.. _classes.Objects], [.. _gateways.SelectMany(w => w.Objects)], [.. _routes.SelectMany(w => w.Objects)],
             [.. _grants.SelectMany(w => w.Objects)], [.. _services.SelectMany(w => w.Objects)], [.. _namespaces.Objects]);
-        var translation = GatewayTranslator.Translate(inputs, new GatewaySettings(_controllerName, _addresses, _servedPorts, ClusterDefaults: null));
+        var translation = GatewayTranslator.Translate(inputs, new GatewaySettings(_controllerName, _addresses, _servedPorts, ClusterDefaults: null, Certificates is { } certificates ? certificates.SecretProblem : null));
 
         // Routes match the local port a request arrived on; the translator scoped them to the listener's port.
         foreach (var route in translation.Set.Routes)

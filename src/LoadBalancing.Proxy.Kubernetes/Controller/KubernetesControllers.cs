@@ -53,6 +53,11 @@ internal sealed class KubernetesControllers : BackgroundService
         {
             Gateway = new GatewayController(api, routing, settings, servedLocalPorts, time, loggers, Status, warmUp.WaitAsync) { Certificates = Certificates };
             controllers.Add(Gateway);
+            if (Certificates is not null)
+            {
+                // A listener's status says when its Secret cannot give a certificate.
+                Certificates.SecretProblemsChanged = Gateway.SignalChange;
+            }
         }
 
         Controllers = controllers;

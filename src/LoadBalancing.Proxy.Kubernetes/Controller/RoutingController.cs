@@ -67,6 +67,9 @@ internal abstract partial class RoutingController : ProxyRouteSource
     /// <summary>The certificates the objects of the last rebuild name (set by <see cref="Rebuild"/>).</summary>
     protected IReadOnlyList<Tls.WantedCertificate> WantedCertificates { get; set; } = [];
 
+    /// <summary>Asks for a rebuild: something outside the watches that the routes or status depend on changed.</summary>
+    public void SignalChange() => Changed();
+
     /// <summary>Called by the watches on every change.</summary>
     protected void Changed()
     {

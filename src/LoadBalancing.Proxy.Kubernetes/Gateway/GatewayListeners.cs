@@ -41,7 +41,7 @@ internal static class GatewayListeners
             Kinds(state, supported: http || https);
             if (https)
             {
-                Certificates(state, grants);
+                Certificates(state, grants, settings.SecretProblem);
             }
 
             if (!state.Accepted || !state.RefsResolved)
@@ -151,8 +151,11 @@ internal static class GatewayListeners
         }
     }
 
-    /// <summary>Every reference must name a core Secret in the Gateway's namespace or one a ReferenceGrant opens.</summary>
-    private static void Certificates(ListenerState state, ReferenceGrants grants)
+    /// <summary>
+    /// Every reference must name a core Secret in the Gateway's namespace or one a ReferenceGrant opens. A Secret that
+    /// is missing or unreadable makes the refs unresolved but stays wanted: its last good certificate keeps serving.
+    /// </summary>
+    private static void Certificates(ListenerState state, ReferenceGrants grants, Func<string, string, string?>? secretProblem)
     {
         var refs = state.Spec.Tls?.CertificateRefs ?? [];
         string? reason = null;
@@ -181,6 +184,12 @@ internal static class GatewayListeners
             else
             {
                 resolved.Add(new ListenerCertificate(state.Gateway, state.Name, state.Port, state.Hostname, ns, name));
+                if (secretProblem?.Invoke(ns, name) is { } problem && state.RefsResolved)
+                {
+                    state.RefsResolved = false;
+                    state.RefsReason = GatewayConditions.InvalidCertificateRef;
+                    state.RefsMessage = problem;
+                }
             }
         }
 

@@ -18,7 +18,13 @@ internal sealed record GatewayInputs(
 /// <param name="Addresses">IPs or hostnames the proxy is reached at, written to Gateway <c>status.addresses</c>.</param>
 /// <param name="ServedPorts">The listener ports the proxy serves; null: any.</param>
 /// <param name="ClusterDefaults">Settings copied into every Service cluster.</param>
-internal sealed record GatewaySettings(string ControllerName, IReadOnlyList<string> Addresses, IReadOnlySet<int>? ServedPorts, ClusterOptions? ClusterDefaults);
+/// <param name="SecretProblem">
+/// Why a Secret (namespace, name) cannot give a certificate — missing, not <c>kubernetes.io/tls</c>, unreadable — or
+/// null when it can or is not known yet; null when Secrets are not read.
+/// </param>
+internal sealed record GatewaySettings(
+    string ControllerName, IReadOnlyList<string> Addresses, IReadOnlySet<int>? ServedPorts, ClusterOptions? ClusterDefaults,
+    Func<string, string, string?>? SecretProblem = null);
 
 /// <summary>A certificate an HTTPS listener terminates TLS with, for the component that loads Secrets.</summary>
 /// <param name="Gateway">The Gateway, <c>namespace/name</c>.</param>

@@ -30,6 +30,7 @@ internal sealed partial class KubernetesCertificates : ServerCertificateSource
     private TaskCompletionSource _changed = NewSignal();
     private TaskCompletionSource _rebuilt = NewSignal();
     private IReadOnlyList<string> _problems = [];
+    private IReadOnlyDictionary<ObjectKey, string> _secretProblems = new Dictionary<ObjectKey, string>();
     private long _wantVersion;
     private long _builtWantVersion;
 
@@ -56,6 +57,12 @@ internal sealed partial class KubernetesCertificates : ServerCertificateSource
     public override System.Security.Cryptography.X509Certificates.X509Certificate2? GetCertificate(string? serverName) => _set.GetCertificate(serverName);
 
     public override System.Net.Security.SslStreamCertificateContext? GetCertificateContext(string? serverName) => _set.GetCertificateContext(serverName);
+
+    /// <summary>Called when the set of Secrets that cannot give a certificate changes (a controller reports it in status).</summary>
+    public Action? SecretProblemsChanged { get; set; }
+
+    /// <summary>Why the Secret cannot give a certificate, as of the last rebuild; null when it can or is not wanted yet.</summary>
+    public string? SecretProblem(string ns, string name) => _secretProblems.GetValueOrDefault(ObjectKey.Of(ns, name));
 
     /// <summary>Replaces what <paramref name="source"/> wants served (called after each of its rebuilds).</summary>
     public void Want(string source, IReadOnlyList<WantedCertificate> wanted)
@@ -112,12 +119,13 @@ internal sealed partial class KubernetesCertificates : ServerCertificateSource
         var secrets = _secrets.SelectMany(w => w.Objects).ToDictionary(s => ObjectKey.Of(s.Metadata.NamespaceProperty, s.Metadata.Name));
         var set = ServerCertificateSet.Empty;
         var problems = new List<string>();
+        var secretProblems = new Dictionary<ObjectKey, string>();
         var used = new HashSet<ObjectKey>();
         foreach (var want in wanted)
         {
             var key = ObjectKey.Of(want.SecretNamespace, want.SecretName);
             used.Add(key);
-            if (Load(key, secrets.GetValueOrDefault(key), want, problems) is not { } certificate)
+            if (Load(key, secrets.GetValueOrDefault(key), want, problems, secretProblems) is not { } certificate)
             {
                 continue;
             }
@@ -144,6 +152,13 @@ internal sealed partial class KubernetesCertificates : ServerCertificateSource
 
         _problems = problems;
         _set = set;
+        var problemsChanged = !secretProblems.OrderBy(p => p.Key.ToString()).SequenceEqual(_secretProblems.OrderBy(p => p.Key.ToString()));
+        _secretProblems = secretProblems;
+        if (problemsChanged)
+        {
+            SecretProblemsChanged?.Invoke();
+        }
+
         Interlocked.Exchange(ref _builtWantVersion, version);
     }
 
@@ -163,7 +178,7 @@ internal sealed partial class KubernetesCertificates : ServerCertificateSource
     }
 
     /// <summary>The Secret's certificate: read again when its version changed, else the one read before; the last good one when it cannot be read.</summary>
-    private SecretCertificate? Load(ObjectKey key, V1Secret? secret, WantedCertificate want, List<string> problems)
+    private SecretCertificate? Load(ObjectKey key, V1Secret? secret, WantedCertificate want, List<string> problems, Dictionary<ObjectKey, string> secretProblems)
     {
         _loaded.TryGetValue(key, out var loaded);
         if (secret is not null && loaded.Certificate is not null && loaded.Version == secret.Metadata.ResourceVersion)
@@ -186,6 +201,7 @@ internal sealed partial class KubernetesCertificates : ServerCertificateSource
             problem = $"Secret {key}: {problem}";
         }
 
+        secretProblems[key] = problem;
         problems.Add(loaded.Certificate is null
             ? $"{want.Owner}: {problem}; no certificate for {string.Join(", ", want.Hostnames)}."
             : $"{want.Owner}: {problem}; still serving its last good certificate (expires {loaded.Certificate.Leaf.NotAfter:u}).");

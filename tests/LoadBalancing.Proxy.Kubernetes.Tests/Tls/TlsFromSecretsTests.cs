@@ -87,7 +87,16 @@ public sealed class TlsFromSecretsTests
         Assert.Equal((issued.Leaf.Thumbprint, "HTTP/1.1 200 OK"), (leaf, status));
         Assert.Contains(host.Controllers.Certificates!.Problems, p => p.Contains("Secret edge/broken-tls: its certificate or key cannot be read", StringComparison.Ordinal));
         await Assert.ThrowsAnyAsync<Exception>(() => GetAsync(host.Listeners.ProxyEndPoint!, "other.test"));
+
+        // The listener whose Secret cannot be read says so; the other is resolved.
+        var gateway = await server.WaitForAsync(ApiResource.Gateways, "edge", "gw", o => Reason(o, "other") == "InvalidCertificateRef", Ct)
+            .WaitAsync(TimeSpan.FromSeconds(20), Ct);
+        Assert.Equal("ResolvedRefs", Reason(gateway, "https"));
     }
+
+    private static string? Reason(JsonObject? gateway, string listener) =>
+        gateway?["status"]?["listeners"]?.AsArray().FirstOrDefault(l => l?["name"]?.GetValue<string>() == listener)?["conditions"]?.AsArray()
+            .FirstOrDefault(c => c?["type"]?.GetValue<string>() == "ResolvedRefs")?["reason"]?.GetValue<string>();
 
     private static JsonObject Secret(string ns, string name, IssuedCertificate certificate) => new()
     {
