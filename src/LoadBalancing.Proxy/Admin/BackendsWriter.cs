@@ -22,10 +22,96 @@ internal static class BackendsWriter
             }
 
             json.WriteEndArray();
+            WriteRoutes(json, runtime);
+            WriteRouteSources(json, runtime);
             json.WriteEndObject();
         }
 
         return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    /// <summary>Each route in service: where it came from (the object and its version) and how fresh its clusters are.</summary>
+    private static void WriteRoutes(Utf8JsonWriter json, ProxyRuntime runtime)
+    {
+        var config = runtime.Config;
+        json.WriteStartArray("routes");
+        foreach (var route in config.Options.Routes)
+        {
+            json.WriteStartObject();
+            json.WriteString("name", route.Name);
+            if (route.Origin is { } origin)
+            {
+                json.WritePropertyName("origin");
+                ProxyOptionsJson.WriteOrigin(json, origin);
+            }
+
+            json.WriteStartArray("clusters");
+            foreach (var name in route.Backends.Select(b => b.Cluster).Append(route.Cluster).OfType<string>().Distinct(StringComparer.Ordinal))
+            {
+                if (config.ClustersByName.TryGetValue(name, out var cluster))
+                {
+                    json.WriteStartObject();
+                    json.WriteString("name", name);
+                    json.WriteString("freshness", cluster.Freshness);
+                    json.WriteNumber("usableEndpoints", cluster.Balancer.Status.UsableEndpoints);
+                    json.WriteEndObject();
+                }
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+    }
+
+    /// <summary>Each route source: whether it has published, and how fresh each of its feeds is.</summary>
+    private static void WriteRouteSources(Utf8JsonWriter json, ProxyRuntime runtime)
+    {
+        json.WriteStartArray("routeSources");
+        foreach (var source in runtime.RouteSources)
+        {
+            json.WriteStartObject();
+            json.WriteString("name", source.Name);
+            json.WriteBoolean("published", source.HasPublished);
+            json.WriteNumber("routes", source.Current.Routes.Count);
+            json.WriteStartArray("feeds");
+            foreach (var feed in source.Feeds)
+            {
+                json.WriteStartObject();
+                json.WriteString("name", feed.Name);
+                json.WriteBoolean("synced", feed.Synced);
+                json.WriteBoolean("connected", feed.Connected);
+                WriteSeconds(json, "secondsSinceLastHeard", feed.SinceLastHeard);
+                WriteSeconds(json, "secondsSinceLastFullRead", feed.SinceLastFullRead);
+                json.WriteNumber("objects", feed.Objects);
+                json.WriteNumber("unreadable", feed.Unreadable);
+                json.WriteNumber("missed", feed.Missed);
+                if (feed.LastError is { } error)
+                {
+                    json.WriteString("lastError", error);
+                }
+
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+    }
+
+    private static void WriteSeconds(Utf8JsonWriter json, string name, TimeSpan? value)
+    {
+        if (value is { } span)
+        {
+            json.WriteNumber(name, Math.Round(span.TotalSeconds, 3));
+        }
+        else
+        {
+            json.WriteNull(name);
+        }
     }
 
     private static void WriteCluster(Utf8JsonWriter json, ProxyCluster cluster, DateTimeOffset now)

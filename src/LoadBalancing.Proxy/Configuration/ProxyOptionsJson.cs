@@ -197,6 +197,24 @@ internal static class ProxyOptionsJson
             json.WriteNumber("AccessLogSampleRate", rate);
         }
 
+        if (route.Origin is { } origin)
+        {
+            json.WritePropertyName("Origin");
+            WriteOrigin(json, origin);
+        }
+
+        json.WriteEndObject();
+    }
+
+    /// <summary>A route's origin: <c>{ "Kind", "Namespace", "Name", "ResourceVersion", "Problem" }</c>, nulls left out.</summary>
+    internal static void WriteOrigin(Utf8JsonWriter json, RouteOrigin origin)
+    {
+        json.WriteStartObject();
+        json.WriteString("Kind", origin.Kind);
+        WriteOptional(json, "Namespace", origin.Namespace);
+        json.WriteString("Name", origin.Name);
+        WriteOptional(json, "ResourceVersion", origin.ResourceVersion);
+        WriteOptional(json, "Problem", origin.Problem);
         json.WriteEndObject();
     }
 

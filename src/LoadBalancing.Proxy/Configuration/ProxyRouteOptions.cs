@@ -68,6 +68,12 @@ public sealed class ProxyRouteOptions
 
     /// <summary>The fraction of this route's requests in the access log (0 to 1); default the access log's <c>SampleRate</c>.</summary>
     public double? AccessLogSampleRate { get; set; }
+
+    /// <summary>
+    /// The object a route source built this route from (not a configuration key: configured routes have none). Shown
+    /// in <c>/config</c> and <c>/backends</c>.
+    /// </summary>
+    public RouteOrigin? Origin { get; set; }
 }
 
 /// <summary>How a route's path matches.</summary>

@@ -48,6 +48,12 @@ public abstract class ProxyRouteSource
         Volatile.Read(ref _changed)?.Invoke();
     }
 
+    /// <summary>
+    /// How the source reads its source of truth, one entry per feed (for a Kubernetes controller: one watch per kind
+    /// and namespace), for <c>/backends</c>. Empty by default.
+    /// </summary>
+    public virtual IReadOnlyList<RouteSourceFeed> Feeds => [];
+
     /// <summary>Called after each publish (by the proxy runtime; one subscriber).</summary>
     internal void OnChanged(Action changed) => Volatile.Write(ref _changed, changed);
 }
@@ -103,3 +109,16 @@ public sealed class ProxyRouteSet
     /// <summary>The clusters, by name.</summary>
     public IReadOnlyDictionary<string, ClusterOptions> Clusters { get; }
 }
+
+/// <summary>How fresh one feed of a route source is: for a Kubernetes watch, the kind and namespace it reads.</summary>
+/// <param name="Name">What it reads (<c>ingresses.networking.k8s.io in shop</c>).</param>
+/// <param name="Synced">Whether it has read its source once.</param>
+/// <param name="Connected">Whether it is receiving changes now (a watch is open).</param>
+/// <param name="SinceLastHeard">Time since it last heard from its source (an event, a bookmark, a list); null: never.</param>
+/// <param name="SinceLastFullRead">Time since it last read everything (a list); null: never.</param>
+/// <param name="Objects">How many objects it holds.</param>
+/// <param name="Unreadable">How many objects or events it could not read so far.</param>
+/// <param name="Missed">How many times a full read found changes the stream had not delivered.</param>
+/// <param name="LastError">The last error reading the source, until it next succeeds.</param>
+public sealed record RouteSourceFeed(
+    string Name, bool Synced, bool Connected, TimeSpan? SinceLastHeard, TimeSpan? SinceLastFullRead, int Objects, long Unreadable, long Missed, string? LastError);
