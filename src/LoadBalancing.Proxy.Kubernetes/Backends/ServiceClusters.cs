@@ -7,7 +7,10 @@ namespace LoadBalancing.Proxy.Kubernetes.Backends;
 /// The Services a translator may route to, and the clusters it makes for them: one per Service port, fed by
 /// EndpointSlice discovery (never the Service IP), named <c>{prefix}namespace/service:port</c> with the port as the
 /// Service's EndpointSlices name it (<c>-</c> for a Service's only, unnamed port). A port given by number is mapped
-/// to that name through the Service object.
+/// to that name through the Service object. A Service's <c>loadbalancing.dev/*</c> annotations (<see cref="ServicePolicy"/>)
+/// set the balancing policy of its clusters; when they are wrong the clusters keep the defaults and
+/// <see cref="PolicyProblem"/> says why. An owner (an Ingress) that changes settings of a cluster gets its own copy,
+/// <c>cluster@owner</c>, so that two owners of one Service port never share settings.
 /// </summary>
 internal sealed class ServiceClusters(IEnumerable<V1Service> services, string prefix, ClusterOptions? defaults)
 {
@@ -16,8 +19,15 @@ internal sealed class ServiceClusters(IEnumerable<V1Service> services, string pr
         .GroupBy(s => (s.Metadata.NamespaceProperty ?? "default", s.Metadata.Name))
         .ToDictionary(g => g.Key, g => g.First());
 
+    // For each cluster made from a Service port: what a copy of it starts from.
+    private readonly Dictionary<string, (KubernetesServiceOptions Port, IDictionary<string, string>? Policy)> _bases = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _policyProblems = new(StringComparer.Ordinal);
+
     /// <summary>The clusters made so far, by name.</summary>
     public Dictionary<string, ClusterOptions> Clusters { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Why the Service behind <paramref name="cluster"/> did not get its annotated policy; null when it did or has none.</summary>
+    public string? PolicyProblem(string cluster) => _policyProblems.GetValueOrDefault(cluster);
 
     public V1Service? Find(string ns, string name) => _services.GetValueOrDefault((ns, name));
 
@@ -51,10 +61,66 @@ internal sealed class ServiceClusters(IEnumerable<V1Service> services, string pr
         var cluster = string.Create(CultureInfo.InvariantCulture, $"{prefix}{ns}/{name}:{port ?? "-"}");
         if (!Clusters.ContainsKey(cluster))
         {
-            Clusters[cluster] = NewCluster(new KubernetesServiceOptions { Namespace = ns, Service = name, Port = port });
+            var source = new KubernetesServiceOptions { Namespace = ns, Service = name, Port = port };
+            var annotations = service.Metadata.Annotations;
+            var made = NewCluster(source);
+            var problems = ServicePolicy.Apply(annotations, made);
+            if (problems.Count == 0 && ServicePolicy.Present(annotations))
+            {
+                problems.AddRange(ServicePolicy.Check(cluster, made).Select(e => $"the proxy refuses the cluster they make: {e}"));
+            }
+
+            if (problems.Count > 0)
+            {
+                // Never half a policy: a wrong annotation leaves every setting at its default, and says so.
+                _policyProblems[cluster] = $"Service {ns}/{name} annotations: {string.Join(" ", problems)} Its clusters use the default policy.";
+                annotations = null;
+                made = NewCluster(source);
+            }
+
+            Clusters[cluster] = made;
+            _bases[cluster] = (source, annotations);
         }
 
         problem = null;
+        return cluster;
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="cluster"/> (one <see cref="ClusterFor"/> made) for <paramref name="owner"/> with
+    /// <paramref name="change"/> applied over the Service's policy, named <c>cluster@owner</c>; when the proxy's
+    /// validation refuses the copy, <paramref name="cluster"/> itself, with the problems.
+    /// </summary>
+    public string Derive(string cluster, string owner, Action<ClusterOptions> change, out IReadOnlyList<string> problems)
+    {
+        var name = $"{cluster}@{owner}";
+        problems = [];
+        if (Clusters.ContainsKey(name))
+        {
+            return name;
+        }
+
+        var (source, policy) = _bases[cluster];
+        var copy = NewCluster(new KubernetesServiceOptions { Namespace = source.Namespace, Service = source.Service, Port = source.Port }, policy);
+        change(copy);
+        problems = ServicePolicy.Check(name, copy);
+        if (problems.Count > 0)
+        {
+            return cluster;
+        }
+
+        Clusters[name] = copy;
+        return name;
+    }
+
+    private ClusterOptions NewCluster(KubernetesServiceOptions service, IDictionary<string, string>? policy)
+    {
+        var cluster = NewCluster(service);
+        if (policy is not null)
+        {
+            ServicePolicy.Apply(policy, cluster);
+        }
+
         return cluster;
     }
 

@@ -10,7 +10,8 @@ internal sealed record BackendProblem(string Reason, string Message);
 /// <summary>
 /// Resolves HTTPRoute backendRefs to clusters: each Service port is one cluster fed by EndpointSlice discovery,
 /// named <c>gateway:namespace/service:port</c> with the port as EndpointSlices name it (<c>-</c> for a Service's only,
-/// unnamed port). Only core Services are backends; another namespace needs a ReferenceGrant there.
+/// unnamed port). Only core Services are backends; another namespace needs a ReferenceGrant there. A Service's
+/// <c>loadbalancing.dev/*</c> annotations set its clusters' balancing policy (<see cref="ServicePolicy"/>).
 /// </summary>
 internal sealed class GatewayBackends(IEnumerable<V1Service> services, ReferenceGrants grants, ClusterOptions? defaults)
 {
@@ -20,6 +21,9 @@ internal sealed class GatewayBackends(IEnumerable<V1Service> services, Reference
 
     /// <summary>The clusters resolved so far, by name.</summary>
     public Dictionary<string, ClusterOptions> Clusters => _services.Clusters;
+
+    /// <summary>Why the Service behind <paramref name="cluster"/> kept the default policy; null when its annotations applied.</summary>
+    public string? PolicyProblem(string cluster) => _services.PolicyProblem(cluster);
 
     /// <summary>The backend's cluster name, or a problem.</summary>
     public string? Resolve(HttpBackendRef backend, string routeNamespace, out BackendProblem? problem)

@@ -32,6 +32,9 @@ internal sealed class GatewayRule
     /// <summary>backendRefs that could not be resolved.</summary>
     public List<BackendProblem> BackendProblems { get; } = [];
 
+    /// <summary>Why a backend Service's annotated balancing policy was not applied (it routes with the defaults).</summary>
+    public List<string> PolicyProblems { get; } = [];
+
     /// <summary>Whether some backends were dropped while others remain (the spec wants their share answered 500).</summary>
     public bool PartlyUnresolved { get; private set; }
 
@@ -88,6 +91,11 @@ internal sealed class GatewayRule
             }
 
             valid++;
+            if (backends.PolicyProblem(cluster!) is { } policy && !result.PolicyProblems.Contains(policy))
+            {
+                result.PolicyProblems.Add(policy);
+            }
+
             var weight = backend.Weight ?? 1;
             if (weight > 0 && !result._backends.Any(b => b.Cluster == cluster))
             {

@@ -80,6 +80,18 @@ internal static class HttpRouteTranslator
             context.Problems.Add($"HTTPRoute {key}: {problem.Message} Requests for it answer 500.");
         }
 
+        // A backend's policy annotations that cannot be applied leave the route working with the default policy: the
+        // reference resolved and the rule is implemented, so Accepted and ResolvedRefs stay True (the spec has no
+        // reason for it) and the Accepted message says what was not applied.
+        var policyProblems = rules.SelectMany(r => r.PolicyProblems).Distinct(StringComparer.Ordinal).ToList();
+        foreach (var problem in policyProblems)
+        {
+            context.Problems.Add($"HTTPRoute {key}: {problem}");
+        }
+
+        var acceptedMessage = policyProblems.Count == 0
+            ? "Accepted by the proxy."
+            : $"Accepted by the proxy. Backend policy not applied: {string.Join(" ", policyProblems)}";
         for (var r = 0; r < rules.Count; r++)
         {
             if (rules[r].PartlyUnresolved)
@@ -110,7 +122,7 @@ internal static class HttpRouteTranslator
             }
             else
             {
-                conditions.Add(GatewayConditions.Condition(GatewayConditions.Accepted, true, GatewayConditions.Accepted, "Accepted by the proxy.", generation));
+                conditions.Add(GatewayConditions.Condition(GatewayConditions.Accepted, true, GatewayConditions.Accepted, acceptedMessage, generation));
                 if (invalidRules.Count > 0)
                 {
                     // The spec's "Dropped Rule" approach, except the rules' matches answer 500 instead of falling through.

@@ -28,7 +28,7 @@ internal static class IngressTranslator
     {
         var backends = new ServiceClusters(services, ClusterPrefix, clusterDefaults);
         var routes = new List<ProxyRouteOptions>();
-                var problems = new List<IngressProblem>();
+        var problems = new List<IngressProblem>();
         var admitted = new List<string>();
         var claimed = new Dictionary<string, string>(StringComparer.Ordinal);
 
@@ -42,6 +42,9 @@ internal static class IngressTranslator
             var key = Key(ingress);
             var ns = ingress.Metadata?.NamespaceProperty ?? "default";
             var before = routes.Count;
+            var nginx = NginxAnnotations.Read(ingress.Metadata?.Annotations);
+            problems.AddRange(nginx.Problems.Select(p => new IngressProblem(key, p)));
+            var reported = new HashSet<string>(StringComparer.Ordinal);
             var rules = ingress.Spec?.Rules ?? [];
             for (var r = 0; r < rules.Count; r++)
             {
@@ -60,20 +63,36 @@ internal static class IngressTranslator
                     }
 
                     var pathType = string.Equals(path.PathType, "Exact", StringComparison.Ordinal) ? PathMatchType.Exact : PathMatchType.Prefix;
-                    var match = $"{host}|{pathType}|{(pathType == PathMatchType.Prefix && pathText.Length > 1 ? pathText.TrimEnd('/') : pathText)}";
+                    var route = new ProxyRouteOptions { Name = $"ingress:{key}:{r}:{p}", Path = pathText, PathType = pathType };
+                    var unsupported = nginx.Shape(route);
+                    var match = $"{host}|{route.PathType}|{(route.PathType == PathMatchType.Prefix && route.Path.Length > 1 ? route.Path.TrimEnd('/') : route.Path)}";
                     if (claimed.TryGetValue(match, out var owner))
                     {
                         problems.Add(new(key, $"{where}: host '{host}' path '{pathText}' is already routed by the older Ingress {owner}; skipped."));
                         continue;
                     }
 
-                    var route = new ProxyRouteOptions { Name = $"ingress:{key}:{r}:{p}", Path = pathText, PathType = pathType };
                     if (host != "*")
                     {
                         route.Hosts.Add(host);
                     }
 
-                    Target(route, path.Backend, ns, backends, key, where, problems);
+                    if (unsupported is not null || nginx.RewriteRefused)
+                    {
+                        // Sent on without the rewrite or the match ingress-nginx would apply, it would reach the wrong path.
+                        if (unsupported is not null)
+                        {
+                            problems.Add(new(key, $"{where}: {unsupported}; the path answers 503."));
+                        }
+
+                        route.Rewrite = null;
+                        route.DirectResponse = new DirectResponseOptions { StatusCode = 503, Body = "this Ingress path uses an annotation the proxy does not support\n" };
+                    }
+                    else
+                    {
+                        Target(route, path.Backend, ns, backends, nginx, key, where, problems, reported);
+                    }
+
                     if (ProxyRouteSet.Check(route, backends.Clusters) is { Count: > 0 } errors)
                     {
                         // The API server validates Ingresses less strictly than the proxy does its routes.
@@ -96,7 +115,7 @@ internal static class IngressTranslator
                 else
                 {
                     var route = new ProxyRouteOptions { Name = $"ingress:{key}:default", Path = "/" };
-                    Target(route, fallback, ns, backends, key, "defaultBackend", problems);
+                    Target(route, fallback, ns, backends, nginx, key, "defaultBackend", problems, reported);
                     claimed[Match] = key;
                     routes.Add(route);
                 }
@@ -112,7 +131,8 @@ internal static class IngressTranslator
     }
 
     private static void Target(
-        ProxyRouteOptions route, V1IngressBackend? backend, string ns, ServiceClusters backends, string ingress, string where, List<IngressProblem> problems)
+        ProxyRouteOptions route, V1IngressBackend? backend, string ns, ServiceClusters backends, NginxAnnotations nginx, string ingress, string where,
+        List<IngressProblem> problems, HashSet<string> reported)
     {
         string? problem;
         if (backend?.Service is not { Name: { Length: > 0 } serviceName } service)
@@ -125,11 +145,32 @@ internal static class IngressTranslator
         }
         else if (backends.ClusterFor(found, service.Port?.Name, service.Port?.Number, out problem) is { } cluster)
         {
+            if (backends.PolicyProblem(cluster) is { } policy && reported.Add(policy))
+            {
+                problems.Add(new(ingress, policy));
+            }
+
+            if (nginx.Cluster is { } change)
+            {
+                // Settings of this Ingress only: its own copy of the Service's cluster, never shared with another Ingress.
+                cluster = backends.Derive(cluster, ingress, change, out var refused);
+                if (refused.Count > 0 && reported.Add(cluster))
+                {
+                    problems.Add(new(ingress, $"the proxy refuses the balancing annotations for {cluster} ({string.Join(" ", refused)}); it routes with the Service's cluster."));
+                }
+            }
+
             route.Cluster = cluster;
+            if (nginx.ResponseHeaderTimeout is { } timeout)
+            {
+                route.Timeouts = new RouteTimeoutOptions { ResponseHeader = timeout };
+            }
+
             return;
         }
 
         problems.Add(new(ingress, $"{where}: {problem}; the path answers 503."));
+        route.Rewrite = null;
         route.DirectResponse = new DirectResponseOptions { StatusCode = 503, Body = "no backend for this Ingress path\n" };
     }
 

@@ -51,9 +51,11 @@ internal sealed class GatewayFixture
         return this;
     }
 
-    public GatewayFixture Service(string ns, string name, params Objects.ServicePort[] ports)
+    public GatewayFixture Service(string ns, string name, params Objects.ServicePort[] ports) => Service(ns, name, null, ports);
+
+    public GatewayFixture Service(string ns, string name, IReadOnlyDictionary<string, string>? annotations, params Objects.ServicePort[] ports)
     {
-        _services.Add(k8s.KubernetesJson.Deserialize<V1Service>(Objects.Service(name, ports, ns).ToJsonString()));
+        _services.Add(k8s.KubernetesJson.Deserialize<V1Service>(Objects.Service(name, ports, ns, annotations: annotations).ToJsonString()));
         return this;
     }
 

@@ -199,6 +199,49 @@ public sealed class IngressControllerTests
         Assert.Equal(System.Net.HttpStatusCode.OK, (await host.Admin.GetAsync("readyz", TestContext.Current.CancellationToken)).StatusCode);
     }
 
+    [Fact]
+    public async Task UpstreamHashBy_KeepsEachUserOnOnePod()
+    {
+        await using var first = await TestBackend.StartAsync("pod-1", "127.0.0.31");
+        await using var second = await TestBackend.StartAsync("pod-2", "127.0.0.32");
+        await using var server = await FakeApiServer.StartAsync();
+        server.Apply(ApiResource.Services, Service("web", [new ServicePort("http", 80)], "shop"));
+        foreach (var (slice, pod) in new[] { ("web-1", first), ("web-2", second) })
+        {
+            var (ip, port) = (pod.Address.Split(':')[0], int.Parse(pod.Address.Split(':')[1], CultureInfo.InvariantCulture));
+            server.Apply("shop", Slices.Slice(slice, "web", [new([ip])], [("http", port)]));
+        }
+
+        server.Apply(ApiResource.IngressClasses, IngressClass("lb", Controller));
+        server.Apply(ApiResource.Ingresses, Objects.Ingress(
+            "shop",
+            [new IngressRule("shop.test", new IngressPath("/", new IngressBackend("web", Port: 80)))],
+            ns: "shop",
+            ingressClassName: "lb",
+            annotations: new Dictionary<string, string> { ["nginx.ingress.kubernetes.io/upstream-hash-by"] = "$http_x_user" }));
+
+        await using var host = await ControllerHost.StartAsync(server, Enabled);
+
+        var pods = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        for (var round = 0; round < 4; round++)
+        {
+            for (var user = 0; user < 20; user++)
+            {
+                var name = string.Create(CultureInfo.InvariantCulture, $"user-{user}");
+                using var request = new HttpRequestMessage(HttpMethod.Get, "/profile");
+                request.Headers.Host = "shop.test";
+                request.Headers.Add("X-User", name);
+                using var response = await host.Client.SendAsync(request, TestContext.Current.CancellationToken);
+                Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+                var pod = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+                (pods.TryGetValue(name, out var seen) ? seen : pods[name] = new HashSet<string>(StringComparer.Ordinal)).Add(pod);
+            }
+        }
+
+        Assert.All(pods.Values, seen => Assert.Single(seen));
+        Assert.Equal(["pod-1", "pod-2"], pods.Values.Select(p => p.Single()).Distinct().Order(StringComparer.Ordinal));
+    }
+
     /// <summary>For each (Service, backend): a Service with port 80 named http, and an EndpointSlice with the backend as its one pod.</summary>
     internal static void Pods(FakeApiServer server, string ns, params (string Service, TestBackend Backend)[] services)
     {

@@ -129,7 +129,7 @@ public sealed class IngressTranslatorTests
     private static V1IngressRule Rule(string? host, params V1HTTPIngressPath[] paths) =>
         new() { Host = host, Http = new V1HTTPIngressRuleValue { Paths = paths } };
 
-    private static V1HTTPIngressPath Path(string path, string pathType, string service, int? port = null, string? portName = null) => new()
+    internal static V1HTTPIngressPath Path(string path, string pathType, string service, int? port = null, string? portName = null) => new()
     {
         Path = path,
         PathType = pathType,
