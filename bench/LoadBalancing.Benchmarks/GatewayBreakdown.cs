@@ -86,6 +86,36 @@ internal static class GatewayBreakdown
             table.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
 
+        // What building the clusters costs: 1,000 ProxyCluster constructions (balancer over 5 endpoints, metrics, timer) over the same sources.
+        var clusters = new List<double>();
+        for (var i = 0; i < repetitions; i++)
+        {
+            var built = new List<Proxy.Clusters.ProxyCluster>(runtime.Clusters.Count);
+            var started = Stopwatch.GetTimestamp();
+            foreach (var cluster in runtime.Clusters)
+            {
+                built.Add(new Proxy.Clusters.ProxyCluster(cluster.Name, cluster.Options, cluster.Source, runtime.Blocks, TimeProvider.System, runtime.Metrics));
+            }
+
+            clusters.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            built.ForEach(c => c.Dispose());
+        }
+
+        // Of which the balancers alone: 1,000 Balancer constructions over the same sources.
+        var balancers = new List<double>();
+        for (var i = 0; i < repetitions; i++)
+        {
+            var built = new List<Balancer>(runtime.Clusters.Count);
+            var started = Stopwatch.GetTimestamp();
+            foreach (var cluster in runtime.Clusters)
+            {
+                built.Add(new Balancer(cluster.Source, cluster.Options.ToBalancerOptions(null), TimeProvider.System));
+            }
+
+            balancers.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            built.ForEach(b => b.Dispose());
+        }
+
         var routes = GatewayFixtures.Routes;
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{routes} HTTPRoutes -> {runtime.Routes.Routes.Count} routes, {runtime.Clusters.Count} clusters, {routes * GatewayFixtures.EndpointsPerService} endpoints; {repetitions} repetitions, medians (max)"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"translate                          {Median(translate),8:F1} ms ({translate.Max(),6:F1})   allocated {allocated.Average() / routes:F0} B per HTTPRoute ({allocated.Average() / 1e6:F1} MB)"));
@@ -95,6 +125,8 @@ internal static class GatewayBreakdown
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  of which merge + validate         {Median(merge),8:F1} ms ({merge.Max(),6:F1})"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  of which options JSON (once)     {Median(optionsText),8:F1} ms ({optionsText.Max(),6:F1})   (a commit writes it twice: fingerprint and /config text)"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  of which route table             {Median(table),8:F1} ms ({table.Max(),6:F1})"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  1,000 ProxyCluster constructions  {Median(clusters),8:F1} ms ({clusters.Max(),6:F1})"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    of which 1,000 Balancers        {Median(balancers),8:F1} ms ({balancers.Max(),6:F1})"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"retained for the set in service    {retained / 1e6:F1} MB = {retained / routes:F0} B per HTTPRoute (set, snapshot, clusters, endpoints)"));
     }
 
