@@ -45,4 +45,11 @@ if (args.Length > 0 && args[0] == "reload-breakdown")
     return;
 }
 
+// `-- gateway-breakdown [repetitions]` times each step of a Gateway rebuild of 1,000 HTTPRoutes (see GatewayBreakdown).
+if (args.Length > 0 && args[0] == "gateway-breakdown")
+{
+    GatewayBreakdown.Run(Console.Out, args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
