@@ -7,7 +7,7 @@ namespace LoadBalancing.Benchmarks;
 
 /// <summary>
 /// <c>-- gateway-breakdown [repetitions]</c>: each step of the Gateway controller's rebuild for 1,000 HTTPRoutes timed on
-/// its own (translation, the controller's fingerprint of the set, the runtime's apply of a set whose clusters are all
+/// its own (translation, the runtime's apply of a set whose clusters are all
 /// new and of one with one route changed), the bytes a translation allocates, and the memory the runtime keeps for
 /// the set in service (routes, 1,000 clusters, 5,000 endpoints) measured with full collections before and after.
 /// </summary>
@@ -21,7 +21,6 @@ internal static class GatewayBreakdown
 
         // Warm up every path once.
         source.Set(GatewayTranslator.Translate(inputs[0], GatewayFixtures.Settings).Set);
-        _ = GatewayFixtures.Fingerprint(source.Current);
         source.Set(ProxyRouteSet.Empty);
 
         // Retained: the runtime with nothing published, then with the 1,000 HTTPRoutes' set in service.
@@ -32,7 +31,6 @@ internal static class GatewayBreakdown
         var retained = after - before;
 
         var translate = new List<double>();
-        var fingerprint = new List<double>();
         var build = new List<double>();
         var change = new List<double>();
         var allocated = new List<long>();
@@ -45,10 +43,6 @@ internal static class GatewayBreakdown
             var translation = GatewayTranslator.Translate(inputs[0], GatewayFixtures.Settings);
             translate.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             allocated.Add(GC.GetAllocatedBytesForCurrentThread() - allocatedBefore);
-
-            started = Stopwatch.GetTimestamp();
-            _ = GatewayFixtures.Fingerprint(translation.Set);
-            fingerprint.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
 
             started = Stopwatch.GetTimestamp();
             source.Set(translation.Set);
@@ -119,11 +113,10 @@ internal static class GatewayBreakdown
         var routes = GatewayFixtures.Routes;
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{routes} HTTPRoutes -> {runtime.Routes.Routes.Count} routes, {runtime.Clusters.Count} clusters, {routes * GatewayFixtures.EndpointsPerService} endpoints; {repetitions} repetitions, medians (max)"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"translate                          {Median(translate),8:F1} ms ({translate.Max(),6:F1})   allocated {allocated.Average() / routes:F0} B per HTTPRoute ({allocated.Average() / 1e6:F1} MB)"));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"controller fingerprint             {Median(fingerprint),8:F1} ms ({fingerprint.Max(),6:F1})"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"runtime apply, all clusters new    {Median(build),8:F1} ms ({build.Max(),6:F1})"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"runtime apply, one route changed   {Median(change),8:F1} ms ({change.Max(),6:F1})"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  of which merge + validate         {Median(merge),8:F1} ms ({merge.Max(),6:F1})"));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  of which options JSON (once)     {Median(optionsText),8:F1} ms ({optionsText.Max(),6:F1})   (a commit writes it twice: fingerprint and /config text)"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  of which options JSON (once)     {Median(optionsText),8:F1} ms ({optionsText.Max(),6:F1})   (a commit writes it once, for the fingerprint that tells an unchanged reload)"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  of which route table             {Median(table),8:F1} ms ({table.Max(),6:F1})"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  1,000 ProxyCluster constructions  {Median(clusters),8:F1} ms ({clusters.Max(),6:F1})"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    of which 1,000 Balancers        {Median(balancers),8:F1} ms ({balancers.Max(),6:F1})"));

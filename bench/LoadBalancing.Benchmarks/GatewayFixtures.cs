@@ -1,6 +1,5 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
-using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using k8s.Models;
@@ -109,11 +108,6 @@ internal static class GatewayFixtures
         options.Listeners.Add(new ListenerOptions { Url = "http://127.0.0.1:80" });
         return new ProxyRuntime(options, registry, new NoServices(), TimeProvider.System, new MeterFactory());
     }
-
-    /// <summary>The controller's fingerprint of a set (RoutingController.Fingerprint, private: called, not copied), which every rebuild computes.</summary>
-    public static readonly Func<ProxyRouteSet, string> Fingerprint = typeof(RoutingController)
-        .GetMethod("Fingerprint", BindingFlags.NonPublic | BindingFlags.Static)!
-        .CreateDelegate<Func<ProxyRouteSet, string>>();
 
     private static T Read<T>(JsonObject json)
         where T : class => GatewayJson.Read<T>(JsonDocument.Parse(json.ToJsonString()).RootElement);

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using LoadBalancing.Proxy.Kubernetes.Api;
 using LoadBalancing.Proxy.Kubernetes.Status;
 using Microsoft.Extensions.Logging;
@@ -8,8 +7,8 @@ namespace LoadBalancing.Proxy.Kubernetes.Controller;
 /// <summary>
 /// Runs a controller's watches and turns what they hold into routes: once every watch has listed, and again after
 /// any change (bursts coalesced over <see cref="CoalesceWindow"/>), it rebuilds the whole set from the objects,
-/// publishes it when it differs from the last one, and offers the status the objects should carry to the status
-/// writer. Rebuilding everything from the current objects, rather than patching, keeps the result a pure function
+/// publishes it (the proxy runtime tells an unchanged configuration and leaves it in service), and offers the status
+/// the objects should carry to the status writer. Rebuilding everything from the current objects, rather than patching, keeps the result a pure function
 /// of the cluster's state: nothing a missed or reordered event did can linger.
 /// </summary>
 internal abstract partial class RoutingController : ProxyRouteSource
@@ -22,7 +21,6 @@ internal abstract partial class RoutingController : ProxyRouteSource
     private readonly IStatusSink? _status;
     private readonly Func<ProxyRouteSet, CancellationToken, Task>? _warmUp;
     private TaskCompletionSource _changed = NewSignal();
-    private string? _lastFingerprint;
     private HashSet<string> _lastProblems = new(StringComparer.Ordinal);
     private long _rebuilds;
     private TaskCompletionSource _rebuilt = NewSignal();
@@ -127,27 +125,18 @@ internal abstract partial class RoutingController : ProxyRouteSource
 
         _lastProblems = problems;
         Certificates?.Want(Name, WantedCertificates);
-        var fingerprint = Fingerprint(built.Set);
-        if (fingerprint != _lastFingerprint || !HasPublished)
+        if (_warmUp is not null)
         {
-            _lastFingerprint = fingerprint;
-            if (_warmUp is not null)
-            {
-                await _warmUp(built.Set, cancellationToken).ConfigureAwait(false);
-            }
-
-            LogPublishing(_logger, Name, built.Set.Routes.Count, built.Set.Clusters.Count);
-            Publish(built.Set);
-            _firstPublish.TrySetResult();
+            await _warmUp(built.Set, cancellationToken).ConfigureAwait(false);
         }
+
+        LogPublishing(_logger, Name, built.Set.Routes.Count, built.Set.Clusters.Count);
+        Publish(built.Set);
+        _firstPublish.TrySetResult();
 
         _status?.Offer(Name, built.Statuses);
         Interlocked.Exchange(ref _rebuilt, NewSignal()).TrySetResult();
     }
-
-    // Options classes have no equality; their JSON is a faithful stand-in (the set is small, and rebuilt only on change).
-    private static string Fingerprint(ProxyRouteSet set) =>
-        JsonSerializer.Serialize(new { set.Routes, Clusters = set.Clusters.OrderBy(c => c.Key, StringComparer.Ordinal) });
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Building the {Source} routes failed; the routes in service are kept.")]
     private static partial void LogRebuildFailed(ILogger logger, string source, Exception exception);
@@ -155,7 +144,7 @@ internal abstract partial class RoutingController : ProxyRouteSource
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Source}: {Problem}")]
     private static partial void LogProblem(ILogger logger, string source, string problem);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "{Source}: publishing {Routes} routes over {Clusters} clusters.")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Source}: publishing {Routes} routes over {Clusters} clusters.")]
     private static partial void LogPublishing(ILogger logger, string source, int routes, int clusters);
 }
 

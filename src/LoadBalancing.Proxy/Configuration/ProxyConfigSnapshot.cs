@@ -20,7 +20,6 @@ internal sealed class ProxyConfigSnapshot
         Source = source;
         LoadedAt = loadedAt;
         Definitions = options.Clusters.ToDictionary(c => c.Key, c => ProxyOptionsJson.Definition(c.Value), StringComparer.Ordinal);
-        Text = ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options));
         Fingerprint = fingerprint ?? ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options, redact: false));
     }
 
@@ -42,9 +41,6 @@ internal sealed class ProxyConfigSnapshot
 
     /// <summary>Each cluster's definition apart from its static endpoints, to tell what a reload changes.</summary>
     public IReadOnlyDictionary<string, string> Definitions { get; }
-
-    /// <summary>The whole configuration as /config shows it (secrets redacted).</summary>
-    public string Text { get; }
 
     /// <summary>The whole configuration, secrets included: equal text, nothing to reload. Never shown.</summary>
     public string Fingerprint { get; }
