@@ -344,10 +344,16 @@ internal interface IObjectWatch
     Task WhenSyncedAsync(CancellationToken cancellationToken);
 }
 
-/// <summary>The unreadable objects of a watch, as log lines.</summary>
+/// <summary>The unreadable objects of a watch: as log lines, and by key (their last good version, if any, is in use).</summary>
 internal interface IObjectWatchProblems
 {
+    ApiKind Kind { get; }
+
     IEnumerable<string> ProblemLines { get; }
+
+    IEnumerable<(ObjectKey Key, string Problem)> Problems { get; }
+
+    string? VersionOf(ObjectKey key);
 }
 
 /// <summary>How fresh one watch's view is, for <c>/config</c> and the logs.</summary>

@@ -65,6 +65,13 @@ internal abstract partial class RoutingController : ProxyRouteSource
     /// <summary>The certificates the objects of the last rebuild name (set by <see cref="Rebuild"/>).</summary>
     protected IReadOnlyList<Tls.WantedCertificate> WantedCertificates { get; set; } = [];
 
+    /// <summary>Every watch's health, for <c>/backends</c>: the controller's own, then the certificate loader's.</summary>
+    public override IReadOnlyList<RouteSourceFeed> Feeds =>
+    [
+        .. Watches.Concat(Certificates?.Watches ?? []).Select(w => w.Health).Select(h => new RouteSourceFeed(
+            h.Namespace is null ? h.Kind : $"{h.Kind} in {h.Namespace}", h.Synced, h.Watching, h.SinceLastLine, h.SinceLastList, h.Objects, h.Unreadable, h.Missed, h.LastError)),
+    ];
+
     /// <summary>Asks for a rebuild: something outside the watches that the routes or status depend on changed.</summary>
     public void SignalChange() => Changed();
 
@@ -75,6 +82,38 @@ internal abstract partial class RoutingController : ProxyRouteSource
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// A route built from an object whose newest version cannot be read is the last good version's: its origin says so,
+    /// with the version that could not be read.
+    /// </summary>
+    private void MarkStale(ProxyRouteSet set)
+    {
+        var unreadable = new Dictionary<(string Kind, ObjectKey Key), (string Problem, string? Version)>();
+        foreach (var watch in Watches.OfType<IObjectWatchProblems>())
+        {
+            foreach (var (key, problem) in watch.Problems)
+            {
+                unreadable[(watch.Kind.Kind, key)] = (problem, watch.VersionOf(key));
+            }
+        }
+
+        if (unreadable.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var route in set.Routes)
+        {
+            if (route.Origin is { } origin && unreadable.TryGetValue((origin.Kind, ObjectKey.Of(origin.Namespace, origin.Name)), out var why))
+            {
+                route.Origin = origin with
+                {
+                    Problem = $"resourceVersion {why.Version} cannot be read ({why.Problem}); this route is resourceVersion {origin.ResourceVersion}'s, the last good one.",
+                };
+            }
+        }
+    }
 
     /// <summary>Builds the routes, the status the objects should have, and the problems, from the watches' objects.</summary>
     protected abstract (ProxyRouteSet Set, IReadOnlyList<DesiredStatus> Statuses, IReadOnlyList<string> Problems) Rebuild();
@@ -117,6 +156,7 @@ internal abstract partial class RoutingController : ProxyRouteSource
         }
 
         Interlocked.Increment(ref _rebuilds);
+        MarkStale(built.Set);
         var problems = new HashSet<string>(built.Problems, StringComparer.Ordinal);
         foreach (var problem in problems.Except(_lastProblems))
         {

@@ -201,6 +201,7 @@ internal static class HttpRouteTranslator
             .GroupBy(p => string.Join(",", p.Value ?? []), StringComparer.Ordinal)
             .Select(g => (Hosts: (IReadOnlyList<string>)(g.First().Value ?? []), Ports: (IReadOnlyList<int>)[.. g.Select(p => p.Key)]))
             .ToList();
+        var origin = new RouteOrigin("HTTPRoute", route.Metadata?.NamespaceProperty, route.Metadata?.Name ?? "") { ResourceVersion = route.Metadata?.ResourceVersion };
         for (var r = 0; r < rules.Count; r++)
         {
             for (var m = 0; m < rules[r].Matches.Count; m++)
@@ -223,6 +224,7 @@ internal static class HttpRouteTranslator
                         }
                     }
 
+                    built.Origin = origin;
                     Claim(built, key, context);
                 }
             }

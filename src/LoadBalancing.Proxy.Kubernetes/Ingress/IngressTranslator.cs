@@ -40,6 +40,7 @@ internal static class IngressTranslator
         foreach (var ingress in ordered)
         {
             var key = Key(ingress);
+            var origin = new RouteOrigin("Ingress", ingress.Metadata?.NamespaceProperty ?? "default", ingress.Metadata?.Name ?? "") { ResourceVersion = ingress.Metadata?.ResourceVersion };
             var ns = ingress.Metadata?.NamespaceProperty ?? "default";
             var before = routes.Count;
             var nginx = NginxAnnotations.Read(ingress.Metadata?.Annotations);
@@ -63,7 +64,7 @@ internal static class IngressTranslator
                     }
 
                     var pathType = string.Equals(path.PathType, "Exact", StringComparison.Ordinal) ? PathMatchType.Exact : PathMatchType.Prefix;
-                    var route = new ProxyRouteOptions { Name = $"ingress:{key}:{r}:{p}", Path = pathText, PathType = pathType };
+                    var route = new ProxyRouteOptions { Name = $"ingress:{key}:{r}:{p}", Path = pathText, PathType = pathType, Origin = origin };
                     var unsupported = nginx.Shape(route);
                     var match = $"{host}|{route.PathType}|{(route.PathType == PathMatchType.Prefix && route.Path.Length > 1 ? route.Path.TrimEnd('/') : route.Path)}";
                     if (claimed.TryGetValue(match, out var owner))
@@ -114,7 +115,7 @@ internal static class IngressTranslator
                 }
                 else
                 {
-                    var route = new ProxyRouteOptions { Name = $"ingress:{key}:default", Path = "/" };
+                    var route = new ProxyRouteOptions { Name = $"ingress:{key}:default", Path = "/", Origin = origin };
                     Target(route, fallback, ns, backends, nginx, key, "defaultBackend", problems, reported);
                     claimed[Match] = key;
                     routes.Add(route);

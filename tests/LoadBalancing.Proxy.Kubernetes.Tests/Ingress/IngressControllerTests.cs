@@ -105,6 +105,19 @@ public sealed class IngressControllerTests
         await rebuilt.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
         Assert.Equal((200, "web"), await host.GetAsync("good.test", "/"));
         Assert.Contains(ingress.Problems, p => p.Contains("shop/good", StringComparison.Ordinal));
+
+        // /backends says which object and version each route comes from, that this one is the last good version's,
+        // and how fresh every watch is.
+        using var backends = System.Text.Json.JsonDocument.Parse(await host.Admin.GetStringAsync("backends", TestContext.Current.CancellationToken));
+        var route = backends.RootElement.GetProperty("routes").EnumerateArray().Single(r => r.GetProperty("name").GetString() == "ingress:shop/good:0:0");
+        var origin = route.GetProperty("origin");
+        Assert.Equal(("Ingress", "shop", "good"), (origin.GetProperty("Kind").GetString(), origin.GetProperty("Namespace").GetString(), origin.GetProperty("Name").GetString()));
+        Assert.Contains("cannot be read", origin.GetProperty("Problem").GetString(), StringComparison.Ordinal);
+        Assert.Equal("current", route.GetProperty("clusters")[0].GetProperty("freshness").GetString());
+        var feeds = backends.RootElement.GetProperty("routeSources").EnumerateArray().Single(s => s.GetProperty("name").GetString() == "ingress").GetProperty("feeds");
+        var watch = feeds.EnumerateArray().Single(f => f.GetProperty("name").GetString() == "ingresses.networking.k8s.io");
+        Assert.True(watch.GetProperty("synced").GetBoolean());
+        Assert.True(watch.GetProperty("unreadable").GetInt64() >= 2);
     }
 
     [Fact]
