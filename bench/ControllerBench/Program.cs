@@ -170,7 +170,7 @@ internal static class Bench
 
         Console.WriteLine($"changes: {latencies.Count} measured, {missed} not seen within {ChangeBound.TotalSeconds:F0} s or not run");
         Console.WriteLine($"change in service (Apply -> first request on the new backend): {Percentiles(latencies)}");
-        Console.WriteLine($"  event -> publishing (watch delivery, 50 ms coalescing, rebuild, fingerprint): {Percentiles(toPublish)}");
+        Console.WriteLine($"  event -> publishing (watch delivery, 50 ms coalescing, rebuild): {Percentiles(toPublish)}");
         Console.WriteLine($"  publishing -> in service (runtime: merge, validate, plan, commit, swap):     {Percentiles(apply)}");
         Console.WriteLine($"  in service -> seen (the next probe request):                                {Percentiles(toSeen)}");
         Console.WriteLine($"  ({toPublish.Count} of {latencies.Count} changes split from the log lines)");

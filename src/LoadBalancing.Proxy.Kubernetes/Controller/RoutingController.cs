@@ -184,7 +184,7 @@ internal abstract partial class RoutingController : ProxyRouteSource
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Source}: {Problem}")]
     private static partial void LogProblem(ILogger logger, string source, string problem);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "{Source}: publishing {Routes} routes over {Clusters} clusters.")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Source}: publishing {Routes} routes over {Clusters} clusters.")]
     private static partial void LogPublishing(ILogger logger, string source, int routes, int clusters);
 }
 
