@@ -1,4 +1,5 @@
 using System.Net;
+using LoadBalancing.Kubernetes.Tests.Support;
 using LoadBalancing.Proxy;
 using LoadBalancing.Proxy.Tests.Support;
 using Microsoft.AspNetCore.Builder;
@@ -123,6 +124,79 @@ public sealed class ProxyHostTests
         {
             File.Delete(file);
         }
+    }
+
+    [Fact]
+    public async Task AsIngressAndGatewayController_RoutesTheClustersObjects_FromOneConfigFile()
+    {
+        await using var web = await TestBackend.StartAsync("web", "127.0.0.7");
+        await using var api = await TestBackend.StartAsync("api", "127.0.0.8");
+        await using var server = await FakeApiServer.StartAsync();
+        foreach (var (name, backend) in new[] { ("web", web), ("api", api) })
+        {
+            var port = int.Parse(backend.Address.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
+            server.Apply(ApiResource.Services, Objects.Service(name, [new Objects.ServicePort("http", 80, port)], "shop"));
+            server.Apply("shop", Slices.Slice($"{name}-1", name, [new([backend.Address.Split(':')[0]])], [("http", port)]));
+        }
+
+        server.Apply(ApiResource.IngressClasses, Objects.IngressClass("lb", "loadbalancing.dev/ingress-controller"));
+        server.Apply(ApiResource.Ingresses, Objects.Ingress(
+            "web", [new Objects.IngressRule("web.test", new Objects.IngressPath("/", new Objects.IngressBackend("web", Port: 80)))], ns: "shop", ingressClassName: "lb"));
+        server.Apply(ApiResource.GatewayClasses, Objects.GatewayClass("lb", "loadbalancing.dev/gateway-controller"));
+        server.Apply(ApiResource.Gateways, Objects.Gateway("gw", "lb", [new Objects.Listener("http", 80)], ns: "shop"));
+        server.Apply(ApiResource.HttpRoutes, Objects.HttpRoute(
+            "api", [new Objects.ParentRef("gw")], [new Objects.RouteRule(BackendRefs: [new Objects.BackendRef("api", 80)])], hostnames: ["api.test"], ns: "shop"));
+
+        var proxyPort = FreePort();
+        var file = Path.Combine(Path.GetTempPath(), $"proxyhost-controller-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(file, $$"""
+            {
+              "Proxy": { "Listeners": [ { "Url": "http://127.0.0.1:{{proxyPort}}" } ], "Admin": { "Url": "http://127.0.0.1:0" } },
+              "Kubernetes": {
+                "ApiServer": "{{server.Url}}",
+                "Ingress": { "Enabled": true },
+                "Gateway": { "Enabled": true, "ListenerPorts": { "80": {{proxyPort}} } },
+                "Status": { "Addresses": [ "203.0.113.5" ], "Identity": "proxyhost-0" }
+              }
+            }
+            """, TestContext.Current.CancellationToken);
+        try
+        {
+            var (app, _) = await ProxyHostApp.BuildAsync(["--config", file]);
+            await app.StartAsync(TestContext.Current.CancellationToken); // waits for the controllers' first routes
+            var listeners = app.Services.GetRequiredService<ProxyListeners>();
+            using var client = new HttpClient { BaseAddress = new Uri($"http://{listeners.ProxyEndPoint}/") };
+            using var admin = new HttpClient { BaseAddress = new Uri($"http://{listeners.AdminEndPoint}/") };
+
+            Assert.Equal("web", await GetAsync(client, "web.test"));
+            Assert.Equal("api", await GetAsync(client, "api.test"));
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await admin.GetAsync("readyz", TestContext.Current.CancellationToken)).StatusCode);
+            await server.WaitForAsync(ApiResource.Ingresses, "shop", "web", o => o?["status"]?["loadBalancer"] is not null, TestContext.Current.CancellationToken)
+                .WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+            await server.WaitForAsync(ApiResource.HttpRoutes, "shop", "api", o => o?["status"]?["parents"] is not null, TestContext.Current.CancellationToken)
+                .WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+            await app.StopAsync(TestContext.Current.CancellationToken);
+            await app.DisposeAsync();
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+
+        static async Task<string> GetAsync(HttpClient client, string host)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/");
+            request.Headers.Host = host;
+            using var response = await client.SendAsync(request, TestContext.Current.CancellationToken);
+            return await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     [Fact]
