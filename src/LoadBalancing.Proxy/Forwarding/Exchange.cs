@@ -64,6 +64,10 @@ internal sealed class Exchange : IDisposable
     /// <summary>When the route's request timeout passes (a <see cref="TimeProvider"/> timestamp); 0 for none.</summary>
     public long Deadline;
 
+    // The timer in force was cut to the deadline: when it fires, the deadline is what passed, even if the timer's
+    // millisecond granularity fired it a moment before the timestamp says so.
+    private bool _armedToDeadline;
+
     /// <summary>
     /// Whether the response head has arrived: after that the request body no longer re-arms the timer, and a
     /// failure is not retried. An attempt is only retried before a head arrived, so it stays false until then.
@@ -94,6 +98,7 @@ internal sealed class Exchange : IDisposable
         Reason = null;
         RetrySlots = 0;
         Deadline = 0;
+        _armedToDeadline = false;
         _clientAborted = requestAborted.UnsafeRegister(static s => ((Exchange)s!).CancelNow(), this);
     }
 
@@ -103,6 +108,7 @@ internal sealed class Exchange : IDisposable
     /// </summary>
     public void Arm(TimeSpan timeout)
     {
+        _armedToDeadline = false;
         if (Deadline != 0)
         {
             var remaining = _time.GetElapsedTime(_time.GetTimestamp(), Deadline);
@@ -115,6 +121,7 @@ internal sealed class Exchange : IDisposable
             if (timeout == Timeout.InfiniteTimeSpan || remaining < timeout)
             {
                 timeout = remaining;
+                _armedToDeadline = true;
             }
         }
 
@@ -126,7 +133,8 @@ internal sealed class Exchange : IDisposable
         Deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
 
     /// <summary>Whether the route's request timeout has passed.</summary>
-    public bool DeadlinePassed => Deadline != 0 && _time.GetTimestamp() >= Deadline;
+    public bool DeadlinePassed =>
+        Deadline != 0 && (_time.GetTimestamp() >= Deadline || (_armedToDeadline && _cts.IsCancellationRequested));
 
     /// <summary>Ends the exchange now (for example to stop a request body still being sent).</summary>
     public void Cancel() => CancelNow();
