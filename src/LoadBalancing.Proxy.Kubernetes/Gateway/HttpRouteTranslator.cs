@@ -169,10 +169,11 @@ internal static class HttpRouteTranslator
 
         foreach (var listener in allowed)
         {
-            // Attachment counts once allowed, whatever the hostnames: attachedRoutes follows allowedRoutes and parentRefs only.
-            listener.AttachedRoutes.Add(routeKey);
+            // A listener counts the route only when their hostnames intersect: attachedRoutes counts accepted routes
+            // only (a route no listener's hostname matches is not Accepted), per listener, as the conformance suite checks.
             if (GatewayHostnames.Intersect(listener.Hostname, hostnames) is { } hosts)
             {
+                listener.AttachedRoutes.Add(routeKey);
                 attached.Add((listener, hosts));
             }
         }

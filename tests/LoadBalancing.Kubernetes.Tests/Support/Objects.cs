@@ -56,6 +56,12 @@ internal static class Objects
         return Object("v1", "Service", Metadata(name, ns, labels, annotations), spec);
     }
 
+    // ---- Namespaces ----
+
+    /// <summary>A Namespace, with the labels a listener's <c>allowedRoutes</c> selector reads.</summary>
+    public static JsonObject Namespace(string name, IReadOnlyDictionary<string, string>? labels = null) =>
+        Object("v1", "Namespace", Metadata(name, null, labels, null), new JsonObject());
+
     // ---- Ingresses ----
 
     /// <summary>A Service backend: the port by number or by name.</summary>

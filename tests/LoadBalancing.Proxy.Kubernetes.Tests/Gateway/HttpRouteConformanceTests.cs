@@ -103,6 +103,10 @@ public sealed class HttpRouteConformanceTests
         Assert.Equal(["very.specific.com"], exact.Hosts);
         Assert.Equal([8080], exact.Ports);
         Assert.Equal(("False", "NoMatchingListenerHostname", 1L), RouteCondition(result, Infra, "none", "Accepted"));
+
+        // Each listener counts the routes whose hostnames intersect its own; the route matching none counts nowhere.
+        Assert.Equal(1, (int)ListenerStatus(result, Infra, "gw", "wild")["attachedRoutes"]!);
+        Assert.Equal(1, (int)ListenerStatus(result, Infra, "gw", "exact")["attachedRoutes"]!);
         Validates(result.Set);
     }
 
