@@ -44,10 +44,12 @@ internal static class HttpRouteTranslator
         var byPort = new SortedDictionary<int, List<string>?>();
         var entries = new JsonArray();
         var accepts = new List<(string Reason, string Message)?>();
+        var attachedListeners = new List<ListenerState>();
         foreach (var (parent, listeners) in parents)
         {
             var outcome = Attach(parent, listeners, ns, key, hostnames, context.NamespaceLabels, out var attached);
             accepts.Add(outcome);
+            attachedListeners.AddRange(attached.Select(a => a.Listener));
             if (outcome is { } failure)
             {
                 context.Problems.Add($"HTTPRoute {key}: parent {parent.Namespace ?? ns}/{parent.Name}: {failure.Message}");
@@ -108,6 +110,15 @@ internal static class HttpRouteTranslator
 
         var invalidRules = Enumerable.Range(0, rules.Count).Where(r => invalid[r] is not null).ToList();
         var allInvalid = rules.Count > 0 && invalidRules.Count == rules.Count;
+        if (allInvalid)
+        {
+            // A route none of whose rules can be served is not Accepted, so no listener counts it as attached.
+            foreach (var listener in attachedListeners)
+            {
+                listener.AttachedRoutes.Remove(key);
+            }
+        }
+
         for (var p = 0; p < parents.Count; p++)
         {
             var conditions = new JsonArray();

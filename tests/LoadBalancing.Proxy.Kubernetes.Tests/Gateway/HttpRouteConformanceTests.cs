@@ -329,6 +329,9 @@ public sealed class HttpRouteConformanceTests
         Assert.Equal(("True", "Accepted", 1L), RouteCondition(result, Infra, "mirror", "Accepted"));
         Assert.Equal(("True", "UnsupportedValue", 1L), RouteCondition(result, Infra, "mirror", "PartiallyInvalid"));
         Assert.Equal(("False", "UnsupportedValue", 1L), RouteCondition(result, Infra, "all-bad", "Accepted"));
+
+        // attachedRoutes counts accepted routes only: "mirror" (partly invalid) counts, "all-bad" does not.
+        Assert.Equal(1, (int)ListenerStatus(result, Infra, "gw", "http")["attachedRoutes"]!);
         Validates(result.Set);
     }
 
