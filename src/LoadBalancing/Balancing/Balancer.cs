@@ -45,7 +45,7 @@ public sealed class Balancer : IDisposable
         _options = options;
         _time = timeProvider ?? TimeProvider.System;
         _random = random ?? Random.Shared;
-        _clock = new EwmaClock(_time, options.PeakEwma.DecayTime);
+        _clock = EwmaClock.For(_time, options.PeakEwma.DecayTime);
         _perThreadRoundRobin = perThreadRoundRobin;
         if (options.HashBalanceFactor is not null)
         {
