@@ -175,7 +175,7 @@ public sealed class ConfigErrorTests
         Assert.Equal(2, run.ExitCode);
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -147,7 +147,7 @@ public sealed class ProxyHostTests
         server.Apply(ApiResource.HttpRoutes, Objects.HttpRoute(
             "api", [new Objects.ParentRef("gw")], [new Objects.RouteRule(BackendRefs: [new Objects.BackendRef("api", 80)])], hostnames: ["api.test"], ns: "shop"));
 
-        var proxyPort = FreePort();
+        var proxyPort = ConfigErrorTests.FreePort();
         var file = Path.Combine(Path.GetTempPath(), $"proxyhost-controller-{Guid.NewGuid():N}.json");
         await File.WriteAllTextAsync(file, $$"""
             {
@@ -192,12 +192,6 @@ public sealed class ProxyHostTests
         }
     }
 
-    private static int FreePort()
-    {
-        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        probe.Start();
-        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     [Fact]
     public async Task KubernetesSectionWithoutAnyFedCluster_IsAConfigurationError()

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using LoadBalancing.Kubernetes.Tests.Support;
 using LoadBalancing.Proxy.Kubernetes.Tests.Ingress;
@@ -81,7 +79,7 @@ public sealed class GatewayControllerTests
     /// <summary>A proxy whose one listener serves the Gateway listener port 80 (mapped to a free local port).</summary>
     private static Task<ControllerHost> StartAsync(FakeApiServer server)
     {
-        var port = FreePort();
+        var port = ControllerHost.FreePort();
         return ControllerHost.StartAsync(server, new Dictionary<string, string?>
         {
             ["Proxy:Listeners:0:Url"] = $"http://127.0.0.1:{port}",
@@ -91,12 +89,6 @@ public sealed class GatewayControllerTests
         });
     }
 
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     private static async Task<JsonObject> WaitAsync(FakeApiServer server, ApiResource resource, string ns, string name, Func<JsonObject?, bool> condition) =>
         (await server.WaitForAsync(resource, ns, name, condition, TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken))!;

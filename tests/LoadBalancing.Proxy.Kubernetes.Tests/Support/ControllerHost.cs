@@ -60,6 +60,14 @@ internal sealed class ControllerHost : IAsyncDisposable
         return new ControllerHost(app, client, admin);
     }
 
+    /// <summary>A loopback port free now, for a listener whose port must be known before it starts (a Gateway listener maps to it).</summary>
+    public static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
     /// <summary>GET <paramref name="path"/> with <paramref name="host"/>: the status and the body.</summary>
     public async Task<(int Status, string Body)> GetAsync(string host, string path)
     {

@@ -75,7 +75,7 @@ public sealed class TlsFromSecretsTests
         ], ns: "edge"));
         server.Apply(ApiResource.HttpRoutes, HttpRoute("web", [new ParentRef("gw")], [new RouteRule(BackendRefs: [new BackendRef("web", 80)])], ns: "edge"));
 
-        var port = FreePort();
+        var port = ControllerHost.FreePort();
         await using var host = await ControllerHost.StartAsync(server, new Dictionary<string, string?>
         {
             ["Proxy:Listeners:0:Url"] = $"https://127.0.0.1:{port}",
@@ -137,10 +137,4 @@ public sealed class TlsFromSecretsTests
         return (tls.RemoteCertificate is X509Certificate presented ? presented.GetCertHashString() : null, sent, status);
     }
 
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 }
