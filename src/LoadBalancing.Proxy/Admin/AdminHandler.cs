@@ -32,7 +32,7 @@ internal sealed class AdminHandler(ProxyRuntime runtime, HealthCheckService? hea
             "/healthz" => LiveAsync(context),
             "/readyz" => ReadyAsync(context),
             "/metrics" => WriteAsync(context, StatusCodes.Status200OK, "text/plain; version=0.0.4; charset=utf-8", PrometheusWriter.Write(runtime)),
-            "/backends" => WriteAsync(context, StatusCodes.Status200OK, "application/json", BackendsWriter.Write(runtime)),
+            "/backends" => BackendsAsync(context),
             "/config" => WriteAsync(context, StatusCodes.Status200OK, "application/json", ConfigWriter.Write(runtime, null)),
             _ => WriteAsync(context, StatusCodes.Status404NotFound, "text/plain", "admin paths: /healthz /readyz /metrics /backends /config, POST /config/reload\n"),
         };
@@ -68,6 +68,26 @@ internal sealed class AdminHandler(ProxyRuntime runtime, HealthCheckService? hea
         var result = await reloader.ReloadAsync("POST /config/reload").ConfigureAwait(false);
         var status = result.Outcome == ReloadOutcome.Rejected ? StatusCodes.Status422UnprocessableEntity : StatusCodes.Status200OK;
         await WriteAsync(context, status, "application/json", ConfigWriter.Write(runtime, result)).ConfigureAwait(false);
+    }
+
+    private Task BackendsAsync(HttpContext context)
+    {
+        if (!context.Request.Query.TryGetValue("cluster", out var names))
+        {
+            return WriteAsync(context, StatusCodes.Status200OK, "application/json", BackendsWriter.Write(runtime));
+        }
+
+        var name = names.ToString();
+        foreach (var cluster in runtime.Clusters)
+        {
+            if (string.Equals(cluster.Name, name, StringComparison.Ordinal))
+            {
+                return WriteAsync(context, StatusCodes.Status200OK, "application/json", BackendsWriter.Write(runtime, cluster));
+            }
+        }
+
+        var known = string.Join(", ", runtime.Clusters.Select(c => c.Name).Order(StringComparer.Ordinal));
+        return WriteAsync(context, StatusCodes.Status404NotFound, "text/plain", $"no cluster named '{name}'; clusters: {known}\n");
     }
 
     private Task ReadyAsync(HttpContext context)

@@ -7,7 +7,9 @@ namespace LoadBalancing.Proxy.Admin;
 /// <summary>The <c>/backends</c> view: every cluster and every endpoint with what the balancer knows of it.</summary>
 internal static class BackendsWriter
 {
-    public static string Write(ProxyRuntime runtime)
+    /// <param name="runtime">The proxy.</param>
+    /// <param name="only">One cluster to write, alone (no routes or route sources); null for the whole view.</param>
+    public static string Write(ProxyRuntime runtime, ProxyCluster? only = null)
     {
         var now = runtime.Time.GetUtcNow();
         using var stream = new MemoryStream();
@@ -16,14 +18,23 @@ internal static class BackendsWriter
             json.WriteStartObject();
             json.WriteString("now", now);
             json.WriteStartArray("clusters");
-            foreach (var cluster in runtime.Clusters)
+            if (only is not null)
             {
-                WriteCluster(json, cluster, now);
+                WriteCluster(json, only, now);
+                json.WriteEndArray();
+            }
+            else
+            {
+                foreach (var cluster in runtime.Clusters)
+                {
+                    WriteCluster(json, cluster, now);
+                }
+
+                json.WriteEndArray();
+                WriteRoutes(json, runtime);
+                WriteRouteSources(json, runtime);
             }
 
-            json.WriteEndArray();
-            WriteRoutes(json, runtime);
-            WriteRouteSources(json, runtime);
             json.WriteEndObject();
         }
 
@@ -188,16 +199,43 @@ internal static class BackendsWriter
         json.WriteBoolean("ejected", ejectedUntil is { } until && until > now);
         WriteTime(json, "ejectedUntil", ejectedUntil);
         json.WriteNumber("idleConnections", cluster.IdleConnections(state));
+        WriteTotals(json, cluster.Totals(state));
         if (cluster.LastErrors.TryGetValue(state, out var error))
         {
             json.WriteStartObject("lastError");
             json.WriteString("at", error.At);
+            json.WriteString("kind", error.Kind);
             json.WriteString("message", error.Message);
             json.WriteEndObject();
         }
 
         json.WriteEndObject();
     }
+
+    /// <summary>The endpoint's running totals since it joined (zeros before its first attempt).</summary>
+    private static void WriteTotals(Utf8JsonWriter json, EndpointTotals? totals)
+    {
+        json.WriteNumber("requests", totals?.Requests ?? 0);
+        json.WriteStartObject("responses");
+        for (var statusClass = 2; statusClass <= 5; statusClass++)
+        {
+            json.WriteNumber(ResponseClassNames[statusClass - 2], totals?.Responses(statusClass) ?? 0);
+        }
+
+        json.WriteEndObject();
+        json.WriteNumber("timeouts", totals?.Timeouts ?? 0);
+        json.WriteStartObject("connectFailures");
+        for (var kind = 0; kind < EndpointTotals.ConnectFailureNames.Length; kind++)
+        {
+            json.WriteNumber(EndpointTotals.ConnectFailureNames[kind], totals?.ConnectFailures((ConnectFailure)kind) ?? 0);
+        }
+
+        json.WriteEndObject();
+        json.WriteNumber("resets", totals?.Resets ?? 0);
+        json.WriteNumber("retriedElsewhere", totals?.RetriedElsewhere ?? 0);
+    }
+
+    private static readonly string[] ResponseClassNames = ["2xx", "3xx", "4xx", "5xx"];
 
     private static void WriteTime(Utf8JsonWriter json, string name, DateTimeOffset? value)
     {

@@ -97,15 +97,22 @@ internal sealed class ProxyCluster : IDisposable
     public bool BlocksReadiness => Freshness is "stale-not-converging" || (Freshness is "never-synced" && !AddedByReload);
 
     /// <summary>The last failure seen per endpoint, for the admin view.</summary>
-    public ConcurrentDictionary<EndpointState, (DateTimeOffset At, string Message)> LastErrors { get; } = new(ReferenceEqualityComparer.Instance);
+    public ConcurrentDictionary<EndpointState, (DateTimeOffset At, string Kind, string Message)> LastErrors { get; } = new(ReferenceEqualityComparer.Instance);
 
-    public void RecordError(EndpointState? state, string message)
+    /// <param name="state">The endpoint.</param>
+    /// <param name="kind">What failed, in the vocabulary of <c>/backends</c>: <c>connect_refused</c>, <c>connect_unreachable</c>,
+    /// <c>connect_timeout</c>, <c>connect_reset</c>, <c>reset</c>, <c>timeout</c>, <c>bad_response</c>.</param>
+    /// <param name="message">The message the client was (or would have been) given.</param>
+    public void RecordError(EndpointState? state, string kind, string message)
     {
         if (state is not null)
         {
-            LastErrors[state] = (_time.GetUtcNow(), message);
+            LastErrors[state] = (_time.GetUtcNow(), kind, message);
         }
     }
+
+    /// <summary>The running totals of an endpoint, or null before its first attempt.</summary>
+    public EndpointTotals? Totals(EndpointState state) => _pools.TryGetValue(state, out var pool) ? pool.Totals : null;
 
     /// <summary>The connection pool for a picked endpoint.</summary>
     public UpstreamPool GetPool(in PickResult pick)

@@ -123,6 +123,7 @@ internal sealed partial class HttpForwarder
 
                 exchange.Tried.Add(exchange.Pick.Endpoint!);
                 var pool = cluster.GetPool(in exchange.Pick);
+                pool.Totals.Attempt();
                 exchange.Attempts = attempt + 1;
                 exchange.Upstream = pool.Authority;
                 exchange.UpstreamStatus = 0;
@@ -156,12 +157,15 @@ internal sealed partial class HttpForwarder
                         }
 
                         metrics.Error(exchange.Last.Error);
-                        cluster.RecordError(exchange.Pick.State, exchange.Last.Message);
+                        var failure = EndpointTotals.Classify(e);
+                        pool.Totals.ConnectFailed(failure);
+                        cluster.RecordError(exchange.Pick.State, ConnectFailureKinds[(int)failure], exchange.Last.Message);
                         if (!TryTakeRetry(cluster, exchange, attempt, fallbackTried))
                         {
                             break;
                         }
 
+                        pool.Totals.Retried();
                         continue;
                     }
                 }
@@ -227,6 +231,11 @@ internal sealed partial class HttpForwarder
 
                     latency = _time.GetElapsedTime(started);
                     exchange.UpstreamTime = latency;
+                    if (invalid is null)
+                    {
+                        pool.Totals.Response(exchange.Head.StatusCode);
+                    }
+
                     if (invalid is not null)
                     {
                         context.Response.Clear();
@@ -345,19 +354,31 @@ internal sealed partial class HttpForwarder
                 if (exchange.Last.IsStatusRetry)
                 {
                     // Decided (and the budget taken) before the answer was dropped.
+                    pool.Totals.Retried();
                     continue;
                 }
 
                 metrics.Error(exchange.Last.Error);
+                if (exchange.Last.Error == UpstreamError.Timeout)
+                {
+                    pool.Totals.Timeout();
+                }
+                else if (exchange.Last.Error == UpstreamError.Reset)
+                {
+                    pool.Totals.Reset();
+                }
+
                 if (exchange.Last.Error != UpstreamError.ClientAborted)
                 {
-                    cluster.RecordError(exchange.Pick.State, exchange.Last.Message);
+                    cluster.RecordError(exchange.Pick.State, ClusterMetrics.ErrorNames[(int)exchange.Last.Error], exchange.Last.Message);
                 }
 
                 if (context.RequestAborted.IsCancellationRequested || !TryTakeRetry(cluster, exchange, attempt, fallbackTried))
                 {
                     break;
                 }
+
+                pool.Totals.Retried();
             }
 
             if (exchange.Last.Error == UpstreamError.NoEndpoint)
@@ -410,6 +431,9 @@ internal sealed partial class HttpForwarder
             ? AttemptOutcome.Retry(UpstreamError.Reset, StatusCodes.Status502BadGateway, "upstream connection failed")
             : AttemptOutcome.Fail(UpstreamError.Reset, StatusCodes.Status502BadGateway, "upstream connection failed");
     }
+
+    /// <summary>The <c>lastError.kind</c> of a failed connect, indexed by <see cref="ConnectFailure"/>.</summary>
+    private static readonly string[] ConnectFailureKinds = ["connect_refused", "connect_unreachable", "connect_timeout", "connect_reset"];
 
     private static readonly AttemptOutcome RequestTimedOut =
         AttemptOutcome.Fail(UpstreamError.Timeout, StatusCodes.Status504GatewayTimeout, "the route's request timeout passed");

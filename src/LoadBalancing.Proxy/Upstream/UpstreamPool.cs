@@ -37,6 +37,9 @@ internal sealed class UpstreamPool : IDisposable
 
     public BackendEndpoint Endpoint { get; }
 
+    /// <summary>The endpoint's running totals for <c>/backends</c>, kept here because every attempt already holds its pool.</summary>
+    public Clusters.EndpointTotals Totals { get; } = new();
+
     public EndPoint RemoteEndPoint { get; }
 
     /// <summary>The endpoint as a Host header value, for clusters that do not preserve the client's.</summary>

@@ -1,0 +1,79 @@
+using System.Net.Sockets;
+
+namespace LoadBalancing.Proxy.Clusters;
+
+/// <summary>How a connect to an upstream failed, from the socket error (or the connect timeout).</summary>
+internal enum ConnectFailure
+{
+    /// <summary>Nothing listened: the peer answered the SYN with a reset (ECONNREFUSED).</summary>
+    Refused,
+
+    /// <summary>No route to the host or its network.</summary>
+    Unreachable,
+
+    /// <summary>The cluster's connect timeout passed first.</summary>
+    Timeout,
+
+    /// <summary>Any other socket error (a reset during the handshake, out of ports…).</summary>
+    Reset,
+}
+
+/// <summary>
+/// Running totals of one endpoint for <c>/backends</c>: attempts, responses by class, and how attempts failed. Held by
+/// the endpoint's connection pool, which the request already has in hand, so counting is an interlocked increment with
+/// no look-up; it lives as long as the pool, which follows the endpoint's state across endpoint-set updates.
+/// </summary>
+internal sealed class EndpointTotals
+{
+    public static readonly string[] ConnectFailureNames = ["refused", "unreachable", "timeout", "reset"];
+
+    private readonly long[] _responsesByClass = new long[6]; // index = status / 100
+    private readonly long[] _connectFailures = new long[ConnectFailureNames.Length];
+    private long _requests;
+    private long _timeouts;
+    private long _resets;
+    private long _retriedElsewhere;
+
+    /// <summary>Attempts sent to (or tried on) this endpoint; every attempt counts once.</summary>
+    public long Requests => Volatile.Read(ref _requests);
+
+    public long Timeouts => Volatile.Read(ref _timeouts);
+
+    public long Resets => Volatile.Read(ref _resets);
+
+    public long RetriedElsewhere => Volatile.Read(ref _retriedElsewhere);
+
+    public long Responses(int statusClass) => Volatile.Read(ref _responsesByClass[statusClass]);
+
+    public long ConnectFailures(ConnectFailure kind) => Volatile.Read(ref _connectFailures[(int)kind]);
+
+    public void Attempt() => Interlocked.Increment(ref _requests);
+
+    public void Response(int status)
+    {
+        // Preventing an out-of-range class from indexing past the array (the parser only passes 100–999).
+        var statusClass = (uint)status / 100;
+        if (statusClass < (uint)_responsesByClass.Length)
+        {
+            Interlocked.Increment(ref _responsesByClass[statusClass]);
+        }
+    }
+
+    public void Timeout() => Interlocked.Increment(ref _timeouts);
+
+    public void Reset() => Interlocked.Increment(ref _resets);
+
+    public void ConnectFailed(ConnectFailure kind) => Interlocked.Increment(ref _connectFailures[(int)kind]);
+
+    public void Retried() => Interlocked.Increment(ref _retriedElsewhere);
+
+    /// <summary>The kind of a failed connect: the socket's error, or the connect timeout when the attempt was cancelled.</summary>
+    public static ConnectFailure Classify(Exception e) => e switch
+    {
+        OperationCanceledException => ConnectFailure.Timeout,
+        SocketException { SocketErrorCode: SocketError.ConnectionRefused } => ConnectFailure.Refused,
+        SocketException { SocketErrorCode: SocketError.HostUnreachable or SocketError.NetworkUnreachable } => ConnectFailure.Unreachable,
+        SocketException { SocketErrorCode: SocketError.TimedOut } => ConnectFailure.Timeout,
+        _ => ConnectFailure.Reset,
+    };
+}
