@@ -1,0 +1,121 @@
+using System.Net;
+using System.Text.Json;
+using LoadBalancing.Proxy.Tests.Support;
+using Microsoft.AspNetCore.Http;
+
+namespace LoadBalancing.Proxy.Tests.Admin;
+
+/// <summary><c>/backends</c>' running totals add up to what was sent, over real sockets with injected failures.</summary>
+public sealed class BackendsTotalsTests
+{
+    [Fact]
+    public async Task Totals_UnderInjectedFailures_AddUpToWhatWasSentAndAnswered()
+    {
+        // A healthy endpoint; one that answers 503 to every third request it gets; a refused port; one that never answers.
+        var flakyCount = 0;
+        var flaky503 = 0;
+        var hangingArrived = 0;
+        await using var ok = await TestBackend.StartAsync("ok", "127.0.0.2");
+        await using var flaky = await TestBackend.StartAsync("flaky", "127.0.0.3", async context =>
+        {
+            if (Interlocked.Increment(ref flakyCount) % 3 == 0)
+            {
+                Interlocked.Increment(ref flaky503);
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            }
+
+            await context.Response.WriteAsync("flaky");
+        });
+        await using var hanging = await TestBackend.StartAsync("hanging", "127.0.0.4", async context =>
+        {
+            Interlocked.Increment(ref hangingArrived);
+            var gone = new TaskCompletionSource();
+            using var registration = context.RequestAborted.Register(() => gone.TrySetResult());
+            await gone.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        });
+        var dead = Loopback.DeadEndpoint("127.0.0.5");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, ok.Address, flaky.Address, dead, hanging.Address);
+        options.Clusters["web"].OutlierDetection.Enabled = false; // every endpoint stays in rotation
+        options.Clusters["web"].ResponseHeaderTimeout = TimeSpan.FromMilliseconds(300);
+        await using var proxy = await TestProxy.StartAsync(options);
+        var ct = TestContext.Current.CancellationToken;
+
+        // Round-robin cursors are per thread: send at least 40, and on until every endpoint has been tried (bounded).
+        var statuses = new Dictionary<HttpStatusCode, int>();
+        var sent = 0;
+        while (sent < 200 && (sent < 40 || ok.Requests.IsEmpty || flaky503 == 0 || Volatile.Read(ref hangingArrived) == 0 || proxy.Cluster().Metrics.Errors(LoadBalancing.Proxy.Metrics.UpstreamError.Connect) == 0))
+        {
+            using var response = await proxy.Client.GetAsync("/", ct);
+            statuses[response.StatusCode] = statuses.GetValueOrDefault(response.StatusCode) + 1;
+            sent++;
+        }
+
+        using var json = JsonDocument.Parse(await proxy.Admin.GetStringAsync("backends", ct));
+        var endpoints = json.RootElement.GetProperty("clusters")[0].GetProperty("endpoints").EnumerateArray()
+            .ToDictionary(e => $"{e.GetProperty("address").GetString()}:{e.GetProperty("port").GetInt32()}");
+        var all = endpoints.Values.ToArray();
+        long Sum(Func<JsonElement, long> f) => all.Sum(f);
+        static long Responses(JsonElement e, string statusClass) => e.GetProperty("responses").GetProperty(statusClass).GetInt64();
+        static long Connect(JsonElement e, string kind) => e.GetProperty("connectFailures").GetProperty(kind).GetInt64();
+
+        // Every attempt counts once: the client's requests plus one per retry on another endpoint.
+        Assert.Equal(sent + Sum(e => e.GetProperty("retriedElsewhere").GetInt64()), Sum(e => e.GetProperty("requests").GetInt64()));
+
+        // The healthy endpoint: what it received, all 2xx.
+        var live = endpoints[ok.Address];
+        Assert.Equal(ok.Requests.Count, live.GetProperty("requests").GetInt64());
+        Assert.Equal(ok.Requests.Count, Responses(live, "2xx"));
+        Assert.Equal(0, Responses(live, "5xx"));
+
+        // The flaky endpoint: its 503s exactly, and the rest 2xx.
+        var flakyJson = endpoints[flaky.Address];
+        Assert.Equal(flakyCount, flakyJson.GetProperty("requests").GetInt64());
+        Assert.Equal(flaky503, Responses(flakyJson, "5xx"));
+        Assert.Equal(flakyCount - flaky503, Responses(flakyJson, "2xx"));
+
+        // The refused port: every attempt a refused connect, each retried elsewhere, no response.
+        var deadJson = endpoints[dead];
+        var refused = deadJson.GetProperty("requests").GetInt64();
+        Assert.True(refused > 0);
+        Assert.Equal(refused, Connect(deadJson, "refused"));
+        Assert.Equal(0, Connect(deadJson, "unreachable") + Connect(deadJson, "timeout") + Connect(deadJson, "reset"));
+        Assert.Equal(refused, deadJson.GetProperty("retriedElsewhere").GetInt64());
+        Assert.Equal(0, Responses(deadJson, "2xx") + Responses(deadJson, "5xx"));
+        Assert.Equal("connect_refused", deadJson.GetProperty("lastError").GetProperty("kind").GetString());
+
+        // The hanging endpoint: every attempt reached it and timed out waiting for the response head.
+        var hangingJson = endpoints[hanging.Address];
+        Assert.Equal(Volatile.Read(ref hangingArrived), hangingJson.GetProperty("requests").GetInt64());
+        Assert.Equal(hangingJson.GetProperty("requests").GetInt64(), hangingJson.GetProperty("timeouts").GetInt64());
+        Assert.Equal("timeout", hangingJson.GetProperty("lastError").GetProperty("kind").GetString());
+
+        // What the client saw is what the endpoints answered.
+        Assert.Equal(Sum(e => Responses(e, "2xx")), statuses.GetValueOrDefault(HttpStatusCode.OK));
+        Assert.Equal(Sum(e => Responses(e, "5xx")), statuses.GetValueOrDefault(HttpStatusCode.ServiceUnavailable));
+        Assert.Equal(Sum(e => e.GetProperty("timeouts").GetInt64()), statuses.GetValueOrDefault(HttpStatusCode.GatewayTimeout));
+        Assert.Equal(sent, statuses.Values.Sum());
+        Assert.Equal(0, Sum(e => e.GetProperty("resets").GetInt64()));
+    }
+
+    [Fact]
+    public async Task Backends_FilteredByCluster_ShowsThatClusterOnly_UnknownIs404()
+    {
+        await using var backend = await TestBackend.StartAsync("a", "127.0.0.2");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
+        options.Clusters["other"] = new ClusterOptions { Endpoints = { new EndpointOptions { Address = backend.Address } } };
+        options.Routes.Add(new ProxyRouteOptions { Path = "/other", Cluster = "other" });
+        await using var proxy = await TestProxy.StartAsync(options);
+        var ct = TestContext.Current.CancellationToken;
+        (await proxy.Client.GetAsync("/", ct)).EnsureSuccessStatusCode();
+
+        using var json = JsonDocument.Parse(await proxy.Admin.GetStringAsync("backends?cluster=web", ct));
+        using var unknown = await proxy.Admin.GetAsync("backends?cluster=nope", ct);
+
+        var cluster = Assert.Single(json.RootElement.GetProperty("clusters").EnumerateArray());
+        Assert.Equal("web", cluster.GetProperty("name").GetString());
+        Assert.Equal(1, cluster.GetProperty("endpoints")[0].GetProperty("requests").GetInt64());
+        Assert.False(json.RootElement.TryGetProperty("routes", out _));
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal("no cluster named 'nope'; clusters: other, web\n", await unknown.Content.ReadAsStringAsync(ct));
+    }
+}
