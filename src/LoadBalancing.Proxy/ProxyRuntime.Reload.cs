@@ -43,6 +43,7 @@ internal sealed partial class ProxyRuntime
     private ProxyOptions _configured; // the configuration in service, before the route sources' sets join it
     private readonly IServiceProvider _services;
     private readonly ILogger _logger;
+    private readonly ILogger _clusterLogger; // the clusters' endpoint changes: ejections, panic mode, the fallback
     private readonly Lock _reloading = new();
     private readonly Dictionary<string, (EndpointSource Source, TimeSpan? StalenessBound)> _resolved = new(StringComparer.Ordinal); // by cluster, or "service:" + Service
 
@@ -273,7 +274,7 @@ internal sealed partial class ProxyRuntime
                 endpoints.Publish(clusterOptions.Endpoints.Select(e => e.ToEndpoint()));
             }
 
-            clusters[name] = new ProxyCluster(name, clusterOptions, endpoints, Blocks, Time, Metrics)
+            clusters[name] = new ProxyCluster(name, clusterOptions, endpoints, Blocks, Time, Metrics, _clusterLogger)
             {
                 StalenessBound = stalenessBound,
                 IsStaticSource = resolved is null,

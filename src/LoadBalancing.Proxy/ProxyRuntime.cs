@@ -29,6 +29,7 @@ internal sealed partial class ProxyRuntime : IDisposable
         _registrations = sources;
         _services = services;
         _logger = (services.GetService(typeof(ILoggerFactory)) as ILoggerFactory)?.CreateLogger("LoadBalancing.Proxy.Configuration") ?? NullLogger.Instance;
+        _clusterLogger = (services.GetService(typeof(ILoggerFactory)) as ILoggerFactory)?.CreateLogger("LoadBalancing.Proxy.Clusters") ?? NullLogger.Instance;
         _routeSources = [.. sources.RouteSources.Select(create => create(services))];
         var errors = new List<string>();
         var merged = RouteSourceMerge.MergeAndValidate(options, _routeSources, errors);

@@ -198,6 +198,16 @@ internal static class BackendsWriter
         var ejectedUntil = state.EjectedUntil;
         json.WriteBoolean("ejected", ejectedUntil is { } until && until > now);
         WriteTime(json, "ejectedUntil", ejectedUntil);
+        json.WriteNumber("ejectionsTotal", state.TotalEjections);
+        if (state.LastEjected is { } lastEjected)
+        {
+            json.WriteStartObject("lastEjection");
+            json.WriteString("at", lastEjected);
+            json.WriteString("reason", state.LastEjectionReason);
+            json.WriteEndObject();
+        }
+
+        json.WriteString("lastStateChange", state.LastStateChange);
         json.WriteNumber("idleConnections", cluster.IdleConnections(state));
         WriteTotals(json, cluster.Totals(state));
         if (cluster.LastErrors.TryGetValue(state, out var error))

@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using LoadBalancing.Proxy.Forwarding;
 using LoadBalancing.Proxy.Metrics;
 using LoadBalancing.Proxy.Upstream;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LoadBalancing.Proxy.Clusters;
 
@@ -16,12 +18,15 @@ internal sealed class ProxyCluster : IDisposable
     private readonly TimeProvider _time;
     private readonly IDisposable _subscription;
     private readonly ITimer _sweeper;
+    private readonly ILogger _logger;
     private UpstreamPool? _fallbackPool;
+    private int _onFallback; // 1 from a request sent to the fallback until an endpoint answers one: the log's transitions
     private volatile ForwardingSettings _forwarding;
 
-    public ProxyCluster(string name, ClusterOptions options, EndpointSource source, PinnedBlockPool blocks, TimeProvider time, ProxyMetrics metrics)
+    public ProxyCluster(string name, ClusterOptions options, EndpointSource source, PinnedBlockPool blocks, TimeProvider time, ProxyMetrics metrics, ILogger? logger = null)
     {
         Name = name;
+        _logger = logger ?? NullLogger.Instance;
         Metrics = new ClusterMetrics(name, metrics.UpstreamDuration);
         _forwarding = new ForwardingSettings(options);
         Source = source;
@@ -34,6 +39,7 @@ internal sealed class ProxyCluster : IDisposable
         }
 
         Balancer = new Balancer(source, options.ToBalancerOptions(fallback), time);
+        Balancer.Changed += OnBalancerChanged;
         _subscription = source.Subscribe(RemoveGonePools);
         var sweep = options.PooledConnectionIdleTimeout / 2;
         _sweeper = time.CreateTimer(static s => ((ProxyCluster)s!).SweepIdle(), this, sweep, sweep);
@@ -114,6 +120,44 @@ internal sealed class ProxyCluster : IDisposable
     /// <summary>The running totals of an endpoint, or null before its first attempt.</summary>
     public EndpointTotals? Totals(EndpointState state) => _pools.TryGetValue(state, out var pool) ? pool.Totals : null;
 
+    /// <summary>A request is going to the fallback: logged on the first since an endpoint last answered.</summary>
+    public void FallbackUsed()
+    {
+        if (Volatile.Read(ref _onFallback) == 0 && Interlocked.Exchange(ref _onFallback, 1) == 0)
+        {
+            ClusterLog.FallbackUsed(_logger, Name, Options.Fallback ?? "");
+        }
+    }
+
+    /// <summary>An endpoint (not the fallback) answered: one read per request, a log line only when leaving the fallback.</summary>
+    public void EndpointAnswered()
+    {
+        if (Volatile.Read(ref _onFallback) != 0 && Interlocked.Exchange(ref _onFallback, 0) != 0)
+        {
+            ClusterLog.FallbackLeft(_logger, Name, Options.Fallback ?? "");
+        }
+    }
+
+    private void OnBalancerChanged(BalancerChange change)
+    {
+        var endpoint = change.Endpoint is { } e ? $"{e.Address}:{e.Port}" : "";
+        switch (change.Kind)
+        {
+            case BalancerChangeKind.EndpointEjected:
+                ClusterLog.EndpointEjected(_logger, Name, endpoint, change.Reason, change.Until);
+                break;
+            case BalancerChangeKind.EndpointReturned:
+                ClusterLog.EndpointReturned(_logger, Name, endpoint);
+                break;
+            case BalancerChangeKind.PanicEntered:
+                ClusterLog.PanicEntered(_logger, Name, change.Reason);
+                break;
+            case BalancerChangeKind.PanicLeft:
+                ClusterLog.PanicLeft(_logger, Name, change.Reason);
+                break;
+        }
+    }
+
     /// <summary>The connection pool for a picked endpoint.</summary>
     public UpstreamPool GetPool(in PickResult pick)
     {
@@ -183,6 +227,7 @@ internal sealed class ProxyCluster : IDisposable
     {
         _sweeper.Dispose();
         _subscription.Dispose();
+        Balancer.Changed -= OnBalancerChanged;
         Balancer.Dispose();
         foreach (var pool in _pools.Values)
         {

@@ -119,6 +119,7 @@ internal sealed partial class HttpForwarder
                 if (exchange.Pick.Status == PickStatus.Fallback)
                 {
                     metrics.Fallback();
+                    cluster.FallbackUsed();
                 }
 
                 exchange.Tried.Add(exchange.Pick.Endpoint!);
@@ -262,6 +263,10 @@ internal sealed partial class HttpForwarder
                         context.Response.StatusCode = exchange.Head.StatusCode;
                         exchange.Route?.ResponseHeaders?.Apply(context.Response.Headers);
                         exchange.Last = AttemptOutcome.Success;
+                        if (exchange.Pick.Status != PickStatus.Fallback)
+                        {
+                            cluster.EndpointAnswered();
+                        }
 
                         if (exchange.Head.StatusCode == 101)
                         {

@@ -70,6 +70,13 @@ public sealed class Balancer : IDisposable
     /// <summary>The options the balancer was built with.</summary>
     public BalancerOptions Options => _options;
 
+    /// <summary>
+    /// Raised when an endpoint is ejected or returns to service and when the balancer enters or leaves panic mode, on
+    /// the thread that made the change and under the balancer's build lock (so changes arrive in order): handlers must
+    /// be quick, must not throw and must not call back into the balancer. Never raised on the pick path.
+    /// </summary>
+    public event Action<BalancerChange>? Changed;
+
     /// <summary>What the current picker was built from.</summary>
     public BalancerStatus Status => _status;
 
@@ -273,13 +280,23 @@ public sealed class Balancer : IDisposable
                 return;
             }
 
-            state.Eject(now, _options.OutlierDetection.BaseEjectionTime, _options.OutlierDetection.MaxEjectionTime);
+            var reason = ConsecutiveFailuresReason(_options.OutlierDetection.ConsecutiveFailures);
+            state.Eject(now, _options.OutlierDetection.BaseEjectionTime, _options.OutlierDetection.MaxEjectionTime, reason);
+            if (Changed is { } changed)
+            {
+                var index = Array.IndexOf(set.StateArray, state);
+                changed(new BalancerChange(BalancerChangeKind.EndpointEjected, now, set.EndpointArray[index], reason, state.EjectedUntil));
+            }
+
             Rebuild();
         }
     }
 
+    private static string ConsecutiveFailuresReason(int failures) => failures == 1 ? "1 consecutive failure" : $"{failures} consecutive failures";
+
     private void Rebuild()
     {
+        List<BalancerChange>? changes = null;
         var set = _source.Current;
         var now = _time.GetUtcNow();
         var endpoints = set.EndpointArray;
@@ -297,7 +314,11 @@ public sealed class Balancer : IDisposable
         long nextEjectionEnd = long.MaxValue;
         for (var i = 0; i < endpoints.Length; i++)
         {
-            states[i].TryUneject(now);
+            if (states[i].TryUneject(now) && Changed is not null)
+            {
+                (changes ??= []).Add(new BalancerChange(BalancerChangeKind.EndpointReturned, now, endpoints[i], null, null));
+            }
+
             if ((endpoints[i].Conditions & required) == 0)
             {
                 continue;
@@ -342,9 +363,23 @@ public sealed class Balancer : IDisposable
         }
 
         var input = new PickerInput(usable, usableStates, weights, _random, _options, _clock, _totalInFlight);
+        var wasInPanic = _status.InPanic;
         _picker = PickerFactory.Create(input, _perThreadRoundRobin);
         _status = new BalancerStatus(set.Version, endpoints.Length, eligible.Count, healthy.Count, eligible.Count - healthy.Count, usable.Length, panic, now);
         ScheduleNextRefresh(now, nextEjectionEnd, slowStartActive);
+        if (Changed is { } changed)
+        {
+            if (panic != wasInPanic)
+            {
+                var reason = $"{healthy.Count} of {eligible.Count} eligible endpoints healthy, threshold {_options.PanicThresholdPercent}%";
+                (changes ??= []).Add(new BalancerChange(panic ? BalancerChangeKind.PanicEntered : BalancerChangeKind.PanicLeft, now, null, reason, null));
+            }
+
+            foreach (var change in changes ?? [])
+            {
+                changed(change);
+            }
+        }
     }
 
     private double SlowStartFactor(EndpointState state, DateTimeOffset now)

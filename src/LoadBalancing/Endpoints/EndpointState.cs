@@ -19,11 +19,16 @@ public sealed class EndpointState
     private long _lastFailureUtcTicks;
     private long _lastEjectionEndUtcTicks;
     private int _ejectionCount;
+    private int _totalEjections;
+    private long _lastEjectedUtcTicks;
+    private long _lastStateChangeUtcTicks;
+    private string? _lastEjectionReason;
 
     internal EndpointState(DateTimeOffset firstSeen, bool initialMember)
     {
         FirstSeen = firstSeen;
         InitialMember = initialMember;
+        _lastStateChangeUtcTicks = firstSeen.UtcTicks;
     }
 
     /// <summary>When this endpoint first appeared in its source.</summary>
@@ -40,6 +45,25 @@ public sealed class EndpointState
 
     /// <summary>How many times outlier detection has ejected this endpoint (drives the growing backoff).</summary>
     public int EjectionCount => Volatile.Read(ref _ejectionCount);
+
+    /// <summary>How many times outlier detection has ejected this endpoint since it joined (never forgiven).</summary>
+    public int TotalEjections => Volatile.Read(ref _totalEjections);
+
+    /// <summary>When outlier detection last ejected this endpoint, or <c>null</c> if it never has.</summary>
+    public DateTimeOffset? LastEjected
+    {
+        get
+        {
+            var ticks = Volatile.Read(ref _lastEjectedUtcTicks);
+            return ticks == 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
+        }
+    }
+
+    /// <summary>Why the endpoint was last ejected (for example <c>5 consecutive failures</c>), or <c>null</c> if it never was.</summary>
+    public string? LastEjectionReason => Volatile.Read(ref _lastEjectionReason);
+
+    /// <summary>When the endpoint last joined, was ejected or returned to service.</summary>
+    public DateTimeOffset LastStateChange => new(Volatile.Read(ref _lastStateChangeUtcTicks), TimeSpan.Zero);
 
     /// <summary>The peak-EWMA latency estimate as last stored, or <c>null</c> before the first sample.</summary>
     public TimeSpan? LatencyEstimate => PeakEwma.Estimate(Volatile.Read(ref _hot.Ewma));
@@ -84,7 +108,7 @@ public sealed class EndpointState
     internal void RecordFailureTime(DateTimeOffset now) => Volatile.Write(ref _lastFailureUtcTicks, now.UtcTicks);
 
     /// <summary>Ejects the endpoint; the caller holds the balancer's build lock.</summary>
-    internal void Eject(DateTimeOffset now, TimeSpan baseTime, TimeSpan maxTime)
+    internal void Eject(DateTimeOffset now, TimeSpan baseTime, TimeSpan maxTime, string reason)
     {
         // The backoff multiplier forgets past ejections once the endpoint has behaved for a full
         // max ejection time, so one bad hour does not punish it forever.
@@ -98,6 +122,10 @@ public sealed class EndpointState
         var ticks = Math.Min(baseTime.Ticks * (long)count, maxTime.Ticks);
         Volatile.Write(ref _ejectedUntilUtcTicks, now.UtcTicks + Math.Max(ticks, 1));
         Volatile.Write(ref _hot.ConsecutiveFailures, 0);
+        Volatile.Write(ref _lastEjectionReason, reason);
+        Volatile.Write(ref _lastEjectedUtcTicks, now.UtcTicks);
+        Volatile.Write(ref _lastStateChangeUtcTicks, now.UtcTicks);
+        Interlocked.Increment(ref _totalEjections);
     }
 
     /// <summary>Returns the endpoint to service once its ejection has run out; the caller holds the build lock.</summary>
@@ -111,6 +139,7 @@ public sealed class EndpointState
 
         Volatile.Write(ref _lastEjectionEndUtcTicks, until);
         Volatile.Write(ref _ejectedUntilUtcTicks, 0);
+        Volatile.Write(ref _lastStateChangeUtcTicks, now.UtcTicks);
         return true;
     }
 

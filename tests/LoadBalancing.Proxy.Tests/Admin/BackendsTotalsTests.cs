@@ -2,6 +2,9 @@ using System.Net;
 using System.Text.Json;
 using LoadBalancing.Proxy.Tests.Support;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 
 namespace LoadBalancing.Proxy.Tests.Admin;
 
@@ -117,5 +120,79 @@ public sealed class BackendsTotalsTests
         Assert.False(json.RootElement.TryGetProperty("routes", out _));
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
         Assert.Equal("no cluster named 'nope'; clusters: other, web\n", await unknown.Content.ReadAsStringAsync(ct));
+    }
+
+    [Fact]
+    public async Task Ejection_AndReturn_AreShownAndLoggedOnce_WithPanicMode()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var logs = new CapturedLogs();
+        await using var live = await TestBackend.StartAsync("live", "127.0.0.2");
+        var dead = Loopback.DeadEndpoint("127.0.0.3");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, dead, live.Address);
+        options.Clusters["web"].OutlierDetection.ConsecutiveFailures = 1;
+        options.Clusters["web"].PanicThresholdPercent = 60; // one of two healthy is too few
+        await using var proxy = await TestProxy.StartAsync(options, time, p => p.Services.AddSingleton<ILoggerProvider>(logs));
+        var ct = TestContext.Current.CancellationToken;
+        var started = time.GetUtcNow();
+
+        // Round-robin cursors are per thread: send until a request has met the dead endpoint (and ejected it).
+        for (var i = 0; i < 50 && proxy.Cluster().Metrics.Errors(LoadBalancing.Proxy.Metrics.UpstreamError.Connect) == 0; i++)
+        {
+            (await proxy.Client.GetAsync("/", ct)).EnsureSuccessStatusCode();
+        }
+
+        using (var json = JsonDocument.Parse(await proxy.Admin.GetStringAsync("backends?cluster=web", ct)))
+        {
+            var endpoints = json.RootElement.GetProperty("clusters")[0].GetProperty("endpoints").EnumerateArray()
+                .ToDictionary(e => $"{e.GetProperty("address").GetString()}:{e.GetProperty("port").GetInt32()}");
+            var ejected = endpoints[dead];
+            Assert.Equal(1, ejected.GetProperty("ejectionsTotal").GetInt32());
+            Assert.Equal("1 consecutive failure", ejected.GetProperty("lastEjection").GetProperty("reason").GetString());
+            Assert.Equal(started, ejected.GetProperty("lastEjection").GetProperty("at").GetDateTimeOffset());
+            Assert.Equal(started, ejected.GetProperty("lastStateChange").GetDateTimeOffset());
+            Assert.Equal(0, endpoints[live.Address].GetProperty("ejectionsTotal").GetInt32());
+            Assert.False(endpoints[live.Address].TryGetProperty("lastEjection", out _));
+        }
+
+        // The ejection runs out (30 s base): the balancer's timer returns the endpoint.
+        time.Advance(TimeSpan.FromSeconds(31));
+        var returnedAt = time.GetUtcNow();
+        using (var json = JsonDocument.Parse(await proxy.Admin.GetStringAsync("backends?cluster=web", ct)))
+        {
+            var returned = json.RootElement.GetProperty("clusters")[0].GetProperty("endpoints").EnumerateArray()
+                .Single(e => $"{e.GetProperty("address").GetString()}:{e.GetProperty("port").GetInt32()}" == dead);
+            Assert.False(returned.GetProperty("ejected").GetBoolean());
+            Assert.Equal(returnedAt, returned.GetProperty("lastStateChange").GetDateTimeOffset());
+        }
+
+        const string category = "LoadBalancing.Proxy.Clusters";
+        var ejectedLine = Assert.Single(logs.Messages(category, 1));
+        Assert.Equal($"Cluster web: endpoint {dead} ejected (1 consecutive failure) until {started.AddSeconds(30):O}.", ejectedLine);
+        Assert.Equal($"Cluster web: endpoint {dead} returned to service, its ejection over.", Assert.Single(logs.Messages(category, 2)));
+        Assert.StartsWith("Cluster web entered panic mode (1 of 2 eligible endpoints healthy", Assert.Single(logs.Messages(category, 3)), StringComparison.Ordinal);
+        Assert.StartsWith("Cluster web left panic mode (2 of 2", Assert.Single(logs.Messages(category, 4)), StringComparison.Ordinal);
+        Assert.Equal(LogLevel.Warning, logs.Lines.Single(l => l.Category == category && l.EventId == 1).Level);
+    }
+
+    [Fact]
+    public async Task Fallback_IsLoggedOncePerTransition_NotPerRequest()
+    {
+        var logs = new CapturedLogs();
+        await using var fallback = await TestBackend.StartAsync("fallback", "127.0.0.2");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, Loopback.DeadEndpoint("127.0.0.3"));
+        options.Clusters["web"].OutlierDetection.Enabled = false;
+        options.Clusters["web"].Fallback = fallback.Address;
+        await using var proxy = await TestProxy.StartAsync(options, configure: p => p.Services.AddSingleton<ILoggerProvider>(logs));
+        var ct = TestContext.Current.CancellationToken;
+
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal("fallback", await proxy.Client.GetStringAsync("/", ct));
+        }
+
+        Assert.Equal(5, fallback.Requests.Count);
+        Assert.Equal($"Cluster web: no endpoint could take a request; sending to the fallback {fallback.Address}. Logged again only after an endpoint has answered.",
+            Assert.Single(logs.Messages("LoadBalancing.Proxy.Clusters", 5)));
     }
 }
