@@ -195,4 +195,38 @@ public sealed class BackendsTotalsTests
         Assert.Equal($"Cluster web: no endpoint could take a request; sending to the fallback {fallback.Address}. Logged again only after an endpoint has answered.",
             Assert.Single(logs.Messages("LoadBalancing.Proxy.Clusters", 5)));
     }
+
+    [Fact]
+    public async Task Totals_SurviveAnEndpointSetUpdate_ForTheEndpointsThatStay()
+    {
+        await using var stays = await TestBackend.StartAsync("stays", "127.0.0.2");
+        await using var leaves = await TestBackend.StartAsync("leaves", "127.0.0.3");
+        await using var joins = await TestBackend.StartAsync("joins", "127.0.0.4");
+        var source = new EndpointSource("web");
+        source.Publish([Endpoint(stays.Address), Endpoint(leaves.Address)]);
+        await using var proxy = await TestProxy.StartAsync(
+            TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, stays.Address),
+            configure: p => p.UseEndpointSource("web", source, stalenessBound: null));
+        var ct = TestContext.Current.CancellationToken;
+        for (var i = 0; i < 50 && (i < 6 || stays.Requests.IsEmpty); i++)
+        {
+            (await proxy.Client.GetAsync("/", ct)).EnsureSuccessStatusCode();
+        }
+
+        source.Publish([Endpoint(stays.Address), Endpoint(joins.Address)]);
+
+        using var json = JsonDocument.Parse(await proxy.Admin.GetStringAsync("backends?cluster=web", ct));
+        var endpoints = json.RootElement.GetProperty("clusters")[0].GetProperty("endpoints").EnumerateArray()
+            .ToDictionary(e => $"{e.GetProperty("address").GetString()}:{e.GetProperty("port").GetInt32()}");
+        Assert.Equal(2, endpoints.Count);
+        Assert.Equal(stays.Requests.Count, endpoints[stays.Address].GetProperty("requests").GetInt64());
+        Assert.Equal(stays.Requests.Count, endpoints[stays.Address].GetProperty("responses").GetProperty("2xx").GetInt64());
+        Assert.Equal(0, endpoints[joins.Address].GetProperty("requests").GetInt64());
+    }
+
+    private static BackendEndpoint Endpoint(string address)
+    {
+        var colon = address.LastIndexOf(':');
+        return new BackendEndpoint(address[..colon], int.Parse(address[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+    }
 }
