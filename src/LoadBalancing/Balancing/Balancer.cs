@@ -1,3 +1,4 @@
+using System.Globalization;
 using LoadBalancing.Algorithms;
 using LoadBalancing.Internal;
 
@@ -371,7 +372,7 @@ public sealed class Balancer : IDisposable
         {
             if (panic != wasInPanic)
             {
-                var reason = $"{healthy.Count} of {eligible.Count} eligible endpoints healthy, threshold {_options.PanicThresholdPercent}%";
+                var reason = string.Create(CultureInfo.InvariantCulture, $"{healthy.Count} of {eligible.Count} eligible endpoints healthy, threshold {_options.PanicThresholdPercent}%");
                 (changes ??= []).Add(new BalancerChange(panic ? BalancerChangeKind.PanicEntered : BalancerChangeKind.PanicLeft, now, null, reason, null));
             }
 
