@@ -26,8 +26,14 @@ internal static class BackendsCommand
         }
 
         var output = context.Output;
-        foreach (var replica in replicas)
+        for (var i = 0; i < replicas.Count; i++)
         {
+            var replica = replicas[i];
+            if (i > 0)
+            {
+                await output.WriteLineAsync();
+            }
+
             await output.WriteLineAsync($"POD {replica.Pod}");
             foreach (var cluster in replica.Clusters(only))
             {
@@ -50,8 +56,6 @@ internal static class BackendsCommand
 
                 table.WriteTo(output, "  ");
             }
-
-            await output.WriteLineAsync();
         }
 
         return KubectlLb.Ok;

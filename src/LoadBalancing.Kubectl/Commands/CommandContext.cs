@@ -18,6 +18,12 @@ internal sealed record CommandContext(CommandLine Options, KubeAccess Kube, IRea
         return replicas;
     }
 
-    public Task WriteJsonAsync(System.Text.Json.Nodes.JsonNode node) =>
-        Output.WriteLineAsync(node.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+    // Relaxed escaping: the output is read by people and jq, not embedded in HTML, and "+00:00" should stay readable.
+    private static readonly System.Text.Json.JsonSerializerOptions Indented = new()
+    {
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    public Task WriteJsonAsync(System.Text.Json.Nodes.JsonNode node) => Output.WriteLineAsync(node.ToJsonString(Indented));
 }

@@ -52,7 +52,7 @@ internal static class DiffCommand
                 Compare(pod, name, label, Belief(belief), truth, rows);
                 if (rows.Count == before)
                 {
-                    rows.Add(new Difference(pod, name, label, "none", $"{truth.Count} endpoints", Cells.Text(belief["freshness"]), "matches"));
+                    rows.Add(new Difference(pod, name, label, "none", "-", $"{truth.Count} endpoints ({Cells.Text(belief["freshness"])})", $"{truth.Count} endpoints"));
                 }
             }
         }
