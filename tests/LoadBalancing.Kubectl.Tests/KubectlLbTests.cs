@@ -61,6 +61,33 @@ public sealed class KubectlLbTests
     }
 
     [Fact]
+    public async Task Diff_TwoReplicas_NamesOnlyTheStaleOne()
+    {
+        await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);
+        rig.Api.ApplySilently("shop", ProxyPodRig.WebSlice(rig.BackendPort, ProxyPodRig.BackendIp, "127.0.0.22"));
+
+        // Started after the silent change: its first list has both endpoints, so only lb-proxy-0 is behind.
+        await rig.AddReplicaAsync("lb-proxy-1", "127.0.0.32", TestContext.Current.CancellationToken);
+        var (code, output, error) = await rig.KubectlAsync("diff", "web");
+
+        Assert.True(code == 1, output + error);
+        Assert.Matches(@"lb-proxy-0\s+web\s+shop/web:http\s+missing\s+127\.0\.0\.22:", output);
+        Assert.Matches(@"lb-proxy-1\s+web\s+shop/web:http\s+none\s+-\s+2 endpoints \(current\)", output);
+        Assert.DoesNotMatch(@"lb-proxy-1\s+\S+\s+\S+\s+missing", output);
+        Assert.Contains("1 of 2 replicas differ from the EndpointSlices", output, StringComparison.Ordinal);
+
+        (code, output, error) = await rig.KubectlAsync("backends", "web", "--all-pods");
+        Assert.True(code == 0, error);
+        Assert.Contains("POD lb-proxy-0", output, StringComparison.Ordinal);
+        Assert.Contains("POD lb-proxy-1", output, StringComparison.Ordinal);
+
+        (code, output, error) = await rig.KubectlAsync("backends", "web", "--pod", "lb-proxy-1");
+        Assert.True(code == 0, error);
+        Assert.DoesNotContain("POD lb-proxy-0", output, StringComparison.Ordinal);
+        Assert.Contains("127.0.0.22:", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Routes_ListsEachRouteWithItsOriginAndClusters()
     {
         await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);

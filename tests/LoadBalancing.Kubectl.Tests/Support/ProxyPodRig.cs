@@ -20,6 +20,7 @@ internal sealed class ProxyPodRig : IAsyncDisposable
     public const string BackendIp = "127.0.0.21";
 
     private readonly string _file;
+    private readonly List<(WebApplication App, string File)> _replicas = [];
 
     private ProxyPodRig(FakeApiServer api, TestBackend backend, WebApplication app, string file, int backendPort, int adminPort)
     {
@@ -55,6 +56,34 @@ internal sealed class ProxyPodRig : IAsyncDisposable
         api.Apply(ApiResource.Ingresses, Objects.Ingress(
             "web", [new Objects.IngressRule("web.test", new Objects.IngressPath("/", new Objects.IngressBackend("web", Port: 80)))], ns: "shop", ingressClassName: "lb"));
 
+        try
+        {
+            var (app, file) = await StartProxyAsync(api, PodIp, 0, cancellationToken);
+            var adminPort = app.Services.GetRequiredService<ProxyListeners>().AdminEndPoint!.Port;
+            api.Apply(ApiResource.Pods, Objects.Pod("lb-proxy-0", "edge", new Dictionary<string, string> { ["app"] = "lb-proxy" }, PodIp));
+            return new ProxyPodRig(api, backend, app, file, backendPort, adminPort);
+        }
+        catch
+        {
+            await api.DisposeAsync();
+            await backend.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Another replica, <paramref name="pod"/> at <paramref name="ip"/>, with its admin port on the same port number as
+    /// the first (as every replica of a Deployment has); it lists the slices as they are now.
+    /// </summary>
+    public async Task AddReplicaAsync(string pod, string ip, CancellationToken cancellationToken)
+    {
+        var (app, file) = await StartProxyAsync(Api, ip, AdminPort, cancellationToken);
+        _replicas.Add((app, file));
+        Api.Apply(ApiResource.Pods, Objects.Pod(pod, "edge", new Dictionary<string, string> { ["app"] = "lb-proxy" }, ip));
+    }
+
+    private static async Task<(WebApplication App, string File)> StartProxyAsync(FakeApiServer api, string ip, int adminPort, CancellationToken cancellationToken)
+    {
         var file = Path.Combine(Path.GetTempPath(), $"kubectl-lb-{Guid.NewGuid():N}.json");
         await File.WriteAllTextAsync(file, $$"""
             {
@@ -63,8 +92,8 @@ internal sealed class ProxyPodRig : IAsyncDisposable
                 "Ingress": { "Enabled": true }
               },
               "Proxy": {
-                "Listeners": [ { "Url": "http://{{PodIp}}:0" } ],
-                "Admin": { "Url": "http://{{PodIp}}:0" },
+                "Listeners": [ { "Url": "http://{{ip}}:0" } ],
+                "Admin": { "Url": "http://{{ip}}:{{adminPort}}" },
                 "Routes": [ { "Name": "web-by-config", "Path": "/config-route", "Cluster": "web" } ],
                 "Clusters": { "web": { "Algorithm": "PeakEwma", "Kubernetes": { "Namespace": "shop", "Service": "web", "Port": "http" } } }
               }
@@ -75,9 +104,7 @@ internal sealed class ProxyPodRig : IAsyncDisposable
         {
             (app, _) = await ProxyHostApp.BuildAsync(["--config", file]);
             await app.StartAsync(cancellationToken); // waits for the first list
-            var adminPort = app.Services.GetRequiredService<ProxyListeners>().AdminEndPoint!.Port;
-            api.Apply(ApiResource.Pods, Objects.Pod("lb-proxy-0", "edge", new Dictionary<string, string> { ["app"] = "lb-proxy" }, PodIp));
-            return new ProxyPodRig(api, backend, app, file, backendPort, adminPort);
+            return (app, file);
         }
         catch
         {
@@ -86,8 +113,6 @@ internal sealed class ProxyPodRig : IAsyncDisposable
                 await app.DisposeAsync();
             }
 
-            await api.DisposeAsync();
-            await backend.DisposeAsync();
             File.Delete(file);
             throw;
         }
@@ -109,6 +134,13 @@ internal sealed class ProxyPodRig : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        foreach (var (app, file) in _replicas)
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+            File.Delete(file);
+        }
+
         await App.StopAsync();
         await App.DisposeAsync();
         await Api.DisposeAsync();
