@@ -12,10 +12,12 @@ internal sealed record CommandLine(
     int AdminPort,
     string? Pod,
     bool AllPods,
-    bool Json)
+    bool Json,
+    TimeSpan RequestTimeout)
 {
     public const string DefaultSelector = "app=lb-proxy";
     public const int DefaultAdminPort = 9901;
+    public static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(30);
 
     public static readonly string[] Commands = ["backends", "diff", "routes", "freshness"];
 
@@ -38,6 +40,7 @@ internal sealed record CommandLine(
               --kubeconfig PATH   kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)
               --context NAME      kubeconfig context (default: the current one)
               --api-server URL    talk to this API server, without credentials (tests, kubectl proxy)
+              --request-timeout T longest wait for one request: 30s (default), 1m, or seconds
         """;
 
     /// <summary>Reads <paramref name="args"/>; on failure returns null and says why in <paramref name="error"/>.</summary>
@@ -48,6 +51,7 @@ internal sealed record CommandLine(
         var adminPort = DefaultAdminPort;
         var allPods = false;
         var json = false;
+        var requestTimeout = DefaultRequestTimeout;
         string? missing = null;
         for (var i = 0; i < args.Count; i++)
         {
@@ -100,6 +104,20 @@ internal sealed record CommandLine(
                     break;
                 case "--api-server":
                     apiServer = Value(ref i);
+                    break;
+                case "--request-timeout":
+                    var timeout = Value(ref i);
+                    if (timeout is not null)
+                    {
+                        if (ParseTimeout(timeout) is not { } parsed)
+                        {
+                            error = $"--request-timeout: '{timeout}' is not a duration such as 30s, 1m or 10 (seconds), above zero";
+                            return null;
+                        }
+
+                        requestTimeout = parsed;
+                    }
+
                     break;
                 case "-h" or "--help":
                     error = "";
@@ -170,6 +188,24 @@ internal sealed record CommandLine(
         }
 
         error = "";
-        return new CommandLine(command, cluster, kubeConfig, context, ns, apiServer, selector, adminPort, pod, allPods, json);
+        return new CommandLine(command, cluster, kubeConfig, context, ns, apiServer, selector, adminPort, pod, allPods, json, requestTimeout);
+    }
+
+    /// <summary>kubectl's forms: <c>30s</c>, <c>1m</c>, <c>1h</c>, or a bare number of seconds.</summary>
+    private static TimeSpan? ParseTimeout(string text)
+    {
+        var (digits, unit) = text.Length > 0 && char.IsLetter(text[^1]) ? (text[..^1], text[^1]) : (text, 's');
+        if (!int.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) || value <= 0)
+        {
+            return null;
+        }
+
+        return unit switch
+        {
+            's' => TimeSpan.FromSeconds(value),
+            'm' => TimeSpan.FromMinutes(value),
+            'h' => TimeSpan.FromHours(value),
+            _ => null,
+        };
     }
 }

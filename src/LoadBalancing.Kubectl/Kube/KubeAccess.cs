@@ -41,6 +41,8 @@ internal sealed class KubeAccess : IDisposable
             configuration = KubernetesClientConfiguration.BuildDefaultConfig();
         }
 
+        // A pod proxy call to a wedged replica must not hang the command for the client's default 100 s.
+        configuration.HttpClientTimeout = options.RequestTimeout;
         var ns = options.Namespace ?? (string.IsNullOrEmpty(configuration.Namespace) ? "default" : configuration.Namespace);
         return new KubeAccess(new k8s.Kubernetes(configuration), ns, options.AdminPort);
     }

@@ -8,11 +8,11 @@ public sealed class CommandLineTests
     public void TryParse_KubectlStyleFlags_AreRead()
     {
         var options = CommandLine.TryParse(
-            ["backends", "web", "-n", "edge", "--context=prod", "--kubeconfig", "/tmp/k", "-l", "app=proxy", "--admin-port", "9000", "--all-pods", "-o", "json"], out var error);
+            ["backends", "web", "-n", "edge", "--context=prod", "--kubeconfig", "/tmp/k", "-l", "app=proxy", "--admin-port", "9000", "--all-pods", "-o", "json", "--request-timeout", "2m"], out var error);
 
         Assert.NotNull(options);
         Assert.Equal("", error);
-        Assert.Equal(new CommandLine("backends", "web", "/tmp/k", "prod", "edge", null, "app=proxy", 9000, null, true, true), options);
+        Assert.Equal(new CommandLine("backends", "web", "/tmp/k", "prod", "edge", null, "app=proxy", 9000, null, true, true, TimeSpan.FromMinutes(2)), options);
     }
 
     [Fact]
@@ -25,6 +25,7 @@ public sealed class CommandLineTests
         Assert.Equal(9901, options.AdminPort);
         Assert.Null(options.Namespace);
         Assert.False(options.Json);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.RequestTimeout);
     }
 
     [Theory]
@@ -36,6 +37,8 @@ public sealed class CommandLineTests
     [InlineData(new[] { "backends", "--pod", "a", "--all-pods" }, "--pod and --all-pods exclude each other")]
     [InlineData(new[] { "routes", "web" }, "routes takes no CLUSTER argument")]
     [InlineData(new[] { "backends", "--watch" }, "unknown flag '--watch'")]
+    [InlineData(new[] { "backends", "--request-timeout", "0s" }, "--request-timeout: '0s' is not a duration")]
+    [InlineData(new[] { "backends", "--request-timeout=5x" }, "--request-timeout: '5x' is not a duration")]
     public void TryParse_Mistakes_AreNamed(string[] args, string expected)
     {
         Assert.Null(CommandLine.TryParse(args, out var error));

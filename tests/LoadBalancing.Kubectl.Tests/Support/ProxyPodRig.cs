@@ -103,7 +103,9 @@ internal sealed class ProxyPodRig : IAsyncDisposable
         try
         {
             (app, _) = await ProxyHostApp.BuildAsync(["--config", file]);
-            await app.StartAsync(cancellationToken); // waits for the first list
+            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bounded.CancelAfter(TimeSpan.FromSeconds(30));
+            await app.StartAsync(bounded.Token); // waits for the first list and the ingress controller's first routes
             return (app, file);
         }
         catch
@@ -136,12 +138,12 @@ internal sealed class ProxyPodRig : IAsyncDisposable
     {
         foreach (var (app, file) in _replicas)
         {
-            await app.StopAsync();
+            await app.StopAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
             await app.DisposeAsync();
             File.Delete(file);
         }
 
-        await App.StopAsync();
+        await App.StopAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
         await App.DisposeAsync();
         await Api.DisposeAsync();
         await Backend.DisposeAsync();
