@@ -61,6 +61,27 @@ public sealed class KubectlLbTests
     }
 
     [Fact]
+    public async Task Diff_NamesExtraEndpointsAndConditionMismatches()
+    {
+        await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);
+
+        // The backend went unready (still serving) and a pod the proxy never heard of appeared in its place.
+        rig.Api.ApplySilently("shop", LoadBalancing.Kubernetes.Tests.Support.Slices.Slice(
+            "web-1", "web", [new([ProxyPodRig.BackendIp], Ready: false, Serving: true), new(["127.0.0.23"])], [("http", rig.BackendPort)]));
+        var (code, output, error) = await rig.KubectlAsync("diff", "web");
+
+        Assert.True(code == 1, output + error);
+        Assert.Matches($@"lb-proxy-0\s+web\s+shop/web:http\s+conditions\s+{ProxyPodRig.BackendIp}:{rig.BackendPort}\s+ready,serving\s+serving\n", output);
+        Assert.Matches($@"lb-proxy-0\s+web\s+shop/web:http\s+missing\s+127\.0\.0\.23:{rig.BackendPort}\s+-\s+ready,serving\n", output);
+
+        rig.Api.ApplySilently("shop", ProxyPodRig.WebSlice(rig.BackendPort, "127.0.0.23"));
+        (code, output, error) = await rig.KubectlAsync("diff", "web");
+
+        Assert.True(code == 1, output + error);
+        Assert.Matches($@"lb-proxy-0\s+web\s+shop/web:http\s+extra\s+{ProxyPodRig.BackendIp}:{rig.BackendPort}\s+ready,serving\s+-\n", output);
+    }
+
+    [Fact]
     public async Task Diff_TwoReplicas_NamesOnlyTheStaleOne()
     {
         await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);
@@ -123,6 +144,13 @@ public sealed class KubectlLbTests
         (code, _, error) = await rig.KubectlAsync("backends", "--pod", "lb-proxy-9");
         Assert.Equal(2, code);
         Assert.Contains("404", error, StringComparison.Ordinal);
+
+        // A pod whose admin port nothing answers: the API server's pod proxy says 503, and so does the error.
+        rig.Api.Apply(LoadBalancing.Kubernetes.Tests.Support.ApiResource.Pods, LoadBalancing.Kubernetes.Tests.Support.Objects.Pod(
+            "lb-proxy-dead", "edge", new Dictionary<string, string> { ["app"] = "lb-proxy" }, "127.0.0.33"));
+        (code, _, error) = await rig.KubectlAsync("backends", "--pod", "lb-proxy-dead");
+        Assert.Equal(2, code);
+        Assert.Contains("503", error, StringComparison.Ordinal);
 
         (code, _, error) = await rig.KubectlAsync("frob");
         Assert.Equal(2, code);
