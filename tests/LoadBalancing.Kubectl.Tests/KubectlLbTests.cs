@@ -133,6 +133,46 @@ public sealed class KubectlLbTests
     }
 
     [Fact]
+    public async Task Kubeconfig_ContextChoosesTheServerAndTheNamespace()
+    {
+        await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);
+        var kubeconfig = Path.Combine(Path.GetTempPath(), $"kubectl-lb-kubeconfig-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(kubeconfig, $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: fake
+              cluster:
+                server: {rig.Api.Url}
+            users:
+            - name: operator
+              user:
+                token: not-checked
+            contexts:
+            - name: elsewhere
+              context: {"{"} cluster: fake, user: operator, namespace: default {"}"}
+            - name: edge
+              context: {"{"} cluster: fake, user: operator, namespace: edge {"}"}
+            current-context: elsewhere
+            """, TestContext.Current.CancellationToken);
+        try
+        {
+            var port = rig.AdminPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var (code, output, error) = await ProxyPodRig.RunAsync("backends", "--kubeconfig", kubeconfig, "--context", "edge", "--admin-port", port);
+            Assert.True(code == 0, error);
+            Assert.Contains("POD lb-proxy-0", output, StringComparison.Ordinal);
+
+            (code, _, error) = await ProxyPodRig.RunAsync("backends", "--kubeconfig", kubeconfig, "--admin-port", port);
+            Assert.Equal(2, code);
+            Assert.Contains("in namespace default", error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(kubeconfig);
+        }
+    }
+
+    [Fact]
     public async Task Errors_ExitTwo_NamingTheProblem()
     {
         await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);

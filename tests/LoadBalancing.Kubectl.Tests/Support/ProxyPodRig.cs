@@ -125,11 +125,14 @@ internal sealed class ProxyPodRig : IAsyncDisposable
         Slices.Slice("web-1", "web", [.. addresses.Select(a => new Slices.Ep([a]))], [("http", port)]);
 
     /// <summary>Runs kubectl lb in-process with <see cref="Flags"/> appended.</summary>
-    public async Task<(int ExitCode, string Output, string Error)> KubectlAsync(params string[] args)
+    public Task<(int ExitCode, string Output, string Error)> KubectlAsync(params string[] args) => RunAsync([.. args, .. Flags]);
+
+    /// <summary>Runs kubectl lb in-process with exactly <paramref name="args"/>.</summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
     {
         using var output = new StringWriter(CultureInfo.InvariantCulture);
         using var error = new StringWriter(CultureInfo.InvariantCulture);
-        var code = await KubectlLb.RunAsync([.. args, .. Flags], output, error, TestContext.Current.CancellationToken)
+        var code = await KubectlLb.RunAsync(args, output, error, TestContext.Current.CancellationToken)
             .WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
         return (code, output.ToString(), error.ToString());
     }
