@@ -57,6 +57,12 @@ internal static class KubectlLb
             await stderr.WriteLineAsync($"error: {Describe(e)}");
             return Error;
         }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // HttpClient's timeout surfaces as a cancellation nobody asked for.
+            await stderr.WriteLineAsync($"error: no answer within --request-timeout ({options.RequestTimeout.TotalSeconds:0.#} s)");
+            return Error;
+        }
     }
 
     /// <summary>

@@ -192,6 +192,17 @@ public sealed class KubectlLbTests
         Assert.Equal(2, code);
         Assert.Contains("503", error, StringComparison.Ordinal);
 
+        // A replica that accepts the connection and never answers: the command ends at --request-timeout.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Parse("127.0.0.34"), 0);
+        silent.Start();
+        rig.Api.Apply(LoadBalancing.Kubernetes.Tests.Support.ApiResource.Pods, LoadBalancing.Kubernetes.Tests.Support.Objects.Pod(
+            "lb-proxy-silent", "edge", new Dictionary<string, string> { ["app"] = "lb-proxy" }, "127.0.0.34"));
+        var silentPort = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        (code, _, error) = await ProxyPodRig.RunAsync(
+            "backends", "--pod", "lb-proxy-silent", "--api-server", rig.Api.Url, "-n", "edge", "--admin-port", silentPort, "--request-timeout", "1s");
+        Assert.Equal(2, code);
+        Assert.Contains("no answer within --request-timeout (1 s)", error, StringComparison.Ordinal);
+
         (code, _, error) = await rig.KubectlAsync("frob");
         Assert.Equal(2, code);
         Assert.Contains("unknown command 'frob'", error, StringComparison.Ordinal);
