@@ -18,9 +18,10 @@ internal sealed record ApiResource(string Group, string Version, string Plural, 
     public static readonly ApiResource Secrets = new("", "v1", "secrets", "Secret", Namespaced: true);
     public static readonly ApiResource Namespaces = new("", "v1", "namespaces", "Namespace", Namespaced: false, HasStatus: true);
     public static readonly ApiResource Leases = new("coordination.k8s.io", "v1", "leases", "Lease", Namespaced: true);
+    public static readonly ApiResource Pods = new("", "v1", "pods", "Pod", Namespaced: true, HasStatus: true);
 
     public static readonly IReadOnlyList<ApiResource> All =
-        [EndpointSlices, Services, Ingresses, IngressClasses, GatewayClasses, Gateways, HttpRoutes, ReferenceGrants, Secrets, Namespaces, Leases];
+        [EndpointSlices, Services, Ingresses, IngressClasses, GatewayClasses, Gateways, HttpRoutes, ReferenceGrants, Secrets, Namespaces, Leases, Pods];
 
     /// <summary><c>v1</c> for the core group, <c>group/version</c> otherwise.</summary>
     public string ApiVersion => Group.Length == 0 ? Version : $"{Group}/{Version}";

@@ -12,6 +12,12 @@ internal sealed partial class FakeApiServer
     private async Task DispatchAsync(HttpContext context)
     {
         var http = context.Request;
+        if (PodProxyPath().Match(http.Path.Value ?? "") is { Success: true } proxy)
+        {
+            await ProxyToPodAsync(context, proxy.Groups["ns"].Value, proxy.Groups["pod"].Value, proxy.Groups["port"].Value, proxy.Groups["path"].Value);
+            return;
+        }
+
         if (!ApiResource.TryParsePath(http.Path.Value ?? "", out var resource, out var ns, out var name, out var subresource))
         {
             await WriteAsync(context, ApiStore.Status(404, "NotFound", "the server could not find the requested resource"));
@@ -125,6 +131,49 @@ internal sealed partial class FakeApiServer
         };
         await WriteAsync(context, result);
     }
+
+    /// <summary>
+    /// The pod proxy subresource, <c>GET /api/v1/namespaces/{ns}/pods/{name}:{port}/proxy/{path}</c>: forwarded to
+    /// <c>http://{status.podIP}:{port}/{path}</c> as the real API server does (pod IPs are loopback addresses in tests).
+    /// </summary>
+    private async Task ProxyToPodAsync(HttpContext context, string ns, string name, string port, string path)
+    {
+        if (context.Request.Method != "GET")
+        {
+            await WriteAsync(context, ApiStore.Status(405, "MethodNotAllowed", "the fake serves only GET through the pod proxy"));
+            return;
+        }
+
+        if (_store.Find(ApiResource.Pods, ns, name) is not { } pod)
+        {
+            await WriteAsync(context, ApiStore.Status(404, "NotFound", $"pods \"{name}\" not found"));
+            return;
+        }
+
+        if (pod["status"]?["podIP"]?.GetValue<string>() is not { Length: > 0 } ip)
+        {
+            await WriteAsync(context, ApiStore.Status(503, "ServiceUnavailable", $"pod {name} has no IP address"));
+            return;
+        }
+
+        var target = $"http://{ip}:{port}{(path.Length == 0 ? "/" : path)}{context.Request.QueryString}";
+        try
+        {
+            using var response = await ProxyClient.GetAsync(target, context.RequestAborted);
+            context.Response.StatusCode = (int)response.StatusCode;
+            context.Response.ContentType = response.Content.Headers.ContentType?.ToString();
+            await response.Content.CopyToAsync(context.Response.Body, context.RequestAborted);
+        }
+        catch (HttpRequestException e)
+        {
+            await WriteAsync(context, ApiStore.Status(503, "ServiceUnavailable", $"error trying to reach service: {e.Message}"));
+        }
+    }
+
+    private static readonly HttpClient ProxyClient = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^/api/v1/namespaces/(?<ns>[^/]+)/pods/(?<pod>[^/:]+):(?<port>\d+)/proxy(?<path>/.*)?$")]
+    private static partial System.Text.RegularExpressions.Regex PodProxyPath();
 
     /// <summary>Counts the request and takes its fault, if one is queued.</summary>
     private Fault Take(ApiRequest request)

@@ -62,6 +62,16 @@ internal static class Objects
     public static JsonObject Namespace(string name, IReadOnlyDictionary<string, string>? labels = null) =>
         Object("v1", "Namespace", Metadata(name, null, labels, null), new JsonObject());
 
+    // ---- Pods ----
+
+    /// <summary>A running Pod with its labels and <c>status.podIP</c> (what the pod proxy subresource forwards to).</summary>
+    public static JsonObject Pod(string name, string ns, IReadOnlyDictionary<string, string> labels, string podIp)
+    {
+        var pod = Object("v1", "Pod", Metadata(name, ns, labels, null), new JsonObject { ["containers"] = new JsonArray(new JsonObject { ["name"] = "proxy", ["image"] = "lb-proxy" }) });
+        pod["status"] = new JsonObject { ["phase"] = "Running", ["podIP"] = podIp };
+        return pod;
+    }
+
     // ---- Ingresses ----
 
     /// <summary>A Service backend: the port by number or by name.</summary>

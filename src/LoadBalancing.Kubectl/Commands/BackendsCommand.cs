@@ -1,0 +1,63 @@
+using System.Text.Json.Nodes;
+using LoadBalancing.Kubectl.Rendering;
+
+namespace LoadBalancing.Kubectl.Commands;
+
+/// <summary><c>kubectl lb backends [CLUSTER]</c>: a block per cluster and a row per endpoint, as each proxy sees them.</summary>
+internal static class BackendsCommand
+{
+    public static async Task<int> RunAsync(CommandContext context)
+    {
+        var replicas = await context.BackendsAsync();
+        var only = context.Options.Cluster;
+        if (only is not null && !replicas.Any(r => r.Clusters(only).Any()))
+        {
+            throw new InvalidDataException($"no proxy has a cluster named '{only}'");
+        }
+
+        if (context.Options.Json)
+        {
+            await context.WriteJsonAsync(new JsonArray([.. replicas.Select(r => (JsonNode)new JsonObject
+            {
+                ["pod"] = r.Pod,
+                ["clusters"] = new JsonArray([.. r.Clusters(only).Select(c => c.DeepClone())]),
+            })]));
+            return KubectlLb.Ok;
+        }
+
+        var output = context.Output;
+        for (var i = 0; i < replicas.Count; i++)
+        {
+            var replica = replicas[i];
+            if (i > 0)
+            {
+                await output.WriteLineAsync();
+            }
+
+            await output.WriteLineAsync($"POD {replica.Pod}");
+            foreach (var cluster in replica.Clusters(only))
+            {
+                await output.WriteLineAsync(Cells.Invariant(
+                    $"CLUSTER {Cells.Text(cluster["name"])}   algorithm {Cells.Text(cluster["algorithm"])}   version {Cells.Text(cluster["endpointSetVersion"])}   freshness {Cells.Text(cluster["freshness"])}   usable {Cells.Text(cluster["usableEndpoints"])}/{Cells.Text(cluster["totalEndpoints"])}"));
+                var table = new Table("ADDRESS", "ZONE", "WEIGHT", "CONDITIONS", "IN-FLIGHT", "EWMA-MS", "EJECTED", "EJECTED-UNTIL", "LAST-ERROR");
+                foreach (var endpoint in Cells.Array(cluster["endpoints"]).OfType<JsonObject>())
+                {
+                    table.Add(
+                        Cells.Invariant($"{Cells.Text(endpoint["address"])}:{Cells.Text(endpoint["port"])}"),
+                        Cells.Text(endpoint["zone"]),
+                        Cells.Text(endpoint["weight"]),
+                        Cells.Conditions(endpoint["conditions"]),
+                        Cells.Text(endpoint["inFlight"]),
+                        Cells.Text(endpoint["ewmaMilliseconds"]),
+                        Cells.Text(endpoint["ejected"]),
+                        Cells.Time(endpoint["ejectedUntil"]),
+                        endpoint["lastError"] is JsonObject error ? $"{Cells.Time(error["at"])} {Cells.Text(error["message"])}" : "-");
+                }
+
+                table.WriteTo(output, "  ");
+            }
+        }
+
+        return KubectlLb.Ok;
+    }
+}

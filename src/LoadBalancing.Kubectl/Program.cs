@@ -1,0 +1,3 @@
+using LoadBalancing.Kubectl;
+
+return await KubectlLb.RunAsync(args, Console.Out, Console.Error);
