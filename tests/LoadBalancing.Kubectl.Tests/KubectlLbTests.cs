@@ -1,5 +1,6 @@
 using System.Text.Json;
 using LoadBalancing.Kubectl.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace LoadBalancing.Kubectl.Tests;
 
@@ -18,6 +19,29 @@ public sealed class KubectlLbTests
         Assert.Matches(@"CLUSTER web\s+algorithm PeakEwma\s+version \d+\s+freshness current\s+usable 1/1", output);
         Assert.Matches($@"\n  {ProxyPodRig.BackendIp}:{rig.BackendPort}\s+-\s+1\s+ready,serving\s+0\s", output);
         Assert.DoesNotContain("ingress:", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Backends_ShowsEachEndpointsRunningTotals()
+    {
+        await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);
+        var listener = rig.App.Services.GetRequiredService<LoadBalancing.Proxy.ProxyListeners>().ProxyEndPoint!;
+        using (var client = new HttpClient { BaseAddress = new Uri($"http://{listener}/"), Timeout = TimeSpan.FromSeconds(30) })
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                using var response = await client.GetAsync("config-route", TestContext.Current.CancellationToken);
+                Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+            }
+        }
+
+        var (code, output, error) = await rig.KubectlAsync("backends", "web");
+
+        Assert.True(code == 0, error);
+        Assert.Contains("REQUESTS   2XX   5XX   TIMEOUTS   CONNECT-FAILS   EJECTIONS", output, StringComparison.Ordinal);
+
+        // Requests 3, 2xx 3, 5xx 0, timeouts 0, connect failures 0, ejections 0.
+        Assert.Matches($@"\n  {ProxyPodRig.BackendIp}:{rig.BackendPort}\s+-\s+1\s+ready,serving\s+0\s+\S+\s+3\s+3\s+0\s+0\s+0\s+0\s", output);
     }
 
     [Fact]

@@ -39,7 +39,9 @@ internal static class BackendsCommand
             {
                 await output.WriteLineAsync(Cells.Invariant(
                     $"CLUSTER {Cells.Text(cluster["name"])}   algorithm {Cells.Text(cluster["algorithm"])}   version {Cells.Text(cluster["endpointSetVersion"])}   freshness {Cells.Text(cluster["freshness"])}   usable {Cells.Text(cluster["usableEndpoints"])}/{Cells.Text(cluster["totalEndpoints"])}"));
-                var table = new Table("ADDRESS", "ZONE", "WEIGHT", "CONDITIONS", "IN-FLIGHT", "EWMA-MS", "EJECTED", "EJECTED-UNTIL", "LAST-ERROR");
+                var table = new Table(
+                    "ADDRESS", "ZONE", "WEIGHT", "CONDITIONS", "IN-FLIGHT", "EWMA-MS", "REQUESTS", "2XX", "5XX", "TIMEOUTS", "CONNECT-FAILS",
+                    "EJECTIONS", "EJECTED", "EJECTED-UNTIL", "LAST-ERROR");
                 foreach (var endpoint in Cells.Array(cluster["endpoints"]).OfType<JsonObject>())
                 {
                     table.Add(
@@ -49,9 +51,15 @@ internal static class BackendsCommand
                         Cells.Conditions(endpoint["conditions"]),
                         Cells.Text(endpoint["inFlight"]),
                         Cells.Text(endpoint["ewmaMilliseconds"]),
+                        Cells.Text(endpoint["requests"]),
+                        Cells.Text(endpoint["responses"]?["2xx"]),
+                        Cells.Text(endpoint["responses"]?["5xx"]),
+                        Cells.Text(endpoint["timeouts"]),
+                        Cells.Sum(endpoint["connectFailures"]),
+                        Cells.Text(endpoint["ejectionsTotal"]),
                         Cells.Text(endpoint["ejected"]),
                         Cells.Time(endpoint["ejectedUntil"]),
-                        endpoint["lastError"] is JsonObject error ? $"{Cells.Time(error["at"])} {Cells.Text(error["message"])}" : "-");
+                        endpoint["lastError"] is JsonObject error ? $"{Cells.Time(error["at"])} {Cells.Text(error["kind"])}: {Cells.Text(error["message"])}" : "-");
                 }
 
                 table.WriteTo(output, "  ");

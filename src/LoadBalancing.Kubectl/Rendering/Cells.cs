@@ -27,6 +27,12 @@ internal static class Cells
 
     public static JsonArray Array(JsonNode? node) => node as JsonArray ?? [];
 
+    /// <summary>The sum of an object's numeric values (connect failures by kind), or "-" when there is no such object.</summary>
+    public static string Sum(JsonNode? node) =>
+        node is JsonObject counts
+            ? counts.Select(p => p.Value is JsonValue v && v.TryGetValue<long>(out var n) ? n : 0).Sum().ToString(System.Globalization.CultureInfo.InvariantCulture)
+            : "-";
+
     public static string? String(JsonNode? node) => node is JsonValue value && value.TryGetValue<string>(out var s) ? s : null;
 
     public static string Invariant(FormattableString text) => FormattableString.Invariant(text);
