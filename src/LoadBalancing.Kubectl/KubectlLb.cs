@@ -44,13 +44,45 @@ internal static class KubectlLb
             }
 
             var context = new CommandContext(options, kube, pods, stdout, cancellationToken);
-            return options.Command switch
+            if (options.Watch is not { } interval)
             {
-                "backends" => await BackendsCommand.RunAsync(context),
-                "diff" => await DiffCommand.RunAsync(context),
-                "routes" => await RoutesCommand.RunAsync(context),
-                _ => await FreshnessCommand.RunAsync(context),
-            };
+                return await RunCommandAsync(context);
+            }
+
+            // Like kubectl's --watch: draw, wait, draw again (the screen cleared first on a terminal) until interrupted.
+            while (true)
+            {
+                if (ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected)
+                {
+                    await stdout.WriteAsync("\u001b[H\u001b[2J");
+                }
+
+                await stdout.WriteLineAsync(FormattableString.Invariant($"Every {interval.TotalSeconds:0.###} s: {DateTimeOffset.Now:HH:mm:ss}"));
+                int code;
+                try
+                {
+                    code = await RunCommandAsync(context);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    return Ok; // interrupted while drawing
+                }
+
+                if (code != Ok)
+                {
+                    return code;
+                }
+
+                await stdout.FlushAsync(cancellationToken);
+                try
+                {
+                    await Task.Delay(interval, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return Ok;
+                }
+            }
         }
         catch (Exception e) when (e is HttpOperationException or HttpRequestException or JsonException or InvalidDataException or KubeConfigException or IOException)
         {
@@ -64,6 +96,14 @@ internal static class KubectlLb
             return Error;
         }
     }
+
+    private static Task<int> RunCommandAsync(CommandContext context) => context.Options.Command switch
+    {
+        "backends" => BackendsCommand.RunAsync(context),
+        "diff" => DiffCommand.RunAsync(context),
+        "routes" => RoutesCommand.RunAsync(context),
+        _ => FreshnessCommand.RunAsync(context),
+    };
 
     /// <summary>
     /// <c>--pod</c>: that pod; <c>--all-pods</c>, <c>diff</c> and <c>freshness</c>: every matching pod (a difference or a

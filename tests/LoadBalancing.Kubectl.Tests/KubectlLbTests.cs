@@ -45,6 +45,38 @@ public sealed class KubectlLbTests
     }
 
     [Fact]
+    public async Task Backends_Watch_DrawsAgainUntilInterrupted()
+    {
+        await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var output = new FramesWriter(frames: 3, stop);
+        using var error = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+
+        var code = await KubectlLb.RunAsync(["backends", "web", "--watch", "--interval", "50ms", .. rig.Flags], output, error, stop.Token)
+            .WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        Assert.True(code == 0, error.ToString());
+        Assert.True(output.Frames >= 3);
+        Assert.True(System.Text.RegularExpressions.Regex.Count(output.ToString(), @"CLUSTER web\s") >= 2);
+    }
+
+    /// <summary>Cancels once the watch has started its third frame: the command then ends as an interrupted watch does.</summary>
+    private sealed class FramesWriter(int frames, CancellationTokenSource stop) : StringWriter(System.Globalization.CultureInfo.InvariantCulture)
+    {
+        public int Frames { get; private set; }
+
+        public override Task WriteLineAsync(string? value)
+        {
+            if (value?.StartsWith("Every ", StringComparison.Ordinal) == true && ++Frames >= frames)
+            {
+                stop.Cancel();
+            }
+
+            return base.WriteLineAsync(value);
+        }
+    }
+
+    [Fact]
     public async Task Backends_AsJson_IsValidJsonWithEveryCluster()
     {
         await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);

@@ -13,8 +13,11 @@ internal sealed record CommandLine(
     string? Pod,
     bool AllPods,
     bool Json,
-    TimeSpan RequestTimeout)
+    TimeSpan RequestTimeout,
+    TimeSpan? Watch = null)
 {
+    public static readonly TimeSpan DefaultWatchInterval = TimeSpan.FromSeconds(2);
+
     public const string DefaultSelector = "app=lb-proxy";
     public const int DefaultAdminPort = 9901;
     public static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(30);
@@ -37,6 +40,8 @@ internal sealed record CommandLine(
               --pod NAME          ask this pod only
               --all-pods          ask every pod (diff and freshness always do)
           -o, --output FORMAT     table (default) or json
+          -w, --watch             draw again every --interval until interrupted (backends, routes, freshness)
+              --interval T        how often --watch draws: 2s (default), 500ms, 1m
               --kubeconfig PATH   kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)
               --context NAME      kubeconfig context (default: the current one)
               --api-server URL    talk to this API server, without credentials (tests, kubectl proxy)
@@ -52,6 +57,8 @@ internal sealed record CommandLine(
         var allPods = false;
         var json = false;
         var requestTimeout = DefaultRequestTimeout;
+        var watch = false;
+        var interval = DefaultWatchInterval;
         string? missing = null;
         for (var i = 0; i < args.Count; i++)
         {
@@ -116,6 +123,23 @@ internal sealed record CommandLine(
                         }
 
                         requestTimeout = parsed;
+                    }
+
+                    break;
+                case "-w" or "--watch":
+                    watch = true;
+                    break;
+                case "--interval":
+                    var every = Value(ref i);
+                    if (every is not null)
+                    {
+                        if (ParseTimeout(every) is not { } parsed)
+                        {
+                            error = $"--interval: '{every}' is not a duration such as 2s, 500ms or 1m, above zero";
+                            return null;
+                        }
+
+                        interval = parsed;
                     }
 
                     break;
@@ -188,12 +212,25 @@ internal sealed record CommandLine(
         }
 
         error = "";
-        return new CommandLine(command, cluster, kubeConfig, context, ns, apiServer, selector, adminPort, pod, allPods, json, requestTimeout);
+        if (watch && command == "diff")
+        {
+            error = "--watch is for backends, routes and freshness; diff answers once, with its exit code";
+            return null;
+        }
+
+        return new CommandLine(command, cluster, kubeConfig, context, ns, apiServer, selector, adminPort, pod, allPods, json, requestTimeout, watch ? interval : null);
     }
 
     /// <summary>kubectl's forms: <c>30s</c>, <c>1m</c>, <c>1h</c>, or a bare number of seconds.</summary>
     private static TimeSpan? ParseTimeout(string text)
     {
+        if (text.EndsWith("ms", StringComparison.Ordinal))
+        {
+            return int.TryParse(text[..^2], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms > 0
+                ? TimeSpan.FromMilliseconds(ms)
+                : null;
+        }
+
         var (digits, unit) = text.Length > 0 && char.IsLetter(text[^1]) ? (text[..^1], text[^1]) : (text, 's');
         if (!int.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) || value <= 0)
         {

@@ -47,8 +47,14 @@ internal sealed partial class LeaseElection
                 Observe(LeaseRecord.From(written), written);
                 return true;
             }
-            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && conflicts < ConflictRereads)
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
             {
+                // Another replica keeps writing first: it is contending or leading; not an API failure to log.
+                if (conflicts >= ConflictRereads)
+                {
+                    return false;
+                }
+
                 lease = await ReadAsync(cancellationToken).ConfigureAwait(false);
                 if (lease is null)
                 {

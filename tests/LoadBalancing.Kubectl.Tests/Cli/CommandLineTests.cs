@@ -16,6 +16,19 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void TryParse_Watch_TakesAnInterval_AndIsRefusedForDiff()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(2), CommandLine.TryParse(["backends", "-w"], out _)!.Watch);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), CommandLine.TryParse(["freshness", "--watch", "--interval", "500ms"], out _)!.Watch);
+        Assert.Null(CommandLine.TryParse(["backends"], out _)!.Watch);
+
+        Assert.Null(CommandLine.TryParse(["diff", "--watch"], out var error));
+        Assert.Contains("--watch is for backends, routes and freshness", error, StringComparison.Ordinal);
+        Assert.Null(CommandLine.TryParse(["backends", "-w", "--interval", "soon"], out error));
+        Assert.Contains("--interval: 'soon'", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TryParse_Defaults_AreKubectlsAndTheProxys()
     {
         var options = CommandLine.TryParse(["diff"], out _);
@@ -36,7 +49,7 @@ public sealed class CommandLineTests
     [InlineData(new[] { "backends", "-n" }, "-n needs a value")]
     [InlineData(new[] { "backends", "--pod", "a", "--all-pods" }, "--pod and --all-pods exclude each other")]
     [InlineData(new[] { "routes", "web" }, "routes takes no CLUSTER argument")]
-    [InlineData(new[] { "backends", "--watch" }, "unknown flag '--watch'")]
+    [InlineData(new[] { "backends", "--follow" }, "unknown flag '--follow'")]
     [InlineData(new[] { "backends", "--request-timeout", "0s" }, "--request-timeout: '0s' is not a duration")]
     [InlineData(new[] { "backends", "--request-timeout=5x" }, "--request-timeout: '5x' is not a duration")]
     public void TryParse_Mistakes_AreNamed(string[] args, string expected)
