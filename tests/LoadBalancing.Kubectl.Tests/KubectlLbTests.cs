@@ -77,6 +77,19 @@ public sealed class KubectlLbTests
     }
 
     [Fact]
+    public async Task Backends_AsYaml_IsTheSameDocument()
+    {
+        await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);
+
+        var (code, output, error) = await rig.KubectlAsync("backends", "web", "-o", "yaml");
+
+        Assert.True(code == 0, error);
+        Assert.StartsWith("- pod: lb-proxy-0", output, StringComparison.Ordinal);
+        Assert.Matches(@"\n  - name: web\n", output);
+        Assert.Matches(@"\n    freshness: current\n", output);
+    }
+
+    [Fact]
     public async Task Backends_AsJson_IsValidJsonWithEveryCluster()
     {
         await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);

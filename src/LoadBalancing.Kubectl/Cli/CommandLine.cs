@@ -14,7 +14,8 @@ internal sealed record CommandLine(
     bool AllPods,
     bool Json,
     TimeSpan RequestTimeout,
-    TimeSpan? Watch = null)
+    TimeSpan? Watch = null,
+    bool Yaml = false)
 {
     public static readonly TimeSpan DefaultWatchInterval = TimeSpan.FromSeconds(2);
 
@@ -39,7 +40,7 @@ internal sealed record CommandLine(
               --admin-port PORT   the proxy's admin port (default: 9901)
               --pod NAME          ask this pod only
               --all-pods          ask every pod (diff and freshness always do)
-          -o, --output FORMAT     table (default) or json
+          -o, --output FORMAT     table (default), json or yaml
           -w, --watch             draw again every --interval until interrupted (backends, routes, freshness)
               --interval T        how often --watch draws: 2s (default), 500ms, 1m
               --kubeconfig PATH   kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)
@@ -58,6 +59,7 @@ internal sealed record CommandLine(
         var json = false;
         var requestTimeout = DefaultRequestTimeout;
         var watch = false;
+        var yaml = false;
         var interval = DefaultWatchInterval;
         string? missing = null;
         for (var i = 0; i < args.Count; i++)
@@ -95,13 +97,14 @@ internal sealed record CommandLine(
                     break;
                 case "-o" or "--output":
                     var format = Value(ref i);
-                    if (format is not ("table" or "json"))
+                    if (format is not ("table" or "json" or "yaml"))
                     {
-                        error = $"--output: '{format}' is not table or json";
+                        error = $"--output: '{format}' is not table, json or yaml";
                         return null;
                     }
 
-                    json = format == "json";
+                    json = format is "json" or "yaml";
+                    yaml = format == "yaml";
                     break;
                 case "--kubeconfig":
                     kubeConfig = Value(ref i);
@@ -218,7 +221,7 @@ internal sealed record CommandLine(
             return null;
         }
 
-        return new CommandLine(command, cluster, kubeConfig, context, ns, apiServer, selector, adminPort, pod, allPods, json, requestTimeout, watch ? interval : null);
+        return new CommandLine(command, cluster, kubeConfig, context, ns, apiServer, selector, adminPort, pod, allPods, json, requestTimeout, watch ? interval : null, yaml);
     }
 
     /// <summary>kubectl's forms: <c>30s</c>, <c>1m</c>, <c>1h</c>, or a bare number of seconds.</summary>

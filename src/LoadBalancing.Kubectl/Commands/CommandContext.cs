@@ -25,5 +25,7 @@ internal sealed record CommandContext(CommandLine Options, KubeAccess Kube, IRea
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    public Task WriteJsonAsync(System.Text.Json.Nodes.JsonNode node) => Output.WriteLineAsync(node.ToJsonString(Indented));
+    /// <summary>Writes structured output: JSON, or with <c>-o yaml</c> the same document as YAML.</summary>
+    public Task WriteJsonAsync(System.Text.Json.Nodes.JsonNode node) =>
+        Options.Yaml ? Output.WriteAsync(Rendering.Yaml.Write(node)) : Output.WriteLineAsync(node.ToJsonString(Indented));
 }

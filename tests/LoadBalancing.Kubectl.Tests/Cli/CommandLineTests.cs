@@ -45,7 +45,7 @@ public sealed class CommandLineTests
     [InlineData(new[] { "frob" }, "unknown command 'frob'")]
     [InlineData(new string[0], "no command given")]
     [InlineData(new[] { "backends", "--admin-port", "0" }, "--admin-port: '0' is not a port number")]
-    [InlineData(new[] { "backends", "-o", "yaml" }, "--output: 'yaml' is not table or json")]
+    [InlineData(new[] { "backends", "-o", "wide" }, "--output: 'wide' is not table, json or yaml")]
     [InlineData(new[] { "backends", "-n" }, "-n needs a value")]
     [InlineData(new[] { "backends", "--pod", "a", "--all-pods" }, "--pod and --all-pods exclude each other")]
     [InlineData(new[] { "routes", "web" }, "routes takes no CLUSTER argument")]
