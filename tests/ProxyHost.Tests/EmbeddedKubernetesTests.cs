@@ -52,7 +52,11 @@ public sealed class EmbeddedKubernetesTests
             // Discovery's hosted service waited for the first list before the listeners opened.
             Assert.Equal("pod-a", await client.GetStringAsync("/", TestContext.Current.CancellationToken));
             Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("readyz", TestContext.Current.CancellationToken)).StatusCode);
-            Assert.Contains("\"freshness\": \"current\"", await admin.GetStringAsync("backends", TestContext.Current.CancellationToken), StringComparison.Ordinal);
+            var backends = await admin.GetStringAsync("backends", TestContext.Current.CancellationToken);
+            Assert.Contains("\"freshness\": \"current\"", backends, StringComparison.Ordinal);
+            using var json = System.Text.Json.JsonDocument.Parse(backends);
+            var source = json.RootElement.GetProperty("clusters")[0].GetProperty("source");
+            Assert.Equal(("KubernetesService", "shop", "web", "http"), (source.GetProperty("kind").GetString(), source.GetProperty("namespace").GetString(), source.GetProperty("service").GetString(), source.GetProperty("port").GetString()));
         }
         finally
         {

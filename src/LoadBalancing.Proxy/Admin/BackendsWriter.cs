@@ -113,6 +113,39 @@ internal static class BackendsWriter
         json.WriteEndArray();
     }
 
+    /// <summary>Where the endpoints come from (the configuration, or a Kubernetes Service) and the hash key, if any.</summary>
+    private static void WriteSource(Utf8JsonWriter json, ClusterOptions options)
+    {
+        json.WriteStartObject("source");
+        if (options.Kubernetes is { } service)
+        {
+            json.WriteString("kind", "KubernetesService");
+            json.WriteString("namespace", service.Namespace);
+            json.WriteString("service", service.Service);
+            if (service.Port is { } port)
+            {
+                json.WriteString("port", port);
+            }
+        }
+        else
+        {
+            json.WriteString("kind", "Configuration");
+        }
+
+        json.WriteEndObject();
+        if (options.HashKey.Source != HashKeySource.None)
+        {
+            json.WriteStartObject("hashKey");
+            json.WriteString("source", options.HashKey.Source.ToString());
+            if (options.HashKey.Name is { } name)
+            {
+                json.WriteString("name", name);
+            }
+
+            json.WriteEndObject();
+        }
+    }
+
     private static void WriteSeconds(Utf8JsonWriter json, string name, TimeSpan? value)
     {
         if (value is { } span)
@@ -133,6 +166,7 @@ internal static class BackendsWriter
         json.WriteString("name", cluster.Name);
         json.WriteString("algorithm", cluster.Options.Algorithm.ToString());
         json.WriteString("discovery", cluster.StalenessBound is null ? "static" : "dynamic");
+        WriteSource(json, cluster.Options);
         json.WriteNumber("endpointSetVersion", set.Version);
         WriteTime(json, "lastChanged", cluster.Source.LastChanged);
         WriteTime(json, "lastConfirmed", cluster.Source.LastConfirmed);
