@@ -69,6 +69,8 @@ internal sealed class ProxyMetrics
             "Upstream connections opened."), "lb_proxy_upstream_connections_opened_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.upstream.connections.reused", () => PerCluster(runtime.Clusters, static c => c.Metrics.ConnectionsReused), "{request}",
             "Requests sent on a pooled keep-alive connection."), "lb_proxy_upstream_connections_reused_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.route.requests", () => RouteRequests(runtime.Config), "{request}",
+            "Requests answered by each route (forwarded, redirected or answered directly), by route and status class (code=\"none\": no response, the client left)."), "lb_proxy_route_requests_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.endpoint.requests", () => EndpointRequests(runtime.Clusters), "{request}",
             "Attempts sent to each endpoint, by cluster and endpoint (clusters whose EndpointMetrics allows it)."), "lb_proxy_endpoint_requests_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.endpoint.responses", () => EndpointResponses(runtime.Clusters), "{response}",
@@ -156,6 +158,20 @@ internal sealed class ProxyMetrics
             foreach (var error in errors)
             {
                 measurements.Add(new Measurement<long>(cluster.Metrics.Errors(error), Cluster(cluster), new("kind", ClusterMetrics.ErrorNames[(int)error])));
+            }
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<long>> RouteRequests(ProxyConfigSnapshot config)
+    {
+        var measurements = new List<Measurement<long>>(config.RouteCounters.Count * StatusClassNames.Length);
+        foreach (var (name, counters) in config.RouteCounters)
+        {
+            for (var statusClass = 0; statusClass < StatusClassNames.Length; statusClass++)
+            {
+                measurements.Add(new Measurement<long>(counters.Requests(statusClass), new("route", name), new("code", StatusClassNames[statusClass])));
             }
         }
 

@@ -110,6 +110,7 @@ public sealed class ProxyMetricsTests
             "lb_proxy_upstream_connections gauge {cluster}",
             "lb_proxy_upstream_connections_opened_total counter {cluster}",
             "lb_proxy_upstream_connections_reused_total counter {cluster}",
+            "lb_proxy_route_requests_total counter {code,route}",
             "lb_proxy_endpoint_requests_total counter {cluster,endpoint}",
             "lb_proxy_endpoint_responses_total counter {cluster,code,endpoint}",
             "lb_proxy_endpoint_errors_total counter {cluster,endpoint,kind}",
