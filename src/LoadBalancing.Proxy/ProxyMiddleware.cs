@@ -55,12 +55,14 @@ internal sealed class ProxyMiddleware(ProxyRuntime runtime, AccessLogWriter? acc
                     response.ContentLength = 0;
                     route.ResponseHeaders?.Apply(response.Headers);
                     log?.WriteAnswered(context, started, response.StatusCode, 0, "redirect", route.Name);
+                    route.Counters.Ended(response.StatusCode);
                     return Task.CompletedTask;
                 }
 
             case RouteAction.DirectResponse:
                 route.ResponseHeaders?.Apply(context.Response.Headers);
                 log?.WriteAnswered(context, started, route.DirectStatus, route.DirectBody.Length, "direct_response", route.Name);
+                route.Counters.Ended(route.DirectStatus);
                 return PlainAsync(context, route.DirectStatus, route.DirectContentType, route.DirectBody);
 
             default:

@@ -282,7 +282,7 @@ internal sealed partial class ProxyRuntime
             };
         }
 
-        return new ProxyConfigSnapshot(options, clusters, generation, source, Time.GetUtcNow(), fingerprint);
+        return new ProxyConfigSnapshot(options, clusters, generation, source, Time.GetUtcNow(), fingerprint, previous);
     }
 
     /// <summary>

@@ -73,6 +73,28 @@ public sealed class ClusterOptions
 
     /// <summary>Below this share of healthy endpoints, ejections are ignored (Envoy's panic threshold). Default 50.</summary>
     public double PanicThresholdPercent { get; set; } = 50;
+
+    /// <summary>
+    /// Whether /metrics (and the meter) carry this cluster's per-endpoint series. Default
+    /// <see cref="EndpointMetricsMode.Auto"/>: on while the cluster has at most <see cref="AutoEndpointMetricsLimit"/> endpoints.
+    /// </summary>
+    public EndpointMetricsMode EndpointMetrics { get; set; } = EndpointMetricsMode.Auto;
+
+    /// <summary>The most endpoints a cluster may have for <see cref="EndpointMetricsMode.Auto"/> to export their series (50).</summary>
+    public const int AutoEndpointMetricsLimit = 50;
+}
+
+/// <summary>Whether a cluster's per-endpoint metric series are exported.</summary>
+public enum EndpointMetricsMode
+{
+    /// <summary>Exported while the cluster has at most <see cref="ClusterOptions.AutoEndpointMetricsLimit"/> endpoints.</summary>
+    Auto,
+
+    /// <summary>Always exported, however many endpoints the cluster has.</summary>
+    On,
+
+    /// <summary>Never exported.</summary>
+    Off,
 }
 
 /// <summary>One static endpoint.</summary>

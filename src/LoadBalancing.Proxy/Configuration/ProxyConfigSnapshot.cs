@@ -10,12 +10,27 @@ namespace LoadBalancing.Proxy;
 internal sealed class ProxyConfigSnapshot
 {
     // A reload passes the fingerprint it has just written to compare with the configuration in service.
-    public ProxyConfigSnapshot(ProxyOptions options, IReadOnlyDictionary<string, ProxyCluster> clusters, long generation, string source, DateTimeOffset loadedAt, string? fingerprint = null)
+    public ProxyConfigSnapshot(ProxyOptions options, IReadOnlyDictionary<string, ProxyCluster> clusters, long generation, string source, DateTimeOffset loadedAt, string? fingerprint = null, ProxyConfigSnapshot? previous = null)
     {
         Options = options;
         ClustersByName = clusters;
         Clusters = [.. clusters.Values];
-        Routes = new RouteTable([.. options.Routes.Select((r, i) => new ProxyRoute(r, i, clusters))]);
+        var counters = new Dictionary<string, RouteCounters>(StringComparer.Ordinal);
+        var routes = new ProxyRoute[options.Routes.Count];
+        for (var i = 0; i < routes.Length; i++)
+        {
+            var route = routes[i] = new ProxyRoute(options.Routes[i], i, clusters);
+            if (!counters.TryGetValue(route.Name, out var shared))
+            {
+                // A route that keeps its name keeps its counts: a reload is not a counter reset.
+                counters[route.Name] = shared = previous?.RouteCounters.GetValueOrDefault(route.Name) ?? route.Counters;
+            }
+
+            route.Counters = shared;
+        }
+
+        RouteCounters = counters;
+        Routes = new RouteTable(routes);
         Generation = generation;
         Source = source;
         LoadedAt = loadedAt;
@@ -30,6 +45,9 @@ internal sealed class ProxyConfigSnapshot
     public IReadOnlyDictionary<string, ProxyCluster> ClustersByName { get; }
 
     public RouteTable Routes { get; }
+
+    /// <summary>Each route name's counters, in configuration order, for lb.proxy.route.requests.</summary>
+    public IReadOnlyDictionary<string, RouteCounters> RouteCounters { get; }
 
     /// <summary>1 for the configuration the proxy started with, one more for every reload that changed something.</summary>
     public long Generation { get; }

@@ -75,7 +75,8 @@ internal static class ProxyConfigurationShape
         .Value("HashBalanceFactor", Optional(Number), (o, v) => o.HashBalanceFactor = v)
         .Object("OutlierDetection", OutlierDetection, o => o.OutlierDetection)
         .Object("SlowStart", SlowStart, o => o.SlowStart)
-        .Value("PanicThresholdPercent", Number, (o, v) => o.PanicThresholdPercent = v);
+        .Value("PanicThresholdPercent", Number, (o, v) => o.PanicThresholdPercent = v)
+        .Value("EndpointMetrics", Enum<EndpointMetricsMode>("an endpoint metrics mode"), (o, v) => o.EndpointMetrics = v);
 
     public static readonly ObjectShape<ListenerOptions> Listener = new ObjectShape<ListenerOptions>("a listener")
         .Value("Url", Text, (o, v) => o.Url = v)

@@ -359,6 +359,12 @@ internal static class ProxyOptionsJson
         json.WriteNumber("MinWeightPercent", cluster.SlowStart.MinWeightPercent);
         json.WriteEndObject();
         json.WriteNumber("PanicThresholdPercent", cluster.PanicThresholdPercent);
+        if (withForwarding)
+        {
+            // Read at collection time only: changing it is a forwarding-only change, the cluster stays.
+            json.WriteString("EndpointMetrics", cluster.EndpointMetrics.ToString());
+        }
+
         json.WriteEndObject();
     }
 

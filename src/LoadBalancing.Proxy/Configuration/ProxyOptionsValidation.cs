@@ -228,6 +228,11 @@ internal static class ProxyOptionsValidation
             errors.Add($"{key}:MaxResponseHeaderBytes must be between 1024 and 1048576; got {cluster.MaxResponseHeaderBytes.ToString(CultureInfo.InvariantCulture)}.");
         }
 
+        if (!Enum.IsDefined(cluster.EndpointMetrics))
+        {
+            errors.Add($"{key}:EndpointMetrics must be Auto, On or Off; got {cluster.EndpointMetrics}.");
+        }
+
         var needsName = cluster.HashKey.Source is HashKeySource.Header or HashKeySource.Cookie or HashKeySource.QueryParameter;
         if (needsName && string.IsNullOrWhiteSpace(cluster.HashKey.Name))
         {

@@ -403,8 +403,11 @@ internal sealed partial class HttpForwarder
         {
             cluster.RetryBudget.Exit(exchange.RetrySlots);
             exchange.AccessLog?.WriteForwarded(context, exchange.RequestStarted, cluster, exchange);
+            var route = exchange.Route;
             _exchanges.Return(exchange);
-            metrics.RequestEnded(context.RequestAborted.IsCancellationRequested ? 0 : context.Response.StatusCode);
+            var status = context.RequestAborted.IsCancellationRequested ? 0 : context.Response.StatusCode;
+            metrics.RequestEnded(status);
+            route?.Counters.Ended(status);
         }
     }
 

@@ -69,6 +69,14 @@ internal sealed class ProxyMetrics
             "Upstream connections opened."), "lb_proxy_upstream_connections_opened_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.upstream.connections.reused", () => PerCluster(runtime.Clusters, static c => c.Metrics.ConnectionsReused), "{request}",
             "Requests sent on a pooled keep-alive connection."), "lb_proxy_upstream_connections_reused_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.route.requests", () => RouteRequests(runtime.Config), "{request}",
+            "Requests answered by each route (forwarded, redirected or answered directly), by route and status class (code=\"none\": no response, the client left)."), "lb_proxy_route_requests_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.endpoint.requests", () => EndpointRequests(runtime.Clusters), "{request}",
+            "Attempts sent to each endpoint, by cluster and endpoint (clusters whose EndpointMetrics allows it)."), "lb_proxy_endpoint_requests_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.endpoint.responses", () => EndpointResponses(runtime.Clusters), "{response}",
+            "Responses from each endpoint by status class, by cluster and endpoint (clusters whose EndpointMetrics allows it)."), "lb_proxy_endpoint_responses_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.endpoint.errors", () => EndpointErrors(runtime.Clusters), "{error}",
+            "Failed attempts on each endpoint by kind, by cluster and endpoint (clusters whose EndpointMetrics allows it)."), "lb_proxy_endpoint_errors_total", "counter");
         _families.Add(new PrometheusFamily(UpstreamDuration, "lb_proxy_upstream_latency_seconds", "histogram", text => WriteLatency(text, runtime.Clusters)));
 
         Observed(Meter.CreateObservableUpDownCounter("lb.cluster.endpoints", () => Endpoints(runtime.Clusters), "{endpoint}",
@@ -150,6 +158,94 @@ internal sealed class ProxyMetrics
             foreach (var error in errors)
             {
                 measurements.Add(new Measurement<long>(cluster.Metrics.Errors(error), Cluster(cluster), new("kind", ClusterMetrics.ErrorNames[(int)error])));
+            }
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<long>> RouteRequests(ProxyConfigSnapshot config)
+    {
+        var measurements = new List<Measurement<long>>(config.RouteCounters.Count * StatusClassNames.Length);
+        foreach (var (name, counters) in config.RouteCounters)
+        {
+            for (var statusClass = 0; statusClass < StatusClassNames.Length; statusClass++)
+            {
+                measurements.Add(new Measurement<long>(counters.Requests(statusClass), new("route", name), new("code", StatusClassNames[statusClass])));
+            }
+        }
+
+        return measurements;
+    }
+
+    /// <summary>
+    /// Whether a cluster's endpoints are exported, read at collection time so a reload that changes the option only
+    /// reconfigures the cluster. Auto bounds the cardinality: at most <see cref="ClusterOptions.AutoEndpointMetricsLimit"/>
+    /// endpoints.
+    /// </summary>
+    internal static bool ExportsEndpoints(Clusters.ProxyCluster cluster, int endpoints) => cluster.Options.EndpointMetrics switch
+    {
+        EndpointMetricsMode.On => true,
+        EndpointMetricsMode.Off => false,
+        _ => endpoints <= ClusterOptions.AutoEndpointMetricsLimit,
+    };
+
+    /// <summary>Each exported endpoint of each cluster with its totals (null before its first attempt: the series read 0).</summary>
+    private static IEnumerable<(KeyValuePair<string, object?> Cluster, KeyValuePair<string, object?> Endpoint, Clusters.EndpointTotals? Totals)> ExportedEndpoints(
+        IReadOnlyList<Clusters.ProxyCluster> clusters)
+    {
+        foreach (var cluster in clusters)
+        {
+            var set = cluster.Source.Current;
+            if (!ExportsEndpoints(cluster, set.Count))
+            {
+                continue;
+            }
+
+            var name = Cluster(cluster);
+            for (var i = 0; i < set.Count; i++)
+            {
+                yield return (name, new("endpoint", set.Endpoints[i].ToString()), cluster.Totals(set.States[i]));
+            }
+        }
+    }
+
+    private static List<Measurement<long>> EndpointRequests(IReadOnlyList<Clusters.ProxyCluster> clusters)
+    {
+        var measurements = new List<Measurement<long>>();
+        foreach (var (cluster, endpoint, totals) in ExportedEndpoints(clusters))
+        {
+            measurements.Add(new Measurement<long>(totals?.Requests ?? 0, cluster, endpoint));
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<long>> EndpointResponses(IReadOnlyList<Clusters.ProxyCluster> clusters)
+    {
+        var measurements = new List<Measurement<long>>();
+        foreach (var (cluster, endpoint, totals) in ExportedEndpoints(clusters))
+        {
+            for (var statusClass = 1; statusClass < StatusClassNames.Length; statusClass++)
+            {
+                measurements.Add(new Measurement<long>(totals?.Responses(statusClass) ?? 0, cluster, endpoint, new("code", StatusClassNames[statusClass])));
+            }
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<long>> EndpointErrors(IReadOnlyList<Clusters.ProxyCluster> clusters)
+    {
+        var measurements = new List<Measurement<long>>();
+        foreach (var (cluster, endpoint, totals) in ExportedEndpoints(clusters))
+        {
+            measurements.Add(new Measurement<long>(totals?.Timeouts ?? 0, cluster, endpoint, new("kind", "timeout")));
+            measurements.Add(new Measurement<long>(totals?.Resets ?? 0, cluster, endpoint, new("kind", "reset")));
+            for (var kind = 0; kind < Clusters.EndpointTotals.ConnectFailureNames.Length; kind++)
+            {
+                measurements.Add(new Measurement<long>(totals?.ConnectFailures((Clusters.ConnectFailure)kind) ?? 0, cluster, endpoint,
+                    new("kind", "connect_" + Clusters.EndpointTotals.ConnectFailureNames[kind])));
             }
         }
 

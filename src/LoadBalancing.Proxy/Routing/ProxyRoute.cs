@@ -78,6 +78,9 @@ internal sealed class ProxyRoute
 
     public string Name { get; }
 
+    /// <summary>What the route answered, shared by the routes of one name and kept across reloads (see <see cref="ProxyConfigSnapshot"/>).</summary>
+    public RouteCounters Counters { get; internal set; } = new();
+
     /// <summary>The route's position in configuration: the last tie-breaker of precedence.</summary>
     public int Index { get; }
 
