@@ -22,7 +22,7 @@ public sealed class EndpointMetricsTests
         var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, good.Address, bad.Address);
         options.Clusters["web"].OutlierDetection.Enabled = false;
         await using var proxy = await TestProxy.StartAsync(options);
-        using var app = new AppListener(proxy.Services.GetRequiredService<IMeterFactory>());
+        using var app = new AppMeterListener(proxy.Services.GetRequiredService<IMeterFactory>());
         var ct = TestContext.Current.CancellationToken;
 
         const int Sent = 20;
@@ -87,7 +87,7 @@ public sealed class EndpointMetricsTests
         var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
         options.Clusters["web"].EndpointMetrics = EndpointMetricsMode.Off;
         await using var proxy = await TestProxy.StartAsync(options);
-        using var app = new AppListener(proxy.Services.GetRequiredService<IMeterFactory>());
+        using var app = new AppMeterListener(proxy.Services.GetRequiredService<IMeterFactory>());
         var ct = TestContext.Current.CancellationToken;
         (await proxy.Client.GetAsync("/", ct)).EnsureSuccessStatusCode();
         var cluster = proxy.Cluster();
@@ -121,7 +121,7 @@ public sealed class EndpointMetricsTests
         var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, addresses);
         options.Clusters["web"].EndpointMetrics = mode;
         await using var proxy = await TestProxy.StartAsync(options);
-        using var app = new AppListener(proxy.Services.GetRequiredService<IMeterFactory>());
+        using var app = new AppMeterListener(proxy.Services.GetRequiredService<IMeterFactory>());
 
         var text = await proxy.Admin.GetStringAsync("metrics", TestContext.Current.CancellationToken);
         app.Collect();
@@ -174,50 +174,4 @@ public sealed class EndpointMetricsTests
     }
 
     private static int EndpointSamples(string text) => Regex.Count(text, "^lb_proxy_endpoint_[a-z_]+\\{", RegexOptions.Multiline);
-
-    /// <summary>The proxy's meter as an embedding application's pipeline sees it: the latest value per instrument and tag set.</summary>
-    private sealed class AppListener : IDisposable
-    {
-        private readonly MeterListener _listener = new();
-        private readonly ConcurrentDictionary<(string Instrument, string Tags), long> _observed = new();
-
-        public AppListener(IMeterFactory factory)
-        {
-            _listener.InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Meter.Name == "LoadBalancing.Proxy" && instrument.Meter.Scope == factory)
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<long>((i, v, t, _) => _observed[(i.Name, Tags(t))] = v);
-            _listener.Start();
-        }
-
-        public void Collect()
-        {
-            _observed.Clear();
-            _listener.RecordObservableInstruments();
-        }
-
-        public long Value(string instrument, string tags) =>
-            _observed.TryGetValue((instrument, tags), out var v) ? v : throw new InvalidOperationException($"{instrument} {{{tags}}} was not observed");
-
-        public bool Any(string instrument) => _observed.Keys.Any(k => k.Instrument == instrument);
-
-        public int Count(string instrument) => _observed.Keys.Count(k => k.Instrument == instrument);
-
-        public void Dispose() => _listener.Dispose();
-
-        private static string Tags(ReadOnlySpan<KeyValuePair<string, object?>> tags)
-        {
-            var parts = new List<string>();
-            foreach (var tag in tags)
-            {
-                parts.Add($"{tag.Key}={tag.Value}");
-            }
-
-            return string.Join(",", parts);
-        }
-    }
 }

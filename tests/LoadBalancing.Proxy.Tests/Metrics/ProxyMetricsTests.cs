@@ -17,7 +17,7 @@ public sealed class ProxyMetricsTests
         var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address, Loopback.DeadEndpoint("127.0.0.3"));
         options.Clusters["web"].OutlierDetection.Enabled = false;
         await using var proxy = await TestProxy.StartAsync(options);
-        using var app = new AppListener(proxy.Services.GetRequiredService<IMeterFactory>());
+        using var app = new AppMeterListener(proxy.Services.GetRequiredService<IMeterFactory>());
         var ct = TestContext.Current.CancellationToken;
 
         // Round-robin cursors are per thread: send until a request has met the dead endpoint.
@@ -183,58 +183,5 @@ public sealed class ProxyMetricsTests
 
             labelSets.Clear();
         }
-    }
-
-    /// <summary>What an embedding application's metrics pipeline sees: the proxy's meter from the application's IMeterFactory.</summary>
-    private sealed class AppListener : IDisposable
-    {
-        private readonly MeterListener _listener = new();
-        private readonly ConcurrentDictionary<(string Instrument, string Tags), long> _observed = new();
-
-        public AppListener(IMeterFactory factory)
-        {
-            _listener.InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Meter.Name == "LoadBalancing.Proxy" && instrument.Meter.Scope == factory)
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<long>((i, v, t, _) => _observed[(i.Name, Tags(t))] = v);
-            _listener.SetMeasurementEventCallback<int>((i, v, t, _) => _observed[(i.Name, Tags(t))] = v);
-            _listener.SetMeasurementEventCallback<double>((i, v, t, _) =>
-            {
-                if (i.Name == "lb.proxy.upstream.duration" && Tags(t) == "cluster=web")
-                {
-                    Durations.Enqueue(v);
-                }
-            });
-            _listener.Start();
-        }
-
-        public ConcurrentQueue<double> Durations { get; } = new();
-
-        /// <summary>Collects the observable instruments and returns one series (of cluster "web" unless proxy-wide).</summary>
-        public long Observe(string instrument, string? tag = null, string? value = null)
-        {
-            _listener.RecordObservableInstruments();
-            var tags = tag is null ? "cluster=web" : $"cluster=web,{tag}={value}";
-            return _observed.TryGetValue((instrument, tags), out var v) ? v
-                : _observed.TryGetValue((instrument, tag is null ? "" : $"{tag}={value}"), out v) ? v
-                : throw new InvalidOperationException($"{instrument} {{{tags}}} was not observed");
-        }
-
-        private static string Tags(ReadOnlySpan<KeyValuePair<string, object?>> tags)
-        {
-            var parts = new List<string>();
-            foreach (var tag in tags)
-            {
-                parts.Add($"{tag.Key}={tag.Value}");
-            }
-
-            return string.Join(",", parts);
-        }
-
-        public void Dispose() => _listener.Dispose();
     }
 }
