@@ -67,7 +67,10 @@ internal sealed class ProxyMiddleware(ProxyRuntime runtime, AccessLogWriter? acc
 
             default:
                 route.RequestHeaders?.Apply(request.Headers);
-                return runtime.Forwarder.ForwardAsync(context, route.ChooseCluster(context), route, log, started);
+                var cluster = route.ChooseCluster(context);
+                return cluster.IsMultiplexed
+                    ? runtime.MultiplexedForwarder.ForwardAsync(context, cluster, route, log, started)
+                    : runtime.Forwarder.ForwardAsync(context, cluster, route, log, started);
         }
     }
 

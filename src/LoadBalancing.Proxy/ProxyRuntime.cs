@@ -46,6 +46,7 @@ internal sealed partial class ProxyRuntime : IDisposable
             routeSource.OnChanged(() => OnRouteSourceChanged(routeSource));
         }
         Forwarder = new HttpForwarder(time);
+        MultiplexedForwarder = new Forwarding.Multiplexed.MultiplexedForwarder(time);
         Metrics.Observe(this);
         Meters = new Admin.MeterExporter(Metrics);
     }
@@ -70,6 +71,9 @@ internal sealed partial class ProxyRuntime : IDisposable
     public RouteTable Routes => _config.Routes;
 
     public HttpForwarder Forwarder { get; }
+
+    /// <summary>The forwarder of clusters that speak HTTP/2 to their endpoints.</summary>
+    public Forwarding.Multiplexed.MultiplexedForwarder MultiplexedForwarder { get; }
 
     /// <summary>The <c>LoadBalancing.Proxy</c> meter's instruments, over the counters below and the clusters'.</summary>
     public Metrics.ProxyMetrics Metrics { get; }

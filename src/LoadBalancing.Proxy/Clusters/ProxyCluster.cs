@@ -29,6 +29,7 @@ internal sealed class ProxyCluster : IDisposable
         _logger = logger ?? NullLogger.Instance;
         Metrics = new ClusterMetrics(name, metrics.UpstreamDuration);
         _forwarding = new ForwardingSettings(options);
+        IsMultiplexed = options.Protocol == UpstreamProtocol.Http2;
         Source = source;
         _blocks = blocks;
         _time = time;
@@ -47,6 +48,12 @@ internal sealed class ProxyCluster : IDisposable
 
     public string Name { get; }
 
+    /// <summary>
+    /// Whether requests go out over HTTP/2 through each endpoint's multiplexed client rather than the proxy's own
+    /// HTTP/1.1 connections. Fixed for the cluster's life: a reload that changes the protocol builds a new cluster.
+    /// </summary>
+    public bool IsMultiplexed { get; }
+
     /// <summary>The cluster's options. A reload that changes only how requests are forwarded replaces them in place.</summary>
     public ClusterOptions Options => _forwarding.Options;
 
@@ -60,6 +67,9 @@ internal sealed class ProxyCluster : IDisposable
 
     /// <summary>The retry policy of routes that set none: the cluster's attempts, on connect failures and resets.</summary>
     public RetryPolicy DefaultRetry => _forwarding.DefaultRetry;
+
+    /// <summary>The gRPC statuses that count against an endpoint (<see cref="GrpcOptions.FailureStatuses"/>), one bit per code.</summary>
+    public int GrpcFailures => _forwarding.GrpcFailures;
 
     /// <summary>
     /// Takes options that differ only in how requests are forwarded (timeouts, attempts, host header, response head
@@ -182,6 +192,10 @@ internal sealed class ProxyCluster : IDisposable
         public HashKeyPolicy HashKey { get; } = new(options.HashKey);
 
         public RetryPolicy DefaultRetry { get; } = RetryPolicy.ForCluster(options);
+
+        /// <summary>The gRPC statuses that count against an endpoint, one bit per code.</summary>
+        public int GrpcFailures { get; } = ((IEnumerable<GrpcStatusCode>?)options.Grpc.FailureStatuses ?? GrpcOptions.DefaultFailureStatuses)
+            .Aggregate(0, static (mask, code) => mask | (1 << (int)code));
     }
 
     private UpstreamPool CreateFallbackPool(BackendEndpoint endpoint)
@@ -190,8 +204,12 @@ internal sealed class ProxyCluster : IDisposable
         return Interlocked.CompareExchange(ref _fallbackPool, pool, null) ?? pool;
     }
 
-    private UpstreamPool CreatePool(BackendEndpoint endpoint) =>
-        new(endpoint, _blocks, Metrics, _time, Options.MaxIdleConnectionsPerEndpoint, Options.PooledConnectionIdleTimeout);
+    private UpstreamPool CreatePool(BackendEndpoint endpoint) => IsMultiplexed
+        ? new UpstreamPool(endpoint, _blocks, Metrics, _time, 0, Options.PooledConnectionIdleTimeout)
+        {
+            Multiplexed = new Upstream.Multiplexed.MultiplexedClient(endpoint, UpstreamPool.RemoteEndPointOf(endpoint), () => Options, _time),
+        }
+        : new UpstreamPool(endpoint, _blocks, Metrics, _time, Options.MaxIdleConnectionsPerEndpoint, Options.PooledConnectionIdleTimeout);
 
     private void RemoveGonePools(EndpointSet set)
     {

@@ -29,6 +29,16 @@ public sealed class ClusterOptions
     /// <summary>How many endpoints one request may try (1 disables retries). Default 3, at most 8.</summary>
     public int MaxAttempts { get; set; } = 3;
 
+    /// <summary>
+    /// The HTTP version spoken to the endpoints. Default <see cref="UpstreamProtocol.Http1"/>; gRPC services need
+    /// <see cref="UpstreamProtocol.Http2"/>. From Kubernetes, the Service port's <c>appProtocol</c> chooses it when
+    /// this is not set.
+    /// </summary>
+    public UpstreamProtocol? Protocol { get; set; }
+
+    /// <summary>How gRPC calls through this cluster are judged.</summary>
+    public GrpcOptions Grpc { get; set; } = new();
+
     /// <summary>How long a TCP connect to an endpoint may take. Default 2 s.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(2);
 

@@ -54,8 +54,14 @@ internal static class ProxyConfigurationShape
         .Value("Service", Text, (o, v) => o.Service = v)
         .Value("Port", OptionalText, (o, v) => o.Port = v);
 
+    public static readonly ObjectShape<GrpcOptions> Grpc = new ObjectShape<GrpcOptions>("Grpc")
+        .List("FailureStatuses", Enum<GrpcStatusCode>("a gRPC status code name"), o => o.FailureStatuses ??= new List<GrpcStatusCode>())
+        .Value("HonourDeadlines", Flag, (o, v) => o.HonourDeadlines = v);
+
     public static readonly ObjectShape<ClusterOptions> Cluster = new ObjectShape<ClusterOptions>("a cluster")
         .Value("Algorithm", Enum<LoadBalancingAlgorithm>("a balancing algorithm"), (o, v) => o.Algorithm = v)
+        .Value("Protocol", Optional(Enum<UpstreamProtocol>("an upstream protocol")), (o, v) => o.Protocol = v)
+        .Object("Grpc", Grpc, o => o.Grpc)
         .List("Endpoints", Endpoint, o => o.Endpoints)
         .Object("Kubernetes", KubernetesService, o => o.Kubernetes ??= new())
         .Object("HashKey", HashKey, o => o.HashKey)

@@ -286,6 +286,7 @@ internal static class ProxyOptionsJson
     {
         json.WriteStartObject();
         json.WriteString("Algorithm", cluster.Algorithm.ToString());
+        WriteOptional(json, "Protocol", cluster.Protocol?.ToString());
         if (withEndpoints)
         {
             json.WritePropertyName("Endpoints");
@@ -317,6 +318,17 @@ internal static class ProxyOptionsJson
             json.WriteString("ConnectTimeout", Duration(cluster.ConnectTimeout));
             json.WriteString("ResponseHeaderTimeout", Duration(cluster.ResponseHeaderTimeout));
             json.WriteString("IdleTimeout", Duration(cluster.IdleTimeout));
+            json.WriteStartObject("Grpc");
+            json.WritePropertyName("FailureStatuses");
+            json.WriteStartArray();
+            foreach (var status in (IEnumerable<GrpcStatusCode>?)cluster.Grpc.FailureStatuses ?? GrpcOptions.DefaultFailureStatuses)
+            {
+                json.WriteStringValue(status.ToString());
+            }
+
+            json.WriteEndArray();
+            json.WriteBoolean("HonourDeadlines", cluster.Grpc.HonourDeadlines);
+            json.WriteEndObject();
         }
 
         json.WriteString("PooledConnectionIdleTimeout", Duration(cluster.PooledConnectionIdleTimeout));

@@ -228,6 +228,19 @@ internal static class ProxyOptionsValidation
             errors.Add($"{key}:MaxResponseHeaderBytes must be between 1024 and 1048576; got {cluster.MaxResponseHeaderBytes.ToString(CultureInfo.InvariantCulture)}.");
         }
 
+        if (cluster.Protocol is { } protocol && !Enum.IsDefined(protocol))
+        {
+            errors.Add($"{key}:Protocol must be Http1, Http2 or Auto; got {protocol}.");
+        }
+
+        foreach (var (status, index) in (cluster.Grpc.FailureStatuses ?? []).Select((s, i) => (s, i)))
+        {
+            if (!Enum.IsDefined(status))
+            {
+                errors.Add($"{key}:Grpc:FailureStatuses:{index.ToString(CultureInfo.InvariantCulture)} must be a gRPC status code (0 to 16); got {(int)status}.");
+            }
+        }
+
         if (!Enum.IsDefined(cluster.EndpointMetrics))
         {
             errors.Add($"{key}:EndpointMetrics must be Auto, On or Off; got {cluster.EndpointMetrics}.");

@@ -132,6 +132,19 @@ internal sealed class Exchange : IDisposable
     public void SetDeadline(TimeSpan timeout) =>
         Deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
 
+    /// <summary>Brings the deadline forward to <paramref name="timeout"/> from now if that is sooner; true when it did.</summary>
+    public bool TightenDeadline(TimeSpan timeout)
+    {
+        var deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
+        if (Deadline != 0 && Deadline <= deadline)
+        {
+            return false;
+        }
+
+        Deadline = deadline;
+        return true;
+    }
+
     /// <summary>Whether the route's request timeout has passed.</summary>
     public bool DeadlinePassed =>
         Deadline != 0 && (_time.GetTimestamp() >= Deadline || (_armedToDeadline && _cts.IsCancellationRequested));

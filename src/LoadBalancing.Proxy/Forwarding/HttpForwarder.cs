@@ -24,8 +24,6 @@ namespace LoadBalancing.Proxy.Forwarding;
 /// </remarks>
 internal sealed partial class HttpForwarder
 {
-    private const int MaxRepicks = 8;
-
     private readonly ObjectPool<Exchange> _exchanges;
     private readonly TimeProvider _time;
 
@@ -88,41 +86,11 @@ internal sealed partial class HttpForwarder
             var fallbackTried = false;
             for (var attempt = 0; ; attempt++)
             {
-                // Affinity applies to the first try; a retry wants any other endpoint.
-                exchange.Pick = attempt < exchange.Retry.MaxAttempts
-                    ? PickUntried(cluster.Balancer, attempt == 0 ? exchange.PickContext : PickContext.None, in exchange.Tried)
-                    : default;
-                if (!exchange.Pick.HasEndpoint)
+                if (!Attempts.TryPickNext(cluster, exchange, attempt, ref fallbackTried))
                 {
-                    // Every endpoint tried failed before reaching its upstream (or there was none): the last
-                    // resort, once — for example the Service's ClusterIP while discovery's list is stale.
-                    if (fallbackTried || (attempt > 0 && !exchange.Last.Retryable))
-                    {
-                        break;
-                    }
-
-                    exchange.Pick = cluster.Balancer.PickFallback();
-                    if (!exchange.Pick.HasEndpoint || exchange.Tried.Contains(exchange.Pick.Endpoint!))
-                    {
-                        exchange.Pick.Release();
-                        break;
-                    }
+                    break;
                 }
 
-                fallbackTried |= exchange.Pick.Status == PickStatus.Fallback;
-
-                if (attempt > 0)
-                {
-                    metrics.Retry();
-                }
-
-                if (exchange.Pick.Status == PickStatus.Fallback)
-                {
-                    metrics.Fallback();
-                    cluster.FallbackUsed();
-                }
-
-                exchange.Tried.Add(exchange.Pick.Endpoint!);
                 var pool = cluster.GetPool(in exchange.Pick);
                 pool.Totals.Attempt();
                 exchange.Attempts = attempt + 1;
@@ -154,14 +122,14 @@ internal sealed partial class HttpForwarder
                             : AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream connect failed");
                         if (exchange.DeadlinePassed)
                         {
-                            exchange.Last = RequestTimedOut;
+                            exchange.Last = Attempts.RequestTimedOut;
                         }
 
                         metrics.Error(exchange.Last.Error);
                         var failure = EndpointTotals.Classify(e);
                         pool.Totals.ConnectFailed(failure);
-                        cluster.RecordError(exchange.Pick.State, ConnectFailureKinds[(int)failure], exchange.Last.Message);
-                        if (!TryTakeRetry(cluster, exchange, attempt, fallbackTried))
+                        cluster.RecordError(exchange.Pick.State, Attempts.ConnectFailureKinds[(int)failure], exchange.Last.Message);
+                        if (!Attempts.TryTakeRetry(cluster, exchange, attempt, fallbackTried))
                         {
                             break;
                         }
@@ -246,7 +214,7 @@ internal sealed partial class HttpForwarder
                     else if (replayable
                         && exchange.Retry.RetriesStatus(exchange.Head.StatusCode)
                         && cluster.Balancer.Status.UsableEndpoints > exchange.Tried.Count
-                        && TryRetryStatus(cluster, exchange, attempt))
+                        && Attempts.TryRetryStatus(cluster, exchange, attempt, exchange.Head.StatusCode))
                     {
                         // A status the route retries, and another endpoint to try: drop this answer (its headers and
                         // the connection, whose body is unread) and go again.
@@ -378,7 +346,7 @@ internal sealed partial class HttpForwarder
                     cluster.RecordError(exchange.Pick.State, ClusterMetrics.ErrorNames[(int)exchange.Last.Error], exchange.Last.Message);
                 }
 
-                if (context.RequestAborted.IsCancellationRequested || !TryTakeRetry(cluster, exchange, attempt, fallbackTried))
+                if (context.RequestAborted.IsCancellationRequested || !Attempts.TryTakeRetry(cluster, exchange, attempt, fallbackTried))
                 {
                     break;
                 }
@@ -427,7 +395,7 @@ internal sealed partial class HttpForwarder
         {
             if (exchange.DeadlinePassed)
             {
-                return RequestTimedOut;
+                return Attempts.RequestTimedOut;
             }
 
             return exchange.HeadersReceived
@@ -440,53 +408,11 @@ internal sealed partial class HttpForwarder
             : AttemptOutcome.Fail(UpstreamError.Reset, StatusCodes.Status502BadGateway, "upstream connection failed");
     }
 
-    /// <summary>The <c>lastError.kind</c> of a failed connect, indexed by <see cref="ConnectFailure"/>.</summary>
-    private static readonly string[] ConnectFailureKinds = ["connect_refused", "connect_unreachable", "connect_timeout", "connect_reset"];
-
-    private static readonly AttemptOutcome RequestTimedOut =
-        AttemptOutcome.Fail(UpstreamError.Timeout, StatusCodes.Status504GatewayTimeout, "the route's request timeout passed");
-
-    /// <summary>
-    /// Whether a failed attempt is tried again: the outcome allows it, the policy retries its condition, an attempt
-    /// (or the fallback) is left, the request timeout has not passed, and the cluster's retry budget has room — in
-    /// which case this request takes a slot of it until it ends.
-    /// </summary>
-    private static bool TryTakeRetry(ProxyCluster cluster, Exchange exchange, int attempt, bool fallbackTried)
-    {
-        var last = exchange.Last;
-        var policy = exchange.Retry;
-        if (!last.Retryable || (policy.On & last.Condition) == 0 || exchange.DeadlinePassed)
-        {
-            return false;
-        }
-
-        var attemptLeft = attempt + 1 < policy.MaxAttempts || (!fallbackTried && cluster.Options.Fallback is not null);
-        if (!attemptLeft)
-        {
-            return false;
-        }
-
-        if (!cluster.RetryBudget.TryEnter(policy, cluster.Metrics.InFlight))
-        {
-            cluster.Metrics.RetryOverBudget();
-            return false;
-        }
-
-        exchange.RetrySlots++;
-        return true;
-    }
-
-    private static bool TryRetryStatus(ProxyCluster cluster, Exchange exchange, int attempt)
-    {
-        exchange.Last = AttemptOutcome.RetryStatus(exchange.Head.StatusCode);
-        return TryTakeRetry(cluster, exchange, attempt, fallbackTried: true);
-    }
-
     /// <summary>
     /// Waits for the first bytes of a chunked body (without consuming them), which makes Kestrel validate the
     /// first chunk header before an upstream is chosen. False when the body is malformed.
     /// </summary>
-    private static async ValueTask<bool> FirstChunkArrivedAsync(PipeReader body, CancellationToken cancellationToken)
+    internal static async ValueTask<bool> FirstChunkArrivedAsync(PipeReader body, CancellationToken cancellationToken)
     {
         try
         {
@@ -498,24 +424,5 @@ internal sealed partial class HttpForwarder
         {
             return false;
         }
-    }
-
-    private static PickResult PickUntried(Balancer balancer, PickContext context, in TriedEndpoints tried)
-    {
-        var pick = balancer.Pick(in context);
-        for (var i = 0; i < MaxRepicks && pick.HasEndpoint && tried.Contains(pick.Endpoint!); i++)
-        {
-            pick.Release();
-            pick = balancer.Pick(PickContext.None);
-        }
-
-        if (pick.HasEndpoint && tried.Contains(pick.Endpoint!))
-        {
-            // The algorithm keeps choosing what was tried (a heavy weight, a hash key): take any other endpoint.
-            pick.Release();
-            return balancer.PickExcluding(tried.Items);
-        }
-
-        return pick;
     }
 }

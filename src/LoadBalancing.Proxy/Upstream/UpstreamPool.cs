@@ -22,9 +22,7 @@ internal sealed class UpstreamPool : IDisposable
     public UpstreamPool(BackendEndpoint endpoint, MemoryPool<byte> blocks, ClusterMetrics metrics, TimeProvider time, int maxIdle, TimeSpan idleTimeout)
     {
         Endpoint = endpoint;
-        RemoteEndPoint = IPAddress.TryParse(endpoint.Address, out var ip)
-            ? new IPEndPoint(ip, endpoint.Port)
-            : new DnsEndPoint(endpoint.Address, endpoint.Port);
+        RemoteEndPoint = RemoteEndPointOf(endpoint);
         Authority = endpoint.Address.Contains(':', StringComparison.Ordinal)
             ? $"[{endpoint.Address}]:{endpoint.Port}"
             : $"{endpoint.Address}:{endpoint.Port}";
@@ -36,6 +34,13 @@ internal sealed class UpstreamPool : IDisposable
     }
 
     public BackendEndpoint Endpoint { get; }
+
+    /// <summary>Where an endpoint is connected to: its IP address, or its host name resolved at connect time.</summary>
+    public static EndPoint RemoteEndPointOf(BackendEndpoint endpoint) =>
+        IPAddress.TryParse(endpoint.Address, out var ip) ? new IPEndPoint(ip, endpoint.Port) : new DnsEndPoint(endpoint.Address, endpoint.Port);
+
+    /// <summary>The endpoint's HTTP/2 client, for clusters that speak HTTP/2 to their endpoints; null otherwise.</summary>
+    public Multiplexed.MultiplexedClient? Multiplexed { get; init; }
 
     /// <summary>The endpoint's running totals for <c>/backends</c>, kept here because every attempt already holds its pool.</summary>
     public Clusters.EndpointTotals Totals { get; } = new();
@@ -165,6 +170,7 @@ internal sealed class UpstreamPool : IDisposable
 
     public void Dispose()
     {
+        Multiplexed?.Dispose();
         UpstreamConnection[] idle;
         lock (_idle)
         {

@@ -35,13 +35,19 @@ internal sealed class TestBackend : IAsyncDisposable
     public IReadOnlyCollection<string> ConnectionIds => Requests.Select(r => r.ConnectionId).Distinct().ToArray();
 
     /// <summary>Starts a backend; by default it answers 200 with its name.</summary>
-    public static async Task<TestBackend> StartAsync(string name, string ip = "127.0.0.1", RequestDelegate? handler = null, Action<WebApplication>? configure = null, int port = 0)
+    public static async Task<TestBackend> StartAsync(string name, string ip = "127.0.0.1", RequestDelegate? handler = null, Action<WebApplication>? configure = null, int port = 0, Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols? protocols = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(IPAddress.Parse(ip), port);
+            k.Listen(IPAddress.Parse(ip), port, listen =>
+            {
+                if (protocols is { } p)
+                {
+                    listen.Protocols = p;
+                }
+            });
             k.Limits.MaxRequestBodySize = null;
         });
         var app = builder.Build();

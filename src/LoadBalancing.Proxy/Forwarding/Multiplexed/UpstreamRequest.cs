@@ -1,0 +1,145 @@
+using System.Net;
+using LoadBalancing.Proxy.Routing;
+using LoadBalancing.Proxy.Upstream.Multiplexed;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
+using Microsoft.Net.Http.Headers;
+
+namespace LoadBalancing.Proxy.Forwarding.Multiplexed;
+
+/// <summary>
+/// Builds the <see cref="HttpRequestMessage"/> an HTTP/2 upstream gets from what Kestrel parsed, under the same
+/// rules as the HTTP/1.1 head writer: hop-by-hop fields and anything the client's <c>Connection</c> names stay behind,
+/// the body is framed by what the proxy reads, and X-Forwarded-* describe this hop.
+/// </summary>
+internal static class UpstreamRequest
+{
+    private static readonly UriCreationOptions RawTarget = new() { DangerousDisablePathAndQueryCanonicalization = true };
+
+    public static HttpRequestMessage Create(HttpContext context, MultiplexedClient client, string authority, bool preserveHost, RequestFraming framing, ProxyRoute? route, RequestBodyContent? body)
+    {
+        var request = context.Request;
+        var message = new HttpRequestMessage(HttpMethod.Parse(request.Method), new Uri(client.BaseAddress + Target(context, route), in RawTarget))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = client.VersionPolicy,
+            Content = body,
+        };
+
+        var headers = request.Headers;
+        var clientHost = headers.Host.Count > 0 ? headers.Host[0] : null;
+        message.Headers.Host = route?.RewriteHost ?? (preserveHost && !string.IsNullOrEmpty(clientHost) ? clientHost : authority);
+        var connection = headers.Connection;
+        foreach (var (name, values) in headers)
+        {
+            if (RequestHeadWriter.IsNeverForwarded(name) || name.StartsWith(':') || IsNamedIn(connection, name))
+            {
+                continue;
+            }
+
+            if (string.Equals(name, HeaderNames.Cookie, StringComparison.OrdinalIgnoreCase))
+            {
+                // One field, as the HTTP/1.1 side sends it; HTTP/2 may split it again on the wire.
+                message.Headers.TryAddWithoutValidation(name, values.Count == 1 ? values[0] : string.Join("; ", values.ToArray()));
+                continue;
+            }
+
+            if (!message.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values) && body is not null)
+            {
+                body.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
+            }
+        }
+
+        // HTTP/2 allows TE only as "trailers"; gRPC servers need it to know trailers will be read.
+        if (WantsTrailers(headers.TE) || Grpc.GrpcCalls.IsGrpc(request))
+        {
+            message.Headers.TryAddWithoutValidation(HeaderNames.TE, "trailers");
+        }
+
+        AddForwarded(message, context, clientHost);
+        if (body is not null)
+        {
+            body.Headers.ContentLength = framing == RequestFraming.ContentLength ? request.ContentLength : null;
+        }
+        else if (framing == RequestFraming.EmptyBody)
+        {
+            message.Content = new ByteArrayContent([]);
+            message.Content.Headers.ContentLength = 0;
+        }
+
+        return message;
+    }
+
+    /// <summary>The target sent upstream: the client's, or the route's rewrite of it with the query kept.</summary>
+    private static string Target(HttpContext context, ProxyRoute? route)
+    {
+        var target = RequestTarget.OriginForm(context);
+        if (route?.RewritePath is not { } rewrite)
+        {
+            return target;
+        }
+
+        RequestTarget.Split(target, out var path, out var query);
+        if (rewrite.ReplacesPrefix)
+        {
+            path = RequestTarget.ForPrefix(context, path, route.Path);
+        }
+
+        rewrite.Apply(path, route.Path, out var head, out var rest);
+        return string.Concat(head, rest, query);
+    }
+
+    private static void AddForwarded(HttpRequestMessage message, HttpContext context, string? clientHost)
+    {
+        var request = context.Request;
+        var forwardedFor = request.Headers["X-Forwarded-For"];
+        var ip = context.Connection.RemoteIpAddress;
+        if (ip is { IsIPv4MappedToIPv6: true })
+        {
+            ip = ip.MapToIPv4();
+        }
+
+        var earlier = string.Join(", ", forwardedFor.Where(v => !string.IsNullOrEmpty(v)));
+        var own = ip?.ToString();
+        message.Headers.TryAddWithoutValidation("X-Forwarded-For", earlier.Length == 0 ? own ?? "" : own is null ? earlier : earlier + ", " + own);
+        message.Headers.TryAddWithoutValidation("X-Forwarded-Proto", request.IsHttps ? "https" : "http");
+        if (!string.IsNullOrEmpty(clientHost))
+        {
+            message.Headers.TryAddWithoutValidation("X-Forwarded-Host", clientHost);
+        }
+    }
+
+    private static bool WantsTrailers(StringValues te)
+    {
+        foreach (var value in te)
+        {
+            if (value is not null && value.Contains("trailers", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool IsNamedIn(StringValues connection, string name)
+    {
+        foreach (var value in connection)
+        {
+            if (value is null)
+            {
+                continue;
+            }
+
+            foreach (var range in value.AsSpan().Split(','))
+            {
+                if (value.AsSpan()[range].Trim().Equals(name, StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+}
