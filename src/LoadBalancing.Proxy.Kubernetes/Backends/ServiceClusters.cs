@@ -22,6 +22,7 @@ internal sealed class ServiceClusters(IEnumerable<V1Service> services, string pr
     // For each cluster made from a Service port: what a copy of it starts from.
     private readonly Dictionary<string, (KubernetesServiceOptions Port, IDictionary<string, string>? Policy)> _bases = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _policyProblems = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, UpstreamProtocol?> _protocols = new(StringComparer.Ordinal);
 
     /// <summary>The clusters made so far, by name.</summary>
     public Dictionary<string, ClusterOptions> Clusters { get; } = new(StringComparer.Ordinal);
@@ -78,8 +79,11 @@ internal sealed class ServiceClusters(IEnumerable<V1Service> services, string pr
                 made = NewCluster(source);
             }
 
+            // The port's appProtocol (kubernetes.io/h2c for gRPC and other HTTP/2 services) unless the defaults chose.
+            made.Protocol ??= AppProtocols.ToUpstream(match.AppProtocol);
             Clusters[cluster] = made;
             _bases[cluster] = (source, annotations);
+            _protocols[cluster] = made.Protocol;
         }
 
         problem = null;
@@ -102,6 +106,7 @@ internal sealed class ServiceClusters(IEnumerable<V1Service> services, string pr
 
         var (source, policy) = _bases[cluster];
         var copy = NewCluster(new KubernetesServiceOptions { Namespace = source.Namespace, Service = source.Service, Port = source.Port }, policy);
+        copy.Protocol = _protocols[cluster];
         change(copy);
         problems = ServicePolicy.Check(name, copy);
         if (problems.Count > 0)

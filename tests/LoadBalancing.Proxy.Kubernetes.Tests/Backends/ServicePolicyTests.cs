@@ -38,6 +38,21 @@ public sealed class ServicePolicyTests
     }
 
     [Theory]
+    [InlineData("kubernetes.io/h2c", UpstreamProtocol.Http2)]
+    [InlineData("grpc", UpstreamProtocol.Http2)]
+    [InlineData("kubernetes.io/ws", UpstreamProtocol.Http1)]
+    [InlineData("example.com/custom", null)]
+    [InlineData(null, null)]
+    public void PortAppProtocol_ChoosesTheClustersUpstreamProtocol(string? appProtocol, UpstreamProtocol? expected)
+    {
+        var result = Translate(null, appProtocol);
+
+        Assert.Empty(result.Problems);
+        Assert.Equal(expected, result.Set.Clusters["ingress:a/web:http"].Protocol);
+        RouteSets.Validates(result.Set);
+    }
+
+    [Theory]
     [InlineData("header:X-User", HashKeySource.Header, "X-User")]
     [InlineData("cookie:session", HashKeySource.Cookie, "session")]
     [InlineData("QUERY:id", HashKeySource.QueryParameter, "id")]
@@ -111,7 +126,7 @@ public sealed class ServicePolicyTests
         RouteSets.Validates(result.Set);
     }
 
-    private static IngressTranslation Translate(Dictionary<string, string> annotations)
+    private static IngressTranslation Translate(Dictionary<string, string>? annotations, string? appProtocol = null)
     {
         var ours = new V1IngressClass { Metadata = new() { Name = "lb" }, Spec = new() { Controller = Controller } };
         var ingress = new V1Ingress
@@ -126,7 +141,7 @@ public sealed class ServicePolicyTests
         var service = new V1Service
         {
             Metadata = new V1ObjectMeta { NamespaceProperty = "a", Name = "web", Annotations = annotations },
-            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Name = "http", Port = 80 }] },
+            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Name = "http", Port = 80, AppProtocol = appProtocol }] },
         };
         return IngressTranslator.Translate([ingress], new IngressClassSelector([ours], Controller), [service]);
     }
