@@ -68,9 +68,21 @@ internal sealed class ProxyMiddleware(ProxyRuntime runtime, AccessLogWriter? acc
             default:
                 route.RequestHeaders?.Apply(request.Headers);
                 var cluster = route.ChooseCluster(context);
-                return cluster.IsMultiplexed
-                    ? runtime.MultiplexedForwarder.ForwardAsync(context, cluster, route, log, started)
-                    : runtime.Forwarder.ForwardAsync(context, cluster, route, log, started);
+                if (cluster.IsMultiplexed)
+                {
+                    return runtime.MultiplexedForwarder.ForwardAsync(context, cluster, route, log, started);
+                }
+
+                if (HttpProtocol.IsHttp2(request.Protocol) && Forwarding.Grpc.GrpcCalls.IsGrpc(request))
+                {
+                    // A gRPC call's status travels in trailers, which the HTTP/1.1 path drops: say so, as a status.
+                    log?.WriteAnswered(context, started, StatusCodes.Status200OK, 0, "grpc_needs_http2", route.Name);
+                    route.Counters.Ended(StatusCodes.Status200OK);
+                    return Forwarding.Grpc.GrpcCalls.WriteFailureAsync(context, GrpcStatusCode.Unimplemented,
+                        $"cluster '{cluster.Name}' speaks HTTP/1.1 to its endpoints; gRPC needs \"Protocol\": \"Http2\"");
+                }
+
+                return runtime.Forwarder.ForwardAsync(context, cluster, route, log, started);
         }
     }
 

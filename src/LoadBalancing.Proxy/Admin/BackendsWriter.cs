@@ -165,6 +165,7 @@ internal static class BackendsWriter
         json.WriteStartObject();
         json.WriteString("name", cluster.Name);
         json.WriteString("algorithm", cluster.Options.Algorithm.ToString());
+        json.WriteString("protocol", cluster.IsMultiplexed ? "Http2" : "Http1");
         json.WriteString("discovery", cluster.StalenessBound is null ? "static" : "dynamic");
         WriteSource(json, cluster.Options);
         json.WriteNumber("endpointSetVersion", set.Version);

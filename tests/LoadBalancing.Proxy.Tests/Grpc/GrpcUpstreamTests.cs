@@ -223,6 +223,24 @@ public sealed class GrpcUpstreamTests
         Assert.Equal("127.0.0.1", seen.Headers["X-Forwarded-For"]);
     }
 
+    [Fact]
+    public async Task GrpcCall_ToAnHttp1Cluster_IsRefusedAsUnimplemented_NamingTheFix()
+    {
+        await using var a = await GrpcBackend.StartAsync("a", "127.0.0.34");
+        var options = Options(LoadBalancingAlgorithm.RoundRobin, a.Address);
+        options.Clusters["web"].Protocol = null;
+        await using var proxy = await TestProxy.StartAsync(options);
+        using var channel = Channel(proxy);
+
+        var failure = await Assert.ThrowsAsync<RpcException>(() => channel.CreateCallInvoker().AsyncUnaryCall(GrpcBackend.Unary, null, new CallOptions(cancellationToken: Ct), "x").ResponseAsync);
+
+        Assert.Equal(StatusCode.Unimplemented, failure.StatusCode);
+        Assert.Contains("\"Protocol\": \"Http2\"", failure.Status.Detail, StringComparison.Ordinal);
+        Assert.Empty(a.Calls);
+        using var backends = System.Text.Json.JsonDocument.Parse(await proxy.Admin.GetStringAsync("/backends", Ct));
+        Assert.Equal("Http1", backends.RootElement.GetProperty("clusters")[0].GetProperty("protocol").GetString());
+    }
+
     private static ProxyOptions Options(LoadBalancingAlgorithm algorithm, params string[] endpoints)
     {
         var options = TestProxy.Options(algorithm, endpoints);
