@@ -69,7 +69,7 @@ public sealed class AdminPageBrowserTests
         await using var browser = await HeadlessChromium.StartAsync(chromium, ct);
         var page = $"http://{proxy.AdminEndPoint}/";
         await browser.NavigateAsync(page, ct);
-        await browser.WaitForAsync("document.body.dataset.refreshes >= 1 && document.querySelectorAll('section.cluster').length === 2", TimeSpan.FromSeconds(20), ct);
+        await browser.WaitForAsync("document.body?.dataset.refreshes >= 1 && document.querySelectorAll('section.cluster').length === 2", TimeSpan.FromSeconds(20), ct);
 
         // The clusters, and each one's endpoints, are the proxy's own.
         var shown = await EvaluateStringsAsync(browser, "[...document.querySelectorAll('section.cluster')].map(s => s.dataset.cluster)", ct);
@@ -133,7 +133,7 @@ public sealed class AdminPageBrowserTests
 
         // ?cluster= is passed through to /backends.
         await browser.NavigateAsync(page + "?cluster=api", ct);
-        await browser.WaitForAsync("location.search === '?cluster=api' && document.body.dataset.refreshes >= 1", TimeSpan.FromSeconds(20), ct);
+        await browser.WaitForAsync("location.search === '?cluster=api' && document.body?.dataset.refreshes >= 1", TimeSpan.FromSeconds(20), ct);
         Assert.Equal(["api"], await EvaluateStringsAsync(browser, "[...document.querySelectorAll('section.cluster')].map(s => s.dataset.cluster)", ct));
 
         Assert.True(browser.Errors.IsEmpty, "the page reported errors:\n" + string.Join("\n", browser.Errors));

@@ -175,18 +175,26 @@ internal sealed class HeadlessChromium : IAsyncDisposable
     public async Task WaitForAsync(string condition, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var watch = Stopwatch.StartNew();
+        string? threw = null;
         while (true)
         {
-            var value = await EvaluateAsync($"!!({condition})", cancellationToken);
-            if (value.ValueKind == JsonValueKind.True)
+            // While a navigation is under way the condition may meet a document without a body yet: not true yet.
+            try
             {
-                return;
+                if ((await EvaluateAsync($"!!({condition})", cancellationToken)).ValueKind == JsonValueKind.True)
+                {
+                    return;
+                }
+            }
+            catch (InvalidOperationException e)
+            {
+                threw = e.Message;
             }
 
             if (watch.Elapsed > timeout)
             {
                 var errors = Errors.IsEmpty ? "none" : string.Join("\n", Errors);
-                throw new TimeoutException($"`{condition}` was not true within {timeout}. Page errors: {errors}");
+                throw new TimeoutException($"`{condition}` was not true within {timeout}. Last evaluation error: {threw ?? "none"}. Page errors: {errors}");
             }
 
             await Task.Delay(50, cancellationToken);
