@@ -147,12 +147,13 @@ public sealed class AdminPageBrowserTests
             return found;
         }
 
+        var where = Environment.GetEnvironmentVariable(HeadlessChromium.PathVariable) is { Length: > 0 } path ? $"{HeadlessChromium.PathVariable}={path}" : "/usr/bin/chromium";
         if (Environment.GetEnvironmentVariable(HeadlessChromium.RequireVariable) == "1")
         {
-            Assert.Fail($"{HeadlessChromium.RequireVariable}=1 but Chromium is not installed (/usr/bin/chromium).");
+            Assert.Fail($"{HeadlessChromium.RequireVariable}=1 but there is no Chromium ({where}).");
         }
 
-        Assert.Skip($"Chromium is not installed (/usr/bin/chromium; Debian: apt-get install chromium). Set {HeadlessChromium.RequireVariable}=1 to fail instead.");
+        Assert.Skip($"No Chromium ({where}; Debian: apt-get install chromium). {HeadlessChromium.RequireVariable}=1 makes this a failure.");
         return null!;
     }
 

@@ -40,8 +40,13 @@ internal sealed class HeadlessChromium : IAsyncDisposable
     /// <summary>Script exceptions, and console and log entries at level error, in the order they came.</summary>
     public ConcurrentQueue<string> Errors { get; } = new();
 
-    /// <summary>The Chromium executable, or null when none is installed.</summary>
-    public static string? Find() => Candidates.FirstOrDefault(File.Exists);
+    /// <summary>Names a Chromium (or Chrome) executable elsewhere than Debian's path.</summary>
+    public const string PathVariable = "LB_CHROMIUM";
+
+    /// <summary>The Chromium executable (<c>LB_CHROMIUM</c> if set, else Debian's), or null when there is none.</summary>
+    public static string? Find() => Environment.GetEnvironmentVariable(PathVariable) is { Length: > 0 } path
+        ? (File.Exists(path) ? path : null)
+        : Candidates.FirstOrDefault(File.Exists);
 
     public static async Task<HeadlessChromium> StartAsync(string executable, CancellationToken cancellationToken)
     {
