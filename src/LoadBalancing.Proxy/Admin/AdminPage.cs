@@ -31,7 +31,7 @@ internal static class AdminPage
         <span id="readiness" class="readiness readiness-unknown">readiness unknown</span>
         <span id="generated"></span>
         <span id="counts"></span>
-        <label><input type="checkbox" id="auto" checked> refresh every 5 s</label>
+        <label><input type="checkbox" id="auto" checked> refresh every <span id="every">5</span> s</label>
         <button type="button" id="refresh">refresh now</button>
         </div>
         <details id="readyz-details"><summary>/readyz</summary><pre id="readyz"></pre></details>
@@ -101,8 +101,9 @@ internal static class AdminPage
 
         'use strict';
         (() => {
-          const REFRESH_MS = 5000;
-          const only = new URLSearchParams(location.search).get('cluster');
+          const query = new URLSearchParams(location.search);
+          const only = query.get('cluster');
+          const every = Math.min(3600, Math.max(1, Math.round(Number(query.get('refresh'))) || 5)); // ?refresh=SECONDS
           const sorts = new Map(); // table id -> { key, desc }
           const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
           let last = null;
@@ -277,6 +278,7 @@ internal static class AdminPage
 
           async function refresh() {
             clearTimeout(timer);
+            document.body.dataset.busy = 'yes';
             try {
               const url = only === null ? 'backends' : 'backends?cluster=' + encodeURIComponent(only);
               const [backends, ready] = await Promise.all([fetch(url, { cache: 'no-store' }), fetch('readyz', { cache: 'no-store' })]);
@@ -290,17 +292,20 @@ internal static class AdminPage
               error('Could not read the proxy: ' + (e && e.message ? e.message : e));
               document.body.dataset.failures = String(Number(document.body.dataset.failures || 0) + 1);
             } finally {
+              delete document.body.dataset.busy;
               schedule();
             }
           }
 
           function schedule() {
             clearTimeout(timer);
-            timer = $('auto').checked ? setTimeout(refresh, REFRESH_MS) : 0;
+            timer = $('auto').checked ? setTimeout(refresh, every * 1000) : 0;
+            document.body.dataset.scheduled = timer ? 'yes' : 'no';
           }
 
-          $('auto').addEventListener('change', schedule);
-          $('refresh').addEventListener('click', refresh);
+          $('every').textContent = String(every);
+          $('auto').addEventListener('change', () => { if (!document.body.dataset.busy) schedule(); });
+          $('refresh').addEventListener('click', () => { if (!document.body.dataset.busy) refresh(); });
           refresh();
         })();
 

@@ -68,7 +68,7 @@ public sealed class AdminPageBrowserTests
         Assert.True(ConnectFailures(proxy) > 0 && !failing.Requests.IsEmpty, "the traffic never reached every endpoint");
         await using var browser = await HeadlessChromium.StartAsync(chromium, ct);
         var page = $"http://{proxy.AdminEndPoint}/";
-        await browser.NavigateAsync(page, ct);
+        await browser.NavigateAsync(page + "?refresh=1", ct);
         await browser.WaitForAsync("document.body?.dataset.refreshes >= 1 && document.querySelectorAll('section.cluster').length === 2", TimeSpan.FromSeconds(20), ct);
 
         // The clusters, and each one's endpoints, are the proxy's own.
@@ -126,6 +126,15 @@ public sealed class AdminPageBrowserTests
         Assert.Equal([ok.Address, failing.Address, dead], (await RowsAsync(browser, "web", ct)).Select(r => r["address"]));
         Assert.Equal("descending", await EvaluateStringAsync(browser, WeightHeader + ".getAttribute('aria-sort')", ct));
         Assert.Equal(Text(ok.Requests.Count), (await RowsAsync(browser, "web", ct)).Single(r => r["address"] == ok.Address)["requests"]);
+
+        // Unticked, the page stops reading; ticked again, it reads on. Two periods are watched for a refresh that must not come.
+        await browser.EvaluateAsync("document.getElementById('auto').click()", ct);
+        await browser.WaitForAsync("!document.body.dataset.busy && document.body.dataset.scheduled === 'no'", TimeSpan.FromSeconds(10), ct);
+        var paused = await EvaluateStringAsync(browser, "document.body.dataset.refreshes", ct);
+        await Task.Delay(TimeSpan.FromSeconds(2.5), ct);
+        Assert.Equal(paused, await EvaluateStringAsync(browser, "document.body.dataset.refreshes", ct));
+        await browser.EvaluateAsync("document.getElementById('auto').click()", ct);
+        await browser.WaitForAsync($"Number(document.body.dataset.refreshes) > {paused}", TimeSpan.FromSeconds(10), ct);
 
         var screenshot = Path.Combine(Path.GetTempPath(), "lb-admin-page.png");
         await browser.ScreenshotAsync(screenshot, ct);
