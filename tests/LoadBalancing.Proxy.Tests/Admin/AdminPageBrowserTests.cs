@@ -148,6 +148,47 @@ public sealed class AdminPageBrowserTests
         Assert.True(browser.Errors.IsEmpty, "the page reported errors:\n" + string.Join("\n", browser.Errors));
     }
 
+    [Fact]
+    public async Task AdminPage_UnderThePodProxyPath_ReadsItsDataByRelativeUrls()
+    {
+        var chromium = RequireChromium();
+        await using var backend = await TestBackend.StartAsync("a", "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address));
+        using var overall = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        overall.CancelAfter(Overall);
+        var ct = overall.Token;
+
+        // Stands in for the API server's pod proxy: the admin port's paths under a prefix, and nothing outside it.
+        const string Prefix = "/api/v1/namespaces/edge/pods/lb-proxy-0:9901/proxy";
+        await using var apiServer = await TestBackend.StartAsync("api-server", "127.0.0.3", async context =>
+        {
+            if (!context.Request.Path.StartsWithSegments(Prefix, out var rest))
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return;
+            }
+
+            using var answer = await proxy.Admin.GetAsync(rest.Value!.TrimStart('/') + context.Request.QueryString, context.RequestAborted);
+            context.Response.StatusCode = (int)answer.StatusCode;
+            context.Response.ContentType = answer.Content.Headers.ContentType?.ToString();
+            if (answer.Headers.TryGetValues("Content-Security-Policy", out var csp))
+            {
+                context.Response.Headers.ContentSecurityPolicy = csp.Single();
+            }
+
+            await context.Response.Body.WriteAsync(await answer.Content.ReadAsByteArrayAsync(context.RequestAborted), context.RequestAborted);
+        });
+
+        await using var browser = await HeadlessChromium.StartAsync(chromium, ct);
+        await browser.NavigateAsync($"http://{apiServer.Address}{Prefix}/", ct);
+        await browser.WaitForAsync("document.body?.dataset.refreshes >= 1 && document.getElementById('readiness').textContent === 'ready'", TimeSpan.FromSeconds(20), ct);
+
+        Assert.Equal([backend.Address], (await RowsAsync(browser, "web", ct)).Select(r => r["address"]));
+        Assert.All(apiServer.Requests, r => Assert.StartsWith(Prefix + "/", r.Target, StringComparison.Ordinal));
+        Assert.Contains(apiServer.Requests, r => r.Target == Prefix + "/backends");
+        Assert.True(browser.Errors.IsEmpty, "the page reported errors:\n" + string.Join("\n", browser.Errors));
+    }
+
     /// <summary>The Chromium to drive; without one the test is skipped, unless <c>LB_REQUIRE_BROWSER=1</c> (CI) makes that a failure.</summary>
     private static string RequireChromium()
     {
