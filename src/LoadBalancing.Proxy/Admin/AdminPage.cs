@@ -210,6 +210,7 @@ internal static class AdminPage
               const cls = [c.num ? 'num' : null, c.cls ?? null, c.bad && Number(v) > 0 ? 'bad' : null].filter(Boolean).join(' ');
               return el('td', { 'data-col': c.key, class: cls || null, title: c.title ? c.title(row) : null }, missing(v) ? '' : c.show ? c.show(v) : v);
             }))));
+            if (sorted.length === 0) body.append(el('tr', null, el('td', { colspan: columns.length, class: 'muted' }, 'none')));
             return el('div', { class: 'table-wrap' }, el('table', { id, 'data-table': id }, el('thead', null, head), body));
           }
 
