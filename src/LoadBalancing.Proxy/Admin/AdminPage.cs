@@ -127,9 +127,10 @@ internal static class AdminPage
           const sum = o => Object.values(o || {}).reduce((a, b) => a + (typeof b === 'number' ? b : 0), 0);
           const parts = o => Object.entries(o || {}).map(([k, v]) => k + ' ' + v).join(', ');
           const count = (label, get) => ({ key: label, label, num: true, value: get, bad: true });
+          const endpoint = e => (String(e.address).includes(':') ? '[' + e.address + ']' : e.address) + ':' + e.port;
 
           const endpointColumns = [
-            { key: 'address', label: 'address', value: e => e.address + ':' + e.port },
+            { key: 'address', label: 'address', value: endpoint },
             { key: 'zone', label: 'zone', value: e => e.zone ?? '' },
             { key: 'weight', label: 'weight', num: true, value: e => e.weight },
             { key: 'conditions', label: 'conditions', value: e => (e.conditions || []).join(', ') },
@@ -246,7 +247,7 @@ internal static class AdminPage
             return el('section', { class: 'cluster', 'data-cluster': c.name },
               el('h2', null, c.name),
               facts,
-              table(id, endpointColumns, c.endpoints || [], e => ({ 'data-endpoint': e.address + ':' + e.port, class: e.ejected ? 'ejected' : null })));
+              table(id, endpointColumns, c.endpoints || [], e => ({ 'data-endpoint': endpoint(e), class: e.ejected ? 'ejected' : null })));
           }
 
           function render() {

@@ -67,7 +67,17 @@ internal sealed class HeadlessChromium : IAsyncDisposable
             start.ArgumentList.Add(argument);
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"{executable} did not start");
+        Process process;
+        try
+        {
+            process = Process.Start(start) ?? throw new InvalidOperationException($"{executable} did not start");
+        }
+        catch
+        {
+            Directory.Delete(profile, recursive: true);
+            throw;
+        }
+
         var browser = new HeadlessChromium(process, profile);
         try
         {
@@ -246,7 +256,15 @@ internal sealed class HeadlessChromium : IAsyncDisposable
                     continue;
                 }
 
-                Dispatch(message.GetBuffer().AsSpan(0, (int)message.Length));
+                try
+                {
+                    Dispatch(message.GetBuffer().AsSpan(0, (int)message.Length));
+                }
+                catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+                {
+                    Errors.Enqueue("unreadable DevTools message: " + e.Message);
+                }
+
                 message.SetLength(0);
             }
         }
