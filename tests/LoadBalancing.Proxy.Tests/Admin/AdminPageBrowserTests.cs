@@ -69,7 +69,7 @@ public sealed class AdminPageBrowserTests
         await using var browser = await HeadlessChromium.StartAsync(chromium, ct);
         var page = $"http://{proxy.AdminEndPoint}/";
         await browser.NavigateAsync(page + "?refresh=1", ct);
-        await browser.WaitForAsync("document.body?.dataset.refreshes >= 1 && document.querySelectorAll('section.cluster').length === 2", TimeSpan.FromSeconds(20), ct);
+        await browser.WaitForAsync("document.body?.dataset.refreshes >= 1 && document.querySelectorAll('section.cluster').length === 2", TimeSpan.FromSeconds(30), ct);
 
         // The clusters, and each one's endpoints, are the proxy's own.
         var shown = await EvaluateStringsAsync(browser, "[...document.querySelectorAll('section.cluster')].map(s => s.dataset.cluster)", ct);
@@ -122,7 +122,7 @@ public sealed class AdminPageBrowserTests
         var attempts = ok.Requests.Count + failing.Requests.Count + ConnectFailures(proxy);
         await browser.WaitForAsync(
             $"[...document.querySelectorAll('table[data-table=\"endpoints:web\"] td[data-col=\"requests\"]')].reduce((a, td) => a + Number(td.textContent), 0) === {attempts}",
-            TimeSpan.FromSeconds(20), ct);
+            TimeSpan.FromSeconds(30), ct);
         Assert.Equal([ok.Address, failing.Address, dead], (await RowsAsync(browser, "web", ct)).Select(r => r["address"]));
         Assert.Equal("descending", await EvaluateStringAsync(browser, WeightHeader + ".getAttribute('aria-sort')", ct));
         Assert.Equal(Text(ok.Requests.Count), (await RowsAsync(browser, "web", ct)).Single(r => r["address"] == ok.Address)["requests"]);
@@ -142,7 +142,7 @@ public sealed class AdminPageBrowserTests
 
         // ?cluster= is passed through to /backends.
         await browser.NavigateAsync(page + "?cluster=api", ct);
-        await browser.WaitForAsync("location.search === '?cluster=api' && document.body?.dataset.refreshes >= 1", TimeSpan.FromSeconds(20), ct);
+        await browser.WaitForAsync("location.search === '?cluster=api' && document.body?.dataset.refreshes >= 1", TimeSpan.FromSeconds(30), ct);
         Assert.Equal(["api"], await EvaluateStringsAsync(browser, "[...document.querySelectorAll('section.cluster')].map(s => s.dataset.cluster)", ct));
 
         Assert.True(browser.Errors.IsEmpty, "the page reported errors:\n" + string.Join("\n", browser.Errors));
@@ -181,7 +181,7 @@ public sealed class AdminPageBrowserTests
 
         await using var browser = await HeadlessChromium.StartAsync(chromium, ct);
         await browser.NavigateAsync($"http://{apiServer.Address}{Prefix}/", ct);
-        await browser.WaitForAsync("document.body?.dataset.refreshes >= 1 && document.getElementById('readiness').textContent === 'ready'", TimeSpan.FromSeconds(20), ct);
+        await browser.WaitForAsync("document.body?.dataset.refreshes >= 1 && document.getElementById('readiness').textContent === 'ready'", TimeSpan.FromSeconds(30), ct);
 
         Assert.Equal([backend.Address], (await RowsAsync(browser, "web", ct)).Select(r => r["address"]));
         Assert.All(apiServer.Requests, r => Assert.StartsWith(Prefix + "/", r.Target, StringComparison.Ordinal));
