@@ -5,7 +5,8 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace LoadBalancing.Proxy.Admin;
 
 /// <summary>
-/// The admin endpoint: <c>/healthz</c> (the process works: every registered health check tagged <c>live</c>, such as
+/// The admin endpoint: <c>/</c> (an HTML page drawing <c>/backends</c> and <c>/readyz</c> for a browser),
+/// <c>/healthz</c> (the process works: every registered health check tagged <c>live</c>, such as
 /// a wedged discovery loop's, passes), <c>/readyz</c> (it should get traffic), <c>/metrics</c> (Prometheus text) and
 /// <c>/backends</c> (every cluster and endpoint, as JSON), <c>/config</c> (the configuration in service, the last failed
 /// reload) and <c>POST /config/reload</c>.
@@ -29,12 +30,13 @@ internal sealed class AdminHandler(ProxyRuntime runtime, HealthCheckService? hea
 
         return path switch
         {
+            "/" => PageAsync(context),
             "/healthz" => LiveAsync(context),
             "/readyz" => ReadyAsync(context),
             "/metrics" => WriteAsync(context, StatusCodes.Status200OK, "text/plain; version=0.0.4; charset=utf-8", PrometheusWriter.Write(runtime)),
             "/backends" => BackendsAsync(context),
             "/config" => WriteAsync(context, StatusCodes.Status200OK, "application/json", ConfigWriter.Write(runtime, null)),
-            _ => WriteAsync(context, StatusCodes.Status404NotFound, "text/plain", "admin paths: /healthz /readyz /metrics /backends /config, POST /config/reload\n"),
+            _ => WriteAsync(context, StatusCodes.Status404NotFound, "text/plain", "admin paths: / /healthz /readyz /metrics /backends /config, POST /config/reload\n"),
         };
     }
 
@@ -96,9 +98,20 @@ internal sealed class AdminHandler(ProxyRuntime runtime, HealthCheckService? hea
         return WriteAsync(context, ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable, "text/plain", report);
     }
 
-    private static Task WriteAsync(HttpContext context, int status, string contentType, string body)
+    private static Task PageAsync(HttpContext context)
     {
-        var bytes = Encoding.UTF8.GetBytes(body);
+        var headers = context.Response.Headers;
+        headers.ContentSecurityPolicy = AdminPage.ContentSecurityPolicy;
+        headers.XContentTypeOptions = "nosniff";
+        headers["Referrer-Policy"] = "no-referrer";
+        return WriteAsync(context, StatusCodes.Status200OK, "text/html; charset=utf-8", AdminPage.Utf8);
+    }
+
+    private static Task WriteAsync(HttpContext context, int status, string contentType, string body) =>
+        WriteAsync(context, status, contentType, Encoding.UTF8.GetBytes(body));
+
+    private static Task WriteAsync(HttpContext context, int status, string contentType, byte[] bytes)
+    {
         context.Response.StatusCode = status;
         context.Response.ContentType = contentType;
         context.Response.Headers.CacheControl = "no-store";
