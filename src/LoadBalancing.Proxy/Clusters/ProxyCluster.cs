@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using LoadBalancing.Proxy.Forwarding;
 using LoadBalancing.Proxy.Metrics;
 using LoadBalancing.Proxy.Upstream;
+using LoadBalancing.Proxy.Upstream.Tls;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -29,6 +30,7 @@ internal sealed class ProxyCluster : IDisposable
         _logger = logger ?? NullLogger.Instance;
         Metrics = new ClusterMetrics(name, metrics.UpstreamDuration);
         _forwarding = new ForwardingSettings(options);
+        Tls = UpstreamTlsSettings.Create(name, options.Tls, time, _logger);
         Source = source;
         _blocks = blocks;
         _time = time;
@@ -57,6 +59,9 @@ internal sealed class ProxyCluster : IDisposable
     public HashKeyPolicy HashKey => _forwarding.HashKey;
 
     public ClusterMetrics Metrics { get; }
+
+    /// <summary>The cluster's upstream TLS (options cached for every connection, files watched); null for plain HTTP.</summary>
+    public UpstreamTlsSettings? Tls { get; }
 
     /// <summary>The retry policy of routes that set none: the cluster's attempts, on connect failures and resets.</summary>
     public RetryPolicy DefaultRetry => _forwarding.DefaultRetry;
@@ -107,7 +112,8 @@ internal sealed class ProxyCluster : IDisposable
 
     /// <param name="state">The endpoint.</param>
     /// <param name="kind">What failed, in the vocabulary of <c>/backends</c>: <c>connect_refused</c>, <c>connect_unreachable</c>,
-    /// <c>connect_timeout</c>, <c>connect_reset</c>, <c>reset</c>, <c>timeout</c>, <c>bad_response</c>.</param>
+    /// <c>connect_timeout</c>, <c>connect_reset</c>, <c>tls_untrusted</c>, <c>tls_name_mismatch</c>, <c>tls_expired</c>,
+    /// <c>tls_handshake</c>, <c>reset</c>, <c>timeout</c>, <c>bad_response</c>.</param>
     /// <param name="message">The message the client was (or would have been) given.</param>
     public void RecordError(EndpointState? state, string kind, string message)
     {
@@ -191,7 +197,7 @@ internal sealed class ProxyCluster : IDisposable
     }
 
     private UpstreamPool CreatePool(BackendEndpoint endpoint) =>
-        new(endpoint, _blocks, Metrics, _time, Options.MaxIdleConnectionsPerEndpoint, Options.PooledConnectionIdleTimeout);
+        new(endpoint, _blocks, Metrics, _time, Options.MaxIdleConnectionsPerEndpoint, Options.PooledConnectionIdleTimeout, Tls);
 
     private void RemoveGonePools(EndpointSet set)
     {
@@ -226,6 +232,7 @@ internal sealed class ProxyCluster : IDisposable
     public void Dispose()
     {
         _sweeper.Dispose();
+        Tls?.Dispose();
         _subscription.Dispose();
         Balancer.Changed -= OnBalancerChanged;
         Balancer.Dispose();

@@ -54,6 +54,15 @@ internal static class ProxyConfigurationShape
         .Value("Service", Text, (o, v) => o.Service = v)
         .Value("Port", OptionalText, (o, v) => o.Port = v);
 
+    public static readonly ObjectShape<UpstreamTlsOptions> UpstreamTls = new ObjectShape<UpstreamTlsOptions>("Tls")
+        .Value("Enabled", Flag, (o, v) => o.Enabled = v)
+        .Value("ServerName", OptionalText, (o, v) => o.ServerName = v)
+        .Value("CaFile", OptionalText, (o, v) => o.CaFile = v)
+        .Value("ClientCertificateFile", OptionalText, (o, v) => o.ClientCertificateFile = v)
+        .Value("ClientKeyFile", OptionalText, (o, v) => o.ClientKeyFile = v)
+        .Value("MinimumProtocol", Enum<UpstreamTlsProtocol>("a TLS version"), (o, v) => o.MinimumProtocol = v)
+        .Value("SkipValidation", Flag, (o, v) => o.SkipValidation = v);
+
     public static readonly ObjectShape<ClusterOptions> Cluster = new ObjectShape<ClusterOptions>("a cluster")
         .Value("Algorithm", Enum<LoadBalancingAlgorithm>("a balancing algorithm"), (o, v) => o.Algorithm = v)
         .List("Endpoints", Endpoint, o => o.Endpoints)
@@ -61,6 +70,9 @@ internal static class ProxyConfigurationShape
         .Object("HashKey", HashKey, o => o.HashKey)
         .Value("Fallback", OptionalText, (o, v) => o.Fallback = v)
         .Value("PreserveHost", Flag, (o, v) => o.PreserveHost = v)
+
+        // "Tls": { } alone turns TLS on (the system's roots, the endpoint's name), as an https destination would.
+        .Object("Tls", UpstreamTls, o => o.Tls ??= new(), emptyIsPresent: true)
         .Value("MaxAttempts", WholeNumber, (o, v) => o.MaxAttempts = v)
         .Value("ConnectTimeout", Duration, (o, v) => o.ConnectTimeout = v)
         .Value("ResponseHeaderTimeout", Duration, (o, v) => o.ResponseHeaderTimeout = v)

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using LoadBalancing.Proxy.Clusters;
 using LoadBalancing.Proxy.Metrics;
 using LoadBalancing.Proxy.Upstream;
+using LoadBalancing.Proxy.Upstream.Tls;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -149,9 +150,13 @@ internal sealed partial class HttpForwarder
                         }
 
                         exchange.Pick.Complete(false, _time.GetElapsedTime(started));
-                        exchange.Last = e is OperationCanceledException
-                            ? AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream connect timed out")
-                            : AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream connect failed");
+                        exchange.Last = e switch
+                        {
+                            OperationCanceledException => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream connect timed out"),
+                            UpstreamTlsException { TimedOut: true } => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream TLS handshake timed out"),
+                            UpstreamTlsException => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream TLS handshake failed"),
+                            _ => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream connect failed"),
+                        };
                         if (exchange.DeadlinePassed)
                         {
                             exchange.Last = RequestTimedOut;
@@ -160,7 +165,15 @@ internal sealed partial class HttpForwarder
                         metrics.Error(exchange.Last.Error);
                         var failure = EndpointTotals.Classify(e);
                         pool.Totals.ConnectFailed(failure);
-                        cluster.RecordError(exchange.Pick.State, ConnectFailureKinds[(int)failure], exchange.Last.Message);
+                        if (e is UpstreamTlsException tls)
+                        {
+                            // The client hears only that the handshake failed; /backends says what exactly.
+                            cluster.RecordError(exchange.Pick.State, tls.Kind, tls.Message);
+                        }
+                        else
+                        {
+                            cluster.RecordError(exchange.Pick.State, ConnectFailureKinds[(int)failure], exchange.Last.Message);
+                        }
                         if (!TryTakeRetry(cluster, exchange, attempt, fallbackTried))
                         {
                             break;
@@ -441,7 +454,7 @@ internal sealed partial class HttpForwarder
     }
 
     /// <summary>The <c>lastError.kind</c> of a failed connect, indexed by <see cref="ConnectFailure"/>.</summary>
-    private static readonly string[] ConnectFailureKinds = ["connect_refused", "connect_unreachable", "connect_timeout", "connect_reset"];
+    private static readonly string[] ConnectFailureKinds = ["connect_refused", "connect_unreachable", "connect_timeout", "connect_reset", "connect_tls"];
 
     private static readonly AttemptOutcome RequestTimedOut =
         AttemptOutcome.Fail(UpstreamError.Timeout, StatusCodes.Status504GatewayTimeout, "the route's request timeout passed");

@@ -1,0 +1,26 @@
+namespace LoadBalancing.Proxy.Upstream.Tls;
+
+/// <summary>
+/// A TLS handshake with an upstream failed, or its certificate was refused: a connect failure, retried on another
+/// endpoint like any other. An <see cref="IOException"/> so that the connect path's handlers catch it.
+/// </summary>
+internal sealed class UpstreamTlsException : IOException
+{
+    public const string Untrusted = "tls_untrusted";
+    public const string NameMismatch = "tls_name_mismatch";
+    public const string Expired = "tls_expired";
+    public const string Handshake = "tls_handshake";
+
+    public UpstreamTlsException(string kind, string message, Exception? inner = null, bool timedOut = false)
+        : base(message, inner)
+    {
+        Kind = kind;
+        TimedOut = timedOut;
+    }
+
+    /// <summary>What failed, as <c>/backends</c> shows it in <c>lastError.kind</c>: <c>tls_untrusted</c>, <c>tls_name_mismatch</c>, <c>tls_expired</c>, <c>tls_handshake</c>.</summary>
+    public string Kind { get; }
+
+    /// <summary>The connect timeout passed during the handshake.</summary>
+    public bool TimedOut { get; }
+}
