@@ -71,7 +71,8 @@ internal static class ProxyConfigurationShape
         .Value("Fallback", OptionalText, (o, v) => o.Fallback = v)
         .Value("PreserveHost", Flag, (o, v) => o.PreserveHost = v)
 
-        // "Tls": { } alone turns TLS on (the system's roots, the endpoint's name), as an https destination would.
+        // "Tls": { } alone turns TLS on (the system's roots, the endpoint's name), as an https destination would. The
+        // configuration system reads JSON null the same way; turning TLS on by mistake fails loudly, the reverse would not.
         .Object("Tls", UpstreamTls, o => o.Tls ??= new(), emptyIsPresent: true)
         .Value("MaxAttempts", WholeNumber, (o, v) => o.MaxAttempts = v)
         .Value("ConnectTimeout", Duration, (o, v) => o.ConnectTimeout = v)

@@ -386,7 +386,12 @@ internal sealed partial class HttpForwarder
                     pool.Totals.Reset();
                 }
 
-                if (exchange.Last.Error != UpstreamError.ClientAborted)
+                if (exchange.Last.Error == UpstreamError.Reset && connection.ClosedBeforeAnyTlsData)
+                {
+                    // A TLS 1.3 server refuses a client certificate (or its absence) only after the handshake, by closing.
+                    cluster.RecordError(exchange.Pick.State, UpstreamTlsException.Rejected, UpstreamTlsException.RejectedMessage);
+                }
+                else if (exchange.Last.Error != UpstreamError.ClientAborted)
                 {
                     cluster.RecordError(exchange.Pick.State, ClusterMetrics.ErrorNames[(int)exchange.Last.Error], exchange.Last.Message);
                 }

@@ -20,6 +20,12 @@ internal sealed class UpstreamConnection : IAsyncDisposable
 
     public PipeWriter Output => _socket.Output;
 
+    /// <summary>
+    /// A TLS connection on which the upstream never sent application data: when it closes so, the server refused the
+    /// session after the handshake (TLS 1.3 checks client certificates then). Read on the failure path only.
+    /// </summary>
+    public bool ClosedBeforeAnyTlsData => _socket.ClosedBeforeAnyTlsData;
+
     /// <summary>Header strings of the previous response on this connection, reused when the bytes repeat.</summary>
     public HeaderStringCache HeaderCache { get; } = new();
 

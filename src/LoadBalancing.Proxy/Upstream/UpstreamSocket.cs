@@ -27,6 +27,7 @@ internal sealed class UpstreamSocket : IAsyncDisposable
     private readonly Task _receiving;
     private readonly Task _sending;
     private int _disposed;
+    private bool _receivedOverTls;
 
     public UpstreamSocket(Socket socket, MemoryPool<byte> pool, SslStream? tls = null)
     {
@@ -44,6 +45,9 @@ internal sealed class UpstreamSocket : IAsyncDisposable
         _receiving = ReceiveLoopAsync();
         _sending = SendLoopAsync();
     }
+
+    /// <summary>Whether this is a TLS connection on which the upstream never sent application data.</summary>
+    public bool ClosedBeforeAnyTlsData => _tls is not null && !_receivedOverTls;
 
     /// <summary>Bytes from the upstream; completes when it closes (with the socket error, if any).</summary>
     public PipeReader Input => _input.Reader;
@@ -71,6 +75,7 @@ internal sealed class UpstreamSocket : IAsyncDisposable
                 {
                     await _tls.ReadAsync(Memory<byte>.Empty).ConfigureAwait(false);
                     received = await _tls.ReadAsync(writer.GetMemory()).ConfigureAwait(false);
+                    _receivedOverTls |= received > 0;
                 }
 
                 if (received == 0)

@@ -363,7 +363,7 @@ internal sealed class ObjectShape<T>
     /// <param name="get">Returns the instance to fill.</param>
     /// <param name="emptyIsPresent">
     /// Whether an empty JSON object (<c>"Tls": { }</c>) creates the instance, for sections whose presence means
-    /// something; JSON null still leaves it out.
+    /// something. The JSON provider reads JSON null as the same empty section, so null creates it too.
     /// </param>
     public ObjectShape<T> Object<TChild>(string name, ObjectShape<TChild> shape, Func<T, TChild> get, bool emptyIsPresent = false)
         where TChild : class =>
@@ -375,7 +375,7 @@ internal sealed class ObjectShape<T>
             }
             else if (emptyIsPresent && section.Value is null && !ConfigurationShape.HasChildren(section))
             {
-                // The JSON provider reads {} as a key with a null value, and null as an empty string.
+                // The JSON provider reads {} and null alike: a key with no value and no children.
                 get(target);
             }
         });

@@ -11,6 +11,12 @@ internal sealed class UpstreamTlsException : IOException
     public const string Expired = "tls_expired";
     public const string Handshake = "tls_handshake";
 
+    /// <summary>The <c>lastError.kind</c> of a TLS connection the upstream closed before sending anything (not a connect failure).</summary>
+    public const string Rejected = "tls_rejected";
+
+    public const string RejectedMessage =
+        "the upstream closed the TLS connection right after the handshake, before answering; a TLS 1.3 server refuses a missing or untrusted client certificate this way (see Tls:ClientCertificateFile)";
+
     public UpstreamTlsException(string kind, string message, Exception? inner = null, bool timedOut = false)
         : base(message, inner)
     {

@@ -103,8 +103,9 @@ internal sealed class UpstreamTlsMaterial
                 // Built once here, not per connection: the chain is assembled offline from what the file holds.
                 context = SslStreamCertificateContext.Create(leaf, intermediates, offline: true);
             }
-            catch (CryptographicException e)
+            catch (Exception e) when (e is CryptographicException or ArgumentException)
             {
+                // ArgumentException: a key of another certificate.
                 problems.Add(("ClientKeyFile", $"'{options.ClientKeyFile}' is not the PEM private key of the certificate in '{options.ClientCertificateFile}', or one of them cannot be read ({e.Message})."));
                 return null;
             }
