@@ -35,6 +35,13 @@ internal sealed class TlsPki : IDisposable
     public X509Certificate2 Server(string dnsName, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, string? ip = null) =>
         Issue($"CN={dnsName}", ServerAuth, notBefore, notAfter, dnsName, ip).WithKey;
 
+    /// <summary>A server certificate for <paramref name="dnsName"/> written as PEM files (for servers other than Kestrel); returns the two paths.</summary>
+    public (string CertificateFile, string KeyFile) ServerFiles(string dnsName)
+    {
+        var (withKey, key) = Issue($"CN={dnsName}", ServerAuth, null, null, dnsName, null);
+        return (Write("server.crt", withKey.ExportCertificatePem() + "\n"), Write("server.key", key.ExportPkcs8PrivateKeyPem() + "\n"));
+    }
+
     /// <summary>A client certificate, written as <c>tls.crt</c>/<c>tls.key</c> PEM files; returns it and the two paths.</summary>
     public (X509Certificate2 Certificate, string CertificateFile, string KeyFile) Client(string subject = "CN=proxy-client")
     {
