@@ -102,6 +102,45 @@ public sealed class UpstreamTlsOptionsTests
     }
 
     [Fact]
+    public void TheDocsExamples_Load_MissingOnlyTheirCertificateFiles()
+    {
+        var markdown = ReadDoc("docs/proxy.md");
+        var at = markdown.IndexOf("## Upstream TLS\n", StringComparison.Ordinal);
+        Assert.True(at >= 0, "no '## Upstream TLS' section");
+        var examples = new List<ProxyOptions>();
+        for (var start = markdown.IndexOf("```json\n", at, StringComparison.Ordinal); start >= 0 && markdown.IndexOf("\n## ", at + 1, StringComparison.Ordinal) > start;
+             start = markdown.IndexOf("```json\n", start + 1, StringComparison.Ordinal))
+        {
+            var from = start + "```json\n".Length;
+            var json = markdown[from..markdown.IndexOf("\n```", from, StringComparison.Ordinal)];
+            var configuration = new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
+            ProxyConfiguration.TryLoad(configuration.GetSection("Proxy"), out var options, out var errors);
+
+            // The files exist only on the reader's machine.
+            Assert.Equal(3, errors.Count);
+            Assert.All(errors, e => Assert.Matches(@"^Proxy:Clusters:\w+:Tls:(CaFile|ClientCertificateFile|ClientKeyFile): file '/[^']+' does not exist\.$", e));
+            examples.Add(options);
+        }
+
+        Assert.Equal(2, examples.Count);
+        Assert.Contains(examples, o => o.Clusters.Values.Single().Kubernetes is not null && o.Clusters.Values.Single().Tls!.ServerName is not null);
+    }
+
+    private static string ReadDoc(string relative)
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            var candidate = Path.Combine(directory.FullName, relative);
+            if (File.Exists(candidate))
+            {
+                return File.ReadAllText(candidate);
+            }
+        }
+
+        throw new FileNotFoundException($"{relative} not found above {AppContext.BaseDirectory}");
+    }
+
+    [Fact]
     public void ADisabledSection_IsNotChecked()
     {
         var (_, errors) = Load(""", "Tls": { "Enabled": false, "CaFile": "/nonexistent/ca.crt" }""");
