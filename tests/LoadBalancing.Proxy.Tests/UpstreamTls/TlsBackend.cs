@@ -38,7 +38,10 @@ internal sealed class TlsBackend : IAsyncDisposable
     /// <param name="ip">The loopback address to listen on.</param>
     /// <param name="requireClientCertificate">Refuse clients without a certificate.</param>
     /// <param name="protocols">The TLS versions offered; null for the system's default.</param>
-    public static async Task<TlsBackend> StartAsync(X509Certificate2 certificate, string ip, bool requireClientCertificate = false, SslProtocols? protocols = null)
+    /// <param name="handler">Answers requests instead of the greeting.</param>
+    /// <param name="configure">Adds middleware before the handler.</param>
+    public static async Task<TlsBackend> StartAsync(
+        X509Certificate2 certificate, string ip, bool requireClientCertificate = false, SslProtocols? protocols = null, RequestDelegate? handler = null, Action<WebApplication>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -54,10 +57,11 @@ internal sealed class TlsBackend : IAsyncDisposable
             OnAuthenticate = (_, _) => Interlocked.Increment(ref self!._handshakes),
         })));
         var app = builder.Build();
+        configure?.Invoke(app);
         app.Run(context =>
         {
             self!.Requests.Enqueue((context.Connection.Id, context.Connection.ClientCertificate?.Subject));
-            return context.Response.WriteAsync("hello over tls");
+            return handler is null ? context.Response.WriteAsync("hello over tls") : handler(context);
         });
         await app.StartAsync();
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
