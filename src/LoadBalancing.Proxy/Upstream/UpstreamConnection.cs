@@ -46,9 +46,9 @@ internal sealed class UpstreamConnection : IAsyncDisposable
                 return true;
             }
         }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException or InvalidOperationException or IOException)
         {
-            return false; // the receive failed (reset): the pipe hands its error to the reader
+            return false; // the receive failed (reset; over TLS an IOException): the pipe hands its error to the reader
         }
 
         var clean = result.Buffer.IsEmpty && !result.IsCompleted && !result.IsCanceled;

@@ -94,8 +94,9 @@ internal sealed class UpstreamSocket : IAsyncDisposable
         catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or AuthenticationException)
         {
             // Reset by the upstream (SslStream says so with an IOException, or an AuthenticationException for a TLS
-            // alert); when we closed it ourselves, there is no error to report.
-            error = Volatile.Read(ref _disposed) == 0 ? e : null;
+            // alert, passed on as an IOException so the forwarder's handlers see a reset); when we closed it ourselves,
+            // there is no error to report.
+            error = Volatile.Read(ref _disposed) != 0 ? null : e is AuthenticationException ? new IOException(e.Message, e) : e;
         }
 
         await writer.CompleteAsync(error).ConfigureAwait(false);
@@ -149,7 +150,7 @@ internal sealed class UpstreamSocket : IAsyncDisposable
         catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or AuthenticationException)
         {
             // The forwarder's next flush sees the error, unless the failure is our own close.
-            error = Volatile.Read(ref _disposed) == 0 ? e : null;
+            error = Volatile.Read(ref _disposed) != 0 ? null : e is AuthenticationException ? new IOException(e.Message, e) : e;
         }
 
         await reader.CompleteAsync(error).ConfigureAwait(false);
