@@ -179,6 +179,29 @@ public sealed class UpstreamTlsTests
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task ServerThatNeverAnswersTheHandshake_TimesOutWithinConnectTimeout_504()
+    {
+        // Accepts TCP connections and says nothing: the handshake waits for a ServerHello that never comes.
+        using var silent = new System.Net.Sockets.TcpListener(IPAddress.Parse("127.0.0.2"), 0);
+        silent.Start();
+        var address = silent.LocalEndpoint.ToString()!;
+        using var pki = new TlsPki();
+        var options = Options(new UpstreamTlsOptions { ServerName = Name, CaFile = pki.WriteCa() }, address);
+        options.Clusters["web"].ConnectTimeout = TimeSpan.FromMilliseconds(300);
+        await using var proxy = await TestProxy.StartAsync(options);
+        var ct = TestContext.Current.CancellationToken;
+
+        using var response = await proxy.Client.GetAsync("/", ct);
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal("upstream TLS handshake timed out\n", await response.Content.ReadAsStringAsync(ct));
+        var endpoint = await Endpoint(proxy, address, ct);
+        Assert.Equal("tls_handshake", endpoint.GetProperty("lastError").GetProperty("kind").GetString());
+        Assert.Equal("the TLS handshake did not finish within the connect timeout", endpoint.GetProperty("lastError").GetProperty("message").GetString());
+        Assert.Equal(1, endpoint.GetProperty("connectFailures").GetProperty("tls").GetInt32());
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task ClientCertificate_RequiredByTheBackend_FailsWithoutOne_AndIsPresentedWhenConfigured()
     {
         using var pki = new TlsPki();
