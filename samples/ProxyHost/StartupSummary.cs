@@ -64,7 +64,7 @@ internal static partial class StartupSummary
         var first = true;
         foreach (var (name, cluster) in options.Clusters)
         {
-            Line(text, first ? "clusters" : "", $"{name}: {cluster.Algorithm}, {Source(cluster)}");
+            Line(text, first ? "clusters" : "", $"{name}: {cluster.Algorithm}, {Source(cluster)}{Tls(cluster)}");
             first = false;
         }
 
@@ -102,6 +102,10 @@ internal static partial class StartupSummary
 
         return string.Create(CultureInfo.InvariantCulture, $"static list of {endpoints.Count} ({shown})");
     }
+
+    private static string Tls(ClusterOptions cluster) => cluster.Tls is not { Enabled: true } tls ? ""
+        : tls.SkipValidation ? ", TLS (certificates NOT checked)"
+        : $", TLS to {tls.ServerName ?? "the endpoints' names"}{(tls.ClientCertificateFile is null ? "" : " with a client certificate")}";
 
     private static void Line(StringBuilder text, string label, string value) =>
         text.Append("  ").Append(label.PadRight(12)).Append(value).Append('\n');

@@ -121,6 +121,7 @@ internal sealed partial class ProxyRuntime
             ReloadLog.RestartNeeded(_logger, item);
         }
 
+        WarnUncheckedTls(options);
         var fingerprint = ProxyOptionsJson.Text(json => ProxyOptionsJson.WriteProxy(json, options, redact: false));
         if (fingerprint == current.Fingerprint && ProxyOptionsJson.Listeners(options) == ProxyOptionsJson.Listeners(current.Options))
         {
@@ -141,6 +142,18 @@ internal sealed partial class ProxyRuntime
         _status = new ReloadStatus(null, null, [], restart);
         ReloadLog.Applied(_logger, next.Generation, source, plan.Kept.Count, plan.Create.Count, plan.Retire.Count);
         return new ReloadResult(ReloadOutcome.Applied, next.Generation, [], restart);
+    }
+
+    /// <summary>Every cluster that accepts unchecked certificates, at start and on every reload that is not rejected.</summary>
+    private void WarnUncheckedTls(ProxyOptions options)
+    {
+        foreach (var (name, cluster) in options.Clusters)
+        {
+            if (cluster.Tls is { Enabled: true, SkipValidation: true })
+            {
+                Upstream.Tls.UpstreamTlsLog.SkipValidation(_clusterLogger, name);
+            }
+        }
     }
 
     private List<string> RestartNeeded(ProxyOptions options)

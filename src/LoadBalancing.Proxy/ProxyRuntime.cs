@@ -41,6 +41,7 @@ internal sealed partial class ProxyRuntime : IDisposable
         }
 
         _config = Commit(plan, merged, generation: 1, "startup", previous: null);
+        WarnUncheckedTls(merged);
         foreach (var routeSource in _routeSources)
         {
             routeSource.OnChanged(() => OnRouteSourceChanged(routeSource));

@@ -191,6 +191,11 @@ internal static class BackendsWriter
             json.WriteNumber("fallbackRequests", cluster.Metrics.FallbackRequests);
         }
 
+        if (cluster.Tls is { } tls)
+        {
+            WriteTls(json, tls);
+        }
+
         json.WriteStartArray("endpoints");
         for (var i = 0; i < set.Count; i++)
         {
@@ -198,6 +203,36 @@ internal static class BackendsWriter
         }
 
         json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    /// <summary>The cluster's upstream TLS: what is checked, and the certificate files in use.</summary>
+    private static void WriteTls(Utf8JsonWriter json, Upstream.Tls.UpstreamTlsSettings tls)
+    {
+        var options = tls.Options;
+        json.WriteStartObject("tls");
+        if (options.ServerName is { } serverName)
+        {
+            json.WriteString("serverName", serverName);
+        }
+
+        json.WriteString("minimumProtocol", options.MinimumProtocol.ToString());
+        json.WriteBoolean("skipValidation", options.SkipValidation);
+        json.WriteString("trust", options.CaFile ?? "system");
+        if (tls.Material?.ClientLeaf is { } client)
+        {
+            json.WriteStartObject("clientCertificate");
+            json.WriteString("subject", client.Subject);
+            json.WriteString("notAfter", client.NotAfter.ToUniversalTime());
+            json.WriteEndObject();
+        }
+
+        json.WriteString("filesLoadedAt", tls.MaterialLoadedAt);
+        if (tls.FileProblem is { } problem)
+        {
+            json.WriteString("filesProblem", problem);
+        }
+
         json.WriteEndObject();
     }
 

@@ -16,6 +16,9 @@ internal enum ConnectFailure
 
     /// <summary>Any other socket error (a reset during the handshake, out of ports…).</summary>
     Reset,
+
+    /// <summary>The TLS handshake failed or the upstream's certificate was refused.</summary>
+    Tls,
 }
 
 /// <summary>
@@ -25,7 +28,7 @@ internal enum ConnectFailure
 /// </summary>
 internal sealed class EndpointTotals
 {
-    public static readonly string[] ConnectFailureNames = ["refused", "unreachable", "timeout", "reset"];
+    public static readonly string[] ConnectFailureNames = ["refused", "unreachable", "timeout", "reset", "tls"];
 
     private readonly long[] _responsesByClass = new long[6]; // index = status / 100
     private readonly long[] _connectFailures = new long[ConnectFailureNames.Length];
@@ -70,6 +73,7 @@ internal sealed class EndpointTotals
     /// <summary>The kind of a failed connect: the socket's error, or the connect timeout when the attempt was cancelled.</summary>
     public static ConnectFailure Classify(Exception e) => e switch
     {
+        Upstream.Tls.UpstreamTlsException => ConnectFailure.Tls,
         OperationCanceledException => ConnectFailure.Timeout,
         SocketException { SocketErrorCode: SocketError.ConnectionRefused } => ConnectFailure.Refused,
         SocketException { SocketErrorCode: SocketError.HostUnreachable or SocketError.NetworkUnreachable } => ConnectFailure.Unreachable,

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using LoadBalancing.Proxy.Forwarding;
 using LoadBalancing.Proxy.Metrics;
 using LoadBalancing.Proxy.Upstream;
+using LoadBalancing.Proxy.Upstream.Tls;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -29,7 +30,8 @@ internal sealed class ProxyCluster : IDisposable
         _logger = logger ?? NullLogger.Instance;
         Metrics = new ClusterMetrics(name, metrics.UpstreamDuration);
         _forwarding = new ForwardingSettings(options);
-        IsMultiplexed = options.Protocol == UpstreamProtocol.Http2;
+        Tls = UpstreamTlsSettings.Create(name, options.Tls, time, _logger);
+        IsMultiplexed = options.Protocol == UpstreamProtocol.Http2 || (options.Protocol == UpstreamProtocol.Auto && Tls is not null);
         Source = source;
         _blocks = blocks;
         _time = time;
@@ -64,6 +66,9 @@ internal sealed class ProxyCluster : IDisposable
     public HashKeyPolicy HashKey => _forwarding.HashKey;
 
     public ClusterMetrics Metrics { get; }
+
+    /// <summary>The cluster's upstream TLS (options cached for every connection, files watched); null for plain HTTP.</summary>
+    public UpstreamTlsSettings? Tls { get; }
 
     /// <summary>The retry policy of routes that set none: the cluster's attempts, on connect failures and resets.</summary>
     public RetryPolicy DefaultRetry => _forwarding.DefaultRetry;
@@ -117,7 +122,8 @@ internal sealed class ProxyCluster : IDisposable
 
     /// <param name="state">The endpoint.</param>
     /// <param name="kind">What failed, in the vocabulary of <c>/backends</c>: <c>connect_refused</c>, <c>connect_unreachable</c>,
-    /// <c>connect_timeout</c>, <c>connect_reset</c>, <c>reset</c>, <c>timeout</c>, <c>bad_response</c>.</param>
+    /// <c>connect_timeout</c>, <c>connect_reset</c>, <c>tls_untrusted</c>, <c>tls_name_mismatch</c>, <c>tls_expired</c>,
+    /// <c>tls_handshake</c>, <c>reset</c>, <c>timeout</c>, <c>bad_response</c>.</param>
     /// <param name="message">The message the client was (or would have been) given.</param>
     public void RecordError(EndpointState? state, string kind, string message)
     {
@@ -207,9 +213,9 @@ internal sealed class ProxyCluster : IDisposable
     private UpstreamPool CreatePool(BackendEndpoint endpoint) => IsMultiplexed
         ? new UpstreamPool(endpoint, _blocks, Metrics, _time, 0, Options.PooledConnectionIdleTimeout)
         {
-            Multiplexed = new Upstream.Multiplexed.MultiplexedClient(endpoint, UpstreamPool.RemoteEndPointOf(endpoint), () => Options, _time),
+            Multiplexed = new Upstream.Multiplexed.MultiplexedClient(endpoint, UpstreamPool.RemoteEndPointOf(endpoint), () => Options, _time, Tls),
         }
-        : new UpstreamPool(endpoint, _blocks, Metrics, _time, Options.MaxIdleConnectionsPerEndpoint, Options.PooledConnectionIdleTimeout);
+        : new UpstreamPool(endpoint, _blocks, Metrics, _time, Options.MaxIdleConnectionsPerEndpoint, Options.PooledConnectionIdleTimeout, Tls);
 
     private void RemoveGonePools(EndpointSet set)
     {
@@ -244,6 +250,7 @@ internal sealed class ProxyCluster : IDisposable
     public void Dispose()
     {
         _sweeper.Dispose();
+        Tls?.Dispose();
         _subscription.Dispose();
         Balancer.Changed -= OnBalancerChanged;
         Balancer.Dispose();

@@ -26,6 +26,9 @@ public sealed class ClusterOptions
     /// <summary>Whether the client's <c>Host</c> header is sent upstream (default) rather than the endpoint's address.</summary>
     public bool PreserveHost { get; set; } = true;
 
+    /// <summary>TLS to the endpoints; null (no <c>Tls</c> section) for plain HTTP.</summary>
+    public UpstreamTlsOptions? Tls { get; set; }
+
     /// <summary>How many endpoints one request may try (1 disables retries). Default 3, at most 8.</summary>
     public int MaxAttempts { get; set; } = 3;
 
@@ -39,7 +42,7 @@ public sealed class ClusterOptions
     /// <summary>How gRPC calls through this cluster are judged.</summary>
     public GrpcOptions Grpc { get; set; } = new();
 
-    /// <summary>How long a TCP connect to an endpoint may take. Default 2 s.</summary>
+    /// <summary>How long a TCP connect to an endpoint may take, the TLS handshake included. Default 2 s.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>How long the upstream may take to send the response headers once the request is sent. Default 30 s.</summary>

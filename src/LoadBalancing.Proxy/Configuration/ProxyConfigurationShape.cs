@@ -58,6 +58,15 @@ internal static class ProxyConfigurationShape
         .List("FailureStatuses", Enum<GrpcStatusCode>("a gRPC status code name"), o => o.FailureStatuses ??= new List<GrpcStatusCode>())
         .Value("HonourDeadlines", Flag, (o, v) => o.HonourDeadlines = v);
 
+    public static readonly ObjectShape<UpstreamTlsOptions> UpstreamTls = new ObjectShape<UpstreamTlsOptions>("Tls")
+        .Value("Enabled", Flag, (o, v) => o.Enabled = v)
+        .Value("ServerName", OptionalText, (o, v) => o.ServerName = v)
+        .Value("CaFile", OptionalText, (o, v) => o.CaFile = v)
+        .Value("ClientCertificateFile", OptionalText, (o, v) => o.ClientCertificateFile = v)
+        .Value("ClientKeyFile", OptionalText, (o, v) => o.ClientKeyFile = v)
+        .Value("MinimumProtocol", Enum<UpstreamTlsProtocol>("a TLS version"), (o, v) => o.MinimumProtocol = v)
+        .Value("SkipValidation", Flag, (o, v) => o.SkipValidation = v);
+
     public static readonly ObjectShape<ClusterOptions> Cluster = new ObjectShape<ClusterOptions>("a cluster")
         .Value("Algorithm", Enum<LoadBalancingAlgorithm>("a balancing algorithm"), (o, v) => o.Algorithm = v)
         .Value("Protocol", Optional(Enum<UpstreamProtocol>("an upstream protocol")), (o, v) => o.Protocol = v)
@@ -67,6 +76,10 @@ internal static class ProxyConfigurationShape
         .Object("HashKey", HashKey, o => o.HashKey)
         .Value("Fallback", OptionalText, (o, v) => o.Fallback = v)
         .Value("PreserveHost", Flag, (o, v) => o.PreserveHost = v)
+
+        // "Tls": { } alone turns TLS on (the system's roots, the endpoint's name), as an https destination would. The
+        // configuration system reads JSON null the same way; turning TLS on by mistake fails loudly, the reverse would not.
+        .Object("Tls", UpstreamTls, o => o.Tls ??= new(), emptyIsPresent: true)
         .Value("MaxAttempts", WholeNumber, (o, v) => o.MaxAttempts = v)
         .Value("ConnectTimeout", Duration, (o, v) => o.ConnectTimeout = v)
         .Value("ResponseHeaderTimeout", Duration, (o, v) => o.ResponseHeaderTimeout = v)

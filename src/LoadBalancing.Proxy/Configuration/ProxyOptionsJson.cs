@@ -311,6 +311,20 @@ internal static class ProxyOptionsJson
         }
 
         WriteOptional(json, "Fallback", cluster.Fallback);
+        if (cluster.Tls is { } tls)
+        {
+            // Part of the core: a change rebuilds the pools, so no connection outlives the TLS settings it was made with.
+            json.WriteStartObject("Tls");
+            json.WriteBoolean("Enabled", tls.Enabled);
+            WriteOptional(json, "ServerName", tls.ServerName);
+            WriteOptional(json, "CaFile", tls.CaFile);
+            WriteOptional(json, "ClientCertificateFile", tls.ClientCertificateFile);
+            WriteOptional(json, "ClientKeyFile", tls.ClientKeyFile);
+            json.WriteString("MinimumProtocol", tls.MinimumProtocol.ToString());
+            json.WriteBoolean("SkipValidation", tls.SkipValidation);
+            json.WriteEndObject();
+        }
+
         if (withForwarding)
         {
             json.WriteBoolean("PreserveHost", cluster.PreserveHost);

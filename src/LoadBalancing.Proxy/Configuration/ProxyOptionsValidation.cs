@@ -246,6 +246,11 @@ internal static class ProxyOptionsValidation
             errors.Add($"{key}:EndpointMetrics must be Auto, On or Off; got {cluster.EndpointMetrics}.");
         }
 
+        if (cluster.Tls is { Enabled: true } tls)
+        {
+            CheckTls(tls, $"{key}:Tls", errors);
+        }
+
         var needsName = cluster.HashKey.Source is HashKeySource.Header or HashKeySource.Cookie or HashKeySource.QueryParameter;
         if (needsName && string.IsNullOrWhiteSpace(cluster.HashKey.Name))
         {
@@ -263,6 +268,43 @@ internal static class ProxyOptionsValidation
             var space = error.IndexOf(' ', StringComparison.Ordinal);
             var coreKey = (space < 0 ? error : error[..space]).Replace('.', ':');
             errors.Add($"{key}:{coreKey}{(space < 0 ? "" : error[space..])}");
+        }
+    }
+
+    /// <summary>The TLS options, and the files they name read as the cluster will read them.</summary>
+    private static void CheckTls(UpstreamTlsOptions tls, string key, List<string> errors)
+    {
+        if (!Enum.IsDefined(tls.MinimumProtocol))
+        {
+            errors.Add($"{key}:MinimumProtocol must be Tls12 or Tls13; got {tls.MinimumProtocol}.");
+        }
+
+        if (tls.ServerName is { } serverName && Uri.CheckHostName(serverName) != UriHostNameType.Dns)
+        {
+            errors.Add($"{key}:ServerName: '{serverName}' is not a host name; it is the name sent as SNI and checked against the certificate (leave it out to use the endpoint's own name).");
+        }
+
+        var withCertificate = !string.IsNullOrEmpty(tls.ClientCertificateFile);
+        var withKey = !string.IsNullOrEmpty(tls.ClientKeyFile);
+        if (withKey && !withCertificate)
+        {
+            errors.Add($"{key}:ClientKeyFile is set but {key}:ClientCertificateFile is not; a client certificate needs both (PEM, as a Kubernetes TLS Secret's tls.crt and tls.key).");
+        }
+        else if (withCertificate && !withKey)
+        {
+            errors.Add($"{key}:ClientCertificateFile is set but {key}:ClientKeyFile is not; a client certificate needs both (PEM, as a Kubernetes TLS Secret's tls.crt and tls.key).");
+        }
+
+        if (withCertificate != withKey)
+        {
+            return;
+        }
+
+        var problems = new List<(string Key, string Problem)>();
+        Upstream.Tls.UpstreamTlsMaterial.Load(tls, problems);
+        foreach (var (file, problem) in problems)
+        {
+            errors.Add($"{key}:{file}: {problem}");
         }
     }
 

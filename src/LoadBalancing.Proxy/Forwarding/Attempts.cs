@@ -13,7 +13,7 @@ internal static class Attempts
     private const int MaxRepicks = 8;
 
     /// <summary>The <c>lastError.kind</c> of a failed connect, indexed by <see cref="ConnectFailure"/>.</summary>
-    public static readonly string[] ConnectFailureKinds = ["connect_refused", "connect_unreachable", "connect_timeout", "connect_reset"];
+    public static readonly string[] ConnectFailureKinds = ["connect_refused", "connect_unreachable", "connect_timeout", "connect_reset", "connect_tls"];
 
     public static readonly AttemptOutcome RequestTimedOut =
         AttemptOutcome.Fail(UpstreamError.Timeout, StatusCodes.Status504GatewayTimeout, "the route's request timeout passed");

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using LoadBalancing.Proxy.Clusters;
 using LoadBalancing.Proxy.Metrics;
 using LoadBalancing.Proxy.Upstream;
+using LoadBalancing.Proxy.Upstream.Tls;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -117,9 +118,13 @@ internal sealed partial class HttpForwarder
                         }
 
                         exchange.Pick.Complete(false, _time.GetElapsedTime(started));
-                        exchange.Last = e is OperationCanceledException
-                            ? AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream connect timed out")
-                            : AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream connect failed");
+                        exchange.Last = e switch
+                        {
+                            OperationCanceledException => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream connect timed out"),
+                            UpstreamTlsException { TimedOut: true } => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream TLS handshake timed out"),
+                            UpstreamTlsException => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream TLS handshake failed"),
+                            _ => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream connect failed"),
+                        };
                         if (exchange.DeadlinePassed)
                         {
                             exchange.Last = Attempts.RequestTimedOut;
@@ -128,7 +133,15 @@ internal sealed partial class HttpForwarder
                         metrics.Error(exchange.Last.Error);
                         var failure = EndpointTotals.Classify(e);
                         pool.Totals.ConnectFailed(failure);
-                        cluster.RecordError(exchange.Pick.State, Attempts.ConnectFailureKinds[(int)failure], exchange.Last.Message);
+                        if (e is UpstreamTlsException tls)
+                        {
+                            // The client hears only that the handshake failed; /backends says what exactly.
+                            cluster.RecordError(exchange.Pick.State, tls.Kind, tls.Message);
+                        }
+                        else
+                        {
+                            cluster.RecordError(exchange.Pick.State, Attempts.ConnectFailureKinds[(int)failure], exchange.Last.Message);
+                        }
                         if (!Attempts.TryTakeRetry(cluster, exchange, attempt, fallbackTried))
                         {
                             break;
@@ -341,7 +354,12 @@ internal sealed partial class HttpForwarder
                     pool.Totals.Reset();
                 }
 
-                if (exchange.Last.Error != UpstreamError.ClientAborted)
+                if (exchange.Last.Error == UpstreamError.Reset && connection.ClosedBeforeAnyTlsData)
+                {
+                    // A TLS 1.3 server refuses a client certificate (or its absence) only after the handshake, by closing.
+                    cluster.RecordError(exchange.Pick.State, UpstreamTlsException.Rejected, UpstreamTlsException.RejectedMessage);
+                }
+                else if (exchange.Last.Error != UpstreamError.ClientAborted)
                 {
                     cluster.RecordError(exchange.Pick.State, ClusterMetrics.ErrorNames[(int)exchange.Last.Error], exchange.Last.Message);
                 }

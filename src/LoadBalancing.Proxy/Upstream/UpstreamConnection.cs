@@ -20,6 +20,12 @@ internal sealed class UpstreamConnection : IAsyncDisposable
 
     public PipeWriter Output => _socket.Output;
 
+    /// <summary>
+    /// A TLS connection on which the upstream never sent application data: when it closes so, the server refused the
+    /// session after the handshake (TLS 1.3 checks client certificates then). Read on the failure path only.
+    /// </summary>
+    public bool ClosedBeforeAnyTlsData => _socket.ClosedBeforeAnyTlsData;
+
     /// <summary>Header strings of the previous response on this connection, reused when the bytes repeat.</summary>
     public HeaderStringCache HeaderCache { get; } = new();
 
@@ -40,9 +46,9 @@ internal sealed class UpstreamConnection : IAsyncDisposable
                 return true;
             }
         }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException or InvalidOperationException or IOException)
         {
-            return false; // the receive failed (reset): the pipe hands its error to the reader
+            return false; // the receive failed (reset; over TLS an IOException): the pipe hands its error to the reader
         }
 
         var clean = result.Buffer.IsEmpty && !result.IsCompleted && !result.IsCanceled;

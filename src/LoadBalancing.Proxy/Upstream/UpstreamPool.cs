@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using LoadBalancing.Proxy.Metrics;
+using LoadBalancing.Proxy.Upstream.Tls;
 
 namespace LoadBalancing.Proxy.Upstream;
 
@@ -17,9 +19,10 @@ internal sealed class UpstreamPool : IDisposable
     private readonly ClusterMetrics _metrics;
     private readonly int _maxIdle;
     private readonly TimeSpan _idleTimeout;
+    private readonly UpstreamTlsSettings? _tls;
     private bool _disposed;
 
-    public UpstreamPool(BackendEndpoint endpoint, MemoryPool<byte> blocks, ClusterMetrics metrics, TimeProvider time, int maxIdle, TimeSpan idleTimeout)
+    public UpstreamPool(BackendEndpoint endpoint, MemoryPool<byte> blocks, ClusterMetrics metrics, TimeProvider time, int maxIdle, TimeSpan idleTimeout, UpstreamTlsSettings? tls = null)
     {
         Endpoint = endpoint;
         RemoteEndPoint = RemoteEndPointOf(endpoint);
@@ -31,6 +34,7 @@ internal sealed class UpstreamPool : IDisposable
         _time = time;
         _maxIdle = maxIdle;
         _idleTimeout = idleTimeout;
+        _tls = tls;
     }
 
     public BackendEndpoint Endpoint { get; }
@@ -101,16 +105,25 @@ internal sealed class UpstreamPool : IDisposable
         connection.Close();
     }
 
-    /// <summary>Opens a new connection; throws <see cref="SocketException"/> or <see cref="OperationCanceledException"/>.</summary>
+    /// <summary>
+    /// Opens a new connection, with the cluster's TLS handshake if it has TLS (within the same cancellation, the connect
+    /// timeout); throws <see cref="SocketException"/>, <see cref="OperationCanceledException"/> or
+    /// <see cref="UpstreamTlsException"/>.
+    /// </summary>
     public async ValueTask<UpstreamConnection> ConnectAsync(CancellationToken cancellationToken)
     {
         var socket = RemoteEndPoint is IPEndPoint ip
             ? new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp)
             : new Socket(SocketType.Stream, ProtocolType.Tcp);
+        SslStream? tls = null;
         try
         {
             socket.NoDelay = true;
             await socket.ConnectAsync(RemoteEndPoint, cancellationToken).ConfigureAwait(false);
+            if (_tls is not null)
+            {
+                tls = await _tls.AuthenticateAsync(socket, Endpoint.Address, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch
         {
@@ -119,7 +132,7 @@ internal sealed class UpstreamPool : IDisposable
         }
 
         _metrics.ConnectionOpened();
-        return new UpstreamConnection(new UpstreamSocket(socket, _blocks), this);
+        return new UpstreamConnection(new UpstreamSocket(socket, _blocks, tls), this);
     }
 
     /// <summary>Closes idle connections that have been idle too long.</summary>

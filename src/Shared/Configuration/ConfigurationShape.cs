@@ -358,13 +358,25 @@ internal sealed class ObjectShape<T>
         });
 
     /// <summary>A nested object; <paramref name="get"/> returns the instance to fill (creating it if need be).</summary>
-    public ObjectShape<T> Object<TChild>(string name, ObjectShape<TChild> shape, Func<T, TChild> get)
+    /// <param name="name">The key.</param>
+    /// <param name="shape">The object's shape.</param>
+    /// <param name="get">Returns the instance to fill.</param>
+    /// <param name="emptyIsPresent">
+    /// Whether an empty JSON object (<c>"Tls": { }</c>) creates the instance, for sections whose presence means
+    /// something. The JSON provider reads JSON null as the same empty section, so null creates it too.
+    /// </param>
+    public ObjectShape<T> Object<TChild>(string name, ObjectShape<TChild> shape, Func<T, TChild> get, bool emptyIsPresent = false)
         where TChild : class =>
         Add(name, (section, path, target, problems) =>
         {
             if (shape.IsPresent(section, path, problems))
             {
                 shape.ReadInto(section, path, get(target), problems);
+            }
+            else if (emptyIsPresent && section.Value is null && !ConfigurationShape.HasChildren(section))
+            {
+                // The JSON provider reads {} and null alike: a key with no value and no children.
+                get(target);
             }
         });
 

@@ -247,6 +247,7 @@ public sealed class ConfigurationShapeTests
             (typeof(OutlierDetectionOptions), ProxyConfigurationShape.OutlierDetection.Names),
             (typeof(SlowStartOptions), ProxyConfigurationShape.SlowStart.Names),
             (typeof(AccessLogOptions), ProxyConfigurationShape.AccessLog.Names),
+            (typeof(UpstreamTlsOptions), ProxyConfigurationShape.UpstreamTls.Names),
         };
 
         // Set by route sources on the routes they publish, never read from configuration.

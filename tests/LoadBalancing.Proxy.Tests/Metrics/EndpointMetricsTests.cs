@@ -128,7 +128,7 @@ public sealed class EndpointMetricsTests
 
         Assert.Equal(exported, Regex.Count(text, "^lb_proxy_endpoint_requests_total\\{", RegexOptions.Multiline));
         Assert.Equal(exported * 5, Regex.Count(text, "^lb_proxy_endpoint_responses_total\\{", RegexOptions.Multiline));
-        Assert.Equal(exported * 6, Regex.Count(text, "^lb_proxy_endpoint_errors_total\\{", RegexOptions.Multiline));
+        Assert.Equal(exported * 7, Regex.Count(text, "^lb_proxy_endpoint_errors_total\\{", RegexOptions.Multiline));
         Assert.Equal(exported, app.Count("lb.proxy.endpoint.requests"));
         if (exported > 0)
         {

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using LoadBalancing.Proxy.Clusters;
 using LoadBalancing.Proxy.Forwarding.Grpc;
 using LoadBalancing.Proxy.Metrics;
+using LoadBalancing.Proxy.Upstream.Tls;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.ObjectPool;
 
@@ -152,9 +153,17 @@ internal sealed partial class MultiplexedForwarder
 
                     if (connectFailed)
                     {
-                        var failure = EndpointTotals.Classify(ConnectCause(e));
+                        var cause = ConnectCause(e);
+                        var failure = EndpointTotals.Classify(cause);
                         pool.Totals.ConnectFailed(failure);
-                        cluster.RecordError(exchange.Pick.State, Attempts.ConnectFailureKinds[(int)failure], exchange.Last.Message);
+                        if (cause is UpstreamTlsException tls)
+                        {
+                            cluster.RecordError(exchange.Pick.State, tls.Kind, tls.Message);
+                        }
+                        else
+                        {
+                            cluster.RecordError(exchange.Pick.State, Attempts.ConnectFailureKinds[(int)failure], exchange.Last.Message);
+                        }
                     }
                 }
                 finally
@@ -252,9 +261,9 @@ internal sealed partial class MultiplexedForwarder
     /// <summary>Whether the request never reached the endpoint: the connect step (ours) failed.</summary>
     private static bool IsConnectFailure(Exception e) =>
         e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError } request
-        && (request.InnerException is SocketException || request.HttpRequestError != HttpRequestError.ConnectionError);
+        && (request.InnerException is SocketException or UpstreamTlsException || request.HttpRequestError != HttpRequestError.ConnectionError);
 
-    private static Exception ConnectCause(Exception e) => e.InnerException is SocketException socket ? socket : e;
+    private static Exception ConnectCause(Exception e) => e.InnerException is SocketException or UpstreamTlsException ? e.InnerException : e;
 
     private static AttemptOutcome ConnectFailed(Exception e, Exchange exchange)
     {
@@ -263,9 +272,15 @@ internal sealed partial class MultiplexedForwarder
             return Attempts.RequestTimedOut;
         }
 
-        return e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut }
-            ? AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream connect timed out")
-            : AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream connect failed");
+        return e.InnerException switch
+        {
+            SocketException { SocketErrorCode: SocketError.TimedOut } => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream connect timed out"),
+            UpstreamTlsException { TimedOut: true } => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream TLS handshake timed out"),
+            UpstreamTlsException => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream TLS handshake failed"),
+            _ => e is HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError }
+                ? AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream TLS handshake failed")
+                : AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream connect failed"),
+        };
     }
 
     private static AttemptOutcome Classify(Exception e, HttpContext context, Exchange exchange, bool replayable)

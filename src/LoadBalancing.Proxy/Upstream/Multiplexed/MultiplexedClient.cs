@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using LoadBalancing.Proxy.Upstream.Tls;
 
 namespace LoadBalancing.Proxy.Upstream.Multiplexed;
 
@@ -17,10 +19,15 @@ internal sealed class MultiplexedClient : IDisposable
     /// <param name="remote">The endpoint's address.</param>
     /// <param name="settings">The cluster's current options: the connect timeout is read at each connect, so a reload that changes it applies.</param>
     /// <param name="time">The clock of the connect timeout.</param>
-    public MultiplexedClient(BackendEndpoint endpoint, EndPoint remote, Func<ClusterOptions> settings, TimeProvider time)
+    /// <param name="tls">The cluster's TLS settings; null for h2c.</param>
+    public MultiplexedClient(BackendEndpoint endpoint, EndPoint remote, Func<ClusterOptions> settings, TimeProvider time, UpstreamTlsSettings? tls = null)
     {
         var options = settings();
-        var secure = false;
+
+        // HTTP/2 over TLS: the handshake is ours (the cluster's cached options, reloaded certificate files, its error
+        // kinds), offering h2 by ALPN; the handler then speaks HTTP/2 over the stream as it would over h2c. Auto lets the
+        // handler do the handshake itself, offering h2 and http/1.1, since only the handler can follow ALPN's answer.
+        var negotiated = tls is not null && options.Protocol == UpstreamProtocol.Auto;
         _handler = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -36,18 +43,34 @@ internal sealed class MultiplexedClient : IDisposable
             KeepAlivePingDelay = TimeSpan.FromSeconds(30),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
-            ConnectCallback = (context, cancellationToken) => ConnectAsync(remote, settings().ConnectTimeout, time, cancellationToken),
+            ConnectCallback = negotiated
+                ? (context, cancellationToken) => ConnectAsync(remote, settings().ConnectTimeout, time, null, null, cancellationToken)
+                : (context, cancellationToken) => ConnectAsync(remote, settings().ConnectTimeout, time, tls, endpoint.Address, cancellationToken),
         };
+        if (negotiated)
+        {
+            var single = tls!.CreateOptions(endpoint.Address, SslApplicationProtocol.Http2);
+            _handler.SslOptions = new SslClientAuthenticationOptions
+            {
+                TargetHost = single.TargetHost,
+                EnabledSslProtocols = single.EnabledSslProtocols,
+                RemoteCertificateValidationCallback = single.RemoteCertificateValidationCallback,
+                ClientCertificateContext = single.ClientCertificateContext,
+                CertificateRevocationCheckMode = single.CertificateRevocationCheckMode,
+                ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
+            };
+        }
+
         Invoker = new HttpMessageInvoker(_handler, disposeHandler: true);
-        Scheme = secure ? "https" : "http";
+        Scheme = negotiated ? "https" : "http";
         var host = endpoint.Address.Contains(':', StringComparison.Ordinal) ? $"[{endpoint.Address}]" : endpoint.Address;
         BaseAddress = $"{Scheme}://{host}:{endpoint.Port}";
-        VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        VersionPolicy = negotiated ? HttpVersionPolicy.RequestVersionOrLower : HttpVersionPolicy.RequestVersionExact;
     }
 
     public HttpMessageInvoker Invoker { get; }
 
-    /// <summary><c>http</c> (h2c, prior knowledge) or <c>https</c> (h2, ALPN).</summary>
+    /// <summary><c>http</c> (h2c, or h2 over the proxy's own TLS handshake) or <c>https</c> (the handler's handshake, ALPN choosing).</summary>
     public string Scheme { get; }
 
     /// <summary>The scheme and authority request URIs start with.</summary>
@@ -56,7 +79,7 @@ internal sealed class MultiplexedClient : IDisposable
     /// <summary>Exact HTTP/2 for prior knowledge; HTTP/2 or lower when ALPN may choose.</summary>
     public HttpVersionPolicy VersionPolicy { get; }
 
-    private static async ValueTask<Stream> ConnectAsync(EndPoint remote, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    private static async ValueTask<Stream> ConnectAsync(EndPoint remote, TimeSpan timeout, TimeProvider time, UpstreamTlsSettings? tls, string? host, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var timer = new CancellationTokenSource(timeout, time);
@@ -64,7 +87,15 @@ internal sealed class MultiplexedClient : IDisposable
         try
         {
             await socket.ConnectAsync(remote, linked.Token).ConfigureAwait(false);
-            return new NetworkStream(socket, ownsSocket: true);
+            var stream = new NetworkStream(socket, ownsSocket: true);
+            return tls is null
+                ? stream
+                : await tls.AuthenticateAsync(stream, host, SslApplicationProtocol.Http2, linked.Token).ConfigureAwait(false);
+        }
+        catch (UpstreamTlsException)
+        {
+            socket.Dispose();
+            throw;
         }
         catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {

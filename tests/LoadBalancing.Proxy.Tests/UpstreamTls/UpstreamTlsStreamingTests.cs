@@ -1,0 +1,112 @@
+using System.Net.WebSockets;
+using System.Security.Cryptography;
+using System.Text;
+using LoadBalancing.Proxy.Tests.Support;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace LoadBalancing.Proxy.Tests.UpstreamTls;
+
+/// <summary>Bodies and tunnels over upstream TLS: the socket loops read and write the SslStream in both directions.</summary>
+public sealed class UpstreamTlsStreamingTests
+{
+    private const string Name = "api.internal";
+
+    private static ProxyOptions Options(TlsPki pki, string endpoint)
+    {
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, endpoint);
+        options.Clusters["web"].Tls = new UpstreamTlsOptions { ServerName = Name, CaFile = pki.WriteCa() };
+        return options;
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task LargeBodies_BothWays_ArriveIntact()
+    {
+        using var pki = new TlsPki();
+        await using var backend = await TlsBackend.StartAsync(pki.Server(Name), "127.0.0.2", handler: async context =>
+        {
+            // Answers the upload's hash, then 3 MiB of a known pattern.
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var buffer = new byte[64 * 1024];
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+            {
+                sha.AppendData(buffer, 0, read);
+            }
+
+            context.Response.Headers["X-Upload-Sha256"] = Convert.ToHexString(sha.GetHashAndReset());
+            var block = Pattern(64 * 1024);
+            for (var i = 0; i < 48; i++)
+            {
+                await context.Response.Body.WriteAsync(block, context.RequestAborted);
+            }
+        });
+        await using var proxy = await TestProxy.StartAsync(Options(pki, backend.Address));
+        var ct = TestContext.Current.CancellationToken;
+
+        var upload = RandomNumberGenerator.GetBytes(5 * 1024 * 1024 + 17);
+        for (var round = 0; round < 2; round++)
+        {
+            using var response = await proxy.Client.PostAsync("/", new ByteArrayContent(upload), ct);
+            var body = await response.Content.ReadAsByteArrayAsync(ct);
+
+            Assert.Equal(Convert.ToHexString(SHA256.HashData(upload)), response.Headers.GetValues("X-Upload-Sha256").Single());
+            Assert.Equal(48 * 64 * 1024, body.Length);
+            Assert.True(body.AsSpan().SequenceEqual(Enumerable.Repeat(Pattern(64 * 1024), 48).SelectMany(b => b).ToArray()));
+        }
+
+        Assert.Equal(1, backend.Handshakes);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task WebSocket_OverUpstreamTls_EchoesAndCloses()
+    {
+        using var pki = new TlsPki();
+        await using var backend = await TlsBackend.StartAsync(
+            pki.Server(Name),
+            "127.0.0.2",
+            handler: async context =>
+            {
+                using var socket = await context.WebSockets.AcceptWebSocketAsync();
+                var buffer = new byte[4096];
+                while (true)
+                {
+                    var received = await socket.ReceiveAsync(buffer, context.RequestAborted);
+                    if (received.MessageType == WebSocketMessageType.Close)
+                    {
+                        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", context.RequestAborted);
+                        return;
+                    }
+
+                    await socket.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, context.RequestAborted);
+                }
+            },
+            configure: app => app.UseWebSockets());
+        await using var proxy = await TestProxy.StartAsync(Options(pki, backend.Address));
+        var ct = TestContext.Current.CancellationToken;
+
+        using var client = new ClientWebSocket();
+        await client.ConnectAsync(new Uri($"ws://{proxy.ProxyEndPoint}/chat"), ct);
+        var buffer = new byte[4096];
+        foreach (var message in new[] { "hello", "over tls", new string('x', 3000) })
+        {
+            await client.SendAsync(Encoding.UTF8.GetBytes(message), WebSocketMessageType.Text, true, ct);
+            var received = await client.ReceiveAsync(buffer, ct);
+            Assert.Equal(message, Encoding.UTF8.GetString(buffer, 0, received.Count));
+        }
+
+        await client.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", ct);
+        Assert.Equal(WebSocketState.Closed, client.State);
+    }
+
+    private static byte[] Pattern(int length)
+    {
+        var bytes = new byte[length];
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            bytes[i] = (byte)(i * 31 + 7);
+        }
+
+        return bytes;
+    }
+}
