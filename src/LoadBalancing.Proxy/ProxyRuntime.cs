@@ -23,6 +23,7 @@ internal sealed partial class ProxyRuntime : IDisposable
     {
         Time = time;
         Started = time.GetUtcNow();
+        Probers = new Health.HealthProberRegistry(time);
         Metrics = new Metrics.ProxyMetrics(meterFactory);
         _startup = options;
         _configured = options;
@@ -60,6 +61,9 @@ internal sealed partial class ProxyRuntime : IDisposable
     public PinnedBlockPool Blocks { get; } = new();
 
     public TimeProvider Time { get; }
+
+    /// <summary>The active health checks' probers, shared by every cluster and configuration generation.</summary>
+    public Health.HealthProberRegistry Probers { get; }
 
     public DateTimeOffset Started { get; }
 
@@ -103,6 +107,7 @@ internal sealed partial class ProxyRuntime : IDisposable
             cluster.Dispose();
         }
 
+        Probers.Dispose();
         Blocks.Dispose();
         Meters.Dispose();
     }
