@@ -15,6 +15,7 @@ internal sealed class HealthProberRegistry : IDisposable
     private readonly Dictionary<HealthProbeKey, HealthProber> _probers = [];
     private readonly Random _random;
     private readonly Lazy<HttpMessageInvoker> _grpc;
+    private long _probesCompleted;
     private bool _disposed;
 
     public HealthProberRegistry(TimeProvider time, Random? random = null)
@@ -107,7 +108,14 @@ internal sealed class HealthProberRegistry : IDisposable
         return TimeSpan.FromTicks(Math.Max(1, settings.Interval.Ticks + offset));
     }
 
-    internal void OnProbed(HealthProber prober, ProbeResult result) => Probed?.Invoke(prober, result);
+    /// <summary>Probes finished since start, every prober together.</summary>
+    internal long ProbesCompleted => Interlocked.Read(ref _probesCompleted);
+
+    internal void OnProbed(HealthProber prober, ProbeResult result)
+    {
+        Interlocked.Increment(ref _probesCompleted);
+        Probed?.Invoke(prober, result);
+    }
 
     public void Dispose()
     {
