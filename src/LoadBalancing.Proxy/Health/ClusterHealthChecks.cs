@@ -85,10 +85,9 @@ internal sealed class ClusterHealthChecks : IDisposable
                 }
 
                 var endpoint = set.Endpoints[i];
-                var prober = _registry.Acquire(new HealthProbeTarget(endpoint.Address, Settings.Port ?? endpoint.Port, Settings));
-                var watch = new HealthWatch(this, state, prober);
-                _watches[state] = watch;
-                prober.Subscribe(watch);
+                HealthWatch? watch = null;
+                _registry.Acquire(new HealthProbeTarget(endpoint.Address, Settings.Port ?? endpoint.Port, Settings), prober => watch = new HealthWatch(this, state, prober));
+                _watches[state] = watch!;
             }
         }
     }

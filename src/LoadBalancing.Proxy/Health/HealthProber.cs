@@ -84,9 +84,14 @@ internal sealed class HealthProber : IDisposable
         {
             result = await HealthProbes.ProbeAsync(Target, _registry.GrpcClient, _registry.Time, _stopping.Token).ConfigureAwait(false);
         }
-        catch (ObjectDisposedException)
+        catch (ObjectDisposedException) when (Volatile.Read(ref _disposed))
         {
-            return; // the registry is being disposed
+            return; // stopped while probing
+        }
+        catch (Exception e)
+        {
+            // Whatever went wrong, the endpoint did not pass, and the next probe must still be scheduled.
+            result = new ProbeResult(false, "probe error: " + e.GetType().Name);
         }
 
         lock (_lock)

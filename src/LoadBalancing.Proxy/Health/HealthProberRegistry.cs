@@ -54,8 +54,11 @@ internal sealed class HealthProberRegistry : IDisposable
     /// <summary>Raised after every probe, once its verdict reached the watching clusters (tests wait on it).</summary>
     internal event Action<HealthProber, ProbeResult>? Probed;
 
-    /// <summary>The prober for <paramref name="target"/>, started if new; give it back with <see cref="Release"/>.</summary>
-    public HealthProber Acquire(HealthProbeTarget target)
+    /// <summary>
+    /// Subscribes <paramref name="watch"/> to the prober of <paramref name="target"/>, creating and starting it if
+    /// new (after the subscription, so even a probe that completes at once is seen); give it back with <see cref="Release"/>.
+    /// </summary>
+    public HealthProber Acquire(HealthProbeTarget target, Func<HealthProber, HealthWatch> watch)
     {
         var key = new HealthProbeKey(target.Address, target.Port, target.Settings.Fingerprint);
         HealthProber prober;
@@ -72,6 +75,7 @@ internal sealed class HealthProberRegistry : IDisposable
             prober.References++;
         }
 
+        prober.Subscribe(watch(prober));
         if (created)
         {
             prober.Start();
