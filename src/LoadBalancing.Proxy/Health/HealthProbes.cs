@@ -45,7 +45,7 @@ internal static class HealthProbes
         {
             return new ProbeResult(false, Describe(socket.SocketErrorCode));
         }
-        catch (HttpRequestException e) when (timeout.IsCancellationRequested || e.InnerException is OperationCanceledException && timeout.IsCancellationRequested)
+        catch (HttpRequestException) when (timeout.IsCancellationRequested)
         {
             return new ProbeResult(false, "timeout after " + Seconds(target.Settings.Timeout));
         }

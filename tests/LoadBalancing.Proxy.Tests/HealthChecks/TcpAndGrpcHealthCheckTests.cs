@@ -71,6 +71,7 @@ public sealed class TcpAndGrpcHealthCheckTests
     {
         await using var server = await GrpcHealthServer.StartAsync("127.0.0.15");
         var time = new FakeTimeProvider();
+        var logs = new CapturedLogs();
         var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, server.Address);
         options.Clusters["web"].HealthCheck = new HealthCheckOptions
         {
@@ -81,7 +82,7 @@ public sealed class TcpAndGrpcHealthCheckTests
             UnhealthyThreshold = 1,
             HealthyThreshold = 1,
         };
-        await using var proxy = await TestProxy.StartAsync(options, time);
+        await using var proxy = await TestProxy.StartAsync(options, time, p => p.Services.AddSingleton<ILoggerProvider>(logs));
         using var probes = new ProbeWaiter(proxy.Runtime.Probers);
         await probes.UntilAsync(1);
 
@@ -110,6 +111,15 @@ public sealed class TcpAndGrpcHealthCheckTests
         Assert.Equal("healthy", (await HealthRig.HealthAsync(proxy, "web", server.Address))!.Value.GetProperty("state").GetString());
         Assert.Equal(0, proxy.Cluster().Balancer.Status.UnhealthyEndpoints);
         Assert.All(server.Protocols, p => Assert.Equal("HTTP/2", p));
+
+        // One line per change: turned unhealthy at Warning with the reason, healthy again at Information.
+        var changes = logs.Lines.Where(l => l.Category == "LoadBalancing.Proxy.Clusters" && l.EventId is 7 or 8).ToList();
+        Assert.Equal(
+            [
+                (LogLevel.Warning, $"Cluster web: endpoint {server.Address} failed its health check (grpc NOT_SERVING); it takes no traffic until the check passes again."),
+                (LogLevel.Information, $"Cluster web: endpoint {server.Address} passed its health check (grpc SERVING) and takes traffic again."),
+            ],
+            changes.Select(l => (l.Level, l.Message)));
     }
 
     /// <summary>
