@@ -17,6 +17,12 @@ internal sealed class FlippableBackend : IAsyncDisposable
         set => _healthStatus = value;
     }
 
+    /// <summary>When set, a probe waits for it before answering (so a test can hold a probe in flight).</summary>
+    public TaskCompletionSource? HealthGate { get; set; }
+
+    /// <summary>Completes when a probe is waiting at <see cref="HealthGate"/>.</summary>
+    public TaskCompletionSource ProbeWaiting { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public string Address => _backend.Address;
 
     public string Name => _backend.Name;
@@ -32,15 +38,21 @@ internal sealed class FlippableBackend : IAsyncDisposable
     public static async Task<FlippableBackend> StartAsync(string name, string ip)
     {
         var self = new FlippableBackend();
-        self._backend = await TestBackend.StartAsync(name, ip, context =>
+        self._backend = await TestBackend.StartAsync(name, ip, async context =>
         {
             if (context.Request.Path == "/healthz")
             {
+                if (self.HealthGate is { } gate)
+                {
+                    self.ProbeWaiting.TrySetResult();
+                    await gate.Task.WaitAsync(TimeSpan.FromSeconds(20));
+                }
+
                 context.Response.StatusCode = self.HealthStatus;
-                return Task.CompletedTask;
+                return;
             }
 
-            return context.Response.WriteAsync(name);
+            await context.Response.WriteAsync(name);
         });
         return self;
     }

@@ -184,4 +184,40 @@ public sealed class HttpHealthCheckTests
         await HealthRig.SendAsync(proxy, 60);
         Assert.True(c.Forwarded > 0, "c takes traffic once it has passed");
     }
+
+    [Fact]
+    public async Task InitialStateUnhealthy_NewEndpointWaitsForItsFirstProbe_AndOnePassLetsItIn()
+    {
+        await using var a = await FlippableBackend.StartAsync("a", "127.0.0.18");
+        await using var b = await FlippableBackend.StartAsync("b", "127.0.0.19");
+        await using var c = await FlippableBackend.StartAsync("c", "127.0.0.20");
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        c.HealthGate = gate;
+        var time = new FakeTimeProvider();
+        ProxyOptions Options(params string[] endpoints)
+        {
+            var options = TestProxy.Options(LoadBalancingAlgorithm.Random, endpoints);
+            var check = HealthRig.Http();
+            check.InitialState = HealthCheckInitialState.Unhealthy;
+            options.Clusters["web"].HealthCheck = check;
+            return options;
+        }
+
+        await using var proxy = await TestProxy.StartAsync(Options(a.Address, b.Address), time);
+        using var probes = new ProbeWaiter(proxy.Runtime.Probers);
+        await probes.UntilAsync(2);
+
+        // c joins; its first probe is held at the backend: until it answers, c gets nothing.
+        Assert.Equal(ReloadOutcome.Applied, proxy.Runtime.Reload(Options(a.Address, b.Address, c.Address), [], "test").Outcome);
+        await c.ProbeWaiting.Task.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        await HealthRig.SendAsync(proxy, 30);
+        Assert.Equal(0, c.Forwarded);
+        Assert.Equal("unknown", (await HealthRig.HealthAsync(proxy, "web", c.Address))!.Value.GetProperty("state").GetString());
+
+        gate.SetResult();
+        await probes.UntilAsync(3);
+        await HealthRig.SendAsync(proxy, 60);
+        Assert.True(c.Forwarded > 0, "one pass lets a new endpoint in");
+        Assert.Equal("healthy", (await HealthRig.HealthAsync(proxy, "web", c.Address))!.Value.GetProperty("state").GetString());
+    }
 }
