@@ -117,7 +117,7 @@ public sealed class TcpAndGrpcHealthCheckTests
         Assert.Equal(
             [
                 (LogLevel.Warning, $"Cluster web: endpoint {server.Address} failed its health check (grpc NOT_SERVING); it takes no traffic until the check passes again."),
-                (LogLevel.Information, $"Cluster web: endpoint {server.Address} passed its health check (grpc SERVING) and takes traffic again."),
+                (LogLevel.Information, $"Cluster web: endpoint {server.Address} passed its health check (grpc SERVING) and takes traffic."),
             ],
             changes.Select(l => (l.Level, l.Message)));
     }
