@@ -174,13 +174,10 @@ internal sealed class HealthCheckSettings
             errors.Add($"{key}:Interval must be at least 1 ms; got {options.Interval}.");
         }
 
+        // A Timeout longer than Interval is allowed: the next wait starts when a probe ends, so probes never overlap.
         if (options.Timeout <= TimeSpan.Zero)
         {
             errors.Add($"{key}:Timeout must be positive; got {options.Timeout}.");
-        }
-        else if (options.Timeout > options.Interval && options.Interval > TimeSpan.Zero)
-        {
-            errors.Add($"{key}:Timeout must not exceed Interval ({options.Interval}); got {options.Timeout}.");
         }
 
         if (options.Jitter is { } jitter && (jitter < TimeSpan.Zero || jitter > options.Interval))
