@@ -64,7 +64,7 @@ internal static partial class StartupSummary
         var first = true;
         foreach (var (name, cluster) in options.Clusters)
         {
-            Line(text, first ? "clusters" : "", $"{name}: {cluster.Algorithm}, {Source(cluster)}{Tls(cluster)}");
+            Line(text, first ? "clusters" : "", $"{name}: {cluster.Algorithm}, {Source(cluster)}{Tls(cluster)}{HealthCheck(cluster)}");
             first = false;
         }
 
@@ -80,6 +80,12 @@ internal static partial class StartupSummary
 
         return text.ToString().TrimEnd('\n');
     }
+
+    private static string HealthCheck(ClusterOptions cluster) => cluster.HealthCheck is { Enabled: true } check
+        ? string.Create(
+            CultureInfo.InvariantCulture,
+            $", health check {check.Protocol}{(check.Protocol == HealthCheckProtocol.Http ? " " + (check.Path ?? "/") : "")} every {check.Interval.TotalSeconds:0.###} s")
+        : "";
 
     private static string Source(ClusterOptions cluster)
     {

@@ -287,7 +287,7 @@ internal sealed partial class ProxyRuntime
                 endpoints.Publish(clusterOptions.Endpoints.Select(e => e.ToEndpoint()));
             }
 
-            clusters[name] = new ProxyCluster(name, clusterOptions, endpoints, Blocks, Time, Metrics, _clusterLogger)
+            clusters[name] = new ProxyCluster(name, clusterOptions, endpoints, Blocks, Time, Metrics, _clusterLogger, Probers)
             {
                 StalenessBound = stalenessBound,
                 IsStaticSource = resolved is null,

@@ -23,6 +23,7 @@ internal sealed partial class ProxyRuntime : IDisposable
     {
         Time = time;
         Started = time.GetUtcNow();
+        Probers = new Health.HealthProberRegistry(time);
         Metrics = new Metrics.ProxyMetrics(meterFactory);
         _startup = options;
         _configured = options;
@@ -62,6 +63,9 @@ internal sealed partial class ProxyRuntime : IDisposable
     public PinnedBlockPool Blocks { get; } = new();
 
     public TimeProvider Time { get; }
+
+    /// <summary>The active health checks' probers, shared by every cluster and configuration generation.</summary>
+    public Health.HealthProberRegistry Probers { get; }
 
     public DateTimeOffset Started { get; }
 
@@ -108,6 +112,7 @@ internal sealed partial class ProxyRuntime : IDisposable
             cluster.Dispose();
         }
 
+        Probers.Dispose();
         Blocks.Dispose();
         Meters.Dispose();
     }

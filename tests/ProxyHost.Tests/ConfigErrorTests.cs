@@ -67,6 +67,22 @@ public sealed class ConfigErrorTests
         run.AssertNoStackTrace();
     }
 
+    [Fact]
+    public async Task HealthCheckProblems_AreEachNamedByKey_AndExitTwo()
+    {
+        var run = await RunAsync($$"""
+            { "Proxy": { {{Valid}} "Clusters": { "web": { "Endpoints": [ { "Address": "127.0.0.1:9000" } ],
+              "HealthCheck": { "Path": "healthz", "ExpectedStatuses": "200-", "UnhealthyThreshold": 0, "Protocl": "Tcp" } } } } }
+            """);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("Proxy:Clusters:web:HealthCheck:Protocl: unknown key (set to 'Tcp'); did you mean 'Protocol'?", run.Error, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Clusters:web:HealthCheck:Path must start with '/'", run.Error, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Clusters:web:HealthCheck:ExpectedStatuses: '200-' is not a status code or a range such as 200-299", run.Error, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Clusters:web:HealthCheck:UnhealthyThreshold must be between 1 and 1000; got 0.", run.Error, StringComparison.Ordinal);
+        run.AssertNoStackTrace();
+    }
+
     [Theory]
     [InlineData("Maglevv", "'Maglevv' is not a balancing algorithm; did you mean 'Maglev'? accepted: RoundRobin, Random, LeastRequest, PeakEwma, RingHash, Maglev.")]
     [InlineData("least-request", "'least-request' is not a balancing algorithm; did you mean 'LeastRequest'? accepted: RoundRobin, Random, LeastRequest, PeakEwma, RingHash, Maglev.")]

@@ -181,6 +181,11 @@ internal static class BackendsWriter
         json.WriteNumber("totalEndpoints", status.TotalEndpoints);
         json.WriteNumber("usableEndpoints", status.UsableEndpoints);
         json.WriteNumber("ejectedEndpoints", status.EjectedEndpoints);
+        if (cluster.HealthChecks is not null)
+        {
+            json.WriteNumber("unhealthyEndpoints", status.UnhealthyEndpoints);
+        }
+
         json.WriteBoolean("inPanic", status.InPanic);
         json.WriteString("pickerBuilt", status.Built);
         json.WriteNumber("inFlightRequests", cluster.Metrics.InFlight);
@@ -277,6 +282,11 @@ internal static class BackendsWriter
             json.WriteEndObject();
         }
 
+        if (cluster.HealthChecks is { } checks)
+        {
+            WriteHealth(json, checks.Snapshot(state));
+        }
+
         json.WriteString("lastStateChange", state.LastStateChange);
         json.WriteNumber("idleConnections", cluster.IdleConnections(state));
         WriteTotals(json, cluster.Totals(state));
@@ -289,6 +299,32 @@ internal static class BackendsWriter
             json.WriteEndObject();
         }
 
+        json.WriteEndObject();
+    }
+
+    /// <summary>The active health check's view of the endpoint (only for clusters that have one).</summary>
+    private static void WriteHealth(Utf8JsonWriter json, Health.HealthSnapshot? health)
+    {
+        health ??= Health.HealthSnapshot.Initial;
+        json.WriteStartObject("health");
+        json.WriteString("state", health.State switch
+        {
+            Health.ProbeState.Healthy => "healthy",
+            Health.ProbeState.Unhealthy => "unhealthy",
+            _ => "unknown",
+        });
+        WriteTime(json, "lastProbe", health.LastProbe);
+        if (health.LastResult is { } result)
+        {
+            json.WriteString("lastResult", result);
+        }
+        else
+        {
+            json.WriteNull("lastResult");
+        }
+
+        json.WriteNumber("streak", health.Streak);
+        WriteTime(json, "lastChange", health.LastChange);
         json.WriteEndObject();
     }
 

@@ -22,4 +22,10 @@ internal static partial class ClusterLog
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "Cluster {Cluster}: an endpoint answered again; the fallback {Fallback} is no longer the only way through.")]
     public static partial void FallbackLeft(ILogger logger, string cluster, string fallback);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Cluster {Cluster}: endpoint {Endpoint} failed its health check ({Reason}); it takes no traffic until the check passes again.")]
+    public static partial void EndpointUnhealthy(ILogger logger, string cluster, string endpoint, string? reason);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "Cluster {Cluster}: endpoint {Endpoint} passed its health check ({Reason}) and takes traffic.")]
+    public static partial void EndpointHealthy(ILogger logger, string cluster, string endpoint, string? reason);
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using LoadBalancing.Proxy.Forwarding;
+using LoadBalancing.Proxy.Health;
 using LoadBalancing.Proxy.Metrics;
 using LoadBalancing.Proxy.Upstream;
 using LoadBalancing.Proxy.Upstream.Tls;
@@ -24,7 +25,7 @@ internal sealed class ProxyCluster : IDisposable
     private int _onFallback; // 1 from a request sent to the fallback until an endpoint answers one: the log's transitions
     private volatile ForwardingSettings _forwarding;
 
-    public ProxyCluster(string name, ClusterOptions options, EndpointSource source, PinnedBlockPool blocks, TimeProvider time, ProxyMetrics metrics, ILogger? logger = null)
+    public ProxyCluster(string name, ClusterOptions options, EndpointSource source, PinnedBlockPool blocks, TimeProvider time, ProxyMetrics metrics, ILogger? logger = null, HealthProberRegistry? probers = null)
     {
         Name = name;
         _logger = logger ?? NullLogger.Instance;
@@ -44,6 +45,11 @@ internal sealed class ProxyCluster : IDisposable
         Balancer = new Balancer(source, options.ToBalancerOptions(fallback), time);
         Balancer.Changed += OnBalancerChanged;
         _subscription = source.Subscribe(RemoveGonePools);
+        if (probers is not null && HealthCheckSettings.From(options.HealthCheck) is { } health)
+        {
+            HealthChecks = new ClusterHealthChecks(health, Balancer, probers);
+        }
+
         var sweep = options.PooledConnectionIdleTimeout / 2;
         _sweeper = time.CreateTimer(static s => ((ProxyCluster)s!).SweepIdle(), this, sweep, sweep);
     }
@@ -64,6 +70,9 @@ internal sealed class ProxyCluster : IDisposable
     public Balancer Balancer { get; }
 
     public HashKeyPolicy HashKey => _forwarding.HashKey;
+
+    /// <summary>The active health check; null when the cluster has none.</summary>
+    public ClusterHealthChecks? HealthChecks { get; }
 
     public ClusterMetrics Metrics { get; }
 
@@ -171,6 +180,12 @@ internal sealed class ProxyCluster : IDisposable
             case BalancerChangeKind.PanicLeft:
                 ClusterLog.PanicLeft(_logger, Name, change.Reason);
                 break;
+            case BalancerChangeKind.EndpointUnhealthy:
+                ClusterLog.EndpointUnhealthy(_logger, Name, endpoint, change.Reason);
+                break;
+            case BalancerChangeKind.EndpointHealthy:
+                ClusterLog.EndpointHealthy(_logger, Name, endpoint, change.Reason);
+                break;
         }
     }
 
@@ -249,6 +264,7 @@ internal sealed class ProxyCluster : IDisposable
 
     public void Dispose()
     {
+        HealthChecks?.Dispose();
         _sweeper.Dispose();
         Tls?.Dispose();
         _subscription.Dispose();

@@ -84,6 +84,9 @@ public sealed class ClusterOptions
     /// <summary>Slow start for new endpoints (round-robin and least-request).</summary>
     public SlowStartOptions SlowStart { get; set; } = new();
 
+    /// <summary>The active health check; <c>null</c> (default) probes nothing.</summary>
+    public HealthCheckOptions? HealthCheck { get; set; }
+
     /// <summary>Below this share of healthy endpoints, ejections are ignored (Envoy's panic threshold). Default 50.</summary>
     public double PanicThresholdPercent { get; set; } = 50;
 

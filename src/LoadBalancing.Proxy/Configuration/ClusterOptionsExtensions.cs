@@ -13,6 +13,7 @@ internal static class ClusterOptionsExtensions
         OutlierDetection = cluster.OutlierDetection,
         SlowStart = cluster.SlowStart,
         PanicThresholdPercent = cluster.PanicThresholdPercent,
+        AssumeHealthy = cluster.HealthCheck is not { Enabled: true, InitialState: HealthCheckInitialState.Unhealthy },
         Fallback = fallback,
     };
 

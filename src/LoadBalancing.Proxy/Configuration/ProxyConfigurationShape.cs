@@ -40,6 +40,21 @@ internal static class ProxyConfigurationShape
         .Value("Aggression", Number, (o, v) => o.Aggression = v)
         .Value("MinWeightPercent", Number, (o, v) => o.MinWeightPercent = v);
 
+    public static readonly ObjectShape<HealthCheckOptions> HealthCheck = new ObjectShape<HealthCheckOptions>("HealthCheck")
+        .Value("Enabled", Flag, (o, v) => o.Enabled = v)
+        .Value("Protocol", Enum<HealthCheckProtocol>("a health check protocol"), (o, v) => o.Protocol = v)
+        .Value("Path", OptionalText, (o, v) => o.Path = v)
+        .Value("Host", OptionalText, (o, v) => o.Host = v)
+        .Value("ServiceName", OptionalText, (o, v) => o.ServiceName = v)
+        .Value("Interval", Duration, (o, v) => o.Interval = v)
+        .Value("Jitter", Optional(Duration), (o, v) => o.Jitter = v)
+        .Value("Timeout", Duration, (o, v) => o.Timeout = v)
+        .Value("HealthyThreshold", WholeNumber, (o, v) => o.HealthyThreshold = v)
+        .Value("UnhealthyThreshold", WholeNumber, (o, v) => o.UnhealthyThreshold = v)
+        .Value("ExpectedStatuses", OptionalText, (o, v) => o.ExpectedStatuses = v)
+        .Value("Port", Optional(WholeNumber), (o, v) => o.Port = v)
+        .Value("InitialState", Enum<HealthCheckInitialState>("a health check initial state"), (o, v) => o.InitialState = v);
+
     public static readonly ObjectShape<EndpointOptions> Endpoint = new ObjectShape<EndpointOptions>("an endpoint")
         .Value("Address", Text, (o, v) => o.Address = v)
         .Value("Weight", WholeNumber, (o, v) => o.Weight = v)
@@ -94,6 +109,7 @@ internal static class ProxyConfigurationShape
         .Value("HashBalanceFactor", Optional(Number), (o, v) => o.HashBalanceFactor = v)
         .Object("OutlierDetection", OutlierDetection, o => o.OutlierDetection)
         .Object("SlowStart", SlowStart, o => o.SlowStart)
+        .Object("HealthCheck", HealthCheck, o => o.HealthCheck ??= new())
         .Value("PanicThresholdPercent", Number, (o, v) => o.PanicThresholdPercent = v)
         .Value("EndpointMetrics", Enum<EndpointMetricsMode>("an endpoint metrics mode"), (o, v) => o.EndpointMetrics = v);
 

@@ -385,6 +385,30 @@ internal static class ProxyOptionsJson
         json.WriteNumber("MinWeightPercent", cluster.SlowStart.MinWeightPercent);
         json.WriteEndObject();
         json.WriteNumber("PanicThresholdPercent", cluster.PanicThresholdPercent);
+        if (cluster.HealthCheck is { } health)
+        {
+            // Part of the cluster's core: a change rebuilds the balancer (its AssumeHealthy follows InitialState).
+            json.WriteStartObject("HealthCheck");
+            json.WriteBoolean("Enabled", health.Enabled);
+            json.WriteString("Protocol", health.Protocol.ToString());
+            WriteOptional(json, "Path", health.Path);
+            WriteOptional(json, "Host", health.Host);
+            WriteOptional(json, "ServiceName", health.ServiceName);
+            json.WriteString("Interval", Duration(health.Interval));
+            WriteOptional(json, "Jitter", health.Jitter is { } jitter ? Duration(jitter) : null);
+            json.WriteString("Timeout", Duration(health.Timeout));
+            json.WriteNumber("HealthyThreshold", health.HealthyThreshold);
+            json.WriteNumber("UnhealthyThreshold", health.UnhealthyThreshold);
+            WriteOptional(json, "ExpectedStatuses", health.ExpectedStatuses);
+            if (health.Port is { } port)
+            {
+                json.WriteNumber("Port", port);
+            }
+
+            json.WriteString("InitialState", health.InitialState.ToString());
+            json.WriteEndObject();
+        }
+
         if (withForwarding)
         {
             // Read at collection time only: changing it is a forwarding-only change, the cluster stays.

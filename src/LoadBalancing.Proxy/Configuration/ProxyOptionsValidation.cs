@@ -262,6 +262,8 @@ internal static class ProxyOptionsValidation
             errors.Add($"{key}:HashKey: a request key only steers Maglev and RingHash; Algorithm is {cluster.Algorithm}.");
         }
 
+        Health.HealthCheckSettings.Validate(cluster.HealthCheck, $"{key}:HealthCheck", errors);
+
         foreach (var error in cluster.ToBalancerOptions(fallback: null).GetValidationErrors())
         {
             // The core names keys with dots ("LeastRequest.ChoiceCount"); configuration paths use colons.

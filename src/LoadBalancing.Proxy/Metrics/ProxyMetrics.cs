@@ -84,6 +84,11 @@ internal sealed class ProxyMetrics
         Observed(Meter.CreateObservableGauge("lb.cluster.in_panic", () => PerCluster(runtime.Clusters, static c => c.Balancer.Status.InPanic ? 1 : 0), null,
             "1 while too few endpoints are healthy and ejections are ignored."), "lb_cluster_in_panic", "gauge");
 
+        Observed(Meter.CreateObservableCounter("lb.proxy.health_check.probes", () => HealthProbes(runtime.Clusters), "{probe}",
+            "Active health check probes by cluster and result (success, failure); a probe shared by clusters counts in each."), "lb_proxy_health_check_probes_total", "counter");
+        Observed(Meter.CreateObservableUpDownCounter("lb.cluster.health_check.unhealthy_endpoints", () => PerCluster(runtime.Clusters, static c => c.Balancer.Status.UnhealthyEndpoints), "{endpoint}",
+            "Eligible endpoints the active health check holds out of service (panic mode may still use them)."), "lb_cluster_health_check_unhealthy_endpoints", "gauge");
+
         // A sum over the endpoints in the list now, so it drops when endpoints leave: an up-down counter to OpenTelemetry,
         // still typed counter on /metrics as it always was.
         Observed(Meter.CreateObservableUpDownCounter("lb.cluster.endpoint.ejections", () => PerCluster(runtime.Clusters, static c => c.Source.Current.States.Sum(s => (long)s.EjectionCount)), "{ejection}",
@@ -144,6 +149,19 @@ internal sealed class ProxyMetrics
             {
                 measurements.Add(new Measurement<long>(cluster.Metrics.Responses(statusClass), Cluster(cluster), new("code", StatusClassNames[statusClass])));
             }
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<long>> HealthProbes(IReadOnlyList<Clusters.ProxyCluster> clusters)
+    {
+        var measurements = new List<Measurement<long>>(clusters.Count * 2);
+        foreach (var cluster in clusters)
+        {
+            var checks = cluster.HealthChecks;
+            measurements.Add(new Measurement<long>(checks?.Passed ?? 0, Cluster(cluster), new("result", "success")));
+            measurements.Add(new Measurement<long>(checks?.Failed ?? 0, Cluster(cluster), new("result", "failure")));
         }
 
         return measurements;

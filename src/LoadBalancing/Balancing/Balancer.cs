@@ -22,6 +22,10 @@ public sealed class Balancer : IDisposable
     private readonly bool _perThreadRoundRobin;
     private readonly IDisposable _subscription;
     private readonly ITimer _timer;
+
+    // Active health as reported through SetHealth, by endpoint state; read and written under the build lock only.
+    // Kept per balancer, not on EndpointState: two balancers over one source may check health differently.
+    private readonly Dictionary<EndpointState, HealthReport> _health = new(ReferenceEqualityComparer.Instance);
     private volatile Picker _picker;
     private volatile BalancerStatus _status;
     private bool _disposed;
@@ -59,7 +63,7 @@ public sealed class Balancer : IDisposable
         }
 
         _picker = new EmptyPicker(new PickerInput([], [], [], _random, options, _clock, null));
-        _status = new BalancerStatus(0, 0, 0, 0, 0, 0, false, _time.GetUtcNow());
+        _status = new BalancerStatus(0, 0, 0, 0, 0, 0, 0, false, _time.GetUtcNow());
         _timer = _time.CreateTimer(static s => ((Balancer)s!).Refresh(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _subscription = source.Subscribe(_ => Refresh());
         Refresh();
@@ -72,7 +76,7 @@ public sealed class Balancer : IDisposable
     public BalancerOptions Options => _options;
 
     /// <summary>
-    /// Raised when an endpoint is ejected or returns to service and when the balancer enters or leaves panic mode, on
+    /// Raised when an endpoint is ejected or returns to service, when it turns actively unhealthy or healthy, and when the balancer enters or leaves panic mode, on
     /// the thread that made the change and under the balancer's build lock (so changes arrive in order): handlers must
     /// be quick, must not throw and must not call back into the balancer. Never raised on the pick path.
     /// </summary>
@@ -174,6 +178,64 @@ public sealed class Balancer : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Reports an endpoint's active health, for example the verdict of a health check. An endpoint takes traffic only
+    /// while its conditions make it eligible (ready), it is not actively unhealthy and outlier detection has not
+    /// ejected it; when fewer than <see cref="BalancerOptions.PanicThresholdPercent"/> of the eligible endpoints pass
+    /// both, the balancer picks among every eligible one (panic mode). A change rebuilds the picker here, off the pick
+    /// path (picks cost the same with or without health reports), and raises <see cref="Changed"/>. An endpoint no
+    /// one has reported on counts as healthy unless <see cref="BalancerOptions.AssumeHealthy"/> is off. The report
+    /// is forgotten when the endpoint leaves the source.
+    /// </summary>
+    /// <param name="state">The endpoint's state, from <see cref="EndpointSource.Current"/>.</param>
+    /// <param name="healthy">Whether the endpoint may take traffic.</param>
+    /// <param name="reason">Why, for logs and <see cref="BalancerChange.Reason"/> (for example <c>HTTP 503</c>).</param>
+    /// <returns>Whether the endpoint's active health changed; <c>false</c> too when it is not in the current set.</returns>
+    public bool SetHealth(EndpointState state, bool healthy, string? reason = null)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        lock (_buildLock)
+        {
+            var set = _source.Current;
+            var index = Array.IndexOf(set.StateArray, state);
+            if (_disposed || index < 0)
+            {
+                return false;
+            }
+
+            var was = IsHealthyLocked(state);
+            _health[state] = new HealthReport(healthy, reason);
+            if (was == healthy)
+            {
+                return false;
+            }
+
+            if (Changed is { } changed)
+            {
+                var kind = healthy ? BalancerChangeKind.EndpointHealthy : BalancerChangeKind.EndpointUnhealthy;
+                changed(new BalancerChange(kind, _time.GetUtcNow(), set.EndpointArray[index], reason, null));
+            }
+
+            Rebuild();
+            return true;
+        }
+    }
+
+    /// <summary>The endpoint's active health: as last reported with <see cref="SetHealth"/>, else <see cref="BalancerOptions.AssumeHealthy"/>.</summary>
+    /// <param name="state">The endpoint's state.</param>
+    /// <returns>Whether active health lets the endpoint take traffic (ejection and conditions aside).</returns>
+    public bool IsHealthy(EndpointState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        lock (_buildLock)
+        {
+            return IsHealthyLocked(state);
+        }
+    }
+
+    private bool IsHealthyLocked(EndpointState state) =>
+        _health.TryGetValue(state, out var report) ? report.Healthy : _options.AssumeHealthy;
 
     /// <summary>Stops following the source and the clock.</summary>
     public void Dispose()
@@ -310,8 +372,13 @@ public sealed class Balancer : IDisposable
             required = EndpointConditions.Serving;
         }
 
+        // The combination rule: eligible (conditions) and not actively unhealthy and not ejected is healthy; below the
+        // panic threshold every eligible endpoint is used.
         var eligible = new List<int>(endpoints.Length);
         var healthy = new List<int>(endpoints.Length);
+        var ejected = 0;
+        var unhealthy = 0;
+        var reported = 0;
         long nextEjectionEnd = long.MaxValue;
         for (var i = 0; i < endpoints.Length; i++)
         {
@@ -320,20 +387,39 @@ public sealed class Balancer : IDisposable
                 (changes ??= []).Add(new BalancerChange(BalancerChangeKind.EndpointReturned, now, endpoints[i], null, null));
             }
 
+            var activelyHealthy = _options.AssumeHealthy;
+            if (_health.Count > 0 && _health.TryGetValue(states[i], out var report))
+            {
+                activelyHealthy = report.Healthy;
+                reported++;
+            }
+
             if ((endpoints[i].Conditions & required) == 0)
             {
                 continue;
             }
 
             eligible.Add(i);
-            if (states[i].IsEjectedAt(now))
+            var isEjected = states[i].IsEjectedAt(now);
+            if (isEjected)
             {
+                ejected++;
                 nextEjectionEnd = Math.Min(nextEjectionEnd, states[i].EjectedUntilUtcTicks);
             }
-            else
+
+            if (!activelyHealthy)
+            {
+                unhealthy++;
+            }
+            else if (!isEjected)
             {
                 healthy.Add(i);
             }
+        }
+
+        if (reported < _health.Count)
+        {
+            ForgetGoneReports(states);
         }
 
         var panic = eligible.Count > 0 && healthy.Count * 100.0 < _options.PanicThresholdPercent * eligible.Count;
@@ -366,7 +452,7 @@ public sealed class Balancer : IDisposable
         var input = new PickerInput(usable, usableStates, weights, _random, _options, _clock, _totalInFlight);
         var wasInPanic = _status.InPanic;
         _picker = PickerFactory.Create(input, _perThreadRoundRobin);
-        _status = new BalancerStatus(set.Version, endpoints.Length, eligible.Count, healthy.Count, eligible.Count - healthy.Count, usable.Length, panic, now);
+        _status = new BalancerStatus(set.Version, endpoints.Length, eligible.Count, healthy.Count, ejected, unhealthy, usable.Length, panic, now);
         ScheduleNextRefresh(now, nextEjectionEnd, slowStartActive);
         if (Changed is { } changed)
         {
@@ -379,6 +465,19 @@ public sealed class Balancer : IDisposable
             foreach (var change in changes ?? [])
             {
                 changed(change);
+            }
+        }
+    }
+
+    /// <summary>Drops the health reports of endpoints that left the source (their states are never seen again).</summary>
+    private void ForgetGoneReports(EndpointState[] states)
+    {
+        var current = new HashSet<EndpointState>(states, ReferenceEqualityComparer.Instance);
+        foreach (var state in _health.Keys.ToArray())
+        {
+            if (!current.Contains(state))
+            {
+                _health.Remove(state);
             }
         }
     }
@@ -414,4 +513,6 @@ public sealed class Balancer : IDisposable
 
         _timer.Change(due, Timeout.InfiniteTimeSpan);
     }
+
+    private readonly record struct HealthReport(bool Healthy, string? Reason);
 }

@@ -9,11 +9,17 @@ public enum BalancerChangeKind
     /// <summary>An ejected endpoint's ejection ran out and it takes traffic again.</summary>
     EndpointReturned,
 
-    /// <summary>Too few endpoints are healthy: the balancer spreads traffic over every eligible one, ejected or not.</summary>
+    /// <summary>Too few endpoints are healthy: the balancer spreads traffic over every eligible one, ejected or actively unhealthy or not.</summary>
     PanicEntered,
 
-    /// <summary>Enough endpoints are healthy again: ejected ones no longer get traffic.</summary>
+    /// <summary>Enough endpoints are healthy again: ejected and actively unhealthy ones no longer get traffic.</summary>
     PanicLeft,
+
+    /// <summary>An endpoint was reported actively unhealthy (<see cref="Balancer.SetHealth"/>): it takes no traffic until reported healthy.</summary>
+    EndpointUnhealthy,
+
+    /// <summary>An actively unhealthy endpoint (or one not yet reported, with <see cref="BalancerOptions.AssumeHealthy"/> off) was reported healthy.</summary>
+    EndpointHealthy,
 }
 
 /// <summary>One change of a balancer's view of its endpoints, for logs and admin views.</summary>
@@ -34,10 +40,13 @@ public sealed class BalancerChange
     /// <summary>When.</summary>
     public DateTimeOffset At { get; }
 
-    /// <summary>The endpoint ejected or returned; <c>null</c> for panic mode changes.</summary>
+    /// <summary>The endpoint ejected, returned, or turned unhealthy or healthy; <c>null</c> for panic mode changes.</summary>
     public BackendEndpoint? Endpoint { get; }
 
-    /// <summary>Why: the ejection's cause, or the health count behind a panic mode change; <c>null</c> for a return.</summary>
+    /// <summary>
+    /// Why: the ejection's cause, the reason given with a health report (for example <c>HTTP 503</c>), or the health
+    /// count behind a panic mode change; <c>null</c> for a return from ejection.
+    /// </summary>
     public string? Reason { get; }
 
     /// <summary>Until when an ejected endpoint stays out; <c>null</c> otherwise.</summary>

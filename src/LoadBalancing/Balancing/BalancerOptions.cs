@@ -41,6 +41,14 @@ public sealed class BalancerOptions
     public double PanicThresholdPercent { get; set; } = 50;
 
     /// <summary>
+    /// Whether an endpoint counts as actively healthy before anyone reports its health with
+    /// <see cref="Balancer.SetHealth"/>. Default <c>true</c>: a new endpoint takes traffic at once and an active health
+    /// check can take it out. <c>false</c>: an endpoint takes no traffic until it is first reported healthy
+    /// ("unhealthy until first pass"). Either way the panic threshold counts it.
+    /// </summary>
+    public bool AssumeHealthy { get; set; } = true;
+
+    /// <summary>
     /// A last-resort target (for example the Service's ClusterIP) used only when no endpoint is
     /// usable. Default: none.
     /// </summary>

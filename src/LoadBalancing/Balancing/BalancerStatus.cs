@@ -3,13 +3,14 @@ namespace LoadBalancing;
 /// <summary>What a balancer's current picker was built from: the view an operator needs in an incident.</summary>
 public sealed class BalancerStatus
 {
-    internal BalancerStatus(long version, int total, int eligible, int healthy, int ejected, int usable, bool inPanic, DateTimeOffset built)
+    internal BalancerStatus(long version, int total, int eligible, int healthy, int ejected, int unhealthy, int usable, bool inPanic, DateTimeOffset built)
     {
         EndpointSetVersion = version;
         TotalEndpoints = total;
         EligibleEndpoints = eligible;
         HealthyEndpoints = healthy;
         EjectedEndpoints = ejected;
+        UnhealthyEndpoints = unhealthy;
         UsableEndpoints = usable;
         InPanic = inPanic;
         Built = built;
@@ -24,16 +25,19 @@ public sealed class BalancerStatus
     /// <summary>Endpoints whose conditions allow traffic (ready; or serving, when none is ready).</summary>
     public int EligibleEndpoints { get; }
 
-    /// <summary>Eligible endpoints not ejected by outlier detection.</summary>
+    /// <summary>Eligible endpoints neither ejected by outlier detection nor actively unhealthy.</summary>
     public int HealthyEndpoints { get; }
 
     /// <summary>Eligible endpoints ejected by outlier detection.</summary>
     public int EjectedEndpoints { get; }
 
+    /// <summary>Eligible endpoints actively unhealthy (see <see cref="Balancer.SetHealth"/>), ejected or not.</summary>
+    public int UnhealthyEndpoints { get; }
+
     /// <summary>Endpoints the picker picks from.</summary>
     public int UsableEndpoints { get; }
 
-    /// <summary>Whether too few endpoints were healthy, so the picker ignores ejections.</summary>
+    /// <summary>Whether too few endpoints were healthy, so the picker ignores ejections and active health.</summary>
     public bool InPanic { get; }
 
     /// <summary>When the picker was built.</summary>

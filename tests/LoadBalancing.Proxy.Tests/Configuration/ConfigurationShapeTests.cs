@@ -246,6 +246,7 @@ public sealed class ConfigurationShapeTests
             (typeof(RingHashOptions), ProxyConfigurationShape.RingHash.Names),
             (typeof(OutlierDetectionOptions), ProxyConfigurationShape.OutlierDetection.Names),
             (typeof(SlowStartOptions), ProxyConfigurationShape.SlowStart.Names),
+            (typeof(HealthCheckOptions), ProxyConfigurationShape.HealthCheck.Names),
             (typeof(AccessLogOptions), ProxyConfigurationShape.AccessLog.Names),
             (typeof(UpstreamTlsOptions), ProxyConfigurationShape.UpstreamTls.Names),
         };

@@ -23,6 +23,20 @@ public sealed class DocsExampleTests
         Assert.Contains(options.Routes, r => r.PathType == PathMatchType.RegularExpression);
     }
 
+    [Fact]
+    public void TheHealthCheckExample_Loads_WithAnHttpAGrpcAndATcpCheck()
+    {
+        var json = FirstJsonBlockAfter(ReadDoc("docs/proxy.md"), "## Health checks");
+        var configuration = new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
+
+        ProxyConfiguration.TryLoad(configuration.GetSection("Proxy"), out var options, out var errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(
+            [HealthCheckProtocol.Tcp, HealthCheckProtocol.Grpc, HealthCheckProtocol.Http],
+            new[] { "api", "cart", "web" }.Select(name => options.Clusters[name].HealthCheck!.Protocol));
+    }
+
     private static string FirstJsonBlockAfter(string markdown, string heading)
     {
         var at = markdown.IndexOf(heading + "\n", StringComparison.Ordinal);

@@ -117,6 +117,8 @@ public sealed class ProxyMetricsTests
             "lb_proxy_upstream_latency_seconds histogram {cluster,le} {cluster}",
             "lb_cluster_endpoints gauge {cluster,state}",
             "lb_cluster_in_panic gauge {cluster}",
+            "lb_proxy_health_check_probes_total counter {cluster,result}",
+            "lb_cluster_health_check_unhealthy_endpoints gauge {cluster}",
             "lb_cluster_endpoint_ejections counter {cluster}",
             "lb_cluster_endpoint_set_version gauge {cluster}",
             "lb_cluster_discovery_staleness_seconds gauge {cluster}",
