@@ -21,7 +21,10 @@ internal sealed partial class EndpointSourceResolver : Resolver
     private Action<ResolverResult>? _listener;
     private IDisposable? _subscription;
     private ITimer? _recheck;
-    private long _reportedVersion = -1;
+    // The version last reported to the channel; a source that has never synced is at version 0 too, so it has its own mark.
+    private const long NothingReported = -1;
+    private const long NotSyncedReported = -2;
+    private long _reportedVersion = NothingReported;
     private bool _disposed;
 
     public EndpointSourceResolver(EndpointSource source, TimeProvider time, ILoggerFactory loggerFactory)
@@ -66,9 +69,9 @@ internal sealed partial class EndpointSourceResolver : Resolver
             var set = _source.Current;
             if (set.Version == 0 && _source.LastConfirmed is null)
             {
-                if (_reportedVersion != 0)
+                if (_reportedVersion != NotSyncedReported)
                 {
-                    _reportedVersion = 0;
+                    _reportedVersion = NotSyncedReported;
                     Log.NotSynced(_logger, _source.Name);
                     _listener(ResolverResult.ForFailure(new Status(StatusCode.Unavailable, $"The endpoints of '{_source.Name}' are not known yet: discovery has not synced.")));
                 }

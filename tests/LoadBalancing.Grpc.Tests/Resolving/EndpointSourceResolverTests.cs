@@ -1,5 +1,6 @@
 using Grpc.Core;
 using LoadBalancing.Grpc.Tests.Support;
+using Microsoft.Extensions.Time.Testing;
 
 namespace LoadBalancing.Grpc.Tests.Resolving;
 
@@ -20,6 +21,24 @@ public sealed class EndpointSourceResolverTests
         source.Publish([new BackendEndpoint(a.Ip, a.Port)]);
         await channel.WhenReadyAsync(a);
         Assert.Equal("a:hi", await channel.CallAsync("hi"));
+    }
+
+    [Fact]
+    public async Task SyncedWithoutEndpoints_CallsFailWithNoAddresses_NoLongerNotSynced()
+    {
+        var time = new FakeTimeProvider();
+        var source = new EndpointSource("empty");
+        await using var channel = TestChannel.ForSource(source, new PeakEwmaConfig(), time: time);
+        var error = await Assert.ThrowsAsync<RpcException>(() => channel.CallAsync("hi"));
+        Assert.Contains("discovery has not synced", error.Status.Detail, StringComparison.Ordinal);
+
+        // A first sync that finds nothing changes no version and notifies no subscriber: the resolver's re-check sees it.
+        source.Publish([]);
+        time.Advance(TimeSpan.FromMilliseconds(250));
+
+        error = await Assert.ThrowsAsync<RpcException>(() => channel.CallAsync("hi"));
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Contains("no addresses", error.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]

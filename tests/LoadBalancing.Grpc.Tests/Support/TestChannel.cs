@@ -42,9 +42,15 @@ internal sealed class TestChannel : IAsyncDisposable
     public CallInvoker Invoker { get; }
 
     /// <summary>A channel whose target resolves through an <see cref="EndpointSource"/> (scheme <c>lb</c>).</summary>
-    public static TestChannel ForSource(EndpointSource source, LoadBalancingConfig config, Action<BalancerOptions>? configure = null, bool feedback = true)
+    public static TestChannel ForSource(EndpointSource source, LoadBalancingConfig config, Action<BalancerOptions>? configure = null, bool feedback = true, TimeProvider? time = null)
     {
-        var services = new ServiceCollection()
+        var collection = new ServiceCollection();
+        if (time is not null)
+        {
+            collection.AddSingleton(time);
+        }
+
+        var services = collection
             .AddLoadBalancingGrpc(configure)
             .AddLoadBalancingGrpcResolver("lb", (_, _) => source)
             .BuildServiceProvider();
@@ -57,7 +63,7 @@ internal sealed class TestChannel : IAsyncDisposable
     /// <summary>The core balancer of the channel's policy; the channel creates it on its first resolver result.</summary>
     public async Task<Balancer> BalancerAsync()
     {
-        var connect = Channel.ConnectAsync(TestContext.Current.CancellationToken);
+        _ = Channel.ConnectAsync(TestContext.Current.CancellationToken);
         var balancer = await _created.Task.WaitAsync(Bound, TestContext.Current.CancellationToken);
         return balancer.Balancer;
     }
