@@ -62,6 +62,30 @@ public sealed class KubernetesResolverTests
         await discovery.StopAsync(TestContext.Current.CancellationToken);
     }
 
+    [Fact]
+    public async Task K8sTarget_ServiceNotInTheOptions_IsFollowedFromTheChannelOn()
+    {
+        await using var a = await GrpcBackend.StartAsync("a", "127.0.0.1");
+        await using var server = await FakeApiServer.StartAsync();
+        var ns = "ns-" + Guid.NewGuid().ToString("N")[..8];
+        server.Apply(ns, Slice("api-a", "api", [new([a.Ip])], [(null, a.Port)]));
+        var options = new KubernetesDiscoveryOptions { ApiServer = server.Url, MinPublishInterval = TimeSpan.Zero };
+        var services = new ServiceCollection()
+            .AddKubernetesDiscovery(options)
+            .AddLoadBalancingGrpc()
+            .AddLoadBalancingGrpcKubernetes()
+            .BuildServiceProvider();
+        var discovery = services.GetRequiredService<KubernetesDiscovery>();
+        await discovery.StartAsync(TestContext.Current.CancellationToken).WaitAsync(TestChannel.Bound, TestContext.Current.CancellationToken);
+
+        // No port in the target: the Service's only port.
+        await using var channel = TestChannel.ForServices(services, $"k8s:///{ns}/api", new PeakEwmaConfig());
+        await channel.WhenReadyAsync(a);
+
+        Assert.Equal("a:hi", await channel.CallAsync("hi"));
+        await discovery.StopAsync(TestContext.Current.CancellationToken);
+    }
+
     [Theory]
     [InlineData("k8s:///prod/shop:http", "prod", "shop", "http")]
     [InlineData("k8s:///prod/shop:8080", "prod", "shop", "8080")]
