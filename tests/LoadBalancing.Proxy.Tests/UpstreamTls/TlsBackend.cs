@@ -41,12 +41,13 @@ internal sealed class TlsBackend : IAsyncDisposable
     /// <param name="handler">Answers requests instead of the greeting.</param>
     /// <param name="configure">Adds middleware before the handler.</param>
     public static async Task<TlsBackend> StartAsync(
-        X509Certificate2 certificate, string ip, bool requireClientCertificate = false, SslProtocols? protocols = null, RequestDelegate? handler = null, Action<WebApplication>? configure = null)
+        X509Certificate2 certificate, string ip, bool requireClientCertificate = false, SslProtocols? protocols = null, RequestDelegate? handler = null, Action<WebApplication>? configure = null,
+        Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols http = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         TlsBackend? self = null;
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Parse(ip), 0, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Parse(ip), 0, listen => listen.UseProtocols(http).UseHttps(new HttpsConnectionAdapterOptions
         {
             ServerCertificate = certificate,
             ClientCertificateMode = requireClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.NoCertificate,
@@ -73,5 +74,14 @@ internal sealed class TlsBackend : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+    }
+}
+
+internal static class ListenProtocols
+{
+    public static Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions UseProtocols(this Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols protocols)
+    {
+        listen.Protocols = protocols;
+        return listen;
     }
 }

@@ -24,10 +24,10 @@ internal sealed class MultiplexedClient : IDisposable
     {
         var options = settings();
 
-        // HTTP/2 over TLS: the handshake is ours (the cluster's cached options, reloaded certificate files, its error
-        // kinds), offering h2 by ALPN; the handler then speaks HTTP/2 over the stream as it would over h2c. Auto lets the
-        // handler do the handshake itself, offering h2 and http/1.1, since only the handler can follow ALPN's answer.
-        var negotiated = tls is not null && options.Protocol == UpstreamProtocol.Auto;
+        // Over TLS the handshake is ours (the cluster's cached options, reloaded certificate files, its error kinds, its
+        // ServerName rather than the Host header the handler would take), offering h2 by ALPN, or h2 and http/1.1 for
+        // Auto; the handler takes an SslStream from the connect step as the connection's TLS and follows its ALPN result.
+        var alpn = options.Protocol == UpstreamProtocol.Auto ? UpstreamTlsSettings.Http2OrHttp11 : SslApplicationProtocol.Http2;
         _handler = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -43,34 +43,18 @@ internal sealed class MultiplexedClient : IDisposable
             KeepAlivePingDelay = TimeSpan.FromSeconds(30),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
-            ConnectCallback = negotiated
-                ? (context, cancellationToken) => ConnectAsync(remote, settings().ConnectTimeout, time, null, null, cancellationToken)
-                : (context, cancellationToken) => ConnectAsync(remote, settings().ConnectTimeout, time, tls, endpoint.Address, cancellationToken),
+            ConnectCallback = (context, cancellationToken) => ConnectAsync(remote, settings().ConnectTimeout, time, tls, endpoint.Address, alpn, cancellationToken),
         };
-        if (negotiated)
-        {
-            var single = tls!.CreateOptions(endpoint.Address, SslApplicationProtocol.Http2);
-            _handler.SslOptions = new SslClientAuthenticationOptions
-            {
-                TargetHost = single.TargetHost,
-                EnabledSslProtocols = single.EnabledSslProtocols,
-                RemoteCertificateValidationCallback = single.RemoteCertificateValidationCallback,
-                ClientCertificateContext = single.ClientCertificateContext,
-                CertificateRevocationCheckMode = single.CertificateRevocationCheckMode,
-                ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
-            };
-        }
-
         Invoker = new HttpMessageInvoker(_handler, disposeHandler: true);
-        Scheme = negotiated ? "https" : "http";
+        Scheme = tls is null ? "http" : "https";
         var host = endpoint.Address.Contains(':', StringComparison.Ordinal) ? $"[{endpoint.Address}]" : endpoint.Address;
         BaseAddress = $"{Scheme}://{host}:{endpoint.Port}";
-        VersionPolicy = negotiated ? HttpVersionPolicy.RequestVersionOrLower : HttpVersionPolicy.RequestVersionExact;
+        VersionPolicy = tls is not null && options.Protocol == UpstreamProtocol.Auto ? HttpVersionPolicy.RequestVersionOrLower : HttpVersionPolicy.RequestVersionExact;
     }
 
     public HttpMessageInvoker Invoker { get; }
 
-    /// <summary><c>http</c> (h2c, or h2 over the proxy's own TLS handshake) or <c>https</c> (the handler's handshake, ALPN choosing).</summary>
+    /// <summary><c>http</c> (h2c) or <c>https</c> (over the proxy's own TLS handshake).</summary>
     public string Scheme { get; }
 
     /// <summary>The scheme and authority request URIs start with.</summary>
@@ -79,7 +63,7 @@ internal sealed class MultiplexedClient : IDisposable
     /// <summary>Exact HTTP/2 for prior knowledge; HTTP/2 or lower when ALPN may choose.</summary>
     public HttpVersionPolicy VersionPolicy { get; }
 
-    private static async ValueTask<Stream> ConnectAsync(EndPoint remote, TimeSpan timeout, TimeProvider time, UpstreamTlsSettings? tls, string? host, CancellationToken cancellationToken)
+    private static async ValueTask<Stream> ConnectAsync(EndPoint remote, TimeSpan timeout, TimeProvider time, UpstreamTlsSettings? tls, string host, SslApplicationProtocol alpn, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var timer = new CancellationTokenSource(timeout, time);
@@ -90,7 +74,7 @@ internal sealed class MultiplexedClient : IDisposable
             var stream = new NetworkStream(socket, ownsSocket: true);
             return tls is null
                 ? stream
-                : await tls.AuthenticateAsync(stream, host, SslApplicationProtocol.Http2, linked.Token).ConfigureAwait(false);
+                : await tls.AuthenticateAsync(stream, host, alpn, linked.Token).ConfigureAwait(false);
         }
         catch (UpstreamTlsException)
         {

@@ -20,6 +20,12 @@ namespace LoadBalancing.Proxy.Upstream.Tls;
 /// </summary>
 internal sealed class UpstreamTlsSettings : IDisposable
 {
+    /// <summary>
+    /// Offers h2 and http/1.1 by ALPN, the server choosing (an <c>Auto</c> cluster); passed where one protocol is
+    /// expected, so the cached options are keyed by it like any other.
+    /// </summary>
+    public static readonly SslApplicationProtocol Http2OrHttp11 = new("h2,http/1.1");
+
     /// <summary>How often the certificate files are checked for changes.</summary>
     public static readonly TimeSpan FileCheckInterval = TimeSpan.FromSeconds(10);
 
@@ -161,7 +167,7 @@ internal sealed class UpstreamTlsSettings : IDisposable
         var options = new SslClientAuthenticationOptions
         {
             TargetHost = target,
-            ApplicationProtocols = [protocol],
+            ApplicationProtocols = protocol == Http2OrHttp11 ? [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11] : [protocol],
             EnabledSslProtocols = Options.MinimumProtocol == UpstreamTlsProtocol.Tls13 ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             ClientCertificateContext = snapshot.Material?.ClientCertificate,
