@@ -106,6 +106,24 @@ public sealed class KubectlLbTests
     }
 
     [Fact]
+    public async Task Backends_NamesTheSlicesAndTheirVersions_InTheHeaderAndTheJson()
+    {
+        await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);
+        var version = rig.Api.Get(LoadBalancing.Kubernetes.Tests.Support.ApiResource.EndpointSlices, "shop", "web-1")!["metadata"]!["resourceVersion"]!.GetValue<string>();
+
+        var (code, output, error) = await rig.KubectlAsync("backends", "web");
+        Assert.True(code == 0, error);
+        Assert.Matches($@"CLUSTER web\s+.*usable 1/1\s+slices web-1@{version}\n", output);
+
+        (code, output, error) = await rig.KubectlAsync("backends", "web", "-o", "json");
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var origin = Assert.Single(json.RootElement[0].GetProperty("clusters")[0].GetProperty("source").GetProperty("origins").EnumerateArray());
+        Assert.Equal(("EndpointSlice", "web-1", version), (origin.GetProperty("kind").GetString(), origin.GetProperty("name").GetString(), origin.GetProperty("version").GetString()));
+        Assert.Equal("IPv4", origin.GetProperty("details").GetProperty("addressType").GetString());
+    }
+
+    [Fact]
     public async Task Diff_ExitsZeroWhenCurrent_ThenOneNamingTheEndpointTheWatchMissed()
     {
         await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);

@@ -38,7 +38,7 @@ internal static class BackendsCommand
             foreach (var cluster in replica.Clusters(only))
             {
                 await output.WriteLineAsync(Cells.Invariant(
-                    $"CLUSTER {Cells.Text(cluster["name"])}   algorithm {Cells.Text(cluster["algorithm"])}   version {Cells.Text(cluster["endpointSetVersion"])}   freshness {Cells.Text(cluster["freshness"])}   usable {Cells.Text(cluster["usableEndpoints"])}/{Cells.Text(cluster["totalEndpoints"])}"));
+                    $"CLUSTER {Cells.Text(cluster["name"])}   algorithm {Cells.Text(cluster["algorithm"])}   version {Cells.Text(cluster["endpointSetVersion"])}   freshness {Cells.Text(cluster["freshness"])}   usable {Cells.Text(cluster["usableEndpoints"])}/{Cells.Text(cluster["totalEndpoints"])}{Origins(cluster["source"])}"));
                 var table = new Table(
                     "ADDRESS", "ZONE", "WEIGHT", "CONDITIONS", "IN-FLIGHT", "EWMA-MS", "REQUESTS", "2XX", "5XX", "TIMEOUTS", "CONNECT-FAILS",
                     "EJECTIONS", "EJECTED", "EJECTED-UNTIL", "LAST-ERROR");
@@ -67,5 +67,23 @@ internal static class BackendsCommand
         }
 
         return KubectlLb.Ok;
+    }
+
+    /// <summary>
+    /// What the latest publish was built from, e.g. <c>   slices web-abc@1234,web-def@1240</c>; nothing for a
+    /// cluster whose source describes no origins (a configured list).
+    /// </summary>
+    private static string Origins(JsonNode? source)
+    {
+        if (source?["origins"] is not JsonArray origins)
+        {
+            return "";
+        }
+
+        var names = origins.OfType<JsonObject>()
+            .Select(o => Cells.String(o["version"]) is { } version ? $"{Cells.Text(o["name"])}@{version}" : Cells.Text(o["name"]))
+            .ToArray();
+        var label = origins.OfType<JsonObject>().All(o => Cells.String(o["kind"]) == "EndpointSlice") ? "slices" : "origins";
+        return $"   {label} {(names.Length == 0 ? "none" : string.Join(',', names))}";
     }
 }

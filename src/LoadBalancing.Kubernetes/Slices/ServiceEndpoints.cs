@@ -8,16 +8,25 @@ namespace LoadBalancing.Kubernetes.Slices;
 /// </summary>
 internal static class ServiceEndpoints
 {
-    public static List<BackendEndpoint> Build(IReadOnlyCollection<SliceSnapshot> slices, string? port)
+    public const string OriginKind = "EndpointSlice";
+
+    public static List<BackendEndpoint> Build(IReadOnlyCollection<SliceSnapshot> slices, string? port) => Build(slices, port, out _);
+
+    /// <summary>The endpoints, and the slices they came from (those of the chosen family that have the port), by name.</summary>
+    public static List<BackendEndpoint> Build(IReadOnlyCollection<SliceSnapshot> slices, string? port, out EndpointOrigin[] origins)
     {
-        var family = slices.Any(s => s.AddressType == SliceAddressType.IPv4 && s.Endpoints.Length > 0) ? SliceAddressType.IPv4 : SliceAddressType.IPv6;
+        var family = Family(slices);
         var byAddress = new Dictionary<(string, int), BackendEndpoint>();
+        var used = new List<EndpointOrigin>(slices.Count);
         foreach (var slice in slices)
         {
-            if (slice.AddressType != family || FindPort(slice.Ports, port) is not int number)
+            if (slice.AddressType != family || FindPort(slice.Ports, port) is not { } chosen)
             {
                 continue;
             }
+
+            used.Add(Describe(slice, chosen));
+            var number = chosen.Port;
 
             foreach (var endpoint in slice.Endpoints)
             {
@@ -34,21 +43,52 @@ internal static class ServiceEndpoints
             }
         }
 
+        used.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        origins = [.. used];
         return [.. byAddress.Values];
     }
 
-    private static int? FindPort(SlicePort[] ports, string? wanted)
+    // With no endpoints anywhere the family changes no endpoint; IPv4 then, when there are IPv4 slices, so the
+    // description names the (empty) slices the Service has.
+    private static SliceAddressType Family(IReadOnlyCollection<SliceSnapshot> slices) =>
+        slices.Any(s => s.AddressType == SliceAddressType.IPv4 && s.Endpoints.Length > 0) ? SliceAddressType.IPv4
+        : slices.Any(s => s.AddressType == SliceAddressType.IPv6 && s.Endpoints.Length > 0) ? SliceAddressType.IPv6
+        : slices.Any(s => s.AddressType == SliceAddressType.IPv4) ? SliceAddressType.IPv4
+        : SliceAddressType.IPv6;
+
+    private static EndpointOrigin Describe(SliceSnapshot slice, SlicePort port)
+    {
+        var details = new List<KeyValuePair<string, string>>(5)
+        {
+            new("addressType", slice.AddressType.ToString()),
+            new("port", port.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        };
+        if (port.Name.Length > 0)
+        {
+            details.Add(new("portName", port.Name));
+        }
+
+        if (port.AppProtocol is { } appProtocol)
+        {
+            details.Add(new("appProtocol", appProtocol));
+        }
+
+        details.Add(new("endpoints", slice.Endpoints.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        return new EndpointOrigin(OriginKind, slice.Name, slice.ResourceVersion, details);
+    }
+
+    private static SlicePort? FindPort(SlicePort[] ports, string? wanted)
     {
         if (string.IsNullOrEmpty(wanted))
         {
-            return ports.Length == 1 ? ports[0].Port : null;
+            return ports.Length == 1 ? ports[0] : null;
         }
 
         foreach (var port in ports)
         {
             if (port.Name == wanted)
             {
-                return port.Port;
+                return port;
             }
         }
 
@@ -58,7 +98,7 @@ internal static class ServiceEndpoints
             {
                 if (port.Port == number)
                 {
-                    return port.Port;
+                    return port;
                 }
             }
         }

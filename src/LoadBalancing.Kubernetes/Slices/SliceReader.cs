@@ -53,7 +53,7 @@ internal static class SliceReader
                 return false;
             }
 
-            ports[i] = new SlicePort(port.Name ?? "", number);
+            ports[i] = new SlicePort(port.Name ?? "", number, string.IsNullOrEmpty(port.AppProtocol) ? null : port.AppProtocol);
         }
 
         var endpoints = new SliceEndpoint[slice.Endpoints?.Count ?? 0];
@@ -99,7 +99,7 @@ internal static class SliceReader
             endpoints[i] = new SliceEndpoint([.. addresses], conditions, endpoint.Zone, forZones);
         }
 
-        snapshot = new SliceSnapshot(name, service, type, ports, endpoints);
+        snapshot = new SliceSnapshot(name, service, type, ports, endpoints, slice.Metadata.ResourceVersion);
         error = "";
         return true;
     }

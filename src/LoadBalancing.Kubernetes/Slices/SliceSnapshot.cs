@@ -2,16 +2,17 @@ namespace LoadBalancing.Kubernetes.Slices;
 
 /// <summary>
 /// What discovery keeps of one EndpointSlice: only the fields that decide endpoints, so memory stays small
-/// whatever else the object carries.
+/// whatever else the object carries, and its resourceVersion, which the admin view shows.
 /// </summary>
 internal sealed record SliceSnapshot(
     string Name,
     string Service,
     SliceAddressType AddressType,
     SlicePort[] Ports,
-    SliceEndpoint[] Endpoints)
+    SliceEndpoint[] Endpoints,
+    string? ResourceVersion = null)
 {
-    /// <summary>Content equality (records compare arrays by reference).</summary>
+    /// <summary>Content equality, the resourceVersion aside (records compare arrays by reference).</summary>
     public bool SameContent(SliceSnapshot other) =>
         Name == other.Name && Service == other.Service && AddressType == other.AddressType
         && Ports.AsSpan().SequenceEqual(other.Ports)
@@ -27,8 +28,8 @@ internal enum SliceAddressType
     Fqdn,
 }
 
-/// <summary>A slice port: name (empty when unnamed) and the endpoints' port number.</summary>
-internal readonly record struct SlicePort(string Name, int Port);
+/// <summary>A slice port: name (empty when unnamed), the endpoints' port number and its appProtocol, if any.</summary>
+internal readonly record struct SlicePort(string Name, int Port, string? AppProtocol = null);
 
 /// <summary>One endpoint of a slice (one pod): its addresses, conditions and topology.</summary>
 internal sealed record SliceEndpoint(string[] Addresses, EndpointConditions Conditions, string? Zone, string[] ForZones)

@@ -55,7 +55,10 @@ internal sealed class NamespaceView(Action<string> serviceChanged)
         }
     }
 
-    /// <summary>Adds or replaces a slice seen by a watch of <paramref name="epoch"/>; false when the epoch is over or nothing changed.</summary>
+    /// <summary>
+    /// Adds or replaces a slice seen by a watch of <paramref name="epoch"/>; false when the epoch is over or nothing changed.
+    /// A new resourceVersion alone is a change: the published description names the version the endpoints came from.
+    /// </summary>
     public bool Upsert(int epoch, SliceSnapshot slice, string? version)
     {
         string? movedFrom = null;
@@ -73,7 +76,8 @@ internal sealed class NamespaceView(Action<string> serviceChanged)
                 _services[service].Remove(slice.Name);
                 movedFrom = service;
             }
-            else if (service is not null && _services[service].TryGetValue(slice.Name, out var old) && old.SameContent(slice))
+            else if (service is not null && _services[service].TryGetValue(slice.Name, out var old) && old.SameContent(slice)
+                && old.ResourceVersion == slice.ResourceVersion)
             {
                 return false;
             }
@@ -180,7 +184,8 @@ internal sealed class NamespaceView(Action<string> serviceChanged)
                     continue;
                 }
 
-                if (!incoming.TryGetValue(name, out var fresh) || fresh.Service != service || !_services[service][name].SameContent(fresh))
+                if (!incoming.TryGetValue(name, out var fresh) || fresh.Service != service || !_services[service][name].SameContent(fresh)
+                    || _services[service][name].ResourceVersion != fresh.ResourceVersion)
                 {
                     _services[service].Remove(name);
                     _serviceOfSlice.Remove(name);

@@ -116,7 +116,8 @@ internal sealed partial class ServicePublisher(KubernetesDiscovery discovery, Ti
             var name = registration.Reference.ToString();
             try
             {
-                registration.Source.Publish(ServiceEndpoints.Build(slices, registration.Reference.Port));
+                var endpoints = ServiceEndpoints.Build(slices, registration.Reference.Port, out var origins);
+                registration.Source.Publish(endpoints, origins);
                 discovery.Metrics.Published(name);
             }
             catch (Exception e) when (e is not OperationCanceledException)

@@ -113,8 +113,11 @@ internal static class BackendsWriter
         json.WriteEndArray();
     }
 
-    /// <summary>Where the endpoints come from (the configuration, or a Kubernetes Service) and the hash key, if any.</summary>
-    private static void WriteSource(Utf8JsonWriter json, ClusterOptions options)
+    /// <summary>
+    /// Where the endpoints come from (the configuration, or a Kubernetes Service), what the latest publish was built
+    /// from (for a Service, its EndpointSlices), and the hash key, if any.
+    /// </summary>
+    private static void WriteSource(Utf8JsonWriter json, ClusterOptions options, EndpointSource source)
     {
         json.WriteStartObject("source");
         if (options.Kubernetes is { } service)
@@ -130,6 +133,37 @@ internal static class BackendsWriter
         else
         {
             json.WriteString("kind", "Configuration");
+        }
+
+        var origins = source.Origins;
+        if (options.Kubernetes is not null || origins.Count > 0)
+        {
+            json.WriteStartArray("origins");
+            foreach (var origin in origins)
+            {
+                json.WriteStartObject();
+                json.WriteString("kind", origin.Kind);
+                json.WriteString("name", origin.Name);
+                if (origin.Version is { } version)
+                {
+                    json.WriteString("version", version);
+                }
+                else
+                {
+                    json.WriteNull("version");
+                }
+
+                json.WriteStartObject("details");
+                foreach (var (key, value) in origin.Details)
+                {
+                    json.WriteString(key, value);
+                }
+
+                json.WriteEndObject();
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
         }
 
         json.WriteEndObject();
@@ -167,7 +201,7 @@ internal static class BackendsWriter
         json.WriteString("algorithm", cluster.Options.Algorithm.ToString());
         json.WriteString("protocol", cluster.IsMultiplexed ? "Http2" : "Http1");
         json.WriteString("discovery", cluster.StalenessBound is null ? "static" : "dynamic");
-        WriteSource(json, cluster.Options);
+        WriteSource(json, cluster.Options, cluster.Source);
         json.WriteNumber("endpointSetVersion", set.Version);
         WriteTime(json, "lastChanged", cluster.Source.LastChanged);
         WriteTime(json, "lastConfirmed", cluster.Source.LastConfirmed);

@@ -30,7 +30,7 @@ internal sealed class EndpointTotals
 {
     public static readonly string[] ConnectFailureNames = ["refused", "unreachable", "timeout", "reset", "tls"];
 
-    private readonly long[] _responsesByClass = new long[6]; // index = status / 100
+    private readonly long[] _responses = new long[Metrics.StatusCodeLabels.Count]; // by StatusCodeLabels.Slot
     private readonly long[] _connectFailures = new long[ConnectFailureNames.Length];
     private long _requests;
     private long _timeouts;
@@ -46,7 +46,11 @@ internal sealed class EndpointTotals
 
     public long RetriedElsewhere => Volatile.Read(ref _retriedElsewhere);
 
-    public long Responses(int statusClass) => Volatile.Read(ref _responsesByClass[statusClass]);
+    /// <summary>Responses by status class (1–5: 1xx–5xx).</summary>
+    public long Responses(int statusClass) => Metrics.StatusCodeLabels.Class(_responses, statusClass);
+
+    /// <summary>Responses counted in one <see cref="Metrics.StatusCodeLabels"/> slot.</summary>
+    public long ResponsesIn(int slot) => Volatile.Read(ref _responses[slot]);
 
     public long ConnectFailures(ConnectFailure kind) => Volatile.Read(ref _connectFailures[(int)kind]);
 
@@ -54,11 +58,11 @@ internal sealed class EndpointTotals
 
     public void Response(int status)
     {
-        // Preventing an out-of-range class from indexing past the array (the parser only passes 100–999).
-        var statusClass = (uint)status / 100;
-        if (statusClass < (uint)_responsesByClass.Length)
+        // A status outside 100–599 (the parser passes 100–999) is no class of ours: not counted.
+        var slot = Metrics.StatusCodeLabels.Slot(status);
+        if (slot != Metrics.StatusCodeLabels.None)
         {
-            Interlocked.Increment(ref _responsesByClass[statusClass]);
+            Interlocked.Increment(ref _responses[slot]);
         }
     }
 

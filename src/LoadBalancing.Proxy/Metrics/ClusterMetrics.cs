@@ -32,7 +32,7 @@ internal sealed class ClusterMetrics(string cluster, Histogram<double> upstreamD
 {
     public static readonly string[] ErrorNames = ["no_endpoint", "connect", "reset", "timeout", "bad_response", "client_aborted"];
 
-    private readonly long[] _responsesByClass = new long[6]; // index = status / 100; 0 = no response (aborted)
+    private readonly long[] _responses = new long[StatusCodeLabels.Count]; // by StatusCodeLabels.Slot; 0 = no response (aborted)
     private readonly long[] _errors = new long[ErrorNames.Length];
     private long _retries;
     private long _retriesOverBudget;
@@ -59,7 +59,11 @@ internal sealed class ClusterMetrics(string cluster, Histogram<double> upstreamD
 
     public long InFlight => Volatile.Read(ref _inFlight);
 
-    public long Responses(int statusClass) => Volatile.Read(ref _responsesByClass[statusClass]);
+    /// <summary>Responses by status class (0: none, 1–5: 1xx–5xx).</summary>
+    public long Responses(int statusClass) => StatusCodeLabels.Class(_responses, statusClass);
+
+    /// <summary>Responses counted in one <see cref="StatusCodeLabels"/> slot.</summary>
+    public long ResponsesIn(int slot) => Volatile.Read(ref _responses[slot]);
 
     public long Errors(UpstreamError error) => Volatile.Read(ref _errors[(int)error]);
 
@@ -68,8 +72,7 @@ internal sealed class ClusterMetrics(string cluster, Histogram<double> upstreamD
     public void RequestEnded(int statusCode)
     {
         Interlocked.Decrement(ref _inFlight);
-        var statusClass = statusCode / 100;
-        Interlocked.Increment(ref _responsesByClass[statusClass is >= 1 and <= 5 ? statusClass : 0]);
+        Interlocked.Increment(ref _responses[StatusCodeLabels.Slot(statusCode)]);
     }
 
     public void Error(UpstreamError error) => Interlocked.Increment(ref _errors[(int)error]);

@@ -17,8 +17,6 @@ internal sealed class ProxyMetrics
 {
     public const string MeterName = "LoadBalancing.Proxy";
 
-    private static readonly string[] StatusClassNames = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"];
-
     private readonly List<PrometheusFamily> _families = [];
 
     public ProxyMetrics(IMeterFactory meterFactory)
@@ -46,7 +44,7 @@ internal sealed class ProxyMetrics
     public void Observe(ProxyRuntime runtime)
     {
         Observed(Meter.CreateObservableCounter("lb.proxy.requests", () => Requests(runtime.Clusters), "{request}",
-            "Requests answered, by cluster and status class (code=\"none\": no response, the client left)."), "lb_proxy_requests_total", "counter");
+            "Requests answered, by cluster and code: the status class, 5xx by exact code for 500, 502, 503 and 504 (code=\"5xx\": any other 5xx; code=\"none\": no response, the client left)."), "lb_proxy_requests_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.no_route", () => runtime.NoRouteRequests, "{request}",
             "Requests that matched no route (404)."), "lb_proxy_no_route_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.requests.rejected", () => Rejections(runtime.Rejections), "{request}",
@@ -70,11 +68,11 @@ internal sealed class ProxyMetrics
         Observed(Meter.CreateObservableCounter("lb.proxy.upstream.connections.reused", () => PerCluster(runtime.Clusters, static c => c.Metrics.ConnectionsReused), "{request}",
             "Requests sent on a pooled keep-alive connection."), "lb_proxy_upstream_connections_reused_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.route.requests", () => RouteRequests(runtime.Config), "{request}",
-            "Requests answered by each route (forwarded, redirected or answered directly), by route and status class (code=\"none\": no response, the client left)."), "lb_proxy_route_requests_total", "counter");
+            "Requests answered by each route (forwarded, redirected or answered directly), by route and code: the status class, 5xx by exact code for 500, 502, 503 and 504 (code=\"5xx\": any other 5xx; code=\"none\": no response, the client left)."), "lb_proxy_route_requests_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.endpoint.requests", () => EndpointRequests(runtime.Clusters), "{request}",
             "Attempts sent to each endpoint, by cluster and endpoint (clusters whose EndpointMetrics allows it)."), "lb_proxy_endpoint_requests_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.endpoint.responses", () => EndpointResponses(runtime.Clusters), "{response}",
-            "Responses from each endpoint by status class, by cluster and endpoint (clusters whose EndpointMetrics allows it)."), "lb_proxy_endpoint_responses_total", "counter");
+            "Responses from each endpoint by code (the status class, 5xx by exact code for 500, 502, 503 and 504, code=\"5xx\": any other 5xx), by cluster and endpoint (clusters whose EndpointMetrics allows it)."), "lb_proxy_endpoint_responses_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.endpoint.errors", () => EndpointErrors(runtime.Clusters), "{error}",
             "Failed attempts on each endpoint by kind, by cluster and endpoint (clusters whose EndpointMetrics allows it)."), "lb_proxy_endpoint_errors_total", "counter");
         _families.Add(new PrometheusFamily(UpstreamDuration, "lb_proxy_upstream_latency_seconds", "histogram", text => WriteLatency(text, runtime.Clusters)));
@@ -90,8 +88,9 @@ internal sealed class ProxyMetrics
             "Eligible endpoints the active health check holds out of service (panic mode may still use them)."), "lb_cluster_health_check_unhealthy_endpoints", "gauge");
 
         // A sum over the endpoints in the list now, so it drops when endpoints leave: an up-down counter to OpenTelemetry,
-        // still typed counter on /metrics as it always was.
-        Observed(Meter.CreateObservableUpDownCounter("lb.cluster.endpoint.ejections", () => PerCluster(runtime.Clusters, static c => c.Source.Current.States.Sum(s => (long)s.EjectionCount)), "{ejection}",
+        // still typed counter on /metrics as it always was. TotalEjections, not the backoff count outlier detection
+        // forgives after good behaviour: a forgiven count would make the sum drop while ejections go on.
+        Observed(Meter.CreateObservableUpDownCounter("lb.cluster.endpoint.ejections", () => PerCluster(runtime.Clusters, static c => c.Source.Current.States.Sum(s => (long)s.TotalEjections)), "{ejection}",
             "Ejections of the current endpoints since they appeared."), "lb_cluster_endpoint_ejections", "counter");
         Observed(Meter.CreateObservableGauge("lb.cluster.endpoint_set.version", () => PerCluster(runtime.Clusters, static c => c.Source.Current.Version), null,
             "Version of the endpoint list in use."), "lb_cluster_endpoint_set_version", "gauge");
@@ -142,12 +141,12 @@ internal sealed class ProxyMetrics
 
     private static List<Measurement<long>> Requests(IReadOnlyList<Clusters.ProxyCluster> clusters)
     {
-        var measurements = new List<Measurement<long>>(clusters.Count * StatusClassNames.Length);
+        var measurements = new List<Measurement<long>>(clusters.Count * StatusCodeLabels.Count);
         foreach (var cluster in clusters)
         {
-            for (var statusClass = 0; statusClass < StatusClassNames.Length; statusClass++)
+            for (var slot = 0; slot < StatusCodeLabels.Count; slot++)
             {
-                measurements.Add(new Measurement<long>(cluster.Metrics.Responses(statusClass), Cluster(cluster), new("code", StatusClassNames[statusClass])));
+                measurements.Add(new Measurement<long>(cluster.Metrics.ResponsesIn(slot), Cluster(cluster), new("code", StatusCodeLabels.Names[slot])));
             }
         }
 
@@ -184,12 +183,12 @@ internal sealed class ProxyMetrics
 
     private static List<Measurement<long>> RouteRequests(ProxyConfigSnapshot config)
     {
-        var measurements = new List<Measurement<long>>(config.RouteCounters.Count * StatusClassNames.Length);
+        var measurements = new List<Measurement<long>>(config.RouteCounters.Count * StatusCodeLabels.Count);
         foreach (var (name, counters) in config.RouteCounters)
         {
-            for (var statusClass = 0; statusClass < StatusClassNames.Length; statusClass++)
+            for (var slot = 0; slot < StatusCodeLabels.Count; slot++)
             {
-                measurements.Add(new Measurement<long>(counters.Requests(statusClass), new("route", name), new("code", StatusClassNames[statusClass])));
+                measurements.Add(new Measurement<long>(counters.RequestsIn(slot), new("route", name), new("code", StatusCodeLabels.Names[slot])));
             }
         }
 
@@ -244,9 +243,9 @@ internal sealed class ProxyMetrics
         var measurements = new List<Measurement<long>>();
         foreach (var (cluster, endpoint, totals) in ExportedEndpoints(clusters))
         {
-            for (var statusClass = 1; statusClass < StatusClassNames.Length; statusClass++)
+            for (var slot = StatusCodeLabels.None + 1; slot < StatusCodeLabels.Count; slot++)
             {
-                measurements.Add(new Measurement<long>(totals?.Responses(statusClass) ?? 0, cluster, endpoint, new("code", StatusClassNames[statusClass])));
+                measurements.Add(new Measurement<long>(totals?.ResponsesIn(slot) ?? 0, cluster, endpoint, new("code", StatusCodeLabels.Names[slot])));
             }
         }
 

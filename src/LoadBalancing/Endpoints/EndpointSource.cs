@@ -10,6 +10,7 @@ public sealed class EndpointSource
     private readonly Lock _publishLock = new();
     private readonly TimeProvider _time;
     private volatile EndpointSet _current = EndpointSet.Empty;
+    private volatile IReadOnlyList<EndpointOrigin> _origins = [];
     private Action<EndpointSet>[] _subscribers = [];
     private long _lastConfirmedUtcTicks;
     private int _problem;
@@ -32,6 +33,13 @@ public sealed class EndpointSource
 
     /// <summary>The current version (0 before the first publish).</summary>
     public long Version => _current.Version;
+
+    /// <summary>
+    /// What the latest publish was built from, as its publisher described it (for Kubernetes discovery, the
+    /// EndpointSlices with their resourceVersions); empty when the publisher gave no description. Read for diagnostics
+    /// only: while a publish is under way it may describe that publish before <see cref="Current"/> shows it.
+    /// </summary>
+    public IReadOnlyList<EndpointOrigin> Origins => _origins;
 
     /// <summary>When the endpoint list last changed, or <c>null</c> before the first publish.</summary>
     public DateTimeOffset? LastChanged => _current.Version == 0 ? null : _current.Created;
@@ -64,9 +72,21 @@ public sealed class EndpointSource
     /// <param name="endpoints">The complete new list, in any order.</param>
     /// <returns>The set now current.</returns>
     /// <exception cref="ArgumentException">The list names the same endpoint (or the same hash key) twice.</exception>
-    public EndpointSet Publish(IEnumerable<BackendEndpoint> endpoints)
+    public EndpointSet Publish(IEnumerable<BackendEndpoint> endpoints) => Publish(endpoints, []);
+
+    /// <summary>
+    /// Replaces the endpoint list, as <see cref="Publish(IEnumerable{BackendEndpoint})"/> does, and records what it was
+    /// built from (<see cref="Origins"/>). The origins are recorded even when the list is unchanged, so they follow
+    /// every change of the objects the publisher read.
+    /// </summary>
+    /// <param name="endpoints">The complete new list, in any order.</param>
+    /// <param name="origins">The objects the list was built from, e.g. the EndpointSlices of a Service.</param>
+    /// <returns>The set now current.</returns>
+    /// <exception cref="ArgumentException">The list names the same endpoint (or the same hash key) twice.</exception>
+    public EndpointSet Publish(IEnumerable<BackendEndpoint> endpoints, IReadOnlyList<EndpointOrigin> origins)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
+        ArgumentNullException.ThrowIfNull(origins);
         var sorted = endpoints.ToArray();
         Array.Sort(sorted, BackendEndpoint.CompareIdentity);
         ValidateUnique(sorted);
@@ -77,6 +97,7 @@ public sealed class EndpointSource
         {
             var now = _time.GetUtcNow();
             var previous = _current;
+            _origins = origins;
             Volatile.Write(ref _lastConfirmedUtcTicks, now.UtcTicks);
             if (SameEndpoints(previous.EndpointArray, sorted))
             {

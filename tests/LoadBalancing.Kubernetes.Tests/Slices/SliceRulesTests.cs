@@ -82,6 +82,31 @@ public sealed class SliceRulesTests
     }
 
     [Fact]
+    public void Origins_NameTheSlicesUsed_WithVersionAddressTypeAndTheChosenPortsAppProtocol()
+    {
+        var withProtocol = Slice("web-b", "web", [new(["10.0.0.2"])], [("http", 8080), ("grpc", 9000)]);
+        withProtocol["metadata"]!["resourceVersion"] = "42";
+        withProtocol["ports"]![1]!["appProtocol"] = "kubernetes.io/h2c";
+        var a = Read(Slice("web-a", "web", [new(["10.0.0.1"])], [("grpc", 9000)]));
+        var b = Read(withProtocol);
+        var v6 = Read(Slice("web-v6", "web", [new(["fd00::1"])], [("grpc", 9000)], addressType: "IPv6"));
+        var emptyV4 = Read(Slice("web-empty", "web", [], [("grpc", 9000)]));
+        var noSuchPort = Read(Slice("web-c", "web", [new(["10.0.0.3"])], [("http", 8080)]));
+
+        ServiceEndpoints.Build([b, v6, a, noSuchPort], "grpc", out var origins);
+        ServiceEndpoints.Build([v6], "grpc", out var onlyV6);
+        ServiceEndpoints.Build([emptyV4, v6 with { Endpoints = [] }], "grpc", out var noEndpoints);
+
+        // The other family and a slice without the port are not what the endpoints came from.
+        Assert.Equal(["EndpointSlice web-a", "EndpointSlice web-b@42"], origins.Select(o => o.ToString()));
+        Assert.Equal([new("addressType", "IPv4"), new("port", "9000"), new("portName", "grpc"), new("appProtocol", "kubernetes.io/h2c"), new KeyValuePair<string, string>("endpoints", "1")], origins[1].Details);
+        Assert.DoesNotContain(origins[0].Details, d => d.Key == "appProtocol");
+        Assert.Equal(["web-v6"], onlyV6.Select(o => o.Name));
+        Assert.Equal("IPv6", onlyV6[0].Details[0].Value);
+        Assert.Equal(["web-empty"], noEndpoints.Select(o => o.Name)); // no endpoints anywhere: the IPv4 slices are named
+    }
+
+    [Fact]
     public void ZoneAndForZonesHints_AreCarried()
     {
         var slice = Read(Slice("web-1", "web", [new(["10.0.0.1"], Zone: "eu-west-1a", ForZones: ["eu-west-1a", "eu-west-1b"])]));

@@ -39,10 +39,10 @@ public sealed class EndpointMetricsTests
         Assert.Equal(Sent, good.Requests.Count + k);
         Assert.Equal(answered503, k);
         Assert.InRange(k, 1, Sent - 1);
-        Assert.Contains($"lb_proxy_endpoint_responses_total{{cluster=\"web\",code=\"5xx\",endpoint=\"{bad.Address}\"}} {k}\n", text, StringComparison.Ordinal);
+        Assert.Contains($"lb_proxy_endpoint_responses_total{{cluster=\"web\",code=\"503\",endpoint=\"{bad.Address}\"}} {k}\n", text, StringComparison.Ordinal);
         Assert.Contains($"lb_proxy_endpoint_responses_total{{cluster=\"web\",code=\"2xx\",endpoint=\"{bad.Address}\"}} 0\n", text, StringComparison.Ordinal);
         Assert.Contains($"lb_proxy_endpoint_responses_total{{cluster=\"web\",code=\"2xx\",endpoint=\"{good.Address}\"}} {Sent - k}\n", text, StringComparison.Ordinal);
-        Assert.Contains($"lb_proxy_endpoint_responses_total{{cluster=\"web\",code=\"5xx\",endpoint=\"{good.Address}\"}} 0\n", text, StringComparison.Ordinal);
+        Assert.Contains($"lb_proxy_endpoint_responses_total{{cluster=\"web\",code=\"503\",endpoint=\"{good.Address}\"}} 0\n", text, StringComparison.Ordinal);
         Assert.Contains($"lb_proxy_endpoint_requests_total{{cluster=\"web\",endpoint=\"{bad.Address}\"}} {k}\n", text, StringComparison.Ordinal);
         Assert.Contains($"lb_proxy_endpoint_requests_total{{cluster=\"web\",endpoint=\"{good.Address}\"}} {Sent - k}\n", text, StringComparison.Ordinal);
         foreach (var kind in new[] { "timeout", "reset", "connect_refused", "connect_unreachable", "connect_timeout", "connect_reset" })
@@ -52,7 +52,7 @@ public sealed class EndpointMetricsTests
 
         // The same instruments, through the application's IMeterFactory (what OpenTelemetry reads).
         app.Collect();
-        Assert.Equal(k, app.Value("lb.proxy.endpoint.responses", $"cluster=web,endpoint={bad.Address},code=5xx"));
+        Assert.Equal(k, app.Value("lb.proxy.endpoint.responses", $"cluster=web,endpoint={bad.Address},code=503"));
         Assert.Equal(Sent - k, app.Value("lb.proxy.endpoint.responses", $"cluster=web,endpoint={good.Address},code=2xx"));
         Assert.Equal(k, app.Value("lb.proxy.endpoint.requests", $"cluster=web,endpoint={bad.Address}"));
     }
@@ -127,7 +127,7 @@ public sealed class EndpointMetricsTests
         app.Collect();
 
         Assert.Equal(exported, Regex.Count(text, "^lb_proxy_endpoint_requests_total\\{", RegexOptions.Multiline));
-        Assert.Equal(exported * 5, Regex.Count(text, "^lb_proxy_endpoint_responses_total\\{", RegexOptions.Multiline));
+        Assert.Equal(exported * 9, Regex.Count(text, "^lb_proxy_endpoint_responses_total\\{", RegexOptions.Multiline));
         Assert.Equal(exported * 7, Regex.Count(text, "^lb_proxy_endpoint_errors_total\\{", RegexOptions.Multiline));
         Assert.Equal(exported, app.Count("lb.proxy.endpoint.requests"));
         if (exported > 0)

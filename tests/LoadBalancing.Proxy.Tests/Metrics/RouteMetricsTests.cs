@@ -10,7 +10,7 @@ namespace LoadBalancing.Proxy.Tests.Metrics;
 public sealed class RouteMetricsTests
 {
     [Fact]
-    public async Task RouteSeries_CountEachRouteByStatusClass_AndSurviveAReloadThatKeepsTheName()
+    public async Task RouteSeries_CountEachRouteByCode_AndSurviveAReloadThatKeepsTheName()
     {
         await using var good = await TestBackend.StartAsync("good", "127.0.0.2");
         await using var bad = await TestBackend.StartAsync("bad", "127.0.0.3", context =>
@@ -50,13 +50,13 @@ public sealed class RouteMetricsTests
 
         var text = await proxy.Admin.GetStringAsync("metrics", ct);
         Assert.Contains("lb_proxy_route_requests_total{code=\"2xx\",route=\"main\"} 3\n", text, StringComparison.Ordinal);
-        Assert.Contains("lb_proxy_route_requests_total{code=\"5xx\",route=\"main\"} 0\n", text, StringComparison.Ordinal);
-        Assert.Contains("lb_proxy_route_requests_total{code=\"5xx\",route=\"bad\"} 4\n", text, StringComparison.Ordinal);
+        Assert.Contains("lb_proxy_route_requests_total{code=\"503\",route=\"main\"} 0\n", text, StringComparison.Ordinal);
+        Assert.Contains("lb_proxy_route_requests_total{code=\"503\",route=\"bad\"} 4\n", text, StringComparison.Ordinal);
         Assert.Contains("lb_proxy_route_requests_total{code=\"2xx\",route=\"bad\"} 0\n", text, StringComparison.Ordinal);
         Assert.Contains("lb_proxy_route_requests_total{code=\"4xx\",route=\"gone\"} 3\n", text, StringComparison.Ordinal);
-        Assert.Equal(3 * 6, Regex.Count(text, "^lb_proxy_route_requests_total\\{", RegexOptions.Multiline));
+        Assert.Equal(3 * 10, Regex.Count(text, "^lb_proxy_route_requests_total\\{", RegexOptions.Multiline));
         app.RecordObservableInstruments();
-        Assert.Equal(4, observed["route=bad,code=5xx"]);
+        Assert.Equal(4, observed["route=bad,code=503"]);
         Assert.Equal(3, observed["route=main,code=2xx"]);
 
         // A reload that changes the route (not its name) keeps its count; a removed route's series goes.
@@ -70,7 +70,7 @@ public sealed class RouteMetricsTests
         }
 
         var after = await proxy.Admin.GetStringAsync("metrics", ct);
-        Assert.Contains("lb_proxy_route_requests_total{code=\"5xx\",route=\"bad\"} 5\n", after, StringComparison.Ordinal);
+        Assert.Contains("lb_proxy_route_requests_total{code=\"503\",route=\"bad\"} 5\n", after, StringComparison.Ordinal);
         Assert.Contains("lb_proxy_route_requests_total{code=\"2xx\",route=\"main\"} 3\n", after, StringComparison.Ordinal);
         Assert.DoesNotContain("route=\"gone\"", after, StringComparison.Ordinal);
     }
