@@ -1,16 +1,16 @@
 """bench/load/run.sh --grpc: gRPC unary calls through our ProxyHost against YARP, in one run. Three gRPC backends
 (bench/load/grpc/GrpcBackend, h2c) on 127.0.0.2-4, each proxy with an HTTP/2-only listener and an HTTP/2 cluster
 over the three, round-robin (ours also peak-EWMA). The load client (bench/load/grpc/GrpcLoad) runs the same load
-against each contender in interleaved order (A B C A B C ...); the proxy's CPU time is read from /proc at the start
+against each contender in interleaved order (A B C A B C ..., one client process for the whole run); the proxy's CPU time is read from /proc at the start
 and the end of the client's measured window. Prints medians with min-max and the ratio against YARP."""
 import json, os, subprocess, sys
 from harness import *
 
 DURATION = 5
 WARMUP = 1
-# The .NET proxies' JIT tiers and pools settle before anything is measured (one client run each).
+# The .NET proxies' JIT tiers and pools settle before anything is measured: the first round warms each up this long.
 WARMUP_PROXIES = 10
-REPS = 3
+REPS = 5
 CALLERS = 64
 CHANNELS = 4
 BACKENDS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
@@ -39,50 +39,52 @@ contenders = {"direct": {"port": int(upstreams[0].rsplit(":", 1)[1]), "host": BA
 order = list(contenders)
 
 
-def call_load(cont, duration, warmup):
-    """Runs the load client (on core 1) against a contender; returns its figures and the proxy's CPU seconds in the
-    measured window."""
-    args = ["taskset", "-c", "1", "timeout", str(int(warmup + duration + 60)), "dotnet", load_dll,
-            "--target", f"{cont.get('host', '127.0.0.1')}:{cont['port']}", "--callers", str(CALLERS), "--channels", str(CHANNELS),
-            "--warmup", str(warmup), "--duration", str(duration)]
-    client = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(os.path.join(work, "client.err"), "a"), text=True, start_new_session=True)
+def run_load():
+    """Runs the load client (on core 1) once over every contender, REPS rounds in interleaved order; the first
+    round's warm-up is WARMUP_PROXIES long. Reads each proxy's CPU seconds (and each backend's) at the client's
+    "measuring" and "stopped" lines."""
+    targets = [f"{contenders[n].get('host', '127.0.0.1')}:{contenders[n]['port']}" for n in order]
+    budget = len(order) * (WARMUP_PROXIES + (REPS - 1) * WARMUP + REPS * (DURATION + 5)) + 60
+    args = ["taskset", "-c", "1", "timeout", str(int(budget)), "dotnet", load_dll, "--targets", ",".join(targets), "--rounds", str(REPS),
+            "--callers", str(CALLERS), "--channels", str(CHANNELS), "--warmup", str(WARMUP), "--first-warmup", str(WARMUP_PROXIES),
+            "--duration", str(DURATION)]
+    client = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(os.path.join(work, "client.err"), "w"), text=True, start_new_session=True)
     started.append(client)
-    before = after = None
-    result = None
+    window = {}
     try:
         for line in client.stdout:
-            line = line.strip()
-            if line == "measuring":
-                before = cpu_seconds(cont["proc"]) if cont["proc"] else 0
-            elif line == "stopped":
-                after = cpu_seconds(cont["proc"]) if cont["proc"] else 0
-            elif line.startswith("{"):
-                result = json.loads(line)
+            word, _, rest = line.strip().partition(" ")
+            if word == "measuring":
+                cont = contenders[order[int(rest)]]
+                window = {"cpu": cpu_seconds(cont["proc"]) if cont["proc"] else float("nan"), "backends": [cpu_seconds(p) for _, p in backends]}
+            elif word == "stopped":
+                cont = contenders[order[int(rest)]]
+                window = {"cpu": (cpu_seconds(cont["proc"]) - window["cpu"]) if cont["proc"] else float("nan"),
+                          # How the calls spread: each backend's CPU seconds in the window (about equal under round-robin).
+                          "backends": [cpu_seconds(p) - b for (_, p), b in zip(backends, window["backends"])]}
+            elif word.startswith("{"):
+                r = json.loads(line)
+                r.update(window)
+                name = order[r["target"]]
+                contenders[name]["runs"].append(r)
+                print(f"rep {r['round'] + 1} {name:10} {r['rps']:>9.0f} calls/s  p99 {r['p99']:7.2f} ms  cpu {r['cpu']:.2f} s  "
+                      f"backends {'/'.join(f'{b:.2f}' for b in r['backends'])} s"
+                      f"{'  ERRORS ' + str(r['errors']) + ' ' + str(r['first_error']) if r['errors'] else ''}", flush=True)
         client.wait(30)
     finally:
         started.remove(client)
-    if result is None or before is None or after is None:
-        raise SystemExit(f"the load client gave no figures (exit {client.returncode}):\n" + open(os.path.join(work, "client.err")).read()[-2000:])
-    result["cpu"] = (after - before) if cont["proc"] else float("nan")
-    return result
+    if client.returncode != 0 or any(len(contenders[n]["runs"]) != REPS for n in order):
+        raise SystemExit(f"the load client stopped early (exit {client.returncode}):\n" + open(os.path.join(work, "client.err")).read()[-2000:])
 
 
+began = time.time()
 try:
     for _, p in backends:
         pin(p, "1")
     for name in order:
         if contenders[name]["proc"]:
             pin(contenders[name]["proc"], "0")
-    for name in order:
-        if contenders[name]["proc"]:
-            call_load(contenders[name], WARMUP_PROXIES, 1)
-    for rep in range(REPS):
-        for name in order:
-            cont = contenders[name]
-            r = call_load(cont, DURATION, WARMUP)
-            cont["runs"].append(r)
-            print(f"rep {rep + 1} {name:10} {r['rps']:>9.0f} calls/s  p99 {r['p99']:7.2f} ms  cpu {r['cpu']:.2f} s"
-                  f"{'  ERRORS ' + str(r['errors']) + ' ' + str(r['first_error']) if r['errors'] else ''}", flush=True)
+    run_load()
 finally:
     peaks = {name: peak_rss_mib(c["proc"]) for name, c in contenders.items() if c["proc"]}
     stop_everything()
@@ -95,7 +97,7 @@ lines = [f"Machine: {os.cpu_count()} CPUs, {model}; dotnet {dotnet}; ours: {'Nat
          f"load average {' '.join(load_at_start)} at the start, {' '.join(load_at_end)} at the end. "
          f"Unary calls, 13-byte messages, {CALLERS} callers over {CHANNELS} HTTP/2 connections (GrpcLoad), {len(BACKENDS)} backends; "
          f"each proxy pinned to core 0, the client and the backends to core 1; {REPS} run(s) of {DURATION} s each after "
-         f"{WARMUP} s of warm-up, interleaved, after {WARMUP_PROXIES} s of warm-up for each proxy; median (min–max).", "",
+         f"{WARMUP} s of warm-up (the first {WARMUP_PROXIES} s), interleaved; measured in {time.time() - began:.0f} s; median (min–max).", "",
          "| contender | calls/s | p50 ms | p99 ms | proxy CPU s | calls per proxy CPU-s | vs YARP | peak RSS MiB | errors |",
          "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 for name in order:
@@ -107,8 +109,18 @@ for name in order:
     eff = per_cpu[name]
     lines.append(f"| {name} | {fmt(med([r['rps'] for r in runs]))} | {fmt(med([r['p50'] for r in runs]), 2)} | {fmt(med([r['p99'] for r in runs]), 2)} | "
                  f"{fmt(med([r['cpu'] for r in runs]), 2)} | {fmt(eff)} | {eff[0] / per_cpu['yarp'][0]:.2f}× | {peaks.get(name, float('nan')):.1f} | {errors} |")
-lines += ["", f"Target: calls per proxy CPU-second ≥ 1.5× YARP's = {1.5 * per_cpu['yarp'][0]:,.0f}; "
-              f"ours-rr {per_cpu['ours-rr'][0] / per_cpu['yarp'][0]:.2f}×, ours-ewma {per_cpu['ours-ewma'][0] / per_cpu['yarp'][0]:.2f}×."]
+
+
+def paired(name):
+    # Each repetition's ratio against YARP's run of the same repetition (seconds apart), then their median: less
+    # exposed to the host's drift than the ratio of medians.
+    ratios = [(a["rps"] * a["seconds"] / a["cpu"]) / (y["rps"] * y["seconds"] / y["cpu"])
+              for a, y in zip(contenders[name]["runs"], contenders["yarp"]["runs"]) if a["cpu"] > 0 and y["cpu"] > 0]
+    return f"{fmt(med(ratios), 2)}× (by repetition: {', '.join(f'{x:.2f}' for x in ratios)})"
+
+
+lines += ["", f"Target: calls per proxy CPU-second ≥ 1.5× YARP's = {1.5 * per_cpu['yarp'][0]:,.0f}. "
+              f"Against YARP's run of the same repetition: ours-rr {paired('ours-rr')}; ours-ewma {paired('ours-ewma')}."]
 text = "\n".join(lines)
 print()
 print(text)

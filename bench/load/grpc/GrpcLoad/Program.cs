@@ -1,9 +1,12 @@
 // The load client of bench/load's gRPC scenario. Usage:
-//   GrpcLoad --target 127.0.0.1:8080 [--callers 64] [--channels 4] [--warmup 1] [--duration 5] [--payload 13]
-// Each caller makes one unary call after another on its channel (callers are spread over the channels; a channel is
-// one HTTP/2 connection, its calls multiplexed on it). Calls completing during the measured window count. Prints
-// "measuring" when the window opens and "stopped" when it closes (the harness reads the proxy's CPU time at those
-// lines), then one JSON line. Exits by itself: a watchdog ends the process if calls hang past the window.
+//   GrpcLoad --targets 127.0.0.1:8080,127.0.0.1:8081 [--rounds 1] [--callers 64] [--channels 4] [--warmup 1]
+//            [--first-warmup 1] [--duration 5] [--payload 13]
+// Measures each target in turn, round after round (A B C A B C ...), in one process, so every target meets the same
+// warmed-up client. Against a target, each caller makes one unary call after another on its channel (callers are
+// spread over the channels; a channel is one HTTP/2 connection, opened for that target's run and closed after it).
+// Calls completing during the measured window count. Prints "measuring <target index>" when the window opens and
+// "stopped <target index>" when it closes (the harness reads the proxy's CPU time at those lines), then one JSON
+// line per run. Exits by itself: a watchdog ends the process if calls hang.
 using System.Diagnostics;
 using System.Globalization;
 using Grpc.Core;
@@ -15,67 +18,84 @@ string Arg(string name, string fallback)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
 
-var target = Arg("--target", "127.0.0.1:8080");
+double Seconds(string name, string fallback) => double.Parse(Arg(name, fallback), CultureInfo.InvariantCulture);
+
+var targets = Arg("--targets", Arg("--target", "127.0.0.1:8080")).Split(',');
+var rounds = int.Parse(Arg("--rounds", "1"), CultureInfo.InvariantCulture);
 var callers = int.Parse(Arg("--callers", "64"), CultureInfo.InvariantCulture);
 var channelCount = int.Parse(Arg("--channels", "4"), CultureInfo.InvariantCulture);
-var warmup = double.Parse(Arg("--warmup", "1"), CultureInfo.InvariantCulture);
-var duration = double.Parse(Arg("--duration", "5"), CultureInfo.InvariantCulture);
+var warmup = Seconds("--warmup", "1");
+var firstWarmup = Seconds("--first-warmup", Arg("--warmup", "1"));
+var duration = Seconds("--duration", "5");
 var payload = new byte[int.Parse(Arg("--payload", "13"), CultureInfo.InvariantCulture)];
 
-using var watchdog = new Timer(_ => Environment.Exit(3), null, TimeSpan.FromSeconds(warmup + duration + 30), Timeout.InfiniteTimeSpan);
+var budget = targets.Length * (firstWarmup + (rounds - 1) * warmup + rounds * (duration + 5)) + 30;
+using var watchdog = new Timer(_ => Environment.Exit(3), null, TimeSpan.FromSeconds(budget), Timeout.InfiniteTimeSpan);
 
 var marshaller = Marshallers.Create<byte[]>(b => b, b => b);
 var method = new Method<byte[], byte[]>(MethodType.Unary, "bench.Echo", "Unary", marshaller, marshaller);
-var channels = new GrpcChannel[channelCount];
-for (var i = 0; i < channelCount; i++)
+for (var round = 0; round < rounds; round++)
 {
-    // One connection per channel, so C channels are C connections to the proxy.
-    channels[i] = GrpcChannel.ForAddress($"http://{target}", new GrpcChannelOptions
+    for (var t = 0; t < targets.Length; t++)
     {
-        HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = false, PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan },
-    });
-}
-
-var state = new LoadState();
-var workers = new Task<CallerResult>[callers];
-for (var i = 0; i < callers; i++)
-{
-    var invoker = channels[i % channelCount].CreateCallInvoker();
-    workers[i] = Task.Run(() => CallAsync(invoker, method, payload, state));
-}
-
-await Task.Delay(TimeSpan.FromSeconds(warmup));
-Volatile.Write(ref state.Phase, 1);
-var window = Stopwatch.StartNew();
-Console.WriteLine("measuring");
-await Task.Delay(TimeSpan.FromSeconds(duration));
-Volatile.Write(ref state.Phase, 2);
-var elapsed = window.Elapsed.TotalSeconds;
-Console.WriteLine("stopped");
-
-var results = await Task.WhenAll(workers).WaitAsync(TimeSpan.FromSeconds(20));
-var latencies = new List<long>();
-long calls = 0, errors = 0;
-string? firstError = null;
-foreach (var r in results)
-{
-    calls += r.Latencies.Count;
-    errors += r.Errors;
-    firstError ??= r.FirstError;
-    latencies.AddRange(r.Latencies);
-}
-
-latencies.Sort();
-double Quantile(double q) => latencies.Count == 0 ? double.NaN : latencies[Math.Min(latencies.Count - 1, (int)(q * latencies.Count))] * 1000.0 / Stopwatch.Frequency;
-var error = firstError is null ? "null" : "\"" + firstError.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "'", StringComparison.Ordinal) + "\"";
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"{{\"calls\": {calls}, \"errors\": {errors}, \"seconds\": {elapsed:F3}, \"rps\": {calls / elapsed:F1}, \"p50\": {Quantile(0.50):F3}, \"p99\": {Quantile(0.99):F3}, \"callers\": {callers}, \"channels\": {channelCount}, \"first_error\": {error}}}"));
-foreach (var channel in channels)
-{
-    channel.Dispose();
+        await RunAsync(targets[t], t, round, round == 0 ? firstWarmup : warmup);
+    }
 }
 
 return 0;
+
+async Task RunAsync(string target, int index, int round, double warm)
+{
+    var channels = new GrpcChannel[channelCount];
+    for (var i = 0; i < channelCount; i++)
+    {
+        // One connection per channel, so C channels are C connections to the target.
+        channels[i] = GrpcChannel.ForAddress($"http://{target}", new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = false, PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan },
+        });
+    }
+
+    var state = new LoadState();
+    var workers = new Task<CallerResult>[callers];
+    for (var i = 0; i < callers; i++)
+    {
+        var invoker = channels[i % channelCount].CreateCallInvoker();
+        workers[i] = Task.Run(() => CallAsync(invoker, method, payload, state));
+    }
+
+    await Task.Delay(TimeSpan.FromSeconds(warm));
+    Volatile.Write(ref state.Phase, 1);
+    var window = Stopwatch.StartNew();
+    Console.WriteLine($"measuring {index}");
+    await Task.Delay(TimeSpan.FromSeconds(duration));
+    Volatile.Write(ref state.Phase, 2);
+    var elapsed = window.Elapsed.TotalSeconds;
+    Console.WriteLine($"stopped {index}");
+
+    var results = await Task.WhenAll(workers).WaitAsync(TimeSpan.FromSeconds(20));
+    foreach (var channel in channels)
+    {
+        channel.Dispose();
+    }
+
+    var latencies = new List<long>();
+    long calls = 0, errors = 0;
+    string? firstError = null;
+    foreach (var r in results)
+    {
+        calls += r.Latencies.Count;
+        errors += r.Errors;
+        firstError ??= r.FirstError;
+        latencies.AddRange(r.Latencies);
+    }
+
+    latencies.Sort();
+    double Quantile(double q) => latencies.Count == 0 ? double.NaN : latencies[Math.Min(latencies.Count - 1, (int)(q * latencies.Count))] * 1000.0 / Stopwatch.Frequency;
+    var error = firstError is null ? "null" : "\"" + firstError.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "'", StringComparison.Ordinal) + "\"";
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"{{\"target\": {index}, \"round\": {round}, \"calls\": {calls}, \"errors\": {errors}, \"seconds\": {elapsed:F3}, \"rps\": {calls / elapsed:F1}, \"p50\": {Quantile(0.50):F3}, \"p99\": {Quantile(0.99):F3}, \"callers\": {callers}, \"channels\": {channelCount}, \"first_error\": {error}}}"));
+}
 
 static async Task<CallerResult> CallAsync(CallInvoker invoker, Method<byte[], byte[]> method, byte[] payload, LoadState state)
 {
