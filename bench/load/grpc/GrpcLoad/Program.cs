@@ -1,12 +1,14 @@
 // The load client of bench/load's gRPC scenario. Usage:
 //   GrpcLoad --targets 127.0.0.1:8080,127.0.0.1:8081 [--rounds 1] [--callers 64] [--channels 4] [--warmup 1]
-//            [--first-warmup 1] [--duration 5] [--payload 13]
+//            [--first-warmup 1 | 1,30,...] [--duration 5] [--payload 13]
 // Measures each target in turn, round after round (A B C A B C ...), in one process, so every target meets the same
 // warmed-up client. Against a target, each caller makes one unary call after another on its channel (callers are
 // spread over the channels; a channel is one HTTP/2 connection, opened for that target's run and closed after it).
 // Calls completing during the measured window count. Prints "measuring <target index>" when the window opens and
 // "stopped <target index>" when it closes (the harness reads the proxy's CPU time at those lines), then one JSON
-// line per run. Exits by itself: a watchdog ends the process if calls hang.
+// line per run. The first round's warm-up (--first-warmup, one value or one per target) is longer than the others'
+// so the targets' JIT tiers settle before the first measured window. Exits by itself: a watchdog ends the process if
+// calls hang.
 using System.Diagnostics;
 using System.Globalization;
 using Grpc.Core;
@@ -25,11 +27,12 @@ var rounds = int.Parse(Arg("--rounds", "1"), CultureInfo.InvariantCulture);
 var callers = int.Parse(Arg("--callers", "64"), CultureInfo.InvariantCulture);
 var channelCount = int.Parse(Arg("--channels", "4"), CultureInfo.InvariantCulture);
 var warmup = Seconds("--warmup", "1");
-var firstWarmup = Seconds("--first-warmup", Arg("--warmup", "1"));
+var firstWarmups = Arg("--first-warmup", Arg("--warmup", "1")).Split(',').Select(w => double.Parse(w, CultureInfo.InvariantCulture)).ToArray();
 var duration = Seconds("--duration", "5");
 var payload = new byte[int.Parse(Arg("--payload", "13"), CultureInfo.InvariantCulture)];
 
-var budget = targets.Length * (firstWarmup + (rounds - 1) * warmup + rounds * (duration + 5)) + 30;
+double FirstWarmup(int target) => firstWarmups[Math.Min(target, firstWarmups.Length - 1)];
+var budget = Enumerable.Range(0, targets.Length).Sum(FirstWarmup) + targets.Length * ((rounds - 1) * warmup + rounds * (duration + 5)) + 30;
 using var watchdog = new Timer(_ => Environment.Exit(3), null, TimeSpan.FromSeconds(budget), Timeout.InfiniteTimeSpan);
 
 var marshaller = Marshallers.Create<byte[]>(b => b, b => b);
@@ -38,7 +41,7 @@ for (var round = 0; round < rounds; round++)
 {
     for (var t = 0; t < targets.Length; t++)
     {
-        await RunAsync(targets[t], t, round, round == 0 ? firstWarmup : warmup);
+        await RunAsync(targets[t], t, round, round == 0 ? FirstWarmup(t) : warmup);
     }
 }
 
