@@ -75,7 +75,9 @@ def run_load():
                       f"{'  ERRORS ' + str(r['errors']) + ' ' + str(r['first_error']) if r['errors'] else ''}", flush=True)
         client.wait(30)
     finally:
-        started.remove(client)
+        # A client still running (an error above) is left to stop_everything.
+        if client.poll() is not None:
+            started.remove(client)
     if client.returncode != 0 or any(len(contenders[n]["runs"]) != REPS for n in order):
         raise SystemExit(f"the load client stopped early (exit {client.returncode}):\n" + open(os.path.join(work, "client.err")).read()[-2000:])
 
