@@ -32,12 +32,12 @@ signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 handed_out = set()
 
 
-def free_port():
+def free_port(host="127.0.0.1"):
     # The kernel may offer a port again as soon as it is released, before the process it is meant for has
     # bound it; a proxy given its own listener port as its admin port dies at start-up, and another
     # process answers in its place. Never hand out the same port twice.
     while True:
-        s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+        s = socket.socket(); s.bind((host, 0)); p = s.getsockname()[1]; s.close()
         if p not in handed_out:
             handed_out.add(p)
             return p
@@ -65,14 +65,14 @@ def require_alive(name, proc):
         raise SystemExit(f"{name} exited at start-up:\n" + open(os.path.join(work, name + ".err")).read()[-2000:])
 
 
-def wait_port(port, timeout=60):
+def wait_port(port, timeout=60, host="127.0.0.1"):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close(); return
+            socket.create_connection((host, port), 0.2).close(); return
         except OSError:
             time.sleep(0.1)
-    raise SystemExit(f"nothing listens on {port} after {timeout} s")
+    raise SystemExit(f"nothing listens on {host}:{port} after {timeout} s")
 
 
 def pids_of(proc):
@@ -175,21 +175,26 @@ OURS_EXE = os.environ.get("LB_OURS_EXE")
 _ours_cmd = [OURS_EXE] if OURS_EXE else ["dotnet", os.path.join(ROOT, "samples/ProxyHost/bin/Release/net10.0/ProxyHost.dll")]
 
 
-def start_ours(name, algorithm, endpoints, extra=""):
+def start_ours(name, algorithm, endpoints, extra="", protocols=None):
+    """protocols: the listener's Protocols (e.g. "Http2" for cleartext gRPC clients); Kestrel's default when None."""
     port, admin = free_port(), free_port()
+    listener = {"Url": f"http://127.0.0.1:{port}"}
+    if protocols:
+        listener["Protocols"] = protocols
     path = os.path.join(work, f"proxyhost-{port}.json")
     eps = ", ".join(json.dumps({"Address": e}) for e in endpoints)
     open(path, "w").write(f"""{{ "Logging": {{ "LogLevel": {{ "Default": "Warning" }} }}, "DemoBackends": {{ "Count": 0 }},
-  "Proxy": {{ "Listeners": [ {{ "Url": "http://127.0.0.1:{port}" }} ], "Admin": {{ "Url": "http://127.0.0.1:{admin}" }},
+  "Proxy": {{ "Listeners": [ {json.dumps(listener)} ], "Admin": {{ "Url": "http://127.0.0.1:{admin}" }},
     "Routes": [ {{ "Path": "/", "Cluster": "bench" }} ],
     "Clusters": {{ "bench": {{ "Algorithm": "{algorithm}", "Endpoints": [ {eps} ] {extra} }} }} }} }}""")
     return port, start(name, _ours_cmd + ["--config", path])
 
 
-def start_yarp(upstreams):
+def start_yarp(upstreams, grpc=False):
+    """grpc: an HTTP/2-only listener and HTTP/2 (exactly) to the upstreams, as YARP's gRPC docs configure it."""
     port = free_port()
     dll = os.path.join(ROOT, "bench/load/peers/YarpHost/bin/Release/net10.0/YarpHost.dll")
-    return port, start("yarp", ["dotnet", dll, "--port", str(port), "--upstreams", ",".join(upstreams)])
+    return port, start("yarp", ["dotnet", dll, "--port", str(port), "--upstreams", ",".join(upstreams)] + (["--grpc"] if grpc else []))
 
 
 def start_nginx_proxy(upstreams):

@@ -5,19 +5,28 @@
 #   bench/load/run.sh --aot      # ours as a NativeAOT executable (installs clang; publishing adds ~3 minutes)
 #   bench/load/run.sh --floor    # the socket layer's floor: servers that answer without proxying, against the proxies (~4 minutes)
 #   bench/load/run.sh --soak     # resident memory through 60 s of load: ours, YARP, nginx (~3.5 minutes)
+#   bench/load/run.sh --grpc     # gRPC unary calls: ours against YARP, a .NET load client (~4 minutes; saved as bench/load/results-grpc.md)
 # Installs wrk, nginx and haproxy from the distribution if missing, builds what it runs in Release, starts
-# everything on 127.0.0.1, stops everything it started, and prints the table (also saved as bench/load/results.md).
+# everything on loopback (127.0.0.1; the gRPC backends on 127.0.0.2-4), stops everything it started, and prints the
+# table (also saved as bench/load/results.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+aot=0
+grpc=0
+for arg in "$@"; do
+  [ "$arg" = "--aot" ] && aot=1
+  [ "$arg" = "--grpc" ] && grpc=1
+done
 need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || need+=(nginx-light)
-command -v haproxy >/dev/null || need+=(haproxy)
+# The gRPC scenario runs only .NET processes (its own load client): no wrk, nginx or HAProxy.
+if [ $grpc -eq 0 ]; then
+  command -v wrk >/dev/null || need+=(wrk)
+  command -v nginx >/dev/null || need+=(nginx-light)
+  command -v haproxy >/dev/null || need+=(haproxy)
+fi
 command -v python3 >/dev/null || need+=(python3)
 command -v taskset >/dev/null || need+=(util-linux)
-aot=0
-for arg in "$@"; do [ "$arg" = "--aot" ] && aot=1; done
 if [ $aot -eq 1 ]; then
   command -v clang >/dev/null || need+=(clang)
   dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
@@ -37,6 +46,9 @@ for arg in "$@"; do
   case "$arg" in
     --floor) script=bench/load/floor.py; dotnet build -c Release bench/load/floor/FloorServer -v q -nologo >/dev/null ;;
     --soak) script=bench/load/soak.py ;;
+    --grpc) script=bench/load/grpc.py
+      dotnet build -c Release bench/load/grpc/GrpcBackend -v q -nologo >/dev/null
+      dotnet build -c Release bench/load/grpc/GrpcLoad -v q -nologo >/dev/null ;;
   esac
 done
 
