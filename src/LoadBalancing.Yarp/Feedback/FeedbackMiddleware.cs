@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
@@ -7,7 +6,7 @@ namespace LoadBalancing.Yarp.Feedback;
 
 /// <summary>
 /// Reports each proxied request's outcome to the pick that chose its destination: success when the response status is
-/// below 500 and YARP reported no forwarding error, latency from here to the end of the request.
+/// below 500 and YARP reported no forwarding error, latency from the pick to the end of the request.
 /// </summary>
 internal sealed class FeedbackMiddleware(RequestDelegate next)
 {
@@ -15,10 +14,10 @@ internal sealed class FeedbackMiddleware(RequestDelegate next)
     {
         var feedback = new PickFeedback();
         context.Features.Set(feedback);
-        return InvokeCoreAsync(context, feedback, Stopwatch.GetTimestamp());
+        return InvokeCoreAsync(context, feedback);
     }
 
-    private async Task InvokeCoreAsync(HttpContext context, PickFeedback feedback, long start)
+    private async Task InvokeCoreAsync(HttpContext context, PickFeedback feedback)
     {
         try
         {
@@ -26,7 +25,7 @@ internal sealed class FeedbackMiddleware(RequestDelegate next)
         }
         catch
         {
-            feedback.Abandon(context.Features.Get<IReverseProxyFeature>()?.ProxiedDestination, Stopwatch.GetElapsedTime(start));
+            feedback.Abandon(context.Features.Get<IReverseProxyFeature>()?.ProxiedDestination);
             throw;
         }
 
@@ -35,8 +34,7 @@ internal sealed class FeedbackMiddleware(RequestDelegate next)
             feedback.Finish(
                 context.Features.Get<IReverseProxyFeature>()?.ProxiedDestination,
                 context.Response.StatusCode,
-                context.Features.Get<IForwarderErrorFeature>(),
-                Stopwatch.GetElapsedTime(start));
+                context.Features.Get<IForwarderErrorFeature>());
         }
     }
 }

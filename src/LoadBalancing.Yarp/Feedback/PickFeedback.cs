@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 
@@ -11,6 +12,7 @@ internal sealed class PickFeedback
 {
     private PickResult _pick;
     private DestinationState? _destination;
+    private long _picked;
 
     public DestinationState? Destination => _destination;
 
@@ -24,10 +26,13 @@ internal sealed class PickFeedback
 
         _pick = pick;
         _destination = destination;
+
+        // Latency runs from the pick, so a rebuild of the endpoint set before it, or slow middleware, counts for nothing.
+        _picked = Stopwatch.GetTimestamp();
     }
 
     /// <summary>Reports the outcome, or gives the pick back when the request did not reach the picked destination.</summary>
-    public void Finish(DestinationState? proxied, int statusCode, IForwarderErrorFeature? error, TimeSpan elapsed)
+    public void Finish(DestinationState? proxied, int statusCode, IForwarderErrorFeature? error)
     {
         var destination = _destination;
         if (destination is null)
@@ -36,6 +41,7 @@ internal sealed class PickFeedback
         }
 
         _destination = null;
+        var elapsed = Stopwatch.GetElapsedTime(_picked);
         if (!ReferenceEquals(proxied, destination))
         {
             // Never forwarded, or forwarded elsewhere: nothing about this destination was learnt.
@@ -59,7 +65,7 @@ internal sealed class PickFeedback
     }
 
     /// <summary>The request failed with an exception before any outcome was known.</summary>
-    public void Abandon(DestinationState? proxied, TimeSpan elapsed)
+    public void Abandon(DestinationState? proxied)
     {
         var destination = _destination;
         if (destination is null)
@@ -68,6 +74,7 @@ internal sealed class PickFeedback
         }
 
         _destination = null;
+        var elapsed = Stopwatch.GetElapsedTime(_picked);
         if (ReferenceEquals(proxied, destination))
         {
             _pick.Complete(success: false, elapsed);

@@ -139,7 +139,7 @@ public sealed class PolicyTests : IDisposable
         var states = _balancers.Get(cluster, LoadBalancingAlgorithm.PeakEwma).Balancer.Source.Current.States;
         Assert.Equal(1, states.Sum(s => s.InFlight));
 
-        feedback.Finish(picked, 200, null, TimeSpan.FromMilliseconds(40));
+        feedback.Finish(picked, 200, null);
 
         Assert.Equal(0, states.Sum(s => s.InFlight));
         Assert.Single(states, s => s.LatencyEstimate is not null);
@@ -161,7 +161,7 @@ public sealed class PolicyTests : IDisposable
         context.Features.Set(feedback);
 
         var picked = policy.PickDestination(context, cluster, destinations);
-        feedback.Finish(picked, 502, new ErrorFeature(error), TimeSpan.FromMilliseconds(5));
+        feedback.Finish(picked, 502, new ErrorFeature(error));
 
         var states = _balancers.Get(cluster, LoadBalancingAlgorithm.RoundRobin).Balancer.Source.Current.States;
         Assert.Equal(counted ? 1 : 0, states.Sum(s => s.ConsecutiveFailures));
@@ -178,7 +178,7 @@ public sealed class PolicyTests : IDisposable
         context.Features.Set(feedback);
 
         var picked = policy.PickDestination(context, cluster, destinations);
-        feedback.Finish(destinations.First(d => d != picked), 500, null, TimeSpan.FromMilliseconds(5));
+        feedback.Finish(destinations.First(d => d != picked), 500, null);
 
         var states = _balancers.Get(cluster, LoadBalancingAlgorithm.RoundRobin).Balancer.Source.Current.States;
         Assert.All(states, s => Assert.Equal(0, s.ConsecutiveFailures + s.InFlight));
