@@ -1,0 +1,163 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+
+namespace LoadBalancing.Yarp.Configuration;
+
+/// <summary>Where a request's hash key comes from.</summary>
+internal enum HashKeySource
+{
+    None,
+    Header,
+    Cookie,
+    Query,
+    Route,
+    Path,
+    ClientIp,
+}
+
+/// <summary>
+/// Makes the pick context of hash policies from the request, as the cluster metadata
+/// <see cref="LoadBalancingMetadataKeys.HashKey"/> says; allocation-free for string values.
+/// </summary>
+internal sealed class HashKeySelector
+{
+    internal const string Forms = "header:NAME, cookie:NAME, query:NAME, route:NAME, path or client-ip";
+
+    public static readonly HashKeySelector None = new(HashKeySource.None, "");
+
+    private HashKeySelector(HashKeySource source, string name)
+    {
+        Source = source;
+        Name = name;
+    }
+
+    public HashKeySource Source { get; }
+
+    public string Name { get; }
+
+    /// <summary>Parses a metadata value; the error names the cluster, the key and the value.</summary>
+    public static bool TryParse(string clusterId, string value, out HashKeySelector selector, out string? error)
+    {
+        var text = value.AsSpan().Trim();
+        if (text.Equals("path", StringComparison.OrdinalIgnoreCase))
+        {
+            selector = new HashKeySelector(HashKeySource.Path, "");
+            error = null;
+            return true;
+        }
+
+        if (text.Equals("client-ip", StringComparison.OrdinalIgnoreCase))
+        {
+            selector = new HashKeySelector(HashKeySource.ClientIp, "");
+            error = null;
+            return true;
+        }
+
+        var colon = text.IndexOf(':');
+        var kind = colon < 0 ? text : text[..colon].Trim();
+        var name = colon < 0 ? default : text[(colon + 1)..].Trim();
+        HashKeySource source = kind switch
+        {
+            _ when kind.Equals("header", StringComparison.OrdinalIgnoreCase) => HashKeySource.Header,
+            _ when kind.Equals("cookie", StringComparison.OrdinalIgnoreCase) => HashKeySource.Cookie,
+            _ when kind.Equals("query", StringComparison.OrdinalIgnoreCase) => HashKeySource.Query,
+            _ when kind.Equals("route", StringComparison.OrdinalIgnoreCase) => HashKeySource.Route,
+            _ => HashKeySource.None,
+        };
+
+        selector = None;
+        if (source == HashKeySource.None)
+        {
+            error = $"Cluster '{clusterId}': metadata '{LoadBalancingMetadataKeys.HashKey}' is '{value}', which is not a hash key; use one of {Forms}.";
+            return false;
+        }
+
+        if (name.IsEmpty)
+        {
+            error = $"Cluster '{clusterId}': metadata '{LoadBalancingMetadataKeys.HashKey}' is '{value}', which names no {kind.ToString().ToLowerInvariant()}; write it as {kind.ToString().ToLowerInvariant()}:NAME.";
+            return false;
+        }
+
+        selector = new HashKeySelector(source, name.ToString());
+        error = null;
+        return true;
+    }
+
+    /// <summary>The pick context; without the key, <see cref="PickContext.None"/> (hash algorithms then pick at random).</summary>
+    public PickContext GetContext(HttpContext context)
+    {
+        switch (Source)
+        {
+            case HashKeySource.Header:
+                {
+                    var values = context.Request.Headers[Name];
+                    return values.Count > 0 && !string.IsNullOrEmpty(values[0])
+                        ? PickContext.ForHash(RequestKey.FromString(values[0]))
+                        : PickContext.None;
+                }
+
+            case HashKeySource.Cookie:
+                foreach (var header in context.Request.Headers.Cookie)
+                {
+                    if (header is not null && RequestKey.TryFromCookie(header, Name, out var key))
+                    {
+                        return PickContext.ForHash(key);
+                    }
+                }
+
+                return PickContext.None;
+
+            case HashKeySource.Query:
+                return TryFindQueryValue(context.Request.QueryString.Value, Name, out var value)
+                    ? PickContext.ForHash(RequestKey.FromString(value))
+                    : PickContext.None;
+
+            case HashKeySource.Route:
+                return context.Request.RouteValues.TryGetValue(Name, out var routeValue) && routeValue is not null
+                    ? PickContext.ForHash(routeValue is string s ? RequestKey.FromString(s) : RequestKey.FromString(Convert.ToString(routeValue, CultureInfo.InvariantCulture)))
+                    : PickContext.None;
+
+            case HashKeySource.Path:
+                return PickContext.ForHash(RequestKey.FromString(context.Request.Path.Value ?? "/"));
+
+            case HashKeySource.ClientIp:
+                return context.Connection.RemoteIpAddress is { } ip
+                    ? PickContext.ForHash(RequestKey.FromAddress(ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip))
+                    : PickContext.None;
+
+            default:
+                return PickContext.None;
+        }
+    }
+
+    /// <summary>Finds <c>name=value</c> in a raw query string; the value is hashed as sent (still percent-encoded).</summary>
+    internal static bool TryFindQueryValue(ReadOnlySpan<char> query, ReadOnlySpan<char> name, out ReadOnlySpan<char> value)
+    {
+        if (!query.IsEmpty && query[0] == '?')
+        {
+            query = query[1..];
+        }
+
+        foreach (var range in query.Split('&'))
+        {
+            var pair = query[range];
+            if (pair.Length > name.Length && pair[name.Length] == '=' && pair.StartsWith(name, StringComparison.Ordinal))
+            {
+                value = pair[(name.Length + 1)..];
+                return !value.IsEmpty;
+            }
+        }
+
+        value = default;
+        return false;
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => Source switch
+    {
+        HashKeySource.Path => "path",
+        HashKeySource.ClientIp => "client-ip",
+        HashKeySource.None => "none",
+        _ => $"{Source.ToString().ToLowerInvariant()}:{Name}",
+    };
+}
