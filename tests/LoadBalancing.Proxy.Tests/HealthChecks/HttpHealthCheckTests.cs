@@ -138,7 +138,9 @@ public sealed class HttpHealthCheckTests
         {
             var cluster = proxy.Cluster(name);
             Assert.Equal(1, cluster.Balancer.Status.UnhealthyEndpoints);
-            Assert.Equal(5, cluster.HealthChecks!.Passed);
+            // The first probes may run while the proxy builds its clusters, before the second one joins the shared
+            // probers: a cluster counts the probes from when it joined, so the first pass may be missing from one.
+            Assert.InRange(cluster.HealthChecks!.Passed, 4, 5);
             Assert.Equal(3, cluster.HealthChecks.Failed);
             Assert.Equal("unhealthy", (await HealthRig.HealthAsync(proxy, name, b.Address))!.Value.GetProperty("state").GetString());
         }
