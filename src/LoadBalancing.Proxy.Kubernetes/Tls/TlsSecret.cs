@@ -48,8 +48,9 @@ internal static class TlsSecret
             problem = null;
             return new SecretCertificate(leaf, intermediates);
         }
-        catch (CryptographicException e)
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
         {
+            // ArgumentException: a key that is not PEM, or does not match tls.crt (CreateFromPem's way of saying so).
             problem = $"its certificate or key cannot be read ({e.Message})";
             return null;
         }
