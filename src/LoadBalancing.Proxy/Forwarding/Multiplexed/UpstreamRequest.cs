@@ -44,9 +44,11 @@ internal static class UpstreamRequest
                 continue;
             }
 
-            if (!message.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values) && body is not null)
+            // One value (nearly always) goes in as a string: the enumerable overload would box the StringValues.
+            if (!(values.Count == 1 ? message.Headers.TryAddWithoutValidation(name, values[0]) : message.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values))
+                && body is not null)
             {
-                body.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
+                _ = values.Count == 1 ? body.Headers.TryAddWithoutValidation(name, values[0]) : body.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
             }
         }
 
@@ -99,7 +101,12 @@ internal static class UpstreamRequest
             ip = ip.MapToIPv4();
         }
 
-        var earlier = string.Join(", ", forwardedFor.Where(v => !string.IsNullOrEmpty(v)));
+        var earlier = forwardedFor.Count switch
+        {
+            0 => "",
+            1 => forwardedFor[0] ?? "",
+            _ => string.Join(", ", forwardedFor.Where(v => !string.IsNullOrEmpty(v))),
+        };
         var own = ip?.ToString();
         message.Headers.TryAddWithoutValidation("X-Forwarded-For", earlier.Length == 0 ? own ?? "" : own is null ? earlier : earlier + ", " + own);
         message.Headers.TryAddWithoutValidation("X-Forwarded-Proto", request.IsHttps ? "https" : "http");
