@@ -16,8 +16,10 @@ internal static class ServicePolicy
     public const string HashKey = Prefix + "hash-key";
     public const string ConnectTimeout = Prefix + "connect-timeout";
     public const string ResponseHeaderTimeout = Prefix + "response-header-timeout";
+    public const string HealthCheck = Prefix + "health-check";
+    public const string HealthCheckInterval = Prefix + "health-check-interval";
 
-    private static readonly string[] Known = [Algorithm, HashKey, ConnectTimeout, ResponseHeaderTimeout];
+    private static readonly string[] Known = [Algorithm, HashKey, ConnectTimeout, ResponseHeaderTimeout, HealthCheck, HealthCheckInterval];
 
     private static readonly ConfigurationValue<LoadBalancingAlgorithm> Algorithms = ConfigurationValues.Enum<LoadBalancingAlgorithm>("a balancing algorithm");
 
@@ -87,6 +89,35 @@ internal static class ServicePolicy
 
                     break;
 
+                case HealthCheck:
+                    if (TryParseHealthCheck(value, out var check))
+                    {
+                        // Keyed in order, so an interval annotation (read after this one) lands on this check.
+                        cluster.HealthCheck = check;
+                    }
+                    else
+                    {
+                        problems.Add($"{key}: '{raw}' is not http:/PATH, grpc, grpc:SERVICE or tcp.");
+                    }
+
+                    break;
+
+                case HealthCheckInterval:
+                    if (cluster.HealthCheck is null && !annotations.ContainsKey(HealthCheck))
+                    {
+                        problems.Add($"{key} needs {HealthCheck}, which turns the check on.");
+                    }
+                    else if (GatewayDuration.TryParse(value, out var interval))
+                    {
+                        (cluster.HealthCheck ??= new HealthCheckOptions()).Interval = interval;
+                    }
+                    else
+                    {
+                        problems.Add($"{key}: '{raw}' is not a duration such as 5s, 250ms or 1m.");
+                    }
+
+                    break;
+
                 default:
                     var suggestion = ConfigurationNames.Suggest(key[Prefix.Length..], Known.Select(k => k[Prefix.Length..]));
                     problems.Add(suggestion is null
@@ -97,6 +128,31 @@ internal static class ServicePolicy
         }
 
         return problems;
+    }
+
+    /// <summary><c>http:/PATH</c> (an HTTP GET of the path), <c>grpc</c> or <c>grpc:SERVICE</c> (grpc.health.v1), <c>tcp</c> (a connect).</summary>
+    public static bool TryParseHealthCheck(string text, out HealthCheckOptions check)
+    {
+        check = new HealthCheckOptions();
+        var colon = text.IndexOf(':', StringComparison.Ordinal);
+        var kind = (colon < 0 ? text : text[..colon]).ToUpperInvariant();
+        var rest = colon < 0 ? null : text[(colon + 1)..];
+        switch (kind)
+        {
+            case "HTTP" when rest is { Length: > 0 } && rest[0] == '/':
+                check.Protocol = HealthCheckProtocol.Http;
+                check.Path = rest;
+                return true;
+            case "GRPC":
+                check.Protocol = HealthCheckProtocol.Grpc;
+                check.ServiceName = string.IsNullOrEmpty(rest) ? null : rest;
+                return true;
+            case "TCP" when rest is null:
+                check.Protocol = HealthCheckProtocol.Tcp;
+                return true;
+            default:
+                return false;
+        }
     }
 
     /// <summary><c>header:NAME</c>, <c>cookie:NAME</c>, <c>query:NAME</c>, <c>client-ip</c> or <c>path</c> (prefixes case-insensitive).</summary>

@@ -53,6 +53,22 @@ public sealed class ServicePolicyTests
     }
 
     [Theory]
+    [InlineData("http:/healthz", HealthCheckProtocol.Http, "/healthz", null)]
+    [InlineData("grpc", HealthCheckProtocol.Grpc, null, null)]
+    [InlineData("GRPC:shop.Cart", HealthCheckProtocol.Grpc, null, "shop.Cart")]
+    [InlineData("tcp", HealthCheckProtocol.Tcp, null, null)]
+    public void HealthCheckAnnotation_GivesTheServicesClustersAnActiveCheck(string annotation, HealthCheckProtocol protocol, string? path, string? service)
+    {
+        var result = Translate(new Dictionary<string, string> { [ServicePolicy.HealthCheck] = annotation, [ServicePolicy.HealthCheckInterval] = "3s" });
+
+        Assert.Empty(result.Problems);
+        var check = result.Set.Clusters["ingress:a/web:http"].HealthCheck;
+        Assert.NotNull(check);
+        Assert.Equal((protocol, path, service, TimeSpan.FromSeconds(3)), (check.Protocol, check.Path, check.ServiceName, check.Interval));
+        RouteSets.Validates(result.Set);
+    }
+
+    [Theory]
     [InlineData("header:X-User", HashKeySource.Header, "X-User")]
     [InlineData("cookie:session", HashKeySource.Cookie, "session")]
     [InlineData("QUERY:id", HashKeySource.QueryParameter, "id")]
@@ -74,6 +90,8 @@ public sealed class ServicePolicyTests
     [InlineData(ServicePolicy.HashKey, "source-ip", "loadbalancing.dev/hash-key: 'source-ip' is not a hash key; expected header:NAME, cookie:NAME, query:NAME, client-ip or path.")]
     [InlineData(ServicePolicy.ConnectTimeout, "5 seconds", "loadbalancing.dev/connect-timeout: '5 seconds' is not a duration such as 5s, 250ms or 1m.")]
     [InlineData(ServicePolicy.ConnectTimeout, "0s", "the proxy refuses the cluster they make: ConnectTimeout must be positive; got 00:00:00.")]
+    [InlineData(ServicePolicy.HealthCheck, "http:healthz", "loadbalancing.dev/health-check: 'http:healthz' is not http:/PATH, grpc, grpc:SERVICE or tcp.")]
+    [InlineData(ServicePolicy.HealthCheckInterval, "5s", "loadbalancing.dev/health-check-interval needs loadbalancing.dev/health-check, which turns the check on.")]
     [InlineData("loadbalancing.dev/algoritm", "Maglev", "loadbalancing.dev/algoritm is not a Service annotation the proxy knows; did you mean loadbalancing.dev/algorithm?")]
     public void AWrongAnnotation_LeavesTheDefaults_AndIsReported(string key, string value, string problem)
     {
