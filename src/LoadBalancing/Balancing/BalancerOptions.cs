@@ -43,8 +43,8 @@ public sealed class BalancerOptions
     /// <summary>
     /// Whether an endpoint counts as actively healthy before anyone reports its health with
     /// <see cref="Balancer.SetHealth"/>. Default <c>true</c>: a new endpoint takes traffic at once and an active health
-    /// check can take it out. <c>false</c>: an endpoint takes no traffic until it is first reported healthy
-    /// ("unhealthy until first pass"). Either way the panic threshold counts it.
+    /// check can take it out. <c>false</c>: an endpoint takes no traffic until it is first reported healthy. Either way
+    /// the panic threshold counts it.
     /// </summary>
     public bool AssumeHealthy { get; set; } = true;
 
