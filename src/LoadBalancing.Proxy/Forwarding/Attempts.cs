@@ -1,5 +1,7 @@
 using LoadBalancing.Proxy.Clusters;
 using LoadBalancing.Proxy.Metrics;
+using LoadBalancing.Proxy.Upstream;
+using LoadBalancing.Proxy.Upstream.Tls;
 using Microsoft.AspNetCore.Http;
 
 namespace LoadBalancing.Proxy.Forwarding;
@@ -17,6 +19,103 @@ internal static class Attempts
 
     public static readonly AttemptOutcome RequestTimedOut =
         AttemptOutcome.Fail(UpstreamError.Timeout, StatusCodes.Status504GatewayTimeout, "the route's request timeout passed");
+
+    /// <summary>What the client is told when the connect step failed: timed out, TLS, or refused and the like.</summary>
+    /// <param name="cause">The failure (the socket's, or the <see cref="UpstreamTlsException"/> of the handshake).</param>
+    /// <param name="timedOut">Whether the cluster's connect timeout cut the connect short.</param>
+    /// <param name="exchange">The request, whose deadline may be what passed.</param>
+    public static AttemptOutcome ConnectFailed(Exception cause, bool timedOut, Exchange exchange)
+    {
+        if (exchange.DeadlinePassed)
+        {
+            return RequestTimedOut;
+        }
+
+        return cause switch
+        {
+            UpstreamTlsException { TimedOut: true } => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream TLS handshake timed out"),
+            UpstreamTlsException => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream TLS handshake failed"),
+            _ when timedOut => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream connect timed out"),
+            _ => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream connect failed"),
+        };
+    }
+
+    /// <summary>
+    /// Counts a failed connect in the endpoint's totals and its <c>lastError</c>: a handshake failure with its TLS kind
+    /// and exact reason (the client hears only that the handshake failed), others by connect failure kind.
+    /// </summary>
+    public static void RecordConnectFailure(ProxyCluster cluster, UpstreamPool pool, Exchange exchange, Exception cause)
+    {
+        var failure = EndpointTotals.Classify(cause);
+        pool.Totals.ConnectFailed(failure);
+        if (cause is UpstreamTlsException tls)
+        {
+            cluster.RecordError(exchange.Pick.State, tls.Kind, tls.Message);
+        }
+        else
+        {
+            cluster.RecordError(exchange.Pick.State, ConnectFailureKinds[(int)failure], exchange.Last.Message);
+        }
+    }
+
+    /// <summary>
+    /// Counts an attempt that failed after the connect in the endpoint's totals and its <c>lastError</c> (a client
+    /// that left is not the endpoint's failure); <paramref name="error"/>, when given, is what <c>lastError</c> says.
+    /// </summary>
+    public static void RecordFailure(ProxyCluster cluster, UpstreamPool pool, Exchange exchange, (string Kind, string Message)? error = null)
+    {
+        var last = exchange.Last;
+        if (last.Error == UpstreamError.Timeout)
+        {
+            pool.Totals.Timeout();
+        }
+        else if (last.Error == UpstreamError.Reset)
+        {
+            pool.Totals.Reset();
+        }
+
+        if (error is { } given)
+        {
+            cluster.RecordError(exchange.Pick.State, given.Kind, given.Message);
+        }
+        else if (last.Error != UpstreamError.ClientAborted)
+        {
+            cluster.RecordError(exchange.Pick.State, ClusterMetrics.ErrorNames[(int)last.Error], last.Message);
+        }
+    }
+
+    /// <summary>
+    /// After the last attempt failed: counts a request no endpoint could take, and aborts the client's request when
+    /// the client left or the exchange broke without an answer to give; false when the proxy should answer itself.
+    /// </summary>
+    public static bool AbortedWithoutAnswer(HttpContext context, ProxyCluster cluster, Exchange exchange)
+    {
+        if (exchange.Last.Error == UpstreamError.NoEndpoint)
+        {
+            cluster.Metrics.Error(UpstreamError.NoEndpoint);
+        }
+
+        if ((exchange.Last.Error == UpstreamError.ClientAborted && exchange.Last.Status == 0) || context.RequestAborted.IsCancellationRequested)
+        {
+            context.Abort();
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Ends a forwarded request, whatever happened: gives back its retry budget, writes its access log line, counts it
+    /// by status on the cluster and its route. The caller then returns the exchange to its pool.
+    /// </summary>
+    public static void End(HttpContext context, ProxyCluster cluster, Exchange exchange)
+    {
+        cluster.RetryBudget.Exit(exchange.RetrySlots);
+        exchange.AccessLog?.WriteForwarded(context, exchange.RequestStarted, cluster, exchange);
+        var status = context.RequestAborted.IsCancellationRequested ? 0 : context.Response.StatusCode;
+        cluster.Metrics.RequestEnded(status);
+        exchange.Route?.Counters.Ended(status);
+    }
 
     /// <summary>
     /// Picks the endpoint of the next attempt into <see cref="Exchange.Pick"/> and records it as tried; false when

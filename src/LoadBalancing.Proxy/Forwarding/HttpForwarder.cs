@@ -118,30 +118,9 @@ internal sealed partial class HttpForwarder
                         }
 
                         exchange.Pick.Complete(false, _time.GetElapsedTime(started));
-                        exchange.Last = e switch
-                        {
-                            OperationCanceledException => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream connect timed out"),
-                            UpstreamTlsException { TimedOut: true } => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream TLS handshake timed out"),
-                            UpstreamTlsException => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream TLS handshake failed"),
-                            _ => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream connect failed"),
-                        };
-                        if (exchange.DeadlinePassed)
-                        {
-                            exchange.Last = Attempts.RequestTimedOut;
-                        }
-
+                        exchange.Last = Attempts.ConnectFailed(e, timedOut: e is OperationCanceledException, exchange);
                         metrics.Error(exchange.Last.Error);
-                        var failure = EndpointTotals.Classify(e);
-                        pool.Totals.ConnectFailed(failure);
-                        if (e is UpstreamTlsException tls)
-                        {
-                            // The client hears only that the handshake failed; /backends says what exactly.
-                            cluster.RecordError(exchange.Pick.State, tls.Kind, tls.Message);
-                        }
-                        else
-                        {
-                            cluster.RecordError(exchange.Pick.State, Attempts.ConnectFailureKinds[(int)failure], exchange.Last.Message);
-                        }
+                        Attempts.RecordConnectFailure(cluster, pool, exchange, e);
                         if (!Attempts.TryTakeRetry(cluster, exchange, attempt, fallbackTried))
                         {
                             break;
@@ -345,24 +324,11 @@ internal sealed partial class HttpForwarder
                 }
 
                 metrics.Error(exchange.Last.Error);
-                if (exchange.Last.Error == UpstreamError.Timeout)
-                {
-                    pool.Totals.Timeout();
-                }
-                else if (exchange.Last.Error == UpstreamError.Reset)
-                {
-                    pool.Totals.Reset();
-                }
 
-                if (exchange.Last.Error == UpstreamError.Reset && connection.ClosedBeforeAnyTlsData)
-                {
-                    // A TLS 1.3 server refuses a client certificate (or its absence) only after the handshake, by closing.
-                    cluster.RecordError(exchange.Pick.State, UpstreamTlsException.Rejected, UpstreamTlsException.RejectedMessage);
-                }
-                else if (exchange.Last.Error != UpstreamError.ClientAborted)
-                {
-                    cluster.RecordError(exchange.Pick.State, ClusterMetrics.ErrorNames[(int)exchange.Last.Error], exchange.Last.Message);
-                }
+                // A TLS 1.3 server refuses a client certificate (or its absence) only after the handshake, by closing.
+                Attempts.RecordFailure(cluster, pool, exchange, exchange.Last.Error == UpstreamError.Reset && connection.ClosedBeforeAnyTlsData
+                    ? (UpstreamTlsException.Rejected, UpstreamTlsException.RejectedMessage)
+                    : null);
 
                 if (context.RequestAborted.IsCancellationRequested || !Attempts.TryTakeRetry(cluster, exchange, attempt, fallbackTried))
                 {
@@ -372,14 +338,8 @@ internal sealed partial class HttpForwarder
                 pool.Totals.Retried();
             }
 
-            if (exchange.Last.Error == UpstreamError.NoEndpoint)
+            if (Attempts.AbortedWithoutAnswer(context, cluster, exchange))
             {
-                metrics.Error(UpstreamError.NoEndpoint);
-            }
-
-            if ((exchange.Last.Error == UpstreamError.ClientAborted && exchange.Last.Status == 0) || context.RequestAborted.IsCancellationRequested)
-            {
-                context.Abort();
                 return;
             }
 
@@ -387,13 +347,8 @@ internal sealed partial class HttpForwarder
         }
         finally
         {
-            cluster.RetryBudget.Exit(exchange.RetrySlots);
-            exchange.AccessLog?.WriteForwarded(context, exchange.RequestStarted, cluster, exchange);
-            var route = exchange.Route;
+            Attempts.End(context, cluster, exchange);
             _exchanges.Return(exchange);
-            var status = context.RequestAborted.IsCancellationRequested ? 0 : context.Response.StatusCode;
-            metrics.RequestEnded(status);
-            route?.Counters.Ended(status);
         }
     }
 

@@ -145,7 +145,9 @@ internal sealed partial class MultiplexedForwarder
                 {
                     latency = _time.GetElapsedTime(started);
                     connectFailed = IsConnectFailure(e) && body is not { Started: true };
-                    exchange.Last = connectFailed ? ConnectFailed(e, exchange) : Classify(e, context, exchange, replayable);
+                    exchange.Last = connectFailed
+                        ? Attempts.ConnectFailed(ConnectCause(e), timedOut: e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut }, exchange)
+                        : Classify(e, context, exchange, replayable);
                     if (exchange.Last.Error is not UpstreamError.ClientAborted)
                     {
                         endpointOk = false;
@@ -153,17 +155,7 @@ internal sealed partial class MultiplexedForwarder
 
                     if (connectFailed)
                     {
-                        var cause = ConnectCause(e);
-                        var failure = EndpointTotals.Classify(cause);
-                        pool.Totals.ConnectFailed(failure);
-                        if (cause is UpstreamTlsException tls)
-                        {
-                            cluster.RecordError(exchange.Pick.State, tls.Kind, tls.Message);
-                        }
-                        else
-                        {
-                            cluster.RecordError(exchange.Pick.State, Attempts.ConnectFailureKinds[(int)failure], exchange.Last.Message);
-                        }
+                        Attempts.RecordConnectFailure(cluster, pool, exchange, ConnectCause(e));
                     }
                 }
                 finally
@@ -195,19 +187,7 @@ internal sealed partial class MultiplexedForwarder
                 metrics.Error(exchange.Last.Error);
                 if (!connectFailed)
                 {
-                    if (exchange.Last.Error == UpstreamError.Timeout)
-                    {
-                        pool.Totals.Timeout();
-                    }
-                    else if (exchange.Last.Error == UpstreamError.Reset)
-                    {
-                        pool.Totals.Reset();
-                    }
-
-                    if (exchange.Last.Error != UpstreamError.ClientAborted)
-                    {
-                        cluster.RecordError(exchange.Pick.State, ClusterMetrics.ErrorNames[(int)exchange.Last.Error], exchange.Last.Message);
-                    }
+                    Attempts.RecordFailure(cluster, pool, exchange);
                 }
 
                 if (context.RequestAborted.IsCancellationRequested || !Attempts.TryTakeRetry(cluster, exchange, attempt, fallbackTried))
@@ -218,14 +198,8 @@ internal sealed partial class MultiplexedForwarder
                 pool.Totals.Retried();
             }
 
-            if (exchange.Last.Error == UpstreamError.NoEndpoint)
+            if (Attempts.AbortedWithoutAnswer(context, cluster, exchange))
             {
-                metrics.Error(UpstreamError.NoEndpoint);
-            }
-
-            if ((exchange.Last.Error == UpstreamError.ClientAborted && exchange.Last.Status == 0) || context.RequestAborted.IsCancellationRequested)
-            {
-                context.Abort();
                 return;
             }
 
@@ -233,13 +207,8 @@ internal sealed partial class MultiplexedForwarder
         }
         finally
         {
-            cluster.RetryBudget.Exit(exchange.RetrySlots);
-            exchange.AccessLog?.WriteForwarded(context, exchange.RequestStarted, cluster, exchange);
-            var route = exchange.Route;
+            Attempts.End(context, cluster, exchange);
             _exchanges.Return(exchange);
-            var status = context.RequestAborted.IsCancellationRequested ? 0 : context.Response.StatusCode;
-            metrics.RequestEnded(status);
-            route?.Counters.Ended(status);
         }
     }
 
@@ -264,24 +233,6 @@ internal sealed partial class MultiplexedForwarder
         && (request.InnerException is SocketException or UpstreamTlsException || request.HttpRequestError != HttpRequestError.ConnectionError);
 
     private static Exception ConnectCause(Exception e) => e.InnerException is SocketException or UpstreamTlsException ? e.InnerException : e;
-
-    private static AttemptOutcome ConnectFailed(Exception e, Exchange exchange)
-    {
-        if (exchange.DeadlinePassed)
-        {
-            return Attempts.RequestTimedOut;
-        }
-
-        return e.InnerException switch
-        {
-            SocketException { SocketErrorCode: SocketError.TimedOut } => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream connect timed out"),
-            UpstreamTlsException { TimedOut: true } => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status504GatewayTimeout, "upstream TLS handshake timed out"),
-            UpstreamTlsException => AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream TLS handshake failed"),
-            _ => e is HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError }
-                ? AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream TLS handshake failed")
-                : AttemptOutcome.Retry(UpstreamError.Connect, StatusCodes.Status503ServiceUnavailable, "upstream connect failed"),
-        };
-    }
 
     private static AttemptOutcome Classify(Exception e, HttpContext context, Exchange exchange, bool replayable)
     {
