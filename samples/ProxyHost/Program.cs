@@ -21,7 +21,7 @@ await using (backends)
     app.Lifetime.ApplicationStarted.Register(() =>
     {
         // One stable line first, whatever the log configuration: scripts and tests find the ports in it.
-        Console.WriteLine($"Proxy listening on http://{listeners.ProxyEndPoint}; admin on http://{listeners.AdminEndPoint} (/healthz /readyz /metrics /backends)");
+        Console.WriteLine($"Proxy listening on http://{listeners.ProxyEndPoint}; admin on http://{listeners.AdminEndPoint} (/ for a browser, /healthz /readyz /metrics /backends /config)");
         StartupSummary.Log(logger, options, listeners, ProxyHostApp.FindConfigFile(args), backends);
     });
     try

@@ -54,7 +54,7 @@ internal static partial class StartupSummary
             Line(text, i == 0 ? "listeners" : "", $"{scheme}://{listeners.Proxy[i].IPEndPoint} ({configured?.Protocols?.ToString() ?? "default protocols"})");
         }
 
-        Line(text, "admin", listeners.AdminEndPoint is { } admin ? $"http://{admin} (/healthz /readyz /metrics /backends)" : "off");
+        Line(text, "admin", listeners.AdminEndPoint is { } admin ? $"http://{admin} (/ for a browser, /healthz /readyz /metrics /backends /config)" : "off");
         for (var i = 0; i < options.Routes.Count; i++)
         {
             var route = options.Routes[i];
