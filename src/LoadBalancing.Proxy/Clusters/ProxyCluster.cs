@@ -47,7 +47,8 @@ internal sealed class ProxyCluster : IDisposable
         _subscription = source.Subscribe(RemoveGonePools);
         if (probers is not null && HealthCheckSettings.From(options.HealthCheck) is { } health)
         {
-            HealthChecks = new ClusterHealthChecks(health, Balancer, probers);
+            var probeTls = options.HealthCheck!.UseTls != false && options.Tls is { Enabled: true } ? options.Tls : null;
+            HealthChecks = new ClusterHealthChecks(name, health, probeTls, Balancer, probers);
         }
 
         var sweep = options.PooledConnectionIdleTimeout / 2;

@@ -54,15 +54,22 @@ public sealed class HealthCheckOptions
     /// Whether an endpoint takes traffic before its first probe. Default <see cref="HealthCheckInitialState.Healthy"/>.
     /// </summary>
     public HealthCheckInitialState InitialState { get; set; } = HealthCheckInitialState.Healthy;
+
+    /// <summary>
+    /// Whether HTTP and gRPC probes go over the cluster's upstream TLS (its <c>Tls</c> section: server name, CA, client
+    /// certificate). Default: as the cluster's requests do. <c>false</c> probes in plaintext (a plain health port, with
+    /// <see cref="Port"/>); <c>true</c> needs the cluster's <c>Tls</c> section. TCP probes only connect.
+    /// </summary>
+    public bool? UseTls { get; set; }
 }
 
 /// <summary>How an active health check probes an endpoint.</summary>
 public enum HealthCheckProtocol
 {
-    /// <summary><c>GET</c> the path over HTTP/1.1 on a new connection; passes on an expected status.</summary>
+    /// <summary><c>GET</c> the path over HTTP/1.1 on a new connection (over TLS when the cluster has it); passes on an expected status.</summary>
     Http,
 
-    /// <summary><c>grpc.health.v1.Health/Check</c> over HTTP/2 without TLS (h2c); passes on <c>SERVING</c> with grpc-status 0.</summary>
+    /// <summary><c>grpc.health.v1.Health/Check</c> over HTTP/2 (h2c, or h2 over the cluster's TLS); passes on <c>SERVING</c> with grpc-status 0.</summary>
     Grpc,
 
     /// <summary>Opens a TCP connection and closes it; passes when the connect succeeds.</summary>

@@ -53,7 +53,8 @@ internal static class ProxyConfigurationShape
         .Value("UnhealthyThreshold", WholeNumber, (o, v) => o.UnhealthyThreshold = v)
         .Value("ExpectedStatuses", OptionalText, (o, v) => o.ExpectedStatuses = v)
         .Value("Port", Optional(WholeNumber), (o, v) => o.Port = v)
-        .Value("InitialState", Enum<HealthCheckInitialState>("a health check initial state"), (o, v) => o.InitialState = v);
+        .Value("InitialState", Enum<HealthCheckInitialState>("a health check initial state"), (o, v) => o.InitialState = v)
+        .Value("UseTls", Optional(Flag), (o, v) => o.UseTls = v);
 
     public static readonly ObjectShape<EndpointOptions> Endpoint = new ObjectShape<EndpointOptions>("an endpoint")
         .Value("Address", Text, (o, v) => o.Address = v)

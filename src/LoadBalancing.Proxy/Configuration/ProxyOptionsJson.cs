@@ -406,6 +406,11 @@ internal static class ProxyOptionsJson
             }
 
             json.WriteString("InitialState", health.InitialState.ToString());
+            if (health.UseTls is { } useTls)
+            {
+                json.WriteBoolean("UseTls", useTls);
+            }
+
             json.WriteEndObject();
         }
 

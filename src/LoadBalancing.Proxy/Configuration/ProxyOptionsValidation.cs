@@ -263,6 +263,10 @@ internal static class ProxyOptionsValidation
         }
 
         Health.HealthCheckSettings.Validate(cluster.HealthCheck, $"{key}:HealthCheck", errors);
+        if (cluster.HealthCheck is { UseTls: true } && cluster.Tls is not { Enabled: true })
+        {
+            errors.Add($"{key}:HealthCheck:UseTls is true but the cluster has no Tls section: probes take its TLS settings from {key}:Tls.");
+        }
 
         foreach (var error in cluster.ToBalancerOptions(fallback: null).GetValidationErrors())
         {

@@ -15,16 +15,27 @@ internal sealed class ClusterHealthChecks : IDisposable
     private long _failed;
     private bool _disposed;
 
-    public ClusterHealthChecks(HealthCheckSettings settings, Balancer balancer, HealthProberRegistry registry)
+    /// <param name="cluster">The cluster's name, for the probers' TLS messages.</param>
+    /// <param name="settings">The check.</param>
+    /// <param name="tls">The TLS HTTP and gRPC probes go over; null for plaintext.</param>
+    /// <param name="balancer">The cluster's balancer: its source says what to probe, and it takes the verdicts.</param>
+    /// <param name="registry">The proxy's probers.</param>
+    public ClusterHealthChecks(string cluster, HealthCheckSettings settings, UpstreamTlsOptions? tls, Balancer balancer, HealthProberRegistry registry)
     {
+        Cluster = cluster;
         Settings = settings;
+        Tls = tls;
         Balancer = balancer;
         _registry = registry;
         _subscription = balancer.Source.Subscribe(_ => Sync());
         Sync();
     }
 
+    public string Cluster { get; }
+
     public HealthCheckSettings Settings { get; }
+
+    public UpstreamTlsOptions? Tls { get; }
 
     public Balancer Balancer { get; }
 
@@ -86,7 +97,7 @@ internal sealed class ClusterHealthChecks : IDisposable
 
                 var endpoint = set.Endpoints[i];
                 HealthWatch? watch = null;
-                _registry.Acquire(new HealthProbeTarget(endpoint.Address, Settings.Port ?? endpoint.Port, Settings), prober => watch = new HealthWatch(this, state, prober));
+                _registry.Acquire(new HealthProbeTarget(endpoint.Address, Settings.Port ?? endpoint.Port, Settings, Tls, Cluster), prober => watch = new HealthWatch(this, state, prober));
                 _watches[state] = watch!;
             }
         }

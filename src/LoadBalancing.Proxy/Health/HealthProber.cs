@@ -1,3 +1,5 @@
+using LoadBalancing.Proxy.Upstream.Tls;
+
 namespace LoadBalancing.Proxy.Health;
 
 /// <summary>An endpoint's health as its prober last judged it.</summary>
@@ -34,6 +36,8 @@ internal sealed class HealthProber : IDisposable
     private readonly HealthProberRegistry _registry;
     private readonly ITimer _timer;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly UpstreamTlsSettings? _tls;
+    private readonly HttpMessageInvoker? _grpcOverTls;
     private HealthWatch[] _watches = [];
     private volatile HealthSnapshot _snapshot = HealthSnapshot.Initial;
     private bool _disposed;
@@ -43,6 +47,17 @@ internal sealed class HealthProber : IDisposable
         Key = key;
         Target = target;
         _registry = registry;
+        if (target.Tls is not null)
+        {
+            // Its own TLS settings, not the cluster's: the prober outlives the configuration generation that created
+            // it, and reads the certificate files again when they change as the cluster's settings do.
+            _tls = new UpstreamTlsSettings(target.Cluster, target.Tls, registry.Time);
+            if (target.Settings.Protocol == HealthCheckProtocol.Grpc)
+            {
+                _grpcOverTls = GrpcProbeClient.Create(target, _tls);
+            }
+        }
+
         _timer = registry.Time.CreateTimer(static s => ((HealthProber)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -82,7 +97,7 @@ internal sealed class HealthProber : IDisposable
         ProbeResult result;
         try
         {
-            result = await HealthProbes.ProbeAsync(Target, _registry.GrpcClient, _registry.Time, _stopping.Token).ConfigureAwait(false);
+            result = await HealthProbes.ProbeAsync(Target, _grpcOverTls ?? _registry.GrpcClient, _tls, _registry.Time, _stopping.Token).ConfigureAwait(false);
         }
         catch (ObjectDisposedException) when (Volatile.Read(ref _disposed))
         {
@@ -162,5 +177,7 @@ internal sealed class HealthProber : IDisposable
         _timer.Dispose();
         _stopping.Cancel();
         _stopping.Dispose();
+        _grpcOverTls?.Dispose();
+        _tls?.Dispose();
     }
 }

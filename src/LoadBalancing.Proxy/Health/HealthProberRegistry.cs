@@ -23,16 +23,8 @@ internal sealed class HealthProberRegistry : IDisposable
         Time = time;
         _random = random ?? Random.Shared;
 
-        // One client for every gRPC probe, HTTP/2 with prior knowledge. Connections live briefly, so a probe never
-        // trusts a connection from long ago that a restarted endpoint no longer holds.
-        _grpc = new Lazy<HttpMessageInvoker>(() => new HttpMessageInvoker(new SocketsHttpHandler
-        {
-            UseProxy = false,
-            UseCookies = false,
-            AllowAutoRedirect = false,
-            PooledConnectionLifetime = TimeSpan.FromSeconds(30),
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-        }));
+        // One client for every plaintext gRPC probe, HTTP/2 with prior knowledge.
+        _grpc = new Lazy<HttpMessageInvoker>(() => GrpcProbeClient.Create());
     }
 
     public TimeProvider Time { get; }
@@ -60,7 +52,7 @@ internal sealed class HealthProberRegistry : IDisposable
     /// </summary>
     public HealthProber Acquire(HealthProbeTarget target, Func<HealthProber, HealthWatch> watch)
     {
-        var key = new HealthProbeKey(target.Address, target.Port, target.Settings.Fingerprint);
+        var key = new HealthProbeKey(target.Address, target.Port, target.Fingerprint);
         HealthProber prober;
         var created = false;
         lock (_lock)

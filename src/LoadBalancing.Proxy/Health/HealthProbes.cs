@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
+using LoadBalancing.Proxy.Upstream.Tls;
 
 namespace LoadBalancing.Proxy.Health;
 
@@ -16,7 +17,12 @@ internal static class HealthProbes
     private const int MaxStatusLineBytes = 1024;
     private const int MaxGrpcResponseBytes = 4096;
 
-    public static async Task<ProbeResult> ProbeAsync(HealthProbeTarget target, HttpMessageInvoker grpc, TimeProvider time, CancellationToken stopping)
+    /// <param name="target">What is probed.</param>
+    /// <param name="grpc">The HTTP/2 client of gRPC probes (over the target's TLS when it has one).</param>
+    /// <param name="tls">The TLS of HTTP probes; null for plaintext.</param>
+    /// <param name="time">The clock of the timeout.</param>
+    /// <param name="stopping">Cancelled when the prober stops.</param>
+    public static async Task<ProbeResult> ProbeAsync(HealthProbeTarget target, HttpMessageInvoker grpc, UpstreamTlsSettings? tls, TimeProvider time, CancellationToken stopping)
     {
         using var timeout = new CancellationTokenSource(target.Settings.Timeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, stopping);
@@ -26,8 +32,20 @@ internal static class HealthProbes
             {
                 HealthCheckProtocol.Tcp => await TcpAsync(target, linked.Token).ConfigureAwait(false),
                 HealthCheckProtocol.Grpc => await GrpcAsync(target, grpc, linked.Token).ConfigureAwait(false),
-                _ => await HttpAsync(target, linked.Token).ConfigureAwait(false),
+                _ => await HttpAsync(target, tls, linked.Token).ConfigureAwait(false),
             };
+        }
+        catch (UpstreamTlsException e) when (!e.TimedOut)
+        {
+            return new ProbeResult(false, e.Kind + ": " + e.Message);
+        }
+        catch (HttpRequestException e) when (TlsRefusal(e) is { TimedOut: false } refusal)
+        {
+            return new ProbeResult(false, refusal.Kind + ": " + refusal.Message);
+        }
+        catch (Exception e) when (e is UpstreamTlsException or HttpRequestException && timeout.IsCancellationRequested)
+        {
+            return new ProbeResult(false, "timeout after " + Seconds(target.Settings.Timeout));
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
@@ -55,6 +73,19 @@ internal static class HealthProbes
         }
     }
 
+    private static UpstreamTlsException? TlsRefusal(Exception e)
+    {
+        for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is UpstreamTlsException refusal)
+            {
+                return refusal;
+            }
+        }
+
+        return null;
+    }
+
     private static string Describe(SocketError error) => error switch
     {
         SocketError.ConnectionRefused => "connect refused",
@@ -80,33 +111,40 @@ internal static class HealthProbes
         return new ProbeResult(true, "connected");
     }
 
-    /// <summary><c>GET path HTTP/1.1</c> on a new connection, closed after the status line: no pool, no reuse.</summary>
-    private static async Task<ProbeResult> HttpAsync(HealthProbeTarget target, CancellationToken cancellationToken)
+    /// <summary><c>GET path HTTP/1.1</c> on a new connection (over TLS when given), closed after the status line: no pool, no reuse.</summary>
+    private static async Task<ProbeResult> HttpAsync(HealthProbeTarget target, UpstreamTlsSettings? tls, CancellationToken cancellationToken)
     {
         using var socket = NewSocket(target.EndPoint);
         await socket.ConnectAsync(target.EndPoint, cancellationToken).ConfigureAwait(false);
-        await socket.SendAsync(target.HttpRequest, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-
-        var buffer = new byte[MaxStatusLineBytes];
-        var filled = 0;
-        while (true)
+        Stream stream = tls is null
+            ? new NetworkStream(socket, ownsSocket: false)
+            : await tls.AuthenticateAsync(socket, target.Address, cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
         {
-            var read = await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, cancellationToken).ConfigureAwait(false);
-            if (read == 0)
-            {
-                return new ProbeResult(false, filled == 0 ? "closed without a response" : "bad response: truncated status line");
-            }
+            await stream.WriteAsync(target.HttpRequest, cancellationToken).ConfigureAwait(false);
+            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
 
-            filled += read;
-            var end = buffer.AsSpan(0, filled).IndexOf((byte)'\n');
-            if (end >= 0)
+            var buffer = new byte[MaxStatusLineBytes];
+            var filled = 0;
+            while (true)
             {
-                return ParseStatusLine(buffer.AsSpan(0, end), target.Settings);
-            }
+                var read = await stream.ReadAsync(buffer.AsMemory(filled), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return new ProbeResult(false, filled == 0 ? "closed without a response" : "bad response: truncated status line");
+                }
 
-            if (filled == buffer.Length)
-            {
-                return new ProbeResult(false, "bad response: status line too long");
+                filled += read;
+                var end = buffer.AsSpan(0, filled).IndexOf((byte)'\n');
+                if (end >= 0)
+                {
+                    return ParseStatusLine(buffer.AsSpan(0, end), target.Settings);
+                }
+
+                if (filled == buffer.Length)
+                {
+                    return new ProbeResult(false, "bad response: status line too long");
+                }
             }
         }
     }
@@ -294,37 +332,4 @@ internal static class HealthProbes
 
         return false;
     }
-}
-
-/// <summary>Where and how one prober probes: the socket address, and the request bytes built once.</summary>
-internal sealed class HealthProbeTarget
-{
-    public HealthProbeTarget(string address, int port, HealthCheckSettings settings)
-    {
-        Address = address;
-        Port = port;
-        Settings = settings;
-        EndPoint = IPAddress.TryParse(address, out var ip) ? new IPEndPoint(ip, port) : new DnsEndPoint(address, port);
-        var authority = (address.Contains(':', StringComparison.Ordinal) ? "[" + address + "]" : address)
-            + (port == 80 ? "" : ":" + port.ToString(CultureInfo.InvariantCulture));
-        var host = settings.Host ?? authority;
-        HttpRequest = Encoding.ASCII.GetBytes(
-            $"GET {settings.Path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: LoadBalancing-HealthCheck\r\nConnection: close\r\n\r\n");
-        GrpcUri = new Uri("http://" + authority + "/grpc.health.v1.Health/Check");
-        GrpcRequest = HealthProbes.GrpcRequestFrame(settings.ServiceName);
-    }
-
-    public string Address { get; }
-
-    public int Port { get; }
-
-    public HealthCheckSettings Settings { get; }
-
-    public EndPoint EndPoint { get; }
-
-    public byte[] HttpRequest { get; }
-
-    public Uri GrpcUri { get; }
-
-    public byte[] GrpcRequest { get; }
 }
