@@ -174,8 +174,12 @@ http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 75s;
 OURS_EXE = os.environ.get("LB_OURS_EXE")
 _ours_cmd = [OURS_EXE] if OURS_EXE else ["dotnet", os.path.join(ROOT, "samples/ProxyHost/bin/Release/net10.0/ProxyHost.dll")]
 
+# LB_BASELINE_DLL: a ProxyHost.dll built from another commit, run as the contender "base-rr" beside ours, so a change's
+# effect is a ratio from one interleaved run (bench/load/baseline.sh builds it).
+BASELINE_DLL = os.environ.get("LB_BASELINE_DLL")
 
-def start_ours(name, algorithm, endpoints, extra="", protocols=None):
+
+def start_ours(name, algorithm, endpoints, extra="", protocols=None, cmd=None):
     """protocols: the listener's Protocols (e.g. "Http2" for cleartext gRPC clients); Kestrel's default when None."""
     port, admin = free_port(), free_port()
     listener = {"Url": f"http://127.0.0.1:{port}"}
@@ -187,7 +191,7 @@ def start_ours(name, algorithm, endpoints, extra="", protocols=None):
   "Proxy": {{ "Listeners": [ {json.dumps(listener)} ], "Admin": {{ "Url": "http://127.0.0.1:{admin}" }},
     "Routes": [ {{ "Path": "/", "Cluster": "bench" }} ],
     "Clusters": {{ "bench": {{ "Algorithm": "{algorithm}", "Endpoints": [ {eps} ] {extra} }} }} }} }}""")
-    return port, start(name, _ours_cmd + ["--config", path])
+    return port, start(name, (cmd or _ours_cmd) + ["--config", path])
 
 
 def start_yarp(upstreams, grpc=False):

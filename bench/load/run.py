@@ -23,15 +23,17 @@ def add(name, started_at, header=None):
 add("ours-rr", start_ours("ours-rr", "RoundRobin", upstreams))
 add("ours-ewma", start_ours("ours-ewma", "PeakEwma", upstreams))
 add("ours-maglev", start_ours("ours-maglev", "Maglev", upstreams, ', "HashKey": { "Source": "Header", "Name": "X-User" }'), header="X-User: user-42")
+if BASELINE_DLL:
+    add("base-rr", start_ours("base-rr", "RoundRobin", upstreams, cmd=["dotnet", BASELINE_DLL]))
 add("yarp", start_yarp(upstreams))
 add("nginx", start_nginx_proxy(upstreams))
 add("haproxy", start_haproxy(upstreams))
 ready(contenders)
 contenders["direct"] = {"port": int(upstreams[0].rsplit(":", 1)[1]), "proc": None, "header": None, "runs": {}, "cpu": {}}
-order = ["direct", "ours-rr", "ours-ewma", "ours-maglev", "yarp", "nginx", "haproxy"]
+order = ["direct", "ours-rr", "ours-ewma", "ours-maglev"] + (["base-rr"] if BASELINE_DLL else []) + ["yarp", "nginx", "haproxy"]
 
 def jit_compiled(name):
-    return name.startswith("ours") or name == "yarp"
+    return name.startswith("ours") or name in ("base-rr", "yarp")
 
 
 def layout(pinned):

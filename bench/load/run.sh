@@ -6,6 +6,7 @@
 #   bench/load/run.sh --floor    # the socket layer's floor: servers that answer without proxying, against the proxies (~4 minutes)
 #   bench/load/run.sh --soak     # resident memory through 60 s of load: ours, YARP, nginx (~3.5 minutes)
 #   bench/load/run.sh --grpc     # gRPC unary calls: ours against YARP, a .NET load client (~4 minutes; saved as bench/load/results-grpc.md)
+#   bench/load/baseline.sh <commit>   # the same run with ProxyHost built at <commit> beside ours as "base-rr"
 # Installs wrk, nginx and haproxy from the distribution if missing, builds what it runs in Release, starts
 # everything on loopback (127.0.0.1; the gRPC backends on 127.0.0.2-4), stops everything it started, and prints the
 # table (also saved as bench/load/results.md).
