@@ -83,7 +83,7 @@ internal sealed class IngressController : RoutingController
         var entries = new JsonArray();
         foreach (var address in addresses)
         {
-            entries.Add(IPAddress.TryParse(address, out _) ? new JsonObject { ["ip"] = address } : new JsonObject { ["hostname"] = address });
+            entries.Add((JsonNode)(IPAddress.TryParse(address, out _) ? new JsonObject { ["ip"] = address } : new JsonObject { ["hostname"] = address }));
         }
 
         return new JsonObject { ["loadBalancer"] = new JsonObject { ["ingress"] = entries } };

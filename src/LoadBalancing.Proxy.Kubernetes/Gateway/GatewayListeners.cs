@@ -94,7 +94,7 @@ internal static class GatewayListeners
         var kinds = new JsonArray();
         if (l.SupportsHttpRoute)
         {
-            kinds.Add(new JsonObject { ["group"] = Group, ["kind"] = HttpRouteKind });
+            kinds.Add((JsonNode)new JsonObject { ["group"] = Group, ["kind"] = HttpRouteKind });
         }
 
         var conflicted = l.ConflictReason is { } reason

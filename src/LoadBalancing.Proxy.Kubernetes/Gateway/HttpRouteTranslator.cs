@@ -124,26 +124,26 @@ internal static class HttpRouteTranslator
             var conditions = new JsonArray();
             if (accepts[p] is { } failure)
             {
-                conditions.Add(GatewayConditions.Condition(GatewayConditions.Accepted, false, failure.Reason, failure.Message, generation));
+                conditions.Add((JsonNode)GatewayConditions.Condition(GatewayConditions.Accepted, false, failure.Reason, failure.Message, generation));
             }
             else if (allInvalid)
             {
                 var first = rules[invalidRules[0]];
-                conditions.Add(GatewayConditions.Condition(GatewayConditions.Accepted, false, first.InvalidReason, string.Join(" ", invalidRules.Select(r => $"Rule {r}: {invalid[r]}")), generation));
+                conditions.Add((JsonNode)GatewayConditions.Condition(GatewayConditions.Accepted, false, first.InvalidReason, string.Join(" ", invalidRules.Select(r => $"Rule {r}: {invalid[r]}")), generation));
             }
             else
             {
-                conditions.Add(GatewayConditions.Condition(GatewayConditions.Accepted, true, GatewayConditions.Accepted, acceptedMessage, generation));
+                conditions.Add((JsonNode)GatewayConditions.Condition(GatewayConditions.Accepted, true, GatewayConditions.Accepted, acceptedMessage, generation));
                 if (invalidRules.Count > 0)
                 {
                     // The spec's "Dropped Rule" approach, except the rules' matches answer 500 instead of falling through.
                     var message = $"Dropped Rule(s) {string.Join(", ", invalidRules)}: {string.Join(" ", invalidRules.Select(r => invalid[r]))} Their matches answer 500.";
-                    conditions.Add(GatewayConditions.Condition(GatewayConditions.PartiallyInvalid, true, GatewayConditions.UnsupportedValue, message, generation));
+                    conditions.Add((JsonNode)GatewayConditions.Condition(GatewayConditions.PartiallyInvalid, true, GatewayConditions.UnsupportedValue, message, generation));
                 }
             }
 
             conditions.Add(resolved.DeepClone());
-            entries.Add(new JsonObject
+            entries.Add((JsonNode)new JsonObject
             {
                 ["parentRef"] = ParentRefJson(parents[p].Ref),
                 ["controllerName"] = controller,
