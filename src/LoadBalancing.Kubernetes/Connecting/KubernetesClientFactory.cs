@@ -14,7 +14,7 @@ internal static class KubernetesClientFactory
         }
         else if (options.KubeConfigPath is { } path)
         {
-            configuration = KubernetesClientConfiguration.BuildConfigFromConfigFile(path, options.KubeConfigContext);
+            configuration = KubeConfigFile.Load(path, options.KubeConfigContext);
         }
         else if (KubernetesClientConfiguration.IsInCluster())
         {
