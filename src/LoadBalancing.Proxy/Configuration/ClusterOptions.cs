@@ -34,8 +34,8 @@ public sealed class ClusterOptions
 
     /// <summary>
     /// The HTTP version spoken to the endpoints. Default <see cref="UpstreamProtocol.Http1"/>; gRPC services need
-    /// <see cref="UpstreamProtocol.Http2"/>. From Kubernetes, the Service port's <c>appProtocol</c> chooses it when
-    /// this is not set.
+    /// <see cref="UpstreamProtocol.Http2"/>. In the clusters the Ingress and Gateway API controllers build from
+    /// Services, the Service port's <c>appProtocol</c> chooses it when this is not set.
     /// </summary>
     public UpstreamProtocol? Protocol { get; set; }
 
