@@ -78,7 +78,7 @@ internal sealed record KubernetesAddress(bool Https, string Namespace, string Se
             }
         }
 
-        var path = parts.Length == 3 ? "/" + parts[2] : "";
+        var path = parts.Length == 3 ? "/" + parts[2] : "/";
         parsed = new KubernetesAddress(https, parts[0], service, port, path);
         return true;
     }
