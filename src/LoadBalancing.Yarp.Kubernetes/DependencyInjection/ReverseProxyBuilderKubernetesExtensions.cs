@@ -34,12 +34,13 @@ public static class ReverseProxyBuilderKubernetesExtensions
 
         services.AddSingleton<KubernetesDestinationsMarker>();
 
-        // A resolver registered before (YARP's DNS resolver, a custom one) keeps the destinations that are not ours.
-        var previous = services.LastOrDefault(d => d.ServiceType == typeof(IDestinationResolver) && !d.IsKeyedService);
-        var inner = previous is null || previous.ImplementationType?.FullName == NoOpResolver ? null : previous;
-        if (inner is not null)
+        // The resolver registered before (YARP's DNS resolver, a custom one) keeps the destinations that are not ours;
+        // the registrations it won over were never used, and go too.
+        var previous = services.Where(d => d.ServiceType == typeof(IDestinationResolver) && !d.IsKeyedService).ToArray();
+        var inner = previous.Length == 0 || previous[^1].ImplementationType?.FullName == NoOpResolver ? null : previous[^1];
+        foreach (var descriptor in previous)
         {
-            services.Remove(inner);
+            services.Remove(descriptor);
         }
 
         services.AddSingleton(sp => new KubernetesDestinationResolver(
