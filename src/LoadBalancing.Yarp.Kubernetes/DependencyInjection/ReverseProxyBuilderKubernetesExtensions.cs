@@ -2,7 +2,9 @@ using LoadBalancing.Kubernetes;
 using LoadBalancing.Yarp.Kubernetes;
 using LoadBalancing.Yarp.Kubernetes.Resolving;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.ServiceDiscovery;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -48,6 +50,12 @@ public static class ReverseProxyBuilderKubernetesExtensions
             inner is null ? null : CreateInner(sp, inner),
             sp.GetService<ILogger<KubernetesDestinationResolver>>()));
         services.AddSingleton<IDestinationResolver>(sp => sp.GetRequiredService<KubernetesDestinationResolver>());
+        services.AddSingleton<IConfigChangeListener>(sp => new KubernetesDestinationsConfigListener(sp.GetRequiredService<KubernetesDestinationResolver>()));
+
+        // After discovery's own start (registered before this call), which waits for its first lists.
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddHostedService(sp => new KubernetesDestinationsStartup(
+            sp.GetRequiredService<KubernetesDestinationResolver>(), sp.GetRequiredService<TimeProvider>(), sp.GetService<ILogger<KubernetesDestinationsStartup>>()));
         return builder;
     }
 

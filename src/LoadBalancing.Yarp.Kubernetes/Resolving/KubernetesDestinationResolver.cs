@@ -21,6 +21,9 @@ internal sealed partial class KubernetesDestinationResolver : IDestinationResolv
     private readonly ILogger _logger;
     private readonly Lock _feedsLock = new();
     private readonly Dictionary<EndpointSource, ServiceFeed> _feeds = [];
+    private readonly Dictionary<ServiceFeed, ServiceFeed.Generation> _resolved = [];
+    private Dictionary<ServiceFeed, ServiceFeed.Generation> _applied = [];
+    private TaskCompletionSource _nextApplied = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public KubernetesDestinationResolver(KubernetesDiscovery discovery, IDestinationResolver? inner = null, ILogger<KubernetesDestinationResolver>? logger = null)
     {
@@ -57,7 +60,7 @@ internal sealed partial class KubernetesDestinationResolver : IDestinationResolv
 
             resolved ??= new(StringComparer.OrdinalIgnoreCase);
             var source = _discovery.GetSource(address!.Namespace, address.Service, address.Port);
-            var generation = Feed(source).Current;
+            var generation = Resolved(Feed(source));
             (tokens ??= []).Add(generation.Token);
             foreach (var endpoint in generation.Endpoints)
             {
@@ -113,6 +116,59 @@ internal sealed partial class KubernetesDestinationResolver : IDestinationResolv
         }
     }
 
+    /// <summary>
+    /// Whether YARP has not yet applied a configuration with the current endpoints of every Service resolved so far:
+    /// discovery published since (typically its first lists, after YARP's first load at start-up).
+    /// </summary>
+    internal bool Behind
+    {
+        get
+        {
+            lock (_feedsLock)
+            {
+                foreach (var feed in _feeds.Values)
+                {
+                    if (!_applied.TryGetValue(feed, out var applied) || applied != feed.Current)
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Completes at the next end of a YARP configuration load, applied or failed.</summary>
+    internal Task NextApplied
+    {
+        get
+        {
+            lock (_feedsLock)
+            {
+                return _nextApplied.Task;
+            }
+        }
+    }
+
+    /// <summary>YARP applied the configuration last resolved (loads and applies run one at a time), or failed to.</summary>
+    internal void OnConfigurationEnded(bool applied)
+    {
+        TaskCompletionSource ended;
+        lock (_feedsLock)
+        {
+            if (applied)
+            {
+                _applied = new(_resolved);
+            }
+
+            ended = _nextApplied;
+            _nextApplied = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        ended.TrySetResult();
+    }
+
     /// <summary>The destination one endpoint becomes: the pod's address with the original's scheme path, metadata and settings.</summary>
     internal static DestinationConfig Expand(DestinationConfig original, KubernetesAddress address, BackendEndpoint endpoint)
     {
@@ -144,6 +200,16 @@ internal sealed partial class KubernetesDestinationResolver : IDestinationResolv
     }
 
     private static string Flag(BackendEndpoint endpoint, EndpointConditions condition) => (endpoint.Conditions & condition) != 0 ? "true" : "false";
+
+    private ServiceFeed.Generation Resolved(ServiceFeed feed)
+    {
+        lock (_feedsLock)
+        {
+            var generation = feed.Current;
+            _resolved[feed] = generation;
+            return generation;
+        }
+    }
 
     private ServiceFeed Feed(EndpointSource source)
     {

@@ -88,6 +88,38 @@ public sealed class KubernetesDestinationResolverTests
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task Startup_DiscoveryPublishedAfterYarpResolved_WaitsForYarpToApplyTheNewEndpoints()
+    {
+        await using var server = await FakeApiServer.StartAsync();
+        var ns = "ns-" + Guid.NewGuid().ToString("N")[..8];
+        server.Apply(ns, Slice("web-1", "web", [new(["10.0.0.1"])], [("http", 8080)]));
+        await using var discovery = new KubernetesDiscovery(KubernetesYarpProxy.Options(server));
+        using var resolver = new KubernetesDestinationResolver(discovery);
+        var destinations = new Dictionary<string, DestinationConfig> { ["web"] = new() { Address = $"k8s:///{ns}/web:http" } };
+
+        // YARP's first load, before discovery runs: nothing listed, and what was resolved is applied.
+        var first = await resolver.ResolveDestinationsAsync(destinations, TestContext.Current.CancellationToken);
+        resolver.OnConfigurationEnded(applied: true);
+        Assert.Empty(first.Destinations);
+        Assert.False(resolver.Behind);
+
+        await discovery.StartAsync(TestContext.Current.CancellationToken);
+        Assert.True(resolver.Behind);
+        var startup = new KubernetesDestinationsStartup(resolver, TimeProvider.System).StartAsync(TestContext.Current.CancellationToken);
+
+        // YARP's reload: resolved, but a failed apply does not count.
+        await resolver.ResolveDestinationsAsync(destinations, TestContext.Current.CancellationToken);
+        resolver.OnConfigurationEnded(applied: false);
+        Assert.False(startup.IsCompleted);
+        await resolver.ResolveDestinationsAsync(destinations, TestContext.Current.CancellationToken);
+        resolver.OnConfigurationEnded(applied: true);
+
+        await startup.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        Assert.False(resolver.Behind);
+        await discovery.StopAsync(TestContext.Current.CancellationToken);
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task Resolve_NoKubernetesDestination_ReturnsThemUnchanged_WithoutToken()
     {
         await using var discovery = new KubernetesDiscovery(new KubernetesDiscoveryOptions { ApiServer = "http://127.0.0.1:9" });

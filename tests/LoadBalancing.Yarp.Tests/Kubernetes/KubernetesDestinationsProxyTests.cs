@@ -41,6 +41,24 @@ public sealed class KubernetesDestinationsProxyTests
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task K8sDestination_HostStarted_ClusterAlreadyHasThePods()
+    {
+        await using var backends = await Backends.StartAsync(2);
+        await using var server = await FakeApiServer.StartAsync();
+        var ns = Namespace();
+        foreach (var backend in backends.All)
+        {
+            server.Apply(ns, KubernetesYarpProxy.PodSlice(backend));
+        }
+
+        await using var proxy = await KubernetesYarpProxy.StartAsync(server, KubernetesYarpProxy.Cluster($"k8s:///{ns}/web:http"));
+
+        // No wait: YARP loaded its configuration before discovery listed anything, and start-up waited for the reload.
+        Assert.Equal(2, proxy.Destinations().Count);
+        Assert.Equal(HttpStatusCode.OK, (await proxy.GetAsync("/c/x")).Status);
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task K8sDestination_SliceUpdates_MoveTrafficWithoutRestart()
     {
         await using var backends = await Backends.StartAsync(3);
