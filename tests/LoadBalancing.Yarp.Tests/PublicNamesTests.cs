@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace LoadBalancing.Yarp.Tests;
 
 /// <summary>
-/// No public type of the package has the name of a type in a namespace the web SDK imports implicitly, nor of a type in
+/// No public type of the packages (LoadBalancing.Yarp, LoadBalancing.Yarp.Kubernetes) has the name of a type in a namespace the web SDK imports implicitly, nor of a type in
 /// YARP's public namespaces (an application imports both).
 /// </summary>
 public sealed class PublicNamesTests
@@ -40,6 +40,7 @@ public sealed class PublicNamesTests
 
         Assert.True(taken.ContainsKey("HttpContext") && taken.ContainsKey("ClusterState"), "the framework's and YARP's types were not found");
         var clashes = typeof(LoadBalancingPolicyNames).Assembly.GetExportedTypes()
+            .Concat(typeof(LoadBalancing.Yarp.Kubernetes.KubernetesDestinationAddress).Assembly.GetExportedTypes())
             .Where(type => !ImplicitNamespaces.Contains(type.Namespace) && taken.ContainsKey(type.Name))
             .Select(type => $"{type.FullName} clashes with {taken[type.Name]}")
             .ToArray();
