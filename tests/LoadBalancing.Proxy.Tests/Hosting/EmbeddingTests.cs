@@ -160,10 +160,17 @@ public sealed class EmbeddingTests
         var address = IPEndPoint.Parse(web.Address);
         source.Publish([new BackendEndpoint(address.Address.ToString(), address.Port)]);
 
+        var routes = new TestRouteSource();
         ProxyConfiguration.Validate(options);
-        await using var app = await EmbeddedApp.StartAsync(options, proxy: p => p.UseEndpointSource("web", source, stalenessBound: null));
-
+        await using var app = await EmbeddedApp.StartAsync(options, proxy: p => p.UseEndpointSource("web", source, stalenessBound: null).AddRouteSource(_ => routes));
         Assert.Equal("web", await app.Client.GetStringAsync("/", ct));
+
+        // Every later snapshot is validated with the sources in code too.
+        routes.Publish(new ProxyRouteSet([new ProxyRouteOptions { Name = "api", Path = "/api", Cluster = "web" }], new Dictionary<string, ClusterOptions>()));
+
+        Assert.Empty(app.Runtime.Status.Errors);
+        Assert.Equal(2, app.Runtime.Config.Generation);
+        Assert.Equal("web", await app.Client.GetStringAsync("/api", ct));
     }
 
     [Fact(Timeout = 30_000)]
@@ -215,6 +222,8 @@ public sealed class EmbeddingTests
         public HttpClient Client { get; }
 
         public HttpClient Admin { get; }
+
+        internal ProxyRuntime Runtime => _app.Services.GetRequiredService<ProxyRuntime>();
 
         public static async Task<EmbeddedApp> StartAsync(
             ProxyOptions options,
