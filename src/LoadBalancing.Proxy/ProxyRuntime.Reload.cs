@@ -93,7 +93,7 @@ internal sealed partial class ProxyRuntime
     private ReloadResult Apply(ProxyOptions configured, IReadOnlyList<string> loadErrors, string source)
     {
         var errors = new List<string>(loadErrors);
-        var options = loadErrors.Count == 0 ? RouteSourceMerge.MergeAndValidate(configured, _routeSources, errors) : configured;
+        var options = loadErrors.Count == 0 ? RouteSourceMerge.MergeAndValidate(configured, _routeSources, _registrations.Sources.ContainsKey, errors) : configured;
 
         var current = _config;
         Plan? plan = null;

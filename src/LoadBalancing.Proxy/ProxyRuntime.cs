@@ -33,7 +33,7 @@ internal sealed partial class ProxyRuntime : IDisposable
         _clusterLogger = (services.GetService(typeof(ILoggerFactory)) as ILoggerFactory)?.CreateLogger("LoadBalancing.Proxy.Clusters") ?? NullLogger.Instance;
         _routeSources = [.. sources.RouteSources.Select(create => create(services))];
         var errors = new List<string>();
-        var merged = RouteSourceMerge.MergeAndValidate(options, _routeSources, errors);
+        var merged = RouteSourceMerge.MergeAndValidate(options, _routeSources, sources.Sources.ContainsKey, errors);
 
         var plan = errors.Count == 0 ? Plan(merged, previous: null) : null;
         if (plan is null || plan.Errors.Count > 0)

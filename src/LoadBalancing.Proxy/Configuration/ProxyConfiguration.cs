@@ -30,7 +30,9 @@ public static class ProxyConfiguration
     /// Reads <paramref name="section"/> into <see cref="ProxyOptions"/> and validates the result, collecting every
     /// problem, each naming its full key path (<c>Proxy:Clusters:web:Endpoints:0:Adress</c>), the value and what is
     /// accepted, with the closest known name for a misspelt key or enum value. A key whose value does not convert
-    /// keeps its default and its value checks are skipped, so each mistake is reported once.
+    /// keeps its default and its value checks are skipped, so each mistake is reported once. Whether every cluster has
+    /// endpoints is checked when the proxy starts, once the endpoint sources registered in code
+    /// (<see cref="Microsoft.Extensions.DependencyInjection.IProxyBuilder.UseEndpointSource(string, EndpointSource, TimeSpan?)"/>) are known.
     /// </summary>
     /// <param name="section">The <c>Proxy</c> section.</param>
     /// <param name="options">
@@ -52,7 +54,10 @@ public static class ProxyConfiguration
         return all.Count == 0;
     }
 
-    /// <summary>Validates options built in code or bound from configuration.</summary>
+    /// <summary>
+    /// Validates options built in code or bound from configuration. Whether every cluster has endpoints is checked when
+    /// the proxy starts, once the endpoint sources registered in code are known.
+    /// </summary>
     /// <param name="options">The options.</param>
     /// <param name="prefix">The configuration path to name keys by, <c>Proxy</c> by default.</param>
     /// <exception cref="ProxyConfigurationException">The options are invalid; the message names every bad key.</exception>

@@ -51,11 +51,32 @@ internal static class ProxyOptionsValidation
 
         foreach (var (name, cluster) in options.Clusters)
         {
-            CheckCluster(name, cluster, $"{prefix}:Clusters:{name}", errors);
+            // Whether a cluster has endpoints is known only once the sources registered in code are: see CheckEndpoints.
+            CheckCluster(name, cluster, $"{prefix}:Clusters:{name}", errors, requireEndpoints: false);
         }
 
         return errors;
     }
+
+    /// <summary>
+    /// Every cluster needs somewhere to send requests: static endpoints, a fallback, a Kubernetes Service, or an
+    /// endpoint source registered in code (<c>IProxyBuilder.UseEndpointSource</c>), which options alone cannot show.
+    /// </summary>
+    public static void CheckEndpoints(ProxyOptions options, string prefix, Func<string, bool> fedInCode, List<string> errors)
+    {
+        foreach (var (name, cluster) in options.Clusters)
+        {
+            if (cluster.Kubernetes is null && !HasEndpoints(cluster) && !fedInCode(name))
+            {
+                errors.Add(NoEndpoints($"{prefix}:Clusters:{name}"));
+            }
+        }
+    }
+
+    private static bool HasEndpoints(ClusterOptions cluster) => cluster.Endpoints.Count > 0 || cluster.Fallback is not null;
+
+    private static string NoEndpoints(string key) =>
+        $"{key}:Endpoints: a cluster needs at least one endpoint, a Kubernetes Service, or an endpoint source registered in code (IProxyBuilder.UseEndpointSource).";
 
     private static Uri? CheckListener(ListenerOptions listener, string key, List<string> errors)
     {
@@ -161,7 +182,7 @@ internal static class ProxyOptionsValidation
         return uri;
     }
 
-    internal static void CheckCluster(string name, ClusterOptions cluster, string key, List<string> errors)
+    internal static void CheckCluster(string name, ClusterOptions cluster, string key, List<string> errors, bool requireEndpoints = true)
     {
         if (string.IsNullOrWhiteSpace(name))
         {
@@ -180,9 +201,9 @@ internal static class ProxyOptionsValidation
                 errors.Add($"{key}:Kubernetes:Service is required.");
             }
         }
-        else if (cluster.Endpoints.Count == 0 && cluster.Fallback is null)
+        else if (requireEndpoints && !HasEndpoints(cluster))
         {
-            errors.Add($"{key}:Endpoints: a cluster needs at least one endpoint (or a Kubernetes Service).");
+            errors.Add(NoEndpoints(key));
         }
 
         var addresses = new HashSet<string>(StringComparer.OrdinalIgnoreCase);

@@ -13,14 +13,29 @@ public static class ProxyApplicationBuilderExtensions
     /// <summary>
     /// Ends the pipeline with the proxy: requests on the admin listener go to the admin endpoints, all others
     /// are routed and forwarded. Readiness fails as soon as the host starts stopping. An admin endpoint on an address
-    /// other than loopback is logged as a warning.
+    /// other than loopback is logged as a warning. Nothing after it runs, and endpoints the application maps are not
+    /// reached; to serve the proxy beside the application's own endpoints, map it with
+    /// <see cref="ProxyEndpointRouteBuilderExtensions.MapLoadBalancingProxy(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)"/> instead.
     /// </summary>
     /// <param name="app">The application.</param>
     /// <returns>The application.</returns>
     public static IApplicationBuilder UseLoadBalancingProxy(this IApplicationBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        var services = app.ApplicationServices;
+        var (_, proxy, admin, listeners) = Prepare(app.ApplicationServices);
+        app.Run(context => listeners.IsAdmin(context.Connection.LocalPort)
+            ? admin.HandleAsync(context)
+            : proxy.InvokeAsync(context));
+        return app;
+    }
+
+    /// <summary>
+    /// What both ways of serving the proxy (this terminal middleware, or endpoints) need: the runtime built (which
+    /// validates the configuration with the sources registered in code), readiness tied to the host stopping, and the
+    /// warning about an admin endpoint off loopback.
+    /// </summary>
+    internal static (ProxyRuntime Runtime, ProxyMiddleware Proxy, AdminHandler Admin, ProxyListeners Listeners) Prepare(IServiceProvider services)
+    {
         var runtime = services.GetRequiredService<ProxyRuntime>();
         var proxy = services.GetRequiredService<ProxyMiddleware>();
         var admin = services.GetRequiredService<AdminHandler>();
@@ -32,10 +47,7 @@ public static class ProxyApplicationBuilderExtensions
             AdminLog.AdminNotLoopback(loggers.CreateLogger(typeof(AdminHandler).FullName!), options.Admin.Url);
         }
 
-        app.Run(context => listeners.IsAdmin(context.Connection.LocalPort)
-            ? admin.HandleAsync(context)
-            : proxy.InvokeAsync(context));
-        return app;
+        return (runtime, proxy, admin, listeners);
     }
 
     private static bool IsLoopback(string url) =>

@@ -49,6 +49,9 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton(sp => new ProxyMiddleware(sp.GetRequiredService<ProxyRuntime>(), sp.GetRequiredService<AccessLogHolder>().Writer));
         services.AddSingleton(sp => new AdminHandler(sp.GetRequiredService<ProxyRuntime>(), sp.GetService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>(), sp.GetService<ConfigReloader>()));
         services.Configure<HostOptions>(host => host.ShutdownTimeout = options.DrainTimeout);
+
+        // Endpoint routing consults it only when MapLoadBalancingProxy has mapped the proxy's endpoints.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.AspNetCore.Routing.MatcherPolicy, LoadBalancing.Proxy.Routing.ProxyEndpointPolicy>());
         return new ProxyBuilder(services, options, registry);
     }
 

@@ -8,15 +8,18 @@ internal static class RouteSourceMerge
 {
     /// <summary>
     /// The configuration with every source's current set, validated in full; each problem is added to
-    /// <paramref name="errors"/> with the key of whoever wrote it (the configuration or a source).
+    /// <paramref name="errors"/> with the key of whoever wrote it (the configuration or a source). A cluster for which
+    /// <paramref name="fedInCode"/> is true has its endpoints from an endpoint source and needs no static ones.
     /// </summary>
-    public static ProxyOptions MergeAndValidate(ProxyOptions configured, IReadOnlyList<ProxyRouteSource> sources, List<string> errors)
+    public static ProxyOptions MergeAndValidate(ProxyOptions configured, IReadOnlyList<ProxyRouteSource> sources, Func<string, bool> fedInCode, List<string> errors)
     {
         var snapshot = Snapshot(sources);
         var merged = Merge(configured, snapshot, errors);
         if (errors.Count == 0)
         {
-            errors.AddRange(ProxyOptionsValidation.GetErrors(merged, ProxyConfiguration.SectionName).Select(e => Attribute(e, configured, snapshot)));
+            var problems = ProxyOptionsValidation.GetErrors(merged, ProxyConfiguration.SectionName);
+            ProxyOptionsValidation.CheckEndpoints(merged, ProxyConfiguration.SectionName, fedInCode, problems);
+            errors.AddRange(problems.Select(e => Attribute(e, configured, snapshot)));
         }
 
         // Validation lets a configuration with no clusters and no routes through: its routes may come from sources.
