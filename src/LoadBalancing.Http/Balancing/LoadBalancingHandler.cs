@@ -29,13 +29,26 @@ internal sealed partial class LoadBalancingHandler : DelegatingHandler
     // Created on the first request: the source (Kubernetes discovery, for one) may not exist when the client is built.
     private HttpService Service => _service ??= _registry.Get(_serviceName);
 
-    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        SendCoreAsync(request, async: true, cancellationToken).AsTask();
+
+    // HttpClient.Send: the same path, run synchronously (every await below completes at once when async is false).
+    protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var send = SendCoreAsync(request, async: false, cancellationToken);
+        return send.IsCompleted ? send.Result : send.AsTask().GetAwaiter().GetResult();
+    }
+
+    private ValueTask<HttpResponseMessage> InnerSendAsync(HttpRequestMessage request, bool async, CancellationToken cancellationToken) =>
+        async ? new ValueTask<HttpResponseMessage>(base.SendAsync(request, cancellationToken)) : new ValueTask<HttpResponseMessage>(base.Send(request, cancellationToken));
+
+    private async ValueTask<HttpResponseMessage> SendCoreAsync(HttpRequestMessage request, bool async, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var original = request.RequestUri;
         if (original is null || !original.IsAbsoluteUri || !string.Equals(original.Host, _serviceName, StringComparison.OrdinalIgnoreCase))
         {
-            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            return await InnerSendAsync(request, async, cancellationToken).ConfigureAwait(false);
         }
 
         var service = Service;
@@ -57,7 +70,7 @@ internal sealed partial class LoadBalancingHandler : DelegatingHandler
             HttpResponseMessage response;
             try
             {
-                response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+                response = await InnerSendAsync(request, async, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
