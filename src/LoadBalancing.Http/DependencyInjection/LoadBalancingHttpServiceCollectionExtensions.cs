@@ -20,7 +20,8 @@ public static class LoadBalancingHttpServiceCollectionExtensions
     /// request retries another endpoint when nothing was sent (connect failure), or, for an idempotent method with
     /// replayable content, after an exception or a status in <see cref="HttpLoadBalancingOptions.RetryStatusCodes"/>,
     /// up to <see cref="HttpLoadBalancingOptions.MaxAttempts"/>. Requests for other hosts pass through untouched.
-    /// The handler is added where this is called in the client's handler chain.
+    /// The handler joins the client's handler chain where this is called, but in front of ServiceDiscovery's handler
+    /// (<c>AddServiceDiscovery</c>) when the client has that one already, so that it sees the logical host.
     /// </summary>
     /// <param name="builder">The client's builder.</param>
     /// <param name="serviceName">The logical host, for example <c>payments</c>.</param>
@@ -30,11 +31,26 @@ public static class LoadBalancingHttpServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         var service = builder.Services.AddHttpLoadBalancing(serviceName, configure);
-        builder.AddHttpMessageHandler(sp => new LoadBalancingHandler(
-            sp.GetRequiredService<HttpServiceRegistry>(),
-            serviceName,
-            sp.GetRequiredService<TimeProvider>(),
-            (sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("LoadBalancing.Http")));
+        builder.ConfigureAdditionalHttpMessageHandlers((handlers, sp) =>
+        {
+            var handler = new LoadBalancingHandler(
+                sp.GetRequiredService<HttpServiceRegistry>(),
+                serviceName,
+                sp.GetRequiredService<TimeProvider>(),
+                (sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("LoadBalancing.Http"));
+
+            // ServiceDiscovery's handler, when the client has it (often from ConfigureHttpClientDefaults, so before
+            // this one), would replace the logical host with an endpoint of its own choice: this handler goes in front.
+            var discovery = IndexOfServiceDiscoveryHandler(handlers);
+            if (discovery < 0)
+            {
+                handlers.Add(handler);
+            }
+            else
+            {
+                handlers.Insert(discovery, handler);
+            }
+        });
         return service;
     }
 
@@ -86,6 +102,19 @@ public static class LoadBalancingHttpServiceCollectionExtensions
         services.Configure<HttpServiceNames>(_ => { });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IServiceEndpointProviderFactory, EndpointSourceProviderFactory>());
         return services;
+    }
+
+    private static int IndexOfServiceDiscoveryHandler(IList<DelegatingHandler> handlers)
+    {
+        for (var i = 0; i < handlers.Count; i++)
+        {
+            if (handlers[i].GetType().FullName == "Microsoft.Extensions.ServiceDiscovery.Http.ResolvingHttpDelegatingHandler")
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     private sealed class HttpLoadBalancingBuilder(IServiceCollection services, string serviceName) : IHttpLoadBalancingBuilder

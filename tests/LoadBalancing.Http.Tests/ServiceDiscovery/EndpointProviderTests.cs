@@ -107,6 +107,44 @@ public sealed class EndpointProviderTests
         Assert.Equal(before, a.Calls);
     }
 
+    [Fact]
+    public async Task ServiceDiscoveryOnEveryClient_BalancingHandlerStillSeesTheLogicalHost()
+    {
+        await using var a = await HttpBackend.StartAsync("a", "127.0.0.1");
+        await using var b = await HttpBackend.StartAsync("b", "127.0.0.2");
+        var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(new ConfigurationBuilder().Build())
+            .AddServiceDiscovery()
+            .AddLoadBalancingServiceEndpointProvider()
+            .ConfigureHttpClientDefaults(client => client.AddServiceDiscovery());
+        services.AddHttpClient("client").AddLoadBalancing("payments", o =>
+        {
+            o.Balancer.Algorithm = LoadBalancingAlgorithm.Maglev;
+            o.HashHeader = "x-user";
+        }).FromEndpoints(a.Endpoint, b.Endpoint);
+        await using var provider = services.BuildServiceProvider();
+        var client = provider.GetRequiredService<IHttpClientFactory>().CreateClient("client");
+        client.Timeout = TestClient.Bound;
+        var ct = TestContext.Current.CancellationToken;
+
+        // Had ServiceDiscovery's handler seen "payments" first, it would have resolved it through the provider and
+        // picked an endpoint round-robin: only the balancing handler keeps a key on one endpoint.
+        var owners = new Dictionary<string, string>();
+        for (var round = 0; round < 3; round++)
+        {
+            for (var user = 0; user < 10; user++)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, "http://payments/");
+                request.Headers.Add("x-user", "user-" + user);
+                using var response = await client.SendAsync(request, ct);
+                var name = await response.Content.ReadAsStringAsync(ct);
+                Assert.Equal(owners.TryAdd("user-" + user, name) ? name : owners["user-" + user], name);
+            }
+        }
+
+        Assert.Equal(30, a.Calls + b.Calls);
+    }
+
     private sealed class Builder : IServiceEndpointBuilder
     {
         public List<IChangeToken> Tokens { get; } = [];
