@@ -128,6 +128,66 @@ public sealed class BalancingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task LeastRequest_EndpointWithARequestInFlight_SkippedUntilItEnds()
+    {
+        await using var client = TestClient.Create(o => o.Balancer.Algorithm = LoadBalancingAlgorithm.LeastRequest, b => b.FromEndpoints(_a.Endpoint, _b.Endpoint));
+        var ct = TestContext.Current.CancellationToken;
+
+        // The first request to arrive, at either backend, is held there until the test lets it go.
+        var arrived = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var held = 0;
+        foreach (var backend in new[] { _a, _b })
+        {
+            var name = backend.Name;
+            backend.OnRequestAsync = () => Interlocked.Exchange(ref held, 1) == 0 ? HoldAsync(name) : Task.CompletedTask;
+        }
+
+        async Task HoldAsync(string name)
+        {
+            arrived.TrySetResult(name);
+            await release.Task.WaitAsync(TestClient.Bound, ct);
+        }
+
+        var slow = client.WhoAnswersAsync();
+        var busy = await arrived.Task.WaitAsync(TestClient.Bound, ct);
+        var set = client.Balancer.Source.Current;
+        Assert.Equal(1, set.States.Sum(s => s.InFlight));
+
+        // Two endpoints, two drawn per pick: the one with a request in flight loses every time.
+        var answers = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            answers.Add(await client.WhoAnswersAsync());
+        }
+
+        release.SetResult();
+        Assert.Equal(busy, await slow.WaitAsync(TestClient.Bound, ct));
+        Assert.All(answers, name => Assert.NotEqual(busy, name));
+        Assert.Equal(0, client.Balancer.Source.Current.States.Sum(s => s.InFlight));
+    }
+
+    [Fact]
+    public async Task SourcePublish_MovesTheNextRequests()
+    {
+        var source = new EndpointSource("payments");
+        source.Publish([_a.Endpoint]);
+        await using var client = TestClient.Create(null, b => b.FromSource(source));
+        Assert.Equal("a", await client.WhoAnswersAsync());
+
+        source.Publish([_b.Endpoint, _c.Endpoint]);
+
+        var answered = new HashSet<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            answered.Add(await client.WhoAnswersAsync());
+        }
+
+        Assert.DoesNotContain("a", answered);
+        Assert.Equal(1, _a.Calls);
+    }
+
+    [Fact]
     public async Task OutlierDetection_EndpointAnswering5xx_IsEjectedAfterTheConfiguredFailures()
     {
         var time = new FakeTimeProvider();

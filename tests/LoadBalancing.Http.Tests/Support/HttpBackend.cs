@@ -49,6 +49,9 @@ internal sealed class HttpBackend : IAsyncDisposable
 
     public Action? OnRequest { get; set; }
 
+    /// <summary>Awaited after <see cref="OnRequest"/>: a test holds a request in flight with it.</summary>
+    public Func<Task>? OnRequestAsync { get; set; }
+
     public BackendEndpoint Endpoint => new(Ip, Port);
 
     public static async Task<HttpBackend> StartAsync(string name, string ip)
@@ -69,6 +72,10 @@ internal sealed class HttpBackend : IAsyncDisposable
 
             await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
             backend.OnRequest?.Invoke();
+            if (backend.OnRequestAsync is { } hold)
+            {
+                await hold();
+            }
             if (backend.Abort)
             {
                 context.Abort();
