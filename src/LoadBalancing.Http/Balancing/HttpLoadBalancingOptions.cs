@@ -7,7 +7,7 @@ namespace LoadBalancing.Http;
 /// </summary>
 public sealed class HttpLoadBalancingOptions
 {
-    /// <summary>The most attempts one request may make, the first included (1 to 10); 2 by default. 1 turns retries off.</summary>
+    /// <summary>The largest <see cref="MaxAttempts"/> accepted.</summary>
     public const int MaxAttemptsLimit = 10;
 
     /// <summary>The core balancer's options: the algorithm (round-robin by default), peak-EWMA, least-request, outlier detection, slow start, ...</summary>
