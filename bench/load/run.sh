@@ -6,6 +6,7 @@
 #   bench/load/run.sh --floor    # the socket layer's floor: servers that answer without proxying, against the proxies (~4 minutes)
 #   bench/load/run.sh --soak     # resident memory through 60 s of load: ours, YARP, nginx (~3.5 minutes)
 #   bench/load/run.sh --grpc     # gRPC unary calls: ours against YARP, a .NET load client (~4 minutes; saved as bench/load/results-grpc.md)
+#   bench/load/run.sh --coldstart  # process start to 90 % of steady req/s: ours NativeAOT and JIT, YARP (~6 minutes with the publish)
 #   bench/load/baseline.sh <commit>   # the same run with ProxyHost built at <commit> beside ours as "base-rr"
 # Installs wrk, nginx and haproxy from the distribution if missing, builds what it runs in Release, starts
 # everything on loopback (127.0.0.1; the gRPC backends on 127.0.0.2-4), stops everything it started, and prints the
@@ -17,6 +18,7 @@ aot=0
 grpc=0
 for arg in "$@"; do
   [ "$arg" = "--aot" ] && aot=1
+  [ "$arg" = "--coldstart" ] && aot=1
   [ "$arg" = "--grpc" ] && grpc=1
 done
 need=()
@@ -47,6 +49,7 @@ for arg in "$@"; do
   case "$arg" in
     --floor) script=bench/load/floor.py; dotnet build -c Release bench/load/floor/FloorServer -v q -nologo >/dev/null ;;
     --soak) script=bench/load/soak.py ;;
+    --coldstart) script=bench/load/coldstart.py ;;
     --grpc) script=bench/load/grpc.py
       dotnet build -c Release bench/load/grpc/GrpcBackend -v q -nologo >/dev/null
       dotnet build -c Release bench/load/grpc/GrpcLoad -v q -nologo >/dev/null ;;
@@ -57,8 +60,13 @@ if [ $aot -eq 1 ]; then
   aot_dir=$(mktemp -d)
   trap 'rm -rf "$aot_dir"' EXIT
   echo "Publishing ProxyHost with NativeAOT ..."
-  dotnet publish samples/ProxyHost -c Release -r linux-x64 -p:PublishAot=true -o "$aot_dir" -v q -nologo >/dev/null
-  export LB_OURS_EXE="$aot_dir/ProxyHost"
+  # The shipped host: ProxyHost publishes as NativeAOT by default.
+  dotnet publish samples/ProxyHost -c Release -o "$aot_dir" -v q -nologo >/dev/null
+  if [ "$script" = bench/load/coldstart.py ]; then
+    export LB_AOT_EXE="$aot_dir/ProxyHost"
+  else
+    export LB_OURS_EXE="$aot_dir/ProxyHost"
+  fi
   python3 "$script" "$@"
   exit $?
 fi

@@ -3,11 +3,17 @@
 Lists one EndpointSlice of prod/shop with one endpoint (127.0.0.1). The first watch sends a MODIFIED event that
 adds 127.0.0.2, then an ERROR line with a 410 Expired Status, and ends; from then on lists (discovery's relists and
 its metadata-only confirmations) show that second version, and every later watch sends the MODIFIED event again and
-then a BOOKMARK a second until the client goes away."""
-import json, sys, threading, time
+then a BOOKMARK a second until the client goes away.
+
+    fake_api.py PORT UPSTREAM_PORT [--token TOKEN] [--tls CERT KEY]
+--token: every request must carry "Authorization: Bearer TOKEN" (else 401); --tls: serve HTTPS with that certificate."""
+import json, ssl, sys, threading, time
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 port, upstream_port = int(sys.argv[1]), int(sys.argv[2])
+args = sys.argv[3:]
+token = args[args.index("--token") + 1] if "--token" in args else None
+tls = (args[args.index("--tls") + 1], args[args.index("--tls") + 2]) if "--tls" in args else None
 watches = 0
 lock = threading.Lock()
 
@@ -33,6 +39,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         global watches
+        if token is not None and self.headers.get("Authorization") != "Bearer " + token:
+            sys.stderr.write("401 " + self.path + "\n")
+            body = b'{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Unauthorized","code":401}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if "watch=true" not in self.path and "watch=1" not in self.path:
             with lock:
                 modified = watches > 0
@@ -70,5 +85,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+if tls is not None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*tls)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 threading.Timer(120, server.shutdown).start()
 server.serve_forever()
