@@ -24,7 +24,7 @@ public sealed partial class PackageTests(PackedPackages packages) : IClassFixtur
     }
 
     [Fact]
-    public async Task Packages_CarryReadmeXmlDocsLicenceAndRepositoryCommit()
+    public async Task Packages_CarryReadmeIconXmlDocsLicenceAndRepositoryCommit()
     {
         packages.Pack.EnsureSuccess();
         var commit = await HeadCommitAsync();
@@ -45,6 +45,9 @@ public sealed partial class PackageTests(PackedPackages packages) : IClassFixtur
             Assert.Equal("README.md", Field("readme"));
             Assert.Contains("README.md", entries);
             Assert.StartsWith($"# {project}", ReadEntry(package, "README.md"), StringComparison.Ordinal);
+
+            Assert.Equal("icon.png", Field("icon"));
+            Assert.Contains("icon.png", entries);
 
             var license = metadata.Elements().Single(e => e.Name.LocalName == "license");
             Assert.Equal("expression", license.Attribute("type")?.Value);
