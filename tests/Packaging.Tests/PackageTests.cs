@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Text;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using Packaging.Tests.Support;
@@ -67,6 +68,20 @@ public sealed partial class PackageTests(PackedPackages packages) : IClassFixtur
             var documented = XDocument.Parse(ReadEntry(package, docs));
             Assert.Equal(project, documented.Root?.Element("assembly")?.Element("name")?.Value);
             Assert.NotEmpty(documented.Descendants("member"));
+
+            // SourceLink: the symbols map the sources to this commit's files on the repository.
+            using var symbols = ZipFile.OpenRead(Path.Combine(packages.Feed, $"{project}.{packages.Version}.snupkg"));
+            var pdb = Assert.Single(symbols.Entries, e => e.FullName.EndsWith($"/{project}.pdb", StringComparison.Ordinal));
+            using var pdbBytes = new MemoryStream();
+            using (var pdbStream = pdb.Open())
+            {
+                await pdbStream.CopyToAsync(pdbBytes, TestContext.Current.CancellationToken);
+            }
+
+            var rawContent = packages.RepositoryUrl.Replace("https://github.com/", "https://raw.githubusercontent.com/", StringComparison.Ordinal);
+            Assert.True(
+                pdbBytes.ToArray().AsSpan().IndexOf(Encoding.UTF8.GetBytes($"\"{rawContent}/{commit}/*\"")) >= 0,
+                $"{project}.pdb has no SourceLink entry for {rawContent}/{commit}/*");
 
             // Build-only references (versioning, API tracking) are no dependency of the package.
             var dependencies = metadata.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => e.Attribute("id")?.Value).ToList();
