@@ -81,7 +81,8 @@ public static class ProxyHostApp
         try
         {
             // Every problem of both sections in one run: the Kubernetes section is read even when the proxy's has errors.
-            ProxyConfiguration.TryLoad(builder.Configuration.GetSection(ProxyConfiguration.SectionName), out var options, out var proxyErrors);
+            // No cluster is fed from code here, so a cluster without endpoints is reported with everything else.
+            ProxyConfiguration.TryLoad(builder.Configuration.GetSection(ProxyConfiguration.SectionName), fedInCode: static _ => false, out var options, out var proxyErrors);
             errors.AddRange(proxyErrors);
             ProxyKubernetesConfiguration.TryLoad(builder.Configuration.GetSection(KubernetesDiscoveryOptionsValidation.SectionName), options, out var discovery, out var routing, out var discoveryErrors);
             errors.AddRange(discoveryErrors);

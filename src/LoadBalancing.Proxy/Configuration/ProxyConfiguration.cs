@@ -41,7 +41,20 @@ public static class ProxyConfiguration
     /// </param>
     /// <param name="errors">One line per problem; empty on success.</param>
     /// <returns>Whether the configuration is valid.</returns>
-    public static bool TryLoad(IConfiguration section, out ProxyOptions options, out IReadOnlyList<string> errors)
+    public static bool TryLoad(IConfiguration section, out ProxyOptions options, out IReadOnlyList<string> errors) =>
+        TryLoad(section, fedInCode: null, out options, out errors);
+
+    /// <summary>
+    /// As <see cref="TryLoad(IConfiguration, out ProxyOptions, out IReadOnlyList{string})"/>, and also checks that every
+    /// cluster has somewhere to send requests (endpoints, a fallback, a Kubernetes Service, or an endpoint source fed
+    /// in code), so a host that knows its sources reports that problem with all the others, in one run.
+    /// </summary>
+    /// <param name="section">The <c>Proxy</c> section.</param>
+    /// <param name="fedInCode">Whether the host feeds the named cluster from code; null skips the check.</param>
+    /// <param name="options">As in the other overload.</param>
+    /// <param name="errors">One line per problem; empty on success.</param>
+    /// <returns>Whether the configuration is valid.</returns>
+    public static bool TryLoad(IConfiguration section, Func<string, bool>? fedInCode, out ProxyOptions options, out IReadOnlyList<string> errors)
     {
         ArgumentNullException.ThrowIfNull(section);
         options = new ProxyOptions();
@@ -49,7 +62,13 @@ public static class ProxyConfiguration
         var problems = new ConfigurationProblems();
         ProxyConfigurationShape.Proxy.Read(section, prefix, options, problems);
         var all = new List<string>(problems.Errors);
-        all.AddRange(problems.Independent(ProxyOptionsValidation.GetErrors(options, prefix)));
+        var checks = ProxyOptionsValidation.GetErrors(options, prefix);
+        if (fedInCode is not null)
+        {
+            ProxyOptionsValidation.CheckEndpoints(options, prefix, fedInCode, checks);
+        }
+
+        all.AddRange(problems.Independent(checks));
         errors = all;
         return all.Count == 0;
     }
