@@ -127,6 +127,22 @@ public sealed class ConfigErrorTests
     }
 
     [Fact]
+    public async Task AClusterWithoutEndpoints_IsReportedWithTheOtherProblems()
+    {
+        var run = await RunAsync("""
+            { "Proxy": {
+                "Listeners": [ { "Url": "http://127.0.0.1:80800" } ],
+                "Admin": { "Url": "http://127.0.0.1:0" },
+                "Routes": [ { "Path": "/", "Cluster": "web" } ],
+                "Clusters": { "web": { "Endpoints": [] } } } }
+            """);
+
+        run.AssertConfigurationErrors(
+            "Proxy:Listeners:0:Url: 'http://127.0.0.1:80800' is not a listen URL; expected http:// or https://address:port with no path.",
+            "Proxy:Clusters:web:Endpoints: a cluster needs at least one endpoint, a Kubernetes Service, or an endpoint source registered in code (IProxyBuilder.UseEndpointSource).");
+    }
+
+    [Fact]
     public async Task MalformedJson_IsOneLineNamingTheFileLineAndPosition()
     {
         var run = await RunAsync("""
