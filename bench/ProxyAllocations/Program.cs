@@ -2,7 +2,10 @@
 // process (samples/ProxyHost, Release), so the figure is the proxy's alone: this process hosts the upstream
 // and the load, and reads the proxy's dotnet_gc_allocated_bytes_total from its /metrics before and after.
 //
-//   dotnet run -c Release --project bench/ProxyAllocations -- [--requests N] [--connections C] [--algorithm A] [--access-log FILE]
+//   dotnet run -c Release --project bench/ProxyAllocations -- [--requests N] [--connections C] [--algorithm A] [--access-log FILE] [--health-check]
+//
+// --health-check gives the cluster an active HTTP health check every second: what the request path pays for it is
+// the difference from a run without (the probes' own allocations, a few per second, are in the figure too).
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -24,6 +27,7 @@ var profile = args.Contains("--profile");
 var uploadMegabytes = Option("--upload-mb", 0);
 // The proxy's access log, on and written to this file (JSON); off when not given.
 var accessLog = OptionText("--access-log", "");
+var healthCheck = args.Contains("--health-check");
 var repoRoot = FindRepoRoot();
 
 // The upstream: three Kestrel endpoints answering a fixed 13-byte body.
@@ -68,7 +72,7 @@ await File.WriteAllTextAsync(config, $$"""
     "Admin": { "Url": "http://127.0.0.1:{{adminPort}}" },
     "AccessLog": { "Enabled": {{(accessLog.Length > 0 ? "true" : "false")}}, "Path": {{System.Text.Json.JsonSerializer.Serialize(accessLog)}} },
     "Routes": [ { "Path": "/", "Cluster": "bench" } ],
-    "Clusters": { "bench": { "Algorithm": "{{algorithm}}", "Endpoints": [ {{string.Join(", ", upstreamAddresses.Select(a => $"{{ \"Address\": \"{a}\" }}"))}} ] } }
+    "Clusters": { "bench": { "Algorithm": "{{algorithm}}", {{(healthCheck ? "\"HealthCheck\": { \"Path\": \"/\", \"Interval\": \"00:00:01\" }," : "")}} "Endpoints": [ {{string.Join(", ", upstreamAddresses.Select(a => $"{{ \"Address\": \"{a}\" }}"))}} ] } }
   }
 }
 """);
@@ -119,7 +123,7 @@ try
         return;
     }
 
-    Console.WriteLine($"Proxy pid {proxy.Id}, {algorithm}, {connections} connections, 3 upstreams, 13-byte bodies, access log {(accessLog.Length > 0 ? "on (" + accessLog + ")" : "off")}.");
+    Console.WriteLine($"Proxy pid {proxy.Id}, {algorithm}, {connections} connections, 3 upstreams, 13-byte bodies, access log {(accessLog.Length > 0 ? "on (" + accessLog + ")" : "off")}, health check {(healthCheck ? "HTTP every 1 s" : "off")}.");
     await LoadAsync(client, Math.Max(20_000, requests / 5), connections); // warm-up: JIT tiers, pools, header caches
     var before = await ScrapeAsync(admin);
     var watch = Stopwatch.StartNew();

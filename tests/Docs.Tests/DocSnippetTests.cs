@@ -3,22 +3,30 @@ using Docs.Tests.Snippets;
 namespace Docs.Tests;
 
 /// <summary>
-/// Every C# block of README.md and docs/*.md compiles against the packages of this repository, so the documents cannot
+/// Every C# block of README.md, docs/*.md and the package READMEs (src/*/README.md) compiles against the packages of
+/// this repository, so the documents cannot
 /// drift from the API. The convention a block is compiled under is <see cref="SnippetCompiler"/>'s.
 /// </summary>
 public sealed class DocSnippetTests
 {
     [Fact]
-    public void EveryCSharpSnippet_InTheReadmeAndDocs_Compiles()
+    public void EveryCSharpSnippet_InTheReadmeDocsAndPackageReadmes_Compiles()
     {
         var root = RepositoryRoot();
-        var documents = new[] { Path.Combine(root, "README.md") }.Concat(Directory.GetFiles(Path.Combine(root, "docs"), "*.md").Order(StringComparer.Ordinal));
+        var packageReadmes = Directory.GetDirectories(Path.Combine(root, "src"))
+            .Select(project => Path.Combine(project, "README.md"))
+            .Where(File.Exists)
+            .Order(StringComparer.Ordinal);
+        var documents = new[] { Path.Combine(root, "README.md") }
+            .Concat(Directory.GetFiles(Path.Combine(root, "docs"), "*.md").Order(StringComparer.Ordinal))
+            .Concat(packageReadmes);
         var snippets = documents
             .SelectMany(path => MarkdownSnippets.Find(Path.GetRelativePath(root, path).Replace('\\', '/'), File.ReadAllText(path)))
             .ToList();
 
         var errors = SnippetCompiler.Compile(snippets);
 
+        Assert.True(snippets.Count(s => s.Skip is null && s.File.StartsWith("src/", StringComparison.Ordinal)) >= 8, "expected the package READMEs' C# blocks");
         Assert.True(snippets.Count(s => s.Skip is null) >= 8, $"expected the documents' C# blocks, found {snippets.Count}");
         Assert.All(snippets.Where(s => s.Skip is not null), s => Assert.False(string.IsNullOrWhiteSpace(s.Skip), $"{s.File}:{s.Line}: a skipped snippet says why"));
         Assert.True(errors.Count == 0, "Snippets that do not compile:\n" + string.Join('\n', errors));
