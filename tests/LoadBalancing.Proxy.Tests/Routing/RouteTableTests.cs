@@ -97,7 +97,9 @@ public sealed class RouteTableTests
     [Property]
     public Property Match_AlwaysReturnsARouteWhosePrefixMatches(NonEmptyString segment)
     {
-        var path = "/" + segment.Get.Replace("?", "", StringComparison.Ordinal);
+        // The table sees a decoded path (Kestrel decodes and refuses %00); '%' would make the test's own PathString
+        // conversion decode the generated text, so it is left out with '?', which would start a query.
+        var path = "/" + segment.Get.Replace("?", "", StringComparison.Ordinal).Replace("%", "", StringComparison.Ordinal);
         var matched = Table.Match(Request("other.org", path))?.Name;
         var expected = path is "/api" or "/api/admin" || path.StartsWith("/api/", StringComparison.Ordinal)
             ? (path == "/api/admin" || path.StartsWith("/api/admin/", StringComparison.Ordinal) ? "api-admin" : "api")
