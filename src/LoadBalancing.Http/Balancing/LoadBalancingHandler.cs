@@ -56,6 +56,7 @@ internal sealed partial class LoadBalancingHandler : DelegatingHandler
         var pick = service.Balancer.Pick(in context);
         if (!pick.HasEndpoint)
         {
+            _registry.Metrics.NoEndpoint(service.Name);
             throw NoEndpoint(service);
         }
 
@@ -81,10 +82,12 @@ internal sealed partial class LoadBalancingHandler : DelegatingHandler
             catch (Exception e)
             {
                 pick.Complete(success: false, _time.GetElapsedTime(started));
+                _registry.Metrics.Attempt(service.Name, "error");
                 var unsent = RetryRules.IsUnsent(e);
                 if (attempt < service.MaxAttempts && (unsent || RetryRules.CanResend(request))
                     && TryPickAnother(service, endpoint, ref tried, attempt, out pick))
                 {
+                    _registry.Metrics.Retry(service.Name, unsent ? "connect_failure" : "error");
                     Log.Retrying(_logger, service.Name, endpoint, unsent ? "connect failure" : e.GetType().Name, attempt);
                     attempt++;
                     continue;
@@ -94,10 +97,13 @@ internal sealed partial class LoadBalancingHandler : DelegatingHandler
             }
 
             var status = (int)response.StatusCode;
-            pick.Complete(success: !RetryRules.IsFailure(response.StatusCode), _time.GetElapsedTime(started));
+            var succeeded = !RetryRules.IsFailure(response.StatusCode);
+            pick.Complete(succeeded, _time.GetElapsedTime(started));
+            _registry.Metrics.Attempt(service.Name, succeeded ? "success" : "failure");
             if (attempt < service.MaxAttempts && service.RetryStatusCodes is { } statuses && statuses.Contains(status)
                 && RetryRules.CanResend(request) && TryPickAnother(service, endpoint, ref tried, attempt, out pick))
             {
+                _registry.Metrics.Retry(service.Name, "status");
                 Log.Retrying(_logger, service.Name, endpoint, "HTTP " + status.ToString(System.Globalization.CultureInfo.InvariantCulture), attempt);
                 response.Dispose();
                 attempt++;

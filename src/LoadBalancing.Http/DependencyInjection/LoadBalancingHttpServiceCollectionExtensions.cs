@@ -68,6 +68,7 @@ public static class LoadBalancingHttpServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentException.ThrowIfNullOrWhiteSpace(serviceName);
         services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
         services.TryAddSingleton<HttpServiceRegistry>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<HttpLoadBalancingOptions>, HttpLoadBalancingOptionsValidator>());
         var options = services.AddOptions<HttpLoadBalancingOptions>(serviceName).ValidateOnStart();
@@ -98,6 +99,7 @@ public static class LoadBalancingHttpServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
         services.TryAddSingleton<HttpServiceRegistry>();
         services.Configure<HttpServiceNames>(_ => { });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IServiceEndpointProviderFactory, EndpointSourceProviderFactory>());

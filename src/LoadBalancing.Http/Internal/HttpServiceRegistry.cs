@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Options;
 
 namespace LoadBalancing.Http.Internal;
@@ -15,13 +16,16 @@ internal sealed class HttpServiceRegistry : IDisposable
     private readonly TimeProvider _time;
     private readonly HashSet<string> _names;
 
-    public HttpServiceRegistry(IServiceProvider provider, IOptionsMonitor<HttpLoadBalancingOptions> options, IOptions<HttpServiceNames> names, TimeProvider time)
+    public HttpServiceRegistry(IServiceProvider provider, IOptionsMonitor<HttpLoadBalancingOptions> options, IOptions<HttpServiceNames> names, TimeProvider time, IMeterFactory meters)
     {
         _provider = provider;
         _options = options;
         _time = time;
         _names = new HashSet<string>(names.Value.Names, StringComparer.OrdinalIgnoreCase);
+        Metrics = new HttpLoadBalancingMetrics(meters, Created);
     }
+
+    public HttpLoadBalancingMetrics Metrics { get; }
 
     /// <summary>Overrides the balancers' randomness (for tests).</summary>
     internal Random? Random { get; set; }
@@ -39,6 +43,18 @@ internal sealed class HttpServiceRegistry : IDisposable
         }
 
         return _services.GetOrAdd(name, n => new Lazy<HttpService>(() => Create(n))).Value;
+    }
+
+    /// <summary>The services created so far (a service is created by its first request).</summary>
+    private IEnumerable<HttpService> Created()
+    {
+        foreach (var service in _services.Values)
+        {
+            if (service.IsValueCreated)
+            {
+                yield return service.Value;
+            }
+        }
     }
 
     private HttpService Create(string name)
