@@ -52,4 +52,15 @@ if (args.Length > 0 && args[0] == "gateway-breakdown")
     return;
 }
 
+// `-- client-floor host:port [connections] [seconds] [windows]`: the proxy's upstream connections alone (see UpstreamClientFloor;
+// bench/load/run.sh --floor runs it).
+if (args.Length > 1 && args[0] == "client-floor")
+{
+    var connections = args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 128;
+    var seconds = args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 4;
+    await UpstreamClientFloor.RunAsync(Console.Out, System.Net.IPEndPoint.Parse(args[1]), connections, TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(seconds),
+        args.Length > 4 ? int.Parse(args[4], System.Globalization.CultureInfo.InvariantCulture) : 3).ConfigureAwait(false);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

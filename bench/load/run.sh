@@ -3,8 +3,9 @@
 #   bench/load/run.sh            # full run, under 10 minutes
 #   bench/load/run.sh --quick    # one repetition, pinned, c=128, under 2 minutes
 #   bench/load/run.sh --aot      # ours as a NativeAOT executable (installs clang; publishing adds ~3 minutes)
-#   bench/load/run.sh --floor    # the socket layer's floor: servers that answer without proxying, against the proxies (~4 minutes)
+#   bench/load/run.sh --floor    # the socket layer's floor: servers that answer without proxying, against the proxies, then the proxy's upstream client alone against wrk (~5 minutes)
 #   bench/load/run.sh --soak     # resident memory through 60 s of load: ours, YARP, nginx (~3.5 minutes)
+#   bench/load/run.sh --profile  # perf profile of ours under load, grouped by where the CPU goes (~40 s; --aot for the NativeAOT host)
 #   bench/load/run.sh --grpc     # gRPC unary calls: ours against YARP, a .NET load client (~4 minutes; saved as bench/load/results-grpc.md)
 #   bench/load/run.sh --coldstart  # process start to 90 % of steady req/s: ours NativeAOT and JIT, YARP (~6 minutes with the publish)
 #   bench/load/baseline.sh <commit>   # the same run with ProxyHost built at <commit> beside ours as "base-rr"
@@ -47,8 +48,10 @@ dotnet build -c Release bench/load/peers/YarpHost -v q -nologo >/dev/null
 script=bench/load/run.py
 for arg in "$@"; do
   case "$arg" in
-    --floor) script=bench/load/floor.py; dotnet build -c Release bench/load/floor/FloorServer -v q -nologo >/dev/null ;;
+    --floor) script=bench/load/floor.py; dotnet build -c Release bench/load/floor/FloorServer -v q -nologo >/dev/null
+      dotnet build -c Release bench/LoadBalancing.Benchmarks -v q -nologo >/dev/null ;;
     --soak) script=bench/load/soak.py ;;
+    --profile) script=bench/load/profile.py ;;
     --coldstart) script=bench/load/coldstart.py ;;
     --grpc) script=bench/load/grpc.py
       dotnet build -c Release bench/load/grpc/GrpcBackend -v q -nologo >/dev/null
@@ -71,4 +74,9 @@ if [ $aot -eq 1 ]; then
   exit $?
 fi
 
+if [ "$script" = bench/load/floor.py ]; then
+  # The server side, then the client side (the proxy's upstream connections alone).
+  python3 "$script" "$@"
+  exec python3 bench/load/client_floor.py
+fi
 exec python3 "$script" "$@"
