@@ -1,0 +1,56 @@
+"""bench/load/run.sh --ab: one change's effect on our proxy's requests per CPU-second, as a ratio from one run. Two
+ProxyHosts, "a" and "b", side by side: the same build with different environments (LB_AB_ENV_A, LB_AB_ENV_B: JSON
+objects of environment variables added to the harness's), or b built from another commit (LB_BASELINE_DLL, as
+baseline.sh sets it). Pinned (the proxy on core 0, wrk -c128 and the upstream on core 1), each warmed up for 20 s,
+then PAIRS interleaved pairs of 4 s runs (a b, b a, ...). Short alternating runs let a neighbour's load fall on both
+alike; the median of the per-pair ratios is the answer, and its spread says how far to trust it."""
+import json, os
+from harness import *
+
+PAIRS = int(os.environ.get("LB_AB_PAIRS", "8"))
+DURATION = 4
+WARMUP = 20
+
+env_a = json.loads(os.environ.get("LB_AB_ENV_A", "{}"))
+env_b = json.loads(os.environ.get("LB_AB_ENV_B", "{}"))
+upstreams, _, upstream = start_upstream()
+
+
+def start_variant(name, env, cmd=None):
+    saved = dict(OURS_ENV)
+    OURS_ENV.update(env)
+    try:
+        return start_ours(name, "RoundRobin", upstreams, cmd=cmd)
+    finally:
+        OURS_ENV.clear()
+        OURS_ENV.update(saved)
+
+
+contenders = {"a": dict(zip(("port", "proc"), start_variant("ours-a", env_a))),
+              "b": dict(zip(("port", "proc"), start_variant("ours-b", env_b, ["dotnet", BASELINE_DLL] if BASELINE_DLL else None)))}
+ready(contenders)
+runs = {"a": [], "b": []}
+try:
+    pin(upstream, "1")
+    for c in contenders.values():
+        pin(c["proc"], "0")
+    for c in contenders.values():
+        wrk(c["port"], 128, WARMUP, True)
+    for i in range(PAIRS):
+        for name in (("a", "b") if i % 2 == 0 else ("b", "a")):
+            c = contenders[name]
+            before = cpu_seconds(c["proc"])
+            r = wrk(c["port"], 128, DURATION, True)
+            r["per_cpu"] = r["rps"] * DURATION / max(cpu_seconds(c["proc"]) - before, 1e-9)
+            runs[name].append(r)
+        print(f"pair {i + 1}: a {runs['a'][-1]['per_cpu']:,.0f}  b {runs['b'][-1]['per_cpu']:,.0f} requests per CPU-s  "
+              f"b/a {runs['b'][-1]['per_cpu'] / runs['a'][-1]['per_cpu']:.3f}", flush=True)
+finally:
+    stop_everything()
+
+ratios = [b["per_cpu"] / a["per_cpu"] for a, b in zip(runs["a"], runs["b"])]
+print(f"\n{machine()}\na = {json.dumps(env_a)}; b = {json.dumps(env_b)}{' at ' + BASELINE_DLL if BASELINE_DLL else ''}")
+for name in ("a", "b"):
+    print(f"{name}: {fmt(med([r['per_cpu'] for r in runs[name]]))} requests per CPU-s, p99 {fmt(med([r['p99'] for r in runs[name]]), 2)} ms, "
+          f"non-2xx {sum(r['non2xx'] for r in runs[name])}")
+print(f"b / a, median of {PAIRS} pairs: {fmt(med(ratios), 3)}")
