@@ -1,4 +1,5 @@
 using System.Globalization;
+using LoadBalancing.Hashing;
 using Microsoft.AspNetCore.Http;
 
 namespace LoadBalancing.Yarp.Configuration;
@@ -84,73 +85,22 @@ internal sealed class HashKeySelector
     }
 
     /// <summary>The pick context; without the key, <see cref="PickContext.None"/> (hash algorithms then pick at random).</summary>
-    public PickContext GetContext(HttpContext context)
+    public PickContext GetContext(HttpContext context) => Source switch
     {
-        switch (Source)
-        {
-            case HashKeySource.Header:
-                {
-                    var values = context.Request.Headers[Name];
-                    return values.Count > 0 && !string.IsNullOrEmpty(values[0])
-                        ? PickContext.ForHash(RequestKey.FromString(values[0]))
-                        : PickContext.None;
-                }
+        HashKeySource.Header => HttpRequestKeys.FromHeader(context.Request, Name),
+        HashKeySource.Cookie => HttpRequestKeys.FromCookie(context.Request, Name),
+        HashKeySource.Query => HttpRequestKeys.FromQuery(context.Request, Name),
+        HashKeySource.Route => FromRouteValue(context.Request, Name),
+        HashKeySource.Path => HttpRequestKeys.FromPath(context.Request),
+        HashKeySource.ClientIp => HttpRequestKeys.FromClientIp(context.Connection),
+        _ => PickContext.None,
+    };
 
-            case HashKeySource.Cookie:
-                foreach (var header in context.Request.Headers.Cookie)
-                {
-                    if (header is not null && RequestKey.TryFromCookie(header, Name, out var key))
-                    {
-                        return PickContext.ForHash(key);
-                    }
-                }
-
-                return PickContext.None;
-
-            case HashKeySource.Query:
-                return TryFindQueryValue(context.Request.QueryString.Value, Name, out var value)
-                    ? PickContext.ForHash(RequestKey.FromString(value))
-                    : PickContext.None;
-
-            case HashKeySource.Route:
-                return context.Request.RouteValues.TryGetValue(Name, out var routeValue) && routeValue is not null
-                    ? PickContext.ForHash(routeValue is string s ? RequestKey.FromString(s) : RequestKey.FromString(Convert.ToString(routeValue, CultureInfo.InvariantCulture)))
-                    : PickContext.None;
-
-            case HashKeySource.Path:
-                return PickContext.ForHash(RequestKey.FromString(context.Request.Path.Value ?? "/"));
-
-            case HashKeySource.ClientIp:
-                return context.Connection.RemoteIpAddress is { } ip
-                    ? PickContext.ForHash(RequestKey.FromAddress(ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip))
-                    : PickContext.None;
-
-            default:
-                return PickContext.None;
-        }
-    }
-
-    /// <summary>Finds <c>name=value</c> in a raw query string; the value is hashed as sent (still percent-encoded).</summary>
-    internal static bool TryFindQueryValue(ReadOnlySpan<char> query, ReadOnlySpan<char> name, out ReadOnlySpan<char> value)
-    {
-        if (!query.IsEmpty && query[0] == '?')
-        {
-            query = query[1..];
-        }
-
-        foreach (var range in query.Split('&'))
-        {
-            var pair = query[range];
-            if (pair.Length > name.Length && pair[name.Length] == '=' && pair.StartsWith(name, StringComparison.Ordinal))
-            {
-                value = pair[(name.Length + 1)..];
-                return !value.IsEmpty;
-            }
-        }
-
-        value = default;
-        return false;
-    }
+    // Not in src/Shared/Hashing: LoadBalancing.Proxy has no route-value key source.
+    private static PickContext FromRouteValue(HttpRequest request, string name) =>
+        request.RouteValues.TryGetValue(name, out var routeValue) && routeValue is not null
+            ? PickContext.ForHash(routeValue is string s ? RequestKey.FromString(s) : RequestKey.FromString(Convert.ToString(routeValue, CultureInfo.InvariantCulture)))
+            : PickContext.None;
 
     /// <inheritdoc />
     public override string ToString() => Source switch

@@ -1,5 +1,6 @@
 using Grpc.Core;
 using LoadBalancing.Grpc.Tests.Support;
+using LoadBalancing.Proxy.Tests.Support;
 using Microsoft.Extensions.Time.Testing;
 
 namespace LoadBalancing.Grpc.Tests.Resolving;
@@ -56,7 +57,7 @@ public sealed class EndpointSourceResolverTests
             Assert.Equal("a", await channel.WhoAnswersAsync());
         }
 
-        Assert.Equal(0, b.Calls);
+        Assert.Empty(b.Calls);
     }
 
     [Fact]

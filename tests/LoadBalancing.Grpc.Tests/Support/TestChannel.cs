@@ -3,6 +3,7 @@ using Grpc.Net.Client;
 using Grpc.Net.Client.Balancer;
 using Grpc.Net.Client.Configuration;
 using LoadBalancing.Grpc.Internal;
+using LoadBalancing.Proxy.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace LoadBalancing.Grpc.Tests.Support;
