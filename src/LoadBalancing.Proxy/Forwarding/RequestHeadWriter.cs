@@ -1,7 +1,4 @@
-using System.Buffers;
-using System.Globalization;
 using System.IO.Pipelines;
-using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Primitives;
@@ -46,25 +43,26 @@ internal static class RequestHeadWriter
     private static RequestFraming ExpectsBodyOrNone(HttpRequest request) =>
         HttpMethodRules.ExpectsBody(request.Method) ? RequestFraming.EmptyBody : RequestFraming.None;
 
-    public static void Write(PipeWriter output, HttpContext context, string upstreamAuthority, bool preserveHost, RequestFraming framing, bool upgrade, Routing.ProxyRoute? route = null)
+    public static void Write(PipeWriter pipe, HttpContext context, string upstreamAuthority, bool preserveHost, RequestFraming framing, bool upgrade, Routing.ProxyRoute? route = null)
     {
+        var output = new HeadBuffer(pipe);
         var request = context.Request;
-        Ascii(output, request.Method);
-        Bytes(output, " "u8);
+        output.Ascii(request.Method);
+        output.Write(" "u8);
         if (route?.RewritePath is { } rewrite)
         {
-            WriteRewrittenTarget(output, context, rewrite, route.Path);
+            WriteRewrittenTarget(ref output, context, rewrite, route.Path);
         }
         else
         {
-            WriteTarget(output, context);
+            WriteTarget(ref output, context);
         }
 
-        Bytes(output, " HTTP/1.1\r\nHost: "u8);
+        output.Write(" HTTP/1.1\r\nHost: "u8);
         var host = request.Headers.Host;
         var clientHost = host.Count > 0 ? host[0] : null;
-        Ascii(output, route?.RewriteHost ?? (preserveHost && !string.IsNullOrEmpty(clientHost) ? clientHost : upstreamAuthority));
-        Bytes(output, "\r\n"u8);
+        output.Ascii(route?.RewriteHost ?? (preserveHost && !string.IsNullOrEmpty(clientHost) ? clientHost : upstreamAuthority));
+        output.Write("\r\n"u8);
 
         var headers = request.Headers;
         var connection = headers.Connection;
@@ -75,7 +73,7 @@ internal static class RequestHeadWriter
             {
                 if (upgrade)
                 {
-                    WriteJoined(output, name, header.Value, ", "u8);
+                    WriteJoined(ref output, name, header.Value, ", "u8);
                 }
 
                 continue;
@@ -89,46 +87,47 @@ internal static class RequestHeadWriter
             if (string.Equals(name, HeaderNames.Cookie, StringComparison.OrdinalIgnoreCase))
             {
                 // HTTP/2 may split cookies over several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
-                WriteJoined(output, name, header.Value, "; "u8);
+                WriteJoined(ref output, name, header.Value, "; "u8);
                 continue;
             }
 
             foreach (var value in header.Value)
             {
-                WriteHeader(output, name, value);
+                WriteHeader(ref output, name, value);
             }
         }
 
-        WriteForwarded(output, context, clientHost);
+        WriteForwarded(ref output, context, clientHost);
 
         if (upgrade)
         {
-            Bytes(output, "Connection: Upgrade\r\n"u8);
+            output.Write("Connection: Upgrade\r\n"u8);
         }
 
         switch (framing)
         {
             case RequestFraming.EmptyBody:
-                Bytes(output, "Content-Length: 0\r\n"u8);
+                output.Write("Content-Length: 0\r\n"u8);
                 break;
             case RequestFraming.ContentLength:
-                Bytes(output, "Content-Length: "u8);
-                Number(output, request.ContentLength!.Value);
-                Bytes(output, "\r\n"u8);
+                output.Write("Content-Length: "u8);
+                output.Number(request.ContentLength!.Value);
+                output.Write("\r\n"u8);
                 break;
             case RequestFraming.Chunked:
-                Bytes(output, "Transfer-Encoding: chunked\r\n"u8);
+                output.Write("Transfer-Encoding: chunked\r\n"u8);
                 break;
         }
 
-        Bytes(output, "\r\n"u8);
+        output.Write("\r\n"u8);
+        output.Commit();
     }
 
-    private static void WriteTarget(PipeWriter output, HttpContext context) =>
-        Ascii(output, Routing.RequestTarget.OriginForm(context));
+    private static void WriteTarget(ref HeadBuffer output, HttpContext context) =>
+        output.Ascii(Routing.RequestTarget.OriginForm(context));
 
     /// <summary>The target with the route's new path (written in parts, without building a string) and the query kept.</summary>
-    private static void WriteRewrittenTarget(PipeWriter output, HttpContext context, Routing.PathReplacement rewrite, string prefix)
+    private static void WriteRewrittenTarget(ref HeadBuffer output, HttpContext context, Routing.PathReplacement rewrite, string prefix)
     {
         Routing.RequestTarget.Split(Routing.RequestTarget.OriginForm(context), out var path, out var query);
         if (rewrite.ReplacesPrefix)
@@ -137,17 +136,17 @@ internal static class RequestHeadWriter
         }
 
         rewrite.Apply(path, prefix, out var head, out var rest);
-        Ascii(output, head);
-        Ascii(output, rest);
-        Ascii(output, query);
+        output.Ascii(head);
+        output.Ascii(rest);
+        output.Ascii(query);
     }
 
-    private static void WriteForwarded(PipeWriter output, HttpContext context, string? clientHost)
+    private static void WriteForwarded(ref HeadBuffer output, HttpContext context, string? clientHost)
     {
         var request = context.Request;
 
         // X-Forwarded-For: what earlier proxies said, then the address this proxy saw.
-        Bytes(output, "X-Forwarded-For: "u8);
+        output.Write("X-Forwarded-For: "u8);
         var existing = request.Headers["X-Forwarded-For"];
         var first = true;
         foreach (var value in existing)
@@ -156,10 +155,10 @@ internal static class RequestHeadWriter
             {
                 if (!first)
                 {
-                    Bytes(output, ", "u8);
+                    output.Write(", "u8);
                 }
 
-                Ascii(output, value);
+                output.Ascii(value);
                 first = false;
             }
         }
@@ -168,7 +167,7 @@ internal static class RequestHeadWriter
         {
             if (!first)
             {
-                Bytes(output, ", "u8);
+                output.Write(", "u8);
             }
 
             if (ip.IsIPv4MappedToIPv6)
@@ -179,19 +178,19 @@ internal static class RequestHeadWriter
             Span<char> text = stackalloc char[64];
             if (ip.TryFormat(text, out var written))
             {
-                Ascii(output, text[..written]);
+                output.Ascii(text[..written]);
             }
         }
 
-        Bytes(output, "\r\nX-Forwarded-Proto: "u8);
-        Ascii(output, request.IsHttps ? "https" : "http");
+        output.Write("\r\nX-Forwarded-Proto: "u8);
+        output.Ascii(request.IsHttps ? "https" : "http");
         if (!string.IsNullOrEmpty(clientHost))
         {
-            Bytes(output, "\r\nX-Forwarded-Host: "u8);
-            Ascii(output, clientHost);
+            output.Write("\r\nX-Forwarded-Host: "u8);
+            output.Ascii(clientHost);
         }
 
-        Bytes(output, "\r\n"u8);
+        output.Write("\r\n"u8);
     }
 
     /// <summary>
@@ -245,66 +244,28 @@ internal static class RequestHeadWriter
         return false;
     }
 
-    private static void WriteHeader(PipeWriter output, string name, string? value)
+    private static void WriteHeader(ref HeadBuffer output, string name, string? value)
     {
-        Ascii(output, name);
-        Bytes(output, ": "u8);
-        Value(output, value);
-        Bytes(output, "\r\n"u8);
+        output.Ascii(name);
+        output.Write(": "u8);
+        output.Value(value);
+        output.Write("\r\n"u8);
     }
 
-    private static void WriteJoined(PipeWriter output, string name, StringValues values, ReadOnlySpan<byte> separator)
+    private static void WriteJoined(ref HeadBuffer output, string name, StringValues values, ReadOnlySpan<byte> separator)
     {
-        Ascii(output, name);
-        Bytes(output, ": "u8);
+        output.Ascii(name);
+        output.Write(": "u8);
         for (var i = 0; i < values.Count; i++)
         {
             if (i > 0)
             {
-                Bytes(output, separator);
+                output.Write(separator);
             }
 
-            Value(output, values[i]);
+            output.Value(values[i]);
         }
 
-        Bytes(output, "\r\n"u8);
-    }
-
-    internal static void Bytes(PipeWriter output, ReadOnlySpan<byte> bytes) => output.Write(bytes);
-
-    internal static void Ascii(PipeWriter output, ReadOnlySpan<char> text)
-    {
-        if (text.IsEmpty)
-        {
-            return;
-        }
-
-        // Methods, targets, names and the proxy's own values are ASCII: one byte per char.
-        var span = output.GetSpan(text.Length);
-        var written = Encoding.Latin1.GetBytes(text, span);
-        output.Advance(written);
-    }
-
-    /// <summary>
-    /// A field value, as the bytes it arrived as: Kestrel decodes values as UTF-8 (ASCII being the common case), so
-    /// a value with anything beyond ASCII is encoded back as UTF-8, not narrowed to Latin-1.
-    /// </summary>
-    internal static void Value(PipeWriter output, ReadOnlySpan<char> text)
-    {
-        if (System.Text.Ascii.IsValid(text))
-        {
-            Ascii(output, text);
-            return;
-        }
-
-        var span = output.GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length));
-        output.Advance(Encoding.UTF8.GetBytes(text, span));
-    }
-
-    internal static void Number(PipeWriter output, long value)
-    {
-        var span = output.GetSpan(20);
-        value.TryFormat(span, out var written, default, CultureInfo.InvariantCulture);
-        output.Advance(written);
+        output.Write("\r\n"u8);
     }
 }
