@@ -2,7 +2,7 @@
 ProxyHosts, "a" and "b", side by side: the same build with different environments (LB_AB_ENV_A, LB_AB_ENV_B: JSON
 objects of environment variables added to the harness's), or b built from another commit (LB_BASELINE_DLL, as
 baseline.sh sets it). Pinned (the proxy on core 0, wrk -c128 and the upstream on core 1), each warmed up for 20 s,
-then PAIRS interleaved pairs of 4 s runs (a b, b a, ...). Short alternating runs let a neighbour's load fall on both
+then PAIRS (LB_AB_PAIRS) interleaved pairs of 4 s runs (a b, b a, ...). Short alternating runs let a neighbour's load fall on both
 alike; the median of the per-pair ratios is the answer, and its spread says how far to trust it."""
 import json, os
 from harness import *
@@ -13,7 +13,10 @@ WARMUP = 20
 
 env_a = json.loads(os.environ.get("LB_AB_ENV_A", "{}"))
 env_b = json.loads(os.environ.get("LB_AB_ENV_B", "{}"))
-upstreams, _, upstream = start_upstream()
+upstreams, many_addresses, upstream = start_upstream()
+# LB_AB_ENDPOINTS=1000: both proxies balance over the 1,000-endpoint cluster (each its own loopback address).
+if os.environ.get("LB_AB_ENDPOINTS") == "1000":
+    upstreams = many_addresses
 
 
 def start_variant(name, env, cmd=None):

@@ -165,7 +165,7 @@ internal sealed partial class HttpForwarder
                         var buffer = result.Buffer;
                         anyResponseBytes |= !buffer.IsEmpty;
                         var status = ResponseHeadParser.TryParse(
-                            buffer, options.MaxResponseHeaderBytes, isHead, context.Response, connection.HeaderCache, out exchange.Head, out var end, out invalid);
+                            buffer, options.MaxResponseHeaderBytes, isHead, context.Response, HeaderStringCache.Current, out exchange.Head, out var end, out invalid);
                         if (status == ParseStatus.Incomplete)
                         {
                             connection.Input.AdvanceTo(buffer.Start, buffer.End);

@@ -36,7 +36,7 @@ internal static class ResponseHeadParser
     /// Where to copy end-to-end headers of a final (non-1xx, or 101) response; hop-by-hop headers and
     /// Content-Length (set through <see cref="HttpResponse.ContentLength"/>) are left out.
     /// </param>
-    /// <param name="cache">Header strings of the previous response on the connection.</param>
+    /// <param name="cache">Header strings of the previous response parsed on this thread.</param>
     /// <param name="head">The parsed head.</param>
     /// <param name="end">Where the body starts.</param>
     /// <param name="error">Why the head is invalid.</param>

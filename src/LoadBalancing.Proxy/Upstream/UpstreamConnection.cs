@@ -26,9 +26,6 @@ internal sealed class UpstreamConnection : IAsyncDisposable
     /// </summary>
     public bool ClosedBeforeAnyTlsData => _socket.ClosedBeforeAnyTlsData;
 
-    /// <summary>Header strings of the previous response on this connection, reused when the bytes repeat.</summary>
-    public HeaderStringCache HeaderCache { get; } = new();
-
     /// <summary>When the connection went back into the pool (<see cref="TimeProvider.GetTimestamp"/>).</summary>
     public long IdleSince { get; set; }
 
