@@ -6,13 +6,20 @@ namespace LoadBalancing.Proxy.Tests.Support;
 /// </summary>
 internal static class TestTransport
 {
+    private static ProxyTransport? Chosen =>
+        Enum.TryParse<ProxyTransport>(Environment.GetEnvironmentVariable("LB_TEST_TRANSPORT"), ignoreCase: true, out var transport) ? transport : null;
+
     public static ProxyOptions Apply(ProxyOptions options)
     {
-        if (Enum.TryParse<ProxyTransport>(Environment.GetEnvironmentVariable("LB_TEST_TRANSPORT"), ignoreCase: true, out var transport))
+        if (Chosen is { } transport)
         {
             options.Transport = transport;
         }
 
         return options;
     }
+
+    /// <summary>The same as configuration, for tests that reload it: a reload must not see the transport change.</summary>
+    public static Dictionary<string, string?> Configuration() =>
+        Chosen is { } transport ? new() { ["Proxy:Transport"] = transport.ToString() } : [];
 }
