@@ -8,12 +8,10 @@ using Microsoft.AspNetCore.Http.Features;
 namespace LoadBalancing.Proxy.Transport.EventLoop;
 
 /// <summary>
-/// An accepted TCP connection owned by one <see cref="EpollLoop"/>: the loop receives straight into the input pipe
-/// and flushes it on its own thread (so Kestrel's parser and the application above it run there), and sends what
-/// the application flushes to the output pipe, inline when it flushed on the loop thread, woken through the loop
-/// otherwise. The descriptor is only ever used and closed on the loop thread.
+/// An accepted connection as Kestrel sees it: an <see cref="EpollSocket"/> on the loop that accepted it, and the
+/// features Kestrel's HTTP layer asks a transport for.
 /// </summary>
-internal sealed partial class EpollConnection : ConnectionContext, IEpollHandler,
+internal sealed class EpollConnection : ConnectionContext,
     IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature, IMemoryPoolFeature, IConnectionLifetimeFeature, IConnectionEndPointFeature
 {
     // As Kestrel's socket transport: stop receiving past 1 MiB the application has not read, stop the application
@@ -23,32 +21,18 @@ internal sealed partial class EpollConnection : ConnectionContext, IEpollHandler
 
     private static long s_lastId;
 
-    private readonly EpollLoop _loop;
-    private readonly Pipe _input;
-    private readonly Pipe _output;
+    private readonly EpollSocket _socket;
     private readonly CancellationTokenSource _closed = new();
-    private readonly TaskCompletionSource _sendDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _fd;
-    private ulong _token;
-    private bool _socketClosed;
-    private Exception? _shutdownReason;
     private string? _id;
     private IDictionary<object, object?>? _items;
 
     public EpollConnection(int fd, EpollLoop loop, MemoryPool<byte> pool, EndPoint? local, EndPoint? remote)
     {
-        _fd = fd;
-        _loop = loop;
+        _socket = new EpollSocket(fd, loop, pool, MaxUnread, MaxUnsent, upstream: false, receiveEnded: FireConnectionClosed);
         MemoryPool = pool;
         LocalEndPoint = local;
         RemoteEndPoint = remote;
-
-        // Both pipes continue on the loop thread: the application's reads resume where the loop flushed, its flushes
-        // resume where the loop sent, and a request's work stays on one thread.
-        _input = new Pipe(new PipeOptions(pool, loop.Scheduler, loop.Scheduler, MaxUnread, MaxUnread / 2, useSynchronizationContext: false));
-        _output = new Pipe(new PipeOptions(pool, loop.Scheduler, loop.Scheduler, MaxUnsent, MaxUnsent / 2, useSynchronizationContext: false));
-        Transport = new DuplexPipe(_input.Reader, _output.Writer);
-        _onFlushed = OnFlushed;
+        Transport = new DuplexPipe(new LoopEntryReader(_socket.Input, loop), _socket.Output);
 
         var features = new FeatureCollection();
         features.Set<IConnectionIdFeature>(this);
@@ -84,73 +68,14 @@ internal sealed partial class EpollConnection : ConnectionContext, IEpollHandler
         set => throw new NotSupportedException();
     }
 
-    /// <summary>Registers the descriptor and starts sending; on the loop thread, right after accept.</summary>
+    /// <summary>Registers the descriptor and starts receiving and sending; on the loop thread, right after accept.</summary>
     public void Start()
     {
-        _token = _loop.Register(_fd, EpollNative.EpollIn | EpollNative.EpollOut | EpollNative.EpollRdHup | EpollNative.EpollEt, this);
-        _ = SendLoopAsync();
+        _socket.Register();
+        _socket.Start();
     }
 
-    public void OnEvents(uint events)
-    {
-        if ((events & (EpollNative.EpollIn | EpollNative.EpollRdHup | EpollNative.EpollErr | EpollNative.EpollHup)) != 0)
-        {
-            // With a FIN (or an error) in the same readiness the short-receive shortcut could leave it unseen: no
-            // further edge comes for it. Receive until the kernel says so.
-            _drainFully |= (events & (EpollNative.EpollRdHup | EpollNative.EpollErr | EpollNative.EpollHup)) != 0;
-            Receive();
-        }
-
-        if ((events & (EpollNative.EpollOut | EpollNative.EpollErr | EpollNative.EpollHup)) != 0)
-        {
-            _writable.Signal(!_socketClosed);
-        }
-    }
-
-    public override void Abort(ConnectionAbortedException abortReason)
-    {
-        if (_loop.IsCurrent)
-        {
-            AbortOnLoop(abortReason);
-        }
-        else
-        {
-            _loop.Post(static state =>
-            {
-                var (connection, reason) = ((EpollConnection, ConnectionAbortedException))state!;
-                connection.AbortOnLoop(reason);
-            }, (this, abortReason));
-        }
-    }
-
-    private void AbortOnLoop(ConnectionAbortedException reason)
-    {
-        // As Kestrel's socket transport: shut the socket down (the peer sees a FIN, or a reset when input is left
-        // unread), then stop the send loop; what the application still had unsent is dropped.
-        CloseSocket(reason);
-        if (!_sendDone.Task.IsCompleted)
-        {
-            _output.Reader.CancelPendingRead();
-        }
-    }
-
-    /// <summary>Shuts down and closes the descriptor once; on the loop thread only.</summary>
-    private void CloseSocket(Exception? reason)
-    {
-        if (_socketClosed)
-        {
-            return;
-        }
-
-        _socketClosed = true;
-        _shutdownReason ??= reason ?? new ConnectionAbortedException("The event-loop transport's send loop completed gracefully.");
-        _ = EpollNative.Shutdown(_fd, EpollNative.ShutRdWr);
-        _loop.Unregister(_fd, _token);
-        _ = EpollNative.Close(_fd);
-        _fd = -1;
-        _writable.Signal(false);
-        EndReceive(null);
-    }
+    public override void Abort(ConnectionAbortedException abortReason) => _socket.Abort(abortReason);
 
     private void FireConnectionClosed()
     {
@@ -170,9 +95,7 @@ internal sealed partial class EpollConnection : ConnectionContext, IEpollHandler
 
     public override async ValueTask DisposeAsync()
     {
-        _input.Reader.Complete();
-        _output.Writer.Complete();
-        await _sendDone.Task.ConfigureAwait(false);
+        await _socket.DisposeAsync().ConfigureAwait(false);
         _closed.Dispose();
         await base.DisposeAsync().ConfigureAwait(false);
     }

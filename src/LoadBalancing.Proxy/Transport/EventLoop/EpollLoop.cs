@@ -32,6 +32,7 @@ internal sealed unsafe class EpollLoop
 
     public EpollLoop(int index)
     {
+        Index = index;
         _epoll = EpollNative.EpollCreate1(EpollNative.EpollCloExec);
         _wake = EpollNative.EventFd(0, EpollNative.EfdNonBlock | EpollNative.EfdCloExec);
         if (_epoll < 0 || _wake < 0 || EpollNative.Add(_epoll, _wake, EpollNative.EpollIn, WakeToken) < 0)
@@ -43,6 +44,9 @@ internal sealed unsafe class EpollLoop
         _thread = new Thread(Run) { IsBackground = true, Name = $"epoll loop {index}" };
         _thread.UnsafeStart();
     }
+
+    /// <summary>The loop's place in <see cref="EpollLoopGroup.Loops"/>.</summary>
+    public int Index { get; }
 
     /// <summary>The loop whose thread is running, or null off every loop.</summary>
     public static EpollLoop? Current => t_current;
@@ -62,6 +66,9 @@ internal sealed unsafe class EpollLoop
             _ = EpollNative.Write(_wake, &one, sizeof(ulong));
         }
     }
+
+    /// <summary>Continues on this loop's thread (posted, even from the loop itself).</summary>
+    public LoopAwaitable Yield() => new(this);
 
     /// <summary>Watches <paramref name="fd"/> for <paramref name="events"/>; on the loop thread only. Returns the registration's token.</summary>
     public ulong Register(int fd, uint events, IEpollHandler handler)

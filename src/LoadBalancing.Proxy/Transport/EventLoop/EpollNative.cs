@@ -23,12 +23,14 @@ internal static unsafe partial class EpollNative
     public const int SockCloExec = 0x80000;
     public const int SolSocket = 1;
     public const int SoReuseAddr = 2;
+    public const int SoError = 4;
     public const int SoReusePort = 15;
     public const int IpProtoTcp = 6;
     public const int IpProtoIpv6 = 41;
     public const int Ipv6V6Only = 26;
     public const int TcpNoDelay = 1;
     public const int MsgNoSignal = 0x4000;
+    public const int ShutWr = 1;
     public const int ShutRdWr = 2;
     public const int EfdNonBlock = 0x800;
     public const int EfdCloExec = 0x80000;
@@ -40,6 +42,7 @@ internal static unsafe partial class EpollNative
     public const int EAddrNotAvail = 99;
     public const int EConnAborted = 103;
     public const int EConnReset = 104;
+    public const int EInProgress = 115;
 
     // epoll_event is packed on x86-64 (12 bytes) and naturally aligned elsewhere (16 bytes).
     public static readonly int EventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;

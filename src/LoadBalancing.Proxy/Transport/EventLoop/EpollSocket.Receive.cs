@@ -1,9 +1,8 @@
 using System.IO.Pipelines;
-using Microsoft.AspNetCore.Connections;
 
 namespace LoadBalancing.Proxy.Transport.EventLoop;
 
-internal sealed unsafe partial class EpollConnection
+internal sealed unsafe partial class EpollSocket
 {
     // Kestrel's socket transport asks its pool for at least half a block per receive; so does this one.
     private const int MinReceive = 2048;
@@ -83,9 +82,7 @@ internal sealed unsafe partial class EpollConnection
 
             if (errno != EpollNative.EIntr)
             {
-                EndReceive(errno == EpollNative.EConnReset
-                    ? new ConnectionResetException("The client reset the connection.")
-                    : new ConnectionAbortedException($"Receiving failed: errno {errno}."));
+                EndReceive(Error(errno, "Receiving"));
                 return;
             }
         }
@@ -116,7 +113,7 @@ internal sealed unsafe partial class EpollConnection
         return true;
     }
 
-    /// <summary>Completes the application's input once: clean at a FIN, with the reason when the socket failed or was shut down.</summary>
+    /// <summary>Completes the reader's input once: clean at a FIN, with the reason when the socket failed or was shut down.</summary>
     private void EndReceive(Exception? error)
     {
         if (_receiveDone)
@@ -126,6 +123,6 @@ internal sealed unsafe partial class EpollConnection
 
         _receiveDone = true;
         _input.Writer.Complete(_shutdownReason ?? error);
-        FireConnectionClosed();
+        _receiveEnded?.Invoke();
     }
 }

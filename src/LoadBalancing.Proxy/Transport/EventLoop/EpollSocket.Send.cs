@@ -1,9 +1,8 @@
 using System.Buffers;
-using Microsoft.AspNetCore.Connections;
 
 namespace LoadBalancing.Proxy.Transport.EventLoop;
 
-internal sealed partial class EpollConnection
+internal sealed partial class EpollSocket
 {
     private const int MaxSegments = 16;
 
@@ -48,20 +47,33 @@ internal sealed partial class EpollConnection
                     }
                     else if (errno != EpollNative.EIntr)
                     {
-                        throw errno is EpollNative.EPipe or EpollNative.EConnReset
-                            ? new ConnectionResetException("The client reset the connection.")
-                            : new IOException($"Sending failed: errno {errno}.");
+                        throw Error(errno, "Sending");
                     }
                 }
 
                 reader.AdvanceTo(buffer.Start);
-                if (result.IsCompleted || _socketClosed)
+                if (_socketClosed)
                 {
+                    break;
+                }
+
+                if (result.IsCompleted)
+                {
+                    if (_halfCloseWhenDone)
+                    {
+                        // An upstream whose forwarder finished sending (a tunnel's client is done): pass the FIN on and
+                        // go on receiving until the socket is disposed.
+                        _ = EpollNative.Shutdown(_fd, EpollNative.ShutWr);
+                        reader.Complete();
+                        _sendDone.TrySetResult();
+                        return;
+                    }
+
                     break;
                 }
             }
         }
-        catch (ConnectionResetException ex)
+        catch (Exception ex) when (IsReset(ex))
         {
             error = ex;
         }
