@@ -33,18 +33,21 @@ http {{ access_log off; keepalive_requests 1000000; server {{ listen 127.0.0.1:{
 
 KINDS = {
     "ours-rr": ("proxy", "our ProxyHost, round-robin over the three upstreams"),
+    "ours-ev": ("proxy", "the same on the event-loop transport (Proxy:Transport = EventLoop)"),
     "yarp": ("proxy", "YARP 2.3.0"),
     "nginx": ("proxy", "nginx, 1 worker"),
     "epoll-proxy": ("proxy floor", "one thread on epoll (.NET), request heads passed through as they are, round-robin, pooled upstream connections"),
     "kestrel": ("server", "ASP.NET Core on Kestrel, a request delegate writes the body"),
+    "kestrel-epoll": ("server", "the same on Kestrel over our event-loop transport (epoll thread per core, request inline on it)"),
     "transport": ("server", "Kestrel's socket transport, a connection handler, no HTTP layer"),
     "epoll": ("server", "one thread on epoll, raw recv and send (.NET, no System.Net.Sockets)"),
     "nginx-server": ("server", "nginx answering itself, 1 worker"),
 }
 contenders = {}
-for name, started_at in [("ours-rr", start_ours("ours-rr", "RoundRobin", upstreams)), ("yarp", start_yarp(upstreams)),
+for name, started_at in [("ours-rr", start_ours("ours-rr", "RoundRobin", upstreams)),
+                         ("ours-ev", start_ours("ours-ev", "RoundRobin", upstreams, transport="EventLoop")), ("yarp", start_yarp(upstreams)),
                          ("nginx", start_nginx_proxy(upstreams)), ("epoll-proxy", start_floor("epoll-proxy", "epoll-proxy", ",".join(upstreams))),
-                         ("kestrel", start_floor("kestrel", "kestrel")),
+                         ("kestrel", start_floor("kestrel", "kestrel")), ("kestrel-epoll", start_floor("kestrel-epoll", "kestrel-epoll")),
                          ("transport", start_floor("transport", "transport")), ("epoll", start_floor("epoll", "epoll")),
                          ("nginx-server", start_nginx_server())]:
     contenders[name] = {"port": started_at[0], "proc": started_at[1], "runs": []}

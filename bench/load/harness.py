@@ -179,17 +179,19 @@ _ours_cmd = [OURS_EXE] if OURS_EXE else ["dotnet", os.path.join(ROOT, "samples/P
 BASELINE_DLL = os.environ.get("LB_BASELINE_DLL")
 
 
-def start_ours(name, algorithm, endpoints, extra="", protocols=None, cmd=None):
-    """protocols: the listener's Protocols (e.g. "Http2" for cleartext gRPC clients); Kestrel's default when None."""
+def start_ours(name, algorithm, endpoints, extra="", protocols=None, cmd=None, transport=None):
+    """protocols: the listener's Protocols (e.g. "Http2" for cleartext gRPC clients); Kestrel's default when None.
+    transport: Proxy:Transport ("EventLoop" for the epoll transport, issue 22); Sockets when None."""
     port, admin = free_port(), free_port()
     listener = {"Url": f"http://127.0.0.1:{port}"}
     if protocols:
         listener["Protocols"] = protocols
     path = os.path.join(work, f"proxyhost-{port}.json")
     eps = ", ".join(json.dumps({"Address": e}) for e in endpoints)
+    transport_key = f' "Transport": {json.dumps(transport)},' if transport else ""
     open(path, "w").write(f"""{{ "Logging": {{ "LogLevel": {{ "Default": "Warning" }} }}, "DemoBackends": {{ "Count": 0 }},
   "Proxy": {{ "Listeners": [ {json.dumps(listener)} ], "Admin": {{ "Url": "http://127.0.0.1:{admin}" }},
-    "Routes": [ {{ "Path": "/", "Cluster": "bench" }} ],
+    "Routes": [ {{ "Path": "/", "Cluster": "bench" }} ],{transport_key}
     "Clusters": {{ "bench": {{ "Algorithm": "{algorithm}", "Endpoints": [ {eps} ] {extra} }} }} }} }}""")
     return port, start(name, (cmd or _ours_cmd) + ["--config", path])
 

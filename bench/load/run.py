@@ -5,6 +5,8 @@ import os, sys
 from harness import *
 
 QUICK = "--quick" in sys.argv
+# --eventloop: ours on the event-loop transport (Proxy:Transport = EventLoop) as "ours-ev", beside ours-rr.
+EVENTLOOP = "--eventloop" in sys.argv
 DURATION = 3 if QUICK else 4
 WARMUP = 1
 REPS = 1 if QUICK else 3
@@ -21,6 +23,8 @@ def add(name, started_at, header=None):
 
 
 add("ours-rr", start_ours("ours-rr", "RoundRobin", upstreams))
+if EVENTLOOP:
+    add("ours-ev", start_ours("ours-ev", "RoundRobin", upstreams, transport="EventLoop"))
 add("ours-ewma", start_ours("ours-ewma", "PeakEwma", upstreams))
 add("ours-maglev", start_ours("ours-maglev", "Maglev", upstreams, ', "HashKey": { "Source": "Header", "Name": "X-User" }'), header="X-User: user-42")
 if BASELINE_DLL:
@@ -30,7 +34,7 @@ add("nginx", start_nginx_proxy(upstreams))
 add("haproxy", start_haproxy(upstreams))
 ready(contenders)
 contenders["direct"] = {"port": int(upstreams[0].rsplit(":", 1)[1]), "proc": None, "header": None, "runs": {}, "cpu": {}}
-order = ["direct", "ours-rr", "ours-ewma", "ours-maglev"] + (["base-rr"] if BASELINE_DLL else []) + ["yarp", "nginx", "haproxy"]
+order = ["direct", "ours-rr"] + (["ours-ev"] if EVENTLOOP else []) + ["ours-ewma", "ours-maglev"] + (["base-rr"] if BASELINE_DLL else []) + ["yarp", "nginx", "haproxy"]
 
 def jit_compiled(name):
     return name.startswith("ours") or name in ("base-rr", "yarp")
@@ -67,7 +71,7 @@ try:
     extra_reps = 1 if QUICK else 3
     big = {}
     layout(True)
-    for name in ["ours-rr", "yarp", "nginx", "haproxy"]:
+    for name in ["ours-rr"] + (["ours-ev"] if EVENTLOOP else []) + ["yarp", "nginx", "haproxy"]:
         cont = contenders[name]
         rs = []
         for _ in range(extra_reps):

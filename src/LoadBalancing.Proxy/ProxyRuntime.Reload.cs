@@ -182,6 +182,11 @@ internal sealed partial class ProxyRuntime
             restart.Add($"{ProxyConfiguration.SectionName}:AccessLog changed; restart to apply");
         }
 
+        if (options.Transport != _startup.Transport)
+        {
+            restart.Add($"{ProxyConfiguration.SectionName}:Transport changed; restart to apply");
+        }
+
         if (options.DrainTimeout != _startup.DrainTimeout)
         {
             restart.Add($"{ProxyConfiguration.SectionName}:DrainTimeout changed; restart to apply (shutdown drains for the time set at start; retired clusters already use the new one)");

@@ -204,5 +204,6 @@ internal static class ProxyConfigurationShape
         .Map("Clusters", Cluster, o => o.Clusters)
         .Value("MaxRequestBodySize", Optional(LongNumber), (o, v) => o.MaxRequestBodySize = v)
         .Value("DrainTimeout", Duration, (o, v) => o.DrainTimeout = v)
-        .Object("AccessLog", AccessLog, o => o.AccessLog);
+        .Object("AccessLog", AccessLog, o => o.AccessLog)
+        .Value("Transport", Enum<ProxyTransport>("a transport"), (o, v) => o.Transport = v);
 }

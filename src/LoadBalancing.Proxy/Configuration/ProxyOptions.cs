@@ -32,6 +32,25 @@ public sealed class ProxyOptions
 
     /// <summary>The access log (off unless enabled).</summary>
     public AccessLogOptions AccessLog { get; set; } = new();
+
+    /// <summary>
+    /// The connection layer under Kestrel for the listeners and the admin endpoint. Default
+    /// <see cref="ProxyTransport.Sockets"/>; <see cref="ProxyTransport.EventLoop"/> is an experiment, Linux only.
+    /// </summary>
+    public ProxyTransport Transport { get; set; }
+}
+
+/// <summary>The connection layer the proxy's Kestrel listens with.</summary>
+public enum ProxyTransport
+{
+    /// <summary>Kestrel's own socket transport (System.Net.Sockets).</summary>
+    Sockets,
+
+    /// <summary>
+    /// An event loop per processor on epoll (Linux only, experimental): each connection's receives, sends and the
+    /// request it carries run on its loop's thread.
+    /// </summary>
+    EventLoop,
 }
 
 /// <summary>One address the proxy listens on.</summary>

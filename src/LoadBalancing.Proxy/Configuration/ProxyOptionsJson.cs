@@ -56,6 +56,7 @@ internal static class ProxyOptionsJson
         }
 
         json.WriteString("DrainTimeout", Duration(options.DrainTimeout));
+        json.WriteString("Transport", options.Transport.ToString());
         json.WriteEndObject();
     }
 

@@ -45,6 +45,15 @@ internal static class ProxyOptionsValidation
             errors.Add($"{prefix}:DrainTimeout must not be negative; got {options.DrainTimeout}.");
         }
 
+        if (options.Transport == ProxyTransport.EventLoop && !OperatingSystem.IsLinux())
+        {
+            errors.Add($"{prefix}:Transport: EventLoop runs on Linux only (epoll); use Sockets on {System.Runtime.InteropServices.RuntimeInformation.OSDescription}.");
+        }
+        else if (!Enum.IsDefined(options.Transport))
+        {
+            errors.Add($"{prefix}:Transport must be Sockets or EventLoop; got {options.Transport}.");
+        }
+
         AccessLog.AccessLogFormatter.Validate(options.AccessLog, $"{prefix}:AccessLog", errors);
 
         RouteValidation.Check(options, prefix, errors);

@@ -5,6 +5,8 @@ using System.Security.Cryptography.X509Certificates;
 using LoadBalancing.Proxy;
 using LoadBalancing.Proxy.Forwarding;
 using LoadBalancing.Proxy.Metrics;
+using LoadBalancing.Proxy.Transport.EventLoop;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
@@ -18,7 +20,8 @@ public static class ProxyWebHostBuilderExtensions
     /// <summary>
     /// Makes Kestrel listen where <paramref name="options"/> says (proxy listeners with their HTTP versions
     /// and certificates, and the admin endpoint), and stops it adding its own <c>Server</c> header so the
-    /// upstream's passes through. Content-Length and Connection request fields are checked as Kestrel decodes them
+    /// upstream's passes through. With <see cref="ProxyOptions.Transport"/> <see cref="ProxyTransport.EventLoop"/>, Kestrel
+    /// listens on the proxy's epoll loops instead of its socket transport. Content-Length and Connection request fields are checked as Kestrel decodes them
     /// (a Content-Length that is not a plain number is refused; names a Connection field nominates are kept so the
     /// proxy can remove them), for every endpoint of this Kestrel server.
     /// </summary>
@@ -33,6 +36,11 @@ public static class ProxyWebHostBuilderExtensions
         builder.ConfigureServices(services =>
         {
             services.AddSingleton(listeners);
+            if (options.Transport == ProxyTransport.EventLoop)
+            {
+                // Kestrel tries the transport registered last first; this one takes every IP end point.
+                services.AddSingleton<IConnectionListenerFactory, EventLoopTransportFactory>();
+            }
 
             // After every ConfigureKestrel, so an application's own selector is wrapped, not lost.
             services.AddSingleton<IPostConfigureOptions<KestrelServerOptions>>(sp =>

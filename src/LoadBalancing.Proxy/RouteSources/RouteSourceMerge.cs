@@ -48,6 +48,7 @@ internal static class RouteSourceMerge
             MaxRequestBodySize = configured.MaxRequestBodySize,
             DrainTimeout = configured.DrainTimeout,
             AccessLog = configured.AccessLog,
+            Transport = configured.Transport,
         };
         foreach (var listener in configured.Listeners)
         {

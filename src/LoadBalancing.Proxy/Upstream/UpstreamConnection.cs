@@ -5,14 +5,18 @@ namespace LoadBalancing.Proxy.Upstream;
 /// <summary>One keep-alive HTTP/1.1 connection to an endpoint, read and written through pipes.</summary>
 internal sealed class UpstreamConnection : IAsyncDisposable
 {
-    private readonly UpstreamSocket _socket;
+    private readonly IUpstreamSocket _socket;
     private int _disposed;
 
-    public UpstreamConnection(UpstreamSocket socket, UpstreamPool pool)
+    public UpstreamConnection(IUpstreamSocket socket, UpstreamPool pool, Transport.EventLoop.EpollLoop? loop = null)
     {
         _socket = socket;
         Pool = pool;
+        Loop = loop;
     }
+
+    /// <summary>The event loop the connection lives on, or null for a connection on System.Net.Sockets.</summary>
+    public Transport.EventLoop.EpollLoop? Loop { get; }
 
     public UpstreamPool Pool { get; }
 

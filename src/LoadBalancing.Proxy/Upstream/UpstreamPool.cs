@@ -3,17 +3,21 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using LoadBalancing.Proxy.Metrics;
+using LoadBalancing.Proxy.Transport.EventLoop;
 using LoadBalancing.Proxy.Upstream.Tls;
 
 namespace LoadBalancing.Proxy.Upstream;
 
 /// <summary>
 /// Idle keep-alive connections to one endpoint, most recently used first (so a few hot connections stay
-/// warm and the rest age out), and the connect path for new ones.
+/// warm and the rest age out), and the connect path for new ones. On an event loop's thread (Proxy:Transport =
+/// EventLoop) plaintext connections are opened on that loop and kept apart per loop, so a request taken off a loop
+/// only ever gets a connection living on the same loop.
 /// </summary>
 internal sealed class UpstreamPool : IDisposable
 {
-    private readonly Stack<UpstreamConnection> _idle = new();
+    // [0]: connections on System.Net.Sockets; [1 + n]: connections on event loop n (made when first needed).
+    private readonly Stack<UpstreamConnection>?[] _idle = new Stack<UpstreamConnection>?[1 + Environment.ProcessorCount];
     private readonly MemoryPool<byte> _blocks;
     private readonly TimeProvider _time;
     private readonly ClusterMetrics _metrics;
@@ -60,7 +64,7 @@ internal sealed class UpstreamPool : IDisposable
         {
             lock (_idle)
             {
-                return _idle.Count;
+                return _idle.Sum(s => s?.Count ?? 0);
             }
         }
     }
@@ -69,12 +73,15 @@ internal sealed class UpstreamPool : IDisposable
     public bool TryTake(out UpstreamConnection connection)
     {
         var now = _time.GetTimestamp();
+        // TLS connections are never on a loop (SslStream needs System.Net.Sockets): every thread shares those.
+        var slot = _tls is null ? SlotOf(EpollLoop.Current) : 0;
         while (true)
         {
             lock (_idle)
             {
-                if (!_idle.TryPop(out connection!))
+                if (_idle[slot] is not { } idle || !idle.TryPop(out connection!))
                 {
+                    connection = null!;
                     return false;
                 }
             }
@@ -95,9 +102,10 @@ internal sealed class UpstreamPool : IDisposable
         connection.IdleSince = _time.GetTimestamp();
         lock (_idle)
         {
-            if (!_disposed && _idle.Count < _maxIdle)
+            var idle = _idle[SlotOf(connection.Loop)] ??= new();
+            if (!_disposed && idle.Count < _maxIdle)
             {
-                _idle.Push(connection);
+                idle.Push(connection);
                 return;
             }
         }
@@ -112,6 +120,13 @@ internal sealed class UpstreamPool : IDisposable
     /// </summary>
     public async ValueTask<UpstreamConnection> ConnectAsync(CancellationToken cancellationToken)
     {
+        if (_tls is null && EpollLoop.Current is { } loop && RemoteEndPoint is IPEndPoint endPoint)
+        {
+            var onLoop = await LoopUpstreamSocket.ConnectAsync(loop, endPoint, _blocks, cancellationToken).ConfigureAwait(false);
+            _metrics.ConnectionOpened();
+            return new UpstreamConnection(onLoop, this, loop);
+        }
+
         var socket = RemoteEndPoint is IPEndPoint ip
             ? new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp)
             : new Socket(SocketType.Stream, ProtocolType.Tcp);
@@ -142,38 +157,42 @@ internal sealed class UpstreamPool : IDisposable
         List<UpstreamConnection>? expired = null;
         lock (_idle)
         {
-            if (_idle.Count == 0)
+            foreach (var idle in _idle)
             {
-                return;
-            }
-
-            // The stack's bottom holds the longest idle; rebuild it keeping the fresh ones in order.
-            var keep = new List<UpstreamConnection>(_idle.Count);
-            foreach (var connection in _idle)
-            {
-                if (_time.GetElapsedTime(connection.IdleSince, now) >= _idleTimeout)
+                if (idle is null || idle.Count == 0)
                 {
-                    (expired ??= []).Add(connection);
+                    continue;
                 }
-                else
+
+                // The stack's bottom holds the longest idle; rebuild it keeping the fresh ones in order.
+                var keep = new List<UpstreamConnection>(idle.Count);
+                var before = expired?.Count ?? 0;
+                foreach (var connection in idle)
                 {
-                    keep.Add(connection);
+                    if (_time.GetElapsedTime(connection.IdleSince, now) >= _idleTimeout)
+                    {
+                        (expired ??= []).Add(connection);
+                    }
+                    else
+                    {
+                        keep.Add(connection);
+                    }
                 }
-            }
 
-            if (expired is null)
-            {
-                return;
-            }
+                if ((expired?.Count ?? 0) == before)
+                {
+                    continue;
+                }
 
-            _idle.Clear();
-            for (var i = keep.Count - 1; i >= 0; i--)
-            {
-                _idle.Push(keep[i]);
+                idle.Clear();
+                for (var i = keep.Count - 1; i >= 0; i--)
+                {
+                    idle.Push(keep[i]);
+                }
             }
         }
 
-        foreach (var connection in expired)
+        foreach (var connection in expired ?? [])
         {
             connection.Close();
         }
@@ -181,15 +200,23 @@ internal sealed class UpstreamPool : IDisposable
 
     internal void ConnectionClosed() => _metrics.ConnectionClosed();
 
+    private static int SlotOf(EpollLoop? loop) => loop is null ? 0 : 1 + loop.Index;
+
     public void Dispose()
     {
         Multiplexed?.Dispose();
-        UpstreamConnection[] idle;
+        List<UpstreamConnection> idle = [];
         lock (_idle)
         {
             _disposed = true;
-            idle = _idle.ToArray();
-            _idle.Clear();
+            foreach (var stack in _idle)
+            {
+                if (stack is not null)
+                {
+                    idle.AddRange(stack);
+                    stack.Clear();
+                }
+            }
         }
 
         foreach (var connection in idle)

@@ -13,7 +13,7 @@ namespace LoadBalancing.Proxy.Upstream;
 /// whole 28 KiB block. With TLS the loops read and write an <see cref="SslStream"/> over the socket instead; the
 /// plaintext path pays one null check per receive and per send for it.
 /// </summary>
-internal sealed class UpstreamSocket : IAsyncDisposable
+internal sealed class UpstreamSocket : IUpstreamSocket
 {
     // Back-pressure as Kestrel's transport had it: stop reading past 256 KiB unread, stop the forwarder
     // writing past 64 KiB unsent.

@@ -276,7 +276,8 @@ public sealed class ConfigReloadTests
         }
 
         public IConfiguration Read() =>
-            new ConfigurationBuilder().AddJsonStream(new MemoryStream(File.ReadAllBytes(Path))).Build().GetSection(ProxyConfiguration.SectionName);
+            new ConfigurationBuilder().AddJsonStream(new MemoryStream(File.ReadAllBytes(Path))).AddInMemoryCollection(TestTransport.Configuration())
+                .Build().GetSection(ProxyConfiguration.SectionName);
 
         public Task<TestProxy> StartProxyAsync() => TestProxy.StartAsync(
             ProxyConfiguration.Load(Read()),

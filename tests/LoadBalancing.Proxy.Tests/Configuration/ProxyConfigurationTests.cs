@@ -47,7 +47,22 @@ public sealed class ProxyConfigurationTests
         Assert.Equal("http://127.0.0.1:9901", options.Admin.Url);
     }
 
+    [Fact]
+    public void Transport_DefaultsToSockets_AndBindsEventLoop()
+    {
+        Assert.Equal(ProxyTransport.Sockets, Load().Transport);
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.Equal(ProxyTransport.EventLoop, Load(("Proxy:Transport", "EventLoop")).Transport);
+        }
+        else
+        {
+            Assert.Contains("Proxy:Transport: EventLoop runs on Linux only", Error(("Proxy:Transport", "EventLoop")), StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
+    [InlineData("Proxy:Transport", "Uring", "Proxy:Transport")]
     [InlineData("Proxy:Clusters:web:Algorithm", "Fastest", "Proxy:Clusters:web:Algorithm")]
     [InlineData("Proxy:Clusters:web:MaxAttempts", "three", "Proxy:Clusters:web:MaxAttempts")]
     [InlineData("Proxy:Clusters:web:ConnectTimeout", "soon", "Proxy:Clusters:web:ConnectTimeout")]

@@ -1,4 +1,5 @@
 using System.Net;
+using LoadBalancing.Proxy.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -37,6 +38,7 @@ internal sealed class FuzzProxy : IAsyncDisposable
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        TestTransport.Apply(options);
         builder.Services.AddLoadBalancingProxy(options);
         builder.WebHost.UseLoadBalancingProxyListeners(options);
         var app = builder.Build();

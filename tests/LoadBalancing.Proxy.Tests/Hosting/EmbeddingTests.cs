@@ -235,6 +235,7 @@ public sealed class EmbeddingTests
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             services?.Invoke(builder.Services);
+            TestTransport.Apply(options);
             var proxyBuilder = builder.Services.AddLoadBalancingProxy(options);
             proxy?.Invoke(proxyBuilder);
             builder.WebHost.UseLoadBalancingProxyListeners(options);

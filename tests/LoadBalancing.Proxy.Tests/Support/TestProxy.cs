@@ -66,6 +66,7 @@ internal sealed class TestProxy : IAsyncDisposable
             builder.Services.AddSingleton(time);
         }
 
+        TestTransport.Apply(options);
         var proxy = builder.Services.AddLoadBalancingProxy(options);
         configure?.Invoke(proxy);
         builder.WebHost.UseLoadBalancingProxyListeners(options);

@@ -1,7 +1,9 @@
-// Usage: FloorServer kestrel|transport|epoll <port>
+// Usage: FloorServer kestrel|kestrel-epoll|transport|epoll <port>
 //        FloorServer epoll-proxy <port> <host:port>,<host:port>,...
 //   kestrel    ASP.NET Core on Kestrel: a request delegate writes the body (what a proxy on Kestrel pays per
 //              request before it does any proxying).
+//   kestrel-epoll  the same request delegate on Kestrel over our event-loop transport (LoadBalancing.Proxy's
+//              Transport/EventLoop: one epoll thread per core, connection I/O and the request inline on it).
 //   transport  Kestrel's socket transport with a connection handler and no HTTP layer: finds each request's end
 //              and writes a fixed response.
 //   epoll      one thread, one epoll set, non-blocking recv and send on the raw descriptors: the same work with
@@ -12,7 +14,7 @@ using System.Net;
 using FloorServer;
 using Microsoft.AspNetCore.Connections;
 
-var mode = args.Length >= 2 ? args[0] : throw new ArgumentException("usage: FloorServer kestrel|transport|epoll|epoll-proxy <port> [upstreams]");
+var mode = args.Length >= 2 ? args[0] : throw new ArgumentException("usage: FloorServer kestrel|kestrel-epoll|transport|epoll|epoll-proxy <port> [upstreams]");
 var port = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
 
 if (mode == "epoll-proxy")
@@ -29,6 +31,11 @@ if (mode == "epoll")
 
 var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
+if (mode == "kestrel-epoll")
+{
+    builder.Services.AddSingleton<IConnectionListenerFactory, LoadBalancing.Proxy.Transport.EventLoop.EventLoopTransportFactory>();
+}
+
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     kestrel.AddServerHeader = false;

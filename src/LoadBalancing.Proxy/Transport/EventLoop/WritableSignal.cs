@@ -1,0 +1,36 @@
+using System.Threading.Tasks.Sources;
+
+namespace LoadBalancing.Proxy.Transport.EventLoop;
+
+/// <summary>
+/// What a send that met a full socket buffer awaits: true when the descriptor becomes writable, false when it is
+/// closed. Waited for and signalled on the loop thread only, so the continuation runs inline there.
+/// </summary>
+internal sealed class WritableSignal : IValueTaskSource<bool>
+{
+    private ManualResetValueTaskSourceCore<bool> _core;
+    private bool _waiting;
+
+    public ValueTask<bool> WaitAsync()
+    {
+        _core.Reset();
+        _waiting = true;
+        return new ValueTask<bool>(this, _core.Version);
+    }
+
+    public void Signal(bool writable)
+    {
+        if (_waiting)
+        {
+            _waiting = false;
+            _core.SetResult(writable);
+        }
+    }
+
+    public bool GetResult(short token) => _core.GetResult(token);
+
+    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+}
