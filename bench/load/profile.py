@@ -1,5 +1,5 @@
 """bench/load/run.sh --profile: where our proxy's CPU goes per request. ProxyHost (round-robin over the three nginx
-upstreams) pinned to core 0, wrk -c128 and the upstream on core 1, warmed up for 20 s (JIT: tiered PGO's plateau),
+upstreams) pinned to core 0, wrk -c128 (LB_PROFILE_CONNECTIONS) and the upstream on core 1, warmed up for 20 s (JIT: tiered PGO's plateau),
 then `perf record -g` on the proxy for 8 s under the same load. Prints the requests per CPU-second of the recorded
 window and the proxy's samples grouped by where they run (kernel, our assemblies, Kestrel, pipelines, sockets, the
 runtime, ...) as shares and as microseconds of CPU per request, then the heaviest symbols. The JIT host runs with
@@ -10,6 +10,7 @@ from harness import *
 WARMUP = int(os.environ.get("LB_PROFILE_WARMUP", "20"))
 RECORD = 8
 TOP = int(os.environ.get("LB_PROFILE_TOP", "40"))
+CONNECTIONS = int(os.environ.get("LB_PROFILE_CONNECTIONS", "128"))
 
 # A symbol's group: by the namespace of the type it belongs to (or the module, for native code).
 GROUPS = [
@@ -51,16 +52,19 @@ def group_of(dso, sym):
 def record():
     """Runs the load and the recording; returns perf's report, wrk's rate and the requests per CPU-second."""
     OURS_ENV.update({"DOTNET_PerfMapEnabled": "1", "DOTNET_EnableWriteXorExecute": "0"})
-    upstreams, _, upstream = start_upstream()
-    port, proc = start_ours("ours-rr", "RoundRobin", upstreams)
+    upstreams, many_addresses, upstream = start_upstream()
+    # LB_PROFILE_ENDPOINTS=1000: the cluster of 1,000 endpoints (each its own loopback address) instead of 3.
+    # LB_PROFILE_TRANSPORT=EventLoop: the proxy on the event-loop transport.
+    port, proc = start_ours("ours-rr", "RoundRobin", many_addresses if os.environ.get("LB_PROFILE_ENDPOINTS") == "1000" else upstreams,
+                            transport=os.environ.get("LB_PROFILE_TRANSPORT"))
     ready({"ours-rr": {"port": port, "proc": proc}})
     # LB_PROFILE_DATA keeps the recording for a closer look (perf report -i FILE; or profile.py --report FILE RATE).
     data = os.environ.get("LB_PROFILE_DATA") or os.path.join(work, "perf.data")
     try:
         pin(upstream, "1")
         pin(proc, "0")
-        wrk(port, 128, WARMUP, True)
-        load = wrk_start(port, 128, RECORD + 2, True)
+        wrk(port, CONNECTIONS, WARMUP, True)
+        load = wrk_start(port, CONNECTIONS, RECORD + 2, True)
         time.sleep(1)
         cpu0 = cpu_seconds(proc)
         subprocess.run(["perf", "record", "-q", "-F", "2000", "-g", "-o", data, "-p", str(proc.pid), "--", "sleep", str(RECORD)],
