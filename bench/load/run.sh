@@ -5,6 +5,8 @@
 #   bench/load/run.sh --aot      # ours as a NativeAOT executable (installs clang; publishing adds ~3 minutes)
 #   bench/load/run.sh --floor    # the socket layer's floor: servers that answer without proxying, against the proxies (~4 minutes)
 #   bench/load/run.sh --soak     # resident memory through 60 s of load: ours, YARP, nginx (~3.5 minutes)
+#   bench/load/run.sh --soak-minutes 30 [--aot]   # ours alone for 30 minutes of load; the RSS slope after warm-up
+#                                # (--soak-peers: YARP and nginx for as long too)
 #   bench/load/run.sh --grpc     # gRPC unary calls: ours against YARP, a .NET load client (~4 minutes; saved as bench/load/results-grpc.md)
 #   bench/load/run.sh --coldstart  # process start to 90 % of steady req/s: ours NativeAOT and JIT, YARP (~6 minutes with the publish)
 #   bench/load/baseline.sh <commit>   # the same run with ProxyHost built at <commit> beside ours as "base-rr"
@@ -48,7 +50,7 @@ script=bench/load/run.py
 for arg in "$@"; do
   case "$arg" in
     --floor) script=bench/load/floor.py; dotnet build -c Release bench/load/floor/FloorServer -v q -nologo >/dev/null ;;
-    --soak) script=bench/load/soak.py ;;
+    --soak|--soak-minutes|--soak-minutes=*) script=bench/load/soak.py ;;
     --coldstart) script=bench/load/coldstart.py ;;
     --grpc) script=bench/load/grpc.py
       dotnet build -c Release bench/load/grpc/GrpcBackend -v q -nologo >/dev/null
