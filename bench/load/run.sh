@@ -8,6 +8,8 @@
 #   bench/load/run.sh --soak     # resident memory through 60 s of load: ours, YARP, nginx (~3.5 minutes)
 #   bench/load/run.sh --profile  # perf profile of ours under load, grouped by where the CPU goes (~40 s; --aot for the NativeAOT host)
 #   bench/load/run.sh --ab       # a change as a ratio: two ProxyHosts with different environments (LB_AB_ENV_A/B) or b from baseline.sh, 8 interleaved pairs (~2 minutes)
+#   bench/load/run.sh --soak-minutes 30 [--aot]   # ours alone for 30 minutes of load; the RSS slope after warm-up
+#                                # (--soak-peers: YARP and nginx for as long too)
 #   bench/load/run.sh --grpc     # gRPC unary calls: ours against YARP, a .NET load client (~4 minutes; saved as bench/load/results-grpc.md)
 #   bench/load/run.sh --coldstart  # process start to 90 % of steady req/s: ours NativeAOT and JIT, YARP (~6 minutes with the publish)
 #   bench/load/baseline.sh <commit>   # the same run with ProxyHost built at <commit> beside ours as "base-rr"
@@ -52,7 +54,7 @@ for arg in "$@"; do
   case "$arg" in
     --floor) script=bench/load/floor.py; dotnet build -c Release bench/load/floor/FloorServer -v q -nologo >/dev/null
       dotnet build -c Release bench/LoadBalancing.Benchmarks -v q -nologo >/dev/null ;;
-    --soak) script=bench/load/soak.py ;;
+    --soak|--soak-minutes|--soak-minutes=*) script=bench/load/soak.py ;;
     --profile) script=bench/load/profile.py ;;
     --ab) script=bench/load/ab.py ;;
     --coldstart) script=bench/load/coldstart.py ;;
