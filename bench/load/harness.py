@@ -181,7 +181,7 @@ BASELINE_DLL = os.environ.get("LB_BASELINE_DLL")
 
 def start_ours(name, algorithm, endpoints, extra="", protocols=None, cmd=None, transport=None):
     """protocols: the listener's Protocols (e.g. "Http2" for cleartext gRPC clients); Kestrel's default when None.
-    transport: Proxy:Transport ("EventLoop" for the epoll transport, issue 22); Sockets when None."""
+    transport: Proxy:Transport ("EventLoop" for the event-loop transport); Sockets when None."""
     port, admin = free_port(), free_port()
     listener = {"Url": f"http://127.0.0.1:{port}"}
     if protocols:
