@@ -49,7 +49,7 @@ public enum ProxyTransport
     /// <summary>
     /// An event loop per processor on epoll (Linux only, opt-in): each connection's receives, sends and the request it
     /// carries run on its loop's thread, and so do the request's plaintext upstream connections. More requests per CPU
-    /// second than <see cref="Sockets"/>; not the default while some requests can still leave their loop.
+    /// second than <see cref="ProxyTransport.Sockets"/>; not the default while some requests can still leave their loop.
     /// </summary>
     EventLoop,
 }
