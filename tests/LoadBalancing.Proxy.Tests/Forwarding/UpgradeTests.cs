@@ -22,19 +22,7 @@ public sealed class UpgradeTests
                     return;
                 }
 
-                using var socket = await context.WebSockets.AcceptWebSocketAsync();
-                var buffer = new byte[4096];
-                while (true)
-                {
-                    var received = await socket.ReceiveAsync(buffer, context.RequestAborted);
-                    if (received.MessageType == WebSocketMessageType.Close)
-                    {
-                        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", context.RequestAborted);
-                        return;
-                    }
-
-                    await socket.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, context.RequestAborted);
-                }
+                await WebSocketEcho.RunAsync(context);
             },
             app => app.UseWebSockets());
         await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address));

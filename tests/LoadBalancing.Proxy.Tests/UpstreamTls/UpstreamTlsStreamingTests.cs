@@ -67,19 +67,7 @@ public sealed class UpstreamTlsStreamingTests
             "127.0.0.2",
             handler: async context =>
             {
-                using var socket = await context.WebSockets.AcceptWebSocketAsync();
-                var buffer = new byte[4096];
-                while (true)
-                {
-                    var received = await socket.ReceiveAsync(buffer, context.RequestAborted);
-                    if (received.MessageType == WebSocketMessageType.Close)
-                    {
-                        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", context.RequestAborted);
-                        return;
-                    }
-
-                    await socket.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, context.RequestAborted);
-                }
+                await WebSocketEcho.RunAsync(context);
             },
             configure: app => app.UseWebSockets());
         await using var proxy = await TestProxy.StartAsync(Options(pki, backend.Address));
