@@ -5,8 +5,10 @@ namespace LoadBalancing.Algorithms;
 /// <summary>
 /// Peak-EWMA (Finagle, Linkerd): two distinct random endpoints, the cheaper wins, where cost is
 /// the latency estimate (decayed towards zero for the time since its last sample) times
-/// (in-flight + 1), divided by weight. An endpoint without samples costs the default RTT, or the
-/// penalty RTT while it has requests in flight.
+/// (in-flight + 1), divided by weight. An endpoint without samples is assumed as fast as the rival it
+/// is drawn against (never slower than the default RTT), so a new endpoint is tried at once; while
+/// it has a request in flight and still no sample it costs the penalty RTT, so it is tried one
+/// request at a time until it first answers.
 /// </summary>
 internal sealed class PeakEwmaPicker : Picker
 {
@@ -43,7 +45,7 @@ internal sealed class PeakEwmaPicker : Picker
         if (ewmaA == 0 || ewmaB == 0)
         {
             var now = _clock.Now();
-            return Cost(second, now) < Cost(first, now) ? second : first;
+            return Cost(second, first, now) < Cost(first, second, now) ? second : first;
         }
 
         // Both estimates decay towards zero at the same rate from their own stamps, so the current
@@ -67,17 +69,28 @@ internal sealed class PeakEwmaPicker : Picker
         return first ^ ((first ^ second) & -secondWins);
     }
 
-    internal double Cost(int index, uint now)
+    /// <summary>The cost of <paramref name="index"/> now, when drawn against <paramref name="rival"/>.</summary>
+    internal double Cost(int index, int rival, uint now)
     {
         var state = States[index];
         var inFlight = state.InFlight;
         var rtt = PeakEwma.Current(Volatile.Read(ref state.CurrentEwma), _clock, now);
         if (rtt < 0)
         {
-            rtt = inFlight > 0 ? _penaltyMicros : _defaultMicros;
+            rtt = inFlight > 0 ? _penaltyMicros : UntriedRtt(rival, now);
         }
 
         var cost = rtt * (inFlight + 1);
         return _weights is null ? cost : cost / _weights[index];
+    }
+
+    // A fixed guess for an endpoint never tried loses every draw against endpoints answering faster
+    // than the guess, so a new endpoint would wait for the others' estimates to decay below it (tens
+    // of seconds with the defaults) before its first request. Assuming it as fast as its rival
+    // tries it at once; the penalty RTT then holds it to one request until it answers.
+    private double UntriedRtt(int rival, uint now)
+    {
+        var rivalRtt = PeakEwma.Current(Volatile.Read(ref States[rival].CurrentEwma), _clock, now);
+        return rivalRtt < 0 ? _defaultMicros : Math.Min(rivalRtt, _defaultMicros);
     }
 }

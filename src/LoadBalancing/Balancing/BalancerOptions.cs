@@ -180,7 +180,11 @@ public sealed class PeakEwmaOptions
     /// <summary>The decay time τ of the moving average. Default 10 s.</summary>
     public TimeSpan DecayTime { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>The latency assumed for an endpoint with no sample yet. Default 30 ms (Linkerd's).</summary>
+    /// <summary>
+    /// The latency assumed for an endpoint with no sample yet when the endpoint it is drawn against
+    /// has none either; against a sampled endpoint it is assumed as fast as that one, up to this.
+    /// Default 30 ms (Linkerd's).
+    /// </summary>
     public TimeSpan DefaultRtt { get; set; } = TimeSpan.FromMilliseconds(30);
 
     /// <summary>

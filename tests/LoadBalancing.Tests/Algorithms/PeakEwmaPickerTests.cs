@@ -59,8 +59,8 @@ public sealed class PeakEwmaPickerTests
         time.Advance(TimeSpan.FromMilliseconds(sinceMs.Get % 100_000));
 
         var now = clock.Now();
-        var cost0 = picker.Cost(0, now);
-        var cost1 = picker.Cost(1, now);
+        var cost0 = picker.Cost(0, 1, now);
+        var cost1 = picker.Cost(1, 0, now);
         if (Math.Abs(cost0 - cost1) <= 1e-6 * Math.Max(cost0, cost1))
         {
             return true; // a tie within rounding: either answer is right
@@ -103,6 +103,38 @@ public sealed class PeakEwmaPickerTests
 
         silent.Complete(true, TimeSpan.FromMilliseconds(5));
         Assert.Equal(silent.Endpoint, balancer.PickAndComplete(PickContext.None, latency: TimeSpan.FromMilliseconds(5)));
+    }
+
+    [Property(MaxTest = 30)]
+    public bool Pick_NewEndpointAmongFastOnes_IsTriedAtOnceAndOneRequestAtATime(int seed)
+    {
+        // Two endpoints answer in 2 ms, far under the 30 ms default RTT; a third has never been
+        // tried. It must get a request soon, and no second one before its first answer.
+        var time = new FakeTimeProvider();
+        var options = TestEndpoints.Options(LoadBalancingAlgorithm.PeakEwma);
+        var input = PickerBuilder.Input(TestEndpoints.Make(3), options, new Random(seed), time);
+        var picker = new PeakEwmaPicker(input);
+        var clock = input.Clock;
+        PeakEwma.Observe(ref input.States[0].CurrentEwma, 2_000, clock, clock.Now());
+        PeakEwma.Observe(ref input.States[1].CurrentEwma, 2_000, clock, clock.Now());
+
+        var newPicks = 0;
+        for (var i = 0; i < 200; i++)
+        {
+            time.Advance(TimeSpan.FromMilliseconds(1));
+            var pick = picker.Pick(PickContext.None);
+            if (pick == 2)
+            {
+                newPicks++;
+                input.States[2].AddInFlight(); // held: no answer yet
+            }
+            else
+            {
+                PeakEwma.Observe(ref input.States[pick].CurrentEwma, 2_000, clock, clock.Now());
+            }
+        }
+
+        return newPicks == 1;
     }
 
     [Fact]
