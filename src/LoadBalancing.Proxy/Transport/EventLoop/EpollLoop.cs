@@ -67,9 +67,6 @@ internal sealed unsafe class EpollLoop
         }
     }
 
-    /// <summary>Continues on this loop's thread (posted, even from the loop itself).</summary>
-    public LoopAwaitable Yield() => new(this);
-
     /// <summary>Watches <paramref name="fd"/> for <paramref name="events"/>; on the loop thread only. Returns the registration's token.</summary>
     public ulong Register(int fd, uint events, IEpollHandler handler)
     {
