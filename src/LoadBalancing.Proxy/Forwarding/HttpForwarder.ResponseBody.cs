@@ -17,8 +17,9 @@ internal sealed partial class HttpForwarder
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<BodyResult> CopyResponseBodyAsync(PipeReader input, HttpResponse response, ResponseHead head, Exchange exchange, ClusterOptions options)
+    private static async ValueTask<BodyResult> CopyResponseBodyAsync(UpstreamConnection connection, HttpResponse response, ResponseHead head, Exchange exchange, ClusterOptions options)
     {
+        var input = connection.Input;
         var output = response.BodyWriter;
         switch (head.Framing)
         {
@@ -98,7 +99,8 @@ internal sealed partial class HttpForwarder
 
                     if (result.IsCompleted && buffer.End.Equals(result.Buffer.End))
                     {
-                        return BodyResult.Complete;
+                        // The body ends where the connection does, unless the upstream reset it.
+                        return connection.ResetByPeer ? BodyResult.Truncated : BodyResult.Complete;
                     }
                 }
         }

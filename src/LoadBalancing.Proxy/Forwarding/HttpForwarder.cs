@@ -245,7 +245,7 @@ internal sealed partial class HttpForwarder
                         else
                         {
                             // 4b. The response body, then whether the connection can carry another request.
-                            var body = await CopyResponseBodyAsync(connection.Input, context.Response, exchange.Head, exchange, options).ConfigureAwait(false);
+                            var body = await CopyResponseBodyAsync(connection, context.Response, exchange.Head, exchange, options).ConfigureAwait(false);
                             exchange.Last = body switch
                             {
                                 BodyResult.Invalid => AttemptOutcome.Fail(UpstreamError.BadResponse, StatusCodes.Status502BadGateway, "upstream sent an invalid response: broken chunked framing"),

@@ -13,7 +13,7 @@ namespace LoadBalancing.Proxy.Upstream;
 internal sealed class LoopUpstreamSocket : IUpstreamSocket
 {
     // The same back-pressure as UpstreamSocket's.
-    private const int MaxUnread = 256 * 1024;
+    private const int MaxUnread = 128 * 1024;
     private const int MaxUnsent = 64 * 1024;
 
     private readonly EpollSocket _socket;
@@ -26,6 +26,8 @@ internal sealed class LoopUpstreamSocket : IUpstreamSocket
     public PipeWriter Output => _socket.Output;
 
     public bool ClosedBeforeAnyTlsData => false;
+
+    public bool ResetByPeer => _socket.ResetByPeer;
 
     /// <summary>Connects on <paramref name="loop"/>, which must be the calling thread's.</summary>
     public static async ValueTask<LoopUpstreamSocket> ConnectAsync(EpollLoop loop, IPEndPoint endPoint, MemoryPool<byte> pool, CancellationToken cancellationToken) =>

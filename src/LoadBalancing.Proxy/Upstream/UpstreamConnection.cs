@@ -24,6 +24,9 @@ internal sealed class UpstreamConnection : IAsyncDisposable
 
     public PipeWriter Output => _socket.Output;
 
+    /// <inheritdoc cref="IUpstreamSocket.ResetByPeer"/>
+    public bool ResetByPeer => _socket.ResetByPeer;
+
     /// <summary>
     /// A TLS connection on which the upstream never sent application data: when it closes so, the server refused the
     /// session after the handshake (TLS 1.3 checks client certificates then). Read on the failure path only.

@@ -31,6 +31,7 @@ internal sealed class UpstreamSocket : IUpstreamSocket
     private readonly Task _sending;
     private int _disposed;
     private bool _receivedOverTls;
+    private volatile bool _resetByPeer;
 
     public UpstreamSocket(Socket socket, MemoryPool<byte> pool, SslStream? tls = null)
     {
@@ -54,6 +55,9 @@ internal sealed class UpstreamSocket : IUpstreamSocket
 
     /// <summary>Bytes from the upstream; completes when it closes (with the socket error, if any).</summary>
     public PipeReader Input => _input.Reader;
+
+    /// <inheritdoc/>
+    public bool ResetByPeer => _resetByPeer;
 
     /// <summary>Bytes for the upstream, sent by the send loop as each flush arrives.</summary>
     public PipeWriter Output => _output.Writer;
@@ -83,7 +87,10 @@ internal sealed class UpstreamSocket : IUpstreamSocket
 
                 if (received == 0)
                 {
-                    break; // the upstream closed its side
+                    // The upstream closed its side, or reset the connection and the send loop was told first (the
+                    // socket reports a reset once): the connection's state tells them apart.
+                    _resetByPeer |= IsTcpClosed();
+                    break;
                 }
 
                 writer.Advance(received);
@@ -98,8 +105,14 @@ internal sealed class UpstreamSocket : IUpstreamSocket
         {
             // Reset by the upstream (SslStream says so with an IOException, or an AuthenticationException for a TLS
             // alert, passed on as an IOException so the forwarder's handlers see a reset); when we closed it ourselves,
-            // there is no error to report.
+            // there is no error to report. A plain reset ends the input as a FIN does, so that what arrived before it
+            // is still read (ResetByPeer).
             error = Volatile.Read(ref _disposed) != 0 ? null : e is AuthenticationException ? new IOException(e.Message, e) : e;
+            if (error is not null && IsPeerReset(error))
+            {
+                _resetByPeer = true;
+                error = null;
+            }
         }
 
         await writer.CompleteAsync(error).ConfigureAwait(false);
@@ -152,12 +165,37 @@ internal sealed class UpstreamSocket : IUpstreamSocket
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or AuthenticationException)
         {
-            // The forwarder's next flush sees the error, unless the failure is our own close.
+            // The forwarder's next flush sees the error, unless the failure is our own close. A reset seen here may be
+            // the one the receive loop would have reported (the socket reports it once).
             error = Volatile.Read(ref _disposed) != 0 ? null : e is AuthenticationException ? new IOException(e.Message, e) : e;
+            _resetByPeer |= error is not null && IsPeerReset(error);
         }
 
         await reader.CompleteAsync(error).ConfigureAwait(false);
     }
+
+    private bool IsTcpClosed()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        // struct tcp_info begins with the state byte (TCP_CLOSE = 7; a FIN leaves CLOSE_WAIT); the kernel copies as
+        // much of it as asked for.
+        Span<byte> info = stackalloc byte[8];
+        try
+        {
+            return _socket.GetRawSocketOption(6, 11, info) >= 1 && info[0] == 7;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    private static bool IsPeerReset(Exception e) =>
+        (e as SocketException ?? e.InnerException as SocketException)?.SocketErrorCode is SocketError.ConnectionReset;
 
     /// <summary>Closes the socket and waits for both loops to end.</summary>
     public async ValueTask DisposeAsync()

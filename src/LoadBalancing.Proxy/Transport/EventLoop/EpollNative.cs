@@ -29,6 +29,8 @@ internal static unsafe partial class EpollNative
     public const int IpProtoIpv6 = 41;
     public const int Ipv6V6Only = 26;
     public const int TcpNoDelay = 1;
+    public const int TcpInfo = 11;
+    public const byte TcpStateClosed = 7;
     public const int MsgNoSignal = 0x4000;
     public const int ShutWr = 1;
     public const int ShutRdWr = 2;
@@ -123,6 +125,15 @@ internal static unsafe partial class EpollNative
     public static partial int Close(int fd);
 
     public static void SetInt(int fd, int level, int name, int value) => _ = SetSockOpt(fd, level, name, &value, sizeof(int));
+
+    /// <summary>Whether the connection's TCP state is CLOSED: at the end of input, a reset rather than a FIN.</summary>
+    public static bool IsTcpClosed(int fd)
+    {
+        // struct tcp_info begins with the state byte; the kernel copies as much of it as asked for.
+        var info = stackalloc byte[8];
+        var length = 8;
+        return GetSockOpt(fd, IpProtoTcp, TcpInfo, info, &length) == 0 && length >= 1 && info[0] == TcpStateClosed;
+    }
 
     /// <summary>Adds <paramref name="fd"/> to an epoll set with <paramref name="token"/> as its event data.</summary>
     public static int Add(int epoll, int fd, uint events, ulong token)

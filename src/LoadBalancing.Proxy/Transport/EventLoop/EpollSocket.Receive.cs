@@ -69,6 +69,9 @@ internal sealed unsafe partial class EpollSocket
 
             if (received == 0)
             {
+                // A reset the send loop was told of first (the socket reports it once) reads as a FIN here; the
+                // connection's state tells them apart.
+                ResetByPeer |= _upstream && EpollNative.IsTcpClosed(_fd);
                 EndReceive(null);
                 return;
             }
@@ -82,6 +85,14 @@ internal sealed unsafe partial class EpollSocket
 
             if (errno != EpollNative.EIntr)
             {
+                if (_upstream && errno == EpollNative.EConnReset)
+                {
+                    // Ends the input as a FIN would, after what arrived before the reset (IUpstreamSocket.ResetByPeer).
+                    ResetByPeer = true;
+                    EndReceive(null);
+                    return;
+                }
+
                 EndReceive(Error(errno, "Receiving"));
                 return;
             }

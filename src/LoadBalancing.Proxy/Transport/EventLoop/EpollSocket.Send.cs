@@ -18,6 +18,7 @@ internal sealed partial class EpollSocket
         var reader = _output.Reader;
         Exception? error = null;
         Exception? unexpected = null;
+        var keepReceiving = false;
         try
         {
             while (true)
@@ -76,6 +77,12 @@ internal sealed partial class EpollSocket
         catch (Exception ex) when (IsReset(ex))
         {
             error = ex;
+
+            // An upstream that reset the connection may have answered before it did (at once, leaving the request body
+            // unread): its answer is still in the socket, so receiving goes on until it reports the end itself. The
+            // socket reports a reset once, to whichever call comes first, so it is recorded here too.
+            keepReceiving = _upstream;
+            ResetByPeer |= _upstream;
         }
         catch (Exception ex)
         {
@@ -84,7 +91,11 @@ internal sealed partial class EpollSocket
         }
         finally
         {
-            CloseSocket(error);
+            if (!keepReceiving)
+            {
+                CloseSocket(error);
+            }
+
             reader.Complete(unexpected);
             _sendDone.TrySetResult();
         }

@@ -53,6 +53,9 @@ internal sealed partial class EpollSocket : IEpollHandler
     /// <summary>What to send to the peer.</summary>
     public PipeWriter Output => _output.Writer;
 
+    /// <summary>An upstream's: whether the peer reset the connection (its input then ends as at a FIN).</summary>
+    public bool ResetByPeer { get; private set; }
+
     /// <summary>Watches the descriptor, edge-triggered for its whole life; on the loop thread.</summary>
     public void Register()
     {
