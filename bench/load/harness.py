@@ -174,6 +174,11 @@ http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 75s;
 OURS_EXE = os.environ.get("LB_OURS_EXE")
 _ours_cmd = [OURS_EXE] if OURS_EXE else ["dotnet", os.path.join(ROOT, "samples/ProxyHost/bin/Release/net10.0/ProxyHost.dll")]
 
+
+def ours_cmd():
+    """The command that starts ProxyHost (the NativeAOT executable under --aot)."""
+    return list(_ours_cmd)
+
 # LB_BASELINE_DLL: a ProxyHost.dll built from another commit, run as the contender "base-rr" beside ours, so a change's
 # effect is a ratio from one interleaved run (bench/load/baseline.sh builds it).
 BASELINE_DLL = os.environ.get("LB_BASELINE_DLL")

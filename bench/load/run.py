@@ -13,6 +13,8 @@ REPS = 1 if QUICK else 3
 LAYOUTS = ["pinned"] if QUICK else ["unpinned", "pinned"]
 CONCURRENCY = [128] if QUICK else [32, 128]
 
+EV_PINNED = "ours-ev (started on core 0)"
+
 upstreams, many_addresses, upstream = start_upstream()
 contenders = {}
 
@@ -25,6 +27,10 @@ def add(name, started_at, header=None):
 add("ours-rr", start_ours("ours-rr", "RoundRobin", upstreams))
 if EVENTLOOP:
     add("ours-ev", start_ours("ours-ev", "RoundRobin", upstreams, transport="EventLoop"))
+    # A thread-per-core transport sizes itself from the cores it starts with (one loop each). Pinned after start, the
+    # two-loop instance would run both loops on one core, which no deployment does: a container's cpuset is there from
+    # its first instruction. So the pinned rows of ours-ev come from an instance started on core 0 (one loop).
+    add(EV_PINNED, start_ours(EV_PINNED, "RoundRobin", upstreams, transport="EventLoop", cmd=["taskset", "-c", "0"] + ours_cmd()))
 add("ours-ewma", start_ours("ours-ewma", "PeakEwma", upstreams))
 add("ours-maglev", start_ours("ours-maglev", "Maglev", upstreams, ', "HashKey": { "Source": "Header", "Name": "X-User" }'), header="X-User: user-42")
 if BASELINE_DLL:
@@ -35,6 +41,11 @@ add("haproxy", start_haproxy(upstreams))
 ready(contenders)
 contenders["direct"] = {"port": int(upstreams[0].rsplit(":", 1)[1]), "proc": None, "header": None, "runs": {}, "cpu": {}}
 order = ["direct", "ours-rr"] + (["ours-ev"] if EVENTLOOP else []) + ["ours-ewma", "ours-maglev"] + (["base-rr"] if BASELINE_DLL else []) + ["yarp", "nginx", "haproxy"]
+
+def measured(name, pinned):
+    """The process a row's figures come from: ours-ev's pinned rows come from the instance started pinned."""
+    return contenders[EV_PINNED] if name == "ours-ev" and pinned else contenders[name]
+
 
 def jit_compiled(name):
     return name.startswith("ours") or name in ("base-rr", "yarp")
@@ -50,7 +61,7 @@ def layout(pinned):
 try:
     # Warm the .NET proxies up (JIT tiers, pools) before anything is measured; nginx and HAProxy need none, and
     # skipping theirs keeps the full run under ten minutes.
-    for name in order:
+    for name in order + ([EV_PINNED] if EVENTLOOP else []):
         if jit_compiled(name):
             wrk(contenders[name]["port"], 32, 2, False, contenders[name]["header"])
     for rep in range(REPS):
@@ -58,13 +69,13 @@ try:
             layout(lay == "pinned")
             for c in CONCURRENCY:
                 for name in order:
-                    cont = contenders[name]
+                    cont = measured(name, lay == "pinned")
                     if jit_compiled(name):
                         wrk(cont["port"], c, WARMUP, lay == "pinned", cont["header"])
                     before = cpu_seconds(cont["proc"]) if cont["proc"] else 0
                     r = wrk(cont["port"], c, DURATION, lay == "pinned", cont["header"])
                     r["cpu"] = (cpu_seconds(cont["proc"]) - before) if cont["proc"] else float("nan")
-                    cont["runs"].setdefault((lay, c), []).append(r)
+                    contenders[name]["runs"].setdefault((lay, c), []).append(r)
                     print(f"rep {rep + 1} {lay:8} c={c:<3} {name:12} {r['rps']:>9.0f} req/s  p99 {r['p99']:7.2f} ms  cpu {r['cpu']:.2f} s {'NON-2XX ' + str(r['non2xx']) if r['non2xx'] else ''}", flush=True)
 
     # 1 MiB bodies and 1,000 endpoints: pinned, c=32, one run each (three outside --quick).
@@ -72,7 +83,7 @@ try:
     big = {}
     layout(True)
     for name in ["ours-rr"] + (["ours-ev"] if EVENTLOOP else []) + ["yarp", "nginx", "haproxy"]:
-        cont = contenders[name]
+        cont = measured(name, True)
         rs = []
         for _ in range(extra_reps):
             before = cpu_seconds(cont["proc"])
@@ -114,7 +125,7 @@ for lay in LAYOUTS:
             ratio = lambda peer: f"{eff[0] / per_cpu[peer][0]:.2f}×" if name != "direct" and per_cpu[peer][0] == per_cpu[peer][0] else "–"
             lines.append(f"| {name} | {fmt(med([r['rps'] for r in runs]))} | {fmt(med([r['p50'] for r in runs]), 2)} | {fmt(med([r['p99'] for r in runs]), 2)} | "
                          f"{fmt(med([r['cpu'] for r in runs]), 2) if name != 'direct' else '–'} | {fmt(eff) if name != 'direct' else '–'} | {ratio('yarp')} | {ratio('nginx')} | "
-                         f"{peaks.get(name, float('nan')):.1f} | {sum(r['non2xx'] for r in runs)} |" if name != "direct" else
+                         f"{peaks.get(EV_PINNED if name == 'ours-ev' and lay == 'pinned' else name, float('nan')):.1f} | {sum(r['non2xx'] for r in runs)} |" if name != "direct" else
                          f"| direct (no proxy) | {fmt(med([r['rps'] for r in runs]))} | {fmt(med([r['p50'] for r in runs]), 2)} | {fmt(med([r['p99'] for r in runs]), 2)} | – | – | – | – | – | {sum(r['non2xx'] for r in runs)} |")
         lines.append("")
 lines.append("### 1 MiB responses, pinned, c = 32")
