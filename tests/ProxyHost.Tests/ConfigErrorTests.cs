@@ -187,6 +187,31 @@ public sealed class ConfigErrorTests
     }
 
     [Fact]
+    public async Task APortTakenByAnotherEventLoopProxy_IsOneLineNamingTheListener()
+    {
+        // The event-loop transport listens with SO_REUSEPORT; so does this stand-in for another instance of it. Joining
+        // its group would silently take a share of its connections: it must fail as a port in use.
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "the event-loop transport is Linux's");
+        using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        taken.SetRawSocketOption(1, 15, BitConverter.GetBytes(1)); // SOL_SOCKET, SO_REUSEPORT
+        taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        taken.Listen();
+        var port = ((IPEndPoint)taken.LocalEndPoint!).Port;
+
+        var run = await RunAsync($$"""
+            { "Proxy": {
+                "Transport": "EventLoop",
+                "Listeners": [ { "Url": "http://127.0.0.1:{{port}}" } ], "Admin": { "Url": "http://127.0.0.1:0" },
+                "Routes": [ { "Path": "/", "Cluster": "web" } ],
+                "Clusters": { "web": { "Endpoints": [ { "Address": "127.0.0.1:9000" } ] } } } }
+            """);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Equal([$"Proxy:Listeners:0:Url: cannot listen on http://127.0.0.1:{port}: the address is already in use (by another process, or another listener of this one)."], run.ErrorLines);
+        run.AssertNoStackTrace();
+    }
+
+    [Fact]
     public async Task AnAdminEndpointOffLoopback_IsWarnedAbout()
     {
         // The proxy listener's port is taken, so the host stops before it binds the admin endpoint: nothing listens

@@ -37,10 +37,15 @@ internal sealed class EpollListener : IConnectionListener
     {
         var fds = new List<int>(loops.Length);
         var port = endPoint.Port;
+        var address = stackalloc byte[SockAddr.MaxLength];
+        var ipv6 = endPoint.AddressFamily == AddressFamily.InterNetworkV6;
+        if (port != 0)
+        {
+            EnsureFree(endPoint, ipv6, address);
+        }
+
         try
         {
-            var address = stackalloc byte[SockAddr.MaxLength];
-            var ipv6 = endPoint.AddressFamily == AddressFamily.InterNetworkV6;
             foreach (var _ in loops)
             {
                 var fd = EpollNative.Socket(ipv6 ? EpollNative.AfInet6 : EpollNative.AfInet, EpollNative.SockStream | EpollNative.SockNonBlock | EpollNative.SockCloExec, 0);
@@ -79,6 +84,41 @@ internal sealed class EpollListener : IConnectionListener
         }
 
         return new EpollListener(new IPEndPoint(endPoint.Address, port), loops, fds, pool);
+    }
+
+    /// <summary>
+    /// Throws <see cref="AddressInUseException"/> when something listens on <paramref name="endPoint"/> already, even
+    /// with SO_REUSEPORT: the sockets of one group share its connections, so a second proxy of the same user (another
+    /// instance, or another listener of this one on the same port) would silently take a share of them instead of
+    /// failing as any other server does. A socket without SO_REUSEPORT cannot bind beside a listening one.
+    /// </summary>
+    private static unsafe void EnsureFree(IPEndPoint endPoint, bool ipv6, byte* address)
+    {
+        var probe = EpollNative.Socket(ipv6 ? EpollNative.AfInet6 : EpollNative.AfInet, EpollNative.SockStream | EpollNative.SockCloExec, 0);
+        if (probe < 0)
+        {
+            throw new IOException($"socket() failed: errno {EpollNative.Errno}.");
+        }
+
+        try
+        {
+            // SO_REUSEADDR as the listeners have it: a port whose last connections linger in TIME_WAIT is free.
+            EpollNative.SetInt(probe, EpollNative.SolSocket, EpollNative.SoReuseAddr, 1);
+            if (ipv6)
+            {
+                EpollNative.SetInt(probe, EpollNative.IpProtoIpv6, EpollNative.Ipv6V6Only, endPoint.Address.Equals(IPAddress.IPv6Any) ? 0 : 1);
+            }
+
+            var length = SockAddr.Write(endPoint, address);
+            if (EpollNative.Bind(probe, address, length) < 0)
+            {
+                throw SockAddr.BindError(EpollNative.Errno, endPoint);
+            }
+        }
+        finally
+        {
+            _ = EpollNative.Close(probe);
+        }
     }
 
     public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
