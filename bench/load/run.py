@@ -5,7 +5,8 @@ import os, sys
 from harness import *
 
 QUICK = "--quick" in sys.argv
-# --eventloop: ours on the event-loop transport (Proxy:Transport = EventLoop) as "ours-ev", beside ours-rr.
+# --eventloop: ours on the event-loop transport (Proxy:Transport = EventLoop) as "ours-ev" (round-robin), "ours-ev-ewma"
+# and "ours-ev-maglev", beside the socket-transport contenders.
 EVENTLOOP = "--eventloop" in sys.argv
 DURATION = 3 if QUICK else 4
 WARMUP = 1
@@ -13,7 +14,8 @@ REPS = 1 if QUICK else 3
 LAYOUTS = ["pinned"] if QUICK else ["unpinned", "pinned"]
 CONCURRENCY = [128] if QUICK else [32, 128]
 
-EV_PINNED = "ours-ev (started on core 0)"
+# Under --eventloop, each event-loop contender's pinned rows come from a twin started pinned (see below).
+PINNED_TWIN = {}
 
 upstreams, many_addresses, upstream = start_upstream()
 contenders = {}
@@ -25,12 +27,17 @@ def add(name, started_at, header=None):
 
 
 add("ours-rr", start_ours("ours-rr", "RoundRobin", upstreams))
+EV_CONTENDERS = [("ours-ev", "RoundRobin", "", None), ("ours-ev-ewma", "PeakEwma", "", None),
+                 ("ours-ev-maglev", "Maglev", ', "HashKey": { "Source": "Header", "Name": "X-User" }', "X-User: user-42")]
 if EVENTLOOP:
-    add("ours-ev", start_ours("ours-ev", "RoundRobin", upstreams, transport="EventLoop"))
-    # A thread-per-core transport sizes itself from the cores it starts with (one loop each). Pinned after start, the
+    # A thread-per-core transport sizes itself from the cores it starts with (one loop each). Pinned after start, a
     # two-loop instance would run both loops on one core, which no deployment does: a container's cpuset is there from
-    # its first instruction. So the pinned rows of ours-ev come from an instance started on core 0 (one loop).
-    add(EV_PINNED, start_ours(EV_PINNED, "RoundRobin", upstreams, transport="EventLoop", cmd=["taskset", "-c", "0"] + ours_cmd()))
+    # its first instruction. So each event-loop contender's pinned rows come from a twin started on core 0 (one loop).
+    for ev_name, ev_algorithm, ev_extra, ev_header in EV_CONTENDERS:
+        twin = f"{ev_name} (started on core 0)"
+        PINNED_TWIN[ev_name] = twin
+        add(ev_name, start_ours(ev_name, ev_algorithm, upstreams, ev_extra, transport="EventLoop"), header=ev_header)
+        add(twin, start_ours(twin, ev_algorithm, upstreams, ev_extra, transport="EventLoop", cmd=["taskset", "-c", "0"] + ours_cmd()), header=ev_header)
 add("ours-ewma", start_ours("ours-ewma", "PeakEwma", upstreams))
 add("ours-maglev", start_ours("ours-maglev", "Maglev", upstreams, ', "HashKey": { "Source": "Header", "Name": "X-User" }'), header="X-User: user-42")
 if BASELINE_DLL:
@@ -40,11 +47,11 @@ add("nginx", start_nginx_proxy(upstreams))
 add("haproxy", start_haproxy(upstreams))
 ready(contenders)
 contenders["direct"] = {"port": int(upstreams[0].rsplit(":", 1)[1]), "proc": None, "header": None, "runs": {}, "cpu": {}}
-order = ["direct", "ours-rr"] + (["ours-ev"] if EVENTLOOP else []) + ["ours-ewma", "ours-maglev"] + (["base-rr"] if BASELINE_DLL else []) + ["yarp", "nginx", "haproxy"]
+order = ["direct", "ours-rr"] + ([c[0] for c in EV_CONTENDERS] if EVENTLOOP else []) + ["ours-ewma", "ours-maglev"] + (["base-rr"] if BASELINE_DLL else []) + ["yarp", "nginx", "haproxy"]
 
 def measured(name, pinned):
     """The process a row's figures come from: ours-ev's pinned rows come from the instance started pinned."""
-    return contenders[EV_PINNED] if name == "ours-ev" and pinned else contenders[name]
+    return contenders[PINNED_TWIN[name]] if pinned and name in PINNED_TWIN else contenders[name]
 
 
 def jit_compiled(name):
@@ -61,7 +68,7 @@ def layout(pinned):
 try:
     # Warm the .NET proxies up (JIT tiers, pools) before anything is measured; nginx and HAProxy need none, and
     # skipping theirs keeps the full run under ten minutes.
-    for name in order + ([EV_PINNED] if EVENTLOOP else []):
+    for name in order + list(PINNED_TWIN.values()):
         if jit_compiled(name):
             wrk(contenders[name]["port"], 32, 2, False, contenders[name]["header"])
     for rep in range(REPS):
@@ -125,7 +132,7 @@ for lay in LAYOUTS:
             ratio = lambda peer: f"{eff[0] / per_cpu[peer][0]:.2f}×" if name != "direct" and per_cpu[peer][0] == per_cpu[peer][0] else "–"
             lines.append(f"| {name} | {fmt(med([r['rps'] for r in runs]))} | {fmt(med([r['p50'] for r in runs]), 2)} | {fmt(med([r['p99'] for r in runs]), 2)} | "
                          f"{fmt(med([r['cpu'] for r in runs]), 2) if name != 'direct' else '–'} | {fmt(eff) if name != 'direct' else '–'} | {ratio('yarp')} | {ratio('nginx')} | "
-                         f"{peaks.get(EV_PINNED if name == 'ours-ev' and lay == 'pinned' else name, float('nan')):.1f} | {sum(r['non2xx'] for r in runs)} |" if name != "direct" else
+                         f"{peaks.get(PINNED_TWIN.get(name, name) if lay == 'pinned' else name, float('nan')):.1f} | {sum(r['non2xx'] for r in runs)} |" if name != "direct" else
                          f"| direct (no proxy) | {fmt(med([r['rps'] for r in runs]))} | {fmt(med([r['p50'] for r in runs]), 2)} | {fmt(med([r['p99'] for r in runs]), 2)} | – | – | – | – | – | {sum(r['non2xx'] for r in runs)} |")
         lines.append("")
 lines.append("### 1 MiB responses, pinned, c = 32")

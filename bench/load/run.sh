@@ -2,7 +2,8 @@
 # Proxy load benchmark: our ProxyHost against YARP, nginx and HAProxy on this machine, in one run.
 #   bench/load/run.sh            # full run, under 10 minutes
 #   bench/load/run.sh --quick    # one repetition, pinned, c=128, under 2 minutes
-#   bench/load/run.sh --eventloop  # adds "ours-ev": ours on the event-loop transport (Proxy:Transport = EventLoop); combines with --quick
+#   bench/load/run.sh --eventloop  # adds "ours-ev", "ours-ev-ewma", "ours-ev-maglev": ours on the event-loop transport (Proxy:Transport = EventLoop),
+#                                # each pinned row from a twin started on core 0; combines with --quick
 #   bench/load/run.sh --aot      # ours as a NativeAOT executable (installs clang; publishing adds ~3 minutes)
 #   bench/load/run.sh --floor    # the socket layer's floor: servers that answer without proxying, against the proxies, then the proxy's upstream client alone against wrk (~5 minutes)
 #   bench/load/run.sh --soak     # resident memory through 60 s of load: ours, YARP, nginx (~3.5 minutes)
