@@ -156,8 +156,8 @@ def start_upstream():
     os.chmod(os.path.join(work, "www", "1m"), 0o644)
     up_conf = os.path.join(work, "upstream.conf")
     open(up_conf, "w").write(f"""
-worker_processes 1; daemon off; pid {work}/upstream.pid; error_log {work}/upstream.log warn;
-events {{ worker_connections 4096; }}
+worker_processes 1; worker_rlimit_nofile 65536; daemon off; pid {work}/upstream.pid; error_log {work}/upstream.log warn;
+events {{ worker_connections 16384; }}
 http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 75s;
 """ + "".join(f"""  server {{ listen 127.0.0.1:{p} reuseport; location = /1m {{ root {work}/www; }} location / {{ default_type text/plain; return 200 "Hello, World!"; }} }}
 """ for p in up)
