@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using LoadBalancing.Proxy.Transport.EventLoop;
 
 namespace LoadBalancing.Proxy.Upstream;
 
@@ -181,12 +182,11 @@ internal sealed class UpstreamSocket : IUpstreamSocket
             return false;
         }
 
-        // struct tcp_info begins with the state byte (TCP_CLOSE = 7; a FIN leaves CLOSE_WAIT); the kernel copies as
-        // much of it as asked for.
+        // struct tcp_info begins with the state byte (a FIN leaves CLOSE_WAIT); the kernel copies as much of it as asked for.
         Span<byte> info = stackalloc byte[8];
         try
         {
-            return _socket.GetRawSocketOption(6, 11, info) >= 1 && info[0] == 7;
+            return _socket.GetRawSocketOption(EpollNative.IpProtoTcp, EpollNative.TcpInfo, info) >= 1 && info[0] == EpollNative.TcpStateClosed;
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {

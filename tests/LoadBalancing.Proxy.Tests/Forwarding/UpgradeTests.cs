@@ -1,5 +1,4 @@
 using System.Net.WebSockets;
-using System.Text;
 using LoadBalancing.Proxy.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -28,18 +27,7 @@ public sealed class UpgradeTests
         await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address));
         var ct = TestContext.Current.CancellationToken;
 
-        using var client = new ClientWebSocket();
-        await client.ConnectAsync(new Uri($"ws://{proxy.ProxyEndPoint}/chat"), ct);
-        var buffer = new byte[4096];
-        foreach (var message in new[] { "hello", "through", new string('x', 3000) })
-        {
-            await client.SendAsync(Encoding.UTF8.GetBytes(message), WebSocketMessageType.Text, true, ct);
-            var received = await client.ReceiveAsync(buffer, ct);
-            Assert.Equal(message, Encoding.UTF8.GetString(buffer, 0, received.Count));
-        }
-
-        await client.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", ct);
-        Assert.Equal(WebSocketState.Closed, client.State);
+        await WebSocketEcho.AssertRoundTripsAsync(new Uri($"ws://{proxy.ProxyEndPoint}/chat"), "through", ct);
         Assert.Equal("Upgrade", Assert.Single(backend.Requests).Headers["Connection"]);
     }
 

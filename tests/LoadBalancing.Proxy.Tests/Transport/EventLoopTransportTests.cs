@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
 using LoadBalancing.Proxy.Tests.Support;
@@ -191,25 +190,11 @@ public sealed class EventLoopTransportTests
         await using var backend = await TestBackend.StartAsync(
             "ws",
             "127.0.0.2",
-            async context =>
-            {
-                await WebSocketEcho.RunAsync(context);
-            },
+            WebSocketEcho.RunAsync,
             app => app.UseWebSockets());
         await using var proxy = await LoopProxy.StartAsync(backend.Address);
 
-        using var client = new ClientWebSocket();
-        await client.ConnectAsync(new Uri($"ws://{proxy.EndPoint}/chat"), ct);
-        var buffer = new byte[4096];
-        foreach (var message in new[] { "hello", "through", new string('x', 3000) })
-        {
-            await client.SendAsync(Encoding.UTF8.GetBytes(message), WebSocketMessageType.Text, true, ct);
-            var received = await client.ReceiveAsync(buffer, ct);
-            Assert.Equal(message, Encoding.UTF8.GetString(buffer, 0, received.Count));
-        }
-
-        await client.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", ct);
-        Assert.Equal(WebSocketState.Closed, client.State);
+        await WebSocketEcho.AssertRoundTripsAsync(new Uri($"ws://{proxy.EndPoint}/chat"), "through", ct);
     }
 
     [Fact(Timeout = 30_000)]

@@ -1,6 +1,4 @@
-using System.Net.WebSockets;
 using System.Security.Cryptography;
-using System.Text;
 using LoadBalancing.Proxy.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -65,26 +63,12 @@ public sealed class UpstreamTlsStreamingTests
         await using var backend = await TlsBackend.StartAsync(
             pki.Server(Name),
             "127.0.0.2",
-            handler: async context =>
-            {
-                await WebSocketEcho.RunAsync(context);
-            },
+            handler: WebSocketEcho.RunAsync,
             configure: app => app.UseWebSockets());
         await using var proxy = await TestProxy.StartAsync(Options(pki, backend.Address));
         var ct = TestContext.Current.CancellationToken;
 
-        using var client = new ClientWebSocket();
-        await client.ConnectAsync(new Uri($"ws://{proxy.ProxyEndPoint}/chat"), ct);
-        var buffer = new byte[4096];
-        foreach (var message in new[] { "hello", "over tls", new string('x', 3000) })
-        {
-            await client.SendAsync(Encoding.UTF8.GetBytes(message), WebSocketMessageType.Text, true, ct);
-            var received = await client.ReceiveAsync(buffer, ct);
-            Assert.Equal(message, Encoding.UTF8.GetString(buffer, 0, received.Count));
-        }
-
-        await client.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", ct);
-        Assert.Equal(WebSocketState.Closed, client.State);
+        await WebSocketEcho.AssertRoundTripsAsync(new Uri($"ws://{proxy.ProxyEndPoint}/chat"), "over tls", ct);
     }
 
     private static byte[] Pattern(int length)

@@ -48,21 +48,8 @@ internal sealed class EpollListener : IConnectionListener
         {
             foreach (var _ in loops)
             {
-                var fd = EpollNative.Socket(ipv6 ? EpollNative.AfInet6 : EpollNative.AfInet, EpollNative.SockStream | EpollNative.SockNonBlock | EpollNative.SockCloExec, 0);
-                if (fd < 0)
-                {
-                    throw new IOException($"socket() failed: errno {EpollNative.Errno}.");
-                }
-
+                var fd = OpenSocket(endPoint, ipv6, reusePort: true);
                 fds.Add(fd);
-                EpollNative.SetInt(fd, EpollNative.SolSocket, EpollNative.SoReuseAddr, 1);
-                EpollNative.SetInt(fd, EpollNative.SolSocket, EpollNative.SoReusePort, 1);
-                if (ipv6)
-                {
-                    // As Kestrel binds [::]: dual-mode, so IPv4 clients reach it too.
-                    EpollNative.SetInt(fd, EpollNative.IpProtoIpv6, EpollNative.Ipv6V6Only, endPoint.Address.Equals(IPAddress.IPv6Any) ? 0 : 1);
-                }
-
                 var length = SockAddr.Write(new IPEndPoint(endPoint.Address, port), address);
                 if (EpollNative.Bind(fd, address, length) < 0 || EpollNative.Listen(fd, 512) < 0)
                 {
@@ -94,21 +81,9 @@ internal sealed class EpollListener : IConnectionListener
     /// </summary>
     private static unsafe void EnsureFree(IPEndPoint endPoint, bool ipv6, byte* address)
     {
-        var probe = EpollNative.Socket(ipv6 ? EpollNative.AfInet6 : EpollNative.AfInet, EpollNative.SockStream | EpollNative.SockCloExec, 0);
-        if (probe < 0)
-        {
-            throw new IOException($"socket() failed: errno {EpollNative.Errno}.");
-        }
-
+        var probe = OpenSocket(endPoint, ipv6, reusePort: false);
         try
         {
-            // SO_REUSEADDR as the listeners have it: a port whose last connections linger in TIME_WAIT is free.
-            EpollNative.SetInt(probe, EpollNative.SolSocket, EpollNative.SoReuseAddr, 1);
-            if (ipv6)
-            {
-                EpollNative.SetInt(probe, EpollNative.IpProtoIpv6, EpollNative.Ipv6V6Only, endPoint.Address.Equals(IPAddress.IPv6Any) ? 0 : 1);
-            }
-
             var length = SockAddr.Write(endPoint, address);
             if (EpollNative.Bind(probe, address, length) < 0)
             {
@@ -119,6 +94,33 @@ internal sealed class EpollListener : IConnectionListener
         {
             _ = EpollNative.Close(probe);
         }
+    }
+
+    /// <summary>
+    /// A non-blocking TCP socket for <paramref name="endPoint"/>'s family with SO_REUSEADDR (a port whose last
+    /// connections linger in TIME_WAIT is free), and SO_REUSEPORT when it joins the loops' group.
+    /// </summary>
+    private static int OpenSocket(IPEndPoint endPoint, bool ipv6, bool reusePort)
+    {
+        var fd = EpollNative.Socket(ipv6 ? EpollNative.AfInet6 : EpollNative.AfInet, EpollNative.SockStream | EpollNative.SockNonBlock | EpollNative.SockCloExec, 0);
+        if (fd < 0)
+        {
+            throw new IOException($"socket() failed: errno {EpollNative.Errno}.");
+        }
+
+        EpollNative.SetInt(fd, EpollNative.SolSocket, EpollNative.SoReuseAddr, 1);
+        if (reusePort)
+        {
+            EpollNative.SetInt(fd, EpollNative.SolSocket, EpollNative.SoReusePort, 1);
+        }
+
+        if (ipv6)
+        {
+            // As Kestrel binds [::]: dual-mode, so IPv4 clients reach it too.
+            EpollNative.SetInt(fd, EpollNative.IpProtoIpv6, EpollNative.Ipv6V6Only, endPoint.Address.Equals(IPAddress.IPv6Any) ? 0 : 1);
+        }
+
+        return fd;
     }
 
     public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
