@@ -1,7 +1,8 @@
 """bench/load/run.sh --ab: one change's effect on our proxy's requests per CPU-second, as a ratio from one run. Two
 ProxyHosts, "a" and "b", side by side: the same build with different environments (LB_AB_ENV_A, LB_AB_ENV_B: JSON
-objects of environment variables added to the harness's), or b built from another commit (LB_BASELINE_DLL, as
-baseline.sh sets it). Pinned (the proxy on core 0, wrk -c128 and the upstream on core 1), each warmed up for 20 s,
+objects of environment variables added to the harness's), b built from another commit (LB_BASELINE_DLL, as
+baseline.sh sets it), or b another executable (LB_AB_EXE_B, say a NativeAOT host published with other settings; a is
+LB_OURS_EXE when set). Pinned (the proxy on core 0, wrk -c128 and the upstream on core 1), each warmed up for 20 s,
 then PAIRS (LB_AB_PAIRS) interleaved pairs of 4 s runs (a b, b a, ...). Short alternating runs let a neighbour's load fall on both
 alike; the median of the per-pair ratios is the answer, and its spread says how far to trust it."""
 import json, os
@@ -13,6 +14,7 @@ WARMUP = 20
 
 env_a = json.loads(os.environ.get("LB_AB_ENV_A", "{}"))
 env_b = json.loads(os.environ.get("LB_AB_ENV_B", "{}"))
+EXE_B = os.environ.get("LB_AB_EXE_B")
 upstreams, many_addresses, upstream = start_upstream()
 # LB_AB_ENDPOINTS=1000: both proxies balance over the 1,000-endpoint cluster (each its own loopback address).
 if os.environ.get("LB_AB_ENDPOINTS") == "1000":
@@ -30,7 +32,7 @@ def start_variant(name, env, cmd=None):
 
 
 contenders = {"a": dict(zip(("port", "proc"), start_variant("ours-a", env_a))),
-              "b": dict(zip(("port", "proc"), start_variant("ours-b", env_b, ["dotnet", BASELINE_DLL] if BASELINE_DLL else None)))}
+              "b": dict(zip(("port", "proc"), start_variant("ours-b", env_b, [EXE_B] if EXE_B else ["dotnet", BASELINE_DLL] if BASELINE_DLL else None)))}
 ready(contenders)
 runs = {"a": [], "b": []}
 try:
@@ -48,12 +50,13 @@ try:
             runs[name].append(r)
         print(f"pair {i + 1}: a {runs['a'][-1]['per_cpu']:,.0f}  b {runs['b'][-1]['per_cpu']:,.0f} requests per CPU-s  "
               f"b/a {runs['b'][-1]['per_cpu'] / runs['a'][-1]['per_cpu']:.3f}", flush=True)
+    peaks = {name: peak_rss_mib(c["proc"]) for name, c in contenders.items()}
 finally:
     stop_everything()
 
 ratios = [b["per_cpu"] / a["per_cpu"] for a, b in zip(runs["a"], runs["b"])]
-print(f"\n{machine()}\na = {json.dumps(env_a)}; b = {json.dumps(env_b)}{' at ' + BASELINE_DLL if BASELINE_DLL else ''}")
+print(f"\n{machine()}\na = {json.dumps(env_a)}; b = {json.dumps(env_b)}{' at ' + (EXE_B or BASELINE_DLL) if EXE_B or BASELINE_DLL else ''}")
 for name in ("a", "b"):
     print(f"{name}: {fmt(med([r['per_cpu'] for r in runs[name]]))} requests per CPU-s, p99 {fmt(med([r['p99'] for r in runs[name]]), 2)} ms, "
-          f"non-2xx {sum(r['non2xx'] for r in runs[name])}")
+          f"non-2xx {sum(r['non2xx'] for r in runs[name])}, peak RSS {peaks[name]:.1f} MiB")
 print(f"b / a, median of {PAIRS} pairs: {fmt(med(ratios), 3)}")

@@ -32,6 +32,20 @@ echo "Publishing ProxyHost (dotnet publish samples/ProxyHost -c Release: NativeA
 dotnet publish samples/ProxyHost -c Release -o "$work/aot" -v q -nologo 2>&1 | grep -v 'IL2104\|IL3053' || true
 [ -x "$work/aot/ProxyHost" ] || { echo "NativeAOT smoke: publish failed"; exit 1; }
 [ ! -e "$work/aot/ProxyHost.dll" ] || { echo "NativeAOT smoke: FAILED: the default publish made a JIT host (ProxyHost.dll), not a native executable"; exit 1; }
+# The memory layout it ships with (ProxyHost.csproj): type data left in the file mapping, so a position-dependent
+# executable (ELF type EXEC) without the .hydrated section that dehydrated type data is rewritten into at start.
+shape=$(python3 - "$work/aot/ProxyHost" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+e_type, = struct.unpack_from("<H", data, 16)
+shoff, = struct.unpack_from("<Q", data, 0x28)
+shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+strtab_off, = struct.unpack_from("<Q", data, shoff + shstrndx * shentsize + 0x18)
+names = [data[strtab_off + struct.unpack_from("<I", data, shoff + i * shentsize)[0]:].split(b"\0", 1)[0].decode() for i in range(shnum)]
+print("EXEC" if e_type == 2 else "PIE" if e_type == 3 else f"type {e_type}", "hydrated" if ".hydrated" in names else "undehydrated")
+PY
+)
+[ "$shape" = "EXEC undehydrated" ] || { echo "NativeAOT smoke: FAILED: the executable is '$shape', not the shipped 'EXEC undehydrated' (ProxyHost.csproj)"; exit 1; }
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 upstream=$(free_port)
