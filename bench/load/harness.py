@@ -208,20 +208,22 @@ def start_yarp(upstreams, grpc=False):
     return port, start("yarp", ["dotnet", dll, "--port", str(port), "--upstreams", ",".join(upstreams)] + (["--grpc"] if grpc else []))
 
 
-def start_nginx_proxy(upstreams):
+def start_nginx_proxy(upstreams, keepalive=256, conf_name="nginx-proxy"):
+    """nginx as a proxy. keepalive is its cache of idle upstream connections, shared by all the servers: over 1,000
+    endpoints it must hold one for each, or nginx opens a connection per request where ours reuses one."""
     port = free_port()
-    conf = os.path.join(work, "nginx-proxy.conf")
-    open(conf, "w").write(f"""worker_processes 1; daemon off; pid {work}/proxy.pid; error_log {work}/proxy.log warn;
+    conf = os.path.join(work, f"{conf_name}.conf")
+    open(conf, "w").write(f"""worker_processes 1; worker_rlimit_nofile 16384; daemon off; pid {work}/{conf_name}.pid; error_log {work}/{conf_name}.log warn;
 events {{ worker_connections 8192; }}
-http {{ access_log off; upstream u {{ {" ".join(f"server {u};" for u in upstreams)} keepalive 256; }}
+http {{ access_log off; upstream u {{ {" ".join(f"server {u};" for u in upstreams)} keepalive {keepalive}; }}
   server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering on; }} }} }}
 """)
     return port, start("nginx", ["nginx", "-c", conf])
 
 
-def start_haproxy(upstreams):
+def start_haproxy(upstreams, conf_name="haproxy"):
     port = free_port()
-    conf = os.path.join(work, "haproxy.cfg")
+    conf = os.path.join(work, f"{conf_name}.cfg")
     open(conf, "w").write(f"""global
   nbthread 1
   maxconn 4000
