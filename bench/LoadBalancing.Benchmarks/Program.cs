@@ -53,13 +53,14 @@ if (args.Length > 0 && args[0] == "gateway-breakdown")
 }
 
 // `-- client-floor host:port [connections] [seconds] [windows]`: the proxy's upstream connections alone (see UpstreamClientFloor;
-// bench/load/run.sh --floor runs it).
+// bench/load/run.sh --floor runs it). Windows "stdin": one window per line read (seconds), paused in between.
 if (args.Length > 1 && args[0] == "client-floor")
 {
     var connections = args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 128;
     var seconds = args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 4;
+    var onDemand = args.Length > 4 && args[4] == "stdin";
     await UpstreamClientFloor.RunAsync(Console.Out, System.Net.IPEndPoint.Parse(args[1]), connections, TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(seconds),
-        args.Length > 4 ? int.Parse(args[4], System.Globalization.CultureInfo.InvariantCulture) : 3).ConfigureAwait(false);
+        args.Length > 4 && !onDemand ? int.Parse(args[4], System.Globalization.CultureInfo.InvariantCulture) : 3, onDemand ? Console.In : null).ConfigureAwait(false);
     return;
 }
 

@@ -20,9 +20,12 @@ internal static class UpstreamClientFloor
 
     /// <summary>
     /// Runs <paramref name="connections"/> request loops; after <paramref name="warmUp"/>, prints the requests and CPU of
-    /// each of <paramref name="windows"/> measured windows.
+    /// each of <paramref name="windows"/> measured windows. With <paramref name="commands"/>, the loops pause after the
+    /// warm-up instead, and each line read from it (a number of seconds) runs one window and pauses again: the harness
+    /// measures other processes on the same core between windows (bench/load/floor_paired.py).
     /// </summary>
-    public static async Task RunAsync(TextWriter output, IPEndPoint server, int connections, TimeSpan warmUp, TimeSpan measure, int windows)
+    public static async Task RunAsync(TextWriter output, IPEndPoint server, int connections, TimeSpan warmUp, TimeSpan measure, int windows,
+        TextReader? commands = null)
     {
         var blocks = new PinnedBlockPool();
         var sockets = new UpstreamSocket[connections];
@@ -34,23 +37,33 @@ internal static class UpstreamClientFloor
         }
 
         long requests = 0;
+        var gate = new Gate();
         using var stop = new CancellationTokenSource();
-        var loops = sockets.Select(s => Task.Run(() => LoopAsync(s, () => Interlocked.Increment(ref requests), stop.Token))).ToArray();
+        var loops = sockets.Select(s => Task.Run(() => LoopAsync(s, () => Interlocked.Increment(ref requests), gate, stop.Token))).ToArray();
 
         await Task.Delay(warmUp).ConfigureAwait(false);
-        for (var window = 0; window < windows; window++)
+        if (commands is null)
         {
-            var cpu0 = Environment.CpuUsage.TotalTime;
-            var requests0 = Interlocked.Read(ref requests);
-            var clock = Stopwatch.StartNew();
-            await Task.Delay(measure).ConfigureAwait(false);
-            var cpu = (Environment.CpuUsage.TotalTime - cpu0).TotalSeconds;
-            var done = Interlocked.Read(ref requests) - requests0;
-
-            // One line per window, which the harness parses.
-            output.WriteLine(FormattableString.Invariant($"requests {done} seconds {clock.Elapsed.TotalSeconds:F3} cpu_seconds {cpu:F3}"));
+            for (var window = 0; window < windows; window++)
+            {
+                await MeasureAsync(output, measure, () => Interlocked.Read(ref requests)).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            gate.Close();
+            output.WriteLine("ready");
+            output.Flush();
+            while (await commands.ReadLineAsync().ConfigureAwait(false) is { } line && double.TryParse(line, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
+            {
+                gate.Open();
+                await MeasureAsync(output, TimeSpan.FromSeconds(seconds), () => Interlocked.Read(ref requests)).ConfigureAwait(false);
+                gate.Close();
+                output.Flush();
+            }
         }
 
+        gate.Open();
         await stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(loops).ConfigureAwait(false);
         foreach (var socket in sockets)
@@ -59,12 +72,38 @@ internal static class UpstreamClientFloor
         }
     }
 
-    private static async Task LoopAsync(UpstreamSocket socket, Action counted, CancellationToken stop)
+    private static async Task MeasureAsync(TextWriter output, TimeSpan measure, Func<long> requests)
+    {
+        var cpu0 = Environment.CpuUsage.TotalTime;
+        var requests0 = requests();
+        var clock = Stopwatch.StartNew();
+        await Task.Delay(measure).ConfigureAwait(false);
+        var cpu = (Environment.CpuUsage.TotalTime - cpu0).TotalSeconds;
+        var done = requests() - requests0;
+
+        // One line per window, which the harness parses.
+        output.WriteLine(FormattableString.Invariant($"requests {done} seconds {clock.Elapsed.TotalSeconds:F3} cpu_seconds {cpu:F3}"));
+    }
+
+    /// <summary>Holds the request loops between windows: each finishes its request in flight, then waits.</summary>
+    private sealed class Gate
+    {
+        private volatile TaskCompletionSource? _closed;
+
+        public void Close() => _closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Open() => Interlocked.Exchange(ref _closed, null)?.TrySetResult();
+
+        public Task WaitAsync() => _closed?.Task ?? Task.CompletedTask;
+    }
+
+    private static async Task LoopAsync(UpstreamSocket socket, Action counted, Gate gate, CancellationToken stop)
     {
         try
         {
             while (!stop.IsCancellationRequested)
             {
+                await gate.WaitAsync().ConfigureAwait(false);
                 socket.Output.Write(Request);
                 await socket.Output.FlushAsync(stop).ConfigureAwait(false);
                 while (true)

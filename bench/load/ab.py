@@ -15,6 +15,8 @@ WARMUP = 20
 env_a = json.loads(os.environ.get("LB_AB_ENV_A", "{}"))
 env_b = json.loads(os.environ.get("LB_AB_ENV_B", "{}"))
 EXE_B = os.environ.get("LB_AB_EXE_B")
+# LB_AB_TRANSPORT=EventLoop: both on the event-loop transport (give both DOTNET_PROCESSOR_COUNT=1 for one loop each).
+TRANSPORT = os.environ.get("LB_AB_TRANSPORT")
 upstreams, many_addresses, upstream = start_upstream()
 # LB_AB_ENDPOINTS=1000: both proxies balance over the 1,000-endpoint cluster (each its own loopback address).
 if os.environ.get("LB_AB_ENDPOINTS") == "1000":
@@ -25,7 +27,7 @@ def start_variant(name, env, cmd=None):
     saved = dict(OURS_ENV)
     OURS_ENV.update(env)
     try:
-        return start_ours(name, "RoundRobin", upstreams, cmd=cmd)
+        return start_ours(name, "RoundRobin", upstreams, cmd=cmd, transport=TRANSPORT)
     finally:
         OURS_ENV.clear()
         OURS_ENV.update(saved)

@@ -6,6 +6,7 @@
 #                                # each pinned row from a twin started on core 0; combines with --quick
 #   bench/load/run.sh --aot      # ours as a NativeAOT executable (installs clang; publishing adds ~3 minutes)
 #   bench/load/run.sh --floor    # the socket layer's floor: servers that answer without proxying, against the proxies, then the proxy's upstream client alone against wrk (~5 minutes)
+#   bench/load/run.sh --floor-paired  # the proxying above that floor from rounds of proxy, server and client measured back to back (~4 minutes)
 #   bench/load/run.sh --soak     # resident memory through 60 s of load: ours, YARP, nginx (~3.5 minutes)
 #   bench/load/run.sh --profile  # perf profile of ours under load, grouped by where the CPU goes (~40 s; --aot for the NativeAOT host)
 #   bench/load/run.sh --ab       # a change as a ratio: two ProxyHosts with different environments (LB_AB_ENV_A/B) or b from baseline.sh, 8 interleaved pairs (~2 minutes)
@@ -54,6 +55,8 @@ script=bench/load/run.py
 for arg in "$@"; do
   case "$arg" in
     --floor) script=bench/load/floor.py; dotnet build -c Release bench/load/floor/FloorServer -v q -nologo >/dev/null
+      dotnet build -c Release bench/LoadBalancing.Benchmarks -v q -nologo >/dev/null ;;
+    --floor-paired) script=bench/load/floor_paired.py; dotnet build -c Release bench/load/floor/FloorServer -v q -nologo >/dev/null
       dotnet build -c Release bench/LoadBalancing.Benchmarks -v q -nologo >/dev/null ;;
     --soak|--soak-minutes|--soak-minutes=*) script=bench/load/soak.py ;;
     --profile) script=bench/load/profile.py ;;
