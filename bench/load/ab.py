@@ -33,8 +33,9 @@ def start_variant(name, env, cmd=None):
         OURS_ENV.update(saved)
 
 
+cmd_b = [EXE_B] if EXE_B else ["dotnet", BASELINE_DLL] if BASELINE_DLL else None
 contenders = {"a": dict(zip(("port", "proc"), start_variant("ours-a", env_a))),
-              "b": dict(zip(("port", "proc"), start_variant("ours-b", env_b, [EXE_B] if EXE_B else ["dotnet", BASELINE_DLL] if BASELINE_DLL else None)))}
+              "b": dict(zip(("port", "proc"), start_variant("ours-b", env_b, cmd_b)))}
 ready(contenders)
 runs = {"a": [], "b": []}
 try:
@@ -57,7 +58,7 @@ finally:
     stop_everything()
 
 ratios = [b["per_cpu"] / a["per_cpu"] for a, b in zip(runs["a"], runs["b"])]
-print(f"\n{machine()}\na = {json.dumps(env_a)}; b = {json.dumps(env_b)}{' at ' + (EXE_B or BASELINE_DLL) if EXE_B or BASELINE_DLL else ''}")
+print(f"\n{machine()}\na = {json.dumps(env_a)}; b = {json.dumps(env_b)}{' at ' + cmd_b[-1] if cmd_b else ''}")
 for name in ("a", "b"):
     print(f"{name}: {fmt(med([r['per_cpu'] for r in runs[name]]))} requests per CPU-s, p99 {fmt(med([r['p99'] for r in runs[name]]), 2)} ms, "
           f"non-2xx {sum(r['non2xx'] for r in runs[name])}, peak RSS {peaks[name]:.1f} MiB")

@@ -9,17 +9,15 @@ from harness import *
 
 DURATION = 4
 REPS = 3
-bench_dll = os.path.join(ROOT, "bench/LoadBalancing.Benchmarks/bin/Release/net10.0/LoadBalancing.Benchmarks.dll")
 
 upstreams, _, upstream = start_upstream()
 results = {"ours-client": [], "wrk": []}
 try:
     pin(upstream, "1")
     # Ours: one process, 20 s of warm-up (tiered PGO's plateau), then REPS windows.
-    client = subprocess.run(["taskset", "-c", "0", "dotnet", bench_dll, "client-floor", upstreams[0], "128", str(DURATION), str(REPS)],
+    client = subprocess.run(["taskset", "-c", "0", "dotnet", BENCH_DLL, "client-floor", upstreams[0], "128", str(DURATION), str(REPS)],
                             capture_output=True, text=True, env={**os.environ, **OURS_ENV}, timeout=120)
-    for m in re.finditer(r"requests (\d+) seconds ([\d.]+) cpu_seconds ([\d.]+)", client.stdout):
-        results["ours-client"].append({"rps": int(m.group(1)) / float(m.group(2)), "per_cpu": int(m.group(1)) / float(m.group(3))})
+    results["ours-client"] = client_windows(client.stdout)
     if not results["ours-client"]:
         raise SystemExit("client-floor printed nothing:\n" + client.stdout + client.stderr[-2000:])
     for _ in range(REPS):

@@ -12,13 +12,6 @@ REPS = 3
 WARMUP_DOTNET = 20
 
 upstreams, _, upstream = start_upstream()
-floor_dll = os.path.join(ROOT, "bench/load/floor/FloorServer/bin/Release/net10.0/FloorServer.dll")
-
-
-def start_floor(name, mode, *extra):
-    port = free_port()
-    # The same runtime settings our proxy runs with (OURS_ENV: inline completions): the floor it stands on.
-    return port, start(name, ["dotnet", floor_dll, mode, str(port), *extra], env=OURS_ENV)
 
 
 def start_nginx_server():

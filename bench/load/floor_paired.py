@@ -6,31 +6,28 @@ floor server, and the proxy's upstream client (`LoadBalancing.Benchmarks client-
 windows), in an order that rotates from round to round; every round gives its own difference
     proxy − (server + client), in µs of CPU per request,
 and the answer is the median of the rounds' differences with their spread. The upstream and wrk run on core 1."""
-import os, re, subprocess, sys
+import os, subprocess
 from harness import *
 
 DURATION = 4
 ROUNDS = int(os.environ.get("LB_FLOOR_ROUNDS", "10"))
 WARMUP_DOTNET = 20
-floor_dll = os.path.join(ROOT, "bench/load/floor/FloorServer/bin/Release/net10.0/FloorServer.dll")
-bench_dll = os.path.join(ROOT, "bench/LoadBalancing.Benchmarks/bin/Release/net10.0/LoadBalancing.Benchmarks.dll")
 
 upstreams, _, upstream = start_upstream()
-kestrel_port = free_port()
-contenders = {"ours-rr": dict(zip(("port", "proc"), start_ours("ours-rr", "RoundRobin", upstreams))),
-              "kestrel": {"port": kestrel_port, "proc": start("kestrel", ["dotnet", floor_dll, "kestrel", str(kestrel_port)], env=OURS_ENV)}}
+contenders = {name: dict(zip(("port", "proc"), started)) for name, started in
+              (("ours-rr", start_ours("ours-rr", "RoundRobin", upstreams)), ("kestrel", start_floor("kestrel", "kestrel")))}
 ready(contenders)
-client = subprocess.Popen(["taskset", "-c", "0", "dotnet", bench_dll, "client-floor", upstreams[0], "128", str(DURATION), "stdin"],
+client = subprocess.Popen(["taskset", "-c", "0", "dotnet", BENCH_DLL, "client-floor", upstreams[0], "128", str(DURATION), "stdin"],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, **OURS_ENV})
 
 
 def client_window():
     client.stdin.write(f"{DURATION}\n")
     client.stdin.flush()
-    m = re.search(r"requests (\d+) seconds ([\d.]+) cpu_seconds ([\d.]+)", client.stdout.readline())
-    if not m:
+    windows = client_windows(client.stdout.readline())
+    if not windows:
         raise SystemExit("client-floor printed no window")
-    return {"rps": int(m.group(1)) / float(m.group(2)), "per_cpu": int(m.group(1)) / float(m.group(3))}
+    return windows[0]
 
 
 def server_window(name):

@@ -252,6 +252,24 @@ def ready(contenders):
             require_alive(name, c["proc"])
 
 
+# --- the floor: servers that answer by themselves, and the proxy's upstream client alone -------------------
+FLOOR_DLL = os.path.join(ROOT, "bench/load/floor/FloorServer/bin/Release/net10.0/FloorServer.dll")
+BENCH_DLL = os.path.join(ROOT, "bench/LoadBalancing.Benchmarks/bin/Release/net10.0/LoadBalancing.Benchmarks.dll")
+
+
+def start_floor(name, mode, *extra):
+    """A FloorServer mode (kestrel, kestrel-epoll, transport, epoll, epoll-proxy) on a free port."""
+    port = free_port()
+    # The same runtime settings our proxy runs with (OURS_ENV: inline completions): the floor it stands on.
+    return port, start(name, ["dotnet", FLOOR_DLL, mode, str(port), *extra], env=OURS_ENV)
+
+
+def client_windows(text):
+    """The windows `LoadBalancing.Benchmarks client-floor` printed, one line each: requests per second and per CPU-second."""
+    return [{"rps": int(m.group(1)) / float(m.group(2)), "per_cpu": int(m.group(1)) / float(m.group(3))}
+            for m in re.finditer(r"requests (\d+) seconds ([\d.]+) cpu_seconds ([\d.]+)", text)]
+
+
 # --- reporting -----------------------------------------------------------------------------------------------
 def med(values):
     values = [v for v in values if v == v]
