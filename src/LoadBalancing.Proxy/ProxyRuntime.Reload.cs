@@ -292,12 +292,20 @@ internal sealed partial class ProxyRuntime
                 endpoints.Publish(clusterOptions.Endpoints.Select(e => e.ToEndpoint()));
             }
 
-            clusters[name] = new ProxyCluster(name, clusterOptions, endpoints, Blocks, Time, Metrics, _clusterLogger, Probers)
+            var created = new ProxyCluster(name, clusterOptions, endpoints, Blocks, Time, Metrics, _clusterLogger, Probers)
             {
                 StalenessBound = stalenessBound,
                 IsStaticSource = resolved is null,
                 AddedByReload = resolved is not null && previous is not null && AddedByReload(endpoints, previous),
             };
+            if (previous is not null && previous.ClustersByName.TryGetValue(name, out var predecessor))
+            {
+                // A cluster rebuilt over the same source keeps its ejections: an endpoint ejected under the old
+                // options must not take traffic again just because, say, the algorithm changed.
+                created.Balancer.InheritOutlierState(predecessor.Balancer);
+            }
+
+            clusters[name] = created;
         }
 
         return new ProxyConfigSnapshot(options, clusters, generation, source, Time.GetUtcNow(), fingerprint, previous);

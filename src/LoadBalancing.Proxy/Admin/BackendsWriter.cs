@@ -302,17 +302,19 @@ internal static class BackendsWriter
             json.WriteNumber("ewmaMilliseconds", Math.Round(ewma.TotalMilliseconds, 3));
         }
 
-        json.WriteNumber("consecutiveFailures", state.ConsecutiveFailures);
-        json.WriteNumber("ejections", state.EjectionCount);
-        var ejectedUntil = state.EjectedUntil;
+        // This cluster's own verdicts: another cluster over the same Service keeps its own.
+        var outlier = cluster.Balancer.GetOutlierState(state);
+        json.WriteNumber("consecutiveFailures", outlier?.ConsecutiveFailures ?? 0);
+        json.WriteNumber("ejections", outlier?.EjectionCount ?? 0);
+        var ejectedUntil = outlier?.EjectedUntil;
         json.WriteBoolean("ejected", ejectedUntil is { } until && until > now);
         WriteTime(json, "ejectedUntil", ejectedUntil);
-        json.WriteNumber("ejectionsTotal", state.TotalEjections);
-        if (state.LastEjected is { } lastEjected)
+        json.WriteNumber("ejectionsTotal", outlier?.TotalEjections ?? 0);
+        if (outlier?.LastEjected is { } lastEjected)
         {
             json.WriteStartObject("lastEjection");
             json.WriteString("at", lastEjected);
-            json.WriteString("reason", state.LastEjectionReason);
+            json.WriteString("reason", outlier.LastEjectionReason);
             json.WriteEndObject();
         }
 
@@ -321,7 +323,7 @@ internal static class BackendsWriter
             WriteHealth(json, checks.Snapshot(state));
         }
 
-        json.WriteString("lastStateChange", state.LastStateChange);
+        json.WriteString("lastStateChange", outlier?.LastStateChange ?? state.FirstSeen);
         json.WriteNumber("idleConnections", cluster.IdleConnections(state));
         WriteTotals(json, cluster.Totals(state));
         if (cluster.LastErrors.TryGetValue(state, out var error))

@@ -89,8 +89,9 @@ internal sealed class ProxyMetrics
 
         // A sum over the endpoints in the list now, so it drops when endpoints leave: an up-down counter to OpenTelemetry,
         // still typed counter on /metrics as it always was. TotalEjections, not the backoff count outlier detection
-        // forgives after good behaviour: a forgiven count would make the sum drop while ejections go on.
-        Observed(Meter.CreateObservableUpDownCounter("lb.cluster.endpoint.ejections", () => PerCluster(runtime.Clusters, static c => c.Source.Current.States.Sum(s => (long)s.TotalEjections)), "{ejection}",
+        // forgives after good behaviour: a forgiven count would make the sum drop while ejections go on. The cluster's own
+        // ejections: another cluster over the same source keeps its own.
+        Observed(Meter.CreateObservableUpDownCounter("lb.cluster.endpoint.ejections", () => PerCluster(runtime.Clusters, static c => c.Source.Current.States.Sum(s => (long)(c.Balancer.GetOutlierState(s)?.TotalEjections ?? 0))), "{ejection}",
             "Ejections of the current endpoints since they appeared."), "lb_cluster_endpoint_ejections", "counter");
         Observed(Meter.CreateObservableGauge("lb.cluster.endpoint_set.version", () => PerCluster(runtime.Clusters, static c => c.Source.Current.Version), null,
             "Version of the endpoint list in use."), "lb_cluster_endpoint_set_version", "gauge");

@@ -13,19 +13,24 @@ internal abstract class Picker
     {
         Endpoints = input.Endpoints;
         States = input.States;
+        Outliers = input.Outliers;
     }
 
     public BackendEndpoint[] Endpoints { get; }
 
     public EndpointState[] States { get; }
 
+    /// <summary>The balancer's outlier record of each endpoint, aligned with <see cref="Endpoints"/>; carried by each pick to its completion.</summary>
+    public OutlierState[] Outliers { get; }
+
     public abstract int Pick(in PickContext context);
 }
 
-/// <summary>What a picker is built from: the usable endpoints, their states and effective weights.</summary>
+/// <summary>What a picker is built from: the usable endpoints, their states, outlier records and effective weights.</summary>
 internal readonly record struct PickerInput(
     BackendEndpoint[] Endpoints,
     EndpointState[] States,
+    OutlierState[] Outliers,
     double[] Weights,
     Random Random,
     BalancerOptions Options,

@@ -18,7 +18,7 @@ public sealed class Balancer : IDisposable
     private readonly Random _random;
     private readonly EwmaClock _clock;
     private readonly LoadCounter? _totalInFlight;
-    private readonly EndpointState? _fallbackState;
+    private readonly OutlierState? _fallback;
     private readonly bool _perThreadRoundRobin;
     private readonly IDisposable _subscription;
     private readonly ITimer _timer;
@@ -26,6 +26,10 @@ public sealed class Balancer : IDisposable
     // Active health as reported through SetHealth, by endpoint state; read and written under the build lock only.
     // Kept per balancer, not on EndpointState: two balancers over one source may check health differently.
     private readonly Dictionary<EndpointState, HealthReport> _health = new(ReferenceEqualityComparer.Instance);
+
+    // Outlier detection's record of each endpoint in the source, by endpoint state; created and dropped under the build
+    // lock as endpoints come and go. Per balancer for the same reason as health: the verdict is the balancer's.
+    private readonly Dictionary<EndpointState, OutlierState> _outliers = new(ReferenceEqualityComparer.Instance);
     private volatile Picker _picker;
     private volatile BalancerStatus _status;
     private bool _disposed;
@@ -59,10 +63,10 @@ public sealed class Balancer : IDisposable
 
         if (options.Fallback is not null)
         {
-            _fallbackState = new EndpointState(_time.GetUtcNow(), initialMember: true);
+            _fallback = new OutlierState(new EndpointState(_time.GetUtcNow(), initialMember: true));
         }
 
-        _picker = new EmptyPicker(new PickerInput([], [], [], _random, options, _clock, null));
+        _picker = new EmptyPicker(new PickerInput([], [], [], [], _random, options, _clock, null));
         _status = new BalancerStatus(0, 0, 0, 0, 0, 0, 0, false, _time.GetUtcNow());
         _timer = _time.CreateTimer(static s => ((Balancer)s!).Refresh(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _subscription = source.Subscribe(_ => Refresh());
@@ -102,10 +106,9 @@ public sealed class Balancer : IDisposable
             return PickFallback();
         }
 
-        var state = picker.States[index];
-        state.AddInFlight();
+        picker.States[index].AddInFlight();
         _totalInFlight?.Increment();
-        return new PickResult(this, picker.Endpoints[index], state, PickStatus.Picked);
+        return new PickResult(this, picker.Endpoints[index], picker.Outliers[index], PickStatus.Picked);
     }
 
     /// <summary>
@@ -141,10 +144,9 @@ public sealed class Balancer : IDisposable
                 continue;
             }
 
-            var state = picker.States[i];
-            state.AddInFlight();
+            picker.States[i].AddInFlight();
             _totalInFlight?.Increment();
-            return new PickResult(this, endpoints[i], state, PickStatus.Picked);
+            return new PickResult(this, endpoints[i], picker.Outliers[i], PickStatus.Picked);
         }
 
         return default;
@@ -222,6 +224,63 @@ public sealed class Balancer : IDisposable
         }
     }
 
+    /// <summary>
+    /// Outlier detection's record of an endpoint in this balancer: consecutive failures, ejections and their backoff.
+    /// Each balancer keeps its own, so balancers over one source with different outlier settings never eject for each
+    /// other. Takes the build lock briefly; for admin views, not for every request.
+    /// </summary>
+    /// <param name="state">The endpoint's state, from <see cref="EndpointSource.Current"/>.</param>
+    /// <returns>The record, or <c>null</c> when the endpoint is not (or no longer) in this balancer's view of the source.</returns>
+    public OutlierState? GetOutlierState(EndpointState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        lock (_buildLock)
+        {
+            return _outliers.GetValueOrDefault(state);
+        }
+    }
+
+    /// <summary>
+    /// Takes over <paramref name="predecessor"/>'s outlier detection verdicts (consecutive failures, ejections and their
+    /// backoff) for the endpoints both balancers see, for a balancer that replaces another over the same source, for
+    /// example after the cluster's options changed: an endpoint ejected under the old options stays ejected until its
+    /// ejection runs out. Call it before the new balancer takes traffic; the predecessor's later completions stay its own.
+    /// </summary>
+    /// <param name="predecessor">The balancer this one replaces; a balancer over another source has nothing to give, and
+    /// nothing is taken when this balancer's outlier detection is off.</param>
+    public void InheritOutlierState(Balancer predecessor)
+    {
+        ArgumentNullException.ThrowIfNull(predecessor);
+        if (ReferenceEquals(predecessor, this) || !ReferenceEquals(predecessor._source, _source) || !_options.OutlierDetection.Enabled)
+        {
+            return;
+        }
+
+        KeyValuePair<EndpointState, OutlierState>[] theirs;
+        lock (predecessor._buildLock)
+        {
+            theirs = predecessor._outliers.ToArray();
+        }
+
+        lock (_buildLock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            foreach (var (state, record) in theirs)
+            {
+                if (_outliers.TryGetValue(state, out var mine))
+                {
+                    mine.CopyFrom(record);
+                }
+            }
+
+            Rebuild();
+        }
+    }
+
     /// <summary>The endpoint's active health: as last reported with <see cref="SetHealth"/>, else <see cref="BalancerOptions.AssumeHealthy"/>.</summary>
     /// <param name="state">The endpoint's state.</param>
     /// <returns>Whether active health lets the endpoint take traffic (ejection and conditions aside).</returns>
@@ -258,8 +317,9 @@ public sealed class Balancer : IDisposable
         }
     }
 
-    internal void Complete(EndpointState state, bool success, TimeSpan latency, bool fallback)
+    internal void Complete(OutlierState outlier, bool success, TimeSpan latency, bool fallback)
     {
+        var state = outlier.State;
         state.RemoveInFlight();
         if (!fallback)
         {
@@ -275,23 +335,23 @@ public sealed class Balancer : IDisposable
         {
             // Skip the write when already zero: most requests succeed, and a store would pull the
             // cache line away from other cores for nothing.
-            if (Volatile.Read(ref state.ConsecutiveFailuresCell) != 0)
+            if (Volatile.Read(ref outlier.ConsecutiveFailuresCell) != 0)
             {
-                Volatile.Write(ref state.ConsecutiveFailuresCell, 0);
+                Volatile.Write(ref outlier.ConsecutiveFailuresCell, 0);
             }
 
             return;
         }
 
-        state.RecordFailureTime(_time.GetUtcNow());
+        outlier.RecordFailureTime(_time.GetUtcNow());
         if (fallback || !_options.OutlierDetection.Enabled)
         {
             return;
         }
 
-        if (Interlocked.Increment(ref state.ConsecutiveFailuresCell) >= _options.OutlierDetection.ConsecutiveFailures)
+        if (Interlocked.Increment(ref outlier.ConsecutiveFailuresCell) >= _options.OutlierDetection.ConsecutiveFailures)
         {
-            TryEject(state);
+            TryEject(outlier);
         }
     }
 
@@ -309,29 +369,31 @@ public sealed class Balancer : IDisposable
             return default;
         }
 
-        _fallbackState!.AddInFlight();
-        return new PickResult(this, fallback, _fallbackState, PickStatus.Fallback);
+        _fallback!.State.AddInFlight();
+        return new PickResult(this, fallback, _fallback, PickStatus.Fallback);
     }
 
-    private void TryEject(EndpointState state)
+    private void TryEject(OutlierState outlier)
     {
         // Ejection is rare; it rebuilds the picker on this thread, under the build lock only
         // builders take, so picks carry on with the old picker meanwhile.
         lock (_buildLock)
         {
             var now = _time.GetUtcNow();
-            if (_disposed || state.IsEjectedAt(now) || Volatile.Read(ref state.ConsecutiveFailuresCell) < _options.OutlierDetection.ConsecutiveFailures)
+            if (_disposed || outlier.IsEjectedAt(now) || Volatile.Read(ref outlier.ConsecutiveFailuresCell) < _options.OutlierDetection.ConsecutiveFailures)
             {
                 return;
             }
 
+            // A pick made before the endpoint left the source may complete after: its record is no longer this
+            // balancer's, and ejecting it would count against the cap for nothing.
             var set = _source.Current;
-            var member = false;
+            var member = _outliers.TryGetValue(outlier.State, out var current) && ReferenceEquals(current, outlier)
+                && Array.IndexOf(set.StateArray, outlier.State) >= 0;
             var ejected = 0;
-            foreach (var s in set.StateArray)
+            foreach (var state in set.StateArray)
             {
-                member |= ReferenceEquals(s, state);
-                if (s.IsEjectedAt(now))
+                if (_outliers.TryGetValue(state, out var record) && record.IsEjectedAt(now))
                 {
                     ejected++;
                 }
@@ -344,11 +406,11 @@ public sealed class Balancer : IDisposable
             }
 
             var reason = ConsecutiveFailuresReason(_options.OutlierDetection.ConsecutiveFailures);
-            state.Eject(now, _options.OutlierDetection.BaseEjectionTime, _options.OutlierDetection.MaxEjectionTime, reason);
+            outlier.Eject(now, _options.OutlierDetection.BaseEjectionTime, _options.OutlierDetection.MaxEjectionTime, reason);
             if (Changed is { } changed)
             {
-                var index = Array.IndexOf(set.StateArray, state);
-                changed(new BalancerChange(BalancerChangeKind.EndpointEjected, now, set.EndpointArray[index], reason, state.EjectedUntil));
+                var index = Array.IndexOf(set.StateArray, outlier.State);
+                changed(new BalancerChange(BalancerChangeKind.EndpointEjected, now, set.EndpointArray[index], reason, outlier.EjectedUntil));
             }
 
             Rebuild();
@@ -364,6 +426,7 @@ public sealed class Balancer : IDisposable
         var now = _time.GetUtcNow();
         var endpoints = set.EndpointArray;
         var states = set.StateArray;
+        var outliers = OutliersOf(states);
 
         // Ready endpoints take traffic; when none is ready, serving (terminating) ones do, as kube-proxy does.
         var required = EndpointConditions.Ready;
@@ -382,7 +445,7 @@ public sealed class Balancer : IDisposable
         long nextEjectionEnd = long.MaxValue;
         for (var i = 0; i < endpoints.Length; i++)
         {
-            if (states[i].TryUneject(now) && Changed is not null)
+            if (outliers[i].TryUneject(now) && Changed is not null)
             {
                 (changes ??= []).Add(new BalancerChange(BalancerChangeKind.EndpointReturned, now, endpoints[i], null, null));
             }
@@ -400,11 +463,11 @@ public sealed class Balancer : IDisposable
             }
 
             eligible.Add(i);
-            var isEjected = states[i].IsEjectedAt(now);
+            var isEjected = outliers[i].IsEjectedAt(now);
             if (isEjected)
             {
                 ejected++;
-                nextEjectionEnd = Math.Min(nextEjectionEnd, states[i].EjectedUntilUtcTicks);
+                nextEjectionEnd = Math.Min(nextEjectionEnd, outliers[i].EjectedUntilUtcTicks);
             }
 
             if (!activelyHealthy)
@@ -427,6 +490,7 @@ public sealed class Balancer : IDisposable
 
         var usable = new BackendEndpoint[chosen.Count];
         var usableStates = new EndpointState[chosen.Count];
+        var usableOutliers = new OutlierState[chosen.Count];
         var weights = new double[chosen.Count];
         var slowStartActive = false;
         var rampsUp = PickerFactory.UsesSlowStart(_options.Algorithm) && _options.SlowStart.Window > TimeSpan.Zero;
@@ -435,6 +499,7 @@ public sealed class Balancer : IDisposable
             var i = chosen[k];
             usable[k] = endpoints[i];
             usableStates[k] = states[i];
+            usableOutliers[k] = outliers[i];
             var factor = rampsUp ? SlowStartFactor(states[i], now) : 1.0;
             slowStartActive |= factor < 1.0;
             weights[k] = endpoints[i].Weight * factor;
@@ -449,7 +514,7 @@ public sealed class Balancer : IDisposable
             }
         }
 
-        var input = new PickerInput(usable, usableStates, weights, _random, _options, _clock, _totalInFlight);
+        var input = new PickerInput(usable, usableStates, usableOutliers, weights, _random, _options, _clock, _totalInFlight);
         var wasInPanic = _status.InPanic;
         _picker = PickerFactory.Create(input, _perThreadRoundRobin);
         _status = new BalancerStatus(set.Version, endpoints.Length, eligible.Count, healthy.Count, ejected, unhealthy, usable.Length, panic, now);
@@ -467,6 +532,39 @@ public sealed class Balancer : IDisposable
                 changed(change);
             }
         }
+    }
+
+    /// <summary>
+    /// The outlier record of each endpoint in <paramref name="states"/>, aligned with it: kept for endpoints that stay,
+    /// new for those that joined; the records of endpoints that left are dropped (their states are never seen again).
+    /// </summary>
+    private OutlierState[] OutliersOf(EndpointState[] states)
+    {
+        var records = new OutlierState[states.Length];
+        for (var i = 0; i < states.Length; i++)
+        {
+            if (!_outliers.TryGetValue(states[i], out var record))
+            {
+                record = new OutlierState(states[i]);
+                _outliers.Add(states[i], record);
+            }
+
+            records[i] = record;
+        }
+
+        if (_outliers.Count > states.Length)
+        {
+            var current = new HashSet<EndpointState>(states, ReferenceEqualityComparer.Instance);
+            foreach (var state in _outliers.Keys.ToArray())
+            {
+                if (!current.Contains(state))
+                {
+                    _outliers.Remove(state);
+                }
+            }
+        }
+
+        return records;
     }
 
     /// <summary>Drops the health reports of endpoints that left the source (their states are never seen again).</summary>

@@ -21,12 +21,13 @@ public enum PickStatus
 public readonly struct PickResult
 {
     private readonly Balancer? _owner;
+    private readonly OutlierState? _outlier;
 
-    internal PickResult(Balancer owner, BackendEndpoint endpoint, EndpointState state, PickStatus status)
+    internal PickResult(Balancer owner, BackendEndpoint endpoint, OutlierState outlier, PickStatus status)
     {
         _owner = owner;
         Endpoint = endpoint;
-        State = state;
+        _outlier = outlier;
         Status = status;
     }
 
@@ -37,7 +38,7 @@ public readonly struct PickResult
     public BackendEndpoint? Endpoint { get; }
 
     /// <summary>The endpoint's live state, or <c>null</c> when there is no endpoint.</summary>
-    public EndpointState? State { get; }
+    public EndpointState? State => _outlier?.State;
 
     /// <summary>Whether an endpoint (picked or fallback) was returned.</summary>
     public bool HasEndpoint => Endpoint is not null;
@@ -47,9 +48,9 @@ public readonly struct PickResult
     /// <param name="latency">How long the endpoint took (for example to the response headers); feeds peak-EWMA.</param>
     public void Complete(bool success, TimeSpan latency)
     {
-        if (_owner is not null && State is not null)
+        if (_owner is not null && _outlier is not null)
         {
-            _owner.Complete(State, success, latency, Status == PickStatus.Fallback);
+            _owner.Complete(_outlier, success, latency, Status == PickStatus.Fallback);
         }
     }
 
@@ -59,9 +60,9 @@ public readonly struct PickResult
     /// </summary>
     public void Release()
     {
-        if (_owner is not null && State is not null)
+        if (_owner is not null && _outlier is not null)
         {
-            _owner.Release(State, Status == PickStatus.Fallback);
+            _owner.Release(_outlier.State, Status == PickStatus.Fallback);
         }
     }
 }

@@ -129,7 +129,7 @@ public sealed class PolicyTests : IAsyncLifetime
         _b.Failing = true;
 
         var failures = 0;
-        for (var i = 0; i < 60 && TestChannel.StateOf(balancer, _b).EjectionCount == 0; i++)
+        for (var i = 0; i < 60 && TestChannel.OutlierOf(balancer, _b).EjectionCount == 0; i++)
         {
             try
             {
@@ -141,7 +141,7 @@ public sealed class PolicyTests : IAsyncLifetime
             }
         }
 
-        var state = TestChannel.StateOf(balancer, _b);
+        var state = TestChannel.OutlierOf(balancer, _b);
         Assert.Equal(3, failures);
         Assert.Equal(1, state.EjectionCount);
         Assert.NotNull(state.EjectedUntil);
@@ -166,11 +166,11 @@ public sealed class PolicyTests : IAsyncLifetime
         var error = await Assert.ThrowsAsync<RpcException>(() => channel.CallAsync("fail"));
         Assert.Equal(StatusCode.Unavailable, error.StatusCode);
         await TestChannel.WhenIdleAsync(balancer);
-        Assert.Equal(1, TestChannel.StateOf(balancer, _a).ConsecutiveFailures);
+        Assert.Equal(1, TestChannel.OutlierOf(balancer, _a).ConsecutiveFailures);
 
         await channel.CallAsync("ok");
         await TestChannel.WhenIdleAsync(balancer);
-        Assert.Equal(0, TestChannel.StateOf(balancer, _a).ConsecutiveFailures);
+        Assert.Equal(0, TestChannel.OutlierOf(balancer, _a).ConsecutiveFailures);
         Assert.NotNull(TestChannel.StateOf(balancer, _a).LatencyEstimate);
     }
 
@@ -198,7 +198,7 @@ public sealed class PolicyTests : IAsyncLifetime
         }
 
         await TestChannel.WhenIdleAsync(balancer);
-        Assert.Equal(1, state.ConsecutiveFailures);
+        Assert.Equal(1, TestChannel.OutlierOf(balancer, _a).ConsecutiveFailures);
 
         using (var call = channel.Invoker.AsyncServerStreamingCall(GrpcBackend.Count, null, new CallOptions(deadline: DateTime.UtcNow + TestChannel.Bound), "3"))
         {
@@ -208,7 +208,7 @@ public sealed class PolicyTests : IAsyncLifetime
         }
 
         await TestChannel.WhenIdleAsync(balancer);
-        Assert.Equal(0, state.ConsecutiveFailures);
+        Assert.Equal(0, TestChannel.OutlierOf(balancer, _a).ConsecutiveFailures);
     }
 
     [Fact]
@@ -223,6 +223,6 @@ public sealed class PolicyTests : IAsyncLifetime
         await channel.CallAsync("ok");
 
         await TestChannel.WhenIdleAsync(balancer);
-        Assert.Equal(0, TestChannel.StateOf(balancer, _a).ConsecutiveFailures);
+        Assert.Equal(0, TestChannel.OutlierOf(balancer, _a).ConsecutiveFailures);
     }
 }

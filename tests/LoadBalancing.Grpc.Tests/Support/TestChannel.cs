@@ -115,6 +115,9 @@ internal sealed class TestChannel : IAsyncDisposable
         await _services.DisposeAsync();
     }
 
+    /// <summary>The balancer's outlier detection record of <paramref name="backend"/>.</summary>
+    public static OutlierState OutlierOf(Balancer balancer, GrpcBackend backend) => balancer.GetOutlierState(StateOf(balancer, backend))!;
+
     public static EndpointState StateOf(Balancer balancer, GrpcBackend backend)
     {
         var set = balancer.Source.Current;

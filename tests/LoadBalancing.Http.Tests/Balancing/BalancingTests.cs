@@ -210,7 +210,7 @@ public sealed class BalancingTests : IAsyncLifetime
         Assert.Equal(27, _a.Calls + _b.Calls);
         Assert.Equal(1, client.Balancer.Status.EjectedEndpoints);
         var set = client.Balancer.Source.Current;
-        Assert.NotNull(set.States[IndexOf(set, _c)].EjectedUntil);
+        Assert.NotNull(client.Balancer.GetOutlierState(set.States[IndexOf(set, _c)])!.EjectedUntil);
     }
 
     [Fact]

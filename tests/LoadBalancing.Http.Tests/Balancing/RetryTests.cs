@@ -38,7 +38,7 @@ public sealed class RetryTests
         Assert.Equal(2, a.Calls);
         Assert.Equal(1, a.Posts);
         var set = client.Balancer.Source.Current;
-        Assert.Equal(2, set.States[set.Endpoints[0].Equals(down.Endpoint) ? 0 : 1].ConsecutiveFailures);
+        Assert.Equal(2, client.Balancer.GetOutlierState(set.States[set.Endpoints[0].Equals(down.Endpoint) ? 0 : 1])!.ConsecutiveFailures);
         Assert.All(set.States, s => Assert.Equal(0, s.InFlight));
     }
 

@@ -187,6 +187,43 @@ public sealed class ConfigReloadTests
     }
 
     [Fact]
+    public async Task Reload_RebuiltCluster_KeepsItsEjections()
+    {
+        await using var a = await TestBackend.StartAsync("a", "127.0.0.2");
+        var dead = Loopback.DeadEndpoint("127.0.0.3");
+        ProxyOptions Options(LoadBalancingAlgorithm algorithm)
+        {
+            var options = TestProxy.Options(algorithm, a.Address, dead);
+            options.Clusters["web"].OutlierDetection.ConsecutiveFailures = 1;
+            return options;
+        }
+
+        await using var proxy = await TestProxy.StartAsync(Options(LoadBalancingAlgorithm.RoundRobin));
+        var ct = TestContext.Current.CancellationToken;
+        for (var i = 0; i < 50 && proxy.Cluster().Balancer.Status.EjectedEndpoints == 0; i++)
+        {
+            (await proxy.Client.GetAsync("/", ct)).EnsureSuccessStatusCode();
+        }
+
+        var before = proxy.Cluster();
+        Assert.Equal(1, before.Balancer.Status.EjectedEndpoints);
+
+        var result = proxy.Runtime.Reload(Options(LoadBalancingAlgorithm.Random), [], "code");
+
+        // A new balancer for the new algorithm, which must not send traffic to the endpoint the old one ejected.
+        Assert.Equal(ReloadOutcome.Applied, result.Outcome);
+        var after = proxy.Cluster();
+        Assert.NotSame(before.Balancer, after.Balancer);
+        Assert.Equal(1, after.Balancer.Status.EjectedEndpoints);
+        Assert.Equal(1, after.Balancer.Status.UsableEndpoints);
+        using var json = JsonDocument.Parse(await proxy.Admin.GetStringAsync("backends", ct));
+        var endpoint = json.RootElement.GetProperty("clusters")[0].GetProperty("endpoints").EnumerateArray()
+            .Single(e => $"{e.GetProperty("address").GetString()}:{e.GetProperty("port").GetInt32()}" == dead);
+        Assert.True(endpoint.GetProperty("ejected").GetBoolean());
+        Assert.Equal(1, endpoint.GetProperty("ejectionsTotal").GetInt32());
+    }
+
+    [Fact]
     public async Task Reload_ForwardingOnlyChange_KeepsTheClusterItsBalancerAndItsConnections()
     {
         await using var a = await TestBackend.StartAsync("a", "127.0.0.2");

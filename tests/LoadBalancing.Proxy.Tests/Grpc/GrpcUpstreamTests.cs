@@ -111,8 +111,8 @@ public sealed class GrpcUpstreamTests
             }
         }
 
-        Assert.Equal(4, counted.Cluster().Source.Current.States.Single().ConsecutiveFailures);
-        Assert.Equal(0, notCounted.Cluster().Source.Current.States.Single().ConsecutiveFailures);
+        Assert.Equal(4, counted.Cluster().Balancer.GetOutlierState(counted.Cluster().Source.Current.States.Single())!.ConsecutiveFailures);
+        Assert.Equal(0, notCounted.Cluster().Balancer.GetOutlierState(notCounted.Cluster().Source.Current.States.Single())!.ConsecutiveFailures);
     }
 
     [Fact]

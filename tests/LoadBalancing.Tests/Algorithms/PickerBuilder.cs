@@ -10,9 +10,11 @@ internal static class PickerBuilder
     {
         var sorted = endpoints.OrderBy(e => e, Comparer<BackendEndpoint>.Create(BackendEndpoint.CompareIdentity)).ToArray();
         var now = (time ?? TimeProvider.System).GetUtcNow();
+        var states = sorted.Select(_ => new EndpointState(now, initialMember: true)).ToArray();
         return new PickerInput(
             sorted,
-            sorted.Select(_ => new EndpointState(now, initialMember: true)).ToArray(),
+            states,
+            states.Select(s => new OutlierState(s)).ToArray(),
             sorted.Select(e => (double)e.Weight).ToArray(),
             random ?? new Random(1),
             options,

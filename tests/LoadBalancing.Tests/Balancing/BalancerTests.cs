@@ -68,7 +68,7 @@ public sealed class BalancerTests
 
         Assert.Equal(0, pick.State.InFlight);
         Assert.Null(pick.State.LatencyEstimate);
-        Assert.Equal(0, pick.State.ConsecutiveFailures);
+        Assert.Equal(0, balancer.GetOutlierState(pick.State)!.ConsecutiveFailures);
     }
 
     [Fact]
@@ -141,7 +141,7 @@ public sealed class BalancerTests
                     return false;
                 }
 
-                if (!balancer.Status.InPanic && pick.State!.EjectedUntil is { } until && until > time.GetUtcNow())
+                if (!balancer.Status.InPanic && balancer.GetOutlierState(pick.State!)?.EjectedUntil is { } until && until > time.GetUtcNow())
                 {
                     return false;
                 }

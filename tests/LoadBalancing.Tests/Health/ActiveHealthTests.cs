@@ -40,7 +40,7 @@ public sealed class ActiveHealthTests
             var state = set.States[i];
             if ((flags[i] & 16) != 0)
             {
-                state.Eject(time.GetUtcNow(), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), "test");
+                balancer.GetOutlierState(state)!.Eject(time.GetUtcNow(), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), "test");
             }
 
             if ((flags[i] & 4) != 0)

@@ -27,7 +27,7 @@ public sealed class OutlierDetectionTests
 
         Assert.Equal(1, balancer.Status.EjectedEndpoints);
         Assert.DoesNotContain(bad, Picks(balancer, 40));
-        Assert.Equal(time.GetUtcNow() + TimeSpan.FromSeconds(30), balancer.Source.Current.States[1].EjectedUntil);
+        Assert.Equal(time.GetUtcNow() + TimeSpan.FromSeconds(30), balancer.GetOutlierState(balancer.Source.Current.States[1])!.EjectedUntil);
 
         time.Advance(TimeSpan.FromSeconds(30));
 
@@ -40,7 +40,7 @@ public sealed class OutlierDetectionTests
     {
         var endpoints = TestEndpoints.Make(2);
         using var balancer = TestEndpoints.Balancer(endpoints, Options(), new FakeTimeProvider());
-        var state = balancer.Source.Current.States[0];
+        var state = balancer.GetOutlierState(balancer.Source.Current.States[0])!;
 
         for (var round = 0; round < 5; round++)
         {
@@ -62,7 +62,7 @@ public sealed class OutlierDetectionTests
         var time = new FakeTimeProvider();
         var endpoints = TestEndpoints.Make(4);
         using var balancer = TestEndpoints.Balancer(endpoints, Options(o => o.OutlierDetection.MaxEjectionTime = TimeSpan.FromSeconds(75)), time);
-        var state = balancer.Source.Current.States[2];
+        var state = balancer.GetOutlierState(balancer.Source.Current.States[2])!;
 
         var lengths = new List<TimeSpan>();
         for (var i = 0; i < 4; i++)
@@ -135,17 +135,17 @@ public sealed class OutlierDetectionTests
         }
 
         Assert.Equal(0, balancer.Status.EjectedEndpoints);
-        Assert.NotNull(balancer.Source.Current.States[0].LastFailure);
+        Assert.NotNull(balancer.GetOutlierState(balancer.Source.Current.States[0])!.LastFailure);
     }
 
     internal static void FailUntilEjected(Balancer balancer, BackendEndpoint endpoint)
     {
-        for (var i = 0; i < 100 && balancer.Source.Current.States[IndexOf(balancer, endpoint)].EjectedUntil is null; i++)
+        for (var i = 0; i < 100 && balancer.GetOutlierState(balancer.Source.Current.States[IndexOf(balancer, endpoint)])!.EjectedUntil is null; i++)
         {
             PickFor(balancer, endpoint).Complete(false, TimeSpan.Zero);
         }
 
-        Assert.NotNull(balancer.Source.Current.States[IndexOf(balancer, endpoint)].EjectedUntil);
+        Assert.NotNull(balancer.GetOutlierState(balancer.Source.Current.States[IndexOf(balancer, endpoint)])!.EjectedUntil);
     }
 
     private static int IndexOf(Balancer balancer, BackendEndpoint endpoint) => balancer.Source.Current.Endpoints.ToList().IndexOf(endpoint);

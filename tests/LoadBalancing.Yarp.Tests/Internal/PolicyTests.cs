@@ -163,8 +163,9 @@ public sealed class PolicyTests : IDisposable
         var picked = policy.PickDestination(context, cluster, destinations);
         feedback.Finish(picked, 502, new ErrorFeature(error));
 
-        var states = _balancers.Get(cluster, LoadBalancingAlgorithm.RoundRobin).Balancer.Source.Current.States;
-        Assert.Equal(counted ? 1 : 0, states.Sum(s => s.ConsecutiveFailures));
+        var balancer = _balancers.Get(cluster, LoadBalancingAlgorithm.RoundRobin).Balancer;
+        var states = balancer.Source.Current.States;
+        Assert.Equal(counted ? 1 : 0, states.Sum(s => balancer.GetOutlierState(s)!.ConsecutiveFailures));
         Assert.Equal(0, states.Sum(s => s.InFlight));
     }
 
@@ -180,8 +181,9 @@ public sealed class PolicyTests : IDisposable
         var picked = policy.PickDestination(context, cluster, destinations);
         feedback.Finish(destinations.First(d => d != picked), 500, null);
 
-        var states = _balancers.Get(cluster, LoadBalancingAlgorithm.RoundRobin).Balancer.Source.Current.States;
-        Assert.All(states, s => Assert.Equal(0, s.ConsecutiveFailures + s.InFlight));
+        var balancer = _balancers.Get(cluster, LoadBalancingAlgorithm.RoundRobin).Balancer;
+        var states = balancer.Source.Current.States;
+        Assert.All(states, s => Assert.Equal(0, balancer.GetOutlierState(s)!.ConsecutiveFailures + s.InFlight));
     }
 
     [Fact]
