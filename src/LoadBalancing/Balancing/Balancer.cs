@@ -30,6 +30,11 @@ public sealed class Balancer : IDisposable
     // Outlier detection's record of each endpoint in the source, by endpoint state; created and dropped under the build
     // lock as endpoints come and go. Per balancer for the same reason as health: the verdict is the balancer's.
     private readonly Dictionary<EndpointState, OutlierState> _outliers = new(ReferenceEqualityComparer.Instance);
+
+    // How many endpoints have a failure run going (consecutive failures above zero): each record's step from zero
+    // counts up and its step back, taken atomically by whoever wins it, counts down. It can only overcount, by a run
+    // that started on a record after its endpoint left (a pick completing late), which costs a look at records, nothing else.
+    private int _failureRuns;
     private volatile Picker _picker;
     private volatile BalancerStatus _status;
     private bool _disposed;
@@ -89,6 +94,9 @@ public sealed class Balancer : IDisposable
     /// <summary>What the current picker was built from.</summary>
     public BalancerStatus Status => _status;
 
+    /// <summary>Endpoints counted as having a failure run going (see <c>_failureRuns</c>).</summary>
+    internal int FailureRuns => Volatile.Read(ref _failureRuns);
+
     /// <summary>The total requests in flight, tracked only when bounded loads is on; otherwise 0.</summary>
     internal long TotalInFlight => _totalInFlight?.Value ?? 0;
 
@@ -108,7 +116,7 @@ public sealed class Balancer : IDisposable
 
         picker.States[index].AddInFlight();
         _totalInFlight?.Increment();
-        return new PickResult(this, picker.Endpoints[index], picker.Outliers[index], PickStatus.Picked);
+        return new PickResult(this, picker.Endpoints[index], picker.States[index], picker.Outliers[index], PickStatus.Picked);
     }
 
     /// <summary>
@@ -146,7 +154,7 @@ public sealed class Balancer : IDisposable
 
             picker.States[i].AddInFlight();
             _totalInFlight?.Increment();
-            return new PickResult(this, endpoints[i], picker.Outliers[i], PickStatus.Picked);
+            return new PickResult(this, endpoints[i], picker.States[i], picker.Outliers[i], PickStatus.Picked);
         }
 
         return default;
@@ -273,7 +281,12 @@ public sealed class Balancer : IDisposable
             {
                 if (_outliers.TryGetValue(state, out var mine))
                 {
+                    EndFailureRun(mine);
                     mine.CopyFrom(record);
+                    if (mine.ConsecutiveFailures != 0)
+                    {
+                        Interlocked.Increment(ref _failureRuns);
+                    }
                 }
             }
 
@@ -317,9 +330,8 @@ public sealed class Balancer : IDisposable
         }
     }
 
-    internal void Complete(OutlierState outlier, bool success, TimeSpan latency, bool fallback)
+    internal void Complete(EndpointState state, OutlierState outlier, bool success, TimeSpan latency, bool fallback)
     {
-        var state = outlier.State;
         state.RemoveInFlight();
         if (!fallback)
         {
@@ -333,11 +345,12 @@ public sealed class Balancer : IDisposable
 
         if (success)
         {
-            // Skip the write when already zero: most requests succeed, and a store would pull the
+            // While no endpoint has a failure run going, a success leaves the outlier record unread: over thousands of
+            // endpoints that saves a cache miss per request. Skip the write when already zero: a store would pull the
             // cache line away from other cores for nothing.
-            if (Volatile.Read(ref outlier.ConsecutiveFailuresCell) != 0)
+            if (Volatile.Read(ref _failureRuns) != 0 && Volatile.Read(ref outlier.ConsecutiveFailuresCell) != 0)
             {
-                Volatile.Write(ref outlier.ConsecutiveFailuresCell, 0);
+                EndFailureRun(outlier);
             }
 
             return;
@@ -349,7 +362,13 @@ public sealed class Balancer : IDisposable
             return;
         }
 
-        if (Interlocked.Increment(ref outlier.ConsecutiveFailuresCell) >= _options.OutlierDetection.ConsecutiveFailures)
+        var failures = Interlocked.Increment(ref outlier.ConsecutiveFailuresCell);
+        if (failures == 1)
+        {
+            Interlocked.Increment(ref _failureRuns);
+        }
+
+        if (failures >= _options.OutlierDetection.ConsecutiveFailures)
         {
             TryEject(outlier);
         }
@@ -370,7 +389,16 @@ public sealed class Balancer : IDisposable
         }
 
         _fallback!.State.AddInFlight();
-        return new PickResult(this, fallback, _fallback, PickStatus.Fallback);
+        return new PickResult(this, fallback, _fallback.State, _fallback, PickStatus.Fallback);
+    }
+
+    /// <summary>Zeroes the endpoint's consecutive failures; the transition from nonzero is counted once, whoever wins it.</summary>
+    private void EndFailureRun(OutlierState outlier)
+    {
+        if (Interlocked.Exchange(ref outlier.ConsecutiveFailuresCell, 0) != 0)
+        {
+            Interlocked.Decrement(ref _failureRuns);
+        }
     }
 
     private void TryEject(OutlierState outlier)
@@ -406,6 +434,7 @@ public sealed class Balancer : IDisposable
             }
 
             var reason = ConsecutiveFailuresReason(_options.OutlierDetection.ConsecutiveFailures);
+            EndFailureRun(outlier);
             outlier.Eject(now, _options.OutlierDetection.BaseEjectionTime, _options.OutlierDetection.MaxEjectionTime, reason);
             if (Changed is { } changed)
             {
@@ -557,9 +586,9 @@ public sealed class Balancer : IDisposable
             var current = new HashSet<EndpointState>(states, ReferenceEqualityComparer.Instance);
             foreach (var state in _outliers.Keys.ToArray())
             {
-                if (!current.Contains(state))
+                if (!current.Contains(state) && _outliers.Remove(state, out var gone))
                 {
-                    _outliers.Remove(state);
+                    EndFailureRun(gone);
                 }
             }
         }

@@ -26,7 +26,7 @@ public sealed class OutlierState
         _lastStateChangeUtcTicks = state.FirstSeen.UtcTicks;
     }
 
-    /// <summary>The endpoint's shared load state, for the pick that carries this record.</summary>
+    /// <summary>The endpoint's shared load state.</summary>
     internal EndpointState State { get; }
 
     /// <summary>Consecutive failed requests since the last success.</summary>
@@ -65,7 +65,7 @@ public sealed class OutlierState
 
     internal void RecordFailureTime(DateTimeOffset now) => Volatile.Write(ref _lastFailureUtcTicks, now.UtcTicks);
 
-    /// <summary>Ejects the endpoint; the caller holds its balancer's build lock.</summary>
+    /// <summary>Ejects the endpoint; the caller holds its balancer's build lock and has ended its failure run.</summary>
     internal void Eject(DateTimeOffset now, TimeSpan baseTime, TimeSpan maxTime, string reason)
     {
         // The backoff multiplier forgets past ejections once the endpoint has behaved for a full
@@ -79,7 +79,6 @@ public sealed class OutlierState
         var count = ++_ejectionCount;
         var ticks = Math.Min(baseTime.Ticks * (long)count, maxTime.Ticks);
         Volatile.Write(ref _ejectedUntilUtcTicks, now.UtcTicks + Math.Max(ticks, 1));
-        Volatile.Write(ref _consecutiveFailures, 0);
         Volatile.Write(ref _lastEjectionReason, reason);
         Volatile.Write(ref _lastEjectedUtcTicks, now.UtcTicks);
         Volatile.Write(ref _lastStateChangeUtcTicks, now.UtcTicks);

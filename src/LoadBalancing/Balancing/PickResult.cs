@@ -23,10 +23,11 @@ public readonly struct PickResult
     private readonly Balancer? _owner;
     private readonly OutlierState? _outlier;
 
-    internal PickResult(Balancer owner, BackendEndpoint endpoint, OutlierState outlier, PickStatus status)
+    internal PickResult(Balancer owner, BackendEndpoint endpoint, EndpointState state, OutlierState outlier, PickStatus status)
     {
         _owner = owner;
         Endpoint = endpoint;
+        State = state;
         _outlier = outlier;
         Status = status;
     }
@@ -38,7 +39,7 @@ public readonly struct PickResult
     public BackendEndpoint? Endpoint { get; }
 
     /// <summary>The endpoint's live state, or <c>null</c> when there is no endpoint.</summary>
-    public EndpointState? State => _outlier?.State;
+    public EndpointState? State { get; }
 
     /// <summary>Whether an endpoint (picked or fallback) was returned.</summary>
     public bool HasEndpoint => Endpoint is not null;
@@ -50,7 +51,7 @@ public readonly struct PickResult
     {
         if (_owner is not null && _outlier is not null)
         {
-            _owner.Complete(_outlier, success, latency, Status == PickStatus.Fallback);
+            _owner.Complete(State!, _outlier, success, latency, Status == PickStatus.Fallback);
         }
     }
 
@@ -62,7 +63,7 @@ public readonly struct PickResult
     {
         if (_owner is not null && _outlier is not null)
         {
-            _owner.Release(_outlier.State, Status == PickStatus.Fallback);
+            _owner.Release(State!, Status == PickStatus.Fallback);
         }
     }
 }

@@ -1,3 +1,4 @@
+using FsCheck.Xunit;
 using LoadBalancing.Tests.Support;
 using Microsoft.Extensions.Time.Testing;
 
@@ -121,6 +122,83 @@ public sealed class SharedSourceOutlierTests
 
         Assert.Equal(0, balancer.Status.EjectedEndpoints);
         Assert.Equal(0, balancer.GetOutlierState(StateOf(bad))!.TotalEjections);
+    }
+
+    [Property(MaxTest = 100)]
+    public bool ConsecutiveFailures_FollowEveryCompletion_AsEndpointsComeAndGo(int seed)
+    {
+        // Single-threaded, so the count is exact: a success ends the endpoint's run even when no other endpoint has
+        // one going, a failure adds one, an ejection ends it (a pick made before the ejection adds to it after);
+        // picks may complete after their endpoint left.
+        var random = new Random(seed);
+        var time = new FakeTimeProvider();
+        var source = new EndpointSource("p", time);
+        var all = TestEndpoints.Make(8);
+        source.Publish(all.Take(4));
+        using var balancer = new Balancer(source, TestEndpoints.Options(LoadBalancingAlgorithm.Random, o =>
+        {
+            o.OutlierDetection.ConsecutiveFailures = 4;
+            o.OutlierDetection.MaxEjectionPercent = 100;
+        }), time, new Random(seed));
+        var expected = new Dictionary<EndpointState, int>(ReferenceEqualityComparer.Instance);
+        var pending = new List<PickResult>();
+        for (var step = 0; step < 300; step++)
+        {
+            switch (random.Next(0, 10))
+            {
+                case 0:
+                    source.Publish(all.Where(_ => random.Next(0, 2) == 0));
+                    break;
+                case 1:
+                    time.Advance(TimeSpan.FromSeconds(random.Next(0, 40)));
+                    break;
+                case < 5:
+                    if (balancer.Pick() is { HasEndpoint: true } pick)
+                    {
+                        pending.Add(pick);
+                    }
+
+                    break;
+                default:
+                    if (pending.Count == 0)
+                    {
+                        break;
+                    }
+
+                    var index = random.Next(0, pending.Count);
+                    var done = pending[index];
+                    pending.RemoveAt(index);
+                    var success = random.Next(0, 3) != 0;
+                    var wasEjected = balancer.GetOutlierState(done.State!)?.EjectedUntil > time.GetUtcNow();
+                    done.Complete(success, TimeSpan.FromMilliseconds(1));
+                    if (balancer.GetOutlierState(done.State!) is not { } record)
+                    {
+                        break; // the endpoint left: its record is gone
+                    }
+
+                    var before = expected.GetValueOrDefault(done.State!);
+                    expected[done.State!] = success || (before + 1 >= 4 && !wasEjected) ? 0 : before + 1;
+                    if (record.ConsecutiveFailures != expected[done.State!])
+                    {
+                        return false;
+                    }
+
+                    break;
+            }
+
+            var current = source.Current.States.Select(s => balancer.GetOutlierState(s)!).ToList();
+            foreach (var gone in expected.Keys.Where(s => !source.Current.States.Contains(s)).ToList())
+            {
+                expected.Remove(gone); // a returning endpoint starts afresh
+            }
+
+            if (balancer.FailureRuns < current.Count(r => r.ConsecutiveFailures != 0))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private EndpointState StateOf(BackendEndpoint endpoint) =>
