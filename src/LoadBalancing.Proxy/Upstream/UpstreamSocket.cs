@@ -32,6 +32,8 @@ internal sealed class UpstreamSocket : IUpstreamSocket
     private readonly Task _sending;
     private int _disposed;
     private bool _receivedOverTls;
+    // Both loops may set it, so each only ever sets it: a "|=" is a read and a write, and the send loop writing back the
+    // false it read would undo the receive loop's true between them (a reset then passed a body read until close on as whole).
     private volatile bool _resetByPeer;
 
     public UpstreamSocket(Socket socket, MemoryPool<byte> pool, SslStream? tls = null)
@@ -90,7 +92,11 @@ internal sealed class UpstreamSocket : IUpstreamSocket
                 {
                     // The upstream closed its side, or reset the connection and the send loop was told first (the
                     // socket reports a reset once): the connection's state tells them apart.
-                    _resetByPeer |= IsTcpClosed();
+                    if (IsTcpClosed())
+                    {
+                        _resetByPeer = true;
+                    }
+
                     break;
                 }
 
@@ -169,7 +175,10 @@ internal sealed class UpstreamSocket : IUpstreamSocket
             // The forwarder's next flush sees the error, unless the failure is our own close. A reset seen here may be
             // the one the receive loop would have reported (the socket reports it once).
             error = Volatile.Read(ref _disposed) != 0 ? null : e is AuthenticationException ? new IOException(e.Message, e) : e;
-            _resetByPeer |= error is not null && IsPeerReset(error);
+            if (error is not null && IsPeerReset(error))
+            {
+                _resetByPeer = true;
+            }
         }
 
         await reader.CompleteAsync(error).ConfigureAwait(false);

@@ -11,7 +11,7 @@ namespace LoadBalancing.Proxy.Tests.Forwarding;
 /// </summary>
 public sealed class UpstreamResetTests
 {
-    /// <summary>Reads one request head, writes <c>answer</c>, then closes with a reset (SO_LINGER 0), body unread.</summary>
+    /// <summary>Reads one request head, writes <c>answer</c>, then closes with a reset alone (SO_LINGER 0), body unread.</summary>
     private sealed class ResettingUpstream : IAsyncDisposable
     {
         private readonly TcpListener _listener;
@@ -29,14 +29,15 @@ public sealed class UpstreamResetTests
 
         private async Task ServeAsync(byte[] answer)
         {
+            // The socket itself, not a NetworkStream: disposing one shuts the socket down first, so a FIN (an end of
+            // the body, and a clean one) would go out before the reset.
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            using var client = await _listener.AcceptTcpClientAsync(cts.Token);
-            var stream = client.GetStream();
+            using var socket = await _listener.AcceptSocketAsync(cts.Token);
             var received = new StringBuilder();
             var buffer = new byte[4096];
             while (!received.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
             {
-                var read = await stream.ReadAsync(buffer, cts.Token);
+                var read = await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
                 if (read == 0)
                 {
                     return;
@@ -45,8 +46,12 @@ public sealed class UpstreamResetTests
                 received.Append(Encoding.Latin1.GetString(buffer, 0, read));
             }
 
-            await stream.WriteAsync(answer, cts.Token);
-            client.Client.LingerState = new LingerOption(true, 0);
+            for (var sent = 0; sent < answer.Length;)
+            {
+                sent += await socket.SendAsync(answer.AsMemory(sent), SocketFlags.None, cts.Token);
+            }
+
+            socket.LingerState = new LingerOption(true, 0);
         }
 
         public async ValueTask DisposeAsync()
