@@ -8,8 +8,9 @@ namespace LoadBalancing;
 /// </summary>
 public sealed class OutlierState
 {
-    // Every successful completion reads this counter and only failures write it, so it needs no cache line of its own
-    // (unlike EndpointState's in-flight counter): a record costs about 100 bytes, which matters over 1,000 endpoints.
+    // Failures write this counter and successes read it only while some endpoint of the balancer has a failure run
+    // going, so it needs no cache line of its own (unlike EndpointState's in-flight counter): a record costs about
+    // 100 bytes, which matters over 1,000 endpoints.
     private int _consecutiveFailures;
     private long _ejectedUntilUtcTicks;
     private long _lastFailureUtcTicks;
