@@ -220,6 +220,10 @@ internal sealed partial class NamespaceWatcher : IDisposable
             var following = _following;
             var list = await _api.ListAsync(Namespace, following.Selector, metadataOnly: false, linked.Token).ConfigureAwait(false);
 
+            // The connection works from the moment the list arrived, before anything it holds is published: counted
+            // from later, a healthy stretch would look shorter than it was to whoever saw the endpoints appear.
+            _backoff.Healthy();
+
             var slices = new List<SliceSnapshot>(list.Items.Count);
             var seen = new Dictionary<string, string?>(StringComparer.Ordinal);
             var keep = new HashSet<string>(StringComparer.Ordinal);
@@ -255,7 +259,6 @@ internal sealed partial class NamespaceWatcher : IDisposable
             // and a Service followed since the previous list is published for the first time.
             _listedCallback(Namespace);
             Volatile.Write(ref _lastList, _time.GetTimestamp());
-            _backoff.Healthy();
             _synced.TrySetResult();
 
             // A watch opened before this list may hold events older than it; it ends, and the next resumes from here.
