@@ -65,10 +65,24 @@ public sealed partial class ConfigReloadTests
         using var client = new HttpClient { BaseAddress = host.Proxy, Timeout = TimeSpan.FromSeconds(30) };
         using var admin = new HttpClient { BaseAddress = host.Admin, Timeout = TimeSpan.FromSeconds(30) };
 
+        var lastMetrics = "";
+        async Task UntilReloadsAsync(int unchanged)
+        {
+            try
+            {
+                await UntilAsync(async token => (lastMetrics = await admin.GetStringAsync("metrics", token)).Contains($"lb_config_reloads_total{{outcome=\"unchanged\"}} {unchanged}", StringComparison.Ordinal));
+            }
+            catch (OperationCanceledException e)
+            {
+                var reloads = string.Join("; ", lastMetrics.Split('\n').Where(l => l.StartsWith("lb_config_", StringComparison.Ordinal)));
+                throw new Xunit.Sdk.XunitException($"no unchanged reload {unchanged} after SIGHUP; exited: {host.HasExited}; last /metrics: {reloads}; host output: {host.Output}", e);
+            }
+        }
+
         host.Signal("HUP");
-        await UntilAsync(async token => (await admin.GetStringAsync("metrics", token)).Contains("lb_config_reloads_total{outcome=\"unchanged\"} 1", StringComparison.Ordinal));
+        await UntilReloadsAsync(1);
         host.Signal("HUP");
-        await UntilAsync(async token => (await admin.GetStringAsync("metrics", token)).Contains("lb_config_reloads_total{outcome=\"unchanged\"} 2", StringComparison.Ordinal));
+        await UntilReloadsAsync(2);
 
         Assert.False(host.HasExited);
         Assert.Equal("a", await client.GetStringAsync("/a", TestContext.Current.CancellationToken));
