@@ -59,6 +59,12 @@ public sealed partial class ConfigReloadTests
     [Fact]
     public async Task ChildProcess_Sighup_ReloadsAndKeepsRunning()
     {
+        // A signal ignored at exec stays ignored, and .NET keeps it so: under nohup the child host cannot see SIGHUP.
+        if (SighupIgnored())
+        {
+            Assert.Skip("SIGHUP is ignored in this test run (started under nohup?), and the child host inherits that.");
+        }
+
         await using var a = await TestBackend.StartAsync("a");
         using var file = new ConfigFile(Json(a.Address, a.Address, withB: false));
         await using var host = await ChildHost.StartAsync(file.Path);
@@ -313,6 +319,19 @@ public sealed partial class ConfigReloadTests
             var views = string.Join("; ", discovery.Freshness.Select(f => $"{f.Namespace}: {f.Status}, {f.Slices} slices, last list {f.SecondsSinceLastList:0.0} s ago"));
             throw new Xunit.Sdk.XunitException($"{source.Name} has {source.Current.Endpoints.Count} endpoints after 30 s, not {count}; views: {views}; wedged: {discovery.Wedged() ?? "no"}");
         }
+    }
+
+    /// <summary>Whether this process ignores SIGHUP (bit 0 of <c>SigIgn</c> in <c>/proc/self/status</c>).</summary>
+    private static bool SighupIgnored()
+    {
+        const string Key = "SigIgn:";
+        if (!File.Exists("/proc/self/status"))
+        {
+            return false;
+        }
+
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith(Key, StringComparison.Ordinal));
+        return line is not null && (ulong.Parse(line[Key.Length..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture) & 1) != 0;
     }
 
     private static int Occurrences(string text, string value)
