@@ -62,7 +62,7 @@ public sealed class SharedSourceClustersTests
         Assert.Contains("lb_cluster_endpoint_ejections{cluster=\"strict\"} 1\n", metrics, StringComparison.Ordinal);
         Assert.Contains("lb_cluster_endpoint_ejections{cluster=\"lenient\"} 0\n", metrics, StringComparison.Ordinal);
 
-        static BackendEndpoint Endpoint(string address) => new(address.Split(':')[0], int.Parse(address.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture));
+        static BackendEndpoint Endpoint(string address) => new EndpointOptions { Address = address }.ToEndpoint();
 
         JsonElement DeadIn(JsonElement cluster) => cluster.GetProperty("endpoints").EnumerateArray()
             .Single(e => $"{e.GetProperty("address").GetString()}:{e.GetProperty("port").GetInt32()}" == dead);
