@@ -81,9 +81,12 @@ internal sealed class BoundedLoadPicker : HashPicker
     internal long Cap(int index, long totalInFlight) =>
         Math.Max(1, (long)Math.Ceiling(_factor * (totalInFlight + 1) * _shares[index]));
 
-    private bool HasRoom(int index, long total) => States[index].InFlight + 1 <= Cap(index, total);
+    /// <summary>The balancer's own requests in flight on the endpoint: the same requests as the total counts.</summary>
+    internal long InFlight(int index) => Outliers[index].BoundedLoad!.Value;
 
-    private double RelativeLoad(int index, long total) => (States[index].InFlight + 1.0) / Cap(index, total);
+    private bool HasRoom(int index, long total) => InFlight(index) + 1 <= Cap(index, total);
+
+    private double RelativeLoad(int index, long total) => (InFlight(index) + 1.0) / Cap(index, total);
 
     private static ulong Mix(ulong x)
     {

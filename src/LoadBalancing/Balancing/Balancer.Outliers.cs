@@ -1,3 +1,5 @@
+using LoadBalancing.Internal;
+
 namespace LoadBalancing;
 
 // Passive outlier detection: this balancer's failure counts and ejections of the endpoints in its source.
@@ -132,7 +134,7 @@ public sealed partial class Balancer
         {
             if (!_outliers.TryGetValue(states[i], out var record))
             {
-                record = new OutlierState(states[i]);
+                record = new OutlierState(states[i], _totalInFlight is null ? null : new LoadCounter());
                 _outliers.Add(states[i], record);
             }
 

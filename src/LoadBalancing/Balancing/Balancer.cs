@@ -115,7 +115,11 @@ public sealed partial class Balancer : IDisposable
         }
 
         picker.States[index].AddInFlight();
-        _totalInFlight?.Increment();
+        if (_totalInFlight is { } total)
+        {
+            CountBoundedLoad(total, picker.Outliers[index]);
+        }
+
         return new PickResult(this, picker.Endpoints[index], picker.States[index], picker.Outliers[index], PickStatus.Picked);
     }
 
@@ -153,7 +157,11 @@ public sealed partial class Balancer : IDisposable
             }
 
             picker.States[i].AddInFlight();
-            _totalInFlight?.Increment();
+            if (_totalInFlight is { } load)
+            {
+                CountBoundedLoad(load, picker.Outliers[i]);
+            }
+
             return new PickResult(this, endpoints[i], picker.States[i], picker.Outliers[i], PickStatus.Picked);
         }
 
@@ -259,21 +267,35 @@ public sealed partial class Balancer : IDisposable
         _timer.Dispose();
     }
 
-    internal void Release(EndpointState state, bool fallback)
+    // Bounded loads count the balancer's own requests, per endpoint and in total, so that a cap never mixes in the
+    // requests of another balancer over the same source (see OutlierState.BoundedLoad).
+    private static void CountBoundedLoad(LoadCounter total, OutlierState outlier)
+    {
+        total.Increment();
+        outlier.BoundedLoad!.Increment();
+    }
+
+    private static void UncountBoundedLoad(LoadCounter total, OutlierState outlier)
+    {
+        total.Decrement();
+        outlier.BoundedLoad!.Decrement();
+    }
+
+    internal void Release(EndpointState state, OutlierState outlier, bool fallback)
     {
         state.RemoveInFlight();
-        if (!fallback)
+        if (!fallback && _totalInFlight is { } total)
         {
-            _totalInFlight?.Decrement();
+            UncountBoundedLoad(total, outlier);
         }
     }
 
     internal void Complete(EndpointState state, OutlierState outlier, bool success, TimeSpan latency, bool fallback)
     {
         state.RemoveInFlight();
-        if (!fallback)
+        if (!fallback && _totalInFlight is { } total)
         {
-            _totalInFlight?.Decrement();
+            UncountBoundedLoad(total, outlier);
         }
 
         if (latency >= TimeSpan.Zero)

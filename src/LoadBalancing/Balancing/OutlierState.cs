@@ -1,3 +1,5 @@
+using LoadBalancing.Internal;
+
 namespace LoadBalancing;
 
 /// <summary>
@@ -21,14 +23,24 @@ public sealed class OutlierState
     private long _lastStateChangeUtcTicks;
     private string? _lastEjectionReason;
 
-    internal OutlierState(EndpointState state)
+    internal OutlierState(EndpointState state, LoadCounter? boundedLoad = null)
     {
         State = state;
+        BoundedLoad = boundedLoad;
         _lastStateChangeUtcTicks = state.FirstSeen.UtcTicks;
     }
 
     /// <summary>The endpoint's shared load state.</summary>
     internal EndpointState State { get; }
+
+    /// <summary>
+    /// This balancer's own requests in flight on the endpoint, kept only when it hashes with bounded loads (otherwise
+    /// <c>null</c>). A bounded-load cap compares an endpoint's load with the balancer's total, so both must count the
+    /// same requests: the endpoint's shared count (<see cref="EndpointState.InFlight"/>) also holds other balancers'
+    /// requests over the same source, which the total does not. It lives here because this is the balancer's record of
+    /// the endpoint that lasts as long as the endpoint and travels with every pick; never copied by <see cref="CopyFrom"/>.
+    /// </summary>
+    internal LoadCounter? BoundedLoad { get; }
 
     /// <summary>Consecutive failed requests since the last success.</summary>
     public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures);

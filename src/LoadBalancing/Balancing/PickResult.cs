@@ -63,7 +63,7 @@ public readonly struct PickResult
     {
         if (_owner is not null && _outlier is not null)
         {
-            _owner.Release(State!, Status == PickStatus.Fallback);
+            _owner.Release(State!, _outlier, Status == PickStatus.Fallback);
         }
     }
 }
