@@ -21,13 +21,17 @@ upstreams, many_addresses, upstream = start_upstream()
 # LB_AB_ENDPOINTS=1000: both proxies balance over the 1,000-endpoint cluster (each its own loopback address).
 if os.environ.get("LB_AB_ENDPOINTS") == "1000":
     upstreams = many_addresses
+# LB_AB_ENDPOINTS_B=1000: b alone over the 1,000 endpoints, a over the three: what the cluster's size costs one build.
+upstreams_b = many_addresses if os.environ.get("LB_AB_ENDPOINTS_B") == "1000" else upstreams
+# LB_AB_CONNECTIONS: wrk's connections (default 128; the 1,000-endpoint target is stated at 32).
+CONNECTIONS = int(os.environ.get("LB_AB_CONNECTIONS", "128"))
 
 
-def start_variant(name, env, cmd=None):
+def start_variant(name, env, cmd=None, endpoints=None):
     saved = dict(OURS_ENV)
     OURS_ENV.update(env)
     try:
-        return start_ours(name, "RoundRobin", upstreams, cmd=cmd, transport=TRANSPORT)
+        return start_ours(name, "RoundRobin", endpoints or upstreams, cmd=cmd, transport=TRANSPORT)
     finally:
         OURS_ENV.clear()
         OURS_ENV.update(saved)
@@ -35,7 +39,7 @@ def start_variant(name, env, cmd=None):
 
 cmd_b = [EXE_B] if EXE_B else ["dotnet", BASELINE_DLL] if BASELINE_DLL else None
 contenders = {"a": dict(zip(("port", "proc"), start_variant("ours-a", env_a))),
-              "b": dict(zip(("port", "proc"), start_variant("ours-b", env_b, cmd_b)))}
+              "b": dict(zip(("port", "proc"), start_variant("ours-b", env_b, cmd_b, upstreams_b)))}
 ready(contenders)
 runs = {"a": [], "b": []}
 try:
@@ -43,12 +47,12 @@ try:
     for c in contenders.values():
         pin(c["proc"], "0")
     for c in contenders.values():
-        wrk(c["port"], 128, WARMUP, True)
+        wrk(c["port"], CONNECTIONS, WARMUP, True)
     for i in range(PAIRS):
         for name in (("a", "b") if i % 2 == 0 else ("b", "a")):
             c = contenders[name]
             before = cpu_seconds(c["proc"])
-            r = wrk(c["port"], 128, DURATION, True)
+            r = wrk(c["port"], CONNECTIONS, DURATION, True)
             r["per_cpu"] = r["rps"] * DURATION / max(cpu_seconds(c["proc"]) - before, 1e-9)
             runs[name].append(r)
         print(f"pair {i + 1}: a {runs['a'][-1]['per_cpu']:,.0f}  b {runs['b'][-1]['per_cpu']:,.0f} requests per CPU-s  "
@@ -58,7 +62,8 @@ finally:
     stop_everything()
 
 ratios = [b["per_cpu"] / a["per_cpu"] for a, b in zip(runs["a"], runs["b"])]
-print(f"\n{machine()}\na = {json.dumps(env_a)}; b = {json.dumps(env_b)}{' at ' + cmd_b[-1] if cmd_b else ''}")
+print(f"\n{machine()}\na = {json.dumps(env_a)}; b = {json.dumps(env_b)}{' at ' + cmd_b[-1] if cmd_b else ''}"
+      f"{'; b over 1,000 endpoints' if upstreams_b is not upstreams else ''}; c = {CONNECTIONS}")
 for name in ("a", "b"):
     print(f"{name}: {fmt(med([r['per_cpu'] for r in runs[name]]))} requests per CPU-s, p99 {fmt(med([r['p99'] for r in runs[name]]), 2)} ms, "
           f"non-2xx {sum(r['non2xx'] for r in runs[name])}, peak RSS {peaks[name]:.1f} MiB")

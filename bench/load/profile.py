@@ -3,7 +3,8 @@ upstreams) pinned to core 0, wrk -c128 (LB_PROFILE_CONNECTIONS) and the upstream
 then `perf record -g` on the proxy for 8 s under the same load. Prints the requests per CPU-second of the recorded
 window and the proxy's samples grouped by where they run (kernel, our assemblies, Kestrel, pipelines, sockets, the
 runtime, ...) as shares and as microseconds of CPU per request, then the heaviest symbols. The JIT host runs with
-the runtime's perf map so perf can name compiled code; NativeAOT binaries carry their own symbols (--aot)."""
+the runtime's perf map so perf can name compiled code; NativeAOT binaries carry their own symbols (--aot). Last, the
+system calls per request, ours beside nginx as a proxy over the same upstreams under the same load."""
 import collections, os, re, subprocess, sys
 from harness import *
 
@@ -73,9 +74,42 @@ def record():
         rps = wrk_result(load)["rps"]
         # wrk runs at a steady rate through the recorded window, so its average rate times the window is its requests.
         per_cpu = rps * RECORD / cpu if cpu > 0 else float("nan")
-        return perf_report(data), rps, per_cpu
+        # System calls per request, ours and nginx as a proxy over the same upstreams (its one worker pinned alike).
+        nginx_port, nginx = start_nginx_proxy(upstreams)
+        wait_port(nginx_port)
+        calls = {"ours": syscalls(port, proc.pid, data + ".sys")}
+        worker = nginx_worker(nginx.pid)
+        pin_pid(worker, "0")
+        calls["nginx"] = syscalls(nginx_port, worker, data + ".sys")
+        return perf_report(data), rps, per_cpu, calls
     finally:
         stop_everything()
+
+
+SYSCALLS = ["recvfrom", "recvmsg", "read", "sendto", "sendmsg", "writev", "write", "epoll_wait", "epoll_pwait", "futex", "sched_yield", "epoll_ctl"]
+
+
+def syscalls(port, pid, data):
+    """The system calls a process makes per request under the same load: perf counts their tracepoints for 3 s."""
+    wrk(port, CONNECTIONS, 2, True)
+    load = wrk_start(port, CONNECTIONS, 5, True)
+    time.sleep(1)
+    events = [arg for name in SYSCALLS for arg in ("-e", f"syscalls:sys_enter_{name}")]
+    subprocess.run(["perf", "record", "-q", *events, "-p", str(pid), "-o", data, "--", "sleep", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    requests = wrk_result(load)["rps"] * 3
+    script = subprocess.run(["perf", "script", "-i", data, "-F", "event"], capture_output=True, text=True).stdout
+    counts = collections.Counter(m.group(1) for m in re.finditer(r"sys_enter_(\w+)", script))
+    return {name: count / requests for name, count in counts.items()}
+
+
+def nginx_worker(master):
+    """nginx's one worker process (the master only supervises)."""
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout.split()
+    return int(children[0])
+
+
+def pin_pid(pid, cpus):
+    subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], stdout=subprocess.DEVNULL, check=True)
 
 
 def perf_report(data):
@@ -84,9 +118,9 @@ def perf_report(data):
 
 
 if len(sys.argv) > 2 and sys.argv[1] == "--report":
-    report, rps, per_cpu = perf_report(sys.argv[2]), float("nan"), float(sys.argv[3])
+    report, rps, per_cpu, calls = perf_report(sys.argv[2]), float("nan"), float(sys.argv[3]), {}
 else:
-    report, rps, per_cpu = record()
+    report, rps, per_cpu, calls = record()
 
 rows = []
 for line in report.splitlines():
@@ -104,3 +138,11 @@ for name, share in groups.most_common():
 print(f"\nheaviest {TOP} symbols:")
 for share, dso, sym in sorted(rows, reverse=True)[:TOP]:
     print(f"{share:6.2f} %  {share / 100 * us_per_request:5.2f} µs  {group_of(dso, sym):28} {sym[:110]}")
+if calls:
+    names = sorted({name for per in calls.values() for name in per}, key=lambda n: -calls["ours"].get(n, 0))
+    print("\nsystem calls per request (perf on the syscall tracepoints, 3 s each under the same load):\n")
+    print("| system call | " + " | ".join(calls) + " |\n| --- |" + " --- |" * len(calls))
+    for name in names:
+        print(f"| {name} | " + " | ".join(f"{per.get(name, 0):.2f}" for per in calls.values()) + " |")
+    print("| all | " + " | ".join(f"{sum(per.values()):.2f}" for per in calls.values()) + " |")
+

@@ -102,9 +102,12 @@ try:
     # The peers over the same 1,000 endpoints, against themselves over 3: what the cluster's size costs proxies written
     # in C. nginx keeps one cache of idle upstream connections for all servers (searched per request); HAProxy keeps
     # them per server.
-    large = {"ours-rr": (many_port, many),
-             "nginx": start_nginx_proxy(many_addresses, keepalive=2048, conf_name="nginx-1000"),
-             "haproxy": start_haproxy(many_addresses, conf_name="haproxy-1000")}
+    large = {"ours-rr": (many_port, many)}
+    if EVENTLOOP:
+        # Started on core 0, as the 3-endpoint twin it is compared with: one loop, its upstream pools that loop's.
+        large["ours-ev"] = start_ours("ours-ev-1000", "RoundRobin", many_addresses, transport="EventLoop", cmd=["taskset", "-c", "0"] + ours_cmd())
+    large["nginx"] = start_nginx_proxy(many_addresses, keepalive=2048, conf_name="nginx-1000")
+    large["haproxy"] = start_haproxy(many_addresses, conf_name="haproxy-1000")
     for name, (port, proc) in large.items():
         wait_port(port)
         require_alive(f"{name} (1,000 endpoints)", proc)
@@ -113,7 +116,8 @@ try:
     many_runs = {name: ([], []) for name in large}
     for _ in range(extra_reps):
         for name, (port, proc) in large.items():
-            for target, target_proc, runs in ((port, proc, many_runs[name][0]), (contenders[name]["port"], contenders[name]["proc"], many_runs[name][1])):
+            few = measured(name, True)
+            for target, target_proc, runs in ((port, proc, many_runs[name][0]), (few["port"], few["proc"], many_runs[name][1])):
                 before = cpu_seconds(target_proc)
                 r = wrk(target, 32, DURATION, True)
                 r["cpu"] = cpu_seconds(target_proc) - before
