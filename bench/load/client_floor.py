@@ -16,7 +16,7 @@ try:
     pin(upstream, "1")
     # Ours: one process, 20 s of warm-up (tiered PGO's plateau), then REPS windows.
     client = subprocess.run(["taskset", "-c", "0", "dotnet", BENCH_DLL, "client-floor", upstreams[0], "128", str(DURATION), str(REPS)],
-                            capture_output=True, text=True, env={**os.environ, **OURS_ENV}, timeout=120)
+                            capture_output=True, text=True, env={**os.environ, **SHIPPED_SOCKETS, **OURS_ENV}, timeout=120)
     results["ours-client"] = client_windows(client.stdout)
     if not results["ours-client"]:
         raise SystemExit("client-floor printed nothing:\n" + client.stdout + client.stderr[-2000:])

@@ -18,7 +18,7 @@ contenders = {name: dict(zip(("port", "proc"), started)) for name, started in
               (("ours-rr", start_ours("ours-rr", "RoundRobin", upstreams)), ("kestrel", start_floor("kestrel", "kestrel")))}
 ready(contenders)
 client = subprocess.Popen(["taskset", "-c", "0", "dotnet", BENCH_DLL, "client-floor", upstreams[0], "128", str(DURATION), "stdin"],
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, **OURS_ENV})
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, **SHIPPED_SOCKETS, **OURS_ENV})
 
 
 def client_window():

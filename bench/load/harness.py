@@ -43,14 +43,18 @@ def free_port(host="127.0.0.1"):
             return p
 
 
-# As docs/kubernetes.md's Deployment runs the proxy: socket completions run inline on the epoll threads (the
-# proxy never blocks one). LB_OURS_ENV adds or overrides settings to try.
-OURS_ENV = {"DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS": "1"}
-OURS_ENV.update(json.loads(os.environ.get("LB_OURS_ENV", "{}")))
+# What ProxyHost sets for itself when the environment does not (samples/ProxyHost/SocketDefaults.cs): socket completions
+# inline on the epoll threads. Ours runs without it in its environment, as shipped; programs that stand in for parts
+# of it (the floor servers, our upstream client alone) and ProxyHost builds from before that default are given it.
+SHIPPED_SOCKETS = {"DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS": "1"}
+# LB_OURS_ENV adds settings to try to ours.
+OURS_ENV = json.loads(os.environ.get("LB_OURS_ENV", "{}"))
 
 
 def start(name, args, env=None):
     e = dict(os.environ); e.update(env or {})
+    if BASELINE_DLL and BASELINE_DLL in args:
+        e.update(SHIPPED_SOCKETS)
     if name.startswith("ours"):
         e.update(OURS_ENV)
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, name + ".err"), "w"), env=e, start_new_session=True)
@@ -260,8 +264,8 @@ BENCH_DLL = os.path.join(ROOT, "bench/LoadBalancing.Benchmarks/bin/Release/net10
 def start_floor(name, mode, *extra):
     """A FloorServer mode (kestrel, kestrel-epoll, transport, epoll, epoll-proxy) on a free port."""
     port = free_port()
-    # The same runtime settings our proxy runs with (OURS_ENV: inline completions): the floor it stands on.
-    return port, start(name, ["dotnet", FLOOR_DLL, mode, str(port), *extra], env=OURS_ENV)
+    # The same runtime settings our proxy runs with (inline completions): the floor it stands on.
+    return port, start(name, ["dotnet", FLOOR_DLL, mode, str(port), *extra], env={**SHIPPED_SOCKETS, **OURS_ENV})
 
 
 def client_windows(text):

@@ -1,6 +1,8 @@
 using LoadBalancing.Proxy;
 using ProxyHost;
 
+SocketDefaults.Apply();
+
 WebApplication app;
 DemoBackends? backends;
 try
