@@ -13,6 +13,7 @@ internal sealed class ProxyMiddleware(ProxyRuntime runtime, AccessLogWriter? acc
 
     private static readonly byte[] NoRouteBody = Encoding.ASCII.GetBytes("no route for this host and path\n");
     private static readonly byte[] ConnectBody = Encoding.ASCII.GetBytes("CONNECT is not supported\n");
+    private static readonly byte[] PoliciesNotEnforcedBody = Encoding.ASCII.GetBytes("the route's access policies changed while the request was routed; retry\n");
 
     public Task InvokeAsync(HttpContext context)
     {
@@ -45,6 +46,15 @@ internal sealed class ProxyMiddleware(ProxyRuntime runtime, AccessLogWriter? acc
         }
 
         var log = Sampled(route);
+        if (route.EndpointPolicies is { } policies && !policies.EnforcedFor(context))
+        {
+            // The route asks the application to authorize or rate-limit its requests, and the endpoint that routed this
+            // one did not enforce exactly that (a reload changed the route's policies in between): fail closed.
+            log?.WriteAnswered(context, started, StatusCodes.Status503ServiceUnavailable, PoliciesNotEnforcedBody.Length, "route_policies_not_enforced", route.Name);
+            route.Counters.Ended(StatusCodes.Status503ServiceUnavailable);
+            return PlainAsync(context, StatusCodes.Status503ServiceUnavailable, "text/plain", PoliciesNotEnforcedBody);
+        }
+
         switch (route.Action)
         {
             case RouteAction.Redirect:

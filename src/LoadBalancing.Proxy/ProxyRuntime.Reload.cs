@@ -41,6 +41,15 @@ internal sealed partial class ProxyRuntime
     /// <summary>The route sources added with <c>IProxyBuilder.AddRouteSource</c>, in order.</summary>
     public IReadOnlyList<ProxyRouteSource> RouteSources => _routeSources;
     private ProxyOptions _configured; // the configuration in service, before the route sources' sets join it
+
+    /// <summary>The configuration in service as configured, before the route sources' sets join it.</summary>
+    internal ProxyOptions Configured => _configured;
+
+    /// <summary>
+    /// Checks the routes' ASP.NET Core policies against how the proxy is hosted, on every reload: set when the proxy is
+    /// mapped (the policies must exist) or used as middleware (which cannot enforce any). Returns errors with key paths.
+    /// </summary>
+    internal Func<ProxyOptions, IReadOnlyList<string>>? EndpointPolicyCheck { get; set; }
     private readonly IServiceProvider _services;
     private readonly ILogger _logger;
     private readonly ILogger _clusterLogger; // the clusters' endpoint changes: ejections, panic mode, the fallback
@@ -93,7 +102,7 @@ internal sealed partial class ProxyRuntime
     private ReloadResult Apply(ProxyOptions configured, IReadOnlyList<string> loadErrors, string source)
     {
         var errors = new List<string>(loadErrors);
-        var options = loadErrors.Count == 0 ? RouteSourceMerge.MergeAndValidate(configured, _routeSources, _registrations.Sources.ContainsKey, errors) : configured;
+        var options = loadErrors.Count == 0 ? RouteSourceMerge.MergeAndValidate(configured, _routeSources, _registrations.Sources.ContainsKey, errors, EndpointPolicyCheck) : configured;
 
         var current = _config;
         Plan? plan = null;

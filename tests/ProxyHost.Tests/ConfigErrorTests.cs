@@ -68,6 +68,21 @@ public sealed class ConfigErrorTests
     }
 
     [Fact]
+    public async Task ARoutePolicy_WhichTheStandaloneHostCannotEnforce_IsNamedByKey_AndExitTwo()
+    {
+        var run = await RunAsync("""
+            { "Proxy": {
+                "Listeners": [ { "Url": "http://127.0.0.1:0" } ], "Admin": { "Url": "http://127.0.0.1:0" },
+                "Routes": [ { "Path": "/admin", "Cluster": "web", "AuthorizationPolicy": "admins" }, { "Path": "/", "Cluster": "web" } ],
+                "Clusters": { "web": { "Endpoints": [ { "Address": "127.0.0.1:9000" } ] } } } }
+            """);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("Proxy:Routes:0:AuthorizationPolicy: 'admins' cannot be enforced by the proxy as middleware (UseLoadBalancingProxy, as ProxyHost runs it)", run.Error, StringComparison.Ordinal);
+        run.AssertNoStackTrace();
+    }
+
+    [Fact]
     public async Task HealthCheckProblems_AreEachNamedByKey_AndExitTwo()
     {
         var run = await RunAsync($$"""

@@ -188,7 +188,9 @@ internal static class ProxyConfigurationShape
         .Object("ResponseHeaders", HeaderModifier, o => o.ResponseHeaders ??= new())
         .Object("Timeouts", RouteTimeouts, o => o.Timeouts ??= new())
         .Object("Retry", Retry, o => o.Retry ??= new())
-        .Value("AccessLogSampleRate", Optional(Number), (o, v) => o.AccessLogSampleRate = v);
+        .Value("AccessLogSampleRate", Optional(Number), (o, v) => o.AccessLogSampleRate = v)
+        .Value("AuthorizationPolicy", OptionalText, (o, v) => o.AuthorizationPolicy = v)
+        .Value("RateLimiterPolicy", OptionalText, (o, v) => o.RateLimiterPolicy = v);
 
     public static readonly ObjectShape<AccessLogOptions> AccessLog = new ObjectShape<AccessLogOptions>("AccessLog")
         .Value("Enabled", Flag, (o, v) => o.Enabled = v)

@@ -198,6 +198,16 @@ internal static class ProxyOptionsJson
             json.WriteNumber("AccessLogSampleRate", rate);
         }
 
+        if (route.AuthorizationPolicy is { } authorization)
+        {
+            json.WriteString("AuthorizationPolicy", authorization);
+        }
+
+        if (route.RateLimiterPolicy is { } rateLimiter)
+        {
+            json.WriteString("RateLimiterPolicy", rateLimiter);
+        }
+
         if (route.Origin is { } origin)
         {
             json.WritePropertyName("Origin");

@@ -70,6 +70,21 @@ public sealed class ProxyRouteOptions
     public double? AccessLogSampleRate { get; set; }
 
     /// <summary>
+    /// The ASP.NET Core authorization policy this route's requests must satisfy before they are proxied: a policy's
+    /// name, <c>Default</c> (the application's default policy) or <c>Anonymous</c> (none, even where the mapped
+    /// proxy's conventions require one). Enforced by the application's authorization middleware, so the proxy must be
+    /// mapped with <c>MapLoadBalancingProxy()</c>; a host that cannot enforce it refuses the configuration.
+    /// </summary>
+    public string? AuthorizationPolicy { get; set; }
+
+    /// <summary>
+    /// The ASP.NET Core rate limiter policy for this route's requests: a policy's name, <c>Disable</c> (none, and not
+    /// the global limiter either) or <c>Default</c> (the mapped proxy's conventions and the global limiter, as with none). Enforced by the application's rate limiting middleware (<c>UseRateLimiter()</c>), so
+    /// the proxy must be mapped with <c>MapLoadBalancingProxy()</c>.
+    /// </summary>
+    public string? RateLimiterPolicy { get; set; }
+
+    /// <summary>
     /// The object a route source built this route from (not a configuration key: configured routes have none). Shown
     /// in <c>/config</c> and <c>/backends</c>.
     /// </summary>

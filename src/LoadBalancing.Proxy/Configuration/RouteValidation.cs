@@ -152,6 +152,16 @@ internal static class RouteValidation
         {
             errors.Add(string.Create(CultureInfo.InvariantCulture, $"{key}:AccessLogSampleRate must be between 0 and 1; got {rate}."));
         }
+
+        if (route.AuthorizationPolicy is { } authorization && string.IsNullOrWhiteSpace(authorization))
+        {
+            errors.Add($"{key}:AuthorizationPolicy must name a policy, or be Default or Anonymous; got an empty value.");
+        }
+
+        if (route.RateLimiterPolicy is { } rateLimiter && string.IsNullOrWhiteSpace(rateLimiter))
+        {
+            errors.Add($"{key}:RateLimiterPolicy must name a policy, or be Disable or Default; got an empty value.");
+        }
     }
 
     /// <summary>Checks the route's action; true when it forwards.</summary>

@@ -19,10 +19,12 @@ public static class ProxyApplicationBuilderExtensions
     /// </summary>
     /// <param name="app">The application.</param>
     /// <returns>The application.</returns>
+    /// <exception cref="ProxyConfigurationException">A route names an ASP.NET Core policy (<c>AuthorizationPolicy</c>, <c>RateLimiterPolicy</c>), which only the mapped proxy can enforce (a reload that does is refused the same way).</exception>
     public static IApplicationBuilder UseLoadBalancingProxy(this IApplicationBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        var (_, proxy, admin, listeners) = Prepare(app.ApplicationServices);
+        var (runtime, proxy, admin, listeners) = Prepare(app.ApplicationServices);
+        EnforcePolicyCheck(runtime, LoadBalancing.Proxy.Routing.RoutePolicyChecks.Unenforceable);
         app.Run(context => listeners.IsAdmin(context.Connection.LocalPort)
             ? admin.HandleAsync(context)
             : proxy.InvokeAsync(context));
@@ -48,6 +50,17 @@ public static class ProxyApplicationBuilderExtensions
         }
 
         return (runtime, proxy, admin, listeners);
+    }
+
+    /// <summary>Checks the routes' ASP.NET Core policies now, and on every reload from here on.</summary>
+    /// <exception cref="ProxyConfigurationException">A route names a policy this hosting cannot enforce, or one that does not exist.</exception>
+    internal static void EnforcePolicyCheck(ProxyRuntime runtime, Func<ProxyOptions, IReadOnlyList<string>> check)
+    {
+        runtime.EndpointPolicyCheck = check;
+        if (check(runtime.Configured) is { Count: > 0 } errors)
+        {
+            throw new ProxyConfigurationException(errors);
+        }
     }
 
     private static bool IsLoopback(string url) =>

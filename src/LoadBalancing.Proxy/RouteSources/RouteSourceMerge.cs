@@ -10,8 +10,9 @@ internal static class RouteSourceMerge
     /// The configuration with every source's current set, validated in full; each problem is added to
     /// <paramref name="errors"/> with the key of whoever wrote it (the configuration or a source). A cluster for which
     /// <paramref name="fedInCode"/> is true has its endpoints from an endpoint source and needs no static ones.
+    /// <paramref name="hostingCheck"/> adds what depends on how the proxy is hosted (the routes' ASP.NET Core policies).
     /// </summary>
-    public static ProxyOptions MergeAndValidate(ProxyOptions configured, IReadOnlyList<ProxyRouteSource> sources, Func<string, bool> fedInCode, List<string> errors)
+    public static ProxyOptions MergeAndValidate(ProxyOptions configured, IReadOnlyList<ProxyRouteSource> sources, Func<string, bool> fedInCode, List<string> errors, Func<ProxyOptions, IReadOnlyList<string>>? hostingCheck = null)
     {
         var snapshot = Snapshot(sources);
         var merged = Merge(configured, snapshot, errors);
@@ -19,6 +20,11 @@ internal static class RouteSourceMerge
         {
             var problems = ProxyOptionsValidation.GetErrors(merged, ProxyConfiguration.SectionName);
             ProxyOptionsValidation.CheckEndpoints(merged, ProxyConfiguration.SectionName, fedInCode, problems);
+            if (problems.Count == 0 && hostingCheck is not null)
+            {
+                problems.AddRange(hostingCheck(merged));
+            }
+
             errors.AddRange(problems.Select(e => Attribute(e, configured, snapshot)));
         }
 

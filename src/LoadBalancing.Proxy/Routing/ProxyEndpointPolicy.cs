@@ -13,15 +13,31 @@ internal sealed class ProxyEndpointMetadata(ProxyRuntime runtime, ProxyListeners
     /// <summary>After every endpoint of the application (order 0 unless set), before a fallback (<c>int.MaxValue</c>).</summary>
     public const int Order = int.MaxValue - 1;
 
+    // The endpoint standing in for routes with each set of policies; as many as the configuration has distinct sets.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<RouteEndpointPolicies, Endpoint> _withPolicies = new();
+
+    public bool IsAdmin => isAdmin;
+
+    /// <summary>The admin endpoint takes its own port and nothing else.</summary>
+    public bool IsAdminPort(HttpContext context) => listeners.IsAdmin(context.Connection.LocalPort);
+
     /// <summary>
-    /// The admin endpoint takes its own port; the proxy takes the other ports, and only requests one of its routes
-    /// matches in the snapshot in service, so a route added at runtime is served without rebuilding any endpoint.
+    /// The proxy's route for the request, in the snapshot in service, off the admin port: so a route added at runtime is
+    /// served without rebuilding any endpoint. Null when the proxy has none.
     /// </summary>
-    public bool Accepts(HttpContext context)
-    {
-        var admin = listeners.IsAdmin(context.Connection.LocalPort);
-        return isAdmin ? admin : !admin && runtime.Config.Routes.Match(context.Request) is not null;
-    }
+    public ProxyRoute? Match(HttpContext context) =>
+        IsAdminPort(context) ? null : runtime.Config.Routes.Match(context.Request);
+
+    /// <summary>
+    /// The mapped endpoint with the route's policies added to its metadata (after its conventions'), made once per set
+    /// of policies: the application's authorization and rate limiting middleware then enforce them as on any endpoint.
+    /// </summary>
+    public Endpoint WithPolicies(Endpoint mapped, RouteEndpointPolicies policies) =>
+        _withPolicies.GetOrAdd(policies, static (p, mapped) =>
+        {
+            var route = (RouteEndpoint)mapped;
+            return new RouteEndpoint(route.RequestDelegate!, route.RoutePattern, route.Order, new EndpointMetadataCollection([.. route.Metadata, .. p.Metadata()]), route.DisplayName);
+        }, mapped);
 }
 
 /// <summary>
@@ -53,7 +69,23 @@ internal sealed class ProxyEndpointPolicy : MatcherPolicy, IEndpointSelectorPoli
             if (candidates.IsValidCandidate(i) && candidates[i].Endpoint.Metadata.GetMetadata<ProxyEndpointMetadata>() is { } proxy)
             {
                 // An application endpoint that is still a candidate outranks the proxy: no need to match its routes.
-                candidates.SetValidity(i, !OutrankedByValid(candidates, i) && proxy.Accepts(httpContext));
+                if (OutrankedByValid(candidates, i))
+                {
+                    candidates.SetValidity(i, false);
+                }
+                else if (proxy.IsAdmin)
+                {
+                    candidates.SetValidity(i, proxy.IsAdminPort(httpContext));
+                }
+                else if (proxy.Match(httpContext) is not { } route)
+                {
+                    candidates.SetValidity(i, false);
+                }
+                else if (route.EndpointPolicies is { } policies)
+                {
+                    // The route's own authorization and rate limiting: the request goes on as this endpoint's.
+                    candidates.ReplaceEndpoint(i, proxy.WithPolicies(candidates[i].Endpoint, policies), candidates[i].Values);
+                }
             }
         }
 

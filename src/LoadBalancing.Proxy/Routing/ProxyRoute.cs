@@ -74,6 +74,7 @@ internal sealed class ProxyRoute
         ResponseHeaderTimeout = options.Timeouts?.ResponseHeader;
         Retry = options.Retry is { } retry ? RetryPolicy.FromOptions(retry) : null;
         AccessLogSampleRate = options.AccessLogSampleRate;
+        EndpointPolicies = RouteEndpointPolicies.From(options);
     }
 
     public string Name { get; }
@@ -127,6 +128,9 @@ internal sealed class ProxyRoute
     public RetryPolicy? Retry { get; }
 
     public double? AccessLogSampleRate { get; }
+
+    /// <summary>The ASP.NET Core policies the application enforces before the proxy takes the route's requests; null for none.</summary>
+    public RouteEndpointPolicies? EndpointPolicies { get; }
 
     /// <summary>
     /// The cluster for this request: the only one, or a weighted choice. When the first backend's cluster hashes

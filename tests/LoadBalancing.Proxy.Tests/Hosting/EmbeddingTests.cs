@@ -18,7 +18,7 @@ namespace LoadBalancing.Proxy.Tests.Hosting;
 /// The proxy mapped as endpoints of an ASP.NET Core application (MapLoadBalancingProxy): the application's endpoints,
 /// fallback, authorization and rate limiting compose with it, and its routes stay live.
 /// </summary>
-public sealed class EmbeddingTests
+public sealed partial class EmbeddingTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 

@@ -1,0 +1,72 @@
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace LoadBalancing.Proxy.Routing;
+
+/// <summary>
+/// The routes' ASP.NET Core policies checked against how the proxy is hosted, at start and on every reload, so a route
+/// whose policy nothing would enforce is refused with its key path instead of being served without it.
+/// </summary>
+internal static class RoutePolicyChecks
+{
+    /// <summary>As middleware (<c>UseLoadBalancingProxy</c>) no endpoint carries the policies: any route that names one is refused.</summary>
+    public static IReadOnlyList<string> Unenforceable(ProxyOptions options)
+    {
+        var errors = new List<string>();
+        for (var i = 0; i < options.Routes.Count; i++)
+        {
+            var route = options.Routes[i];
+            foreach (var (key, value) in Named(route))
+            {
+                errors.Add($"{Key(i, key)}: '{value}' cannot be enforced by the proxy as middleware (UseLoadBalancingProxy, as ProxyHost runs it); map it with MapLoadBalancingProxy() in an application that has {(key == "AuthorizationPolicy" ? "authorization" : "rate limiting")}.");
+            }
+        }
+
+        return errors;
+    }
+
+    /// <summary>Mapped (<c>MapLoadBalancingProxy</c>): every authorization policy a route names exists in the application.</summary>
+    public static IReadOnlyList<string> Missing(ProxyOptions options, IServiceProvider services)
+    {
+        var errors = new List<string>();
+        var provider = services.GetService<IAuthorizationPolicyProvider>();
+        for (var i = 0; i < options.Routes.Count; i++)
+        {
+            var route = options.Routes[i];
+            if (route.AuthorizationPolicy is null)
+            {
+                continue;
+            }
+
+            if (provider is null)
+            {
+                errors.Add($"{Key(i, "AuthorizationPolicy")}: '{route.AuthorizationPolicy}' needs the application's authorization (AddAuthorization()).");
+            }
+            else if (RouteEndpointPolicies.From(route)!.NamedAuthorization is { } name && !Exists(provider, name))
+            {
+                errors.Add($"{Key(i, "AuthorizationPolicy")}: the application has no authorization policy named '{name}' (Default and Anonymous are the other choices).");
+            }
+        }
+
+        return errors;
+    }
+
+    // The default provider answers at once; a custom one that waits blocks this (start-up or reload) thread only.
+    private static bool Exists(IAuthorizationPolicyProvider provider, string name) =>
+        provider.GetPolicyAsync(name).GetAwaiter().GetResult() is not null;
+
+    private static IEnumerable<(string Key, string Value)> Named(ProxyRouteOptions route)
+    {
+        if (route.AuthorizationPolicy is { } authorization)
+        {
+            yield return ("AuthorizationPolicy", authorization);
+        }
+
+        if (route.RateLimiterPolicy is { } rateLimiter)
+        {
+            yield return ("RateLimiterPolicy", rateLimiter);
+        }
+    }
+
+    private static string Key(int route, string key) => $"{ProxyConfiguration.SectionName}:Routes:{route}:{key}";
+}
