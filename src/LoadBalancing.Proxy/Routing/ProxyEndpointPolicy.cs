@@ -13,7 +13,8 @@ internal sealed class ProxyEndpointMetadata(ProxyRuntime runtime, ProxyListeners
     /// <summary>After every endpoint of the application (order 0 unless set), before a fallback (<c>int.MaxValue</c>).</summary>
     public const int Order = int.MaxValue - 1;
 
-    // The endpoint standing in for routes with each set of policies; as many as the configuration has distinct sets.
+    // The endpoint standing in for routes with each set of policies: one per distinct pair the configurations in service
+    // have named since start (a handful; kept, since a request routed before a reload may still hold one).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<RouteEndpointPolicies, Endpoint> _withPolicies = new();
 
     public bool IsAdmin => isAdmin;
