@@ -87,6 +87,21 @@ public sealed partial class EmbeddingTests
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task ARateLimiterPolicyTheApplicationLacks_Fails_NeverForwarded()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var web = await TestBackend.StartAsync("web");
+        var options = Options(("/", "web", web.Address));
+        options.Routes[0].RateLimiterPolicy = "nobody-defined-this";
+
+        // Not checkable ahead (ASP.NET Core lists no rate limiter policies): its middleware refuses the request.
+        await using var app = await EmbeddedApp.StartAsync(options, services: s => s.AddRateLimiter(_ => { }), pipeline: a => a.UseRateLimiter());
+
+        Assert.Equal(HttpStatusCode.InternalServerError, await StatusAsync(app, "/x", user: null, ct));
+        Assert.Empty(web.Requests);
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task Reload_ChangesARoutesPolicy_InService_AndAnUnknownPolicyIsRefusedNamingItsKey()
     {
         var ct = TestContext.Current.CancellationToken;
