@@ -82,8 +82,14 @@ internal sealed partial class NamespaceWatcher : IDisposable
     /// <summary>Completes when the first list has been applied.</summary>
     public Task Synced => _synced.Task;
 
-    /// <summary>The watch that is open now (accepted by the server), or -1 while none is.</summary>
-    public long EstablishedSession => Volatile.Read(ref _establishedSession);
+    /// <summary>
+    /// The watch that is open now (accepted by the server and not told to end), or -1 while none is. A watch that a
+    /// list, a confirmation or its deadline has ended counts as closed at once, before its loop has unwound: a
+    /// confirmation begun in between must not take it for a watch that stayed open, and blame it for changes that only
+    /// its successor could deliver.
+    /// </summary>
+    public long EstablishedSession =>
+        Volatile.Read(ref _session) is { IsCancellationRequested: false } ? Volatile.Read(ref _establishedSession) : -1;
 
     /// <summary>Watch lines read and applied so far (for tests).</summary>
     internal long LinesRead => Volatile.Read(ref _linesRead);
