@@ -190,7 +190,8 @@ internal static class ProxyConfigurationShape
         .Object("Retry", Retry, o => o.Retry ??= new())
         .Value("AccessLogSampleRate", Optional(Number), (o, v) => o.AccessLogSampleRate = v)
         .Value("AuthorizationPolicy", OptionalText, (o, v) => o.AuthorizationPolicy = v)
-        .Value("RateLimiterPolicy", OptionalText, (o, v) => o.RateLimiterPolicy = v);
+        .Value("RateLimiterPolicy", OptionalText, (o, v) => o.RateLimiterPolicy = v)
+        .Value("CorsPolicy", OptionalText, (o, v) => o.CorsPolicy = v);
 
     public static readonly ObjectShape<AccessLogOptions> AccessLog = new ObjectShape<AccessLogOptions>("AccessLog")
         .Value("Enabled", Flag, (o, v) => o.Enabled = v)

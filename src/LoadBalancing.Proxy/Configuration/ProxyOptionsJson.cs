@@ -208,6 +208,11 @@ internal static class ProxyOptionsJson
             json.WriteString("RateLimiterPolicy", rateLimiter);
         }
 
+        if (route.CorsPolicy is { } cors)
+        {
+            json.WriteString("CorsPolicy", cors);
+        }
+
         if (route.Origin is { } origin)
         {
             json.WritePropertyName("Origin");

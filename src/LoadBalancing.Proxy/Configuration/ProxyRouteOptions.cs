@@ -85,6 +85,15 @@ public sealed class ProxyRouteOptions
     public string? RateLimiterPolicy { get; set; }
 
     /// <summary>
+    /// The ASP.NET Core CORS policy for this route's requests: a policy's name, <c>Default</c> (the application's
+    /// default policy) or <c>Disable</c> (no CORS: a preflight is answered without CORS headers). Enforced by the
+    /// application's CORS middleware (<c>UseCors()</c>), which answers the route's preflight requests itself, so the
+    /// proxy must be mapped with <c>MapLoadBalancingProxy()</c>; a name or default the application lacks refuses the
+    /// configuration.
+    /// </summary>
+    public string? CorsPolicy { get; set; }
+
+    /// <summary>
     /// The object a route source built this route from (not a configuration key: configured routes have none). Shown
     /// in <c>/config</c> and <c>/backends</c>.
     /// </summary>

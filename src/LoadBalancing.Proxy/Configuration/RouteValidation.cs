@@ -162,6 +162,11 @@ internal static class RouteValidation
         {
             errors.Add($"{key}:RateLimiterPolicy must name a policy, or be Disable or Default; got an empty value.");
         }
+
+        if (route.CorsPolicy is { } cors && string.IsNullOrWhiteSpace(cors))
+        {
+            errors.Add($"{key}:CorsPolicy must name a policy, or be Default or Disable; got an empty value.");
+        }
     }
 
     /// <summary>Checks the route's action; true when it forwards.</summary>

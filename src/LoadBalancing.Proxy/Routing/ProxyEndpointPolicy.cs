@@ -13,9 +13,10 @@ internal sealed class ProxyEndpointMetadata(ProxyRuntime runtime, ProxyListeners
     /// <summary>After every endpoint of the application (order 0 unless set), before a fallback (<c>int.MaxValue</c>).</summary>
     public const int Order = int.MaxValue - 1;
 
-    // The endpoint standing in for routes with each set of policies: one per distinct pair the configurations in service
-    // have named since start (a handful; kept, since a request routed before a reload may still hold one).
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<RouteEndpointPolicies, Endpoint> _withPolicies = new();
+    // The endpoints standing in for routes with each set of policies, made for the configuration in service: replaced
+    // with an empty set when a reload puts another in service, so a reload that names new policies cannot grow it
+    // without bound. A request still holding an endpoint from before keeps it alive as long as it needs it.
+    private PolicyVariants? _variants;
 
     public bool IsAdmin => isAdmin;
 
@@ -33,12 +34,31 @@ internal sealed class ProxyEndpointMetadata(ProxyRuntime runtime, ProxyListeners
     /// The mapped endpoint with the route's policies added to its metadata (after its conventions'), made once per set
     /// of policies: the application's authorization and rate limiting middleware then enforce them as on any endpoint.
     /// </summary>
-    public Endpoint WithPolicies(Endpoint mapped, RouteEndpointPolicies policies) =>
-        _withPolicies.GetOrAdd(policies, static (p, mapped) =>
+    public Endpoint WithPolicies(Endpoint mapped, RouteEndpointPolicies policies)
+    {
+        var config = runtime.Config;
+        var variants = Volatile.Read(ref _variants);
+        if (variants is null || !ReferenceEquals(variants.Config, config))
+        {
+            // Two requests racing here each make a set; the one kept wins, the other's endpoint serves its one request.
+            variants = new PolicyVariants(config);
+            Volatile.Write(ref _variants, variants);
+        }
+
+        return variants.Endpoints.GetOrAdd(policies, static (p, mapped) =>
         {
             var route = (RouteEndpoint)mapped;
             return new RouteEndpoint(route.RequestDelegate!, route.RoutePattern, route.Order, new EndpointMetadataCollection([.. route.Metadata, .. p.Metadata()]), route.DisplayName);
         }, mapped);
+    }
+
+    /// <summary>How many endpoints stand in for routes with policies now (for tests).</summary>
+    internal int PolicyVariantCount => Volatile.Read(ref _variants)?.Endpoints.Count ?? 0;
+
+    private sealed record PolicyVariants(ProxyConfigSnapshot Config)
+    {
+        public System.Collections.Concurrent.ConcurrentDictionary<RouteEndpointPolicies, Endpoint> Endpoints { get; } = new();
+    }
 }
 
 /// <summary>

@@ -1,11 +1,16 @@
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Net.Http.Headers;
 
 namespace LoadBalancing.Proxy.Routing;
 
 /// <summary>
 /// What a route asks of a request besides its host and path: the method, the local port it arrived on, headers and
 /// query parameters, all of which must match. Ports only filter: they play no part in precedence. Checked without allocating, except for a query value that needs percent-decoding.
+/// A CORS preflight (<c>OPTIONS</c> with <c>Origin</c> and <c>Access-Control-Request-Method</c>) matches a configured
+/// route's methods by the method it asks about, as ASP.NET Core's endpoints and YARP's routes do: the preflight goes
+/// where the request it prepares will go. A route source's routes (HTTPRoute) match the method exactly, as the Gateway
+/// API specifies.
 /// </summary>
 internal sealed class RouteConditions
 {
@@ -13,6 +18,7 @@ internal sealed class RouteConditions
     public static readonly TimeSpan RegexTimeout = TimeSpan.FromMilliseconds(50);
 
     private readonly string[] _methods;
+    private readonly bool _acceptsPreflight;
     private readonly int[] _ports;
     private readonly ValueCondition[] _headers;
     private readonly ValueCondition[] _query;
@@ -20,6 +26,7 @@ internal sealed class RouteConditions
     public RouteConditions(ProxyRouteOptions route)
     {
         _methods = [.. route.Methods];
+        _acceptsPreflight = route.Origin is null;
         _ports = [.. route.Ports.Distinct()];
         _headers = [.. route.Headers.Select(static h => new ValueCondition(h))];
         _query = [.. route.QueryParameters.Select(static q => new ValueCondition(q))];
@@ -40,7 +47,7 @@ internal sealed class RouteConditions
 
     public bool Matches(HttpRequest request)
     {
-        if (_methods.Length > 0 && !HasMethodOf(request.Method))
+        if (_methods.Length > 0 && !HasMethodOf(request.Method) && !IsPreflightForAMethod(request))
         {
             return false;
         }
@@ -85,6 +92,18 @@ internal sealed class RouteConditions
         }
 
         return false;
+    }
+
+    // Off the hot path: only a request whose method the route does not list gets here.
+    private bool IsPreflightForAMethod(HttpRequest request)
+    {
+        if (!_acceptsPreflight || !HttpMethods.IsOptions(request.Method) || !request.Headers.ContainsKey(HeaderNames.Origin))
+        {
+            return false;
+        }
+
+        var requested = request.Headers[HeaderNames.AccessControlRequestMethod];
+        return requested.Count == 1 && requested[0] is { } method && HasMethodOf(method);
     }
 
     internal static bool IsFullMatch(Regex regex, ReadOnlySpan<char> value)

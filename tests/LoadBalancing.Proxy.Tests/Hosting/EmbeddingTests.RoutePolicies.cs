@@ -167,6 +167,7 @@ public sealed partial class EmbeddingTests
         var options = Options(("/", "web", "127.0.0.1:1"), ("/api", "web", "127.0.0.1:1"));
         options.Routes[1].AuthorizationPolicy = "admins";
         options.Routes[1].RateLimiterPolicy = "per-user";
+        options.Routes[1].CorsPolicy = "spa";
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddLoadBalancingProxy(options);
@@ -178,6 +179,7 @@ public sealed partial class EmbeddingTests
             [
                 "Proxy:Routes:1:AuthorizationPolicy: 'admins' cannot be enforced by the proxy as middleware (UseLoadBalancingProxy, as ProxyHost runs it); map it with MapLoadBalancingProxy() in an application that has authorization.",
                 "Proxy:Routes:1:RateLimiterPolicy: 'per-user' cannot be enforced by the proxy as middleware (UseLoadBalancingProxy, as ProxyHost runs it); map it with MapLoadBalancingProxy() in an application that has rate limiting.",
+                "Proxy:Routes:1:CorsPolicy: 'spa' cannot be enforced by the proxy as middleware (UseLoadBalancingProxy, as ProxyHost runs it); map it with MapLoadBalancingProxy() in an application that has CORS.",
             ],
             refused.Errors);
 

@@ -225,6 +225,8 @@ public sealed partial class EmbeddingTests
 
         internal ProxyRuntime Runtime => _app.Services.GetRequiredService<ProxyRuntime>();
 
+        internal IServiceProvider Services => _app.Services;
+
         public static async Task<EmbeddedApp> StartAsync(
             ProxyOptions options,
             Action<IServiceCollection>? services = null,

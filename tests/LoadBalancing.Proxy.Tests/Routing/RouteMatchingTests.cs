@@ -69,6 +69,19 @@ public sealed class RouteMatchingTests(RouteMatchingTests.Fixture fixture) : ICl
     public Task Method(string method, string path, string expected) =>
         Expect(expected, "methods.test", path, method);
 
+    [Theory]
+    [InlineData("/m", "origin: https://app.test|access-control-request-method: PUT", "m-write")] // where the PUT will go
+    [InlineData("/m", "origin: https://app.test|access-control-request-method: DELETE", "m-plain")]
+    [InlineData("/m", "access-control-request-method: PUT", "m-plain")] // no Origin: not a preflight
+    [InlineData("/only-post", "origin: https://app.test|access-control-request-method: POST", "m-only-post")]
+    [InlineData("/only-post", "origin: https://app.test|access-control-request-method: GET", "m-root")]
+    [InlineData("/only-post", "origin: https://app.test", "m-root")]
+    [InlineData("/only-post", "origin: https://app.test|access-control-request-method: post", "m-root")] // methods are case-sensitive
+    [InlineData("/gateway", "origin: https://app.test|access-control-request-method: POST", "m-root")] // an HTTPRoute matches methods exactly
+    [InlineData("/gateway/x", "origin: https://app.test|access-control-request-method: OPTIONS", "m-gateway-options")]
+    public Task CorsPreflight(string path, string headers, string expected) =>
+        Expect(expected, "methods.test", path, "OPTIONS", headers);
+
     // ---- Headers -----------------------------------------------------------------------------------------------
 
     [Theory]
@@ -170,6 +183,12 @@ public sealed class RouteMatchingTests(RouteMatchingTests.Fixture fixture) : ICl
             Add(options, "m-plain", methods, "/m");
             Add(options, "m-write", methods, "/m").Methods.AddRange("POST", "PUT");
             Add(options, "m-only-post", methods, "/only-post").Methods.Add("POST");
+            var gateway = Add(options, "m-gateway", methods, "/gateway");
+            gateway.Methods.Add("POST");
+            gateway.Origin = new RouteOrigin("HTTPRoute", "default", "web");
+            var gatewayOptions = Add(options, "m-gateway-options", methods, "/gateway/x");
+            gatewayOptions.Methods.Add("OPTIONS");
+            gatewayOptions.Origin = new RouteOrigin("HTTPRoute", "default", "web");
 
             // Headers.
             string[] headers = ["headers.test"];
