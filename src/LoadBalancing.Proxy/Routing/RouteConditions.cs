@@ -9,8 +9,8 @@ namespace LoadBalancing.Proxy.Routing;
 /// query parameters, all of which must match. Ports only filter: they play no part in precedence. Checked without allocating, except for a query value that needs percent-decoding.
 /// A CORS preflight (<c>OPTIONS</c> with <c>Origin</c> and <c>Access-Control-Request-Method</c>) matches a configured
 /// route's methods by the method it asks about, as ASP.NET Core's endpoints and YARP's routes do: the preflight goes
-/// where the request it prepares will go. A route source's routes (HTTPRoute) match the method exactly, as the Gateway
-/// API specifies.
+/// where the request it prepares will go. A route built from an object (one with an <c>Origin</c>: an HTTPRoute's) matches
+/// the method exactly, as the Gateway API specifies.
 /// </summary>
 internal sealed class RouteConditions
 {
