@@ -40,6 +40,12 @@ internal sealed record RouteEndpointPolicies(string? Authorization, string? Rate
     public string? NamedAuthorization =>
         Authorization is { } name && !IsDefaultAuthorization && !IsAnonymous ? name : null;
 
+    /// <summary>The rate limiter policy's name when the route names one (not Disable, not Default).</summary>
+    public string? NamedRateLimiter =>
+        RateLimiter is { } name
+        && !string.Equals(name, DisableRateLimiting, StringComparison.OrdinalIgnoreCase)
+        && !string.Equals(name, DefaultRateLimiting, StringComparison.OrdinalIgnoreCase) ? name : null;
+
     /// <summary>The CORS policy's name when the route names one (not Default, not Disable).</summary>
     public string? NamedCors =>
         Cors is { } name && !IsDefaultCors && !IsDisabledCors ? name : null;

@@ -32,6 +32,7 @@ internal static class RoutePolicyChecks
     {
         var errors = new List<string>();
         MissingAuthorization(options, services, errors);
+        MissingRateLimiters(options, services, errors);
         MissingCors(options, services, errors);
         return errors;
     }
@@ -58,7 +59,18 @@ internal static class RoutePolicyChecks
         }
     }
 
-    // Rate limiter policies cannot be checked: ASP.NET Core lists none (its middleware answers 500 to a missing one).
+    private static void MissingRateLimiters(ProxyOptions options, IServiceProvider services, List<string> errors)
+    {
+        var known = RateLimiterPolicyNames.Of(services);
+        for (var i = 0; i < options.Routes.Count; i++)
+        {
+            if (RouteEndpointPolicies.From(options.Routes[i])?.NamedRateLimiter is { } name && known?.Invoke(name) == false)
+            {
+                errors.Add($"{Key(i, "RateLimiterPolicy")}: the application has no rate limiter policy named '{name}' (Disable and Default are the other choices).");
+            }
+        }
+    }
+
     private static void MissingCors(ProxyOptions options, IServiceProvider services, List<string> errors)
     {
         var provider = services.GetService<ICorsPolicyProvider>();

@@ -87,18 +87,31 @@ public sealed partial class EmbeddingTests
     }
 
     [Fact(Timeout = 30_000)]
-    public async Task ARateLimiterPolicyTheApplicationLacks_Fails_NeverForwarded()
+    public async Task ARateLimiterPolicyTheApplicationLacks_IsRefusedAtStartAndOnReload_NamingItsKey()
     {
-        var ct = TestContext.Current.CancellationToken;
-        await using var web = await TestBackend.StartAsync("web");
-        var options = Options(("/", "web", web.Address));
+        TestContext.Current.CancellationToken.ThrowIfCancellationRequested();
+        var options = Options(("/", "web", "127.0.0.1:1"), ("/by-type", "web", "127.0.0.1:1"), ("/off", "web", "127.0.0.1:1"));
         options.Routes[0].RateLimiterPolicy = "nobody-defined-this";
+        options.Routes[1].RateLimiterPolicy = "by-type";
+        options.Routes[2].RateLimiterPolicy = "Disable";
+        void Limiters(IServiceCollection s) => s.AddRateLimiter(limiter =>
+        {
+            limiter.AddFixedWindowLimiter("per-hour", w => { w.PermitLimit = 1; w.Window = TimeSpan.FromHours(1); });
+            limiter.AddPolicy<string, ByPathPolicy>("by-type");
+        });
 
-        // Not checkable ahead (ASP.NET Core lists no rate limiter policies): its middleware refuses the request.
-        await using var app = await EmbeddedApp.StartAsync(options, services: s => s.AddRateLimiter(_ => { }), pipeline: a => a.UseRateLimiter());
+        // Without the check, ASP.NET Core would answer 500 to each of the route's requests.
+        var refused = await Assert.ThrowsAsync<ProxyConfigurationException>(() => EmbeddedApp.StartAsync(options, services: Limiters, pipeline: a => a.UseRateLimiter()));
+        Assert.Equal("Proxy:Routes:0:RateLimiterPolicy: the application has no rate limiter policy named 'nobody-defined-this' (Disable and Default are the other choices).", Assert.Single(refused.Errors));
 
-        Assert.Equal(HttpStatusCode.InternalServerError, await StatusAsync(app, "/x", user: null, ct));
-        Assert.Empty(web.Requests);
+        options.Routes[0].RateLimiterPolicy = "per-hour";
+        await using var app = await EmbeddedApp.StartAsync(options, services: Limiters, pipeline: a => a.UseRateLimiter());
+        var reload = Options(("/", "web", "127.0.0.1:1"));
+        reload.Routes[0].RateLimiterPolicy = "Per-Hour";
+        var rejected = app.Runtime.Reload(reload, [], "test");
+
+        Assert.Equal(ReloadOutcome.Rejected, rejected.Outcome);
+        Assert.Equal("Proxy:Routes:0:RateLimiterPolicy: the application has no rate limiter policy named 'Per-Hour' (Disable and Default are the other choices).", Assert.Single(rejected.Errors));
     }
 
     [Fact(Timeout = 30_000)]
@@ -192,6 +205,15 @@ public sealed partial class EmbeddingTests
         var reload = runtime.Reload(guarded, [], "test");
         Assert.Equal(ReloadOutcome.Rejected, reload.Outcome);
         Assert.StartsWith("Proxy:Routes:0:AuthorizationPolicy: 'Default' cannot be enforced", Assert.Single(reload.Errors), StringComparison.Ordinal);
+    }
+
+    /// <summary>A rate limiter policy added by type (ASP.NET Core keeps those apart from the ones added as instances).</summary>
+    private sealed class ByPathPolicy : IRateLimiterPolicy<string>
+    {
+        public Func<OnRejectedContext, CancellationToken, ValueTask>? OnRejected => null;
+
+        public RateLimitPartition<string> GetPartition(HttpContext httpContext) =>
+            RateLimitPartition.GetNoLimiter(httpContext.Request.Path.Value ?? "");
     }
 
     private static Task<EmbeddedApp> StartWithAuthorizationAsync(ProxyOptions options, Action<IEndpointConventionBuilder>? conventions = null, Action<WebApplication>? pipeline = null) =>
