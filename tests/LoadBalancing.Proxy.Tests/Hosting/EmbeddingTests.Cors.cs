@@ -63,6 +63,22 @@ public sealed partial class EmbeddingTests
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task RouteCorsPolicy_WithoutTheCorsMiddleware_FailsTheRequest_NeverForwarded()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var web = await TestBackend.StartAsync("web");
+        var options = Options(("/", "web", web.Address));
+        options.Routes[0].CorsPolicy = "spa";
+        await using var app = await EmbeddedApp.StartAsync(options, services: s => s.AddCors(cors => cors.AddPolicy("spa", p => p.WithOrigins(AppOrigin))));
+
+        // ASP.NET Core's endpoint middleware refuses an endpoint whose CORS metadata no middleware read.
+        using var response = await SendAsync(app, HttpMethod.Get, "/x", AppOrigin, requestMethod: null, ct);
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.Empty(web.Requests);
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task RouteCorsPolicy_TheApplicationLacks_IsRefusedAtStart_NamingEachKey()
     {
         TestContext.Current.CancellationToken.ThrowIfCancellationRequested();
