@@ -1,17 +1,17 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using LoadBalancing.Proxy;
 using LoadBalancing.Proxy.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using ProxyHost.Tests.Outage;
+using ProxyHost.Tests.Support;
 
 namespace ProxyHost.Tests;
 
 /// <summary>Live configuration of the host: its --config file edited as editors save, SIGHUP, reloads under load.</summary>
-public sealed partial class ConfigReloadTests
+public sealed class ConfigReloadTests
 {
     [Fact]
     public async Task ChildProcess_FileReplacedByRename_NewRouteWithinOneSecond_InvalidEditKeepsTheLastGood()
@@ -19,7 +19,7 @@ public sealed partial class ConfigReloadTests
         await using var a = await TestBackend.StartAsync("a");
         await using var b = await TestBackend.StartAsync("b");
         using var file = new ConfigFile(Json(a.Address, b.Address, withB: false));
-        await using var host = await ChildHost.StartAsync(file.Path);
+        await using var host = await ChildProxyHost.StartAsync(file.Path);
         using var client = new HttpClient { BaseAddress = host.Proxy, Timeout = TimeSpan.FromSeconds(30) };
         using var admin = new HttpClient { BaseAddress = host.Admin, Timeout = TimeSpan.FromSeconds(30) };
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/b", TestContext.Current.CancellationToken)).StatusCode);
@@ -67,7 +67,7 @@ public sealed partial class ConfigReloadTests
 
         await using var a = await TestBackend.StartAsync("a");
         using var file = new ConfigFile(Json(a.Address, a.Address, withB: false));
-        await using var host = await ChildHost.StartAsync(file.Path);
+        await using var host = await ChildProxyHost.StartAsync(file.Path);
         using var client = new HttpClient { BaseAddress = host.Proxy, Timeout = TimeSpan.FromSeconds(30) };
         using var admin = new HttpClient { BaseAddress = host.Admin, Timeout = TimeSpan.FromSeconds(30) };
 
@@ -381,101 +381,5 @@ public sealed partial class ConfigReloadTests
         }
 
         public void Dispose() => Directory.Delete(_directory, recursive: true);
-    }
-
-    /// <summary>The built ProxyHost as a child process, killed (tree) when disposed.</summary>
-    private sealed partial class ChildHost : IAsyncDisposable
-    {
-        private readonly Process _process;
-        private readonly System.Text.StringBuilder _output = new();
-
-        private ChildHost(Process process) => _process = process;
-
-        public Uri Proxy { get; private set; } = null!;
-
-        public Uri Admin { get; private set; } = null!;
-
-        public bool HasExited => _process.HasExited;
-
-        public string Output
-        {
-            get
-            {
-                lock (_output)
-                {
-                    return _output.ToString();
-                }
-            }
-        }
-
-        public static async Task<ChildHost> StartAsync(string configFile)
-        {
-            var path = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "ProxyHost.exe" : "ProxyHost");
-            var start = new ProcessStartInfo(path) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            start.ArgumentList.Add("--config");
-            start.ArgumentList.Add(configFile);
-            var host = new ChildHost(Process.Start(start)!);
-            var listening = new TaskCompletionSource<Match>(TaskCreationOptions.RunContinuationsAsynchronously);
-            host._process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data is null)
-                {
-                    listening.TrySetException(new InvalidOperationException("the host ended before listening: " + host.Output));
-                    return;
-                }
-
-                lock (host._output)
-                {
-                    host._output.AppendLine(e.Data);
-                }
-
-                if (Listening().Match(e.Data) is { Success: true } match)
-                {
-                    listening.TrySetResult(match);
-                }
-            };
-            host._process.ErrorDataReceived += (_, e) =>
-            {
-                lock (host._output)
-                {
-                    host._output.AppendLine(e.Data);
-                }
-            };
-            host._process.BeginOutputReadLine();
-            host._process.BeginErrorReadLine();
-            try
-            {
-                var match = await listening.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
-                host.Proxy = new Uri($"http://{match.Groups[1].Value}/");
-                host.Admin = new Uri($"http://{match.Groups[2].Value}/");
-                return host;
-            }
-            catch
-            {
-                await host.DisposeAsync();
-                throw;
-            }
-        }
-
-        public void Signal(string signal)
-        {
-            using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-            kill.WaitForExit(10_000);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-            }
-
-            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await _process.WaitForExitAsync(deadline.Token);
-            _process.Dispose();
-        }
-
-        [GeneratedRegex(@"^Proxy listening on http://(\S+); admin on http://(\S+) ")]
-        private static partial Regex Listening();
     }
 }

@@ -1,6 +1,5 @@
-using System.Diagnostics;
 using System.Net.Sockets;
-using System.Text.RegularExpressions;
+using ProxyHost.Tests.Support;
 
 namespace ProxyHost.Tests;
 
@@ -9,7 +8,7 @@ namespace ProxyHost.Tests;
 /// inline completions the runtime starts one socket engine thread per processor (".NET Sockets"), without them one
 /// per 30 processors.
 /// </summary>
-public sealed partial class SocketDefaultsTests
+public sealed class SocketDefaultsTests
 {
     private const string Variable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
@@ -46,29 +45,21 @@ public sealed partial class SocketDefaultsTests
                 "Routes": [ { "Path": "/", "Cluster": "web" } ],
                 "Clusters": { "web": { "Endpoints": [ { "Address": "127.0.0.1:9" } ] } } } }
             """, ct);
-        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "ProxyHost"))
+        await using var host = await ChildProxyHost.StartAsync(config, environment =>
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add("--config");
-        start.ArgumentList.Add(config);
-        start.Environment.Remove(Variable);
-        start.Environment.Remove("DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT");
-        if (value is not null)
-        {
-            start.Environment[Variable] = value;
-        }
-
-        using var process = Process.Start(start)!;
+            environment.Remove(Variable);
+            environment.Remove("DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT");
+            if (value is not null)
+            {
+                environment[Variable] = value;
+            }
+        });
         var connections = new List<Socket>();
         try
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
             deadline.CancelAfter(Bound);
-            var listening = await FirstLineAsync(process, Listening(), deadline.Token);
-            var proxy = System.Net.IPEndPoint.Parse(listening.Groups[1].Value);
+            var proxy = System.Net.IPEndPoint.Parse(host.ProxyEndPoint);
 
             // The runtime creates an engine when a socket is first given to it, round-robin, as Kestrel accepts it: one
             // connection per processor (beside the two listeners) reaches every engine there can be. Kestrel accepts in
@@ -93,7 +84,7 @@ public sealed partial class SocketDefaultsTests
                 settle.CancelAfter(TimeSpan.FromSeconds(10));
                 try
                 {
-                    while (Engines(process.Id) != expected)
+                    while (Engines(host.Id) != expected)
                     {
                         await poll.WaitForNextTickAsync(settle.Token);
                     }
@@ -110,7 +101,7 @@ public sealed partial class SocketDefaultsTests
                 await client.GetAsync("/", deadline.Token);
             }
 
-            Assert.Equal(expected, Engines(process.Id));
+            Assert.Equal(expected, Engines(host.Id));
         }
         finally
         {
@@ -119,8 +110,6 @@ public sealed partial class SocketDefaultsTests
                 socket.Dispose();
             }
 
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync(ct);
             Directory.Delete(directory, recursive: true);
         }
     }
@@ -139,20 +128,4 @@ public sealed partial class SocketDefaultsTests
             return ""; // the thread ended between listing and reading
         }
     }
-
-    private static async Task<Match> FirstLineAsync(Process process, Regex pattern, CancellationToken ct)
-    {
-        while (await process.StandardOutput.ReadLineAsync(ct) is { } line)
-        {
-            if (pattern.Match(line) is { Success: true } match)
-            {
-                return match;
-            }
-        }
-
-        throw new InvalidOperationException("the host ended before listening: " + await process.StandardError.ReadToEndAsync(ct));
-    }
-
-    [GeneratedRegex(@"^Proxy listening on http://(\S+); admin on http://(\S+) ")]
-    private static partial Regex Listening();
 }
