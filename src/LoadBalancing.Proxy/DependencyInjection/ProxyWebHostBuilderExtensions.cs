@@ -44,7 +44,7 @@ public static class ProxyWebHostBuilderExtensions
 
             // After every ConfigureKestrel, so an application's own selector is wrapped, not lost.
             services.AddSingleton<IPostConfigureOptions<KestrelServerOptions>>(sp =>
-                new RequestFieldGuard(sp.GetService<ProxyRuntime>()?.Rejections ?? new RequestRejections()));
+                new HeaderEncodingGuard(sp.GetService<ProxyRuntime>()?.Rejections ?? new RequestRejections()));
         });
         builder.ConfigureKestrel(kestrel =>
         {

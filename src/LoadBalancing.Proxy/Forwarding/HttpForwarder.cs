@@ -230,8 +230,8 @@ internal sealed partial class HttpForwarder
 
                         if (exchange.Head.StatusCode == 101)
                         {
-                            // 4a. Switching protocols: a byte tunnel until either side ends it.
-                            if (upgrade)
+                            // 4a. Switching protocols: a byte tunnel until either side ends it, to the protocol asked for only.
+                            if (upgrade && RequestFramingRules.SwitchesToWebSocket(context.Response.Headers))
                             {
                                 await TunnelAsync(context, connection, exchange).ConfigureAwait(false);
                             }
@@ -239,7 +239,9 @@ internal sealed partial class HttpForwarder
                             {
                                 context.Response.Clear();
                                 endpointOk = false;
-                                exchange.Last = AttemptOutcome.Fail(UpstreamError.BadResponse, StatusCodes.Status502BadGateway, "upstream sent an invalid response: 101 to a request that did not ask to switch protocols");
+                                exchange.Last = AttemptOutcome.Fail(UpstreamError.BadResponse, StatusCodes.Status502BadGateway, upgrade
+                                    ? "upstream sent an invalid response: 101 to a protocol other than the websocket the request asked for"
+                                    : "upstream sent an invalid response: 101 to a request that did not ask to switch protocols");
                             }
                         }
                         else
@@ -393,8 +395,10 @@ internal sealed partial class HttpForwarder
             body.AdvanceTo(result.Buffer.Start);
             return true;
         }
-        catch (Exception e) when (e is BadHttpRequestException or IOException or OperationCanceledException)
+        catch (Exception e) when (e is BadHttpRequestException or IOException or OperationCanceledException or InvalidOperationException { InnerException: System.Text.DecoderFallbackException })
         {
+            // The last: a trailer field refused as it was decoded (RequestFieldEncodings), which Kestrel passes on as is
+            // when the trailers arrive with the first chunk.
             return false;
         }
     }

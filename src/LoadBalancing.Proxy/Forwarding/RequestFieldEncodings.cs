@@ -8,14 +8,6 @@ using Microsoft.Net.Http.Headers;
 
 namespace LoadBalancing.Proxy.Forwarding;
 
-/// <summary>Installs <see cref="RequestFieldEncodings"/> in front of whatever header encoding selector Kestrel has.</summary>
-internal sealed class RequestFieldGuard(RequestRejections rejections) : IPostConfigureOptions<KestrelServerOptions>
-{
-    public void PostConfigure(string? name, KestrelServerOptions options) =>
-        options.RequestHeaderEncodingSelector = RequestFieldEncodings.Selector(options.RequestHeaderEncodingSelector, rejections);
-}
-
-
 /// <summary>
 /// Kestrel's <c>RequestHeaderEncodingSelector</c> hook, used to see every request field as it arrived: Kestrel calls
 /// it with each field's name before decoding the value (HTTP/1.x and HTTP/2 alike), and accepts what a fail-closed

@@ -15,6 +15,12 @@ internal static class RequestFramingRules
     /// <summary>Whether <paramref name="request"/> must be refused with 400, and why.</summary>
     public static bool ShouldReject(HttpRequest request, out RequestRejection reason)
     {
+        if (HasFragment(request))
+        {
+            reason = RequestRejection.Fragment;
+            return true;
+        }
+
         var transferEncoding = request.Headers.TransferEncoding;
         if (transferEncoding.Count == 0)
         {
@@ -50,8 +56,27 @@ internal static class RequestFramingRules
         return false;
     }
 
+    /// <summary>
+    /// Whether the target has a fragment. Kestrel passes <c>/admin#x</c> through as the path <c>/admin#x</c>, which no
+    /// route for <c>/admin</c> matches, while most upstreams cut the fragment off and serve <c>/admin</c>: the proxy
+    /// would route one path and the upstream serve another, past any route that guards it. The query is raw, so a
+    /// <c>#</c> there was sent as one; the path is decoded, so a <c>#</c> there may have been sent as <c>%23</c>, which is
+    /// data, and the raw target tells.
+    /// </summary>
+    private static bool HasFragment(HttpRequest request)
+    {
+        if (request.QueryString.Value is { } query && query.Contains('#', StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        return request.Path.Value is { } path && path.Contains('#', StringComparison.Ordinal)
+            && request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget is { } raw && raw.Contains('#', StringComparison.Ordinal);
+    }
+
     public static string Message(RequestRejection reason) => reason switch
     {
+        RequestRejection.Fragment => "the request target has a fragment ('#'), which requests never carry",
         RequestRejection.Http10TransferEncoding => "an HTTP/1.0 request cannot use Transfer-Encoding",
         RequestRejection.ContentLengthAndTransferEncoding => "the request has both Content-Length and Transfer-Encoding",
         RequestRejection.TransferEncoding => "the request's Transfer-Encoding is not exactly 'chunked'",
@@ -71,5 +96,16 @@ internal static class RequestFramingRules
 
         var upgrade = context.Request.Headers.Upgrade;
         return upgrade.Count == 1 && string.Equals(upgrade[0], "websocket", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>
+    /// Whether an upstream's 101 switches to the WebSocket protocol the request asked for (RFC 9110 §7.8: a server
+    /// switches only to a protocol the client listed; §15.2.2: a 101 says which). Anything else would make the
+    /// connection a tunnel for a protocol nobody vetted: h2c above all.
+    /// </summary>
+    public static bool SwitchesToWebSocket(IHeaderDictionary responseHeaders)
+    {
+        var upgrade = responseHeaders.Upgrade;
+        return upgrade.Count == 1 && string.Equals(upgrade[0]?.Trim(), "websocket", StringComparison.OrdinalIgnoreCase);
     }
 }

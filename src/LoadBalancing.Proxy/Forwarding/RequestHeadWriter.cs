@@ -210,13 +210,42 @@ internal static class RequestHeadWriter
                 || name.Equals(HeaderNames.KeepAlive, StringComparison.OrdinalIgnoreCase),
             14 => name.Equals(HeaderNames.ContentLength, StringComparison.OrdinalIgnoreCase)
                 || name.Equals("HTTP2-Settings", StringComparison.OrdinalIgnoreCase),
-            15 => name.Equals("X-Forwarded-For", StringComparison.OrdinalIgnoreCase),
+            15 => IsForwardingField(name, "X-Forwarded-For"),
             16 => name.Equals(HeaderNames.ProxyConnection, StringComparison.OrdinalIgnoreCase)
-                || name.Equals("X-Forwarded-Host", StringComparison.OrdinalIgnoreCase),
+                || IsForwardingField(name, "X-Forwarded-Host"),
             17 => name.Equals(HeaderNames.TransferEncoding, StringComparison.OrdinalIgnoreCase)
-                || name.Equals("X-Forwarded-Proto", StringComparison.OrdinalIgnoreCase),
+                || IsForwardingField(name, "X-Forwarded-Proto"),
             _ => false,
         };
+
+    /// <summary>
+    /// One of the X-Forwarded fields the proxy writes, also spelt with underscores (<c>X_Forwarded_For</c>): CGI, WSGI
+    /// and Rack read <c>-</c> and <c>_</c> alike (both become <c>HTTP_X_FORWARDED_FOR</c>), so a client's underscore
+    /// spelling forwarded beside the proxy's own field could stand in for it. nginx drops underscore names for this.
+    /// </summary>
+    private static bool IsForwardingField(ReadOnlySpan<char> name, string field)
+    {
+        if (name.Equals(field, StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        if (!name.Contains('_'))
+        {
+            return false;
+        }
+
+        for (var i = 0; i < name.Length; i++)
+        {
+            var c = name[i] == '_' ? '-' : name[i];
+            if (char.ToLowerInvariant(c) != char.ToLowerInvariant(field[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     /// <summary>Whether a client's header of this name never reaches an upstream as sent, nominated or not.</summary>
     internal static bool IsNeverForwarded(ReadOnlySpan<char> name) =>

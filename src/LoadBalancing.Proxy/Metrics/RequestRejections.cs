@@ -20,12 +20,15 @@ internal enum RequestRejection
 
     /// <summary>A control character other than HTAB in a header value (RFC 9110 §5.5).</summary>
     HeaderValue,
+
+    /// <summary>A <c>#</c> in the request target: a fragment, which no request carries (RFC 9112 §3.2).</summary>
+    Fragment,
 }
 
 /// <summary>Counts of refused requests by reason; proxy-wide, since a refused request never reaches a cluster.</summary>
 internal sealed class RequestRejections
 {
-    public static readonly string[] ReasonNames = ["content_length", "transfer_encoding", "http10_transfer_encoding", "content_length_and_transfer_encoding", "header_name", "header_value"];
+    public static readonly string[] ReasonNames = ["content_length", "transfer_encoding", "http10_transfer_encoding", "content_length_and_transfer_encoding", "header_name", "header_value", "fragment"];
 
     private readonly long[] _counts = new long[ReasonNames.Length];
 

@@ -111,7 +111,8 @@ internal static class ResponseHeadParser
 
         var http11 = statusLine[7] == (byte)'1';
         var status = ((statusLine[9] - '0') * 100) + ((statusLine[10] - '0') * 10) + (statusLine[11] - '0');
-        if (status < 100)
+        // RFC 9110 §15: every valid status code is within 100–599.
+        if (status is < 100 or > 599)
         {
             error = $"status {status} is not a valid status code";
             return ParseStatus.Invalid;
@@ -191,13 +192,11 @@ internal static class ResponseHeadParser
             var name = cache.GetName(position, nameBytes);
             var valueString = cache.GetValue(position, value);
             position++;
-            if (headers.TryGetValue(name, out var existing) && existing.Count > 0)
+            if (!Set(headers, name, valueString))
             {
-                headers[name] = StringValues.Concat(existing, valueString);
-            }
-            else
-            {
-                headers[name] = valueString;
+                // A host that set no response encoding (the proxy's listeners set Latin-1): Kestrel cannot send the bytes.
+                error = "a header value has bytes beyond ASCII, which this server's Kestrel has no ResponseHeaderEncodingSelector to send";
+                return ParseStatus.Invalid;
             }
         }
 
@@ -313,6 +312,20 @@ internal static class ResponseHeadParser
         }
 
         return false;
+    }
+
+    // Kestrel checks each value as it is set: beyond ASCII only when a response encoding is chosen for the name.
+    private static bool Set(IHeaderDictionary headers, string name, string value)
+    {
+        try
+        {
+            headers[name] = headers.TryGetValue(name, out var existing) && existing.Count > 0 ? StringValues.Concat(existing, value) : value;
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     private static bool IsDigit(byte b) => b is >= (byte)'0' and <= (byte)'9';

@@ -94,6 +94,88 @@ public sealed class RequestFramingTests
         Assert.DoesNotContain("HTTP2-Settings", upstream.Received, StringComparison.OrdinalIgnoreCase);
     }
 
+    [Theory]
+    [InlineData("to h2c", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\nTUNNELLED")]
+    [InlineData("without saying to what", "HTTP/1.1 101 Switching Protocols\r\n\r\nTUNNELLED")]
+    [InlineData("to websocket and another", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket, h2c\r\n\r\nTUNNELLED")]
+    public async Task WebSocketRequest_SwitchedToAnotherProtocol_Is502_NeverATunnel(string why, string response)
+    {
+        await using var upstream = new RawUpstream(response, "127.0.0.2", closeAfterResponse: false);
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        var answer = await proxy.SendRawAsync(
+            "GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            + "GET /smuggled HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+
+        Assert.True(answer.StartsWith("HTTP/1.1 502", StringComparison.Ordinal), $"{why}: {answer.Split('\r')[0]}");
+        Assert.Contains("upstream sent an invalid response: 101 to a protocol other than the websocket the request asked for", answer, StringComparison.Ordinal);
+        Assert.DoesNotContain("TUNNELLED", answer, StringComparison.Ordinal);
+        Assert.DoesNotContain("101", answer.Split("\r\n\r\n")[0], StringComparison.Ordinal);
+        Assert.DoesNotContain(upstream.Heads.ToArray(), head => head.Contains("/smuggled", StringComparison.Ordinal) && !head.Contains("X-Forwarded-For: ", StringComparison.Ordinal));
+    }
+
+    public static TheoryData<string> TargetsWithAFragment => new() { "/admin#x", "/admin#", "/private#/a", "/search?q=1#top" };
+
+    [Theory]
+    [MemberData(nameof(TargetsWithAFragment))]
+    public async Task TargetWithAFragment_Is400_IsCounted_AndNothingReachesTheUpstream(string target)
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        // An upstream that cuts the fragment off would serve /admin, which a route guarding /admin never saw.
+        var answer = await proxy.SendRawAsync($"GET {target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+
+        Assert.True(answer.StartsWith("HTTP/1.1 400", StringComparison.Ordinal), $"{target}: {answer.Split('\r')[0]}");
+        Assert.Contains("the request target has a fragment ('#'), which requests never carry", answer, StringComparison.Ordinal);
+        Assert.Equal("", upstream.Received);
+        Assert.Equal(1, proxy.Runtime.Rejections.Count(RequestRejection.Fragment));
+    }
+
+    [Fact]
+    public async Task EscapedHash_InThePathOrTheQuery_IsData_AndForwardedAsSent()
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        var answer = await proxy.SendRawAsync("GET /tags/c%23?q=%23dotnet HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.StartsWith("GET /tags/c%23?q=%23dotnet HTTP/1.1\r\n", upstream.Received, StringComparison.Ordinal);
+        Assert.Equal(0, proxy.Runtime.Rejections.Count(RequestRejection.Fragment));
+    }
+
+    [Fact]
+    public async Task TrailerWithAControlByte_InTheSamePacketAsTheBody_Is400_NotA500()
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        var answer = await proxy.SendRawAsync("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: a\u0001\r\n\r\n");
+
+        Assert.True(answer.StartsWith("HTTP/1.1 400", StringComparison.Ordinal), answer.Split('\r')[0]);
+        Assert.Equal("", upstream.Received);
+        Assert.Equal(1, proxy.Runtime.Rejections.Count(RequestRejection.HeaderValue));
+    }
+
+    [Fact]
+    public async Task ForwardingFields_SpeltWithUnderscores_NeverReachTheUpstream()
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        // CGI, WSGI and Rack read each of these as the field the proxy writes (HTTP_X_FORWARDED_FOR ...).
+        var answer = await proxy.SendRawAsync(
+            "GET / HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\nx-forwarded_host: evil.example\r\nX_FORWARDED_PROTO: https\r\nX_Request_Id: kept\r\nConnection: close\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.DoesNotContain("6.6.6.6", upstream.Received, StringComparison.Ordinal);
+        Assert.DoesNotContain("evil.example", upstream.Received, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-Forwarded-Proto: http\r\n", upstream.Received, StringComparison.Ordinal);
+        Assert.DoesNotContain("_forwarded", upstream.Received, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("\r\nX_Request_Id: kept\r\n", upstream.Received, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task SwitchingProtocolsToAPlainRequest_Is502_NeverATunnel()
     {

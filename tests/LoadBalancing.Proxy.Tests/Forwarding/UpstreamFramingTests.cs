@@ -21,7 +21,31 @@ public sealed class UpstreamFramingTests
         { "a bare LF in a header", "HTTP/1.1 200 OK\r\nX-A: a\nX-B: b\r\nContent-Length: 0\r\n\r\n" },
         { "a header without a name", "HTTP/1.1 200 OK\r\n: nameless\r\nContent-Length: 0\r\n\r\n" },
         { "a space before the colon", "HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n" },
+        { "a status above 599", "HTTP/1.1 600 Odd\r\nContent-Length: 5\r\n\r\nhello" },
+        { "status 999", "HTTP/1.1 999 Odd\r\nContent-Length: 5\r\n\r\nhello" },
     };
+
+    [Fact]
+    public async Task FieldValuesBeyondAscii_AreRelayedByteForByte_NotAFailure()
+    {
+        // RFC 9110 §5.5 obs-text: a Latin-1 "café", and a UTF-8 file name ("résumé", é = C3 A9) seen byte by byte.
+        const string Response = "HTTP/1.1 200 OK\r\nX-A: caf\u00E9\r\nContent-Disposition: attachment; filename=\"r\u00C3\u00A9sum\u00C3\u00A9.pdf\"\r\nContent-Length: 2\r\n\r\nok";
+        await using var upstream = new RawUpstream(Response, "127.0.0.2", closeAfterResponse: false);
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        for (var i = 0; i < 6; i++)
+        {
+            var answer = await proxy.SendRawAsync("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+
+            Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+            Assert.Contains("\r\nX-A: caf\u00E9\r\n", answer, StringComparison.Ordinal);
+            Assert.Contains("\r\nContent-Disposition: attachment; filename=\"r\u00C3\u00A9sum\u00C3\u00A9.pdf\"\r\n", answer, StringComparison.Ordinal);
+            Assert.EndsWith("\r\n\r\nok", answer, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, proxy.Cluster().Metrics.Errors(UpstreamError.Reset));
+        Assert.Equal(0, proxy.Cluster().Metrics.Errors(UpstreamError.BadResponse));
+    }
 
     [Theory]
     [MemberData(nameof(BadResponses))]
