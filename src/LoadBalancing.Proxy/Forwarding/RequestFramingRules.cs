@@ -21,6 +21,14 @@ internal static class RequestFramingRules
             return true;
         }
 
+        // Kestrel requires the field in HTTP/1.1 but takes it empty, which no http(s) target allows (RFC 9110 §4.2.1
+        // says to reject it; nginx does): there is no host to route by or to preserve upstream.
+        if (!request.Host.HasValue && HttpProtocol.IsHttp11(request.Protocol))
+        {
+            reason = RequestRejection.EmptyHost;
+            return true;
+        }
+
         var transferEncoding = request.Headers.TransferEncoding;
         if (transferEncoding.Count == 0)
         {
@@ -77,6 +85,7 @@ internal static class RequestFramingRules
     public static string Message(RequestRejection reason) => reason switch
     {
         RequestRejection.Fragment => "the request target has a fragment ('#'), which requests never carry",
+        RequestRejection.EmptyHost => "the request's Host is empty",
         RequestRejection.Http10TransferEncoding => "an HTTP/1.0 request cannot use Transfer-Encoding",
         RequestRejection.ContentLengthAndTransferEncoding => "the request has both Content-Length and Transfer-Encoding",
         RequestRejection.TransferEncoding => "the request's Transfer-Encoding is not exactly 'chunked'",

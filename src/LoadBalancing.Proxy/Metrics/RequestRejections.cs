@@ -23,12 +23,15 @@ internal enum RequestRejection
 
     /// <summary>A <c>#</c> in the request target: a fragment, which no request carries (RFC 9112 §3.2).</summary>
     Fragment,
+
+    /// <summary>An HTTP/1.1 request whose Host is empty (RFC 9110 §4.2.1: an http URI's host is never empty).</summary>
+    EmptyHost,
 }
 
 /// <summary>Counts of refused requests by reason; proxy-wide, since a refused request never reaches a cluster.</summary>
 internal sealed class RequestRejections
 {
-    public static readonly string[] ReasonNames = ["content_length", "transfer_encoding", "http10_transfer_encoding", "content_length_and_transfer_encoding", "header_name", "header_value", "fragment"];
+    public static readonly string[] ReasonNames = ["content_length", "transfer_encoding", "http10_transfer_encoding", "content_length_and_transfer_encoding", "header_name", "header_value", "fragment", "empty_host"];
 
     private readonly long[] _counts = new long[ReasonNames.Length];
 

@@ -133,6 +133,23 @@ public sealed class RequestFramingTests
     }
 
     [Fact]
+    public async Task EmptyHost_OnHttp11_Is400_WhileHttp10WithoutHost_IsForwarded()
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        var empty = await proxy.SendRawAsync("GET /a HTTP/1.1\r\nHost: \r\nConnection: close\r\n\r\n");
+        Assert.True(empty.StartsWith("HTTP/1.1 400", StringComparison.Ordinal), empty.Split('\r')[0]);
+        Assert.Contains("the request's Host is empty", empty, StringComparison.Ordinal);
+        Assert.Equal("", upstream.Received);
+        Assert.Equal(1, proxy.Runtime.Rejections.Count(RequestRejection.EmptyHost));
+
+        var http10 = await proxy.SendRawAsync("GET /b HTTP/1.0\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 200", http10, StringComparison.Ordinal);
+        Assert.StartsWith("GET /b HTTP/1.1\r\n", upstream.Received, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task EscapedHash_InThePathOrTheQuery_IsData_AndForwardedAsSent()
     {
         await using var upstream = new RawUpstream(Ok, "127.0.0.2");
