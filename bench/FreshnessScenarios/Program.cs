@@ -247,29 +247,40 @@ async Task<(string Name, double Recovered, double WatchBack, string During)> Rec
     var readyDuring = faultPolls.Count(p => p.Status == HttpStatusCode.OK);
     var firstDegraded = faultPolls.FirstOrDefault(p => p.Body.Contains("degraded", StringComparison.Ordinal));
 
+    var confirmationsBefore = await rig.SucceededConfirmationsAsync();
     clear(rig);
     var cleared = rig.Clock.Elapsed;
     var recovered = double.PositiveInfinity;
+    var trace = new System.Text.StringBuilder();
     while (rig.Clock.Elapsed - cleared < TimeSpan.FromSeconds(60))
     {
         var since = (rig.Clock.Elapsed - cleared).TotalSeconds;
         var freshness = await rig.FreshnessAsync();
         var (status, body) = await rig.AdminAsync("readyz");
         var age = await rig.ViewAgeAsync();
+        var confirmations = await rig.SucceededConfirmationsAsync();
+        var holds = Rig.Services.All(rig.ProxyHoldsServerView);
 
-        // Confirmed: by a confirmation that reached the server after the fault cleared (its age counts from when it was
-        // sent, which may be up to a request's time before the clearing), or (a fault confirmations never felt) as
-        // often as a healthy view is.
-        var confirmed = age < since + 1.0 || (double.IsNaN(leftCurrentAt) && age <= Rig.HealthyViewAge.TotalSeconds);
+        // Confirmed: by a confirmation that succeeded after the fault cleared (the fault failed every one before it; its
+        // view age counts from when it began, which may be seconds before the clearing), or (a fault confirmations never
+        // felt) as often as a healthy view is.
+        var confirmed = confirmations > confirmationsBefore || (double.IsNaN(leftCurrentAt) && age <= Rig.HealthyViewAge.TotalSeconds);
+        trace.Append(CultureInfo.InvariantCulture, $"[{since:0.00} s: {string.Join('/', freshness.Values)}, readyz {(int)status}{(body.Contains("degraded", StringComparison.Ordinal) ? " degraded" : "")}, age {age:0.0}, confirmations +{confirmations - confirmationsBefore:0}, {(holds ? "holds the view" : "behind")}] ");
         if (freshness.Count == Rig.Services.Length && freshness.Values.All(f => f == "current")
             && status == HttpStatusCode.OK && !body.Contains("degraded", StringComparison.Ordinal)
-            && confirmed && Rig.Services.All(rig.ProxyHoldsServerView))
+            && confirmed && holds)
         {
             recovered = since;
             break;
         }
 
         await Task.Delay(250);
+    }
+
+    if (recovered > 5)
+    {
+        // What each poll saw, so a missed target says which condition held it back.
+        Console.WriteLine($"    {name}, polls after clearing: {trace}");
     }
 
     // When discovery opened its first watch after the clearing (its own backoff, up to 30 s at the defaults), bounded.

@@ -291,6 +291,25 @@ internal sealed class Rig : IAsyncDisposable
 
     public Task<double> ViewAgeAsync() => MetricAsync($"lb_kubernetes_view_age_seconds{{namespace=\"{Namespace}\"}}");
 
+    /// <summary>Confirmations that succeeded (confirmed, drift, caught_up), so far.</summary>
+    public async Task<double> SucceededConfirmationsAsync()
+    {
+        var (status, body) = await AdminAsync("metrics");
+        if (status != HttpStatusCode.OK)
+        {
+            return double.NaN;
+        }
+
+        var total = 0.0;
+        foreach (var result in new[] { "confirmed", "drift", "caught_up" })
+        {
+            var value = Metric(body, $"lb_kubernetes_confirmations_total{{namespace=\"{Namespace}\",result=\"{result}\"}}");
+            total += double.IsNaN(value) ? 0 : value;
+        }
+
+        return total;
+    }
+
     public async Task<double> DriftAsync()
     {
         var value = await MetricAsync($"lb_kubernetes_drift_corrections_total{{namespace=\"{Namespace}\"}}");

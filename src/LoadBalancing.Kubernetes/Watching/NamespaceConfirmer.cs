@@ -178,6 +178,10 @@ internal sealed partial class NamespaceConfirmer
             {
                 var missed = session >= 0 && _watcher.EstablishedSession == session;
                 Beat();
+
+                // The view is now the relist's, which the server answered after this: confirmed as of here, not as of
+                // the first list (after an outage that list may be seconds older than the view the relist gave).
+                started = _time.GetTimestamp();
                 await _watcher.ListAsync(stop, missed ? WatchRestartCause.Drift : WatchRestartCause.Superseded).ConfigureAwait(false);
                 if (missed)
                 {

@@ -8,7 +8,8 @@ namespace LoadBalancing.Proxy.Admin;
 /// <summary>
 /// The instruments behind <c>/metrics</c>. The proxy's own meter (this proxy's instance only: another proxy in the
 /// process has a meter of the same name) is exported under the Prometheus names in <see cref="ProxyMetrics.Families"/>.
-/// Other <c>LoadBalancing.*</c> meters (Kubernetes discovery's freshness, restarts, drift…) are exported by rule: counters
+/// Other <c>LoadBalancing.*</c> meters (Kubernetes discovery's freshness, restarts, drift…) from the same host's
+/// <c>IMeterFactory</c>, or from none (a component built without one), are exported by rule: counters
 /// summed per tag set as they are recorded, observable gauges read at scrape time, names derived
 /// (<c>lb.kubernetes.relists</c> → <c>lb_kubernetes_relists_total</c>, a gauge in seconds gains <c>_seconds</c>).
 /// </summary>
@@ -39,8 +40,11 @@ internal sealed class MeterExporter : IDisposable
                     listener.EnableMeasurementEvents(instrument, Own);
                 }
             }
-            else if (instrument.Meter.Name.StartsWith(Prefix, StringComparison.Ordinal) && instrument.Meter.Name != ProxyMetrics.MeterName)
+            else if (instrument.Meter.Name.StartsWith(Prefix, StringComparison.Ordinal) && instrument.Meter.Name != ProxyMetrics.MeterName
+                && (instrument.Meter.Scope is null || ReferenceEquals(instrument.Meter.Scope, proxy.Meter.Scope)))
             {
+                // Another host in the process (an application with two proxies, a test run) has its own instruments of
+                // the same names: only this host's are its /metrics.
                 listener.EnableMeasurementEvents(instrument);
             }
         };

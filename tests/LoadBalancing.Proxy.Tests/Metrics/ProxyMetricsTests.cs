@@ -82,10 +82,25 @@ public sealed class ProxyMetricsTests
 
         (await busy.Client.GetAsync("/", ct)).EnsureSuccessStatusCode();
 
-        Assert.Contains("lb_proxy_requests_total{cluster=\"web\",code=\"2xx\"} 1\n", await busy.Admin.GetStringAsync("metrics", ct), StringComparison.Ordinal);
+        // Another LoadBalancing meter in each host (as Kubernetes discovery's is), from the host's own IMeterFactory.
+        var busyAge = 7.0;
+        var idleAge = 90.0;
+        using var busyMeter = busy.Services.GetRequiredService<IMeterFactory>().Create("LoadBalancing.Discovery.Test");
+        busyMeter.CreateObservableGauge("lb.test.view.age", () => busyAge, unit: "s");
+        busyMeter.CreateCounter<long>("lb.test.confirmations").Add(3);
+        using var idleMeter = idle.Services.GetRequiredService<IMeterFactory>().Create("LoadBalancing.Discovery.Test");
+        idleMeter.CreateObservableGauge("lb.test.view.age", () => idleAge, unit: "s");
+        idleMeter.CreateCounter<long>("lb.test.confirmations").Add(5);
+
+        var busyText = await busy.Admin.GetStringAsync("metrics", ct);
+        Assert.Contains("lb_proxy_requests_total{cluster=\"web\",code=\"2xx\"} 1\n", busyText, StringComparison.Ordinal);
+        Assert.Equal(["lb_test_view_age_seconds 7"], Regex.Matches(busyText, "^lb_test_view_age_seconds.*$", RegexOptions.Multiline).Select(m => m.Value));
+        Assert.Equal(["lb_test_confirmations_total 3"], Regex.Matches(busyText, "^lb_test_confirmations_total.*$", RegexOptions.Multiline).Select(m => m.Value));
         var idleText = await idle.Admin.GetStringAsync("metrics", ct);
         Assert.Contains("lb_proxy_requests_total{cluster=\"web\",code=\"2xx\"} 0\n", idleText, StringComparison.Ordinal);
         Assert.Single(Regex.Matches(idleText, "^lb_proxy_requests_total\\{cluster=\"web\",code=\"2xx\"\\}", RegexOptions.Multiline));
+        Assert.Equal(["lb_test_view_age_seconds 90"], Regex.Matches(idleText, "^lb_test_view_age_seconds.*$", RegexOptions.Multiline).Select(m => m.Value));
+        Assert.Equal(["lb_test_confirmations_total 5"], Regex.Matches(idleText, "^lb_test_confirmations_total.*$", RegexOptions.Multiline).Select(m => m.Value));
     }
 
     [Fact]
