@@ -48,7 +48,7 @@ internal sealed class ProxyMetrics
         Observed(Meter.CreateObservableCounter("lb.proxy.no_route", () => runtime.NoRouteRequests, "{request}",
             "Requests that matched no route (404)."), "lb_proxy_no_route_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.requests.rejected", () => Rejections(runtime.Rejections), "{request}",
-            "Requests refused with 400 for ambiguous framing before routing, by reason."), "lb_proxy_requests_rejected_total", "counter");
+            "Requests refused with 400 before routing (ambiguous framing, a field Kestrel would take but a proxy must not, a fragment, an empty Host), by reason."), "lb_proxy_requests_rejected_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.upstream.errors", () => Errors(runtime.Clusters), "{error}",
             "Failed upstream attempts and proxy-generated errors, by kind."), "lb_proxy_upstream_errors_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.retries", () => PerCluster(runtime.Clusters, static c => c.Metrics.Retries), "{attempt}",
