@@ -103,8 +103,7 @@ internal static class RequestFramingRules
             return false;
         }
 
-        var upgrade = context.Request.Headers.Upgrade;
-        return upgrade.Count == 1 && string.Equals(upgrade[0], "websocket", StringComparison.OrdinalIgnoreCase);
+        return IsWebSocketAlone(context.Request.Headers.Upgrade);
     }
 
     /// <summary>
@@ -112,9 +111,8 @@ internal static class RequestFramingRules
     /// switches only to a protocol the client listed; §15.2.2: a 101 says which). Anything else would make the
     /// connection a tunnel for a protocol nobody vetted: h2c above all.
     /// </summary>
-    public static bool SwitchesToWebSocket(IHeaderDictionary responseHeaders)
-    {
-        var upgrade = responseHeaders.Upgrade;
-        return upgrade.Count == 1 && string.Equals(upgrade[0]?.Trim(), "websocket", StringComparison.OrdinalIgnoreCase);
-    }
+    public static bool SwitchesToWebSocket(IHeaderDictionary responseHeaders) => IsWebSocketAlone(responseHeaders.Upgrade);
+
+    private static bool IsWebSocketAlone(Microsoft.Extensions.Primitives.StringValues upgrade) =>
+        upgrade.Count == 1 && string.Equals(upgrade[0]?.Trim(), "websocket", StringComparison.OrdinalIgnoreCase);
 }

@@ -37,27 +37,26 @@ internal sealed record RouteEndpointPolicies(string? Authorization, string? Rate
             : new(route.AuthorizationPolicy, route.RateLimiterPolicy, route.CorsPolicy);
 
     /// <summary>The authorization policy's name when the route names one (not Default, not Anonymous).</summary>
-    public string? NamedAuthorization =>
-        Authorization is { } name && !IsDefaultAuthorization && !IsAnonymous ? name : null;
+    public string? NamedAuthorization => IsDefaultAuthorization || IsAnonymous ? null : Authorization;
 
     /// <summary>The rate limiter policy's name when the route names one (not Disable, not Default).</summary>
-    public string? NamedRateLimiter =>
-        RateLimiter is { } name
-        && !string.Equals(name, DisableRateLimiting, StringComparison.OrdinalIgnoreCase)
-        && !string.Equals(name, DefaultRateLimiting, StringComparison.OrdinalIgnoreCase) ? name : null;
+    public string? NamedRateLimiter => IsDefaultRateLimiting || IsDisabledRateLimiting ? null : RateLimiter;
 
     /// <summary>The CORS policy's name when the route names one (not Default, not Disable).</summary>
-    public string? NamedCors =>
-        Cors is { } name && !IsDefaultCors && !IsDisabledCors ? name : null;
+    public string? NamedCors => IsDefaultCors || IsDisabledCors ? null : Cors;
 
     /// <summary>Whether the route asks for the application's default CORS policy.</summary>
-    public bool IsDefaultCors => string.Equals(Cors, DefaultCors, StringComparison.OrdinalIgnoreCase);
+    public bool IsDefaultCors => Is(Cors, DefaultCors);
 
-    private bool IsDisabledCors => string.Equals(Cors, DisableCors, StringComparison.OrdinalIgnoreCase);
+    private bool IsDisabledCors => Is(Cors, DisableCors);
 
-    private bool IsDefaultAuthorization => string.Equals(Authorization, DefaultAuthorization, StringComparison.OrdinalIgnoreCase);
+    private bool IsDefaultAuthorization => Is(Authorization, DefaultAuthorization);
 
-    private bool IsAnonymous => string.Equals(Authorization, Anonymous, StringComparison.OrdinalIgnoreCase);
+    private bool IsAnonymous => Is(Authorization, Anonymous);
+
+    private bool IsDefaultRateLimiting => Is(RateLimiter, DefaultRateLimiting);
+
+    private bool IsDisabledRateLimiting => Is(RateLimiter, DisableRateLimiting);
 
     /// <summary>What ASP.NET Core's authorization, rate limiting and CORS middleware read from an endpoint; added after the conventions', so the route's rate limiter policy replaces theirs.</summary>
     public IEnumerable<object> Metadata()
@@ -69,11 +68,9 @@ internal sealed record RouteEndpointPolicies(string? Authorization, string? Rate
                 : new AuthorizeAttribute(Authorization);
         }
 
-        if (RateLimiter is not null && !string.Equals(RateLimiter, DefaultRateLimiting, StringComparison.OrdinalIgnoreCase))
+        if (RateLimiter is not null && !IsDefaultRateLimiting)
         {
-            yield return string.Equals(RateLimiter, DisableRateLimiting, StringComparison.OrdinalIgnoreCase)
-                ? new DisableRateLimitingAttribute()
-                : new EnableRateLimitingAttribute(RateLimiter);
+            yield return IsDisabledRateLimiting ? new DisableRateLimitingAttribute() : new EnableRateLimitingAttribute(RateLimiter);
         }
 
         if (Cors is not null)
@@ -85,6 +82,9 @@ internal sealed record RouteEndpointPolicies(string? Authorization, string? Rate
 
         yield return new EnforcedRoutePolicies(this);
     }
+
+    // The keywords are YARP's, matched in any case; any other value is a policy's name.
+    private static bool Is(string? value, string keyword) => string.Equals(value, keyword, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Whether the endpoint that routed this request enforced exactly these policies.</summary>
     public bool EnforcedFor(HttpContext context) =>

@@ -27,75 +27,56 @@ internal static class RoutePolicyChecks
         return errors;
     }
 
-    /// <summary>Mapped (<c>MapLoadBalancingProxy</c>): every authorization and CORS policy a route names exists in the application.</summary>
+    /// <summary>Mapped (<c>MapLoadBalancingProxy</c>): every policy a route names exists in the application.</summary>
     public static IReadOnlyList<string> Missing(ProxyOptions options, IServiceProvider services)
     {
         var errors = new List<string>();
-        MissingAuthorization(options, services, errors);
-        MissingRateLimiters(options, services, errors);
-        MissingCors(options, services, errors);
+        var authorization = services.GetService<IAuthorizationPolicyProvider>();
+        var rateLimiters = RateLimiterPolicyNames.Of(services);
+        var cors = services.GetService<ICorsPolicyProvider>();
+        for (var i = 0; i < options.Routes.Count; i++)
+        {
+            if (RouteEndpointPolicies.From(options.Routes[i]) is not { } policies)
+            {
+                continue;
+            }
+
+            if (policies.Authorization is { } authorizationPolicy)
+            {
+                if (authorization is null)
+                {
+                    errors.Add($"{Key(i, "AuthorizationPolicy")}: '{authorizationPolicy}' needs the application's authorization (AddAuthorization()).");
+                }
+                else if (policies.NamedAuthorization is { } name && !Exists(authorization, name))
+                {
+                    errors.Add($"{Key(i, "AuthorizationPolicy")}: the application has no authorization policy named '{name}' (Default and Anonymous are the other choices).");
+                }
+            }
+
+            // Null when the options cannot be read: ASP.NET Core then answers 500 to a request whose policy it lacks.
+            if (policies.NamedRateLimiter is { } rateLimiter && rateLimiters?.Invoke(rateLimiter) == false)
+            {
+                errors.Add($"{Key(i, "RateLimiterPolicy")}: the application has no rate limiter policy named '{rateLimiter}' (Disable and Default are the other choices).");
+            }
+
+            if (policies.Cors is { } corsPolicy)
+            {
+                if (cors is null)
+                {
+                    errors.Add($"{Key(i, "CorsPolicy")}: '{corsPolicy}' needs the application's CORS (AddCors()).");
+                }
+                else if (policies.NamedCors is { } name && !CorsExists(cors, services, name))
+                {
+                    errors.Add($"{Key(i, "CorsPolicy")}: the application has no CORS policy named '{name}' (Default and Disable are the other choices).");
+                }
+                else if (policies.IsDefaultCors && !CorsExists(cors, services, name: null))
+                {
+                    errors.Add($"{Key(i, "CorsPolicy")}: the application has no default CORS policy (AddDefaultPolicy()).");
+                }
+            }
+        }
+
         return errors;
-    }
-
-    private static void MissingAuthorization(ProxyOptions options, IServiceProvider services, List<string> errors)
-    {
-        var provider = services.GetService<IAuthorizationPolicyProvider>();
-        for (var i = 0; i < options.Routes.Count; i++)
-        {
-            var route = options.Routes[i];
-            if (route.AuthorizationPolicy is null)
-            {
-                continue;
-            }
-
-            if (provider is null)
-            {
-                errors.Add($"{Key(i, "AuthorizationPolicy")}: '{route.AuthorizationPolicy}' needs the application's authorization (AddAuthorization()).");
-            }
-            else if (RouteEndpointPolicies.From(route)!.NamedAuthorization is { } name && !Exists(provider, name))
-            {
-                errors.Add($"{Key(i, "AuthorizationPolicy")}: the application has no authorization policy named '{name}' (Default and Anonymous are the other choices).");
-            }
-        }
-    }
-
-    private static void MissingRateLimiters(ProxyOptions options, IServiceProvider services, List<string> errors)
-    {
-        var known = RateLimiterPolicyNames.Of(services);
-        for (var i = 0; i < options.Routes.Count; i++)
-        {
-            if (RouteEndpointPolicies.From(options.Routes[i])?.NamedRateLimiter is { } name && known?.Invoke(name) == false)
-            {
-                errors.Add($"{Key(i, "RateLimiterPolicy")}: the application has no rate limiter policy named '{name}' (Disable and Default are the other choices).");
-            }
-        }
-    }
-
-    private static void MissingCors(ProxyOptions options, IServiceProvider services, List<string> errors)
-    {
-        var provider = services.GetService<ICorsPolicyProvider>();
-        for (var i = 0; i < options.Routes.Count; i++)
-        {
-            var route = options.Routes[i];
-            if (route.CorsPolicy is null)
-            {
-                continue;
-            }
-
-            var policies = RouteEndpointPolicies.From(route)!;
-            if (provider is null)
-            {
-                errors.Add($"{Key(i, "CorsPolicy")}: '{route.CorsPolicy}' needs the application's CORS (AddCors()).");
-            }
-            else if (policies.NamedCors is { } name && !CorsExists(provider, services, name))
-            {
-                errors.Add($"{Key(i, "CorsPolicy")}: the application has no CORS policy named '{name}' (Default and Disable are the other choices).");
-            }
-            else if (policies.IsDefaultCors && !CorsExists(provider, services, name: null))
-            {
-                errors.Add($"{Key(i, "CorsPolicy")}: the application has no default CORS policy (AddDefaultPolicy()).");
-            }
-        }
     }
 
     // The provider asks for a request; a policy that depends on one is looked up as for a request with nothing in it.
