@@ -24,6 +24,7 @@ internal static unsafe partial class EpollNative
     public const int SolSocket = 1;
     public const int SoReuseAddr = 2;
     public const int SoError = 4;
+    public const int SoSndBuf = 7;
     public const int SoReusePort = 15;
     public const int IpProtoTcp = 6;
     public const int IpProtoIpv6 = 41;

@@ -31,9 +31,11 @@ internal sealed unsafe partial class EpollSocket
         {
             var memory = writer.GetMemory(MinReceive);
             nint received;
-            using (var pin = memory.Pin())
+
+            // The call is synchronous: pinning for its length is enough, and a fixed span costs no handle.
+            fixed (byte* data = memory.Span)
             {
-                received = EpollNative.Recv(_fd, pin.Pointer, memory.Length, 0);
+                received = EpollNative.Recv(_fd, data, memory.Length, 0);
             }
 
             if (received > 0)

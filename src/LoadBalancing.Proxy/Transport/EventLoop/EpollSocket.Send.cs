@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Pipelines;
 
 namespace LoadBalancing.Proxy.Transport.EventLoop;
 
@@ -8,97 +9,175 @@ internal sealed partial class EpollSocket
 
     private readonly WritableSignal _writable = new();
     private readonly MemoryHandle[] _pins = new MemoryHandle[MaxSegments];
+    private bool _started;
+    private bool _sending;
+    private bool _awaitingWritable;
+    private bool _sendFinished;
+    private int _sendPosted;
+
+    /// <summary>How many times a send met a full socket buffer and waited for the writable edge.</summary>
+    internal int BlockedSends { get; private set; }
 
     /// <summary>
-    /// Sends what the application flushes. Runs on the loop thread only: it starts there and every await resumes
-    /// there (the output pipe's reader scheduler and the writable signal both continue inline on the loop).
+    /// Sends what the output pipe holds, synchronously, until it is empty or the socket's buffer is full; on the loop
+    /// thread only. Called by a flush (<see cref="OutputWriter"/>), by the writable edge after a full buffer, and once at
+    /// the start. No read is ever pending on the pipe: a flush on the loop sends inside the flush, with no continuation
+    /// scheduled and no send loop resumed, which a request would otherwise pay for twice (its upstream request, its
+    /// response).
     /// </summary>
-    private async Task SendLoopAsync()
+    private void SendAvailable()
     {
-        var reader = _output.Reader;
-        Exception? error = null;
-        Exception? unexpected = null;
-        var keepReceiving = false;
+        // A send can resume the writer (a paused flush) inline, and the writer flush again: the outer call sends that too.
+        if (!_started || _sending || _awaitingWritable || _sendFinished)
+        {
+            return;
+        }
+
+        _sending = true;
         try
         {
-            while (true)
-            {
-                var result = await reader.ReadAsync().ConfigureAwait(false);
-                if (result.IsCanceled)
-                {
-                    reader.AdvanceTo(result.Buffer.Start);
-                    break;
-                }
-
-                var buffer = result.Buffer;
-                while (!buffer.IsEmpty && !_socketClosed)
-                {
-                    var sent = Send(buffer);
-                    if (sent >= 0)
-                    {
-                        buffer = buffer.Slice(sent);
-                        continue;
-                    }
-
-                    var errno = EpollNative.Errno;
-                    if (errno == EpollNative.EAgain)
-                    {
-                        // The socket's buffer is full: the next EPOLLOUT edge (or the close) resumes this.
-                        _ = await _writable.WaitAsync().ConfigureAwait(false);
-                    }
-                    else if (errno != EpollNative.EIntr)
-                    {
-                        throw Error(errno, "Sending");
-                    }
-                }
-
-                reader.AdvanceTo(buffer.Start);
-                if (_socketClosed)
-                {
-                    break;
-                }
-
-                if (result.IsCompleted)
-                {
-                    if (_halfCloseWhenDone)
-                    {
-                        // An upstream whose forwarder finished sending (a tunnel's client is done): pass the FIN on and
-                        // go on receiving until the socket is disposed.
-                        _ = EpollNative.Shutdown(_fd, EpollNative.ShutWr);
-                        reader.Complete();
-                        _sendDone.TrySetResult();
-                        return;
-                    }
-
-                    break;
-                }
-            }
-        }
-        catch (Exception ex) when (IsReset(ex))
-        {
-            error = ex;
-
-            // An upstream that reset the connection may have answered before it did (at once, leaving the request body
-            // unread): its answer is still in the socket, so receiving goes on until it reports the end itself. The
-            // socket reports a reset once, to whichever call comes first, so it is recorded here too.
-            keepReceiving = _upstream;
-            ResetByPeer |= _upstream;
+            SendUntilBlocked();
         }
         catch (Exception ex)
         {
-            error = ex;
-            unexpected = ex;
+            // The writer completed its output with an error (the read rethrows it), or the pipe failed.
+            FailSending(ex);
         }
         finally
         {
-            if (!keepReceiving)
+            _sending = false;
+        }
+    }
+
+    private void SendUntilBlocked()
+    {
+        var reader = _output.Reader;
+        while (!_sendFinished && reader.TryRead(out var result))
+        {
+            var buffer = result.Buffer;
+            while (!buffer.IsEmpty && !_socketClosed)
             {
-                CloseSocket(error);
+                var sent = Send(buffer);
+                if (sent >= 0)
+                {
+                    buffer = buffer.Slice(sent);
+                    continue;
+                }
+
+                var errno = EpollNative.Errno;
+                if (errno == EpollNative.EAgain)
+                {
+                    // The socket's buffer is full: the next EPOLLOUT edge (or the close) resumes this.
+                    _awaitingWritable = true;
+                    BlockedSends++;
+                    reader.AdvanceTo(buffer.Start);
+                    return;
+                }
+
+                if (errno != EpollNative.EIntr)
+                {
+                    reader.AdvanceTo(buffer.Start);
+                    FailSending(Error(errno, "Sending"));
+                    return;
+                }
             }
 
-            reader.Complete(unexpected);
-            _sendDone.TrySetResult();
+            // Consuming may resume a paused writer here, which may abort the connection: look again after it.
+            reader.AdvanceTo(buffer.Start);
+            if (_sendFinished)
+            {
+                return;
+            }
+
+            if (_socketClosed)
+            {
+                FinishSending(null);
+                return;
+            }
+
+            if (result.IsCompleted)
+            {
+                EndOutput();
+                return;
+            }
         }
+    }
+
+    /// <summary>A flush or the writer's completion, from any thread: sends now on the loop, or has the loop send.</summary>
+    private void OnOutputFlushed()
+    {
+        if (_loop.IsCurrent)
+        {
+            SendAvailable();
+            return;
+        }
+
+        // One post at a time: the posted call clears the flag before it reads, so a flush after that is seen by it or
+        // posts again.
+        if (Interlocked.Exchange(ref _sendPosted, 1) == 0)
+        {
+            _loop.Post(static state =>
+            {
+                var socket = (EpollSocket)state!;
+                Volatile.Write(ref socket._sendPosted, 0);
+                socket.SendAvailable();
+            }, this);
+        }
+    }
+
+    /// <summary>The socket is writable again after a full buffer.</summary>
+    private void OnWritable()
+    {
+        if (_awaitingWritable)
+        {
+            _awaitingWritable = false;
+            SendAvailable();
+        }
+    }
+
+    /// <summary>The application completed its output and all of it was sent.</summary>
+    private void EndOutput()
+    {
+        if (_halfCloseWhenDone)
+        {
+            // An upstream whose forwarder finished sending (a tunnel's client is done): pass the FIN on and go on
+            // receiving until the socket is disposed.
+            _ = EpollNative.Shutdown(_fd, EpollNative.ShutWr);
+            FinishSending(null);
+            return;
+        }
+
+        CloseSocket(null);
+    }
+
+    private void FailSending(Exception error)
+    {
+        if (IsReset(error) && _upstream)
+        {
+            // An upstream that reset the connection may have answered before it did (at once, leaving the request body
+            // unread): its answer is still in the socket, so receiving goes on until it reports the end itself. The
+            // socket reports a reset once, to whichever call comes first, so it is recorded here too.
+            ResetByPeer = true;
+            FinishSending(null);
+            return;
+        }
+
+        FinishSending(IsReset(error) ? null : error);
+        CloseSocket(error);
+    }
+
+    /// <summary>Ends sending once: the writer's next flush reports completion, and disposal may finish.</summary>
+    private void FinishSending(Exception? unexpected)
+    {
+        if (_sendFinished)
+        {
+            return;
+        }
+
+        _sendFinished = true;
+        _awaitingWritable = false;
+        _output.Reader.Complete(unexpected);
+        _sendDone.TrySetResult();
     }
 
     /// <summary>One send of up to <see cref="MaxSegments"/> segments; the bytes sent, or -1 with errno set.</summary>
@@ -106,11 +185,14 @@ internal sealed partial class EpollSocket
     {
         if (buffer.IsSingleSegment)
         {
-            var memory = buffer.First;
-            using var pin = memory.Pin();
-            var iov = new EpollNative.IoVec { Base = pin.Pointer, Length = (nuint)memory.Length };
-            var message = new EpollNative.MsgHdr { Iov = &iov, IovLength = 1 };
-            return EpollNative.SendMsg(_fd, &message, EpollNative.MsgNoSignal);
+            // The call is synchronous: pinning for its length is enough, and a fixed span costs no handle.
+            var span = buffer.FirstSpan;
+            fixed (byte* data = span)
+            {
+                var iov = new EpollNative.IoVec { Base = data, Length = (nuint)span.Length };
+                var message = new EpollNative.MsgHdr { Iov = &iov, IovLength = 1 };
+                return EpollNative.SendMsg(_fd, &message, EpollNative.MsgNoSignal);
+            }
         }
 
         var vectors = stackalloc EpollNative.IoVec[MaxSegments];
@@ -142,6 +224,47 @@ internal sealed partial class EpollSocket
                 _pins[i].Dispose();
                 _pins[i] = default;
             }
+        }
+    }
+
+    /// <summary>
+    /// The output pipe's writer as the application sees it: the pipe's own, telling the socket of each flush and of the
+    /// completion so that it sends them (no read waits on the pipe).
+    /// </summary>
+    private sealed class OutputWriter(EpollSocket socket, PipeWriter inner) : PipeWriter
+    {
+        public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
+
+        public override long UnflushedBytes => inner.UnflushedBytes;
+
+        public override void Advance(int bytes) => inner.Advance(bytes);
+
+        public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+
+        public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+        {
+            // Flushed first, then sent: a flush past the pause threshold is pending until the send consumed enough, and
+            // on the loop the send below does that before anyone awaits it.
+            var flush = inner.FlushAsync(cancellationToken);
+            socket.OnOutputFlushed();
+            return flush;
+        }
+
+        public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
+        {
+            var write = inner.WriteAsync(source, cancellationToken);
+            socket.OnOutputFlushed();
+            return write;
+        }
+
+        public override void Complete(Exception? exception = null)
+        {
+            inner.Complete(exception);
+            socket.OnOutputFlushed();
         }
     }
 }

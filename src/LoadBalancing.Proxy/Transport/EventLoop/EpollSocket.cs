@@ -8,7 +8,7 @@ namespace LoadBalancing.Proxy.Transport.EventLoop;
 /// <summary>
 /// A connected TCP descriptor owned by one <see cref="EpollLoop"/>, with a pipe each way: the loop receives straight
 /// into <see cref="Input"/> and flushes it on its own thread (so whoever reads it continues there), and sends what is
-/// flushed to <see cref="Output"/>, inline when the flush came from the loop thread, woken through the loop otherwise.
+/// flushed to <see cref="Output"/> within the flush when it came from the loop thread, posted to the loop otherwise.
 /// The descriptor is only ever used and closed on the loop thread. Inbound connections (under Kestrel) and upstream
 /// connections (the forwarder's) are both this; they differ in the errors they report and in what the end of output means.
 /// </summary>
@@ -17,6 +17,7 @@ internal sealed partial class EpollSocket : IEpollHandler
     private readonly EpollLoop _loop;
     private readonly Pipe _input;
     private readonly Pipe _output;
+    private readonly OutputWriter _outputWriter;
     private readonly bool _upstream;
     private readonly bool _halfCloseWhenDone;
     private readonly Action? _receiveEnded;
@@ -43,6 +44,7 @@ internal sealed partial class EpollSocket : IEpollHandler
         // sent, and a request's work stays on one thread.
         _input = new Pipe(new PipeOptions(pool, loop.Scheduler, loop.Scheduler, maxUnread, maxUnread / 2, useSynchronizationContext: false));
         _output = new Pipe(new PipeOptions(pool, loop.Scheduler, loop.Scheduler, maxUnsent, maxUnsent / 2, useSynchronizationContext: false));
+        _outputWriter = new OutputWriter(this, _output.Writer);
     }
 
     public EpollLoop Loop => _loop;
@@ -51,10 +53,13 @@ internal sealed partial class EpollSocket : IEpollHandler
     public PipeReader Input => _input.Reader;
 
     /// <summary>What to send to the peer.</summary>
-    public PipeWriter Output => _output.Writer;
+    public PipeWriter Output => _outputWriter;
 
     /// <summary>An upstream's: whether the peer reset the connection (its input then ends as at a FIN).</summary>
     public bool ResetByPeer { get; private set; }
+
+    /// <summary>Caps the kernel's send buffer for this socket (so that a test's sends meet a full buffer).</summary>
+    internal void LimitSendBuffer(int bytes) => EpollNative.SetInt(_fd, EpollNative.SolSocket, EpollNative.SoSndBuf, bytes);
 
     /// <summary>Watches the descriptor, edge-triggered for its whole life; on the loop thread.</summary>
     public void Register()
@@ -63,10 +68,11 @@ internal sealed partial class EpollSocket : IEpollHandler
         _registered = true;
     }
 
-    /// <summary>Starts the send loop (and receives what may already be there); on the loop thread, once connected.</summary>
+    /// <summary>Starts sending (what may already be flushed) and receiving (what may already be there); on the loop thread, once connected.</summary>
     public void Start()
     {
-        _ = SendLoopAsync();
+        _started = true;
+        SendAvailable();
         _drainFully = true;
         Receive();
     }
@@ -90,7 +96,7 @@ internal sealed partial class EpollSocket : IEpollHandler
 
         if ((events & (EpollNative.EpollOut | EpollNative.EpollErr | EpollNative.EpollHup)) != 0)
         {
-            _writable.Signal(!_socketClosed);
+            OnWritable();
         }
     }
 
@@ -114,15 +120,11 @@ internal sealed partial class EpollSocket : IEpollHandler
     private void AbortOnLoop(Exception? reason)
     {
         // As Kestrel's socket transport: shut the socket down (the peer sees a FIN, or a reset when input is left
-        // unread), then stop the send loop.
+        // unread), and stop sending.
         CloseSocket(reason);
-        if (!_sendDone.Task.IsCompleted)
-        {
-            _output.Reader.CancelPendingRead();
-        }
     }
 
-    /// <summary>Shuts down and closes the descriptor once; on the loop thread only.</summary>
+    /// <summary>Shuts down and closes the descriptor once, and ends sending; on the loop thread only.</summary>
     private void CloseSocket(Exception? reason)
     {
         if (_socketClosed)
@@ -142,6 +144,7 @@ internal sealed partial class EpollSocket : IEpollHandler
         _fd = -1;
         _writable.Signal(false);
         EndReceive(null);
+        FinishSending(null);
     }
 
     /// <summary>Completes both pipe ends of the reader and writer, and waits until sending has ended.</summary>
@@ -154,7 +157,7 @@ internal sealed partial class EpollSocket : IEpollHandler
         }
 
         _input.Reader.Complete();
-        _output.Writer.Complete();
+        _outputWriter.Complete();
         await _sendDone.Task.ConfigureAwait(false);
     }
 
