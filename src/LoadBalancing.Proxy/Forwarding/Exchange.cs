@@ -8,10 +8,27 @@ namespace LoadBalancing.Proxy.Forwarding;
 /// <see cref="TimeProvider"/>) and the client going away both cancel <see cref="Token"/>. Pooled, so a
 /// request costs no token source.
 /// </summary>
+/// <remarks>
+/// The timer is lazy: re-arming records when the token is due and moves the timer only when that is sooner than the
+/// timer is set for. A later due date waits for the timer to fire, which then sets it again for the due date in
+/// force. Requests re-arm for each phase and most phases end long before their timeout, so in steady state a request
+/// moves no timer at all; moving one takes the runtime's timer-queue lock, three times a request before.
+/// </remarks>
 internal sealed class Exchange : IDisposable
 {
+    private const long NotDue = long.MaxValue;
+
     private readonly TimeProvider _time;
+    private readonly ITimer _timer;
+    private readonly Lock _sync = new();
+    private readonly long _earlyTolerance;
     private CancellationTokenSource _cts;
+
+    // When Token is due to be cancelled, and when the timer fires next (TimeProvider timestamps; NotDue for never).
+    // Each is written with a full fence before the other is read (see SetDue and OnTimer), so a due date set while the
+    // timer fires is seen by one of them.
+    private long _due = NotDue;
+    private long _timerDue = NotDue;
     private CancellationTokenRegistration _clientAborted;
     private volatile bool _headersReceived;
     private volatile bool _requestBodyFailed;
@@ -19,8 +36,27 @@ internal sealed class Exchange : IDisposable
     public Exchange(TimeProvider time)
     {
         _time = time;
-        _cts = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+        _cts = new CancellationTokenSource();
+
+        // Timers fire up to a millisecond before a timestamp says so; within that, a due date counts as reached.
+        _earlyTolerance = time.TimestampFrequency / 1000;
+
+        // The timer outlives the request that made the exchange: it must not hold on to that request's context.
+        if (ExecutionContext.IsFlowSuppressed())
+        {
+            _timer = CreateTimer(time);
+        }
+        else
+        {
+            using (ExecutionContext.SuppressFlow())
+            {
+                _timer = CreateTimer(time);
+            }
+        }
     }
+
+    private ITimer CreateTimer(TimeProvider time) =>
+        time.CreateTimer(static state => ((Exchange)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
 
     public CancellationToken Token => _cts.Token;
 
@@ -109,24 +145,74 @@ internal sealed class Exchange : IDisposable
     public void Arm(TimeSpan timeout)
     {
         _armedToDeadline = false;
+        var now = _time.GetTimestamp();
+        var due = timeout == Timeout.InfiniteTimeSpan ? NotDue : now + ToTimestamp(timeout);
         if (Deadline != 0)
         {
-            var remaining = _time.GetElapsedTime(_time.GetTimestamp(), Deadline);
-            if (remaining <= TimeSpan.Zero)
+            if (Deadline <= now)
             {
                 CancelNow();
                 return;
             }
 
-            if (timeout == Timeout.InfiniteTimeSpan || remaining < timeout)
+            if (due > Deadline)
             {
-                timeout = remaining;
+                due = Deadline;
                 _armedToDeadline = true;
             }
         }
 
-        _cts.CancelAfter(timeout);
+        SetDue(due, now);
     }
+
+    private void SetDue(long due, long now)
+    {
+        Interlocked.Exchange(ref _due, due);
+        if (due >= Volatile.Read(ref _timerDue))
+        {
+            return; // the timer fires first, and sets itself again for this
+        }
+
+        lock (_sync)
+        {
+            // The timer may have fired meanwhile and been set for this due date, or a later one.
+            if (due < _timerDue && due == Volatile.Read(ref _due))
+            {
+                _timerDue = due;
+                _timer.Change(ToTimeSpan(Math.Max(due - now, 0)), Timeout.InfiniteTimeSpan);
+            }
+        }
+    }
+
+    private void OnTimer()
+    {
+        lock (_sync)
+        {
+            Interlocked.Exchange(ref _timerDue, NotDue);
+            var due = Volatile.Read(ref _due);
+            if (due == NotDue)
+            {
+                return;
+            }
+
+            var remaining = due - _time.GetTimestamp();
+            if (remaining <= _earlyTolerance)
+            {
+                // Under the lock, so that Reset cannot hand the token source to another request in between.
+                CancelNow();
+                return;
+            }
+
+            _timerDue = due;
+            _timer.Change(ToTimeSpan(remaining), Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private long ToTimestamp(TimeSpan timeout) =>
+        timeout <= TimeSpan.Zero ? 0 : (long)Math.Min(timeout.TotalSeconds * _time.TimestampFrequency, long.MaxValue / 2.0);
+
+    private TimeSpan ToTimeSpan(long timestampTicks) =>
+        TimeSpan.FromTicks((long)Math.Min(timestampTicks * ((double)TimeSpan.TicksPerSecond / _time.TimestampFrequency), TimeSpan.MaxValue.Ticks / 2.0));
 
     /// <summary>Starts the route's request timeout, which bounds every later <see cref="Arm"/>.</summary>
     public void SetDeadline(TimeSpan timeout) =>
@@ -177,20 +263,24 @@ internal sealed class Exchange : IDisposable
         Route = null;
         Retry = null!;
         _clientAborted.Dispose();
-        _cts.CancelAfter(Timeout.InfiniteTimeSpan);
-        if (_cts.TryReset())
+        lock (_sync)
         {
-            return true;
+            // The timer stays set: when it fires it finds nothing due, or the next request's due date.
+            Interlocked.Exchange(ref _due, NotDue);
+            if (!_cts.TryReset())
+            {
+                _cts.Dispose();
+                _cts = new CancellationTokenSource();
+            }
         }
 
-        _cts.Dispose();
-        _cts = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
         return true;
     }
 
     public void Dispose()
     {
         _clientAborted.Dispose();
+        _timer.Dispose();
         _cts.Dispose();
     }
 
