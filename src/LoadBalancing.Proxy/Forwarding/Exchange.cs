@@ -284,6 +284,13 @@ internal sealed class Exchange : IDisposable
         _cts.Dispose();
     }
 
+    /// <summary>
+    /// A pool of exchanges that keeps up to <paramref name="maxRetained"/> and disposes the ones it cannot keep: a
+    /// dropped exchange's timer is still set (timers are lazy) and would keep it alive until it fires.
+    /// </summary>
+    public static ObjectPool<Exchange> CreatePool(TimeProvider time, int maxRetained) =>
+        new DefaultObjectPoolProvider { MaximumRetained = maxRetained }.Create(new Policy(time));
+
     /// <summary>Creates and recycles exchanges for an <see cref="ObjectPool{T}"/>.</summary>
     internal sealed class Policy(TimeProvider time) : PooledObjectPolicy<Exchange>
     {

@@ -23,7 +23,7 @@ internal sealed partial class MultiplexedForwarder
     public MultiplexedForwarder(TimeProvider time)
     {
         _time = time;
-        _exchanges = new DefaultObjectPool<Exchange>(new Exchange.Policy(time), Environment.ProcessorCount * 16);
+        _exchanges = Exchange.CreatePool(time, Environment.ProcessorCount * 16);
     }
 
     public Task ForwardAsync(HttpContext context, ProxyCluster cluster, Routing.ProxyRoute? route, AccessLog.AccessLogWriter? accessLog, long requestStarted)

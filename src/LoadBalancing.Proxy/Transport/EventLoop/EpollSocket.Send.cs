@@ -119,7 +119,7 @@ internal sealed partial class EpollSocket
             _loop.Post(static state =>
             {
                 var socket = (EpollSocket)state!;
-                Volatile.Write(ref socket._sendPosted, 0);
+                Interlocked.Exchange(ref socket._sendPosted, 0); // a full fence: the read below comes after it
                 socket.SendAvailable();
             }, this);
         }
