@@ -216,12 +216,12 @@ internal sealed class Exchange : IDisposable
 
     /// <summary>Starts the route's request timeout, which bounds every later <see cref="Arm"/>.</summary>
     public void SetDeadline(TimeSpan timeout) =>
-        Deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
+        Deadline = _time.GetTimestamp() + ToTimestamp(timeout);
 
     /// <summary>Brings the deadline forward to <paramref name="timeout"/> from now if that is sooner; true when it did.</summary>
     public bool TightenDeadline(TimeSpan timeout)
     {
-        var deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
+        var deadline = _time.GetTimestamp() + ToTimestamp(timeout);
         if (Deadline != 0 && Deadline <= deadline)
         {
             return false;
