@@ -1,22 +1,15 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
-using LoadBalancing.Proxy.Transport.EventLoop;
 
 namespace LoadBalancing.Proxy.Upstream;
 
 /// <summary>
-/// Fixed-size blocks on the pinned object heap for the upstream connections' pipes (and, on the event-loop
-/// transport, the inbound ones'). A socket call on a pinned block pins nothing per call, and blocks are reused
-/// instead of allocated per read. At most <c>maxRetained</c> free blocks are kept; past that a returned block is
-/// left to the GC, so a burst of large bodies does not hold its memory for ever.
+/// Fixed-size blocks on the pinned object heap for the upstream connections' pipes. A socket call on a
+/// pinned block pins nothing per call, and blocks are reused instead of allocated per read. At most
+/// <c>maxRetained</c> free blocks are kept; past that a returned block is left to the GC, so a burst of
+/// large bodies does not hold its memory for ever.
 /// </summary>
-/// <remarks>
-/// On an event loop's thread, blocks are returned to and rented from a small stack of that loop's own, the most
-/// recently returned first: a receive lands in memory the same core touched a request ago, and neither side touches
-/// the shared queue that every core's rents and returns meet in. Off the loops (Kestrel's socket transport, the thread
-/// pool) and when a loop's stack is full or empty, the shared queue serves, oldest first.
-/// </remarks>
 internal sealed class PinnedBlockPool : MemoryPool<byte>
 {
     /// <summary>
@@ -27,14 +20,7 @@ internal sealed class PinnedBlockPool : MemoryPool<byte>
     /// </summary>
     public const int BlockSize = 28 * 1024;
 
-    /// <summary>The free blocks a loop keeps for itself: enough for the buffers its requests hold at once in the usual case.</summary>
-    private const int LoopStackDepth = 32;
-
-    // One stack per event loop (by its index; Environment.ProcessorCount loops), made when the loop first uses this pool.
-    private readonly LoopStack?[] _loopStacks = new LoopStack?[Environment.ProcessorCount];
-
     private readonly ConcurrentQueue<Block> _free = new();
-    private readonly int _blockSize;
     private readonly int _maxRetained;
     private int _retained;
 
@@ -43,15 +29,12 @@ internal sealed class PinnedBlockPool : MemoryPool<byte>
     private int _created;
     private int _dropped;
 
-    /// <param name="maxRetained">The most free blocks kept, the loops' stacks included.</param>
-    /// <param name="blockSize">Bytes per block.</param>
-    public PinnedBlockPool(int maxRetained = 256, int blockSize = BlockSize)
+    public PinnedBlockPool(int maxRetained = 256)
     {
         _maxRetained = maxRetained;
-        _blockSize = blockSize;
     }
 
-    public override int MaxBufferSize => _blockSize;
+    public override int MaxBufferSize => BlockSize;
 
     /// <summary>Free blocks held for reuse.</summary>
     public int Retained => Volatile.Read(ref _retained);
@@ -64,8 +47,8 @@ internal sealed class PinnedBlockPool : MemoryPool<byte>
 
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
     {
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(minBufferSize, _blockSize);
-        if ((LoopStackOfThisThread()?.TryPop(out var block) ?? false) || _free.TryDequeue(out block))
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(minBufferSize, BlockSize);
+        if (_free.TryDequeue(out var block))
         {
             Interlocked.Decrement(ref _retained);
             return block;
@@ -84,51 +67,12 @@ internal sealed class PinnedBlockPool : MemoryPool<byte>
     {
         if (Interlocked.Increment(ref _retained) <= _maxRetained)
         {
-            if (LoopStackOfThisThread() is not { } stack || !stack.TryPush(block))
-            {
-                _free.Enqueue(block);
-            }
-
+            _free.Enqueue(block);
             return;
         }
 
         Interlocked.Decrement(ref _retained);
         Interlocked.Increment(ref _dropped);
-    }
-
-    /// <summary>The calling loop's stack, if the thread is an event loop's; null otherwise.</summary>
-    private LoopStack? LoopStackOfThisThread() =>
-        EpollLoop.Current is { } loop ? _loopStacks[loop.Index] ??= new LoopStack() : null;
-
-    /// <summary>A loop's free blocks of one pool. Touched by the loop's thread only: no synchronisation.</summary>
-    private sealed class LoopStack
-    {
-        private readonly Block[] _blocks = new Block[LoopStackDepth];
-        private int _count;
-
-        public bool TryPop(out Block block)
-        {
-            if (_count == 0)
-            {
-                block = null!;
-                return false;
-            }
-
-            block = _blocks[--_count];
-            _blocks[_count] = null!;
-            return true;
-        }
-
-        public bool TryPush(Block block)
-        {
-            if (_count == _blocks.Length)
-            {
-                return false;
-            }
-
-            _blocks[_count++] = block;
-            return true;
-        }
     }
 
     private sealed class Block : IMemoryOwner<byte>
@@ -138,7 +82,7 @@ internal sealed class PinnedBlockPool : MemoryPool<byte>
         public Block(PinnedBlockPool pool)
         {
             _pool = pool;
-            Memory = MemoryMarshal.CreateFromPinnedArray(GC.AllocateUninitializedArray<byte>(pool._blockSize, pinned: true), 0, pool._blockSize);
+            Memory = MemoryMarshal.CreateFromPinnedArray(GC.AllocateUninitializedArray<byte>(BlockSize, pinned: true), 0, BlockSize);
         }
 
         public Memory<byte> Memory { get; }

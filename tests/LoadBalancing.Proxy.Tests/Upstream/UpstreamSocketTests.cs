@@ -149,6 +149,31 @@ public sealed class UpstreamSocketTests
         Assert.InRange(writes, 2, 1023); // stopped by the close, not by running out of data (16 MiB)
     }
 
+    [Fact]
+    public void PinnedBlockPool_ReusesReturnedBlocks_AndRetainsNoMoreThanItsBound()
+    {
+        using var pool = new PinnedBlockPool(maxRetained: 2);
+        var first = pool.Rent();
+        var firstMemory = first.Memory;
+        first.Dispose();
+
+        using (var again = pool.Rent())
+        {
+            Assert.True(again.Memory.Span == firstMemory.Span, "a returned block is handed out again");
+            Assert.Equal(PinnedBlockPool.BlockSize, again.Memory.Length);
+        }
+
+        var blocks = Enumerable.Range(0, 5).Select(_ => pool.Rent()).ToArray();
+        foreach (var block in blocks)
+        {
+            block.Dispose();
+        }
+
+        Assert.Equal(2, pool.Retained);
+        Assert.Equal(0, pool.InUse);
+        Assert.Throws<ArgumentOutOfRangeException>(() => pool.Rent(PinnedBlockPool.BlockSize + 1));
+    }
+
     private static byte[] Pattern(int length)
     {
         var bytes = new byte[length];

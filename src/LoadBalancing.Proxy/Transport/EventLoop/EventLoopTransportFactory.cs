@@ -1,5 +1,5 @@
+using System.Buffers;
 using System.Net;
-using LoadBalancing.Proxy.Upstream;
 using Microsoft.AspNetCore.Connections;
 
 namespace LoadBalancing.Proxy.Transport.EventLoop;
@@ -9,12 +9,11 @@ namespace LoadBalancing.Proxy.Transport.EventLoop;
 /// everything else (Unix sockets, named pipes). Registered after Kestrel's socket transport, it is the one Kestrel
 /// tries first.
 /// </summary>
-internal sealed class EventLoopTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector, IDisposable
+internal sealed class EventLoopTransportFactory(IMemoryPoolFactory<byte>? pools = null) : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
-    // Kestrel's block size. Pinned blocks, so receives and sends pin nothing per call; taken and given back on each
-    // loop's own stack first, where the upstream connections' blocks are too (see PinnedBlockPool). 1,024 free
-    // blocks at most: 4 MiB.
-    private readonly PinnedBlockPool _pool = new(maxRetained: 1024, blockSize: 4096);
+    // Kestrel's pinned-block pool: receives and sends pin its blocks for free. Without the factory (never, under
+    // Kestrel) the shared pool works, pinning each buffer as it goes.
+    private readonly MemoryPool<byte> _pool = pools?.Create(new MemoryPoolOptions { Owner = "EventLoopTransport" }) ?? MemoryPool<byte>.Shared;
 
     public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
 
@@ -28,6 +27,4 @@ internal sealed class EventLoopTransportFactory : IConnectionListenerFactory, IC
         var ip = endpoint as IPEndPoint ?? throw new NotSupportedException($"The event-loop transport binds IP end points only, not {endpoint}.");
         return new(EpollListener.Bind(ip, EpollLoopGroup.Loops, _pool));
     }
-
-    public void Dispose() => _pool.Dispose();
 }
