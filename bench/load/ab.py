@@ -25,6 +25,10 @@ if os.environ.get("LB_AB_ENDPOINTS") == "1000":
 upstreams_b = many_addresses if os.environ.get("LB_AB_ENDPOINTS_B") == "1000" else upstreams
 # LB_AB_CONNECTIONS: wrk's connections (default 128; the 1,000-endpoint target is stated at 32).
 CONNECTIONS = int(os.environ.get("LB_AB_CONNECTIONS", "128"))
+# LB_AB_HEADER_B: a request header wrk sends to b alone ("X-User: user-42", as the maglev contenders get): what
+# carrying it costs, with a and b otherwise the same.
+HEADER_B = os.environ.get("LB_AB_HEADER_B")
+headers = {"a": None, "b": HEADER_B}
 
 
 def start_variant(name, env, cmd=None, endpoints=None):
@@ -46,13 +50,13 @@ try:
     pin(upstream, "1")
     for c in contenders.values():
         pin(c["proc"], "0")
-    for c in contenders.values():
-        wrk(c["port"], CONNECTIONS, WARMUP, True)
+    for name, c in contenders.items():
+        wrk(c["port"], CONNECTIONS, WARMUP, True, headers[name])
     for i in range(PAIRS):
         for name in (("a", "b") if i % 2 == 0 else ("b", "a")):
             c = contenders[name]
             before = cpu_seconds(c["proc"])
-            r = wrk(c["port"], CONNECTIONS, DURATION, True)
+            r = wrk(c["port"], CONNECTIONS, DURATION, True, headers[name])
             r["per_cpu"] = r["rps"] * DURATION / max(cpu_seconds(c["proc"]) - before, 1e-9)
             runs[name].append(r)
         print(f"pair {i + 1}: a {runs['a'][-1]['per_cpu']:,.0f}  b {runs['b'][-1]['per_cpu']:,.0f} requests per CPU-s  "
@@ -63,7 +67,7 @@ finally:
 
 ratios = [b["per_cpu"] / a["per_cpu"] for a, b in zip(runs["a"], runs["b"])]
 print(f"\n{machine()}\na = {json.dumps(env_a)}; b = {json.dumps(env_b)}{' at ' + cmd_b[-1] if cmd_b else ''}"
-      f"{'; b over 1,000 endpoints' if upstreams_b is not upstreams else ''}; c = {CONNECTIONS}")
+      f"{'; b over 1,000 endpoints' if upstreams_b is not upstreams else ''}{'; b sent ' + repr(HEADER_B) if HEADER_B else ''}; c = {CONNECTIONS}")
 for name in ("a", "b"):
     print(f"{name}: {fmt(med([r['per_cpu'] for r in runs[name]]))} requests per CPU-s, p99 {fmt(med([r['p99'] for r in runs[name]]), 2)} ms, "
           f"non-2xx {sum(r['non2xx'] for r in runs[name])}, peak RSS {peaks[name]:.1f} MiB")
