@@ -256,8 +256,8 @@ internal sealed class Exchange : IDisposable
         }
     }
 
-    /// <summary>Makes the exchange ready for another request; false when it cannot be reused.</summary>
-    public bool Reset()
+    /// <summary>Makes the exchange ready for another request.</summary>
+    public void Reset()
     {
         AccessLog = null;
         Route = null;
@@ -273,8 +273,6 @@ internal sealed class Exchange : IDisposable
                 _cts = new CancellationTokenSource();
             }
         }
-
-        return true;
     }
 
     public void Dispose()
@@ -296,6 +294,10 @@ internal sealed class Exchange : IDisposable
     {
         public override Exchange Create() => new(time);
 
-        public override bool Return(Exchange obj) => obj.Reset();
+        public override bool Return(Exchange obj)
+        {
+            obj.Reset();
+            return true;
+        }
     }
 }
