@@ -6,6 +6,7 @@ namespace LoadBalancing.Proxy.Transport.EventLoop;
 
 internal sealed partial class EpollSocket
 {
+    private readonly WritableSignal _writable = new();
     private bool _connecting;
 
     /// <summary>

@@ -7,7 +7,6 @@ internal sealed partial class EpollSocket
 {
     private const int MaxSegments = 16;
 
-    private readonly WritableSignal _writable = new();
     private readonly MemoryHandle[] _pins = new MemoryHandle[MaxSegments];
     private bool _started;
     private bool _sending;

@@ -3,8 +3,9 @@ using System.Threading.Tasks.Sources;
 namespace LoadBalancing.Proxy.Transport.EventLoop;
 
 /// <summary>
-/// What a send that met a full socket buffer awaits: true when the descriptor becomes writable, false when it is
-/// closed. Waited for and signalled on the loop thread only, so the continuation runs inline there.
+/// What a non-blocking connect awaits: true when the descriptor becomes writable (the connect has finished, well or
+/// not), false when it is closed first. Waited for and signalled on the loop thread only, so the continuation runs
+/// inline there. (Sends that meet a full buffer wait for no task: the writable edge calls the sender again.)
 /// </summary>
 internal sealed class WritableSignal : IValueTaskSource<bool>
 {
