@@ -25,10 +25,12 @@ if os.environ.get("LB_AB_ENDPOINTS") == "1000":
 upstreams_b = many_addresses if os.environ.get("LB_AB_ENDPOINTS_B") == "1000" else upstreams
 # LB_AB_CONNECTIONS: wrk's connections (default 128; the 1,000-endpoint target is stated at 32).
 CONNECTIONS = int(os.environ.get("LB_AB_CONNECTIONS", "128"))
-# LB_AB_HEADER_B: a request header wrk sends to b alone ("X-User: user-42", as the maglev contenders get): what
-# carrying it costs, with a and b otherwise the same.
+# LB_AB_HEADER_B: request fields wrk sends to b alone ("X-User: user-42", as the maglev contenders get; "browser" for
+# a browser's ten; several separated by "|"): what carrying them costs, with a and b otherwise the same.
+# LB_AB_HEADERS: fields sent to both, to measure a change to the header path under a realistic request.
 HEADER_B = os.environ.get("LB_AB_HEADER_B")
-headers = {"a": None, "b": HEADER_B}
+HEADERS = header_fields(os.environ.get("LB_AB_HEADERS"))
+headers = {"a": HEADERS, "b": header_fields(HEADER_B) or HEADERS}
 
 
 def start_variant(name, env, cmd=None, endpoints=None):
@@ -67,7 +69,7 @@ finally:
 
 ratios = [b["per_cpu"] / a["per_cpu"] for a, b in zip(runs["a"], runs["b"])]
 print(f"\n{machine()}\na = {json.dumps(env_a)}; b = {json.dumps(env_b)}{' at ' + cmd_b[-1] if cmd_b else ''}"
-      f"{'; b over 1,000 endpoints' if upstreams_b is not upstreams else ''}{'; b sent ' + repr(HEADER_B) if HEADER_B else ''}; c = {CONNECTIONS}")
+      f"{'; b over 1,000 endpoints' if upstreams_b is not upstreams else ''}{'; b sent ' + repr(HEADER_B) if HEADER_B else ''}{'; both sent ' + os.environ['LB_AB_HEADERS'] if HEADERS else ''}; c = {CONNECTIONS}")
 for name in ("a", "b"):
     print(f"{name}: {fmt(med([r['per_cpu'] for r in runs[name]]))} requests per CPU-s, p99 {fmt(med([r['p99'] for r in runs[name]]), 2)} ms, "
           f"non-2xx {sum(r['non2xx'] for r in runs[name])}, peak RSS {peaks[name]:.1f} MiB")

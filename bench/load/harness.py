@@ -117,16 +117,40 @@ def pin(proc, cpus):
         subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], capture_output=True)
 
 
+# What a browser's request carries (Chrome's navigation fields, a session cookie, a trace context): ten fields, most of
+# them names Kestrel knows, two it does not (X-Request-Id, traceparent), the way real traffic mixes them.
+BROWSER_HEADERS = [
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+    "Accept-Encoding: gzip, deflate, br, zstd",
+    "Accept-Language: en-GB,en;q=0.9",
+    "Cache-Control: no-cache",
+    "Cookie: session=5f0c1d8e2b7a4c39; theme=dark",
+    "Referer: http://127.0.0.1/catalogue?page=2",
+    "Upgrade-Insecure-Requests: 1",
+    "X-Request-Id: 7b1e4c2a-9d3f-4e8b-a6c5-0f2d8e1b3a47",
+    "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+]
+
+
+def header_fields(value):
+    """A harness setting naming request fields: "browser" for BROWSER_HEADERS, else fields separated by "|"."""
+    if not value:
+        return None
+    return BROWSER_HEADERS if value == "browser" else value.split("|")
+
+
 def wrk(port, connections, duration, pinned, header=None, path="/"):
     """Runs wrk to the end and returns its figures."""
     return wrk_result(wrk_start(port, connections, duration, pinned, header, path))
 
 
 def wrk_start(port, connections, duration, pinned, header=None, path="/"):
-    """Starts wrk (on core 1 when pinned) without waiting; wrk_result collects its figures."""
+    """Starts wrk (on core 1 when pinned) without waiting; wrk_result collects its figures. header: one field
+    ("Name: value") or a list of them."""
     args = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{duration}s", "--latency", f"http://127.0.0.1:{port}{path}"]
-    if header:
-        args[1:1] = ["-H", header]
+    for field in [header] if isinstance(header, str) else header or []:
+        args[1:1] = ["-H", field]
     if pinned:
         args = ["taskset", "-c", "1"] + args
     return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)

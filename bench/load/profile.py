@@ -12,6 +12,8 @@ WARMUP = int(os.environ.get("LB_PROFILE_WARMUP", "20"))
 RECORD = 8
 TOP = int(os.environ.get("LB_PROFILE_TOP", "40"))
 CONNECTIONS = int(os.environ.get("LB_PROFILE_CONNECTIONS", "128"))
+# LB_PROFILE_HEADERS: request fields wrk sends ("browser" for a browser's ten, or fields separated by "|").
+HEADERS = header_fields(os.environ.get("LB_PROFILE_HEADERS"))
 
 # A symbol's group: by the namespace of the type it belongs to (or the module, for native code).
 GROUPS = [
@@ -64,8 +66,8 @@ def record():
     try:
         pin(upstream, "1")
         pin(proc, "0")
-        wrk(port, CONNECTIONS, WARMUP, True)
-        load = wrk_start(port, CONNECTIONS, RECORD + 2, True)
+        wrk(port, CONNECTIONS, WARMUP, True, HEADERS)
+        load = wrk_start(port, CONNECTIONS, RECORD + 2, True, HEADERS)
         time.sleep(1)
         cpu0 = cpu_seconds(proc)
         subprocess.run(["perf", "record", "-q", "-F", "2000", "-g", "-o", data, "-p", str(proc.pid), "--", "sleep", str(RECORD)],

@@ -9,6 +9,7 @@
 #   bench/load/run.sh --floor-paired  # the proxying above that floor from rounds of proxy, server and client measured back to back (~4 minutes)
 #   bench/load/run.sh --soak     # resident memory through 60 s of load: ours, YARP, nginx (~3.5 minutes)
 #   bench/load/run.sh --profile  # perf profile of ours under load, grouped by where the CPU goes (~40 s; --aot for the NativeAOT host)
+#   bench/load/run.sh --instructions  # user-space instructions per request under callgrind (NativeAOT: LB_OURS_EXE or --aot; LB_INSTR_EXE_B for a ratio; ~2 minutes each)
 #   bench/load/run.sh --ab       # a change as a ratio: two ProxyHosts with different environments (LB_AB_ENV_A/B) or b from baseline.sh, 8 interleaved pairs (~2 minutes)
 #   bench/load/run.sh --soak-minutes 30 [--aot]   # ours alone for 30 minutes of load; the RSS slope after warm-up
 #                                # (--soak-peers: YARP and nginx for as long too)
@@ -23,7 +24,9 @@ cd "$(dirname "$0")/../.."
 
 aot=0
 grpc=0
+instructions=0
 for arg in "$@"; do
+  [ "$arg" = "--instructions" ] && instructions=1
   [ "$arg" = "--aot" ] && aot=1
   [ "$arg" = "--coldstart" ] && aot=1
   [ "$arg" = "--grpc" ] && grpc=1
@@ -37,6 +40,10 @@ if [ $grpc -eq 0 ]; then
 fi
 command -v python3 >/dev/null || need+=(python3)
 command -v taskset >/dev/null || need+=(util-linux)
+if [ $instructions -eq 1 ]; then
+  command -v valgrind >/dev/null || need+=(valgrind)
+  command -v eu-unstrip >/dev/null || need+=(elfutils)
+fi
 if [ $aot -eq 1 ]; then
   command -v clang >/dev/null || need+=(clang)
   dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
@@ -61,6 +68,7 @@ for arg in "$@"; do
     --soak|--soak-minutes|--soak-minutes=*) script=bench/load/soak.py ;;
     --profile) script=bench/load/profile.py ;;
     --ab) script=bench/load/ab.py ;;
+    --instructions) script=bench/load/instructions.py ;;
     --coldstart) script=bench/load/coldstart.py ;;
     --grpc) script=bench/load/grpc.py
       dotnet build -c Release bench/load/grpc/GrpcBackend -v q -nologo >/dev/null
