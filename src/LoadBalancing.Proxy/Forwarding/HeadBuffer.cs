@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;
+using System.Net;
 using System.Text;
 
 namespace LoadBalancing.Proxy.Forwarding;
@@ -11,6 +13,9 @@ namespace LoadBalancing.Proxy.Forwarding;
 /// </summary>
 internal ref struct HeadBuffer
 {
+    // INET6_ADDRSTRLEN (46) plus a scope id.
+    private const int MaxAddressLength = 64;
+
     private readonly PipeWriter _output;
     private Span<byte> _span;
     private int _buffered;
@@ -28,7 +33,10 @@ internal ref struct HeadBuffer
         _buffered += bytes.Length;
     }
 
-    /// <summary>Methods, targets, names and the proxy's own values: ASCII, one byte per char.</summary>
+    /// <summary>
+    /// Methods, targets, names and the proxy's own values: one byte per char (Latin-1). ASCII, nearly always, takes
+    /// the narrowing loop alone, without the encoder's checks and virtual calls.
+    /// </summary>
     public void Ascii(scoped ReadOnlySpan<char> text)
     {
         if (text.IsEmpty)
@@ -36,7 +44,13 @@ internal ref struct HeadBuffer
             return;
         }
 
-        _buffered += Encoding.Latin1.GetBytes(text, Reserve(text.Length));
+        var destination = Reserve(text.Length);
+        if (System.Text.Ascii.FromUtf16(text, destination, out var written) != OperationStatus.Done)
+        {
+            written += Encoding.Latin1.GetBytes(text[written..], destination[written..]);
+        }
+
+        _buffered += written;
     }
 
     /// <summary>
@@ -45,13 +59,28 @@ internal ref struct HeadBuffer
     /// </summary>
     public void Value(scoped ReadOnlySpan<char> text)
     {
-        if (System.Text.Ascii.IsValid(text))
+        if (text.IsEmpty)
         {
-            Ascii(text);
             return;
         }
 
+        if (System.Text.Ascii.FromUtf16(text, Reserve(text.Length), out var written) == OperationStatus.Done)
+        {
+            _buffered += written;
+            return;
+        }
+
+        // What was narrowed so far lies beyond what is buffered: the UTF-8 encoding writes over it.
         _buffered += Encoding.UTF8.GetBytes(text, Reserve(Encoding.UTF8.GetMaxByteCount(text.Length)));
+    }
+
+    /// <summary>An IP address as text (an IPv6 address at most 65 bytes with its scope).</summary>
+    public void Address(IPAddress address)
+    {
+        if (address.TryFormat(Reserve(MaxAddressLength), out var written))
+        {
+            _buffered += written;
+        }
     }
 
     public void Number(long value)

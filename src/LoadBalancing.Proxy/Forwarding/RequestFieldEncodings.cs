@@ -25,11 +25,6 @@ internal static class RequestFieldEncodings
     private static readonly SearchValues<char> TokenChars =
         SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 
-    // RFC 9110 §5.5: CTLs other than HTAB. CR and LF never get here as values (they end lines), NUL does.
-    private static readonly SearchValues<byte> ControlBytes = SearchValues.Create(
-        [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F,
-         0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x7F]);
-
     // What Kestrel decodes a value with when no selector names an encoding: ASCII or UTF-8, invalid UTF-8 refused.
     private static readonly Encoding DefaultValueEncoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
@@ -75,9 +70,6 @@ internal static class RequestFieldEncodings
 
         return !name.IsEmpty && !name.ContainsAnyExcept(TokenChars);
     }
-
-    /// <summary>Whether a field value holds a control character other than HTAB.</summary>
-    internal static bool HasControl(ReadOnlySpan<byte> value) => value.ContainsAny(ControlBytes);
 
     /// <summary>
     /// Decodes nothing: the field's name is not a token. Kestrel turns the decoder exception into its 400 (the
@@ -128,7 +120,7 @@ internal static class RequestFieldEncodings
 
         private void Check(ReadOnlySpan<byte> value)
         {
-            if (HasControl(value))
+            if (FieldText.HasControl(value))
             {
                 rejections.Add(RequestRejection.HeaderValue);
                 throw new DecoderFallbackException("A request header value contains a control character.");
@@ -177,7 +169,7 @@ internal static class RequestFieldEncodings
 
         protected override int CharCount(ReadOnlySpan<byte> bytes)
         {
-            if (HasControl(bytes))
+            if (FieldText.HasControl(bytes))
             {
                 rejections.Add(RequestRejection.HeaderValue);
                 throw new DecoderFallbackException("A Connection field contains a control character.");

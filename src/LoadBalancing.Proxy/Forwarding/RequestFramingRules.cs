@@ -1,6 +1,7 @@
 using LoadBalancing.Proxy.Metrics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Primitives;
 
 namespace LoadBalancing.Proxy.Forwarding;
 
@@ -22,8 +23,9 @@ internal static class RequestFramingRules
         }
 
         // Kestrel requires the field in HTTP/1.1 but takes it empty, which no http(s) target allows (RFC 9110 §4.2.1
-        // says to reject it; nginx does): there is no host to route by or to preserve upstream.
-        if (!request.Host.HasValue && HttpProtocol.IsHttp11(request.Protocol))
+        // says to reject it; nginx does): there is no host to route by or to preserve upstream. The raw field, not
+        // request.Host, which parses it into a HostString first.
+        if (StringValues.IsNullOrEmpty(request.Headers.Host) && HttpProtocol.IsHttp11(request.Protocol))
         {
             reason = RequestRejection.EmptyHost;
             return true;
@@ -113,6 +115,6 @@ internal static class RequestFramingRules
     /// </summary>
     public static bool SwitchesToWebSocket(IHeaderDictionary responseHeaders) => IsWebSocketAlone(responseHeaders.Upgrade);
 
-    private static bool IsWebSocketAlone(Microsoft.Extensions.Primitives.StringValues upgrade) =>
+    private static bool IsWebSocketAlone(StringValues upgrade) =>
         upgrade.Count == 1 && string.Equals(upgrade[0]?.Trim(), "websocket", StringComparison.OrdinalIgnoreCase);
 }

@@ -66,6 +66,7 @@ internal static class RequestHeadWriter
 
         var headers = request.Headers;
         var connection = headers.Connection;
+        var forwardedFor = StringValues.Empty;
         foreach (var header in headers)
         {
             var name = header.Key;
@@ -79,7 +80,18 @@ internal static class RequestHeadWriter
                 continue;
             }
 
-            if (IsControlledHere(name) || name.StartsWith(':') || IsNamedIn(connection, name))
+            if (IsControlledHere(name))
+            {
+                // Kept from the walk (the exact name, not an underscore spelling): a look-up by name costs more.
+                if (name.Equals("X-Forwarded-For", StringComparison.OrdinalIgnoreCase))
+                {
+                    forwardedFor = header.Value;
+                }
+
+                continue;
+            }
+
+            if (name.StartsWith(':') || IsNamedIn(connection, name))
             {
                 continue;
             }
@@ -97,7 +109,7 @@ internal static class RequestHeadWriter
             }
         }
 
-        WriteForwarded(ref output, context, clientHost);
+        WriteForwarded(ref output, context, clientHost, forwardedFor);
 
         if (upgrade)
         {
@@ -141,15 +153,14 @@ internal static class RequestHeadWriter
         output.Ascii(query);
     }
 
-    private static void WriteForwarded(ref HeadBuffer output, HttpContext context, string? clientHost)
+    private static void WriteForwarded(ref HeadBuffer output, HttpContext context, string? clientHost, StringValues forwardedFor)
     {
         var request = context.Request;
 
         // X-Forwarded-For: what earlier proxies said, then the address this proxy saw.
         output.Write("X-Forwarded-For: "u8);
-        var existing = request.Headers["X-Forwarded-For"];
         var first = true;
-        foreach (var value in existing)
+        foreach (var value in forwardedFor)
         {
             if (!string.IsNullOrEmpty(value))
             {
@@ -175,15 +186,10 @@ internal static class RequestHeadWriter
                 ip = ip.MapToIPv4();
             }
 
-            Span<char> text = stackalloc char[64];
-            if (ip.TryFormat(text, out var written))
-            {
-                output.Ascii(text[..written]);
-            }
+            output.Address(ip);
         }
 
-        output.Write("\r\nX-Forwarded-Proto: "u8);
-        output.Ascii(request.IsHttps ? "https" : "http");
+        output.Write(request.IsHttps ? "\r\nX-Forwarded-Proto: https"u8 : "\r\nX-Forwarded-Proto: http"u8);
         if (!string.IsNullOrEmpty(clientHost))
         {
             output.Write("\r\nX-Forwarded-Host: "u8);

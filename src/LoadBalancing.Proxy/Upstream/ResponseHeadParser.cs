@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Text;
+using LoadBalancing.Proxy.Forwarding;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
 
@@ -46,32 +47,37 @@ internal static class ResponseHeadParser
     {
         head = default;
         error = null;
+
+        // The common case: the whole head arrived in one block. A vectorised search finds its end; the sequence
+        // reader's multi-byte search below costs more than parsing the head itself.
+        if (buffer.IsSingleSegment)
+        {
+            var span = buffer.FirstSpan;
+            var at = span.IndexOf(EndOfHead);
+            if (at < 0)
+            {
+                end = buffer.Start;
+                return NoEndYet(buffer, maxBytes, out error);
+            }
+
+            end = buffer.GetPosition(at + EndOfHead.Length);
+            return at + EndOfHead.Length > maxBytes
+                ? TooLarge(maxBytes, out error)
+                : Parse(span[..at], isHeadRequest, target, cache, ref head, out error);
+        }
+
         var reader = new SequenceReader<byte>(buffer);
         if (!reader.TryReadTo(out ReadOnlySequence<byte> headBytes, EndOfHead, advancePastDelimiter: true))
         {
             end = buffer.Start;
-            if (buffer.Length > maxBytes)
-            {
-                error = $"the response head is larger than {maxBytes} bytes";
-                return ParseStatus.Invalid;
-            }
-
-            // A head with bare-LF line ends never shows CRLFCRLF: waiting on would turn it into a reset or a timeout.
-            if (HasBareLineFeed(buffer))
-            {
-                error = "a line ends in a bare LF";
-                return ParseStatus.Invalid;
-            }
-
-            return ParseStatus.Incomplete;
+            return NoEndYet(buffer, maxBytes, out error);
         }
 
         end = reader.Position;
         var length = (int)Math.Min(headBytes.Length, int.MaxValue);
         if (length + EndOfHead.Length > maxBytes)
         {
-            error = $"the response head is larger than {maxBytes} bytes";
-            return ParseStatus.Invalid;
+            return TooLarge(maxBytes, out error);
         }
 
         if (headBytes.IsSingleSegment)
@@ -89,6 +95,31 @@ internal static class ResponseHeadParser
         {
             ArrayPool<byte>.Shared.Return(rented);
         }
+    }
+
+    /// <summary>No CRLFCRLF in the buffer: incomplete, unless it can never become a valid head.</summary>
+    private static ParseStatus NoEndYet(in ReadOnlySequence<byte> buffer, int maxBytes, out string? error)
+    {
+        if (buffer.Length > maxBytes)
+        {
+            return TooLarge(maxBytes, out error);
+        }
+
+        // A head with bare-LF line ends never shows CRLFCRLF: waiting on would turn it into a reset or a timeout.
+        if (HasBareLineFeed(buffer))
+        {
+            error = "a line ends in a bare LF";
+            return ParseStatus.Invalid;
+        }
+
+        error = null;
+        return ParseStatus.Incomplete;
+    }
+
+    private static ParseStatus TooLarge(int maxBytes, out string? error)
+    {
+        error = $"the response head is larger than {maxBytes} bytes";
+        return ParseStatus.Invalid;
     }
 
     private static ParseStatus Parse(ReadOnlySpan<byte> text, bool isHeadRequest, HttpResponse target, HeaderStringCache cache, ref ResponseHead head, out string? error)
@@ -146,14 +177,15 @@ internal static class ResponseHeadParser
             }
 
             var nameBytes = line[..colon];
-            var value = line[(colon + 1)..].Trim(" \t"u8);
-            if (ContainsControl(value))
+            var value = FieldText.TrimOws(line[(colon + 1)..]);
+            if (FieldText.HasControl(value))
             {
                 error = "a header value contains a control character";
                 return ParseStatus.Invalid;
             }
 
-            if (System.Text.Ascii.EqualsIgnoreCase(nameBytes, "Content-Length"u8))
+            var kind = Classify(nameBytes, status);
+            if (kind == FieldKind.ContentLength)
             {
                 if (!Utf8Parser.TryParse(value, out long parsed, out var consumed) || consumed != value.Length || parsed < 0 || !IsDigits(value)
                     || (contentLength >= 0 && contentLength != parsed))
@@ -166,7 +198,7 @@ internal static class ResponseHeadParser
                 continue;
             }
 
-            if (System.Text.Ascii.EqualsIgnoreCase(nameBytes, "Transfer-Encoding"u8))
+            if (kind == FieldKind.TransferEncoding)
             {
                 if (chunked || !System.Text.Ascii.EqualsIgnoreCase(value, "chunked"u8))
                 {
@@ -178,13 +210,13 @@ internal static class ResponseHeadParser
                 continue;
             }
 
-            if (System.Text.Ascii.EqualsIgnoreCase(nameBytes, "Connection"u8))
+            if (kind == FieldKind.Connection)
             {
                 ReadConnectionTokens(value, ref head, ref close, http11);
                 continue;
             }
 
-            if (headers is null || IsHopByHop(nameBytes, status))
+            if (headers is null || kind == FieldKind.HopByHop)
             {
                 continue;
             }
@@ -257,9 +289,22 @@ internal static class ResponseHeadParser
 
     private static void ReadConnectionTokens(ReadOnlySpan<byte> value, ref ResponseHead head, ref bool close, bool http11)
     {
+        // Nearly every response says just one of these: no splitting for them.
+        if (Is(value, "keep-alive"u8))
+        {
+            close = close && http11;
+            return;
+        }
+
+        if (Is(value, "close"u8))
+        {
+            close = true;
+            return;
+        }
+
         foreach (var range in value.Split((byte)','))
         {
-            var token = value[range].Trim(" \t"u8);
+            var token = FieldText.TrimOws(value[range]);
             if (token.IsEmpty)
             {
                 continue;
@@ -280,13 +325,33 @@ internal static class ResponseHeadParser
         }
     }
 
-    /// <summary>RFC 9110 §7.6.1 hop-by-hop fields, plus Trailer (the proxy does not forward trailers).</summary>
-    private static bool IsHopByHop(ReadOnlySpan<byte> name, int status) =>
-        System.Text.Ascii.EqualsIgnoreCase(name, "Keep-Alive"u8)
-        || System.Text.Ascii.EqualsIgnoreCase(name, "Proxy-Connection"u8)
-        || System.Text.Ascii.EqualsIgnoreCase(name, "TE"u8)
-        || System.Text.Ascii.EqualsIgnoreCase(name, "Trailer"u8)
-        || (status != 101 && System.Text.Ascii.EqualsIgnoreCase(name, "Upgrade"u8));
+    /// <summary>What a field is to the parser, by its name; the length picks the one or two names worth comparing.</summary>
+    private static FieldKind Classify(ReadOnlySpan<byte> name, int status) => name.Length switch
+    {
+        2 when Is(name, "TE"u8) => FieldKind.HopByHop,
+        7 when Is(name, "Trailer"u8) || (status != 101 && Is(name, "Upgrade"u8)) => FieldKind.HopByHop,
+        10 when Is(name, "Connection"u8) => FieldKind.Connection,
+        10 when Is(name, "Keep-Alive"u8) => FieldKind.HopByHop,
+        14 when Is(name, "Content-Length"u8) => FieldKind.ContentLength,
+        16 when Is(name, "Proxy-Connection"u8) => FieldKind.HopByHop,
+        17 when Is(name, "Transfer-Encoding"u8) => FieldKind.TransferEncoding,
+        _ => FieldKind.EndToEnd,
+    };
+
+    private static bool Is(ReadOnlySpan<byte> name, ReadOnlySpan<byte> known) => System.Text.Ascii.EqualsIgnoreCase(name, known);
+
+    /// <summary>
+    /// The fields the parser acts on. Hop-by-hop: RFC 9110 §7.6.1's (Upgrade except on a 101), plus Trailer, since the
+    /// proxy does not forward trailers. Connection is hop-by-hop too, and read for its options first.
+    /// </summary>
+    private enum FieldKind
+    {
+        EndToEnd = 0,
+        ContentLength,
+        TransferEncoding,
+        Connection,
+        HopByHop,
+    }
 
     private static bool HasBareLineFeed(in ReadOnlySequence<byte> buffer)
     {
@@ -331,19 +396,6 @@ internal static class ResponseHeadParser
     private static bool IsDigit(byte b) => b is >= (byte)'0' and <= (byte)'9';
 
     private static bool IsDigits(ReadOnlySpan<byte> value) => !value.IsEmpty && !value.ContainsAnyExceptInRange((byte)'0', (byte)'9');
-
-    private static bool ContainsControl(ReadOnlySpan<byte> value)
-    {
-        foreach (var b in value)
-        {
-            if ((b < 0x20 && b != (byte)'\t') || b == 0x7F)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 
     private static readonly SearchValues<byte> TokenChars =
         SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);

@@ -175,6 +175,35 @@ public sealed class RequestFramingTests
         Assert.Equal(1, proxy.Runtime.Rejections.Count(RequestRejection.HeaderValue));
     }
 
+    [Theory]
+    [InlineData("x-forwarded-for")]
+    [InlineData("X-FORWARDED-FOR")]
+    public async Task ForwardedFor_NamedInAnyCase_StartsTheChain(string name)
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address));
+
+        var answer = await proxy.SendRawAsync($"GET / HTTP/1.1\r\nHost: a\r\n{name}: 10.1.2.3\r\n{name}: 10.4.5.6\r\nConnection: close\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-Forwarded-For: 10.1.2.3, 10.4.5.6, 127.0.0.1\r\n", upstream.Received, StringComparison.Ordinal);
+        Assert.Single(upstream.Received.Split("\r\n"), line => line.StartsWith("X-Forwarded-For", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public async Task ForwardedFor_FromAnIPv6Client_IsItsAddress()
+    {
+        await using var upstream = new RawUpstream(Ok, "127.0.0.2");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address);
+        options.Listeners[0].Url = "http://[::1]:0";
+        await using var proxy = await TestProxy.StartAsync(options);
+
+        var answer = await proxy.SendRawAsync("GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 2001:db8::7\r\nConnection: close\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-Forwarded-For: 2001:db8::7, ::1\r\n", upstream.Received, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task ForwardingFields_SpeltWithUnderscores_NeverReachTheUpstream()
     {

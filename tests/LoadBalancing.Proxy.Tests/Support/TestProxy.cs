@@ -91,7 +91,7 @@ internal sealed class TestProxy : IAsyncDisposable
     /// </summary>
     public async Task<string> SendRawAsync(string request, TimeSpan? timeout = null)
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var socket = new Socket(ProxyEndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(ProxyEndPoint);
         await socket.SendAsync(Encoding.Latin1.GetBytes(request));
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(20));
