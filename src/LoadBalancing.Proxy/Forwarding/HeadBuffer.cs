@@ -83,6 +83,31 @@ internal ref struct HeadBuffer
         }
     }
 
+    /// <summary>
+    /// One <c>name: value</c> line. Names are tokens (ASCII) and values nearly always ASCII: both are narrowed into one
+    /// reservation; a value beyond ASCII goes the way <see cref="Value"/> takes it.
+    /// </summary>
+    public void Field(scoped ReadOnlySpan<char> name, scoped ReadOnlySpan<char> value)
+    {
+        var length = name.Length + value.Length + 4;
+        var line = Reserve(length);
+        if (System.Text.Ascii.FromUtf16(name, line, out _) == OperationStatus.Done
+            && System.Text.Ascii.FromUtf16(value, line[(name.Length + 2)..], out _) == OperationStatus.Done)
+        {
+            line[name.Length] = (byte)':';
+            line[name.Length + 1] = (byte)' ';
+            line[length - 2] = (byte)'\r';
+            line[length - 1] = (byte)'\n';
+            _buffered += length;
+            return;
+        }
+
+        Ascii(name);
+        Write(": "u8);
+        Value(value);
+        Write("\r\n"u8);
+    }
+
     public void Number(long value)
     {
         value.TryFormat(Reserve(20), out var written, default, CultureInfo.InvariantCulture);

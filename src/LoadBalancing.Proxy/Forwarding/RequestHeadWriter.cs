@@ -91,7 +91,7 @@ internal static class RequestHeadWriter
                 continue;
             }
 
-            if (name.StartsWith(':') || IsNamedIn(connection, name))
+            if (name.StartsWith(':') || (connection.Count > 0 && IsNamedIn(connection, name)))
             {
                 continue;
             }
@@ -105,7 +105,7 @@ internal static class RequestHeadWriter
 
             foreach (var value in header.Value)
             {
-                WriteHeader(ref output, name, value);
+                output.Field(name, value);
             }
         }
 
@@ -231,6 +231,12 @@ internal static class RequestHeadWriter
     /// </summary>
     private static bool IsForwardingField(ReadOnlySpan<char> name, string field)
     {
+        // Every such field starts with X; most names of these lengths (Accept-Encoding, Accept-Language) do not.
+        if ((name[0] | 0x20) != 'x')
+        {
+            return false;
+        }
+
         if (name.Equals(field, StringComparison.OrdinalIgnoreCase))
         {
             return true;
@@ -277,14 +283,6 @@ internal static class RequestHeadWriter
         }
 
         return false;
-    }
-
-    private static void WriteHeader(ref HeadBuffer output, string name, string? value)
-    {
-        output.Ascii(name);
-        output.Write(": "u8);
-        output.Value(value);
-        output.Write("\r\n"u8);
     }
 
     private static void WriteJoined(ref HeadBuffer output, string name, StringValues values, ReadOnlySpan<byte> separator)
