@@ -74,7 +74,7 @@ internal ref struct HeadBuffer
         _buffered += Encoding.UTF8.GetBytes(text, Reserve(Encoding.UTF8.GetMaxByteCount(text.Length)));
     }
 
-    /// <summary>An IP address as text (an IPv6 address at most 65 bytes with its scope).</summary>
+    /// <summary>An IP address as text (an IPv6 address with a scope id fits in <see cref="MaxAddressLength"/> bytes).</summary>
     public void Address(IPAddress address)
     {
         if (address.TryFormat(Reserve(MaxAddressLength), out var written))
