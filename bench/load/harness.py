@@ -166,7 +166,8 @@ def wrk_result(load):
         return float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)] if m else float("nan")
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     socket_errors = re.search(r"Socket errors:.*", out)
-    return {"rps": rps, "mbps": mb, "p50": lat(50), "p99": lat(99), "non2xx": int(errors.group(1)) if errors else 0, "socket": socket_errors.group(0) if socket_errors else ""}
+    requests = re.search(r"(\d+) requests in", out)
+    return {"rps": rps, "requests": int(requests.group(1)) if requests else 0, "mbps": mb, "p50": lat(50), "p99": lat(99), "non2xx": int(errors.group(1)) if errors else 0, "socket": socket_errors.group(0) if socket_errors else ""}
 
 
 # --- the upstream: one nginx process, three ports, a fixed 13-byte body (and a 1 MiB file) -------------------

@@ -56,7 +56,7 @@ def measure(name, exe, upstreams):
     for _ in range(WINDOWS):
         before = set(glob.glob(out + ".*"))
         control("-z")
-        requests = wrk_requests(port)
+        requests = wrk(port, CONNECTIONS, WINDOW, False, HEADERS)["requests"]
         control("-d")
         dump = wait_dump(out, before)
         windows.append((totals(dump) / requests, requests, dump))
@@ -64,15 +64,6 @@ def measure(name, exe, upstreams):
     windows.sort()
     _, requests, dump = windows[len(windows) // 2]
     return windows, heaviest(dump, requests) if TOP else []
-
-
-def wrk_requests(port):
-    """wrk's request count for one window (not its rate: under valgrind the count is what matters)."""
-    args = ["wrk", "-t", "1", "-c", str(CONNECTIONS), "-d", f"{WINDOW}s", f"http://127.0.0.1:{port}/"]
-    for field in HEADERS or []:
-        args[1:1] = ["-H", field]
-    text = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    return int(re.search(r"(\d+) requests in", text).group(1))
 
 
 def wait_dump(out, before, timeout=60):
