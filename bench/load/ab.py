@@ -16,7 +16,13 @@ env_a = json.loads(os.environ.get("LB_AB_ENV_A", "{}"))
 env_b = json.loads(os.environ.get("LB_AB_ENV_B", "{}"))
 EXE_B = os.environ.get("LB_AB_EXE_B")
 # LB_AB_TRANSPORT=EventLoop: both on the event-loop transport (give both DOTNET_PROCESSOR_COUNT=1 for one loop each).
+# LB_AB_TRANSPORT_B: b alone on this transport, a on LB_AB_TRANSPORT's (the two transports against each other).
 TRANSPORT = os.environ.get("LB_AB_TRANSPORT")
+TRANSPORT_B = os.environ.get("LB_AB_TRANSPORT_B") or TRANSPORT
+# LB_AB_TLS=1: both listen with TLS (a self-signed certificate; wrk resumes no sessions, each connection handshakes
+# once and then keeps alive), so the ratio includes Kestrel's TLS layer over each transport.
+TLS = os.environ.get("LB_AB_TLS") == "1"
+SCHEME = "https" if TLS else "http"
 upstreams, many_addresses, upstream = start_upstream()
 # LB_AB_ENDPOINTS=1000: both proxies balance over the 1,000-endpoint cluster (each its own loopback address).
 if os.environ.get("LB_AB_ENDPOINTS") == "1000":
@@ -33,11 +39,11 @@ HEADERS = header_fields(os.environ.get("LB_AB_HEADERS"))
 headers = {"a": HEADERS, "b": header_fields(HEADER_B) or HEADERS}
 
 
-def start_variant(name, env, cmd=None, endpoints=None):
+def start_variant(name, env, cmd=None, endpoints=None, transport=TRANSPORT):
     saved = dict(OURS_ENV)
     OURS_ENV.update(env)
     try:
-        return start_ours(name, "RoundRobin", endpoints or upstreams, cmd=cmd, transport=TRANSPORT)
+        return start_ours(name, "RoundRobin", endpoints or upstreams, cmd=cmd, transport=transport, tls=TLS)
     finally:
         OURS_ENV.clear()
         OURS_ENV.update(saved)
@@ -45,7 +51,7 @@ def start_variant(name, env, cmd=None, endpoints=None):
 
 cmd_b = [EXE_B] if EXE_B else ["dotnet", BASELINE_DLL] if BASELINE_DLL else None
 contenders = {"a": dict(zip(("port", "proc"), start_variant("ours-a", env_a))),
-              "b": dict(zip(("port", "proc"), start_variant("ours-b", env_b, cmd_b, upstreams_b)))}
+              "b": dict(zip(("port", "proc"), start_variant("ours-b", env_b, cmd_b, upstreams_b, TRANSPORT_B)))}
 ready(contenders)
 runs = {"a": [], "b": []}
 try:
@@ -53,12 +59,12 @@ try:
     for c in contenders.values():
         pin(c["proc"], "0")
     for name, c in contenders.items():
-        wrk(c["port"], CONNECTIONS, WARMUP, True, headers[name])
+        wrk(c["port"], CONNECTIONS, WARMUP, True, headers[name], scheme=SCHEME)
     for i in range(PAIRS):
         for name in (("a", "b") if i % 2 == 0 else ("b", "a")):
             c = contenders[name]
             before = cpu_seconds(c["proc"])
-            r = wrk(c["port"], CONNECTIONS, DURATION, True, headers[name])
+            r = wrk(c["port"], CONNECTIONS, DURATION, True, headers[name], scheme=SCHEME)
             r["per_cpu"] = r["rps"] * DURATION / max(cpu_seconds(c["proc"]) - before, 1e-9)
             runs[name].append(r)
         print(f"pair {i + 1}: a {runs['a'][-1]['per_cpu']:,.0f}  b {runs['b'][-1]['per_cpu']:,.0f} requests per CPU-s  "
@@ -69,7 +75,8 @@ finally:
 
 ratios = [b["per_cpu"] / a["per_cpu"] for a, b in zip(runs["a"], runs["b"])]
 print(f"\n{machine()}\na = {json.dumps(env_a)}; b = {json.dumps(env_b)}{' at ' + cmd_b[-1] if cmd_b else ''}"
-      f"{'; b over 1,000 endpoints' if upstreams_b is not upstreams else ''}{'; b sent ' + repr(HEADER_B) if HEADER_B else ''}{'; both sent ' + os.environ['LB_AB_HEADERS'] if HEADERS else ''}; c = {CONNECTIONS}")
+      f"{'; b over 1,000 endpoints' if upstreams_b is not upstreams else ''}{'; b sent ' + repr(HEADER_B) if HEADER_B else ''}{'; both sent ' + os.environ['LB_AB_HEADERS'] if HEADERS else ''}; c = {CONNECTIONS}"
+      f"; transport a {TRANSPORT or 'Sockets'}, b {TRANSPORT_B or 'Sockets'}{'; TLS listeners' if TLS else ''}")
 for name in ("a", "b"):
     print(f"{name}: {fmt(med([r['per_cpu'] for r in runs[name]]))} requests per CPU-s, p99 {fmt(med([r['p99'] for r in runs[name]]), 2)} ms, "
           f"non-2xx {sum(r['non2xx'] for r in runs[name])}, peak RSS {peaks[name]:.1f} MiB")

@@ -140,15 +140,15 @@ def header_fields(value):
     return BROWSER_HEADERS if value == "browser" else value.split("|")
 
 
-def wrk(port, connections, duration, pinned, header=None, path="/"):
+def wrk(port, connections, duration, pinned, header=None, path="/", scheme="http"):
     """Runs wrk to the end and returns its figures."""
-    return wrk_result(wrk_start(port, connections, duration, pinned, header, path))
+    return wrk_result(wrk_start(port, connections, duration, pinned, header, path, scheme))
 
 
-def wrk_start(port, connections, duration, pinned, header=None, path="/"):
+def wrk_start(port, connections, duration, pinned, header=None, path="/", scheme="http"):
     """Starts wrk (on core 1 when pinned) without waiting; wrk_result collects its figures. header: one field
-    ("Name: value") or a list of them."""
-    args = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{duration}s", "--latency", f"http://127.0.0.1:{port}{path}"]
+    ("Name: value") or a list of them. scheme "https" for a TLS listener (wrk keeps each connection's session)."""
+    args = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{duration}s", "--latency", f"{scheme}://127.0.0.1:{port}{path}"]
     for field in [header] if isinstance(header, str) else header or []:
         args[1:1] = ["-H", field]
     if pinned:
@@ -213,16 +213,31 @@ def ours_cmd():
 BASELINE_DLL = os.environ.get("LB_BASELINE_DLL")
 
 
-def start_ours(name, algorithm, endpoints, extra="", protocols=None, cmd=None, transport=None):
+def test_certificate():
+    """A self-signed PFX for 127.0.0.1 (RSA 2048, no password), made once per run with openssl."""
+    path = os.path.join(work, "listener.pfx")
+    if not os.path.exists(path):
+        key, crt = os.path.join(work, "listener.key"), os.path.join(work, "listener.crt")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", crt], check=True, capture_output=True)
+        subprocess.run(["openssl", "pkcs12", "-export", "-inkey", key, "-in", crt, "-out", path, "-passout", "pass:"],
+                       check=True, capture_output=True)
+    return path
+
+
+def start_ours(name, algorithm, endpoints, extra="", protocols=None, cmd=None, transport=None, tls=False):
     """protocols: the listener's Protocols (e.g. "Http2" for cleartext gRPC clients); Kestrel's default when None.
-    transport: Proxy:Transport ("EventLoop" for the event-loop transport); Sockets when None."""
+    transport: Proxy:Transport ("EventLoop" for the event-loop transport); "Sockets" when None, written into the file,
+    since ProxyHost's own default on Linux is EventLoop. tls: an https listener with test_certificate()."""
     port, admin = free_port(), free_port()
-    listener = {"Url": f"http://127.0.0.1:{port}"}
+    listener = {"Url": f"{'https' if tls else 'http'}://127.0.0.1:{port}"}
+    if tls:
+        listener["CertificatePath"] = test_certificate()
     if protocols:
         listener["Protocols"] = protocols
     path = os.path.join(work, f"proxyhost-{port}.json")
     eps = ", ".join(json.dumps({"Address": e}) for e in endpoints)
-    transport_key = f' "Transport": {json.dumps(transport)},' if transport else ""
+    transport_key = f' "Transport": {json.dumps(transport or "Sockets")},'
     open(path, "w").write(f"""{{ "Logging": {{ "LogLevel": {{ "Default": "Warning" }} }}, "DemoBackends": {{ "Count": 0 }},
   "Proxy": {{ "Listeners": [ {json.dumps(listener)} ], "Admin": {{ "Url": "http://127.0.0.1:{admin}" }},
     "Routes": [ {{ "Path": "/", "Cluster": "bench" }} ],{transport_key}

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Proxy load benchmark: our ProxyHost against YARP, nginx and HAProxy on this machine, in one run.
-#   bench/load/run.sh            # full run, under 10 minutes
-#   bench/load/run.sh --quick    # one repetition, pinned, c=128, under 2 minutes
-#   bench/load/run.sh --eventloop  # adds "ours-ev", "ours-ev-ewma", "ours-ev-maglev": ours on the event-loop transport (Proxy:Transport = EventLoop),
-#                                # each pinned row from a twin started on core 0; combines with --quick
+#   bench/load/run.sh            # full run, about 15 minutes: ours on both transports ("ours-ev", "ours-ev-ewma", "ours-ev-maglev"
+#                                # on the event loop, ProxyHost's default on Linux, each pinned row from a twin started on core 0;
+#                                # "ours-rr", "ours-ewma", "ours-maglev" on Kestrel's socket transport)
+#   bench/load/run.sh --quick    # one repetition, pinned, c=128, under 3 minutes
+#   bench/load/run.sh --sockets-only  # leaves the event-loop contenders out (about 10 minutes); combines with --quick
 #   bench/load/run.sh --aot      # ours as a NativeAOT executable (installs clang; publishing adds ~3 minutes)
 #   bench/load/run.sh --floor    # the socket layer's floor: servers that answer without proxying, against the proxies, then the proxy's upstream client alone against wrk (~5 minutes)
 #   bench/load/run.sh --floor-paired  # the proxying above that floor from rounds of proxy, server and client measured back to back (~4 minutes)
 #   bench/load/run.sh --soak     # resident memory through 60 s of load: ours, YARP, nginx (~3.5 minutes)
 #   bench/load/run.sh --profile  # perf profile of ours under load, grouped by where the CPU goes (~40 s; --aot for the NativeAOT host)
 #   bench/load/run.sh --instructions  # user-space instructions per request under callgrind (NativeAOT: LB_OURS_EXE or --aot; LB_INSTR_EXE_B for a ratio; ~2 minutes each)
+#   bench/load/run.sh --quota    # ours on both transports inside a CPU quota (1 and 1.5 CPUs; needs root and the cgroup filesystem; ~5 minutes)
 #   bench/load/run.sh --ab       # a change as a ratio: two ProxyHosts with different environments (LB_AB_ENV_A/B) or b from baseline.sh, 8 interleaved pairs (~2 minutes)
 #   bench/load/run.sh --soak-minutes 30 [--aot]   # ours alone for 30 minutes of load; the RSS slope after warm-up
 #                                # (--soak-peers: YARP and nginx for as long too)
@@ -69,6 +71,7 @@ for arg in "$@"; do
     --profile) script=bench/load/profile.py ;;
     --ab) script=bench/load/ab.py ;;
     --instructions) script=bench/load/instructions.py ;;
+    --quota) script=bench/load/quota.py ;;
     --coldstart) script=bench/load/coldstart.py ;;
     --grpc) script=bench/load/grpc.py
       dotnet build -c Release bench/load/grpc/GrpcBackend -v q -nologo >/dev/null
