@@ -40,6 +40,8 @@ public static class ProxyHostApp
             ReadingJson(() => builder.Configuration.AddJsonFile(path, optional: false).AddEnvironmentVariables().AddCommandLine(args));
         }
 
+        HostDefaults.AddUnder(builder.Configuration);
+
         // ASP.NET Core's hosting diagnostics open a log scope and an Activity for every request whenever that
         // category logs at any level (Critical included). A proxy pays that on every forwarded request (about
         // 600 bytes and a trace id string each); its own metrics and /backends carry what operators need.
@@ -133,7 +135,7 @@ public static class ProxyHostApp
     /// </summary>
     private static IConfiguration ReadProxySection(string file, bool required, string[] args, Dictionary<string, string?> demoEndpoints)
     {
-        var configuration = new ConfigurationBuilder();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(HostDefaults.Values);
         if (required || File.Exists(file))
         {
             configuration.AddJsonStream(new MemoryStream(File.ReadAllBytes(file)));

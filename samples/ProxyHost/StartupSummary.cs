@@ -54,6 +54,9 @@ internal static partial class StartupSummary
             Line(text, i == 0 ? "listeners" : "", $"{scheme}://{listeners.Proxy[i].IPEndPoint} ({configured?.Protocols?.ToString() ?? "default protocols"})");
         }
 
+        Line(text, "transport", options.Transport == ProxyTransport.EventLoop
+            ? string.Create(CultureInfo.InvariantCulture, $"EventLoop ({Environment.ProcessorCount} epoll loops, one per processor)")
+            : "Sockets (Kestrel's socket transport)");
         Line(text, "admin", listeners.AdminEndPoint is { } admin ? $"http://{admin} (/ for a browser, /healthz /readyz /metrics /backends /config)" : "off");
         for (var i = 0; i < options.Routes.Count; i++)
         {

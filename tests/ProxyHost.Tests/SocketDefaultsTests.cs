@@ -4,7 +4,8 @@ using ProxyHost.Tests.Support;
 namespace ProxyHost.Tests;
 
 /// <summary>
-/// The built ProxyHost runs socket completions inline unless its environment says otherwise. Seen from outside: with
+/// The built ProxyHost runs socket completions inline unless its environment says otherwise (on Kestrel's socket
+/// transport, which Linux hosts choose with Proxy:Transport: Sockets; TLS upstreams use sockets on either). Seen from outside: with
 /// inline completions the runtime starts one socket engine thread per processor (".NET Sockets"), without them one
 /// per 30 processors.
 /// </summary>
@@ -40,7 +41,7 @@ public sealed class SocketDefaultsTests
         var directory = Directory.CreateTempSubdirectory("proxyhost-sockets-").FullName;
         var config = Path.Combine(directory, "proxy.json");
         await File.WriteAllTextAsync(config, """
-            { "DemoBackends": { "Count": 0 }, "Proxy": {
+            { "DemoBackends": { "Count": 0 }, "Proxy": { "Transport": "Sockets",
                 "Listeners": [ { "Url": "http://127.0.0.1:0" } ], "Admin": { "Url": "http://127.0.0.1:0" },
                 "Routes": [ { "Path": "/", "Cluster": "web" } ],
                 "Clusters": { "web": { "Endpoints": [ { "Address": "127.0.0.1:9" } ] } } } }

@@ -35,7 +35,8 @@ public sealed class ProxyOptions
 
     /// <summary>
     /// The connection layer under Kestrel for the listeners and the admin endpoint. Default
-    /// <see cref="ProxyTransport.Sockets"/>; <see cref="ProxyTransport.EventLoop"/> is opt-in, Linux only.
+    /// <see cref="ProxyTransport.Sockets"/>, because an application that embeds the proxy serves its own endpoints on the
+    /// same transport; <see cref="ProxyTransport.EventLoop"/> (Linux only) is the ProxyHost's default on Linux.
     /// </summary>
     public ProxyTransport Transport { get; set; }
 }
@@ -47,9 +48,10 @@ public enum ProxyTransport
     Sockets,
 
     /// <summary>
-    /// An event loop per processor on epoll (Linux only, opt-in): each connection's receives, sends and the request it
-    /// carries run on its loop's thread, and so do the request's plaintext upstream connections. More requests per CPU
-    /// second than <see cref="ProxyTransport.Sockets"/>; not the default while some requests can still leave their loop.
+    /// An event loop per processor on epoll (Linux only): each connection's receives, sends and the request it carries
+    /// run on its loop's thread, and so do the request's plaintext upstream connections. More requests per CPU second
+    /// than <see cref="ProxyTransport.Sockets"/>. Every endpoint of the Kestrel server runs on the loops, so code that
+    /// blocks there (a synchronous call in an application's own middleware) stalls every connection of its loop.
     /// </summary>
     EventLoop,
 }
