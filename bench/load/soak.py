@@ -7,7 +7,9 @@ fall) and the slope after warm-up, least squares over every sample, in MiB per 1
   --soak                       60 s each for our ProxyHost, YARP and nginx (about 3.5 minutes)
   --soak-minutes N             N minutes of load for our ProxyHost alone (a leak shows as a slope, which one minute
                                cannot tell from warm-up); add --soak-peers to soak YARP and nginx for N minutes too
-With run.sh --aot, ours is the NativeAOT executable."""
+Ours is "ours-ev" (the event-loop transport, ProxyHost's default on Linux, started on core 0: one loop) and, in the
+60-second soak, "ours-rr" on Kestrel's socket transport too; LB_SOAK_TRANSPORT=Sockets makes a long soak the socket
+transport's. With run.sh --aot, ours is the NativeAOT executable."""
 import os, sys, time
 from harness import *
 
@@ -42,7 +44,12 @@ def slope_per_10_min(times, values):
 
 upstreams, _, upstream = start_upstream()
 contenders = {}
-starts = [("ours-rr", lambda: start_ours("ours-rr", "RoundRobin", upstreams))]
+event_loop = ("ours-ev", lambda: start_ours("ours-ev", "RoundRobin", upstreams, transport="EventLoop", cmd=["taskset", "-c", "0"] + ours_cmd()))
+sockets = ("ours-rr", lambda: start_ours("ours-rr", "RoundRobin", upstreams))
+if MINUTES is None:
+    starts = [event_loop, sockets]
+else:
+    starts = [sockets if os.environ.get("LB_SOAK_TRANSPORT") == "Sockets" else event_loop]
 if PEERS:
     starts += [("yarp", lambda: start_yarp(upstreams)), ("nginx", lambda: start_nginx_proxy(upstreams))]
 for name, starter in starts:

@@ -121,8 +121,15 @@ public sealed class ConfigReloadTests
             var listeners = app.Services.GetRequiredService<ProxyListeners>();
             using var client = new HttpClient { BaseAddress = new Uri($"http://{listeners.ProxyEndPoint}/"), Timeout = TimeSpan.FromSeconds(30) };
             using var admin = new HttpClient { BaseAddress = new Uri($"http://{listeners.AdminEndPoint}/"), Timeout = TimeSpan.FromSeconds(30) };
-            // One worker on the unchanged cluster a needs one upstream connection: any other it opens replaces one dropped.
-            await using var steady = new LoadLoop(client, workers: 1, paths: ["a"]);
+            // One worker on one connection of its own to the unchanged cluster a needs one upstream connection: any other
+            // it opens replaces one dropped. (Sharing the load's connections, its requests would reach more than one event
+            // loop, and each loop keeps its own upstream connections.)
+            using var steadyClient = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1 })
+            {
+                BaseAddress = new Uri($"http://{listeners.ProxyEndPoint}/"),
+                Timeout = TimeSpan.FromSeconds(30),
+            };
+            await using var steady = new LoadLoop(steadyClient, workers: 1, paths: ["a"]);
             await using var load = new LoadLoop(client, workers: 4, paths: ["b"]);
             await steady.WhileRequestsFlowAsync(50);
             await load.WhileRequestsFlowAsync(200);

@@ -67,7 +67,9 @@ internal sealed class AdminHandler(ProxyRuntime runtime, HealthCheckService? hea
             return;
         }
 
-        var result = await reloader.ReloadAsync("POST /config/reload").ConfigureAwait(false);
+        // On the thread pool: a reload reads files and rebuilds clusters (tens of milliseconds for many maglev tables),
+        // and on the event-loop transport this request's thread is a loop serving other connections.
+        var result = await Task.Run(() => reloader.ReloadAsync("POST /config/reload")).ConfigureAwait(false);
         var status = result.Outcome == ReloadOutcome.Rejected ? StatusCodes.Status422UnprocessableEntity : StatusCodes.Status200OK;
         await WriteAsync(context, status, "application/json", ConfigWriter.Write(runtime, result)).ConfigureAwait(false);
     }
