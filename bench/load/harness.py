@@ -147,7 +147,7 @@ def wrk(port, connections, duration, pinned, header=None, path="/", scheme="http
 
 def wrk_start(port, connections, duration, pinned, header=None, path="/", scheme="http"):
     """Starts wrk (on core 1 when pinned) without waiting; wrk_result collects its figures. header: one field
-    ("Name: value") or a list of them. scheme "https" for a TLS listener (wrk keeps each connection's session)."""
+    ("Name: value") or a list of them. scheme: "https" for a TLS listener."""
     args = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{duration}s", "--latency", f"{scheme}://127.0.0.1:{port}{path}"]
     for field in [header] if isinstance(header, str) else header or []:
         args[1:1] = ["-H", field]

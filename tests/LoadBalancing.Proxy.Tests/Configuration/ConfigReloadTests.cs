@@ -266,6 +266,55 @@ public sealed class ConfigReloadTests
         Assert.Equal("Maglev", proxy.Cluster("a").Options.Algorithm.ToString());
     }
 
+    [Fact(Timeout = 30_000)]
+    public async Task PostReload_OnTheEventLoop_ReadsOffTheLoops_RequestsAnsweredWhileItReads()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The event-loop transport runs on Linux only.");
+        await using var a = await TestBackend.StartAsync("a");
+        var json = Json(("/a", "a", a.Address, "RoundRobin"));
+        IConfiguration Read() => new ConfigurationBuilder()
+            .AddJsonStream(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json)))
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Proxy:Transport"] = "EventLoop" })
+            .Build().GetSection(ProxyConfiguration.SectionName);
+        using var reading = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        await using var proxy = await TestProxy.StartAsync(ProxyConfiguration.Load(Read()), configure: p => p.UseConfigurationReload(reload =>
+        {
+            // A slow source (a file on a stalled disk): the reload blocks here until the test has been answered.
+            reload.Read = () =>
+            {
+                reading.Set();
+                release.Wait(TimeSpan.FromSeconds(20));
+                return Read();
+            };
+            reload.ReloadOnHangup = false;
+        }));
+
+        var posted = proxy.Admin.PostAsync("config/reload", null, TestContext.Current.CancellationToken);
+        try
+        {
+            Assert.True(await Task.Run(() => reading.Wait(TimeSpan.FromSeconds(10)), TestContext.Current.CancellationToken), "the reload never read");
+
+            // Sixteen new connections, spread over every loop by the kernel (SO_REUSEPORT), the admin request's included:
+            // each is answered while the reload still reads.
+            for (var i = 0; i < 16; i++)
+            {
+                using var client = proxy.NewClient();
+                client.Timeout = TimeSpan.FromSeconds(5);
+                Assert.Equal("a", await client.GetStringAsync("/a", TestContext.Current.CancellationToken));
+            }
+
+            Assert.False(posted.IsCompleted);
+        }
+        finally
+        {
+            release.Set();
+        }
+
+        using var response = await posted;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
     private static string Json(params (string Path, string Cluster, string Address, string Algorithm)[] routes) => $$"""
         { "Proxy": {
             "Listeners": [ { "Url": "http://127.0.0.1:0" } ],
