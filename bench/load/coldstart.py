@@ -1,6 +1,7 @@
 """bench/load/run.sh --coldstart: how long each proxy takes from process start to 90 % of its steady requests per
 second under saturation. Our NativeAOT host (as `dotnet publish samples/ProxyHost -c Release` makes it), our JIT host
-and YARP, one at a time, REPS times in interleaved order: start the process (pinned to core 0, wrk and the nginx
+(both on Kestrel's socket transport), the NativeAOT host on the event loop ("ours-aot-ev", its default on Linux) and
+YARP, one at a time, REPS times in interleaved order: start the process (pinned to core 0, wrk and the nginx
 upstream on core 1), wait for its port, then run wrk (c = 128) in back-to-back 1 s slices. Steady is the median of
 the last STEADY slices; the time to 90 % is from the process start to the end of the first slice at or above 90 % of
 it (so the resolution is one slice)."""
@@ -21,6 +22,9 @@ pin(upstream, "1")
 
 
 def start_contender(name):
+    if name == "ours-aot-ev":
+        # The event loop (the host's default on Linux) started on core 0: one loop, as a one-CPU container starts.
+        return start_ours(name, "RoundRobin", upstreams, cmd=["taskset", "-c", "0", AOT], transport="EventLoop")
     if name == "ours-aot":
         return start_ours(name, "RoundRobin", upstreams, cmd=[AOT])
     if name == "ours-jit":
@@ -32,7 +36,7 @@ def start_contender(name):
 results = {}
 try:
     for rep in range(REPS):
-        for name in ["ours-aot", "ours-jit", "yarp"]:
+        for name in ["ours-aot-ev", "ours-aot", "ours-jit", "yarp"]:
             t0 = time.monotonic()
             port, proc = start_contender(name)
             pin(proc, "0")
