@@ -24,7 +24,7 @@ public sealed class HostTransportTests
 
         Assert.Equal("web", await client.GetStringAsync("/", TestContext.Current.CancellationToken));
         Assert.Equal("EventLoop", await ConfiguredTransportAsync(admin));
-        Assert.Equal(Environment.ProcessorCount, LoopThreads(host.Id));
+        Assert.Equal(Environment.ProcessorCount, host.ThreadsNamed("epoll loop "));
 
         using var reload = await admin.PostAsync("config/reload", null, TestContext.Current.CancellationToken);
         using var body = JsonDocument.Parse(await reload.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
@@ -45,7 +45,7 @@ public sealed class HostTransportTests
         Assert.Equal("Sockets", await ConfiguredTransportAsync(admin));
         if (OperatingSystem.IsLinux())
         {
-            Assert.Equal(0, LoopThreads(host.Id));
+            Assert.Equal(0, host.ThreadsNamed("epoll loop "));
         }
     }
 
@@ -54,11 +54,6 @@ public sealed class HostTransportTests
         using var config = JsonDocument.Parse(await admin.GetStringAsync("config", TestContext.Current.CancellationToken));
         return config.RootElement.GetProperty("configuration").GetProperty("Transport").GetString();
     }
-
-    /// <summary>The host's threads named as the transport names its loops.</summary>
-    private static int LoopThreads(int pid) =>
-        Directory.GetDirectories($"/proc/{pid}/task").Count(task =>
-            File.Exists(Path.Combine(task, "comm")) && File.ReadAllText(Path.Combine(task, "comm")).StartsWith("epoll loop ", StringComparison.Ordinal));
 
     private static async Task<string> ConfigAsync(string backend, string? transport)
     {

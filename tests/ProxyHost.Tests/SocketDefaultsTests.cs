@@ -85,7 +85,7 @@ public sealed class SocketDefaultsTests
                 settle.CancelAfter(TimeSpan.FromSeconds(10));
                 try
                 {
-                    while (Engines(host.Id) != expected)
+                    while (host.ThreadsNamed(".NET Sockets") != expected)
                     {
                         await poll.WaitForNextTickAsync(settle.Token);
                     }
@@ -102,7 +102,7 @@ public sealed class SocketDefaultsTests
                 await client.GetAsync("/", deadline.Token);
             }
 
-            Assert.Equal(expected, Engines(host.Id));
+            Assert.Equal(expected, host.ThreadsNamed(".NET Sockets"));
         }
         finally
         {
@@ -112,21 +112,6 @@ public sealed class SocketDefaultsTests
             }
 
             Directory.Delete(directory, recursive: true);
-        }
-    }
-
-    private static int Engines(int pid) =>
-        Directory.GetDirectories($"/proc/{pid}/task").Count(task => ReadComm(task).StartsWith(".NET Sockets", StringComparison.Ordinal));
-
-    private static string ReadComm(string task)
-    {
-        try
-        {
-            return File.ReadAllText(Path.Combine(task, "comm")).Trim();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return ""; // the thread ended between listing and reading
         }
     }
 }

@@ -109,6 +109,22 @@ internal sealed partial class ChildProxyHost : IAsyncDisposable
         kill.WaitForExit(10_000);
     }
 
+    /// <summary>How many of the host's threads have a name (Linux's <c>comm</c>, 15 bytes) starting with <paramref name="prefix"/>.</summary>
+    public int ThreadsNamed(string prefix) =>
+        Directory.GetDirectories($"/proc/{_process.Id}/task").Count(task => ThreadName(task).StartsWith(prefix, StringComparison.Ordinal));
+
+    private static string ThreadName(string task)
+    {
+        try
+        {
+            return File.ReadAllText(Path.Combine(task, "comm")).Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return ""; // the thread ended between listing and reading
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
