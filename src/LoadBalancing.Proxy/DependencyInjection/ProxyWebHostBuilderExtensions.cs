@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.AspNetCore.Hosting;
@@ -40,6 +41,9 @@ public static class ProxyWebHostBuilderExtensions
             {
                 // Kestrel tries the transport registered last first; this one takes every IP end point.
                 services.AddSingleton<IConnectionListenerFactory, EventLoopTransportFactory>();
+
+                // /healthz fails while a loop is wedged, so the kubelet restarts the process (EpollLoopWatchdog).
+                services.AddHealthChecks().AddCheck<EventLoopLivenessCheck>("event-loops", failureStatus: HealthStatus.Unhealthy, tags: ["live"]);
             }
 
             // After every ConfigureKestrel, so an application's own selector is wrapped, not lost.

@@ -108,6 +108,17 @@ internal sealed class ProxyMetrics
 
         Observed(Meter.CreateObservableUpDownCounter("lb.proxy.upstream.buffers", () => Buffers(runtime.Blocks), "By",
             "Upstream connection buffers: in use (bytes received or to send, still buffered) and free (kept for reuse, bounded)."), "lb_proxy_upstream_buffer_bytes", "gauge");
+        // The loops are the process's, shared by every host in it on this transport; each such proxy exports them.
+        if (runtime.Options.Transport == ProxyTransport.EventLoop)
+        {
+            Observed(Meter.CreateObservableCounter("lb.proxy.event_loop.busy.time", () => PerLoop(static (_, loop) => loop.BusyTime.TotalSeconds), "s",
+                "Time each event loop spent running rather than waiting in epoll_wait: its rate is the loop's utilisation (1 = a saturated core)."), "lb_proxy_event_loop_busy_seconds_total", "counter");
+            Observed(Meter.CreateObservableCounter("lb.proxy.event_loop.stalls", () => PerLoop(static (watchdog, loop) => watchdog.Stalls(loop.Index)), "{stall}",
+                "Batches of an event loop that ran 200 ms or longer without returning to epoll_wait (every connection on the loop waited), counted from the moment they pass 200 ms."), "lb_proxy_event_loop_stalls_total", "counter");
+            Observed(Meter.CreateObservableCounter("lb.proxy.event_loop.stall.time", () => PerLoop(static (watchdog, loop) => watchdog.StalledTime(loop.Index).TotalSeconds), "s",
+                "Time event loops spent in stalls, the one running now included."), "lb_proxy_event_loop_stall_seconds_total", "counter");
+        }
+
         Observed(Meter.CreateObservableGauge("lb.proxy.ready", () => Readiness.Check(runtime).Ready ? 1 : 0, null,
             "1 when /readyz answers 200."), "lb_proxy_ready", "gauge");
         Observed(Meter.CreateObservableGauge("lb.config.generation", () => runtime.Config.Generation, null,
@@ -127,6 +138,23 @@ internal sealed class ProxyMetrics
     private void Observed(Instrument instrument, string name, string type) => _families.Add(new PrometheusFamily(instrument, name, type, null));
 
     private static KeyValuePair<string, object?> Cluster(Clusters.ProxyCluster cluster) => new("cluster", cluster.Name);
+
+    private static List<Measurement<T>> PerLoop<T>(Func<Transport.EventLoop.EpollLoopWatchdog, Transport.EventLoop.EpollLoop, T> value)
+        where T : struct
+    {
+        if (Transport.EventLoop.EpollLoopGroup.Watchdog is not { } watchdog)
+        {
+            return [];
+        }
+
+        var measurements = new List<Measurement<T>>(watchdog.Loops.Length);
+        foreach (var loop in watchdog.Loops)
+        {
+            measurements.Add(new Measurement<T>(value(watchdog, loop), new KeyValuePair<string, object?>("loop", loop.Label)));
+        }
+
+        return measurements;
+    }
 
     private static List<Measurement<T>> PerCluster<T>(IReadOnlyList<Clusters.ProxyCluster> clusters, Func<Clusters.ProxyCluster, T> value)
         where T : struct

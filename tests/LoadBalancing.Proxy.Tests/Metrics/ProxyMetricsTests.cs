@@ -142,6 +142,9 @@ public sealed class ProxyMetricsTests
             "lb_cluster_discovery_not_converging gauge {cluster}",
             "lb_cluster_last_change_timestamp_seconds gauge {cluster}",
             "lb_proxy_upstream_buffer_bytes gauge {state}",
+            .. (TestTransport.IsEventLoop
+                ? (string[])["lb_proxy_event_loop_busy_seconds_total counter {loop}", "lb_proxy_event_loop_stalls_total counter {loop}", "lb_proxy_event_loop_stall_seconds_total counter {loop}"]
+                : []),
             "lb_proxy_ready gauge {}",
             "lb_config_generation gauge {}",
             "lb_config_reloads_total counter {outcome}",

@@ -9,6 +9,9 @@ internal static class TestTransport
     private static ProxyTransport? Chosen =>
         Enum.TryParse<ProxyTransport>(Environment.GetEnvironmentVariable("LB_TEST_TRANSPORT"), ignoreCase: true, out var transport) ? transport : null;
 
+    /// <summary>Whether the proxies the tests start run on the event loop.</summary>
+    public static bool IsEventLoop => Chosen == ProxyTransport.EventLoop;
+
     public static ProxyOptions Apply(ProxyOptions options)
     {
         if (Chosen is { } transport)

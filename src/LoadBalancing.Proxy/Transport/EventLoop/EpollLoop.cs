@@ -14,6 +14,9 @@ internal sealed unsafe class EpollLoop
     private const ulong WakeToken = ulong.MaxValue;
     private const int MaxEvents = 256;
 
+    /// <summary>What <see cref="BusySince"/> reads while the loop waits in epoll_wait.</summary>
+    public const long Idle = long.MinValue;
+
     [ThreadStatic]
     private static EpollLoop? t_current;
 
@@ -30,9 +33,18 @@ internal sealed unsafe class EpollLoop
     private int _used;
     private int _wakePending;
 
-    public EpollLoop(int index)
+    // Two clock reads per batch (a batch is every event one epoll_wait returned, then the posted work), not per request:
+    // under load one batch serves many requests. Written on the loop thread only; read by the watchdog and metrics.
+    private readonly TimeProvider _time;
+    private readonly long _stallTicks;
+    private long _busySince = Idle;
+    private long _busyTicks;
+
+    public EpollLoop(int index, TimeProvider? time = null)
     {
         Index = index;
+        _time = time ?? TimeProvider.System;
+        _stallTicks = (long)(EpollLoopWatchdog.StallThreshold.TotalSeconds * _time.TimestampFrequency);
         _epoll = EpollNative.EpollCreate1(EpollNative.EpollCloExec);
         _wake = EpollNative.EventFd(0, EpollNative.EfdNonBlock | EpollNative.EfdCloExec);
         if (_epoll < 0 || _wake < 0 || EpollNative.Add(_epoll, _wake, EpollNative.EpollIn, WakeToken) < 0)
@@ -48,10 +60,22 @@ internal sealed unsafe class EpollLoop
     /// <summary>The loop's place in <see cref="EpollLoopGroup.Loops"/>.</summary>
     public int Index { get; }
 
+    /// <summary><see cref="Index"/> as text: the <c>loop</c> tag of the loops' metrics.</summary>
+    public string Label => field ??= Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>The loop whose thread is running, or null off every loop.</summary>
     public static EpollLoop? Current => t_current;
 
     public bool IsCurrent => t_current == this;
+
+    /// <summary>When the batch the loop is running began (<see cref="TimeProvider.GetTimestamp"/>), or <see cref="Idle"/> while it waits.</summary>
+    public long BusySince => Volatile.Read(ref _busySince);
+
+    /// <summary>The time the loop has spent running batches rather than waiting in epoll_wait.</summary>
+    public TimeSpan BusyTime => _time.GetElapsedTime(0, Volatile.Read(ref _busyTicks));
+
+    /// <summary>Told of every batch that ran past <see cref="EpollLoopWatchdog.StallThreshold"/>; set once, before the loop gets work.</summary>
+    public EpollLoopWatchdog? Watchdog { get; set; }
 
     /// <summary>Runs continuations inline on this loop's thread, and posts them here from any other.</summary>
     public EpollLoopScheduler Scheduler { get; }
@@ -116,6 +140,8 @@ internal sealed unsafe class EpollLoop
         while (true)
         {
             var count = EpollNative.EpollWait(_epoll, events, MaxEvents, -1);
+            var start = _time.GetTimestamp();
+            Volatile.Write(ref _busySince, start);
             for (var i = 0; i < count; i++)
             {
                 var token = EpollNative.TokenAt(events, i);
@@ -137,6 +163,13 @@ internal sealed unsafe class EpollLoop
             }
 
             RunPosted();
+            var ran = _time.GetTimestamp() - start;
+            Volatile.Write(ref _busySince, Idle);
+            Volatile.Write(ref _busyTicks, _busyTicks + ran);
+            if (ran >= _stallTicks)
+            {
+                Watchdog?.BatchEnded(this, start, ran);
+            }
         }
     }
 

@@ -1,19 +1,24 @@
 using System.Buffers;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LoadBalancing.Proxy.Transport.EventLoop;
 
 /// <summary>
 /// Kestrel's transport on the process's epoll loops (Linux only), for IP end points; Kestrel's own transports keep
 /// everything else (Unix sockets, named pipes). Registered after Kestrel's socket transport, it is the one Kestrel
-/// tries first.
+/// tries first. While it lives it logs the loops' stalls (<see cref="EpollLoopWatchdog"/>).
 /// </summary>
-internal sealed class EventLoopTransportFactory(IMemoryPoolFactory<byte>? pools = null) : IConnectionListenerFactory, IConnectionListenerFactorySelector
+internal sealed class EventLoopTransportFactory(IMemoryPoolFactory<byte>? pools = null, ILoggerFactory? loggers = null)
+    : IConnectionListenerFactory, IConnectionListenerFactorySelector, IDisposable
 {
     // Kestrel's pinned-block pool: receives and sends pin its blocks for free. Without the factory (never, under
     // Kestrel) the shared pool works, pinning each buffer as it goes.
     private readonly MemoryPool<byte> _pool = pools?.Create(new MemoryPoolOptions { Owner = "EventLoopTransport" }) ?? MemoryPool<byte>.Shared;
+    private readonly ILogger _logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger("LoadBalancing.Proxy.Transport.EventLoop");
+    private IDisposable? _stalls;
 
     public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
 
@@ -25,6 +30,19 @@ internal sealed class EventLoopTransportFactory(IMemoryPoolFactory<byte>? pools 
         }
 
         var ip = endpoint as IPEndPoint ?? throw new NotSupportedException($"The event-loop transport binds IP end points only, not {endpoint}.");
-        return new(EpollListener.Bind(ip, EpollLoopGroup.Loops, _pool));
+        var loops = EpollLoopGroup.Loops;
+        if (_stalls is null && EpollLoopGroup.Watchdog is { } watchdog)
+        {
+            var logger = _logger;
+            var subscription = watchdog.Subscribe(stall => EventLoopLog.Report(logger, stall));
+            if (Interlocked.CompareExchange(ref _stalls, subscription, null) is not null)
+            {
+                subscription.Dispose();
+            }
+        }
+
+        return new(EpollListener.Bind(ip, loops, _pool));
     }
+
+    public void Dispose() => Interlocked.Exchange(ref _stalls, null)?.Dispose();
 }

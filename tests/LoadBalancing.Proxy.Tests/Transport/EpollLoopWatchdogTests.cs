@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using LoadBalancing.Proxy.Transport.EventLoop;
+using Microsoft.Extensions.Time.Testing;
+
+namespace LoadBalancing.Proxy.Tests.Transport;
+
+/// <summary>
+/// The loops' watchdog on a loop of its own, with a fake clock: a batch is a stall from 200 ms, told once while it runs
+/// and once when it ends, and a batch past 10 s makes the loops not live.
+/// </summary>
+public sealed class EpollLoopWatchdogTests
+{
+    private static readonly TimeSpan Step = EpollLoopWatchdog.CheckInterval;
+
+    /// <summary>A loop and its watchdog on <paramref name="time"/>, and every stall the watchdog tells of.</summary>
+    private sealed class WatchedLoop : IDisposable
+    {
+        private readonly IDisposable _subscription;
+
+        public WatchedLoop(FakeTimeProvider time)
+        {
+            // A loop lives as long as the process (its thread waits in epoll_wait once the test is done).
+            Loop = new EpollLoop(0, time);
+            Watchdog = new EpollLoopWatchdog([Loop], time);
+            _subscription = Watchdog.Subscribe(stall =>
+            {
+                Told.Enqueue(stall);
+                if (stall.Phase is LoopStallPhase.Ended or LoopStallPhase.EndedAfterWarning)
+                {
+                    Ended.TrySetResult(stall);
+                }
+            });
+        }
+
+        public EpollLoop Loop { get; }
+
+        public EpollLoopWatchdog Watchdog { get; }
+
+        public ConcurrentQueue<LoopStall> Told { get; } = new();
+
+        public TaskCompletionSource<LoopStall> Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Posts work that blocks the loop until <paramref name="release"/> is set; returns once the loop runs it.</summary>
+        public void Block(ManualResetEventSlim release)
+        {
+            using var running = new ManualResetEventSlim();
+            Loop.Post(_ =>
+            {
+                running.Set();
+                release.Wait(TimeSpan.FromSeconds(20));
+            }, null);
+            Assert.True(running.Wait(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken), "the loop never ran the work");
+        }
+
+        public void Dispose()
+        {
+            _subscription.Dispose();
+            Watchdog.Dispose();
+        }
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task ABatchPastTheThreshold_IsToldWhileItRuns_WedgesLivenessAtTenSeconds_AndIsCountedOnce()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The event loops run on Linux only.");
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var watched = new WatchedLoop(time);
+        using var release = new ManualResetEventSlim();
+        try
+        {
+            watched.Block(release);
+
+            time.Advance(Step);
+            Assert.Empty(watched.Told);
+            Assert.Equal(0, watched.Watchdog.Stalls(0));
+
+            time.Advance(Step);
+            var running = Assert.Single(watched.Told);
+            Assert.Equal(new LoopStall(0, TimeSpan.FromMilliseconds(200), LoopStallPhase.Running), running);
+            Assert.Equal(1, watched.Watchdog.Stalls(0));
+            Assert.Null(watched.Watchdog.Wedged());
+
+            // Up to 10 s: no more than the one report, until the batch counts as wedged.
+            while (time.GetUtcNow() - time.Start < EpollLoopWatchdog.WedgedAfter - Step)
+            {
+                time.Advance(Step);
+            }
+
+            Assert.Single(watched.Told);
+            Assert.Null(watched.Watchdog.Wedged());
+            time.Advance(Step);
+            Assert.Equal(new LoopStall(0, TimeSpan.FromSeconds(10), LoopStallPhase.Wedged), watched.Told.Last());
+            Assert.Equal((0, TimeSpan.FromSeconds(10)), watched.Watchdog.Wedged());
+            Assert.Equal(TimeSpan.FromSeconds(10), watched.Watchdog.StalledTime(0));
+            time.Advance(Step);
+            Assert.Equal(2, watched.Told.Count);
+        }
+        finally
+        {
+            release.Set();
+        }
+
+        var ended = await watched.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal(new LoopStall(0, TimeSpan.FromSeconds(10.1), LoopStallPhase.EndedAfterWarning), ended);
+        Assert.Null(watched.Watchdog.Wedged());
+        Assert.Equal(1, watched.Watchdog.Stalls(0));
+        Assert.Equal(TimeSpan.FromSeconds(10.1), watched.Watchdog.StalledTime(0));
+        Assert.Equal(TimeSpan.FromSeconds(10.1), watched.Loop.BusyTime);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public void ABatchShorterThanTheThreshold_IsNoStall_ButCountsAsBusy()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The event loops run on Linux only.");
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var watched = new WatchedLoop(time);
+        using var release = new ManualResetEventSlim();
+        try
+        {
+            watched.Block(release);
+            time.Advance(Step);
+            time.Advance(EpollLoopWatchdog.StallThreshold - Step - TimeSpan.FromMilliseconds(1));
+        }
+        finally
+        {
+            release.Set();
+        }
+
+        Assert.True(SpinWait.SpinUntil(() => watched.Loop.BusySince == EpollLoop.Idle, TimeSpan.FromSeconds(10)), "the batch never ended");
+        TestContext.Current.CancellationToken.ThrowIfCancellationRequested();
+        time.Advance(Step);
+        Assert.Empty(watched.Told);
+        Assert.Equal(0, watched.Watchdog.Stalls(0));
+        Assert.Equal(TimeSpan.Zero, watched.Watchdog.StalledTime(0));
+        Assert.Equal(TimeSpan.FromMilliseconds(199), watched.Loop.BusyTime);
+    }
+}
