@@ -13,7 +13,7 @@ public sealed class EpollLoopWatchdogTests
     private static readonly TimeSpan Step = EpollLoopWatchdog.CheckInterval;
 
     /// <summary>A loop and its watchdog on <paramref name="time"/>, and every stall the watchdog tells of.</summary>
-    private sealed class WatchedLoop : IDisposable
+    private sealed class WatchedLoop : IDisposable, IEpollLoopObserver
     {
         private readonly IDisposable _subscription;
 
@@ -22,14 +22,7 @@ public sealed class EpollLoopWatchdogTests
             // A loop lives as long as the process (its thread waits in epoll_wait once the test is done).
             Loop = new EpollLoop(0, time);
             Watchdog = new EpollLoopWatchdog([Loop], time);
-            _subscription = Watchdog.Subscribe(stall =>
-            {
-                Told.Enqueue(stall);
-                if (stall.Phase is LoopStallPhase.Ended or LoopStallPhase.EndedAfterWarning)
-                {
-                    Ended.TrySetResult(stall);
-                }
-            });
+            _subscription = Watchdog.Subscribe(this);
         }
 
         public EpollLoop Loop { get; }
@@ -39,6 +32,19 @@ public sealed class EpollLoopWatchdogTests
         public ConcurrentQueue<LoopStall> Told { get; } = new();
 
         public TaskCompletionSource<LoopStall> Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource<(int Loop, Exception Exception)> Failure { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void OnStall(LoopStall stall)
+        {
+            Told.Enqueue(stall);
+            if (stall.Phase is LoopStallPhase.Ended or LoopStallPhase.EndedAfterWarning)
+            {
+                Ended.TrySetResult(stall);
+            }
+        }
+
+        public void OnFailure(int loop, Exception exception) => Failure.TrySetResult((loop, exception));
 
         /// <summary>Posts work that blocks the loop until <paramref name="release"/> is set; returns once the loop runs it.</summary>
         public void Block(ManualResetEventSlim release)
@@ -133,5 +139,22 @@ public sealed class EpollLoopWatchdogTests
         Assert.Equal(0, watched.Watchdog.Stalls(0));
         Assert.Equal(TimeSpan.Zero, watched.Watchdog.StalledTime(0));
         Assert.Equal(TimeSpan.FromMilliseconds(199), watched.Loop.BusyTime);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task AFailureTheLoopCaught_IsToldToTheObservers_AndTheLoopGoesOn()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The event loops run on Linux only.");
+        var ct = TestContext.Current.CancellationToken;
+        using var watched = new WatchedLoop(new FakeTimeProvider(DateTimeOffset.UtcNow));
+        var thrown = new InvalidOperationException("a handler's bug");
+        var after = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        watched.Loop.Post(_ => throw thrown, null);
+        watched.Loop.Post(_ => after.SetResult(), null);
+
+        var (loop, exception) = await watched.Failure.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
+        Assert.Equal(0, loop);
+        Assert.Same(thrown, exception);
+        await after.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
     }
 }

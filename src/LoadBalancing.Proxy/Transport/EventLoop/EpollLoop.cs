@@ -173,7 +173,7 @@ internal sealed unsafe class EpollLoop
         }
     }
 
-    private static void Invoke(IEpollHandler handler, uint events)
+    private void Invoke(IEpollHandler handler, uint events)
     {
         try
         {
@@ -182,7 +182,19 @@ internal sealed unsafe class EpollLoop
         catch (Exception ex)
         {
             // A handler's failure is its connection's, never the loop's: the other connections on this thread go on.
-            Trace.TraceError($"epoll loop handler failed: {ex}");
+            Failed(ex);
+        }
+    }
+
+    private void Failed(Exception ex)
+    {
+        if (Watchdog is { } watchdog)
+        {
+            watchdog.Failed(this, ex);
+        }
+        else
+        {
+            Trace.TraceError($"epoll loop {Index} failed: {ex}");
         }
     }
 
@@ -196,7 +208,7 @@ internal sealed unsafe class EpollLoop
             }
             catch (Exception ex)
             {
-                Trace.TraceError($"epoll loop work item failed: {ex}");
+                Failed(ex);
             }
         }
     }

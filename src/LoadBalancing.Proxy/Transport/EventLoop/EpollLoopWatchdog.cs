@@ -6,7 +6,8 @@ namespace LoadBalancing.Proxy.Transport.EventLoop;
 /// a stall: counted, and told to the subscribers (the transport logs it) while it lasts and when it ends. A batch still
 /// running after <see cref="WedgedAfter"/> makes the loops not live, so that <c>/healthz</c> fails and the kubelet
 /// restarts a process whose loop will not come back. Envoy's watchdog does the same for its workers (its "miss" is
-/// 200 ms too); its kill is off by default, and the kubelet's liveness probe plays that part here.
+/// 200 ms too); its kill is off by default, and the kubelet's liveness probe plays that part here. It also relays the
+/// failures a loop caught (a handler that threw), which would otherwise go unseen.
 /// </summary>
 internal sealed class EpollLoopWatchdog : IDisposable
 {
@@ -30,7 +31,7 @@ internal sealed class EpollLoopWatchdog : IDisposable
     private readonly long[] _wedged;
     private readonly long[] _stalls;
     private readonly long[] _stalledTicks;
-    private Action<LoopStall>[] _subscribers = [];
+    private IEpollLoopObserver[] _observers = [];
 
     public EpollLoopWatchdog(EpollLoop[] loops, TimeProvider time)
     {
@@ -81,15 +82,15 @@ internal sealed class EpollLoopWatchdog : IDisposable
         return longest;
     }
 
-    /// <summary>Tells <paramref name="subscriber"/> of every stall until the returned handle is disposed; called off the loops.</summary>
-    public IDisposable Subscribe(Action<LoopStall> subscriber)
+    /// <summary>Tells <paramref name="observer"/> of every stall and failure until the returned handle is disposed.</summary>
+    public IDisposable Subscribe(IEpollLoopObserver observer)
     {
         lock (_sync)
         {
-            _subscribers = [.. _subscribers, subscriber];
+            _observers = [.. _observers, observer];
         }
 
-        return new Subscription(this, subscriber);
+        return new Subscription(this, observer);
     }
 
     /// <summary>On the loop thread, after a batch that ran past <see cref="StallThreshold"/>.</summary>
@@ -100,9 +101,13 @@ internal sealed class EpollLoopWatchdog : IDisposable
         Interlocked.Add(ref _stalledTicks[i], ticks);
         var stall = new LoopStall(i, _time.GetElapsedTime(0, ticks), toldRunning ? LoopStallPhase.EndedAfterWarning : LoopStallPhase.Ended);
 
-        // The subscribers log: never on the loop, which has waited long enough.
+        // The observers log: never on the loop, which has waited long enough.
         ThreadPool.UnsafeQueueUserWorkItem(static s => s.Watchdog.Publish(s.Stall), (Watchdog: this, Stall: stall), preferLocal: false);
     }
+
+    /// <summary>On the loop thread: a handler or work item threw, and the loop caught it.</summary>
+    public void Failed(EpollLoop loop, Exception exception) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s.Watchdog.Publish(s.Loop, s.Exception), (Watchdog: this, Loop: loop.Index, Exception: exception), preferLocal: false);
 
     public void Dispose() => _timer.Dispose();
 
@@ -144,26 +149,41 @@ internal sealed class EpollLoopWatchdog : IDisposable
 
     private void Publish(LoopStall stall)
     {
-        foreach (var subscriber in Volatile.Read(ref _subscribers))
+        foreach (var observer in Volatile.Read(ref _observers))
         {
             try
             {
-                subscriber(stall);
+                observer.OnStall(stall);
             }
             catch (Exception)
             {
-                // A subscriber that fails loses its report; the watchdog and the other subscribers go on.
+                // An observer that fails loses its report; the watchdog and the other observers go on.
             }
         }
     }
 
-    private sealed class Subscription(EpollLoopWatchdog watchdog, Action<LoopStall> subscriber) : IDisposable
+    private void Publish(int loop, Exception exception)
+    {
+        foreach (var observer in Volatile.Read(ref _observers))
+        {
+            try
+            {
+                observer.OnFailure(loop, exception);
+            }
+            catch (Exception)
+            {
+                // As above.
+            }
+        }
+    }
+
+    private sealed class Subscription(EpollLoopWatchdog watchdog, IEpollLoopObserver observer) : IDisposable
     {
         public void Dispose()
         {
             lock (watchdog._sync)
             {
-                watchdog._subscribers = Array.FindAll(watchdog._subscribers, s => s != subscriber);
+                watchdog._observers = Array.FindAll(watchdog._observers, o => !ReferenceEquals(o, observer));
             }
         }
     }

@@ -16,6 +16,9 @@ internal static partial class EventLoopLog
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Event loop {Loop} is serving again after one batch of {Milliseconds:0} ms.")]
     public static partial void StallEnded(ILogger logger, int loop, double milliseconds);
 
+    [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "Event loop {Loop} caught a failure of one connection's work and went on with the others.")]
+    public static partial void Failed(ILogger logger, int loop, Exception exception);
+
     public static void Report(ILogger logger, LoopStall stall)
     {
         var ms = stall.Duration.TotalMilliseconds;
