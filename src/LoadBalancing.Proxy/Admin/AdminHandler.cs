@@ -33,12 +33,19 @@ internal sealed class AdminHandler(ProxyRuntime runtime, HealthCheckService? hea
             "/" => PageAsync(context),
             "/healthz" => LiveAsync(context),
             "/readyz" => ReadyAsync(context),
-            "/metrics" => WriteAsync(context, StatusCodes.Status200OK, "text/plain; version=0.0.4; charset=utf-8", PrometheusWriter.Write(runtime)),
-            "/backends" => BackendsAsync(context),
-            "/config" => WriteAsync(context, StatusCodes.Status200OK, "application/json", ConfigWriter.Write(runtime, null)),
+            "/metrics" => OffTheLoop(() => WriteAsync(context, StatusCodes.Status200OK, "text/plain; version=0.0.4; charset=utf-8", PrometheusWriter.Write(runtime))),
+            "/backends" => OffTheLoop(() => BackendsAsync(context)),
+            "/config" => OffTheLoop(() => WriteAsync(context, StatusCodes.Status200OK, "application/json", ConfigWriter.Write(runtime, null))),
             _ => WriteAsync(context, StatusCodes.Status404NotFound, "text/plain", "admin paths: / /healthz /readyz /metrics /backends /config, POST /config/reload\n"),
         };
     }
+
+    /// <summary>
+    /// Runs <paramref name="respond"/> on the thread pool when the request arrived on an event loop: /metrics, /backends
+    /// and /config walk every cluster and endpoint (milliseconds for tens of thousands), and a loop's other connections
+    /// would wait for them. Elsewhere, inline.
+    /// </summary>
+    private static Task OffTheLoop(Func<Task> respond) => Transport.EventLoop.EpollLoop.Current is null ? respond() : Task.Run(respond);
 
     private async Task LiveAsync(HttpContext context)
     {

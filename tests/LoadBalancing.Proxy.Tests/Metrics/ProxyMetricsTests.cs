@@ -103,6 +103,34 @@ public sealed class ProxyMetricsTests
         Assert.Equal(["lb_test_confirmations_total 5"], Regex.Matches(idleText, "^lb_test_confirmations_total.*$", RegexOptions.Multiline).Select(m => m.Value));
     }
 
+    [Fact(Timeout = 30_000)]
+    public async Task MetricsEndpoint_OnTheEventLoop_CollectsOffTheLoops()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The event-loop transport runs on Linux only.");
+        var ct = TestContext.Current.CancellationToken;
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, "127.0.0.2:8080");
+        options.Transport = ProxyTransport.EventLoop;
+        await using var proxy = await TestProxy.StartAsync(options);
+        var collectedOn = new System.Collections.Concurrent.ConcurrentQueue<string?>();
+        using var meter = proxy.Services.GetRequiredService<IMeterFactory>().Create("LoadBalancing.Discovery.Test");
+        meter.CreateObservableGauge("lb.test.collected", () =>
+        {
+            collectedOn.Enqueue(Thread.CurrentThread.Name);
+            return 1;
+        });
+
+        // Collecting walks every cluster and endpoint: a loop's other connections must not wait for it. Eight requests,
+        // each on a new connection, which the kernel spreads over the loops.
+        for (var i = 0; i < 8; i++)
+        {
+            using var admin = new HttpClient { BaseAddress = new Uri($"http://{proxy.AdminEndPoint}/"), Timeout = TimeSpan.FromSeconds(20) };
+            Assert.Contains("lb_test_collected 1\n", await admin.GetStringAsync("metrics", ct), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(8, collectedOn.Count);
+        Assert.DoesNotContain(collectedOn, name => name?.StartsWith("epoll loop", StringComparison.Ordinal) == true);
+    }
+
     [Fact]
     public async Task MetricsEndpoint_KeepsEveryPrometheusNameTypeAndLabelSet()
     {
