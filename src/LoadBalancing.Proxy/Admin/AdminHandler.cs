@@ -49,13 +49,9 @@ internal sealed class AdminHandler(ProxyRuntime runtime, HealthCheckService? hea
 
     private async Task LiveAsync(HttpContext context)
     {
-        if (healthChecks is null)
-        {
-            await WriteAsync(context, StatusCodes.Status200OK, "text/plain", "ok\n").ConfigureAwait(false);
-            return;
-        }
-
-        var report = await healthChecks.CheckHealthAsync(check => check.Tags.Contains("live"), context.RequestAborted).ConfigureAwait(false);
+        var report = healthChecks is not null
+            ? await healthChecks.CheckHealthAsync(check => check.Tags.Contains("live"), context.RequestAborted).ConfigureAwait(false)
+            : await LoopsOnlyAsync(context.RequestAborted).ConfigureAwait(false);
         var text = new StringBuilder(report.Status == HealthStatus.Unhealthy ? "not live\n" : "ok\n");
         foreach (var (name, entry) in report.Entries)
         {
@@ -64,6 +60,20 @@ internal sealed class AdminHandler(ProxyRuntime runtime, HealthCheckService? hea
 
         var status = report.Status == HealthStatus.Unhealthy ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
         await WriteAsync(context, status, "text/plain", text.ToString()).ConfigureAwait(false);
+    }
+
+    /// <summary>Without the application's health checks: the event loops' own, when the proxy runs on them; else none.</summary>
+    private async Task<HealthReport> LoopsOnlyAsync(CancellationToken cancellationToken)
+    {
+        var entries = new Dictionary<string, HealthReportEntry>(StringComparer.Ordinal);
+        if (runtime.Options.Transport == ProxyTransport.EventLoop)
+        {
+            var check = new Transport.EventLoop.EventLoopLivenessCheck();
+            var result = await check.CheckHealthAsync(new HealthCheckContext(), cancellationToken).ConfigureAwait(false);
+            entries[Transport.EventLoop.EventLoopLivenessCheck.Name] = new HealthReportEntry(result.Status, result.Description, TimeSpan.Zero, result.Exception, result.Data);
+        }
+
+        return new HealthReport(entries, TimeSpan.Zero);
     }
 
     private async Task ReloadAsync(HttpContext context)

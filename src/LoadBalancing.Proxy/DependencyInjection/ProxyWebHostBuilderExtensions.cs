@@ -42,8 +42,11 @@ public static class ProxyWebHostBuilderExtensions
                 // Kestrel tries the transport registered last first; this one takes every IP end point.
                 services.AddSingleton<IConnectionListenerFactory, EventLoopTransportFactory>();
 
-                // /healthz fails while a loop is wedged, so the kubelet restarts the process (EpollLoopWatchdog).
-                services.AddHealthChecks().AddCheck<EventLoopLivenessCheck>("event-loops", failureStatus: HealthStatus.Unhealthy, tags: ["live"]);
+                // /healthz fails while a loop is wedged, so the kubelet restarts the process (EpollLoopWatchdog). The check
+                // joins the application's health checks when it has them (AddHealthChecks), without adding the service
+                // to one that has none: the admin endpoint then runs it itself.
+                services.Configure<HealthCheckServiceOptions>(health => health.Registrations.Add(
+                    new HealthCheckRegistration(EventLoopLivenessCheck.Name, _ => new EventLoopLivenessCheck(), HealthStatus.Unhealthy, ["live"])));
             }
 
             // After every ConfigureKestrel, so an application's own selector is wrapped, not lost.

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using LoadBalancing.Proxy.Transport.EventLoop;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Time.Testing;
 
 namespace LoadBalancing.Proxy.Tests.Transport;
@@ -94,9 +95,14 @@ public sealed class EpollLoopWatchdogTests
 
             Assert.Single(watched.Told);
             Assert.Null(watched.Watchdog.Wedged());
+            var liveness = new EventLoopLivenessCheck(watched.Watchdog);
+            Assert.Equal(HealthStatus.Healthy, (await liveness.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status);
             time.Advance(Step);
             Assert.Equal(new LoopStall(0, TimeSpan.FromSeconds(10), LoopStallPhase.Wedged), watched.Told.Last());
             Assert.Equal((0, TimeSpan.FromSeconds(10)), watched.Watchdog.Wedged());
+            var wedged = await liveness.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken);
+            Assert.Equal(HealthStatus.Unhealthy, wedged.Status);
+            Assert.Equal("event loop 0 has been running one batch for 10.0 s", wedged.Description);
             Assert.Equal(TimeSpan.FromSeconds(10), watched.Watchdog.StalledTime(0));
             time.Advance(Step);
             Assert.Equal(2, watched.Told.Count);

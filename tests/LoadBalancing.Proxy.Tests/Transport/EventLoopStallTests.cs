@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 
 namespace LoadBalancing.Proxy.Tests.Transport;
@@ -87,6 +88,30 @@ public sealed class EventLoopStallTests
         Assert.Equal("one", await client.GetStringAsync("any", ct));
         var health = await admin.GetStringAsync("healthz", ct);
         Assert.Contains("event-loops: Healthy", health, StringComparison.Ordinal);
+        await app.StopAsync(ct);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task AnApplicationWithHealthChecks_GetsTheLoopsLivenessAmongThem_AndHealthzRunsThem()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The event-loop transport runs on Linux only.");
+        var ct = TestContext.Current.CancellationToken;
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, "127.0.0.2:8080");
+        options.Transport = ProxyTransport.EventLoop;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddHealthChecks().AddCheck("app", () => HealthCheckResult.Healthy("the application's own"), tags: ["live"]);
+        builder.Services.AddLoadBalancingProxy(options);
+        builder.WebHost.UseLoadBalancingProxyListeners(options);
+        await using var app = builder.Build();
+        app.UseLoadBalancingProxy();
+        await app.StartAsync(ct);
+
+        var report = await app.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(ct);
+        Assert.Equal(["app", "event-loops"], report.Entries.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(HealthStatus.Healthy, report.Entries["event-loops"].Status);
+        using var admin = new HttpClient { BaseAddress = new Uri($"http://{app.Services.GetRequiredService<ProxyListeners>().AdminEndPoint}/"), Timeout = TimeSpan.FromSeconds(20) };
+        Assert.Equal("ok\napp: Healthy — the application's own\nevent-loops: Healthy — every event loop returns to epoll_wait\n", await admin.GetStringAsync("healthz", ct));
         await app.StopAsync(ct);
     }
 
