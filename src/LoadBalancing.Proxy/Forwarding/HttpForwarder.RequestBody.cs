@@ -24,17 +24,32 @@ internal sealed partial class HttpForwarder
             while (true)
             {
                 ReadResult result;
+                if (!exchange.BeginRequestBodyRead(client))
+                {
+                    return false;
+                }
+
                 try
                 {
-                    result = await client.ReadAsync(exchange.Token).ConfigureAwait(false);
+                    // No token: the exchange ends this read with CancelPendingRead (Exchange.BeginRequestBodyRead says why).
+                    result = await client.ReadAsync().ConfigureAwait(false);
+                    exchange.EndRequestBodyRead();
                 }
                 catch (OperationCanceledException)
                 {
+                    exchange.EndRequestBodyRead();
                     return false;
                 }
                 catch (Exception e) when (e is IOException or BadHttpRequestException or ConnectionResetException or InvalidOperationException)
                 {
+                    exchange.EndRequestBodyRead();
                     exchange.FailRequestBody();
+                    return false;
+                }
+
+                if (result.IsCanceled)
+                {
+                    client.AdvanceTo(result.Buffer.Start);
                     return false;
                 }
 

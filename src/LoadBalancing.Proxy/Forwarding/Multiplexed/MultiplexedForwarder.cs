@@ -170,6 +170,12 @@ internal sealed partial class MultiplexedForwarder
                     }
 
                     response?.Dispose();
+                    if (body is not null)
+                    {
+                        // Before the message's disposal disposes the content, and before the request ends.
+                        await body.StopAsync().ConfigureAwait(false);
+                    }
+
                     message.Dispose();
                 }
 
