@@ -1,4 +1,3 @@
-using System.IO.Pipelines;
 using LoadBalancing.Proxy.Upstream;
 using Microsoft.Extensions.ObjectPool;
 
@@ -31,8 +30,6 @@ internal sealed class Exchange : IDisposable
     private long _due = NotDue;
     private long _timerDue = NotDue;
     private CancellationTokenRegistration _clientAborted;
-    private PipeReader? _requestBody;
-    private int _requestBodyReading;
     private volatile bool _headersReceived;
     private volatile bool _requestBodyFailed;
 
@@ -241,27 +238,6 @@ internal sealed class Exchange : IDisposable
     /// <summary>Ends the exchange now (for example to stop a request body still being sent).</summary>
     public void Cancel() => CancelNow();
 
-    /// <summary>
-    /// Marks a read of the client's request body as started. It is ended by <see cref="PipeReader.CancelPendingRead"/>,
-    /// not by <see cref="Token"/>: Kestrel's body reader stays "reading" after a read its token cancelled, and then
-    /// cannot drain the rest of the body, so the client's connection would be closed with an error logged. False when
-    /// the exchange was cancelled already: the caller must not read.
-    /// </summary>
-    public bool BeginRequestBodyRead(PipeReader body)
-    {
-        _requestBody = body;
-        Interlocked.Exchange(ref _requestBodyReading, 1); // a full fence: a Cancel before it is seen below, one after sees the flag
-        if (_cts.IsCancellationRequested)
-        {
-            EndRequestBodyRead();
-            return false;
-        }
-
-        return true;
-    }
-
-    public void EndRequestBodyRead() => Volatile.Write(ref _requestBodyReading, 0);
-
     public void FailRequestBody()
     {
         _requestBodyFailed = true;
@@ -278,12 +254,6 @@ internal sealed class Exchange : IDisposable
         {
             // The exchange already ended.
         }
-
-        // A read that ends just before this sees a cancelled read next time or none; Kestrel's parser and drain take both.
-        if (Volatile.Read(ref _requestBodyReading) == 1)
-        {
-            _requestBody?.CancelPendingRead();
-        }
     }
 
     /// <summary>Makes the exchange ready for another request.</summary>
@@ -291,8 +261,6 @@ internal sealed class Exchange : IDisposable
     {
         AccessLog = null;
         Route = null;
-        _requestBody = null;
-        Volatile.Write(ref _requestBodyReading, 0);
         Retry = null!;
         _clientAborted.Dispose();
         lock (_sync)

@@ -24,25 +24,20 @@ internal sealed partial class HttpForwarder
             while (true)
             {
                 ReadResult result;
-                if (!exchange.BeginRequestBodyRead(client))
-                {
-                    return false;
-                }
-
                 try
                 {
-                    // No token: the exchange ends this read with CancelPendingRead (Exchange.BeginRequestBodyRead says why).
-                    result = await client.ReadAsync().ConfigureAwait(false);
-                    exchange.EndRequestBodyRead();
+                    // The exchange's token ends the read, not as the read's own token (RequestBodyCancellation says why).
+                    using (RequestBodyCancellation.Register(client, exchange.Token))
+                    {
+                        result = await client.ReadAsync().ConfigureAwait(false);
+                    }
                 }
                 catch (OperationCanceledException)
                 {
-                    exchange.EndRequestBodyRead();
                     return false;
                 }
                 catch (Exception e) when (e is IOException or BadHttpRequestException or ConnectionResetException or InvalidOperationException)
                 {
-                    exchange.EndRequestBodyRead();
                     exchange.FailRequestBody();
                     return false;
                 }

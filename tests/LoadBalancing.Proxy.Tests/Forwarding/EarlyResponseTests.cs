@@ -57,6 +57,35 @@ public sealed class EarlyResponseTests
         Assert.DoesNotContain(logs.Lines, l => l.Category.StartsWith(Kestrel, StringComparison.Ordinal) && l.Level >= LogLevel.Warning);
     }
 
+    [Theory(Timeout = 30_000)]
+    [InlineData(UpstreamProtocol.Http1)]
+    [InlineData(UpstreamProtocol.Http2)]
+    public async Task UpstreamAnswersWhileTheClientPausesMidBody_TheForwardingEndsWithoutWaitingForTheRest(UpstreamProtocol protocol)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var backend = await TestBackend.StartAsync("early", "127.0.0.2", context =>
+        {
+            context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
+            context.Response.ContentLength = 9;
+            return context.Response.WriteAsync("too large", context.RequestAborted);
+        }, protocols: protocol == UpstreamProtocol.Http2 ? HttpProtocols.Http2 : HttpProtocols.Http1);
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
+        options.Clusters["web"].Protocol = protocol;
+        await using var proxy = await TestProxy.StartAsync(options);
+
+        // 64 KiB of a 3 MiB body, then nothing more: the proxy's body read waits on the client when the answer is done.
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(proxy.ProxyEndPoint, ct);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /upload HTTP/1.1\r\nHost: proxy\r\nContent-Length: {3 * 1024 * 1024}\r\n\r\n"), ct);
+        await stream.WriteAsync(new byte[64 * 1024], ct);
+        Assert.Equal(413, (await ReadResponseAsync(stream, ct)).Status);
+
+        // The exchange ends the waiting read (CancelPendingRead): the request stops being forwarded while the client
+        // still holds the rest of its body.
+        Assert.True(SpinWait.SpinUntil(() => proxy.Cluster().Metrics.InFlight == 0, TimeSpan.FromSeconds(10)), "the forwarding still waits for the client's body");
+    }
+
     /// <summary>Reads one response with a Content-Length body off <paramref name="stream"/>.</summary>
     private static async Task<(int Status, string Body)> ReadResponseAsync(NetworkStream stream, CancellationToken ct)
     {

@@ -17,14 +17,17 @@ public sealed class EpollLoopWatchdogTests
     private sealed class WatchedLoop : IDisposable, IEpollLoopObserver
     {
         private readonly IDisposable _subscription;
+        private readonly ManualResetEventSlim _release = new();
 
-        public WatchedLoop(FakeTimeProvider time)
+        public WatchedLoop()
         {
             // A loop lives as long as the process (its thread waits in epoll_wait once the test is done).
-            Loop = new EpollLoop(0, time);
-            Watchdog = new EpollLoopWatchdog([Loop], time);
+            Loop = new EpollLoop(0, Time);
+            Watchdog = new EpollLoopWatchdog([Loop], Time);
             _subscription = Watchdog.Subscribe(this);
         }
+
+        public FakeTimeProvider Time { get; } = new(DateTimeOffset.UtcNow);
 
         public EpollLoop Loop { get; }
 
@@ -47,20 +50,23 @@ public sealed class EpollLoopWatchdogTests
 
         public void OnFailure(int loop, Exception exception) => Failure.TrySetResult((loop, exception));
 
-        /// <summary>Posts work that blocks the loop until <paramref name="release"/> is set; returns once the loop runs it.</summary>
-        public void Block(ManualResetEventSlim release)
+        /// <summary>Posts work that blocks the loop until <see cref="Release"/> (or disposal); returns once the loop runs it.</summary>
+        public void Block()
         {
             using var running = new ManualResetEventSlim();
             Loop.Post(_ =>
             {
                 running.Set();
-                release.Wait(TimeSpan.FromSeconds(20));
+                _release.Wait(TimeSpan.FromSeconds(20));
             }, null);
             Assert.True(running.Wait(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken), "the loop never ran the work");
         }
 
+        public void Release() => _release.Set();
+
         public void Dispose()
         {
+            _release.Set();
             _subscription.Dispose();
             Watchdog.Dispose();
         }
@@ -70,48 +76,41 @@ public sealed class EpollLoopWatchdogTests
     public async Task ABatchPastTheThreshold_IsToldWhileItRuns_WedgesLivenessAtTenSeconds_AndIsCountedOnce()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The event loops run on Linux only.");
-        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        using var watched = new WatchedLoop(time);
-        using var release = new ManualResetEventSlim();
-        try
+        using var watched = new WatchedLoop();
+        var time = watched.Time;
+        watched.Block();
+
+        time.Advance(Step);
+        Assert.Empty(watched.Told);
+        Assert.Equal(0, watched.Watchdog.Stalls(0));
+
+        time.Advance(Step);
+        var running = Assert.Single(watched.Told);
+        Assert.Equal(new LoopStall(0, TimeSpan.FromMilliseconds(200), LoopStallPhase.Running), running);
+        Assert.Equal(1, watched.Watchdog.Stalls(0));
+        Assert.Null(watched.Watchdog.Wedged());
+
+        // Up to 10 s: no more than the one report, until the batch counts as wedged.
+        while (time.GetUtcNow() - time.Start < EpollLoopWatchdog.WedgedAfter - Step)
         {
-            watched.Block(release);
-
             time.Advance(Step);
-            Assert.Empty(watched.Told);
-            Assert.Equal(0, watched.Watchdog.Stalls(0));
-
-            time.Advance(Step);
-            var running = Assert.Single(watched.Told);
-            Assert.Equal(new LoopStall(0, TimeSpan.FromMilliseconds(200), LoopStallPhase.Running), running);
-            Assert.Equal(1, watched.Watchdog.Stalls(0));
-            Assert.Null(watched.Watchdog.Wedged());
-
-            // Up to 10 s: no more than the one report, until the batch counts as wedged.
-            while (time.GetUtcNow() - time.Start < EpollLoopWatchdog.WedgedAfter - Step)
-            {
-                time.Advance(Step);
-            }
-
-            Assert.Single(watched.Told);
-            Assert.Null(watched.Watchdog.Wedged());
-            var liveness = new EventLoopLivenessCheck(watched.Watchdog);
-            Assert.Equal(HealthStatus.Healthy, (await liveness.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status);
-            time.Advance(Step);
-            Assert.Equal(new LoopStall(0, TimeSpan.FromSeconds(10), LoopStallPhase.Wedged), watched.Told.Last());
-            Assert.Equal((0, TimeSpan.FromSeconds(10)), watched.Watchdog.Wedged());
-            var wedged = await liveness.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken);
-            Assert.Equal(HealthStatus.Unhealthy, wedged.Status);
-            Assert.Equal("event loop 0 has been running one batch for 10.0 s", wedged.Description);
-            Assert.Equal(TimeSpan.FromSeconds(10), watched.Watchdog.StalledTime(0));
-            time.Advance(Step);
-            Assert.Equal(2, watched.Told.Count);
-        }
-        finally
-        {
-            release.Set();
         }
 
+        Assert.Single(watched.Told);
+        Assert.Null(watched.Watchdog.Wedged());
+        var liveness = new EventLoopLivenessCheck(watched.Watchdog);
+        Assert.Equal(HealthStatus.Healthy, (await liveness.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status);
+        time.Advance(Step);
+        Assert.Equal(new LoopStall(0, TimeSpan.FromSeconds(10), LoopStallPhase.Wedged), watched.Told.Last());
+        Assert.Equal((0, TimeSpan.FromSeconds(10)), watched.Watchdog.Wedged());
+        var wedged = await liveness.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken);
+        Assert.Equal(HealthStatus.Unhealthy, wedged.Status);
+        Assert.Equal("event loop 0 has been running one batch for 10.0 s", wedged.Description);
+        Assert.Equal(TimeSpan.FromSeconds(10), watched.Watchdog.StalledTime(0));
+        time.Advance(Step);
+        Assert.Equal(2, watched.Told.Count);
+
+        watched.Release();
         var ended = await watched.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
         Assert.Equal(new LoopStall(0, TimeSpan.FromSeconds(10.1), LoopStallPhase.EndedAfterWarning), ended);
         Assert.Null(watched.Watchdog.Wedged());
@@ -124,23 +123,15 @@ public sealed class EpollLoopWatchdogTests
     public void ABatchShorterThanTheThreshold_IsNoStall_ButCountsAsBusy()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The event loops run on Linux only.");
-        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        using var watched = new WatchedLoop(time);
-        using var release = new ManualResetEventSlim();
-        try
-        {
-            watched.Block(release);
-            time.Advance(Step);
-            time.Advance(EpollLoopWatchdog.StallThreshold - Step - TimeSpan.FromMilliseconds(1));
-        }
-        finally
-        {
-            release.Set();
-        }
+        using var watched = new WatchedLoop();
+        watched.Block();
+        watched.Time.Advance(Step);
+        watched.Time.Advance(EpollLoopWatchdog.StallThreshold - Step - TimeSpan.FromMilliseconds(1));
+        watched.Release();
 
         Assert.True(SpinWait.SpinUntil(() => watched.Loop.BusySince == EpollLoop.Idle, TimeSpan.FromSeconds(10)), "the batch never ended");
         TestContext.Current.CancellationToken.ThrowIfCancellationRequested();
-        time.Advance(Step);
+        watched.Time.Advance(Step);
         Assert.Empty(watched.Told);
         Assert.Equal(0, watched.Watchdog.Stalls(0));
         Assert.Equal(TimeSpan.Zero, watched.Watchdog.StalledTime(0));
@@ -152,7 +143,7 @@ public sealed class EpollLoopWatchdogTests
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The event loops run on Linux only.");
         var ct = TestContext.Current.CancellationToken;
-        using var watched = new WatchedLoop(new FakeTimeProvider(DateTimeOffset.UtcNow));
+        using var watched = new WatchedLoop();
         var thrown = new InvalidOperationException("a handler's bug");
         var after = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         watched.Loop.Post(_ => throw thrown, null);

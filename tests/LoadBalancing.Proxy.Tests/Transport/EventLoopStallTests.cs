@@ -98,21 +98,13 @@ public sealed class EventLoopStallTests
         var ct = TestContext.Current.CancellationToken;
         var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, "127.0.0.2:8080");
         options.Transport = ProxyTransport.EventLoop;
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.AddHealthChecks().AddCheck("app", () => HealthCheckResult.Healthy("the application's own"), tags: ["live"]);
-        builder.Services.AddLoadBalancingProxy(options);
-        builder.WebHost.UseLoadBalancingProxyListeners(options);
-        await using var app = builder.Build();
-        app.UseLoadBalancingProxy();
-        await app.StartAsync(ct);
+        await using var proxy = await TestProxy.StartAsync(options, configure: p =>
+            p.Services.AddHealthChecks().AddCheck("app", () => HealthCheckResult.Healthy("the application's own"), tags: ["live"]));
 
-        var report = await app.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(ct);
+        var report = await proxy.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(ct);
         Assert.Equal(["app", "event-loops"], report.Entries.Keys.Order(StringComparer.Ordinal));
         Assert.Equal(HealthStatus.Healthy, report.Entries["event-loops"].Status);
-        using var admin = new HttpClient { BaseAddress = new Uri($"http://{app.Services.GetRequiredService<ProxyListeners>().AdminEndPoint}/"), Timeout = TimeSpan.FromSeconds(20) };
-        Assert.Equal("ok\napp: Healthy — the application's own\nevent-loops: Healthy — every event loop returns to epoll_wait\n", await admin.GetStringAsync("healthz", ct));
-        await app.StopAsync(ct);
+        Assert.Equal("ok\napp: Healthy — the application's own\nevent-loops: Healthy — every event loop returns to epoll_wait\n", await proxy.Admin.GetStringAsync("healthz", ct));
     }
 
     private static Dictionary<int, long> Stalls(string metrics) =>

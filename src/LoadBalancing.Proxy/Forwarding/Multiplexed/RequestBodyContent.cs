@@ -71,9 +71,8 @@ internal sealed class RequestBodyContent(PipeReader body, Exchange exchange) : H
             ReadResult result;
             try
             {
-                // The token ends the read through CancelPendingRead, not as the read's own token: Kestrel's body reader
-                // stays "reading" after a read its token cancelled, and could not drain the rest of the body.
-                using (cancellationToken.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), body))
+                // The token ends the read, not as the read's own token (RequestBodyCancellation says why).
+                using (RequestBodyCancellation.Register(body, cancellationToken))
                 {
                     result = await body.ReadAsync(CancellationToken.None).ConfigureAwait(false);
                 }
