@@ -19,15 +19,17 @@ public sealed class EpollLoopWatchdogTests
         private readonly IDisposable _subscription;
         private readonly ManualResetEventSlim _release = new();
 
-        public WatchedLoop()
+        public WatchedLoop(FakeTimeProvider? time = null)
         {
+            Time = time ?? new FakeTimeProvider(DateTimeOffset.UtcNow);
+
             // A loop lives as long as the process (its thread waits in epoll_wait once the test is done).
             Loop = new EpollLoop(0, Time);
             Watchdog = new EpollLoopWatchdog([Loop], Time);
             _subscription = Watchdog.Subscribe(this);
         }
 
-        public FakeTimeProvider Time { get; } = new(DateTimeOffset.UtcNow);
+        public FakeTimeProvider Time { get; }
 
         public EpollLoop Loop { get; }
 
@@ -117,6 +119,53 @@ public sealed class EpollLoopWatchdogTests
         Assert.Equal(1, watched.Watchdog.Stalls(0));
         Assert.Equal(TimeSpan.FromSeconds(10.1), watched.Watchdog.StalledTime(0));
         Assert.Equal(TimeSpan.FromSeconds(10.1), watched.Loop.BusyTime);
+    }
+
+    /// <summary>A fake clock that runs an action once, the next time a loop thread reads it (before that read returns).</summary>
+    private sealed class ClockWithLoopHook() : FakeTimeProvider(DateTimeOffset.UtcNow)
+    {
+        private Action? _onLoopRead;
+
+        public void OnNextLoopRead(Action action) => _onLoopRead = action;
+
+        public override long GetTimestamp()
+        {
+            var now = base.GetTimestamp();
+            if (EpollLoop.Current is not null && Interlocked.Exchange(ref _onLoopRead, null) is { } action)
+            {
+                action();
+            }
+
+            return now;
+        }
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task TheStallTime_NeverFalls_WhenReadJustAsAStallEnds()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The event loops run on Linux only.");
+        var time = new ClockWithLoopHook();
+        using var watched = new WatchedLoop(time);
+        watched.Block();
+        time.Advance(Step);
+        time.Advance(Step);
+        time.Advance(Step);
+        Assert.Equal(TimeSpan.FromMilliseconds(300), watched.Watchdog.StalledTime(0));
+
+        // The loop reads the clock to end its batch at 300 ms; a scrape comes 50 ms later, before the loop has added the
+        // stall, and counts the running stall to its own clock.
+        TimeSpan? scraped = null;
+        time.OnNextLoopRead(() =>
+        {
+            time.Advance(TimeSpan.FromMilliseconds(50));
+            scraped = watched.Watchdog.StalledTime(0);
+        });
+        watched.Release();
+
+        var ended = await watched.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal(new LoopStall(0, TimeSpan.FromMilliseconds(300), LoopStallPhase.EndedAfterWarning), ended);
+        Assert.Equal(TimeSpan.FromMilliseconds(350), scraped);
+        Assert.Equal(TimeSpan.FromMilliseconds(350), watched.Watchdog.StalledTime(0));
     }
 
     [Fact(Timeout = 30_000)]

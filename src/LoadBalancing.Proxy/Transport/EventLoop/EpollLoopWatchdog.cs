@@ -26,11 +26,13 @@ internal sealed class EpollLoopWatchdog : IDisposable
     private readonly Lock _sync = new();
 
     // Per loop: the start of the last batch counted as a stall and of the last reported wedged (so each is told once,
-    // by whichever of the loop and the timer sees it first), the stalls counted, the ticks of the stalls that ended.
+    // by whichever of the loop and the timer sees it first), the stalls counted, the ticks of the stalls that ended, and
+    // the highest stall time read (TimeSpan ticks).
     private readonly long[] _counted;
     private readonly long[] _wedged;
     private readonly long[] _stalls;
     private readonly long[] _stalledTicks;
+    private readonly long[] _reported;
     private IEpollLoopObserver[] _observers = [];
 
     public EpollLoopWatchdog(EpollLoop[] loops, TimeProvider time)
@@ -43,6 +45,7 @@ internal sealed class EpollLoopWatchdog : IDisposable
         Array.Fill(_wedged, EpollLoop.Idle);
         _stalls = new long[loops.Length];
         _stalledTicks = new long[loops.Length];
+        _reported = new long[loops.Length];
         foreach (var loop in loops)
         {
             loop.Watchdog = this;
@@ -61,7 +64,24 @@ internal sealed class EpollLoopWatchdog : IDisposable
     {
         var ended = _time.GetElapsedTime(0, Volatile.Read(ref _stalledTicks[loop]));
         var since = _loops[loop].BusySince;
-        return since != EpollLoop.Idle && Volatile.Read(ref _counted[loop]) == since ? ended + _time.GetElapsedTime(since) : ended;
+        var stalled = since != EpollLoop.Idle && Volatile.Read(ref _counted[loop]) == since ? ended + _time.GetElapsedTime(since) : ended;
+
+        // A reading whose clock came after the loop's own last one, just before a stall ends, counts more of it than the
+        // loop then adds; the next reading would be lower, and a counter that falls reads as a reset (Prometheus' rate()
+        // would take its whole value for an increase). So no reading is lower than the one before it.
+        var seen = Volatile.Read(ref _reported[loop]);
+        while (stalled.Ticks > seen)
+        {
+            var before = Interlocked.CompareExchange(ref _reported[loop], stalled.Ticks, seen);
+            if (before == seen)
+            {
+                return stalled;
+            }
+
+            seen = before;
+        }
+
+        return TimeSpan.FromTicks(seen);
     }
 
     /// <summary>The loop whose current batch has run longest, if any has run past <see cref="WedgedAfter"/>.</summary>
