@@ -10,6 +10,7 @@ internal sealed partial class EpollSocket
     private readonly MemoryHandle[] _pins = new MemoryHandle[MaxSegments];
     private bool _started;
     private bool _sending;
+    private bool _flushedWhileSending;
     private bool _awaitingWritable;
     private bool _sendFinished;
     private int _sendPosted;
@@ -27,7 +28,13 @@ internal sealed partial class EpollSocket
     private void SendAvailable()
     {
         // A send can resume the writer (a paused flush) inline, and the writer flush again: the outer call sends that too.
-        if (!_started || _sending || _awaitingWritable || _sendFinished)
+        if (_sending)
+        {
+            _flushedWhileSending = true;
+            return;
+        }
+
+        if (!_started || _awaitingWritable || _sendFinished)
         {
             return;
         }
@@ -51,8 +58,14 @@ internal sealed partial class EpollSocket
     private void SendUntilBlocked()
     {
         var reader = _output.Reader;
-        while (!_sendFinished && reader.TryRead(out var result))
+        while (!_sendFinished)
         {
+            _flushedWhileSending = false;
+            if (!reader.TryRead(out var result))
+            {
+                return;
+            }
+
             var buffer = result.Buffer;
             while (!buffer.IsEmpty && !_socketClosed)
             {
@@ -97,6 +110,14 @@ internal sealed partial class EpollSocket
             if (result.IsCompleted)
             {
                 EndOutput();
+                return;
+            }
+
+            // Only a flush makes more readable, and a flush on this thread while sending was noted above (one from another
+            // thread posts a send of its own): without one the pipe is empty, and a second TryRead (the pipe's lock and
+            // read state, about 190 instructions) would only say so.
+            if (!_flushedWhileSending)
+            {
                 return;
             }
         }
