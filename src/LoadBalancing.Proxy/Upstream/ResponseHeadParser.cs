@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Buffers.Text;
 using LoadBalancing.Proxy.Forwarding;
 using Microsoft.AspNetCore.Http;
@@ -341,25 +342,42 @@ internal static class ResponseHeadParser
     private static bool Is(ReadOnlySpan<byte> name, ReadOnlySpan<byte> known) => IsKnownName(name, known);
 
     /// <summary>
-    /// Whether a field name (a validated token) is <paramref name="known"/> (letters and '-'), in any case. Among token bytes, folding in 0x20 maps only a letter's two cases together and leaves '-' alone, so the
-    /// comparison is exact; <c>Ascii.EqualsIgnoreCase</c> cost about 130 instructions a call on these short names.
+    /// Whether a field name (a validated token) is <paramref name="known"/> (letters and '-'), in any case. Among token
+    /// bytes, setting bit 0x20 maps only a letter's two cases together and leaves '-' alone, so the comparison is exact;
+    /// done eight bytes at a time (the last word overlapping), it costs about a tenth of <c>Ascii.EqualsIgnoreCase</c>'s
+    /// 130 instructions a call on these short names, and of a loop of bytes.
     /// </summary>
     internal static bool IsKnownName(ReadOnlySpan<byte> token, ReadOnlySpan<byte> known)
     {
+        const ulong Fold = 0x2020202020202020;
         if (token.Length != known.Length)
         {
             return false;
         }
 
-        for (var i = 0; i < known.Length; i++)
+        if (known.Length < sizeof(ulong))
         {
-            if ((token[i] | 0x20) != (known[i] | 0x20))
+            for (var i = 0; i < known.Length; i++)
+            {
+                if ((token[i] | 0x20) != (known[i] | 0x20))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        var last = known.Length - sizeof(ulong);
+        for (var i = 0; i < last; i += sizeof(ulong))
+        {
+            if ((BinaryPrimitives.ReadUInt64LittleEndian(token[i..]) | Fold) != (BinaryPrimitives.ReadUInt64LittleEndian(known[i..]) | Fold))
             {
                 return false;
             }
         }
 
-        return true;
+        return (BinaryPrimitives.ReadUInt64LittleEndian(token[last..]) | Fold) == (BinaryPrimitives.ReadUInt64LittleEndian(known[last..]) | Fold);
     }
 
     /// <summary>
