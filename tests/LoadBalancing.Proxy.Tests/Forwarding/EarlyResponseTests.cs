@@ -86,6 +86,41 @@ public sealed class EarlyResponseTests
         Assert.True(SpinWait.SpinUntil(() => proxy.Cluster().Metrics.InFlight == 0, TimeSpan.FromSeconds(10)), "the forwarding still waits for the client's body");
     }
 
+    [Theory(Timeout = 30_000)]
+    [InlineData(UpstreamProtocol.Http1)]
+    [InlineData(UpstreamProtocol.Http2)]
+    public async Task RouteTimeoutWhileTheClientPausesMidBody_AnswersGatewayTimeout_AndTheForwardingEnds(UpstreamProtocol protocol)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = await TestBackend.StartAsync("reader", "127.0.0.2", async context =>
+        {
+            // Reads the body as it comes and answers only at its end, which never comes.
+            var buffer = new byte[16 * 1024];
+            while (await context.Request.Body.ReadAsync(buffer, context.RequestAborted) > 0)
+            {
+                reading.TrySetResult();
+            }
+        }, protocols: protocol == UpstreamProtocol.Http2 ? HttpProtocols.Http2 : HttpProtocols.Http1);
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
+        options.Clusters["web"].Protocol = protocol;
+        options.Routes[0].Timeouts = new RouteTimeoutOptions { Request = TimeSpan.FromMilliseconds(500) };
+        await using var proxy = await TestProxy.StartAsync(options);
+
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(proxy.ProxyEndPoint, ct);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /upload HTTP/1.1\r\nHost: proxy\r\nContent-Length: {3 * 1024 * 1024}\r\n\r\n"), ct);
+        await stream.WriteAsync(new byte[64 * 1024], ct);
+        await reading.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
+
+        // The timeout ends the body read that waits on the client (CancelPendingRead), whichever upstream protocol sends it.
+        var (status, body) = await ReadResponseAsync(stream, ct);
+        Assert.Equal(504, status);
+        Assert.Equal("the route's request timeout passed\n", body);
+        Assert.True(SpinWait.SpinUntil(() => proxy.Cluster().Metrics.InFlight == 0, TimeSpan.FromSeconds(10)), "the forwarding still waits for the client's body");
+    }
+
     /// <summary>Reads one response with a Content-Length body off <paramref name="stream"/>.</summary>
     private static async Task<(int Status, string Body)> ReadResponseAsync(NetworkStream stream, CancellationToken ct)
     {
