@@ -73,12 +73,8 @@ public sealed class EarlyResponseTests
         options.Clusters["web"].Protocol = protocol;
         await using var proxy = await TestProxy.StartAsync(options);
 
-        // 64 KiB of a 3 MiB body, then nothing more: the proxy's body read waits on the client when the answer is done.
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(proxy.ProxyEndPoint, ct);
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /upload HTTP/1.1\r\nHost: proxy\r\nContent-Length: {3 * 1024 * 1024}\r\n\r\n"), ct);
-        await stream.WriteAsync(new byte[64 * 1024], ct);
+        // The proxy's body read waits on the client when the answer is done.
+        await using var stream = await SendPartOfABodyAsync(proxy, ct);
         Assert.Equal(413, (await ReadResponseAsync(stream, ct)).Status);
 
         // The exchange ends the waiting read (CancelPendingRead): the request stops being forwarded while the client
@@ -107,11 +103,7 @@ public sealed class EarlyResponseTests
         options.Routes[0].Timeouts = new RouteTimeoutOptions { Request = TimeSpan.FromMilliseconds(500) };
         await using var proxy = await TestProxy.StartAsync(options);
 
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(proxy.ProxyEndPoint, ct);
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /upload HTTP/1.1\r\nHost: proxy\r\nContent-Length: {3 * 1024 * 1024}\r\n\r\n"), ct);
-        await stream.WriteAsync(new byte[64 * 1024], ct);
+        await using var stream = await SendPartOfABodyAsync(proxy, ct);
         await reading.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
 
         // The timeout ends the body read that waits on the client (CancelPendingRead), whichever upstream protocol sends it.
@@ -119,6 +111,17 @@ public sealed class EarlyResponseTests
         Assert.Equal(504, status);
         Assert.Equal("the route's request timeout passed\n", body);
         Assert.True(SpinWait.SpinUntil(() => proxy.Cluster().Metrics.InFlight == 0, TimeSpan.FromSeconds(10)), "the forwarding still waits for the client's body");
+    }
+
+    /// <summary>On a new connection, the head of a 3 MiB upload and 64 KiB of its body, then nothing more.</summary>
+    private static async Task<NetworkStream> SendPartOfABodyAsync(TestProxy proxy, CancellationToken ct)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(proxy.ProxyEndPoint, ct);
+        var stream = new NetworkStream(socket, ownsSocket: true);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /upload HTTP/1.1\r\nHost: proxy\r\nContent-Length: {3 * 1024 * 1024}\r\n\r\n"), ct);
+        await stream.WriteAsync(new byte[64 * 1024], ct);
+        return stream;
     }
 
     /// <summary>Reads one response with a Content-Length body off <paramref name="stream"/>.</summary>
