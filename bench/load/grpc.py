@@ -32,8 +32,12 @@ for i, (address, proc) in enumerate(backends):
 upstreams = [a for a, _ in backends]
 
 contenders = {}
+# bench/load/baseline.sh <commit> --grpc: ProxyHost built at that commit joins as "base-rr", so a change's cost on the
+# HTTP/2 path reads as a ratio from one run.
+baseline = [("base-rr", start_ours("base-rr", "RoundRobin", upstreams, ', "Protocol": "Http2"', protocols="Http2", cmd=["dotnet", BASELINE_DLL]))] if BASELINE_DLL else []
 for name, started_at in [("ours-rr", start_ours("ours-rr", "RoundRobin", upstreams, ', "Protocol": "Http2"', protocols="Http2")),
                          ("ours-ewma", start_ours("ours-ewma", "PeakEwma", upstreams, ', "Protocol": "Http2"', protocols="Http2")),
+                         *baseline,
                          ("yarp", start_yarp(upstreams, grpc=True))]:
     contenders[name] = {"port": started_at[0], "proc": started_at[1], "runs": []}
 ready(contenders)
@@ -125,7 +129,8 @@ def paired(name):
 
 
 lines += ["", f"Target: calls per proxy CPU-second ≥ 1.5× YARP's = {1.5 * per_cpu['yarp'][0]:,.0f}. "
-              f"Against YARP's run of the same repetition: ours-rr {paired('ours-rr')}; ours-ewma {paired('ours-ewma')}."]
+              f"Against YARP's run of the same repetition: ours-rr {paired('ours-rr')}; ours-ewma {paired('ours-ewma')}"
+              f"{'; base-rr ' + paired('base-rr') if BASELINE_DLL else ''}."]
 text = "\n".join(lines)
 print()
 print(text)

@@ -17,7 +17,7 @@
 #                                # (--soak-peers: YARP and nginx for as long too)
 #   bench/load/run.sh --grpc     # gRPC unary calls: ours against YARP, a .NET load client (~4 minutes; saved as bench/load/results-grpc.md)
 #   bench/load/run.sh --coldstart  # process start to 90 % of steady req/s: ours NativeAOT and JIT, YARP (~6 minutes with the publish)
-#   bench/load/baseline.sh <commit>   # the same run with ProxyHost built at <commit> beside ours as "base-rr"
+#   bench/load/baseline.sh <commit>   # the same run with ProxyHost built at <commit> beside ours as "base-rr" (also with --grpc)
 # Installs wrk, nginx and haproxy from the distribution if missing, builds what it runs in Release, starts
 # everything on loopback (127.0.0.1; the gRPC backends on 127.0.0.2-4), stops everything it started, and prints the
 # table (also saved as bench/load/results.md).
