@@ -329,17 +329,15 @@ internal static class ResponseHeadParser
     /// <summary>What a field is to the parser, by its name; the length picks the one or two names worth comparing.</summary>
     private static FieldKind Classify(ReadOnlySpan<byte> name, int status) => name.Length switch
     {
-        2 when Is(name, "TE"u8) => FieldKind.HopByHop,
-        7 when Is(name, "Trailer"u8) || (status != 101 && Is(name, "Upgrade"u8)) => FieldKind.HopByHop,
-        10 when Is(name, "Connection"u8) => FieldKind.Connection,
-        10 when Is(name, "Keep-Alive"u8) => FieldKind.HopByHop,
-        14 when Is(name, "Content-Length"u8) => FieldKind.ContentLength,
-        16 when Is(name, "Proxy-Connection"u8) => FieldKind.HopByHop,
-        17 when Is(name, "Transfer-Encoding"u8) => FieldKind.TransferEncoding,
+        2 when IsKnownName(name, "TE"u8) => FieldKind.HopByHop,
+        7 when IsKnownName(name, "Trailer"u8) || (status != 101 && IsKnownName(name, "Upgrade"u8)) => FieldKind.HopByHop,
+        10 when IsKnownName(name, "Connection"u8) => FieldKind.Connection,
+        10 when IsKnownName(name, "Keep-Alive"u8) => FieldKind.HopByHop,
+        14 when IsKnownName(name, "Content-Length"u8) => FieldKind.ContentLength,
+        16 when IsKnownName(name, "Proxy-Connection"u8) => FieldKind.HopByHop,
+        17 when IsKnownName(name, "Transfer-Encoding"u8) => FieldKind.TransferEncoding,
         _ => FieldKind.EndToEnd,
     };
-
-    private static bool Is(ReadOnlySpan<byte> name, ReadOnlySpan<byte> known) => IsKnownName(name, known);
 
     /// <summary>
     /// Whether a field name (a validated token) is <paramref name="known"/> (letters and '-'), in any case. Among token

@@ -24,14 +24,8 @@ public sealed class EarlyResponseTests
     public async Task UpstreamAnswersBeforeReadingTheBody_ClientConnectionIsDrainedAndKeptAlive_NothingFailsInKestrel(UpstreamProtocol protocol)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var backend = await TestBackend.StartAsync("early", "127.0.0.2", context =>
-        {
-            context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
-            context.Response.ContentLength = 9;
-            return context.Response.WriteAsync("too large", context.RequestAborted);
-        }, protocols: protocol == UpstreamProtocol.Http2 ? HttpProtocols.Http2 : HttpProtocols.Http1);
-        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
-        options.Clusters["web"].Protocol = protocol;
+        await using var backend = await TestBackend.StartAsync("early", "127.0.0.2", AnswerTooLarge, protocols: Listening(protocol));
+        var options = Options(backend, protocol);
         var logs = new CapturedLogs();
         await using var proxy = await TestProxy.StartAsync(options, configure: p => p.Services.AddSingleton<ILoggerProvider>(logs));
 
@@ -63,14 +57,8 @@ public sealed class EarlyResponseTests
     public async Task UpstreamAnswersWhileTheClientPausesMidBody_TheForwardingEndsWithoutWaitingForTheRest(UpstreamProtocol protocol)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var backend = await TestBackend.StartAsync("early", "127.0.0.2", context =>
-        {
-            context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
-            context.Response.ContentLength = 9;
-            return context.Response.WriteAsync("too large", context.RequestAborted);
-        }, protocols: protocol == UpstreamProtocol.Http2 ? HttpProtocols.Http2 : HttpProtocols.Http1);
-        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
-        options.Clusters["web"].Protocol = protocol;
+        await using var backend = await TestBackend.StartAsync("early", "127.0.0.2", AnswerTooLarge, protocols: Listening(protocol));
+        var options = Options(backend, protocol);
         await using var proxy = await TestProxy.StartAsync(options);
 
         // The proxy's body read waits on the client when the answer is done.
@@ -97,9 +85,8 @@ public sealed class EarlyResponseTests
             {
                 reading.TrySetResult();
             }
-        }, protocols: protocol == UpstreamProtocol.Http2 ? HttpProtocols.Http2 : HttpProtocols.Http1);
-        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
-        options.Clusters["web"].Protocol = protocol;
+        }, protocols: Listening(protocol));
+        var options = Options(backend, protocol);
         options.Routes[0].Timeouts = new RouteTimeoutOptions { Request = TimeSpan.FromMilliseconds(500) };
         await using var proxy = await TestProxy.StartAsync(options);
 
@@ -111,6 +98,24 @@ public sealed class EarlyResponseTests
         Assert.Equal(504, status);
         Assert.Equal("the route's request timeout passed\n", body);
         Assert.True(SpinWait.SpinUntil(() => proxy.Cluster().Metrics.InFlight == 0, TimeSpan.FromSeconds(10)), "the forwarding still waits for the client's body");
+    }
+
+    /// <summary>An upstream that answers 413 at once, before reading any of the body.</summary>
+    private static readonly RequestDelegate AnswerTooLarge = context =>
+    {
+        context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
+        context.Response.ContentLength = 9;
+        return context.Response.WriteAsync("too large", context.RequestAborted);
+    };
+
+    private static HttpProtocols Listening(UpstreamProtocol protocol) => protocol == UpstreamProtocol.Http2 ? HttpProtocols.Http2 : HttpProtocols.Http1;
+
+    /// <summary>The proxy's options for one cluster over <paramref name="backend"/>, spoken to in <paramref name="protocol"/>.</summary>
+    private static ProxyOptions Options(TestBackend backend, UpstreamProtocol protocol)
+    {
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
+        options.Clusters["web"].Protocol = protocol;
+        return options;
     }
 
     /// <summary>On a new connection, the head of a 3 MiB upload and 64 KiB of its body, then nothing more.</summary>
