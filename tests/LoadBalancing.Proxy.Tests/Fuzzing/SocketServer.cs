@@ -40,6 +40,10 @@ internal sealed class SocketServer : IAsyncDisposable
         {
             // Stopping the listener ends the accept loop.
         }
+        catch (InvalidOperationException) when (_stop.IsCancellationRequested)
+        {
+            // The listener stopped between an accept and the next one: TcpListener refuses to accept once stopped.
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -70,6 +70,10 @@ internal sealed class RawUpstream : IAsyncDisposable
         {
             // Stopping the listener fails the pending accept.
         }
+        catch (InvalidOperationException) when (_stop.IsCancellationRequested)
+        {
+            // The listener stopped between an accept and the next one: TcpListener refuses to accept once stopped.
+        }
     }
 
     private async Task ServeAsync(TcpClient client)
