@@ -223,6 +223,11 @@ internal static class BackendsWriter
         json.WriteBoolean("inPanic", status.InPanic);
         json.WriteString("pickerBuilt", status.Built);
         json.WriteNumber("inFlightRequests", cluster.Metrics.InFlight);
+        if (cluster.Options.MaxConcurrentRequests is { } limit)
+        {
+            json.WriteNumber("maxConcurrentRequests", limit);
+        }
+
         json.WriteNumber("openConnections", cluster.Metrics.ConnectionsOpen);
         if (cluster.Balancer.Options.Fallback is { } fallback)
         {

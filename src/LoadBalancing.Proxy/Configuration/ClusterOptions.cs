@@ -60,6 +60,14 @@ public sealed class ClusterOptions
     /// <summary>The most idle connections kept per endpoint. Default 512.</summary>
     public int MaxIdleConnectionsPerEndpoint { get; set; } = 512;
 
+    /// <summary>
+    /// The most requests forwarded to this cluster at once, each counted from its start until its response ends (its
+    /// retries included; a WebSocket tunnel while it is open). A request beyond it is answered <c>503</c> at once and
+    /// reaches no endpoint, so a slow or failing cluster cannot gather every client's requests and connections. Null
+    /// (the default) sets no limit.
+    /// </summary>
+    public int? MaxConcurrentRequests { get; set; }
+
     /// <summary>The largest upstream response head (status line and headers) accepted. Default 64 KiB.</summary>
     public int MaxResponseHeaderBytes { get; set; } = 64 * 1024;
 

@@ -102,6 +102,7 @@ internal static class ProxyConfigurationShape
         .Value("IdleTimeout", Duration, (o, v) => o.IdleTimeout = v)
         .Value("PooledConnectionIdleTimeout", Duration, (o, v) => o.PooledConnectionIdleTimeout = v)
         .Value("MaxIdleConnectionsPerEndpoint", WholeNumber, (o, v) => o.MaxIdleConnectionsPerEndpoint = v)
+        .Value("MaxConcurrentRequests", Optional(WholeNumber), (o, v) => o.MaxConcurrentRequests = v)
         .Value("MaxResponseHeaderBytes", WholeNumber, (o, v) => o.MaxResponseHeaderBytes = v)
         .Object("LeastRequest", LeastRequest, o => o.LeastRequest)
         .Object("PeakEwma", PeakEwma, o => o.PeakEwma)

@@ -366,6 +366,10 @@ internal static class ProxyOptionsJson
         if (withForwarding)
         {
             json.WriteNumber("MaxResponseHeaderBytes", cluster.MaxResponseHeaderBytes);
+            if (cluster.MaxConcurrentRequests is { } limit)
+            {
+                json.WriteNumber("MaxConcurrentRequests", limit);
+            }
         }
         json.WriteStartObject("LeastRequest");
         json.WriteNumber("ChoiceCount", cluster.LeastRequest.ChoiceCount);

@@ -105,6 +105,23 @@ internal static class Attempts
     }
 
     /// <summary>
+    /// Whether the request is one more than the cluster's <see cref="ClusterOptions.MaxConcurrentRequests"/>, given the
+    /// count it made when it started: then its outcome is the proxy's own 503, counted as an overflow, and no endpoint is
+    /// picked. It stays counted in flight until it ends, as every request does, so the count needs no second update.
+    /// </summary>
+    public static bool OverLimit(ClusterOptions options, ProxyCluster cluster, Exchange exchange, long inFlight)
+    {
+        if (options.MaxConcurrentRequests is not { } limit || inFlight <= limit)
+        {
+            return false;
+        }
+
+        exchange.Last = AttemptOutcome.Fail(UpstreamError.Overflow, StatusCodes.Status503ServiceUnavailable, "the cluster is at its limit of concurrent requests");
+        cluster.Metrics.Error(UpstreamError.Overflow);
+        return true;
+    }
+
+    /// <summary>
     /// Ends a forwarded request, whatever happened: gives back its retry budget, writes its access log line, counts it
     /// by status on the cluster and its route. The caller then returns the exchange to its pool.
     /// </summary>

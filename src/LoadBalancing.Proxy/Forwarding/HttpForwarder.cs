@@ -59,7 +59,7 @@ internal sealed partial class HttpForwarder
         var metrics = cluster.Metrics;
         var options = cluster.Options;
         var request = context.Request;
-        metrics.RequestStarted();
+        var inFlight = metrics.RequestStarted();
         exchange.Start(context.RequestAborted);
         if (exchange.Route?.RequestTimeout is { } requestTimeout)
         {
@@ -68,6 +68,12 @@ internal sealed partial class HttpForwarder
 
         try
         {
+            if (Attempts.OverLimit(options, cluster, exchange, inFlight))
+            {
+                await ErrorResponses.WriteAsync(context, exchange.Last.Status, exchange.Last.Message).ConfigureAwait(false);
+                return;
+            }
+
             var framing = RequestHeadWriter.GetFraming(request);
             if (framing == RequestFraming.Chunked && !await FirstChunkArrivedAsync(request.BodyReader, context.RequestAborted).ConfigureAwait(false))
             {

@@ -22,6 +22,9 @@ internal enum UpstreamError
 
     /// <summary>The client went away before the response was complete.</summary>
     ClientAborted,
+
+    /// <summary>The cluster had its <c>MaxConcurrentRequests</c> in flight: answered 503 without trying an endpoint.</summary>
+    Overflow,
 }
 
 /// <summary>
@@ -30,7 +33,7 @@ internal enum UpstreamError
 /// </summary>
 internal sealed class ClusterMetrics(string cluster, Histogram<double> upstreamDuration)
 {
-    public static readonly string[] ErrorNames = ["no_endpoint", "connect", "reset", "timeout", "bad_response", "client_aborted"];
+    public static readonly string[] ErrorNames = ["no_endpoint", "connect", "reset", "timeout", "bad_response", "client_aborted", "overflow"];
 
     private readonly long[] _responses = new long[StatusCodeLabels.Count]; // by StatusCodeLabels.Slot; 0 = no response (aborted)
     private readonly long[] _errors = new long[ErrorNames.Length];
@@ -67,7 +70,8 @@ internal sealed class ClusterMetrics(string cluster, Histogram<double> upstreamD
 
     public long Errors(UpstreamError error) => Volatile.Read(ref _errors[(int)error]);
 
-    public void RequestStarted() => Interlocked.Increment(ref _inFlight);
+    /// <summary>Counts a request in; returns the requests in flight with it, for the cluster's limit.</summary>
+    public long RequestStarted() => Interlocked.Increment(ref _inFlight);
 
     public void RequestEnded(int statusCode)
     {

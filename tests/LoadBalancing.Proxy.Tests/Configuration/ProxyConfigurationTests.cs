@@ -88,6 +88,7 @@ public sealed class ProxyConfigurationTests
     [InlineData("Proxy:Listeners:0:Url", "http://proxy.internal:8080", "'proxy.internal' is not an IP address")]
     [InlineData("Proxy:Clusters:web:MaxAttempts", "9", "Proxy:Clusters:web:MaxAttempts must be between 1 and 8; got 9")]
     [InlineData("Proxy:Clusters:web:ResponseHeaderTimeout", "00:00:00", "Proxy:Clusters:web:ResponseHeaderTimeout must be positive")]
+    [InlineData("Proxy:Clusters:web:MaxConcurrentRequests", "0", "Proxy:Clusters:web:MaxConcurrentRequests must be 1 or more (leave it out for no limit); got 0")]
     [InlineData("Proxy:Clusters:web:HashKey:Name", null, "Proxy:Clusters:web:HashKey:Name is required when HashKey:Source is Header")]
     [InlineData("Proxy:Clusters:web:Algorithm", "RoundRobin", "Proxy:Clusters:web:HashKey: a request key only steers Maglev and RingHash")]
     [InlineData("Proxy:Clusters:web:Maglev:TableSize", "65536", "Proxy:Clusters:web:Maglev:TableSize must be a prime")]

@@ -43,7 +43,7 @@ internal sealed partial class MultiplexedForwarder
         var options = cluster.Options;
         var request = context.Request;
         var grpc = GrpcCalls.IsGrpc(request);
-        metrics.RequestStarted();
+        var inFlight = metrics.RequestStarted();
         exchange.Start(context.RequestAborted);
         if (exchange.Route?.RequestTimeout is { } requestTimeout)
         {
@@ -58,6 +58,12 @@ internal sealed partial class MultiplexedForwarder
 
         try
         {
+            if (Attempts.OverLimit(options, cluster, exchange, inFlight))
+            {
+                await AnswerAsync(context, exchange, grpc, grpcDeadline).ConfigureAwait(false);
+                return;
+            }
+
             var framing = RequestHeadWriter.GetFraming(request);
             if (framing == RequestFraming.Chunked && !await HttpForwarder.FirstChunkArrivedAsync(request.BodyReader, context.RequestAborted).ConfigureAwait(false))
             {

@@ -1,0 +1,161 @@
+using System.Net;
+using LoadBalancing.Proxy.Metrics;
+using LoadBalancing.Proxy.Tests.Support;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace LoadBalancing.Proxy.Tests.Forwarding;
+
+/// <summary>
+/// A cluster's <c>MaxConcurrentRequests</c>: with that many requests held by a slow upstream, the next one is answered
+/// 503 at once without reaching an endpoint, and requests go through again as soon as one of the held ones ends.
+/// </summary>
+public sealed class ConcurrencyLimitTests
+{
+    private const string Refusal = "the cluster is at its limit of concurrent requests\n";
+
+    [Theory(Timeout = 30_000)]
+    [InlineData(UpstreamProtocol.Http1)]
+    [InlineData(UpstreamProtocol.Http2)]
+    public async Task OneRequestOverTheLimit_Gets503AtOnce_AndNeverReachesTheUpstream(UpstreamProtocol protocol)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var upstream = await HoldingUpstream.StartAsync("127.0.0.61", protocol);
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address);
+        options.Clusters["web"].Protocol = protocol;
+        options.Clusters["web"].MaxConcurrentRequests = 2;
+        await using var proxy = await TestProxy.StartAsync(options);
+        using var client = proxy.NewClient();
+
+        var held = new[] { client.GetAsync("/held/1", ct), client.GetAsync("/held/2", ct) };
+        await upstream.UntilHoldingAsync(2);
+
+        using var refused = await client.GetAsync("/refused", ct);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal(Refusal, await refused.Content.ReadAsStringAsync(ct));
+        Assert.Equal(2, upstream.Arrived);
+        Assert.Equal(1, proxy.Cluster().Metrics.Errors(UpstreamError.Overflow));
+
+        upstream.Release();
+        foreach (var response in await Task.WhenAll(held))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            response.Dispose();
+        }
+
+        using var after = await client.GetAsync("/after", ct);
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+        Assert.Equal(3, upstream.Arrived);
+        Assert.Equal(0, proxy.Cluster().Metrics.InFlight);
+        var metrics = await proxy.Admin.GetStringAsync("/metrics", ct);
+        Assert.Contains("lb_proxy_upstream_errors_total{cluster=\"web\",kind=\"overflow\"} 1\n", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task TheLimitFollowsReloads_CountingRequestsThatStartedBeforeIt()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var upstream = await HoldingUpstream.StartAsync("127.0.0.62", UpstreamProtocol.Http1);
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, upstream.Address);
+        await using var proxy = await TestProxy.StartAsync(options);
+        using var client = proxy.NewClient();
+        var cluster = proxy.Cluster();
+
+        // No limit by default: three requests held at once.
+        var held = new[] { client.GetAsync("/held/1", ct), client.GetAsync("/held/2", ct), client.GetAsync("/held/3", ct) };
+        await upstream.UntilHoldingAsync(3);
+
+        // A limit below what is in flight refuses the next request at once; the cluster (and its count) stays.
+        Assert.Equal(ReloadOutcome.Applied, proxy.Runtime.Reload(WithLimit(options, 3), [], "test").Outcome);
+        Assert.Same(cluster, proxy.Cluster());
+        using (var refused = await client.GetAsync("/refused", ct))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Equal(Refusal, await refused.Content.ReadAsStringAsync(ct));
+        }
+
+        // Raised by one, the next request is forwarded; taking the limit out lets any number through.
+        Assert.Equal(ReloadOutcome.Applied, proxy.Runtime.Reload(WithLimit(options, 4), [], "test").Outcome);
+        var fourth = client.GetAsync("/held/4", ct);
+        await upstream.UntilHoldingAsync(4);
+        Assert.Equal(ReloadOutcome.Applied, proxy.Runtime.Reload(WithLimit(options, null), [], "test").Outcome);
+        var fifth = client.GetAsync("/held/5", ct);
+        await upstream.UntilHoldingAsync(5);
+
+        upstream.Release();
+        foreach (var response in await Task.WhenAll([.. held, fourth, fifth]))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            response.Dispose();
+        }
+
+        Assert.Equal(1, cluster.Metrics.Errors(UpstreamError.Overflow));
+    }
+
+    private static ProxyOptions WithLimit(ProxyOptions options, int? limit)
+    {
+        var next = TestTransport.Apply(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, options.Clusters["web"].Endpoints[0].Address));
+        next.Clusters["web"].MaxConcurrentRequests = limit;
+        return next;
+    }
+
+    /// <summary>An upstream that holds every request until released, and tells how many have arrived.</summary>
+    private sealed class HoldingUpstream : IAsyncDisposable
+    {
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly Lock _sync = new();
+        private readonly List<(int Count, TaskCompletionSource Reached)> _waiters = [];
+        private TestBackend _server = null!;
+        private int _arrived;
+
+        public string Address => _server.Address;
+
+        public int Arrived => Volatile.Read(ref _arrived);
+
+        public static async Task<HoldingUpstream> StartAsync(string ip, UpstreamProtocol protocol)
+        {
+            var upstream = new HoldingUpstream();
+            upstream._server = await TestBackend.StartAsync("holding", ip, upstream.HoldAsync, protocols: protocol == UpstreamProtocol.Http2 ? HttpProtocols.Http2 : HttpProtocols.Http1);
+            return upstream;
+        }
+
+        /// <summary>Completes once <paramref name="count"/> requests have arrived (bounded wait).</summary>
+        public Task UntilHoldingAsync(int count)
+        {
+            lock (_sync)
+            {
+                if (_arrived >= count)
+                {
+                    return Task.CompletedTask;
+                }
+
+                var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _waiters.Add((count, reached));
+                return reached.Task.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+            }
+        }
+
+        public void Release() => _release.TrySetResult();
+
+        public ValueTask DisposeAsync()
+        {
+            Release();
+            return _server.DisposeAsync();
+        }
+
+        private async Task HoldAsync(HttpContext context)
+        {
+            lock (_sync)
+            {
+                _arrived++;
+                foreach (var (count, reached) in _waiters.Where(w => w.Count <= _arrived))
+                {
+                    reached.TrySetResult();
+                }
+            }
+
+            await _release.Task.WaitAsync(context.RequestAborted);
+            await context.Response.WriteAsync("held", context.RequestAborted);
+        }
+    }
+}
