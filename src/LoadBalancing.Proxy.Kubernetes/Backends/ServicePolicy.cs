@@ -1,3 +1,4 @@
+using System.Globalization;
 using LoadBalancing.Configuration;
 using LoadBalancing.Proxy.Kubernetes.Gateway;
 
@@ -5,7 +6,7 @@ namespace LoadBalancing.Proxy.Kubernetes.Backends;
 
 /// <summary>
 /// A Service's balancing policy, from its <c>loadbalancing.dev/*</c> annotations: the algorithm, the request key of
-/// hash algorithms and two timeouts. Values are read as the proxy's configuration reads them, and the cluster they
+/// hash algorithms, two timeouts, a limit of requests in flight and an active health check. Values are read as the proxy's configuration reads them, and the cluster they
 /// make is checked with the proxy's own cluster validation; anything wrong and the Service's clusters keep the
 /// defaults, with every problem named.
 /// </summary>
@@ -18,8 +19,9 @@ internal static class ServicePolicy
     public const string ResponseHeaderTimeout = Prefix + "response-header-timeout";
     public const string HealthCheck = Prefix + "health-check";
     public const string HealthCheckInterval = Prefix + "health-check-interval";
+    public const string MaxConcurrentRequests = Prefix + "max-concurrent-requests";
 
-    private static readonly string[] Known = [Algorithm, HashKey, ConnectTimeout, ResponseHeaderTimeout, HealthCheck, HealthCheckInterval];
+    private static readonly string[] Known = [Algorithm, HashKey, ConnectTimeout, ResponseHeaderTimeout, HealthCheck, HealthCheckInterval, MaxConcurrentRequests];
 
     private static readonly ConfigurationValue<LoadBalancingAlgorithm> Algorithms = ConfigurationValues.Enum<LoadBalancingAlgorithm>("a balancing algorithm");
 
@@ -85,6 +87,19 @@ internal static class ServicePolicy
                     else
                     {
                         problems.Add($"{key}: '{raw}' is not a duration such as 5s, 250ms or 1m.");
+                    }
+
+                    break;
+
+                case MaxConcurrentRequests:
+                    // Digits only, as the configuration's whole numbers; 0 parses and the cluster validation refuses it.
+                    if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var limit))
+                    {
+                        cluster.MaxConcurrentRequests = limit;
+                    }
+                    else
+                    {
+                        problems.Add($"{key}: '{raw}' is not a whole number of requests.");
                     }
 
                     break;

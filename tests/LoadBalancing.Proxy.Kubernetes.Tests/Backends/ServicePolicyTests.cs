@@ -18,7 +18,7 @@ public sealed class ServicePolicyTests
     private const string Controller = "loadbalancing.dev/proxy";
 
     [Fact]
-    public void Annotations_SetTheAlgorithm_HashKey_AndTimeouts_OfTheServicesCluster()
+    public void Annotations_SetTheAlgorithm_HashKey_Timeouts_AndLimit_OfTheServicesCluster()
     {
         var result = Translate(new Dictionary<string, string>
         {
@@ -26,10 +26,12 @@ public sealed class ServicePolicyTests
             [ServicePolicy.HashKey] = "header:X-User",
             [ServicePolicy.ConnectTimeout] = "250ms",
             [ServicePolicy.ResponseHeaderTimeout] = "1m",
+            [ServicePolicy.MaxConcurrentRequests] = "500",
         });
 
         Assert.Empty(result.Problems);
         var cluster = result.Set.Clusters["ingress:a/web:http"];
+        Assert.Equal(500, cluster.MaxConcurrentRequests);
         Assert.Equal(LoadBalancingAlgorithm.RingHash, cluster.Algorithm);
         Assert.Equal((HashKeySource.Header, "X-User"), (cluster.HashKey.Source, cluster.HashKey.Name));
         Assert.Equal(TimeSpan.FromMilliseconds(250), cluster.ConnectTimeout);
@@ -90,6 +92,8 @@ public sealed class ServicePolicyTests
     [InlineData(ServicePolicy.HashKey, "source-ip", "loadbalancing.dev/hash-key: 'source-ip' is not a hash key; expected header:NAME, cookie:NAME, query:NAME, client-ip or path.")]
     [InlineData(ServicePolicy.ConnectTimeout, "5 seconds", "loadbalancing.dev/connect-timeout: '5 seconds' is not a duration such as 5s, 250ms or 1m.")]
     [InlineData(ServicePolicy.ConnectTimeout, "0s", "the proxy refuses the cluster they make: ConnectTimeout must be positive; got 00:00:00.")]
+    [InlineData(ServicePolicy.MaxConcurrentRequests, "-1", "loadbalancing.dev/max-concurrent-requests: '-1' is not a whole number of requests.")]
+    [InlineData(ServicePolicy.MaxConcurrentRequests, "0", "the proxy refuses the cluster they make: MaxConcurrentRequests must be 1 or more (leave it out for no limit); got 0.")]
     [InlineData(ServicePolicy.HealthCheck, "http:healthz", "loadbalancing.dev/health-check: 'http:healthz' is not http:/PATH, grpc, grpc:SERVICE or tcp.")]
     [InlineData(ServicePolicy.HealthCheckInterval, "5s", "loadbalancing.dev/health-check-interval needs loadbalancing.dev/health-check, which turns the check on.")]
     [InlineData("loadbalancing.dev/algoritm", "Maglev", "loadbalancing.dev/algoritm is not a Service annotation the proxy knows; did you mean loadbalancing.dev/algorithm?")]
