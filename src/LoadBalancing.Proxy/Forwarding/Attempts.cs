@@ -127,6 +127,8 @@ internal static class Attempts
     /// </summary>
     public static void End(HttpContext context, ProxyCluster cluster, Exchange exchange)
     {
+        AttemptTracing.End(exchange); // an attempt whose own ending was skipped by an exception
+
         cluster.RetryBudget.Exit(exchange.RetrySlots);
         exchange.AccessLog?.WriteForwarded(context, exchange.RequestStarted, cluster, exchange);
         var status = context.RequestAborted.IsCancellationRequested ? 0 : context.Response.StatusCode;

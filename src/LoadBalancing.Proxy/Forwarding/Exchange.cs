@@ -82,6 +82,9 @@ internal sealed class Exchange : IDisposable
     public AccessLog.AccessLogWriter? AccessLog;
     public long RequestStarted;
 
+    /// <summary>The running attempt's tracing span; null when nothing traces it (<see cref="AttemptTracing"/>).</summary>
+    public System.Diagnostics.Activity? Span;
+
     /// <summary>Why the proxy answered itself when <see cref="Last"/> does not say (a malformed request body).</summary>
     public string? Reason;
 
@@ -132,6 +135,7 @@ internal sealed class Exchange : IDisposable
         UpstreamStatus = 0;
         UpstreamTime = TimeSpan.MinValue;
         Reason = null;
+        Span = null;
         RetrySlots = 0;
         Deadline = 0;
         _armedToDeadline = false;

@@ -107,6 +107,7 @@ internal sealed partial class HttpForwarder
                 exchange.UpstreamStatus = 0;
                 exchange.UpstreamTime = TimeSpan.MinValue;
                 var started = _time.GetTimestamp();
+                AttemptTracing.Start(context, exchange, cluster.Name, pool, "1.1");
 
                 // 1. A connection: pooled, or new.
                 if (!pool.TryTake(out var connection))
@@ -122,11 +123,13 @@ internal sealed partial class HttpForwarder
                         {
                             exchange.Pick.Release();
                             exchange.Last = AttemptOutcome.Fail(UpstreamError.ClientAborted, 0, "");
+                            AttemptTracing.End(exchange);
                             break;
                         }
 
                         exchange.Pick.Complete(false, _time.GetElapsedTime(started));
                         exchange.Last = Attempts.ConnectFailed(e, timedOut: e is OperationCanceledException, exchange);
+                        AttemptTracing.End(exchange);
                         metrics.Error(exchange.Last.Error);
                         Attempts.RecordConnectFailure(cluster, pool, exchange, e);
                         if (!Attempts.TryTakeRetry(cluster, exchange, attempt, fallbackTried))
@@ -148,7 +151,7 @@ internal sealed partial class HttpForwarder
                 try
                 {
                     // 2. The request head, and the body streamed alongside the response.
-                    RequestHeadWriter.Write(connection.Output, context, pool.Authority, options.PreserveHost, framing, upgrade, exchange.Route);
+                    RequestHeadWriter.Write(connection.Output, context, pool.Authority, options.PreserveHost, framing, upgrade, exchange.Route, AttemptTracing.Propagated(exchange));
                     if (hasBody)
                     {
                         exchange.Arm(options.IdleTimeout);
@@ -319,6 +322,8 @@ internal sealed partial class HttpForwarder
                     {
                         await connection.DisposeAsync().ConfigureAwait(false);
                     }
+
+                    AttemptTracing.End(exchange);
                 }
 
                 if (exchange.Last.Done)

@@ -43,7 +43,9 @@ internal static class RequestHeadWriter
     private static RequestFraming ExpectsBodyOrNone(HttpRequest request) =>
         HttpMethodRules.ExpectsBody(request.Method) ? RequestFraming.EmptyBody : RequestFraming.None;
 
-    public static void Write(PipeWriter pipe, HttpContext context, string upstreamAuthority, bool preserveHost, RequestFraming framing, bool upgrade, Routing.ProxyRoute? route = null)
+    // trace: The span the upstream continues (AttemptTracing.Propagated): its context replaces
+    // the client's traceparent and tracestate; null to forward the client's as sent.
+    public static void Write(PipeWriter pipe, HttpContext context, string upstreamAuthority, bool preserveHost, RequestFraming framing, bool upgrade, Routing.ProxyRoute? route = null, System.Diagnostics.Activity? trace = null)
     {
         var output = new HeadBuffer(pipe);
         var request = context.Request;
@@ -91,7 +93,7 @@ internal static class RequestHeadWriter
                 continue;
             }
 
-            if (name.StartsWith(':') || (connection.Count > 0 && IsNamedIn(connection, name)))
+            if (name.StartsWith(':') || (connection.Count > 0 && IsNamedIn(connection, name)) || (trace is not null && AttemptTracing.IsTraceContextField(name)))
             {
                 continue;
             }
@@ -110,6 +112,14 @@ internal static class RequestHeadWriter
         }
 
         WriteForwarded(ref output, context, clientHost, forwardedFor);
+        if (trace is not null)
+        {
+            output.Field("traceparent", trace.Id!);
+            if (!string.IsNullOrEmpty(trace.TraceStateString))
+            {
+                output.Field("tracestate", trace.TraceStateString);
+            }
+        }
 
         if (upgrade)
         {

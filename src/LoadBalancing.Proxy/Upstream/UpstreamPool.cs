@@ -55,6 +55,9 @@ internal sealed class UpstreamPool : IDisposable
 
     public EndPoint RemoteEndPoint { get; }
 
+    /// <summary><c>https</c> when the endpoint is spoken to over TLS, else <c>http</c>.</summary>
+    public string Scheme => Multiplexed?.Scheme ?? (_tls is null ? "http" : "https");
+
     /// <summary>The endpoint as a Host header value, for clusters that do not preserve the client's.</summary>
     public string Authority { get; }
 

@@ -101,8 +101,9 @@ internal sealed partial class MultiplexedForwarder
                 exchange.UpstreamStatus = 0;
                 exchange.UpstreamTime = TimeSpan.MinValue;
                 var started = _time.GetTimestamp();
+                AttemptTracing.Start(context, exchange, cluster.Name, pool, "2");
                 var body = hasBody ? new RequestBodyContent(request.BodyReader, exchange) : null;
-                var message = UpstreamRequest.Create(context, client, pool.Authority, options.PreserveHost, framing, exchange.Route, body);
+                var message = UpstreamRequest.Create(context, client, pool.Authority, options.PreserveHost, framing, exchange.Route, body, AttemptTracing.Propagated(exchange));
                 HttpResponseMessage? response = null;
                 bool? endpointOk = null;
                 var latency = TimeSpan.MinValue;
@@ -183,6 +184,7 @@ internal sealed partial class MultiplexedForwarder
                     }
 
                     message.Dispose();
+                    AttemptTracing.End(exchange);
                 }
 
                 if (exchange.Last.Done)

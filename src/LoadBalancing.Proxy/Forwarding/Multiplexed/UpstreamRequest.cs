@@ -16,7 +16,9 @@ internal static class UpstreamRequest
 {
     private static readonly UriCreationOptions RawTarget = new() { DangerousDisablePathAndQueryCanonicalization = true };
 
-    public static HttpRequestMessage Create(HttpContext context, MultiplexedClient client, string authority, bool preserveHost, RequestFraming framing, ProxyRoute? route, RequestBodyContent? body)
+    // trace: The span the upstream continues: its context replaces the client's traceparent and
+    // tracestate; null to forward the client's as sent.
+    public static HttpRequestMessage Create(HttpContext context, MultiplexedClient client, string authority, bool preserveHost, RequestFraming framing, ProxyRoute? route, RequestBodyContent? body, System.Diagnostics.Activity? trace = null)
     {
         var request = context.Request;
         var message = new HttpRequestMessage(HttpMethod.Parse(request.Method), new Uri(client.BaseAddress + Target(context, route), in RawTarget))
@@ -32,7 +34,7 @@ internal static class UpstreamRequest
         var connection = headers.Connection;
         foreach (var (name, values) in headers)
         {
-            if (RequestHeadWriter.IsNeverForwarded(name) || name.StartsWith(':') || IsNamedIn(connection, name))
+            if (RequestHeadWriter.IsNeverForwarded(name) || name.StartsWith(':') || IsNamedIn(connection, name) || (trace is not null && AttemptTracing.IsTraceContextField(name)))
             {
                 continue;
             }
@@ -59,6 +61,14 @@ internal static class UpstreamRequest
         }
 
         AddForwarded(message, context, clientHost);
+        if (trace is not null)
+        {
+            message.Headers.TryAddWithoutValidation("traceparent", trace.Id);
+            if (!string.IsNullOrEmpty(trace.TraceStateString))
+            {
+                message.Headers.TryAddWithoutValidation("tracestate", trace.TraceStateString);
+            }
+        }
         if (body is not null)
         {
             body.Headers.ContentLength = framing == RequestFraming.ContentLength ? request.ContentLength : null;

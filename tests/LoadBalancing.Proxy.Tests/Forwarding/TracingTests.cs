@@ -1,0 +1,190 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using LoadBalancing.Proxy.Tests.Support;
+
+namespace LoadBalancing.Proxy.Tests.Forwarding;
+
+/// <summary>
+/// Distributed tracing through the proxy: each attempt is a client span on the <c>LoadBalancing.Proxy</c> source whose
+/// context the upstream gets; without a listener the upstream continues the host's server span, or the client's trace.
+/// Each test samples only its own trace ids, so the proxies of tests running beside it are not traced.
+/// </summary>
+public sealed class TracingTests
+{
+    private const string ProxySource = "LoadBalancing.Proxy";
+    private const string HostSource = "Microsoft.AspNetCore";
+
+    [Theory(Timeout = 30_000)]
+    [InlineData(UpstreamProtocol.Http1, "1.1")]
+    [InlineData(UpstreamProtocol.Http2, "2")]
+    public async Task AnAttempt_IsAClientSpan_WhoseContextTheUpstreamGets_InPlaceOfTheClients(UpstreamProtocol protocol, string version)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var backend = await TestBackend.StartAsync("traced", "127.0.0.63", protocols: protocol == UpstreamProtocol.Http2
+            ? Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2
+            : Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1);
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
+        options.Clusters["web"].Protocol = protocol;
+        await using var proxy = await TestProxy.StartAsync(options);
+        var client = ClientContext.New();
+        using var capture = new TraceCapture([client.TraceId], ProxySource);
+
+        using var response = await proxy.Client.SendAsync(client.Request("/orders?id=7"), ct);
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        var span = Assert.Single(await capture.SpansAsync(1));
+
+        Assert.Equal((ActivityKind.Client, "GET", client.TraceId, client.SpanId), (span.Kind, span.DisplayName, span.TraceId, span.ParentSpanId));
+        Assert.Equal(ActivityStatusCode.Unset, span.Status);
+        Assert.Equal("GET", span.GetTagItem("http.request.method"));
+        Assert.Equal("127.0.0.63", span.GetTagItem("server.address"));
+        Assert.Equal(int.Parse(backend.Address.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture), span.GetTagItem("server.port"));
+        Assert.Equal($"http://{backend.Address}/orders?id=7", span.GetTagItem("url.full"));
+        Assert.Equal(version, span.GetTagItem("network.protocol.version"));
+        Assert.Equal("web", span.GetTagItem("lb.cluster"));
+        Assert.Equal(200, span.GetTagItem("http.response.status_code"));
+        Assert.Null(span.GetTagItem("http.request.resend_count"));
+
+        var seen = Assert.Single(backend.Requests).Headers;
+        Assert.Equal(span.Id, seen["traceparent"]);
+        Assert.Equal("vendor=1", seen["tracestate"]);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task ARetry_IsASpanOfItsOwn_AndTheFailedAttemptSaysWhatFailed()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var backend = await TestBackend.StartAsync("fallback", "127.0.0.64");
+
+        // The one endpoint refuses connections; the fallback answers the second attempt.
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, Loopback.DeadEndpoint("127.0.0.65"));
+        options.Clusters["web"].Fallback = backend.Address;
+        await using var proxy = await TestProxy.StartAsync(options);
+        var client = ClientContext.New();
+        using var capture = new TraceCapture([client.TraceId], ProxySource);
+
+        using var response = await proxy.Client.SendAsync(client.Request("/"), ct);
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        var (failed, answered) = await capture.SpansAsync(2) is [var first, var second] ? (first, second) : default;
+        Assert.Equal((client.SpanId, client.SpanId), (failed.ParentSpanId, answered.ParentSpanId));
+        Assert.Equal((ActivityStatusCode.Error, "connect", "127.0.0.65"), (failed.Status, failed.GetTagItem("error.type"), failed.GetTagItem("server.address")));
+        Assert.Null(failed.GetTagItem("http.response.status_code"));
+        Assert.Equal((ActivityStatusCode.Unset, 200, 1, "127.0.0.64"), (answered.Status, answered.GetTagItem("http.response.status_code"), answered.GetTagItem("http.request.resend_count"), answered.GetTagItem("server.address")));
+        Assert.Equal(answered.Id, Assert.Single(backend.Requests).Headers["traceparent"]);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task AnUpstreamError_MarksTheSpan_WithTheStatusAsItsErrorType()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var backend = await TestBackend.StartAsync("failing", "127.0.0.66", context =>
+        {
+            context.Response.StatusCode = 500;
+            return Task.CompletedTask;
+        });
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address));
+        var client = ClientContext.New();
+        using var capture = new TraceCapture([client.TraceId], ProxySource);
+
+        using var response = await proxy.Client.SendAsync(client.Request("/"), ct);
+
+        Assert.Equal(System.Net.HttpStatusCode.InternalServerError, response.StatusCode);
+        var span = Assert.Single(await capture.SpansAsync(1));
+        Assert.Equal((ActivityStatusCode.Error, "500", 500), (span.Status, span.GetTagItem("error.type"), span.GetTagItem("http.response.status_code")));
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task WhenOnlyTheHostTraces_TheUpstreamContinuesItsServerSpan()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var backend = await TestBackend.StartAsync("traced", "127.0.0.67");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address));
+        var client = ClientContext.New();
+        using var capture = new TraceCapture([client.TraceId], HostSource);
+
+        using var response = await proxy.Client.SendAsync(client.Request("/"), ct);
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        // The backend is an ASP.NET Core host too: its server span is the other one of the trace.
+        var spans = await capture.SpansAsync(2);
+        var proxySpan = Assert.Single(spans, s => s.ParentSpanId == client.SpanId);
+        var backendSpan = Assert.Single(spans, s => s != proxySpan);
+        Assert.Equal((ActivityKind.Server, ActivityKind.Server, proxySpan.SpanId), (proxySpan.Kind, backendSpan.Kind, backendSpan.ParentSpanId));
+        Assert.Equal(proxySpan.Id, Assert.Single(backend.Requests).Headers["traceparent"]);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task WhenNothingTraces_TheClientsTraceFieldsPassThroughAsSent()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var backend = await TestBackend.StartAsync("untraced", "127.0.0.68");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address));
+        var client = ClientContext.New();
+
+        using var response = await proxy.Client.SendAsync(client.Request("/"), ct);
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        var seen = Assert.Single(backend.Requests).Headers;
+        Assert.Equal((client.TraceParent, "vendor=1"), (seen["traceparent"], seen["tracestate"]));
+    }
+
+    /// <summary>A client's trace context: a fresh trace id and span id, sent as traceparent with a tracestate.</summary>
+    private sealed record ClientContext(ActivityTraceId TraceId, ActivitySpanId SpanId)
+    {
+        public static ClientContext New() => new(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom());
+
+        public string TraceParent => $"00-{TraceId}-{SpanId}-01";
+
+        public HttpRequestMessage Request(string target)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, target);
+            request.Headers.TryAddWithoutValidation("traceparent", TraceParent);
+            request.Headers.TryAddWithoutValidation("tracestate", "vendor=1");
+            return request;
+        }
+    }
+
+    /// <summary>Records the spans of the given traces that the named sources end; samples nothing else.</summary>
+    private sealed class TraceCapture : IDisposable
+    {
+        private readonly ActivityListener _listener;
+        private readonly ConcurrentQueue<Activity> _stopped = new();
+        private readonly SemaphoreSlim _ended = new(0);
+
+        public TraceCapture(IReadOnlyCollection<ActivityTraceId> traces, string source)
+        {
+            _listener = new ActivityListener
+            {
+                ShouldListenTo = s => s.Name == source,
+                Sample = (ref ActivityCreationOptions<ActivityContext> o) =>
+                    traces.Contains(o.Parent.TraceId) ? ActivitySamplingResult.AllDataAndRecorded : ActivitySamplingResult.None,
+                ActivityStopped = a =>
+                {
+                    if (traces.Contains(a.TraceId))
+                    {
+                        _stopped.Enqueue(a);
+                        _ended.Release();
+                    }
+                },
+            };
+            ActivitySource.AddActivityListener(_listener);
+        }
+
+        /// <summary>The first <paramref name="count"/> spans to end, in the order they ended (bounded wait).</summary>
+        public async Task<Activity[]> SpansAsync(int count)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                Assert.True(await _ended.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken), $"{i} of {count} spans ended");
+            }
+
+            return [.. _stopped.Take(count)];
+        }
+
+        public void Dispose()
+        {
+            _listener.Dispose();
+            _ended.Dispose();
+        }
+    }
+}
