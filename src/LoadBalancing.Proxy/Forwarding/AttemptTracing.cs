@@ -30,9 +30,11 @@ internal static class AttemptTracing
             return;
         }
 
+        // The host's span, when there is one, is the parent (and Current again once the attempt's span ends).
         var request = context.Request;
-        var parent = Activity.Current is { } current ? current.Context : Inbound(request.Headers);
-        var span = Source.StartActivity(request.Method, ActivityKind.Client, parent);
+        var span = Activity.Current is not null
+            ? Source.StartActivity(request.Method, ActivityKind.Client)
+            : Source.StartActivity(request.Method, ActivityKind.Client, Inbound(request.Headers));
         if (span is null)
         {
             return;

@@ -74,6 +74,29 @@ public sealed class TracingTests
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task WhenTheHostTracesToo_EveryAttemptIsAChildOfTheServerSpan()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var backend = await TestBackend.StartAsync("fallback", "127.0.0.69");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, Loopback.DeadEndpoint("127.0.0.70"));
+        options.Clusters["web"].Fallback = backend.Address;
+        await using var proxy = await TestProxy.StartAsync(options);
+        var client = ClientContext.New();
+        using var capture = new TraceCapture([client.TraceId], ProxySource, HostSource);
+
+        using var response = await proxy.Client.SendAsync(client.Request("/"), ct);
+
+        // Two attempts, the fallback's server span (an ASP.NET Core host too) and the proxy's server span, which ends last.
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        var spans = await capture.SpansAsync(4);
+        var server = Assert.Single(spans, s => s.Kind == ActivityKind.Server && s.ParentSpanId == client.SpanId);
+        var attempts = spans.Where(s => s.Kind == ActivityKind.Client).ToArray();
+        Assert.Equal(2, attempts.Length);
+        Assert.All(attempts, a => Assert.Equal(server.SpanId, a.ParentSpanId));
+        Assert.Equal(attempts[1].Id, Assert.Single(backend.Requests).Headers["traceparent"]);
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task AnUpstreamError_MarksTheSpan_WithTheStatusAsItsErrorType()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -151,11 +174,11 @@ public sealed class TracingTests
         private readonly ConcurrentQueue<Activity> _stopped = new();
         private readonly SemaphoreSlim _ended = new(0);
 
-        public TraceCapture(IReadOnlyCollection<ActivityTraceId> traces, string source)
+        public TraceCapture(IReadOnlyCollection<ActivityTraceId> traces, params string[] sources)
         {
             _listener = new ActivityListener
             {
-                ShouldListenTo = s => s.Name == source,
+                ShouldListenTo = s => sources.Contains(s.Name),
                 Sample = (ref ActivityCreationOptions<ActivityContext> o) =>
                     traces.Contains(o.Parent.TraceId) ? ActivitySamplingResult.AllDataAndRecorded : ActivitySamplingResult.None,
                 ActivityStopped = a =>
