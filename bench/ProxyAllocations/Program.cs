@@ -77,8 +77,10 @@ await File.WriteAllTextAsync(config, $$"""
 }
 """);
 
-var hostDll = Path.Combine(repoRoot, "samples", "ProxyHost", "bin", "Release", "net10.0", "ProxyHost.dll");
-Run("dotnet", $"build -c Release \"{Path.Combine(repoRoot, "samples", "ProxyHost")}\" -v q -nologo");
+// ProxyHost is published NativeAOT, so its builds turn startup hooks off; --profile builds a copy that allows them.
+var hostDir = profile ? Path.Combine(Path.GetTempPath(), "proxy-allocations-host") : Path.Combine(repoRoot, "samples", "ProxyHost", "bin", "Release", "net10.0");
+var hostDll = Path.Combine(hostDir, "ProxyHost.dll");
+Run("dotnet", $"build -c Release \"{Path.Combine(repoRoot, "samples", "ProxyHost")}\" -v q -nologo" + (profile ? $" -p:StartupHookSupport=true -o \"{hostDir}\"" : ""));
 var start = new ProcessStartInfo("dotnet", $"\"{hostDll}\" --config \"{config}\"") { RedirectStandardOutput = true, RedirectStandardError = true };
 var profileFile = Path.Combine(Path.GetTempPath(), $"proxy-allocations-{Environment.ProcessId}.txt");
 if (profile)
