@@ -33,4 +33,7 @@ internal readonly struct AccessLogEntry
 
     /// <summary>Why the proxy answered the request itself (or the client left); null when the upstream answered.</summary>
     public string? Reason { get; init; }
+
+    /// <summary>The trace the request belongs to when it was traced (the host's span or the proxy's); default otherwise.</summary>
+    public System.Diagnostics.ActivityTraceId TraceId { get; init; }
 }

@@ -28,13 +28,14 @@ internal enum AccessLogField
     Cluster,
     Attempts,
     Reason,
+    TraceId,
 }
 
 /// <summary>Turns entries into UTF-8 lines; runs on the writer's thread only, so it may keep state.</summary>
 internal sealed class AccessLogFormatter
 {
     public static readonly string[] FieldNames =
-        ["time", "client", "method", "host", "path", "protocol", "status", "bytes_in", "bytes_out", "duration_ms", "upstream", "upstream_status", "upstream_ms", "route", "cluster", "attempts", "reason"];
+        ["time", "client", "method", "host", "path", "protocol", "status", "bytes_in", "bytes_out", "duration_ms", "upstream", "upstream_status", "upstream_ms", "route", "cluster", "attempts", "reason", "trace_id"];
 
     private readonly (byte[]? Literal, AccessLogField Field)[]? _template;
     private readonly Utf8JsonWriter? _json;
@@ -173,6 +174,13 @@ internal sealed class AccessLogFormatter
         }
 
         WriteOptional(json, "reason", e.Reason);
+        if (e.TraceId != default)
+        {
+            Span<char> trace = stackalloc char[32];
+            Hex(e.TraceId, trace);
+            json.WriteString("trace_id", trace);
+        }
+
         json.WriteEndObject();
         json.Flush();
         output.Write("\n"u8);
@@ -281,6 +289,9 @@ internal sealed class AccessLogFormatter
                 case AccessLogField.Reason:
                     Text(output, e.Reason);
                     break;
+                case AccessLogField.TraceId:
+                    TraceId(output, e.TraceId);
+                    break;
             }
         }
     }
@@ -293,6 +304,27 @@ internal sealed class AccessLogFormatter
         {
             output.Advance(written);
         }
+    }
+
+    private static void TraceId(ArrayBufferWriter<byte> output, System.Diagnostics.ActivityTraceId trace)
+    {
+        if (trace == default)
+        {
+            output.Write("-"u8);
+            return;
+        }
+
+        Span<char> hex = stackalloc char[32];
+        Hex(trace, hex);
+        output.Advance(Encoding.ASCII.GetBytes(hex, output.GetSpan(32)));
+    }
+
+    /// <summary>The id as W3C writes it (32 lowercase hex digits), without the string ToHexString would allocate.</summary>
+    private static void Hex(System.Diagnostics.ActivityTraceId trace, Span<char> hex)
+    {
+        Span<byte> raw = stackalloc byte[16];
+        trace.CopyTo(raw);
+        Convert.TryToHexStringLower(raw, hex, out _);
     }
 
     /// <summary>Writes a value as UTF-8, escaping what would break a line apart or confuse a quoted field.</summary>

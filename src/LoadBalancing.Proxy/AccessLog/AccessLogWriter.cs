@@ -109,6 +109,7 @@ internal sealed class AccessLogWriter : IAsyncDisposable
             Target = RawTarget(context),
             Protocol = request.Protocol,
             Duration = _time.GetElapsedTime(started),
+            TraceId = System.Diagnostics.Activity.Current?.TraceId ?? default,
         };
     }
 
@@ -128,8 +129,10 @@ internal sealed class AccessLogWriter : IAsyncDisposable
             bytesOut = context.Response.ContentLength ?? 0;
         }
 
-        Write(Describe(context, started) with
+        var entry = Describe(context, started);
+        Write(entry with
         {
+            TraceId = entry.TraceId == default ? exchange.TraceId : entry.TraceId,
             Status = aborted ? 0 : context.Response.StatusCode,
             BytesIn = exchange.BytesIn,
             BytesOut = bytesOut,

@@ -41,6 +41,7 @@ internal static class AttemptTracing
         }
 
         exchange.Span = span;
+        exchange.TraceId = span.TraceId;
         if (span.IsAllDataRequested)
         {
             var endpoint = pool.Endpoint;

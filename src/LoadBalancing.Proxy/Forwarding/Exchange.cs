@@ -85,6 +85,9 @@ internal sealed class Exchange : IDisposable
     /// <summary>The running attempt's tracing span; null when nothing traces it (<see cref="AttemptTracing"/>).</summary>
     public System.Diagnostics.Activity? Span;
 
+    /// <summary>The trace of the request's spans, for the access log when the host made no span of its own.</summary>
+    public System.Diagnostics.ActivityTraceId TraceId;
+
     /// <summary>Why the proxy answered itself when <see cref="Last"/> does not say (a malformed request body).</summary>
     public string? Reason;
 
@@ -136,6 +139,7 @@ internal sealed class Exchange : IDisposable
         UpstreamTime = TimeSpan.MinValue;
         Reason = null;
         Span = null;
+        TraceId = default;
         RetrySlots = 0;
         Deadline = 0;
         _armedToDeadline = false;

@@ -49,6 +49,26 @@ public sealed class AccessLogTests
         Assert.Equal(1, json.GetProperty("attempts").GetInt32());
     }
 
+    [Theory(Timeout = 30_000)]
+    [InlineData("LoadBalancing.Proxy")]
+    [InlineData("Microsoft.AspNetCore")]
+    public async Task ATracedRequest_IsLoggedWithItsTraceId_WhoeverTracesIt(string source)
+    {
+        await using var backend = await TestBackend.StartAsync("pod-a", "127.0.0.71");
+        var options = Logged(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address));
+        options.AccessLog.Template = "{status} {trace_id}";
+        options.AccessLog.Format = AccessLogFormat.Text;
+        var sink = new LineSink();
+        await using var proxy = await StartAsync(options, sink);
+        var (traced, untraced) = (ClientContext.New(), ClientContext.New());
+        using var capture = new TraceCapture([traced.TraceId], source);
+
+        (await proxy.Client.SendAsync(traced.Request("/"), TestContext.Current.CancellationToken)).EnsureSuccessStatusCode();
+        Assert.Equal($"200 {traced.TraceId}", await sink.NextLineAsync());
+        (await proxy.Client.SendAsync(untraced.Request("/"), TestContext.Current.CancellationToken)).EnsureSuccessStatusCode();
+        Assert.Equal("200 -", await sink.NextLineAsync());
+    }
+
     [Fact]
     public async Task RequestBody_IsCountedAsBytesIn()
     {
