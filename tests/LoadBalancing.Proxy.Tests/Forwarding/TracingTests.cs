@@ -53,12 +53,9 @@ public sealed class TracingTests
     public async Task ARetry_IsASpanOfItsOwn_AndTheFailedAttemptSaysWhatFailed()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var backend = await TestBackend.StartAsync("fallback", "127.0.0.64");
-
-        // The one endpoint refuses connections; the fallback answers the second attempt.
-        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, Loopback.DeadEndpoint("127.0.0.65"));
-        options.Clusters["web"].Fallback = backend.Address;
-        await using var proxy = await TestProxy.StartAsync(options);
+        var (backend, proxy) = await TwoAttemptsAsync("127.0.0.64", "127.0.0.65");
+        await using var fallback = backend;
+        await using var proxied = proxy;
         var client = ClientContext.New();
         using var capture = new TraceCapture([client.TraceId], ProxySource);
 
@@ -77,10 +74,9 @@ public sealed class TracingTests
     public async Task WhenTheHostTracesToo_EveryAttemptIsAChildOfTheServerSpan()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var backend = await TestBackend.StartAsync("fallback", "127.0.0.69");
-        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, Loopback.DeadEndpoint("127.0.0.70"));
-        options.Clusters["web"].Fallback = backend.Address;
-        await using var proxy = await TestProxy.StartAsync(options);
+        var (backend, proxy) = await TwoAttemptsAsync("127.0.0.69", "127.0.0.70");
+        await using var fallback = backend;
+        await using var proxied = proxy;
         var client = ClientContext.New();
         using var capture = new TraceCapture([client.TraceId], ProxySource, HostSource);
 
@@ -149,5 +145,14 @@ public sealed class TracingTests
         Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
         var seen = Assert.Single(backend.Requests).Headers;
         Assert.Equal((client.TraceParent, "vendor=1"), (seen["traceparent"], seen["tracestate"]));
+    }
+
+    /// <summary>A proxy whose one endpoint refuses connections and whose fallback answers: each request takes two attempts.</summary>
+    private static async Task<(TestBackend Fallback, TestProxy Proxy)> TwoAttemptsAsync(string fallbackIp, string deadIp)
+    {
+        var fallback = await TestBackend.StartAsync("fallback", fallbackIp);
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, Loopback.DeadEndpoint(deadIp));
+        options.Clusters["web"].Fallback = fallback.Address;
+        return (fallback, await TestProxy.StartAsync(options));
     }
 }
