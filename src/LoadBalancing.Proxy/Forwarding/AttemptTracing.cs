@@ -58,6 +58,15 @@ internal static class AttemptTracing
         }
     }
 
+    /// <summary>A gRPC call's status (<c>grpc-status</c>, from the trailers or a trailers-only answer) on its span.</summary>
+    public static void GrpcStatus(Exchange exchange, HttpResponseMessage response)
+    {
+        if (exchange.Span is { IsAllDataRequested: true } span && Grpc.GrpcCalls.Status(response) is { } status)
+        {
+            span.SetTag("rpc.grpc.status_code", status);
+        }
+    }
+
     /// <summary>Ends the attempt's span, if it has one: the upstream's status, or what failed.</summary>
     public static void End(Exchange exchange)
     {

@@ -93,6 +93,34 @@ public sealed class TracingTests
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task AGrpcCall_CarriesItsGrpcStatus()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var backend = await GrpcBackend.StartAsync("grpc", "127.0.0.72");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
+        options.Listeners[0].Protocols = ListenerProtocols.Http2;
+        options.Clusters["web"].Protocol = UpstreamProtocol.Http2;
+        await using var proxy = await TestProxy.StartAsync(options);
+        using var channel = global::Grpc.Net.Client.GrpcChannel.ForAddress(proxy.BaseAddress);
+        var invoker = channel.CreateCallInvoker();
+        var (ok, failing) = (ClientContext.New(), ClientContext.New());
+        using var capture = new TraceCapture([ok.TraceId, failing.TraceId], ProxySource);
+
+        Assert.Equal("grpc:hi", await invoker.AsyncUnaryCall(GrpcBackend.Unary, null, Traced(ok), "hi"));
+        var failed = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(async () => await invoker.AsyncUnaryCall(GrpcBackend.Unary, null, Traced(failing), "fail"));
+        Assert.Equal(global::Grpc.Core.StatusCode.Unavailable, failed.StatusCode);
+
+        var spans = await capture.SpansAsync(2);
+        Assert.Equal((200, 0), Tags(Assert.Single(spans, s => s.TraceId == ok.TraceId)));
+        Assert.Equal((200, 14), Tags(Assert.Single(spans, s => s.TraceId == failing.TraceId)));
+
+        global::Grpc.Core.CallOptions Traced(ClientContext client) =>
+            new(new global::Grpc.Core.Metadata { { "traceparent", client.TraceParent } }, cancellationToken: ct);
+
+        static (object?, object?) Tags(Activity span) => (span.GetTagItem("http.response.status_code"), span.GetTagItem("rpc.grpc.status_code"));
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task AnUpstreamError_MarksTheSpan_WithTheStatusAsItsErrorType()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -146,6 +146,10 @@ internal sealed partial class MultiplexedForwarder
                         }
 
                         endpointOk = status < 500 && IsGrpcSuccess(grpc, response, cluster.GrpcFailures);
+                        if (grpc)
+                        {
+                            AttemptTracing.GrpcStatus(exchange, response);
+                        }
                     }
                 }
                 catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
