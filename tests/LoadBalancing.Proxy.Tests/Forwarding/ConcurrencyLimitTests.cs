@@ -52,6 +52,35 @@ public sealed class ConcurrencyLimitTests
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task AGrpcCallOverTheLimit_GetsUnavailable_AndNeverReachesTheUpstream()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var backend = await GrpcBackend.StartAsync("grpc", "127.0.0.73");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
+        options.Listeners[0].Protocols = ListenerProtocols.Http2;
+        options.Clusters["web"].Protocol = UpstreamProtocol.Http2;
+        options.Clusters["web"].MaxConcurrentRequests = 1;
+        await using var proxy = await TestProxy.StartAsync(options);
+        using var channel = global::Grpc.Net.Client.GrpcChannel.ForAddress(proxy.BaseAddress);
+        var invoker = channel.CreateCallInvoker();
+
+        // The backend holds a "hang" call until the client cancels it.
+        using var hold = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var held = invoker.AsyncUnaryCall(GrpcBackend.Unary, null, new global::Grpc.Core.CallOptions(cancellationToken: hold.Token), "hang");
+        Assert.True(await backend.CallStarted.WaitAsync(TimeSpan.FromSeconds(20), ct), "the held call never reached the backend");
+
+        var refused = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(async () =>
+            await invoker.AsyncUnaryCall(GrpcBackend.Unary, null, new global::Grpc.Core.CallOptions(cancellationToken: ct), "refused"));
+        Assert.Equal((global::Grpc.Core.StatusCode.Unavailable, "the cluster is at its limit of concurrent requests"), (refused.StatusCode, refused.Status.Detail));
+        Assert.Single(backend.Calls);
+
+        await hold.CancelAsync();
+        await Assert.ThrowsAnyAsync<global::Grpc.Core.RpcException>(async () => await held);
+        Assert.True(SpinWait.SpinUntil(() => proxy.Cluster().Metrics.InFlight == 0, TimeSpan.FromSeconds(10)), "the held call is still counted");
+        Assert.Equal("grpc:after", await invoker.AsyncUnaryCall(GrpcBackend.Unary, null, new global::Grpc.Core.CallOptions(cancellationToken: ct), "after"));
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task TheLimitFollowsReloads_CountingRequestsThatStartedBeforeIt()
     {
         var ct = TestContext.Current.CancellationToken;
