@@ -56,9 +56,7 @@ public sealed class ConcurrencyLimitTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var backend = await GrpcBackend.StartAsync("grpc", "127.0.0.73");
-        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
-        options.Listeners[0].Protocols = ListenerProtocols.Http2;
-        options.Clusters["web"].Protocol = UpstreamProtocol.Http2;
+        var options = TestProxy.GrpcOptions(LoadBalancingAlgorithm.RoundRobin, backend.Address);
         options.Clusters["web"].MaxConcurrentRequests = 1;
         await using var proxy = await TestProxy.StartAsync(options);
         using var channel = global::Grpc.Net.Client.GrpcChannel.ForAddress(proxy.BaseAddress);

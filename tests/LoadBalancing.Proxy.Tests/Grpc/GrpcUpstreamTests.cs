@@ -174,7 +174,7 @@ public sealed class GrpcUpstreamTests
     {
         await using var a = await GrpcBackend.StartAsync("a", "127.0.0.32");
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var options = Options(LoadBalancingAlgorithm.RoundRobin, a.Address);
+        var options = TestProxy.GrpcOptions(LoadBalancingAlgorithm.RoundRobin, a.Address);
         await using var proxy = await TestProxy.StartAsync(options, time);
         using var client = new HttpClient(new SocketsHttpHandler());
 
@@ -227,7 +227,7 @@ public sealed class GrpcUpstreamTests
     public async Task GrpcCall_ToAnHttp1Cluster_IsRefusedAsUnimplemented_NamingTheFix()
     {
         await using var a = await GrpcBackend.StartAsync("a", "127.0.0.34");
-        var options = Options(LoadBalancingAlgorithm.RoundRobin, a.Address);
+        var options = TestProxy.GrpcOptions(LoadBalancingAlgorithm.RoundRobin, a.Address);
         options.Clusters["web"].Protocol = null;
         await using var proxy = await TestProxy.StartAsync(options);
         using var channel = Channel(proxy);
@@ -241,20 +241,12 @@ public sealed class GrpcUpstreamTests
         Assert.Equal("Http1", backends.RootElement.GetProperty("clusters")[0].GetProperty("protocol").GetString());
     }
 
-    private static ProxyOptions Options(LoadBalancingAlgorithm algorithm, params string[] endpoints)
-    {
-        var options = TestProxy.Options(algorithm, endpoints);
-        options.Listeners[0].Protocols = ListenerProtocols.Http2;
-        options.Clusters["web"].Protocol = UpstreamProtocol.Http2;
-        return options;
-    }
-
     private static Task<TestProxy> StartProxyAsync(LoadBalancingAlgorithm algorithm, params string[] endpoints) =>
         StartProxyAsync(algorithm, endpoints, null);
 
     private static Task<TestProxy> StartProxyAsync(LoadBalancingAlgorithm algorithm, string[] endpoints, Action<ClusterOptions>? configure)
     {
-        var options = Options(algorithm, endpoints);
+        var options = TestProxy.GrpcOptions(algorithm, endpoints);
         configure?.Invoke(options.Clusters["web"]);
         return TestProxy.StartAsync(options);
     }

@@ -57,6 +57,15 @@ internal sealed class TestProxy : IAsyncDisposable
         return options;
     }
 
+    /// <summary>As <see cref="Options"/>, for gRPC: an HTTP/2 (h2c) listener, and HTTP/2 to the endpoints.</summary>
+    public static ProxyOptions GrpcOptions(LoadBalancingAlgorithm algorithm, params string[] endpoints)
+    {
+        var options = Options(algorithm, endpoints);
+        options.Listeners[0].Protocols = ListenerProtocols.Http2;
+        options.Clusters["web"].Protocol = UpstreamProtocol.Http2;
+        return options;
+    }
+
     public static async Task<TestProxy> StartAsync(ProxyOptions options, TimeProvider? time = null, Action<IProxyBuilder>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
