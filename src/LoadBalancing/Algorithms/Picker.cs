@@ -24,6 +24,12 @@ internal abstract class Picker
     public OutlierState[] Outliers { get; }
 
     public abstract int Pick(in PickContext context);
+
+    /// <summary>The index of the endpoint with that affinity key in <see cref="Endpoints"/>, or -1.</summary>
+    public int IndexOfAffinity(ulong key) => (_affinity ??= AffinityIndex.Build(Endpoints)).IndexOf(key);
+
+    // Built on the first affinity pick of this snapshot; a race builds it twice, identically, and one copy wins.
+    private AffinityIndex? _affinity;
 }
 
 /// <summary>What a picker is built from: the usable endpoints, their states, outlier records and effective weights.</summary>

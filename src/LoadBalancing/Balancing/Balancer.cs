@@ -168,6 +168,33 @@ public sealed partial class Balancer : IDisposable
         return default;
     }
 
+    /// <summary>
+    /// Picks the endpoint whose <see cref="BackendEndpoint.AffinityKey"/> is <paramref name="affinityKey"/> when the
+    /// current snapshot would use it (in the set, ready, not ejected, not failing its health check; in panic mode, any
+    /// endpoint of the snapshot), counting it in flight as any pick does. For session affinity: a request whose
+    /// session names an endpoint goes back to it while it is usable. Lock-free and allocation-free after the first
+    /// call on each snapshot (which indexes the snapshot's keys once).
+    /// </summary>
+    /// <param name="affinityKey">The endpoint's affinity key, as a client stored it.</param>
+    /// <returns>That endpoint, or a <see cref="PickStatus.NoEndpoint"/> result when it is not usable now (then pick as usual).</returns>
+    public PickResult PickAffinity(ulong affinityKey)
+    {
+        var picker = _picker;
+        var index = picker.IndexOfAffinity(affinityKey);
+        if (index < 0)
+        {
+            return default;
+        }
+
+        picker.States[index].AddInFlight();
+        if (_totalInFlight is { } total)
+        {
+            CountBoundedLoad(total, picker.Outliers[index]);
+        }
+
+        return new PickResult(this, picker.Endpoints[index], picker.States[index], picker.Outliers[index], PickStatus.Picked);
+    }
+
     private static bool Contains(ReadOnlySpan<BackendEndpoint> endpoints, BackendEndpoint endpoint)
     {
         foreach (var candidate in endpoints)

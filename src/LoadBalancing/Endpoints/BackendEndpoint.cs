@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.IO.Hashing;
 using System.Net;
 using System.Text;
 
@@ -68,6 +69,7 @@ public sealed class BackendEndpoint : IEquatable<BackendEndpoint>
         IsHashKeyExplicit = hashKey is not null;
         HashKey = hashKey ?? FormatHostPort(Address, port, IsIPAddress && ip!.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6);
         _hashKeyUtf8 = Encoding.UTF8.GetBytes(HashKey);
+        AffinityKey = XxHash64.HashToUInt64(_hashKeyUtf8);
     }
 
     /// <summary>The IP address in canonical form, or the lower-cased host name.</summary>
@@ -96,6 +98,14 @@ public sealed class BackendEndpoint : IEquatable<BackendEndpoint>
 
     /// <summary>Whether <see cref="HashKey"/> was given explicitly rather than derived from the address.</summary>
     public bool IsHashKeyExplicit { get; }
+
+    /// <summary>
+    /// The endpoint's identity for session affinity: xxHash64 (seed 0) of <see cref="HashKey"/>'s UTF-8 bytes. Every
+    /// replica computes the same value for the same endpoint, and it follows the endpoint's <see cref="HashKey"/>, so an
+    /// explicit key (a StatefulSet pod's name) keeps a session's endpoint across an address change. See
+    /// <see cref="Balancer.PickAffinity(ulong)"/>.
+    /// </summary>
+    public ulong AffinityKey { get; }
 
     /// <summary>The hash key as UTF-8 bytes, which is what the tables hash and sort by.</summary>
     internal ReadOnlySpan<byte> HashKeyUtf8 => _hashKeyUtf8;
