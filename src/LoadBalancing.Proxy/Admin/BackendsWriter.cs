@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using LoadBalancing.Proxy.Clusters;
@@ -178,6 +179,13 @@ internal static class BackendsWriter
 
             json.WriteEndObject();
         }
+
+        if (options.SessionAffinity is { Enabled: true } affinity)
+        {
+            json.WriteStartObject("sessionAffinity");
+            json.WriteString("cookie", affinity.CookieName);
+            json.WriteEndObject();
+        }
     }
 
     private static void WriteSeconds(Utf8JsonWriter json, string name, TimeSpan? value)
@@ -226,6 +234,11 @@ internal static class BackendsWriter
         if (cluster.Options.MaxConcurrentRequests is { } limit)
         {
             json.WriteNumber("maxConcurrentRequests", limit);
+        }
+
+        if (cluster.SessionCookie is not null)
+        {
+            json.WriteNumber("sessionsMoved", cluster.Metrics.SessionsMoved);
         }
 
         json.WriteNumber("openConnections", cluster.Metrics.ConnectionsOpen);
@@ -289,6 +302,12 @@ internal static class BackendsWriter
         if (endpoint.Zone is not null)
         {
             json.WriteString("zone", endpoint.Zone);
+        }
+
+        if (cluster.SessionCookie is not null)
+        {
+            // The value of the affinity cookie that names this endpoint, to tell which endpoint a client is tied to.
+            json.WriteString("affinityKey", endpoint.AffinityKey.ToString("x16", CultureInfo.InvariantCulture));
         }
 
         json.WriteStartArray("conditions");

@@ -72,6 +72,9 @@ internal sealed class ProxyCluster : IDisposable
 
     public HashKeyPolicy HashKey => _forwarding.HashKey;
 
+    /// <summary>The affinity cookie; null when the cluster has no session affinity.</summary>
+    public SessionCookie? SessionCookie => _forwarding.SessionCookie;
+
     /// <summary>The active health check; null when the cluster has none.</summary>
     public ClusterHealthChecks? HealthChecks { get; }
 
@@ -212,6 +215,8 @@ internal sealed class ProxyCluster : IDisposable
         public ClusterOptions Options { get; } = options;
 
         public HashKeyPolicy HashKey { get; } = new(options.HashKey);
+
+        public SessionCookie? SessionCookie { get; } = SessionCookie.For(options.SessionAffinity);
 
         public RetryPolicy DefaultRetry { get; } = RetryPolicy.ForCluster(options);
 

@@ -18,6 +18,9 @@ public sealed class ClusterOptions
     /// <summary>What the request key of hash-based algorithms is made from.</summary>
     public HashKeyOptions HashKey { get; set; } = new();
 
+    /// <summary>Session affinity by cookie; null (no <c>SessionAffinity</c> section, the default) balances every request.</summary>
+    public SessionAffinityOptions? SessionAffinity { get; set; }
+
     /// <summary>
     /// A last-resort <c>host:port</c> (for example the Service's ClusterIP) used only when no endpoint is usable.
     /// </summary>

@@ -65,6 +65,16 @@ internal static class ProxyConfigurationShape
         .Value("Source", Enum<HashKeySource>("a hash key source"), (o, v) => o.Source = v)
         .Value("Name", OptionalText, (o, v) => o.Name = v);
 
+    public static readonly ObjectShape<SessionAffinityOptions> SessionAffinity = new ObjectShape<SessionAffinityOptions>("SessionAffinity")
+        .Value("Enabled", Flag, (o, v) => o.Enabled = v)
+        .Value("CookieName", Text, (o, v) => o.CookieName = v)
+        .Value("Path", Text, (o, v) => o.Path = v)
+        .Value("Domain", OptionalText, (o, v) => o.Domain = v)
+        .Value("MaxAge", Optional(Duration), (o, v) => o.MaxAge = v)
+        .Value("Secure", Enum<Microsoft.AspNetCore.Http.CookieSecurePolicy>("a cookie secure policy"), (o, v) => o.Secure = v)
+        .Value("SameSite", Enum<Microsoft.AspNetCore.Http.SameSiteMode>("a SameSite mode"), (o, v) => o.SameSite = v)
+        .Value("HttpOnly", Flag, (o, v) => o.HttpOnly = v);
+
     public static readonly ObjectShape<KubernetesServiceOptions> KubernetesService = new ObjectShape<KubernetesServiceOptions>("Kubernetes")
         .Value("Namespace", Text, (o, v) => o.Namespace = v)
         .Value("Service", Text, (o, v) => o.Service = v)
@@ -90,6 +100,9 @@ internal static class ProxyConfigurationShape
         .List("Endpoints", Endpoint, o => o.Endpoints)
         .Object("Kubernetes", KubernetesService, o => o.Kubernetes ??= new())
         .Object("HashKey", HashKey, o => o.HashKey)
+
+        // "SessionAffinity": { } alone turns affinity on with its defaults, as "HealthCheck": { "Path": ... } turns a check on.
+        .Object("SessionAffinity", SessionAffinity, o => o.SessionAffinity ??= new(), emptyIsPresent: true)
         .Value("Fallback", OptionalText, (o, v) => o.Fallback = v)
         .Value("PreserveHost", Flag, (o, v) => o.PreserveHost = v)
 

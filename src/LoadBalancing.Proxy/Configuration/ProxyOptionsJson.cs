@@ -324,6 +324,19 @@ internal static class ProxyOptionsJson
             json.WriteString("Source", cluster.HashKey.Source.ToString());
             WriteOptional(json, "Name", cluster.HashKey.Name);
             json.WriteEndObject();
+            if (cluster.SessionAffinity is { } affinity)
+            {
+                json.WriteStartObject("SessionAffinity");
+                json.WriteBoolean("Enabled", affinity.Enabled);
+                json.WriteString("CookieName", affinity.CookieName);
+                json.WriteString("Path", affinity.Path);
+                WriteOptional(json, "Domain", affinity.Domain);
+                WriteOptional(json, "MaxAge", affinity.MaxAge is { } maxAge ? Duration(maxAge) : null);
+                json.WriteString("Secure", affinity.Secure.ToString());
+                json.WriteString("SameSite", affinity.SameSite.ToString());
+                json.WriteBoolean("HttpOnly", affinity.HttpOnly);
+                json.WriteEndObject();
+            }
         }
 
         WriteOptional(json, "Fallback", cluster.Fallback);

@@ -297,6 +297,11 @@ internal static class ProxyOptionsValidation
             errors.Add($"{key}:HashKey: a request key only steers Maglev and RingHash; Algorithm is {cluster.Algorithm}.");
         }
 
+        if (cluster.SessionAffinity is { } affinity)
+        {
+            CheckSessionAffinity(affinity, $"{key}:SessionAffinity", errors);
+        }
+
         Health.HealthCheckSettings.Validate(cluster.HealthCheck, $"{key}:HealthCheck", errors);
         if (cluster.HealthCheck is { UseTls: true } && cluster.Tls is not { Enabled: true })
         {
@@ -347,6 +352,48 @@ internal static class ProxyOptionsValidation
         {
             errors.Add($"{key}:{file}: {problem}");
         }
+    }
+
+    /// <summary>The cookie's name and attributes, each as RFC 6265 §4.1.1 lets a <c>Set-Cookie</c> carry it.</summary>
+    private static void CheckSessionAffinity(SessionAffinityOptions affinity, string key, List<string> errors)
+    {
+        if (affinity.CookieName.Length == 0 || !affinity.CookieName.All(IsTokenChar))
+        {
+            errors.Add($"{key}:CookieName must be a cookie name (letters, digits and !#$%&'*+-.^_`|~); got '{affinity.CookieName}'.");
+        }
+
+        if (!affinity.Path.StartsWith('/') || !affinity.Path.All(IsAttributeChar))
+        {
+            errors.Add($"{key}:Path must start with '/' and hold no ';', space or control character; got '{affinity.Path}'.");
+        }
+
+        if (affinity.Domain is { } domain && (domain.Length == 0 || !domain.All(IsAttributeChar) || domain.Contains(',', StringComparison.Ordinal)))
+        {
+            errors.Add($"{key}:Domain must be a domain name (leave it out for the host that set the cookie); got '{domain}'.");
+        }
+
+        if (affinity.MaxAge is { } maxAge && maxAge < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"{key}:MaxAge must be 1 second or more (leave it out for a cookie that lasts the browser session); got {maxAge}.");
+        }
+
+        if (!Enum.IsDefined(affinity.Secure))
+        {
+            errors.Add($"{key}:Secure must be SameAsRequest, Always or None; got {affinity.Secure}.");
+        }
+
+        if (!Enum.IsDefined(affinity.SameSite))
+        {
+            errors.Add($"{key}:SameSite must be Lax, Strict, None or Unspecified; got {affinity.SameSite}.");
+        }
+        else if (affinity.SameSite == Microsoft.AspNetCore.Http.SameSiteMode.None && affinity.Secure != Microsoft.AspNetCore.Http.CookieSecurePolicy.Always)
+        {
+            errors.Add($"{key}:SameSite None needs Secure Always: browsers refuse a SameSite=None cookie that is not Secure; got Secure {affinity.Secure}.");
+        }
+
+        static bool IsTokenChar(char c) => c is > ' ' and < (char)0x7F && !"()<>@,;:\\\"/[]?={}".Contains(c, StringComparison.Ordinal);
+
+        static bool IsAttributeChar(char c) => c is > ' ' and < (char)0x7F && c != ';';
     }
 
     private static void Positive(TimeSpan value, string key, List<string> errors)

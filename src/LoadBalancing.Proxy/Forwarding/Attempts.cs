@@ -138,14 +138,17 @@ internal static class Attempts
 
     /// <summary>
     /// Picks the endpoint of the next attempt into <see cref="Exchange.Pick"/> and records it as tried; false when
-    /// there is none left. Affinity applies to the first try; a retry wants any other endpoint. When every endpoint
+    /// there is none left. Affinity (the session's endpoint, else the hash key) applies to the first try; a retry wants
+    /// any other endpoint. When every endpoint
     /// tried failed before reaching its upstream (or there was none), the fallback is tried once — for example the
     /// Service's ClusterIP while discovery's list is stale.
     /// </summary>
     public static bool TryPickNext(ProxyCluster cluster, Exchange exchange, int attempt, ref bool fallbackTried)
     {
         exchange.Pick = attempt < exchange.Retry.MaxAttempts
-            ? PickUntried(cluster.Balancer, attempt == 0 ? exchange.PickContext : PickContext.None, in exchange.Tried)
+            ? attempt == 0 && exchange.SessionKey is { } session
+                ? PickSession(cluster, session, exchange.PickContext)
+                : PickUntried(cluster.Balancer, attempt == 0 ? exchange.PickContext : PickContext.None, in exchange.Tried)
             : default;
         if (!exchange.Pick.HasEndpoint)
         {
@@ -212,6 +215,19 @@ internal static class Attempts
     {
         exchange.Last = AttemptOutcome.RetryStatus(status);
         return TryTakeRetry(cluster, exchange, attempt, fallbackTried: true);
+    }
+
+    /// <summary>The endpoint the session names while it is usable; otherwise a pick as any, counted as a session moved.</summary>
+    private static PickResult PickSession(ProxyCluster cluster, ulong session, PickContext context)
+    {
+        var pick = cluster.Balancer.PickAffinity(session);
+        if (pick.HasEndpoint)
+        {
+            return pick;
+        }
+
+        cluster.Metrics.SessionMoved();
+        return cluster.Balancer.Pick(in context);
     }
 
     private static PickResult PickUntried(Balancer balancer, PickContext context, in TriedEndpoints tried)

@@ -66,6 +66,9 @@ internal sealed class Exchange : IDisposable
     // The request's other multi-word state lives here too, for the same reason: the forwarder's state machine
     // box is the one allocation per request, and every field moved out of it shrinks it.
     public PickContext PickContext;
+
+    /// <summary>The endpoint the request's affinity cookie names (its <see cref="BackendEndpoint.AffinityKey"/>), if any.</summary>
+    public ulong? SessionKey;
     public PickResult Pick;
     public ResponseHead Head;
     public AttemptOutcome Last;

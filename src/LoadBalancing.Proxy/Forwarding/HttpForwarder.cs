@@ -90,6 +90,7 @@ internal sealed partial class HttpForwarder
             // A request may go to a second endpoint after reaching the first only when sending it twice is harmless.
             var replayable = !hasBody && !upgrade && HttpMethodRules.IsIdempotent(request.Method);
             exchange.PickContext = cluster.HashKey.GetContext(context);
+            exchange.SessionKey = cluster.SessionCookie?.Read(request);
             exchange.Last = AttemptOutcome.Fail(UpstreamError.NoEndpoint, StatusCodes.Status503ServiceUnavailable, "no healthy upstream");
 
             var fallbackTried = false;
@@ -233,6 +234,7 @@ internal sealed partial class HttpForwarder
                         endpointOk = exchange.Head.StatusCode < 500;
                         context.Response.StatusCode = exchange.Head.StatusCode;
                         exchange.Route?.ResponseHeaders?.Apply(context.Response.Headers);
+                        cluster.SessionCookie?.IssueIfMoved(context, in exchange.Pick, exchange.SessionKey);
                         exchange.Last = AttemptOutcome.Success;
                         if (exchange.Pick.Status != PickStatus.Fallback)
                         {

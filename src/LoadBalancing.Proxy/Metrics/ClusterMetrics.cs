@@ -44,6 +44,7 @@ internal sealed class ClusterMetrics(string cluster, Histogram<double> upstreamD
     private long _connectionsOpen;
     private long _connectionsReused;
     private long _inFlight;
+    private long _sessionsMoved;
 
     public LatencyHistogram UpstreamLatency { get; } = new(upstreamDuration, cluster);
 
@@ -53,6 +54,9 @@ internal sealed class ClusterMetrics(string cluster, Histogram<double> upstreamD
     public long RetriesOverBudget => Volatile.Read(ref _retriesOverBudget);
 
     public long FallbackRequests => Volatile.Read(ref _fallbackRequests);
+
+    /// <summary>Requests whose affinity cookie named an endpoint that was not usable, balanced elsewhere.</summary>
+    public long SessionsMoved => Volatile.Read(ref _sessionsMoved);
 
     public long ConnectionsOpened => Volatile.Read(ref _connectionsOpened);
 
@@ -86,6 +90,8 @@ internal sealed class ClusterMetrics(string cluster, Histogram<double> upstreamD
     public void RetryOverBudget() => Interlocked.Increment(ref _retriesOverBudget);
 
     public void Fallback() => Interlocked.Increment(ref _fallbackRequests);
+
+    public void SessionMoved() => Interlocked.Increment(ref _sessionsMoved);
 
     public void ConnectionOpened()
     {

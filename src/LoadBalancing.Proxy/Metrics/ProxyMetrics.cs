@@ -59,6 +59,8 @@ internal sealed class ProxyMetrics
             "Route regular expressions that ran out of time on a request (counted as not matching)."), "lb_proxy_route_regex_timeouts_total", "counter");
         Observed(Meter.CreateObservableCounter("lb.proxy.fallback.requests", () => PerCluster(runtime.Clusters, static c => c.Metrics.FallbackRequests), "{attempt}",
             "Attempts sent to the last-resort fallback address."), "lb_proxy_fallback_requests_total", "counter");
+        Observed(Meter.CreateObservableCounter("lb.proxy.session_affinity.moved", () => PerCluster(runtime.Clusters, static c => c.Metrics.SessionsMoved), "{request}",
+            "Requests whose affinity cookie named an endpoint that was not usable, balanced elsewhere."), "lb_proxy_session_affinity_moved_total", "counter");
         Observed(Meter.CreateObservableUpDownCounter("lb.proxy.requests.in_flight", () => PerCluster(runtime.Clusters, static c => c.Metrics.InFlight), "{request}",
             "Requests being forwarded now."), "lb_proxy_requests_in_flight", "gauge");
         Observed(Meter.CreateObservableUpDownCounter("lb.proxy.upstream.connections", () => PerCluster(runtime.Clusters, static c => c.Metrics.ConnectionsOpen), "{connection}",

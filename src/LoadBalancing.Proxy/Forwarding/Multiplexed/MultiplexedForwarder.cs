@@ -84,6 +84,7 @@ internal sealed partial class MultiplexedForwarder
             var hasBody = framing is RequestFraming.ContentLength or RequestFraming.Chunked;
             var replayable = !hasBody && HttpMethodRules.IsIdempotent(request.Method);
             exchange.PickContext = cluster.HashKey.GetContext(context);
+            exchange.SessionKey = cluster.SessionCookie?.Read(request);
             exchange.Last = AttemptOutcome.Fail(UpstreamError.NoEndpoint, StatusCodes.Status503ServiceUnavailable, "no healthy upstream");
             var fallbackTried = false;
             for (var attempt = 0; ; attempt++)
@@ -134,6 +135,7 @@ internal sealed partial class MultiplexedForwarder
                         }
 
                         ResponseMessageCopy.WriteHead(context.Response, response, exchange.Route);
+                        cluster.SessionCookie?.IssueIfMoved(context, in exchange.Pick, exchange.SessionKey);
                         var result = await CopyBodyAsync(response, context, exchange, options).ConfigureAwait(false);
                         exchange.Last = result switch
                         {
