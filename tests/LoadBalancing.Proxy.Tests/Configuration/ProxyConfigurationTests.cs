@@ -89,6 +89,12 @@ public sealed class ProxyConfigurationTests
     [InlineData("Proxy:Clusters:web:MaxAttempts", "9", "Proxy:Clusters:web:MaxAttempts must be between 1 and 8; got 9")]
     [InlineData("Proxy:Clusters:web:ResponseHeaderTimeout", "00:00:00", "Proxy:Clusters:web:ResponseHeaderTimeout must be positive")]
     [InlineData("Proxy:Clusters:web:MaxConcurrentRequests", "0", "Proxy:Clusters:web:MaxConcurrentRequests must be 1 or more (leave it out for no limit); got 0")]
+    [InlineData("Proxy:Clusters:web:SessionAffinity:CookieName", "my session", "Proxy:Clusters:web:SessionAffinity:CookieName must be a cookie name (letters, digits and !#$%&'*+-.^_`|~); got 'my session'")]
+    [InlineData("Proxy:Clusters:web:SessionAffinity:Path", "app", "Proxy:Clusters:web:SessionAffinity:Path must start with '/' and hold no ';', space or control character; got 'app'")]
+    [InlineData("Proxy:Clusters:web:SessionAffinity:Domain", "a.test;x=1", "Proxy:Clusters:web:SessionAffinity:Domain must be a domain name")]
+    [InlineData("Proxy:Clusters:web:SessionAffinity:MaxAge", "00:00:00", "Proxy:Clusters:web:SessionAffinity:MaxAge must be 1 second or more")]
+    [InlineData("Proxy:Clusters:web:SessionAffinity:SameSite", "None", "Proxy:Clusters:web:SessionAffinity:SameSite None needs Secure Always: browsers refuse a SameSite=None cookie that is not Secure; got Secure SameAsRequest")]
+    [InlineData("Proxy:Clusters:web:SessionAffinity:Secure", "Sometimes", "Proxy:Clusters:web:SessionAffinity:Secure")]
     [InlineData("Proxy:Clusters:web:HashKey:Name", null, "Proxy:Clusters:web:HashKey:Name is required when HashKey:Source is Header")]
     [InlineData("Proxy:Clusters:web:Algorithm", "RoundRobin", "Proxy:Clusters:web:HashKey: a request key only steers Maglev and RingHash")]
     [InlineData("Proxy:Clusters:web:Maglev:TableSize", "65536", "Proxy:Clusters:web:Maglev:TableSize must be a prime")]
@@ -99,6 +105,20 @@ public sealed class ProxyConfigurationTests
         var message = Error((key, value));
 
         Assert.Contains(expected, message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SessionAffinity_AnEmptySectionTurnsItOnWithTheDefaults_AndItIsOffWithout()
+    {
+        Assert.Null(Load().Clusters["web"].SessionAffinity);
+
+        // The JSON provider reads "SessionAffinity": { } as the key with a null value.
+        var affinity = Load(("Proxy:Clusters:web:SessionAffinity", null)).Clusters["web"].SessionAffinity;
+
+        Assert.NotNull(affinity);
+        Assert.True(affinity.Enabled);
+        Assert.Equal(("lb-affinity", "/", null, null), (affinity.CookieName, affinity.Path, affinity.Domain, affinity.MaxAge));
+        Assert.Equal((Microsoft.AspNetCore.Http.CookieSecurePolicy.SameAsRequest, Microsoft.AspNetCore.Http.SameSiteMode.Lax, true), (affinity.Secure, affinity.SameSite, affinity.HttpOnly));
     }
 
     [Fact]
