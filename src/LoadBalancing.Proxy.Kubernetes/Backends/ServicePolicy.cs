@@ -6,7 +6,7 @@ namespace LoadBalancing.Proxy.Kubernetes.Backends;
 
 /// <summary>
 /// A Service's balancing policy, from its <c>loadbalancing.dev/*</c> annotations: the algorithm, the request key of
-/// hash algorithms, two timeouts, a limit of requests in flight and an active health check. Values are read as the proxy's configuration reads them, and the cluster they
+/// hash algorithms, two timeouts, a limit of requests in flight, session affinity and an active health check. Values are read as the proxy's configuration reads them, and the cluster they
 /// make is checked with the proxy's own cluster validation; anything wrong and the Service's clusters keep the
 /// defaults, with every problem named.
 /// </summary>
@@ -20,8 +20,10 @@ internal static class ServicePolicy
     public const string HealthCheck = Prefix + "health-check";
     public const string HealthCheckInterval = Prefix + "health-check-interval";
     public const string MaxConcurrentRequests = Prefix + "max-concurrent-requests";
+    public const string SessionAffinity = Prefix + "session-affinity";
+    public const string SessionAffinityMaxAge = Prefix + "session-affinity-max-age";
 
-    private static readonly string[] Known = [Algorithm, HashKey, ConnectTimeout, ResponseHeaderTimeout, HealthCheck, HealthCheckInterval, MaxConcurrentRequests];
+    private static readonly string[] Known = [Algorithm, HashKey, ConnectTimeout, ResponseHeaderTimeout, HealthCheck, HealthCheckInterval, MaxConcurrentRequests, SessionAffinity, SessionAffinityMaxAge];
 
     private static readonly ConfigurationValue<LoadBalancingAlgorithm> Algorithms = ConfigurationValues.Enum<LoadBalancingAlgorithm>("a balancing algorithm");
 
@@ -104,6 +106,36 @@ internal static class ServicePolicy
 
                     break;
 
+                case SessionAffinity:
+                    if (TryParseSessionAffinity(value, out var affinity))
+                    {
+                        // Keyed in order, so a max-age annotation (read after this one) lands on this cookie.
+                        cluster.SessionAffinity = affinity;
+                    }
+                    else
+                    {
+                        problems.Add($"{key}: '{raw}' is not cookie or cookie:NAME.");
+                    }
+
+                    break;
+
+                case SessionAffinityMaxAge:
+                    if (cluster.SessionAffinity is null && !annotations.ContainsKey(SessionAffinity))
+                    {
+                        problems.Add($"{key} needs {SessionAffinity}, which turns affinity on.");
+                    }
+                    else if (GatewayDuration.TryParse(value, out var maxAge))
+                    {
+                        // Under a second parses and the cluster validation refuses it, naming the limit.
+                        (cluster.SessionAffinity ??= new SessionAffinityOptions()).MaxAge = maxAge;
+                    }
+                    else
+                    {
+                        problems.Add($"{key}: '{raw}' is not a duration such as 30m, 1h or 24h.");
+                    }
+
+                    break;
+
                 case HealthCheck:
                     if (TryParseHealthCheck(value, out var check))
                     {
@@ -143,6 +175,24 @@ internal static class ServicePolicy
         }
 
         return problems;
+    }
+
+    /// <summary><c>cookie</c> (the default cookie name) or <c>cookie:NAME</c>; the name is checked by the cluster validation.</summary>
+    public static bool TryParseSessionAffinity(string text, out SessionAffinityOptions affinity)
+    {
+        affinity = new SessionAffinityOptions();
+        var colon = text.IndexOf(':', StringComparison.Ordinal);
+        if (!(colon < 0 ? text : text[..colon]).Equals("cookie", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        if (colon >= 0)
+        {
+            affinity.CookieName = text[(colon + 1)..];
+        }
+
+        return true;
     }
 
     /// <summary><c>http:/PATH</c> (an HTTP GET of the path), <c>grpc</c> or <c>grpc:SERVICE</c> (grpc.health.v1), <c>tcp</c> (a connect).</summary>

@@ -71,6 +71,27 @@ public sealed class ServicePolicyTests
     }
 
     [Theory]
+    [InlineData("cookie", null, "lb-affinity", null)]
+    [InlineData("Cookie:route", null, "route", null)]
+    [InlineData("cookie:route", "12h", "route", 12.0)]
+    public void SessionAffinityAnnotation_TurnsTheCookieOn(string annotation, string? maxAge, string cookie, double? hours)
+    {
+        var annotations = new Dictionary<string, string> { [ServicePolicy.SessionAffinity] = annotation };
+        if (maxAge is not null)
+        {
+            annotations[ServicePolicy.SessionAffinityMaxAge] = maxAge;
+        }
+
+        var result = Translate(annotations);
+
+        Assert.Empty(result.Problems);
+        var affinity = result.Set.Clusters["ingress:a/web:http"].SessionAffinity;
+        Assert.NotNull(affinity);
+        Assert.Equal((true, cookie, hours), (affinity.Enabled, affinity.CookieName, affinity.MaxAge?.TotalHours));
+        RouteSets.Validates(result.Set);
+    }
+
+    [Theory]
     [InlineData("header:X-User", HashKeySource.Header, "X-User")]
     [InlineData("cookie:session", HashKeySource.Cookie, "session")]
     [InlineData("QUERY:id", HashKeySource.QueryParameter, "id")]
@@ -94,6 +115,9 @@ public sealed class ServicePolicyTests
     [InlineData(ServicePolicy.ConnectTimeout, "0s", "the proxy refuses the cluster they make: ConnectTimeout must be positive; got 00:00:00.")]
     [InlineData(ServicePolicy.MaxConcurrentRequests, "-1", "loadbalancing.dev/max-concurrent-requests: '-1' is not a whole number of requests.")]
     [InlineData(ServicePolicy.MaxConcurrentRequests, "0", "the proxy refuses the cluster they make: MaxConcurrentRequests must be 1 or more (leave it out for no limit); got 0.")]
+    [InlineData(ServicePolicy.SessionAffinity, "sticky", "loadbalancing.dev/session-affinity: 'sticky' is not cookie or cookie:NAME.")]
+    [InlineData(ServicePolicy.SessionAffinity, "cookie:my session", "the proxy refuses the cluster they make: SessionAffinity:CookieName must be a cookie name (letters, digits and !#$%&'*+-.^_`|~); got 'my session'.")]
+    [InlineData(ServicePolicy.SessionAffinityMaxAge, "1h", "loadbalancing.dev/session-affinity-max-age needs loadbalancing.dev/session-affinity, which turns affinity on.")]
     [InlineData(ServicePolicy.HealthCheck, "http:healthz", "loadbalancing.dev/health-check: 'http:healthz' is not http:/PATH, grpc, grpc:SERVICE or tcp.")]
     [InlineData(ServicePolicy.HealthCheckInterval, "5s", "loadbalancing.dev/health-check-interval needs loadbalancing.dev/health-check, which turns the check on.")]
     [InlineData("loadbalancing.dev/algoritm", "Maglev", "loadbalancing.dev/algoritm is not a Service annotation the proxy knows; did you mean loadbalancing.dev/algorithm?")]
