@@ -37,6 +37,19 @@ public sealed class DocsExampleTests
             new[] { "api", "cart", "web" }.Select(name => options.Clusters[name].HealthCheck!.Protocol));
     }
 
+    [Fact]
+    public void TheSessionAffinityExample_Loads_AndAnEmptySectionTurnsItOn()
+    {
+        var json = FirstJsonBlockAfter(ReadDoc("docs/proxy.md"), "## Session affinity");
+        var configuration = new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
+
+        ProxyConfiguration.TryLoad(configuration.GetSection("Proxy"), out var options, out var errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(("chat-affinity", TimeSpan.FromHours(8)), (options.Clusters["chat"].SessionAffinity!.CookieName, options.Clusters["chat"].SessionAffinity!.MaxAge));
+        Assert.Equal((true, SessionAffinityOptions.DefaultCookieName), (options.Clusters["web"].SessionAffinity!.Enabled, options.Clusters["web"].SessionAffinity!.CookieName));
+    }
+
     private static string FirstJsonBlockAfter(string markdown, string heading)
     {
         var at = markdown.IndexOf(heading + "\n", StringComparison.Ordinal);
