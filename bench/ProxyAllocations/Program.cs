@@ -2,10 +2,12 @@
 // process (samples/ProxyHost, Release), so the figure is the proxy's alone: this process hosts the upstream
 // and the load, and reads the proxy's dotnet_gc_allocated_bytes_total from its /metrics before and after.
 //
-//   dotnet run -c Release --project bench/ProxyAllocations -- [--requests N] [--connections C] [--algorithm A] [--access-log FILE] [--health-check]
+//   dotnet run -c Release --project bench/ProxyAllocations -- [--requests N] [--connections C] [--algorithm A] [--access-log FILE] [--health-check] [--session-affinity]
 //
 // --health-check gives the cluster an active HTTP health check every second: what the request path pays for it is
 // the difference from a run without (the probes' own allocations, a few per second, are in the figure too).
+// --session-affinity turns the cluster's affinity cookie on; each client worker keeps the cookie its first response
+// set, so the measured requests are the steady case: a session going back to its endpoint.
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -28,6 +30,7 @@ var uploadMegabytes = Option("--upload-mb", 0);
 // The proxy's access log, on and written to this file (JSON); off when not given.
 var accessLog = OptionText("--access-log", "");
 var healthCheck = args.Contains("--health-check");
+var sessionAffinity = args.Contains("--session-affinity");
 var repoRoot = FindRepoRoot();
 
 // The upstream: three Kestrel endpoints answering a fixed 13-byte body.
@@ -72,7 +75,7 @@ await File.WriteAllTextAsync(config, $$"""
     "Admin": { "Url": "http://127.0.0.1:{{adminPort}}" },
     "AccessLog": { "Enabled": {{(accessLog.Length > 0 ? "true" : "false")}}, "Path": {{System.Text.Json.JsonSerializer.Serialize(accessLog)}} },
     "Routes": [ { "Path": "/", "Cluster": "bench" } ],
-    "Clusters": { "bench": { "Algorithm": "{{algorithm}}", {{(healthCheck ? "\"HealthCheck\": { \"Path\": \"/\", \"Interval\": \"00:00:01\" }," : "")}} "Endpoints": [ {{string.Join(", ", upstreamAddresses.Select(a => $"{{ \"Address\": \"{a}\" }}"))}} ] } }
+    "Clusters": { "bench": { "Algorithm": "{{algorithm}}", {{(healthCheck ? "\"HealthCheck\": { \"Path\": \"/\", \"Interval\": \"00:00:01\" }," : "")}} {{(sessionAffinity ? "\"SessionAffinity\": { \"CookieName\": \"bench\" }," : "")}} "Endpoints": [ {{string.Join(", ", upstreamAddresses.Select(a => $"{{ \"Address\": \"{a}\" }}"))}} ] } }
   }
 }
 """);
@@ -125,7 +128,7 @@ try
         return;
     }
 
-    Console.WriteLine($"Proxy pid {proxy.Id}, {algorithm}, {connections} connections, 3 upstreams, 13-byte bodies, access log {(accessLog.Length > 0 ? "on (" + accessLog + ")" : "off")}, health check {(healthCheck ? "HTTP every 1 s" : "off")}.");
+    Console.WriteLine($"Proxy pid {proxy.Id}, {algorithm}, {connections} connections, 3 upstreams, 13-byte bodies, access log {(accessLog.Length > 0 ? "on (" + accessLog + ")" : "off")}, health check {(healthCheck ? "HTTP every 1 s" : "off")}, session affinity {(sessionAffinity ? "on" : "off")}.");
     await LoadAsync(client, Math.Max(20_000, requests / 5), connections); // warm-up: JIT tiers, pools, header caches
     var before = await ScrapeAsync(admin);
     var watch = Stopwatch.StartNew();
@@ -165,12 +168,26 @@ static async Task LoadAsync(HttpClient client, int total, int concurrency)
     var workers = Enumerable.Range(0, concurrency).Select(async _ =>
     {
         var buffer = new byte[64];
+        string? cookie = null;
         while (Interlocked.Decrement(ref remaining) >= 0)
         {
-            using var response = await client.GetAsync("/", HttpCompletionOption.ResponseHeadersRead);
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/");
+            if (cookie is not null)
+            {
+                request.Headers.Add("Cookie", cookie);
+            }
+
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
             if (response.StatusCode != HttpStatusCode.OK)
             {
                 throw new InvalidOperationException($"proxy answered {(int)response.StatusCode}");
+            }
+
+            if (response.Headers.TryGetValues("Set-Cookie", out var set))
+            {
+                // The affinity cookie (only set when affinity is on): keep its name=value, as a browser would.
+                var value = set.First();
+                cookie = value[..value.IndexOf(';', StringComparison.Ordinal)];
             }
 
             await using var stream = await response.Content.ReadAsStreamAsync();
