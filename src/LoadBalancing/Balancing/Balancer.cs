@@ -72,7 +72,7 @@ public sealed partial class Balancer : IDisposable
         }
 
         _picker = new EmptyPicker(new PickerInput([], [], [], [], _random, options, _clock, null));
-        _status = new BalancerStatus(0, 0, 0, 0, 0, 0, 0, false, _time.GetUtcNow());
+        _status = new BalancerStatus(0, 0, 0, 0, 0, 0, 0, false, false, _time.GetUtcNow());
         _timer = _time.CreateTimer(static s => ((Balancer)s!).Refresh(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _subscription = source.Subscribe(_ => Refresh());
         Refresh();
@@ -379,6 +379,28 @@ public sealed partial class Balancer : IDisposable
         return new PickResult(this, fallback, _fallback.State, _fallback, PickStatus.Fallback);
     }
 
+    /// <summary>
+    /// Topology hints as kube-proxy applies them: when every endpoint about to be used is hinted, keep those hinted for
+    /// <paramref name="zone"/>; when any is unhinted, or none is hinted for the zone, keep them all. The hints are the
+    /// control plane's capacity split between zones, so following them never sends a zone more than its share.
+    /// </summary>
+    private static bool NarrowToZone(BackendEndpoint[] endpoints, ref List<int> chosen, string zone)
+    {
+        if (chosen.Count == 0 || !chosen.TrueForAll(i => endpoints[i].ForZones.Count > 0))
+        {
+            return false;
+        }
+
+        var local = chosen.FindAll(i => endpoints[i].ForZones.Contains(zone, StringComparer.Ordinal));
+        if (local.Count == 0)
+        {
+            return false;
+        }
+
+        chosen = local;
+        return true;
+    }
+
     private void Rebuild()
     {
         List<BalancerChange>? changes = null;
@@ -447,6 +469,7 @@ public sealed partial class Balancer : IDisposable
 
         var panic = eligible.Count > 0 && healthy.Count * 100.0 < _options.PanicThresholdPercent * eligible.Count;
         var chosen = panic ? eligible : healthy;
+        var inZone = _options.Zone is { } zone && NarrowToZone(endpoints, ref chosen, zone);
 
         var usable = new BackendEndpoint[chosen.Count];
         var usableStates = new EndpointState[chosen.Count];
@@ -477,7 +500,7 @@ public sealed partial class Balancer : IDisposable
         var input = new PickerInput(usable, usableStates, usableOutliers, weights, _random, _options, _clock, _totalInFlight);
         var wasInPanic = _status.InPanic;
         _picker = PickerFactory.Create(input, _perThreadRoundRobin);
-        _status = new BalancerStatus(set.Version, endpoints.Length, eligible.Count, healthy.Count, ejected, unhealthy, usable.Length, panic, now);
+        _status = new BalancerStatus(set.Version, endpoints.Length, eligible.Count, healthy.Count, ejected, unhealthy, usable.Length, panic, inZone, now);
         ScheduleNextRefresh(now, nextEjectionEnd, slowStartActive);
         if (Changed is { } changed)
         {

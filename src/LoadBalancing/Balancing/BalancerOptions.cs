@@ -49,6 +49,14 @@ public sealed class BalancerOptions
     public bool AssumeHealthy { get; set; } = true;
 
     /// <summary>
+    /// The zone the balancer runs in (for example the node's <c>topology.kubernetes.io/zone</c>), for topology hints:
+    /// when every endpoint in use carries hints (<see cref="BackendEndpoint.ForZones"/>, Kubernetes' EndpointSlice
+    /// <c>hints.forZones</c>), only those hinted for this zone take traffic, as kube-proxy routes; when none of them is
+    /// (its own are unhealthy or ejected, or the hints are mid-change), all do. Null (the default) ignores hints.
+    /// </summary>
+    public string? Zone { get; set; }
+
+    /// <summary>
     /// A last-resort target (for example the Service's ClusterIP) used only when no endpoint is
     /// usable. Default: none.
     /// </summary>
@@ -70,6 +78,11 @@ public sealed class BalancerOptions
     public IReadOnlyList<string> GetValidationErrors()
     {
         var errors = new List<string>();
+        if (Zone is not null && string.IsNullOrWhiteSpace(Zone))
+        {
+            errors.Add("Zone must not be empty when given (leave it out to ignore topology hints).");
+        }
+
         if (!Enum.IsDefined(Algorithm))
         {
             errors.Add($"Algorithm: '{Algorithm}' is not an algorithm.");

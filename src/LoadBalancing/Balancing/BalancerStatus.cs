@@ -3,7 +3,7 @@ namespace LoadBalancing;
 /// <summary>What a balancer's current picker was built from: the view an operator needs in an incident.</summary>
 public sealed class BalancerStatus
 {
-    internal BalancerStatus(long version, int total, int eligible, int healthy, int ejected, int unhealthy, int usable, bool inPanic, DateTimeOffset built)
+    internal BalancerStatus(long version, int total, int eligible, int healthy, int ejected, int unhealthy, int usable, bool inPanic, bool inZone, DateTimeOffset built)
     {
         EndpointSetVersion = version;
         TotalEndpoints = total;
@@ -13,6 +13,7 @@ public sealed class BalancerStatus
         UnhealthyEndpoints = unhealthy;
         UsableEndpoints = usable;
         InPanic = inPanic;
+        InZone = inZone;
         Built = built;
     }
 
@@ -39,6 +40,12 @@ public sealed class BalancerStatus
 
     /// <summary>Whether too few endpoints were healthy, so the picker ignores ejections and active health.</summary>
     public bool InPanic { get; }
+
+    /// <summary>
+    /// Whether topology hints narrowed the picker to the endpoints hinted for <see cref="BalancerOptions.Zone"/>
+    /// (<see cref="UsableEndpoints"/> counts only those).
+    /// </summary>
+    public bool InZone { get; }
 
     /// <summary>When the picker was built.</summary>
     public DateTimeOffset Built { get; }
