@@ -235,7 +235,8 @@ internal sealed partial class ProxyRuntime
             var registered = resolved is not null;
             ProxyCluster? old = null;
             previous?.ClustersByName.TryGetValue(name, out old);
-            if (old is not null && old.IsStaticSource != registered)
+            // A new zone changes every cluster's balancer: each is rebuilt over its source, as for any change to its core.
+            if (old is not null && old.IsStaticSource != registered && previous!.Options.Zone == options.Zone)
             {
                 // Unchanged, or changed only in how requests are forwarded: the same balancer, state and connections.
                 var same = previous!.Definitions[name] == ProxyOptionsJson.Definition(cluster);
@@ -301,7 +302,7 @@ internal sealed partial class ProxyRuntime
                 endpoints.Publish(clusterOptions.Endpoints.Select(e => e.ToEndpoint()));
             }
 
-            var created = new ProxyCluster(name, clusterOptions, endpoints, Blocks, Time, Metrics, _clusterLogger, Probers)
+            var created = new ProxyCluster(name, clusterOptions, endpoints, Blocks, Time, Metrics, _clusterLogger, Probers, options.Zone)
             {
                 StalenessBound = stalenessBound,
                 IsStaticSource = resolved is null,

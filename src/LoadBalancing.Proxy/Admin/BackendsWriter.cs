@@ -229,6 +229,12 @@ internal static class BackendsWriter
         }
 
         json.WriteBoolean("inPanic", status.InPanic);
+        if (cluster.Balancer.Options.Zone is { } zone)
+        {
+            json.WriteString("zone", zone);
+            json.WriteBoolean("inZone", status.InZone);
+        }
+
         json.WriteString("pickerBuilt", status.Built);
         json.WriteNumber("inFlightRequests", cluster.Metrics.InFlight);
         if (cluster.Options.MaxConcurrentRequests is { } limit)
@@ -302,6 +308,17 @@ internal static class BackendsWriter
         if (endpoint.Zone is not null)
         {
             json.WriteString("zone", endpoint.Zone);
+        }
+
+        if (endpoint.ForZones.Count > 0)
+        {
+            json.WriteStartArray("forZones");
+            foreach (var hinted in endpoint.ForZones)
+            {
+                json.WriteStringValue(hinted);
+            }
+
+            json.WriteEndArray();
         }
 
         if (cluster.SessionCookie is not null)

@@ -25,7 +25,7 @@ internal sealed class ProxyCluster : IDisposable
     private int _onFallback; // 1 from a request sent to the fallback until an endpoint answers one: the log's transitions
     private volatile ForwardingSettings _forwarding;
 
-    public ProxyCluster(string name, ClusterOptions options, EndpointSource source, PinnedBlockPool blocks, TimeProvider time, ProxyMetrics metrics, ILogger? logger = null, HealthProberRegistry? probers = null)
+    public ProxyCluster(string name, ClusterOptions options, EndpointSource source, PinnedBlockPool blocks, TimeProvider time, ProxyMetrics metrics, ILogger? logger = null, HealthProberRegistry? probers = null, string? zone = null)
     {
         Name = name;
         _logger = logger ?? NullLogger.Instance;
@@ -42,7 +42,7 @@ internal sealed class ProxyCluster : IDisposable
             fallback = new BackendEndpoint(host, port);
         }
 
-        Balancer = new Balancer(source, options.ToBalancerOptions(fallback), time);
+        Balancer = new Balancer(source, options.ToBalancerOptions(fallback, zone), time);
         Balancer.Changed += OnBalancerChanged;
         _subscription = source.Subscribe(RemoveGonePools);
         if (probers is not null && HealthCheckSettings.From(options.HealthCheck) is { } health)

@@ -2,8 +2,9 @@ namespace LoadBalancing.Proxy;
 
 internal static class ClusterOptionsExtensions
 {
-    public static BalancerOptions ToBalancerOptions(this ClusterOptions cluster, BackendEndpoint? fallback) => new()
+    public static BalancerOptions ToBalancerOptions(this ClusterOptions cluster, BackendEndpoint? fallback, string? zone = null) => new()
     {
+        Zone = zone,
         Algorithm = cluster.Algorithm,
         LeastRequest = cluster.LeastRequest,
         PeakEwma = cluster.PeakEwma,

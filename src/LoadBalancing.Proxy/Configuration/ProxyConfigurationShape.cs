@@ -221,6 +221,7 @@ internal static class ProxyConfigurationShape
         .Map("Clusters", Cluster, o => o.Clusters)
         .Value("MaxRequestBodySize", Optional(LongNumber), (o, v) => o.MaxRequestBodySize = v)
         .Value("DrainTimeout", Duration, (o, v) => o.DrainTimeout = v)
+        .Value("Zone", OptionalText, (o, v) => o.Zone = v)
         .Object("AccessLog", AccessLog, o => o.AccessLog)
         .Value("Transport", Enum<ProxyTransport>("a transport"), (o, v) => o.Transport = v);
 }

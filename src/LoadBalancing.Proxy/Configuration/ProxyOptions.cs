@@ -30,6 +30,14 @@ public sealed class ProxyOptions
     /// <summary>How long a graceful shutdown waits for in-flight requests before closing them. Default 10 s.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// The zone this proxy runs in (in Kubernetes, its node's <c>topology.kubernetes.io/zone</c>). With it, every cluster
+    /// follows topology hints as kube-proxy does (<see cref="BalancerOptions.Zone"/>): when the EndpointSlice controller
+    /// hinted every endpoint (a Service with <c>trafficDistribution: PreferClose</c> or topology-aware routing), only
+    /// those hinted for this zone take its requests, while any of them is usable. Null (the default) ignores hints.
+    /// </summary>
+    public string? Zone { get; set; }
+
     /// <summary>The access log (off unless enabled).</summary>
     public AccessLogOptions AccessLog { get; set; } = new();
 

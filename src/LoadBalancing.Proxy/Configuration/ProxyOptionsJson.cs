@@ -56,6 +56,7 @@ internal static class ProxyOptionsJson
         }
 
         json.WriteString("DrainTimeout", Duration(options.DrainTimeout));
+        WriteOptional(json, "Zone", options.Zone);
         json.WriteString("Transport", options.Transport.ToString());
         json.WriteEndObject();
     }

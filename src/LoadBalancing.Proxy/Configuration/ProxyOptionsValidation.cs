@@ -35,6 +35,11 @@ internal static class ProxyOptionsValidation
             CheckPorts(addresses, admin: null, errors);
         }
 
+        if (options.Zone is { } zone && string.IsNullOrWhiteSpace(zone))
+        {
+            errors.Add($"{prefix}:Zone must not be blank (leave it out to ignore topology hints).");
+        }
+
         if (options.MaxRequestBodySize is < 0)
         {
             errors.Add($"{prefix}:MaxRequestBodySize must not be negative; got {options.MaxRequestBodySize}.");

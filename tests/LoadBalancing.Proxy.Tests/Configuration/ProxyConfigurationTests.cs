@@ -100,6 +100,7 @@ public sealed class ProxyConfigurationTests
     [InlineData("Proxy:Clusters:web:Maglev:TableSize", "65536", "Proxy:Clusters:web:Maglev:TableSize must be a prime")]
     [InlineData("Proxy:Clusters:web:Fallback", "cluster-ip", "Proxy:Clusters:web:Fallback 'cluster-ip' has no port")]
     [InlineData("Proxy:MaxRequestBodySize", "-1", "Proxy:MaxRequestBodySize must not be negative")]
+    [InlineData("Proxy:Zone", " ", "Proxy:Zone must not be blank (leave it out to ignore topology hints).")]
     public void BadValues_AreRejected_NamingTheKeyAndTheProblem(string key, string? value, string expected)
     {
         var message = Error((key, value));
