@@ -149,6 +149,7 @@ public sealed class ProxyMetricsTests
             "lb_proxy_retries_over_budget_total counter {cluster}",
             "lb_proxy_route_regex_timeouts_total counter {}",
             "lb_proxy_fallback_requests_total counter {cluster}",
+            "lb_proxy_session_affinity_moved_total counter {cluster}",
             "lb_proxy_requests_in_flight gauge {cluster}",
             "lb_proxy_upstream_connections gauge {cluster}",
             "lb_proxy_upstream_connections_opened_total counter {cluster}",
