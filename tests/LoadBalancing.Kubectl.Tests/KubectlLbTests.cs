@@ -22,6 +22,20 @@ public sealed class KubectlLbTests
     }
 
     [Fact]
+    public async Task Backends_ShowsTheReplicasZone_AndTheSessionAffinityCookie()
+    {
+        await using var rig = await ProxyPodRig.StartAsync(
+            TestContext.Current.CancellationToken, proxyExtras: "\"Zone\": \"zone-a\",", clusterExtras: "\"SessionAffinity\": { \"CookieName\": \"shop\" },");
+
+        var (code, output, error) = await rig.KubectlAsync("backends", "web");
+
+        // The slice carries no topology hints: every zone's endpoints serve this replica.
+        Assert.True(code == 0, error);
+        var line = output.Split('\n').First(l => l.StartsWith("CLUSTER web ", StringComparison.Ordinal));
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(line, @"^CLUSTER web\s+.*usable 1/1   zone zone-a \(all zones\)   affinity cookie shop \(0 moved\)   slices web-1@"), line);
+    }
+
+    [Fact]
     public async Task Backends_ShowsEachEndpointsRunningTotals()
     {
         await using var rig = await ProxyPodRig.StartAsync(TestContext.Current.CancellationToken);

@@ -38,7 +38,7 @@ internal static class BackendsCommand
             foreach (var cluster in replica.Clusters(only))
             {
                 await output.WriteLineAsync(Cells.Invariant(
-                    $"CLUSTER {Cells.Text(cluster["name"])}   algorithm {Cells.Text(cluster["algorithm"])}   version {Cells.Text(cluster["endpointSetVersion"])}   freshness {Cells.Text(cluster["freshness"])}   usable {Cells.Text(cluster["usableEndpoints"])}/{Cells.Text(cluster["totalEndpoints"])}{Origins(cluster["source"])}"));
+                    $"CLUSTER {Cells.Text(cluster["name"])}   algorithm {Cells.Text(cluster["algorithm"])}   version {Cells.Text(cluster["endpointSetVersion"])}   freshness {Cells.Text(cluster["freshness"])}   usable {Cells.Text(cluster["usableEndpoints"])}/{Cells.Text(cluster["totalEndpoints"])}{Zone(cluster)}{Affinity(cluster)}{Origins(cluster["source"])}"));
                 var table = new Table(
                     "ADDRESS", "ZONE", "WEIGHT", "CONDITIONS", "IN-FLIGHT", "EWMA-MS", "REQUESTS", "2XX", "5XX", "TIMEOUTS", "CONNECT-FAILS",
                     "EJECTIONS", "EJECTED", "EJECTED-UNTIL", "LAST-ERROR");
@@ -68,6 +68,21 @@ internal static class BackendsCommand
 
         return KubectlLb.Ok;
     }
+
+    /// <summary>
+    /// The replica's zone and whether topology hints narrowed the cluster to it, e.g. <c>   zone eu-west-1a (hinted)</c>;
+    /// nothing for a replica without a zone.
+    /// </summary>
+    private static string Zone(JsonObject cluster) =>
+        cluster["zone"] is JsonNode zone
+            ? $"   zone {Cells.Text(zone)} ({(cluster["inZone"]?.GetValue<bool>() == true ? "hinted" : "all zones")})"
+            : "";
+
+    /// <summary>The session affinity cookie, e.g. <c>   affinity cookie lb-affinity (3 moved)</c>; nothing without affinity.</summary>
+    private static string Affinity(JsonObject cluster) =>
+        cluster["sessionAffinity"]?["cookie"] is JsonNode cookie
+            ? Cells.Invariant($"   affinity cookie {Cells.Text(cookie)} ({Cells.Text(cluster["sessionsMoved"])} moved)")
+            : "";
 
     /// <summary>
     /// What the latest publish was built from, e.g. <c>   slices web-abc@1234,web-def@1240</c>; nothing for a

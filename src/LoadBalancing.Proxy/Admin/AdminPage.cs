@@ -241,6 +241,8 @@ internal static class AdminPage
               fact('in flight', c.inFlightRequests),
               fact('open connections', c.openConnections),
               fact('hash key', c.hashKey ? c.hashKey.source + (c.hashKey.name ? ' ' + c.hashKey.name : '') : 'none', { 'data-field': 'hashKey' }),
+              c.zone ? fact('zone', c.zone + (c.inZone ? ' (topology hints followed)' : ' (all zones)'), { 'data-field': 'zone' }) : null,
+              c.sessionAffinity ? fact('session affinity', 'cookie ' + c.sessionAffinity.cookie + ' (' + c.sessionsMoved + ' moved)', { 'data-field': 'sessionAffinity' }) : null,
               c.fallback ? fact('fallback', c.fallback + ' (' + c.fallbackRequests + ' requests)') : null,
               fact('picker built', time(c.pickerBuilt)));
             const id = 'endpoints:' + c.name;

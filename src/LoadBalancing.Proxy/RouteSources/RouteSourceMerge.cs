@@ -55,6 +55,7 @@ internal static class RouteSourceMerge
             DrainTimeout = configured.DrainTimeout,
             AccessLog = configured.AccessLog,
             Transport = configured.Transport,
+            Zone = configured.Zone,
         };
         foreach (var listener in configured.Listeners)
         {

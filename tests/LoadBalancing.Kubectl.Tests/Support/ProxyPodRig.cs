@@ -45,7 +45,8 @@ internal sealed class ProxyPodRig : IAsyncDisposable
     /// <summary>The flags every kubectl lb call in the tests takes.</summary>
     public string[] Flags => ["--api-server", Api.Url, "-n", "edge", "--admin-port", AdminPort.ToString(CultureInfo.InvariantCulture)];
 
-    public static async Task<ProxyPodRig> StartAsync(CancellationToken cancellationToken)
+    /// <summary>Starts the rig; <paramref name="proxyExtras"/> and <paramref name="clusterExtras"/> are JSON members added to the proxy's section and to its web cluster.</summary>
+    public static async Task<ProxyPodRig> StartAsync(CancellationToken cancellationToken, string proxyExtras = "", string clusterExtras = "")
     {
         var backend = await TestBackend.StartAsync("web-1", BackendIp);
         var api = await FakeApiServer.StartAsync();
@@ -58,7 +59,7 @@ internal sealed class ProxyPodRig : IAsyncDisposable
 
         try
         {
-            var (app, file) = await StartProxyAsync(api, PodIp, 0, cancellationToken);
+            var (app, file) = await StartProxyAsync(api, PodIp, 0, cancellationToken, proxyExtras, clusterExtras);
             var adminPort = app.Services.GetRequiredService<ProxyListeners>().AdminEndPoint!.Port;
             api.Apply(ApiResource.Pods, Objects.Pod("lb-proxy-0", "edge", new Dictionary<string, string> { ["app"] = "lb-proxy" }, PodIp));
             return new ProxyPodRig(api, backend, app, file, backendPort, adminPort);
@@ -82,7 +83,7 @@ internal sealed class ProxyPodRig : IAsyncDisposable
         Api.Apply(ApiResource.Pods, Objects.Pod(pod, "edge", new Dictionary<string, string> { ["app"] = "lb-proxy" }, ip));
     }
 
-    private static async Task<(WebApplication App, string File)> StartProxyAsync(FakeApiServer api, string ip, int adminPort, CancellationToken cancellationToken)
+    private static async Task<(WebApplication App, string File)> StartProxyAsync(FakeApiServer api, string ip, int adminPort, CancellationToken cancellationToken, string proxyExtras = "", string clusterExtras = "")
     {
         var file = Path.Combine(Path.GetTempPath(), $"kubectl-lb-{Guid.NewGuid():N}.json");
         await File.WriteAllTextAsync(file, $$"""
@@ -92,10 +93,11 @@ internal sealed class ProxyPodRig : IAsyncDisposable
                 "Ingress": { "Enabled": true }
               },
               "Proxy": {
+                {{proxyExtras}}
                 "Listeners": [ { "Url": "http://{{ip}}:0" } ],
                 "Admin": { "Url": "http://{{ip}}:{{adminPort}}" },
                 "Routes": [ { "Name": "web-by-config", "Path": "/config-route", "Cluster": "web" } ],
-                "Clusters": { "web": { "Algorithm": "PeakEwma", "Kubernetes": { "Namespace": "shop", "Service": "web", "Port": "http" } } }
+                "Clusters": { "web": { {{clusterExtras}} "Algorithm": "PeakEwma", "Kubernetes": { "Namespace": "shop", "Service": "web", "Port": "http" } } }
               }
             }
             """, cancellationToken);

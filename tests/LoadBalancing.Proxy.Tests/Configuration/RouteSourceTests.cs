@@ -14,6 +14,33 @@ public sealed class RouteSourceTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
+    public void MergingASourcesRoutes_KeepsEveryProxyWideSetting()
+    {
+        // Every settable proxy-wide property gets a value other than its default, so one the merge forgets shows.
+        var configured = new ProxyOptions();
+        var settable = typeof(ProxyOptions).GetProperties().Where(p => p.CanWrite).ToArray();
+        foreach (var property in settable)
+        {
+            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            property.SetValue(configured, type switch
+            {
+                _ when type == typeof(string) => "zone-x",
+                _ when type == typeof(long) => 7L,
+                _ when type == typeof(TimeSpan) => TimeSpan.FromSeconds(3),
+                { IsEnum: true } => Enum.GetValues(type).Cast<object>().Last(),
+                _ => Activator.CreateInstance(type),
+            });
+        }
+
+        var errors = new List<string>();
+        var merged = RouteSourceMerge.Merge(configured, [("source", new ProxyRouteSet([], new Dictionary<string, ClusterOptions>()))], errors);
+
+        Assert.Empty(errors);
+        Assert.NotSame(configured, merged);
+        Assert.All(settable, p => Assert.True(Equals(p.GetValue(configured), p.GetValue(merged)), $"ProxyOptions.{p.Name} is lost when a route source's routes are merged in"));
+    }
+
+    [Fact]
     public async Task PublishedRoutes_AreInService_AndLeaveWithTheNextSet()
     {
         await using var web = await TestBackend.StartAsync("web", "127.0.0.2");
