@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using LoadBalancing.Proxy.Tests.Support;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
 namespace LoadBalancing.Proxy.Tests.Forwarding;
@@ -161,6 +162,57 @@ public sealed class SessionAffinityTests
         Assert.Equal(ReloadOutcome.Applied, proxy.Runtime.Reload(off, [], "test").Outcome);
         Assert.Same(cluster, proxy.Cluster());
         Assert.Equal(("app", ""), await GetAsync(client, cookie: null, ct));
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task ANegotiateThenWebSocket_AsSignalRDoes_ReachesOneBackend()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var backends = new List<TestBackend>();
+        try
+        {
+            // Each backend says its name: in the body of a plain request, as the first message of a WebSocket.
+            foreach (var name in new[] { "a", "b", "c" })
+            {
+                backends.Add(await TestBackend.StartAsync(name, "127.0.0.87", async context =>
+                {
+                    if (!context.WebSockets.IsWebSocketRequest)
+                    {
+                        await context.Response.WriteAsync(name);
+                        return;
+                    }
+
+                    using var socket = await context.WebSockets.AcceptWebSocketAsync();
+                    await socket.SendAsync(System.Text.Encoding.UTF8.GetBytes(name), System.Net.WebSockets.WebSocketMessageType.Text, true, context.RequestAborted);
+                    await socket.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "bye", context.RequestAborted);
+                }, app => app.UseWebSockets()));
+            }
+
+            var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, [.. backends.Select(b => b.Address)]);
+            options.Clusters["web"].SessionAffinity = new SessionAffinityOptions();
+            await using var proxy = await TestProxy.StartAsync(options);
+            using var client = proxy.NewClient();
+
+            var (negotiated, setCookie) = await GetAsync(client, cookie: null, ct);
+            var cookie = setCookie[..setCookie.IndexOf(';', StringComparison.Ordinal)];
+            for (var i = 0; i < 6; i++)
+            {
+                using var socket = new System.Net.WebSockets.ClientWebSocket();
+                socket.Options.SetRequestHeader("Cookie", cookie);
+                await socket.ConnectAsync(new Uri($"ws://{proxy.ProxyEndPoint}/hub"), ct);
+                var buffer = new byte[64];
+                var received = await socket.ReceiveAsync(buffer, ct);
+                Assert.Equal(negotiated, System.Text.Encoding.UTF8.GetString(buffer, 0, received.Count));
+                await socket.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "done", ct);
+            }
+        }
+        finally
+        {
+            foreach (var backend in backends)
+            {
+                await backend.DisposeAsync();
+            }
+        }
     }
 
     /// <summary>The cookie value naming an endpoint: its affinity key (xxHash64 of "ip:port") in 16 hex digits.</summary>
