@@ -25,12 +25,21 @@ internal abstract class Picker
 
     public abstract int Pick(in PickContext context);
 
+    /// <summary>
+    /// When topology hints narrowed <see cref="Endpoints"/> to one zone, every usable endpoint (all zones), for retries;
+    /// null otherwise. Set before the picker is published.
+    /// </summary>
+    public PickerSet? BeyondZone { get; set; }
+
     /// <summary>The index of the endpoint with that affinity key in <see cref="Endpoints"/>, or -1.</summary>
     public int IndexOfAffinity(ulong key) => (_affinity ??= AffinityIndex.Build(Endpoints)).IndexOf(key);
 
     // Built on the first affinity pick of this snapshot; a race builds it twice, identically, and one copy wins.
     private AffinityIndex? _affinity;
 }
+
+/// <summary>Endpoints with their states and outlier records, aligned.</summary>
+internal sealed record PickerSet(BackendEndpoint[] Endpoints, EndpointState[] States, OutlierState[] Outliers);
 
 /// <summary>What a picker is built from: the usable endpoints, their states, outlier records and effective weights.</summary>
 internal readonly record struct PickerInput(

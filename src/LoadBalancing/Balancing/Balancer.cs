@@ -126,14 +126,18 @@ public sealed partial class Balancer : IDisposable
     /// <summary>
     /// Picks a usable endpoint not in <paramref name="excluded"/>, for a retry that must go elsewhere: weighted by the
     /// endpoints' weights among those left. An algorithm asked again may keep choosing an endpoint already tried (a
-    /// heavy weight, a hash key); this always finds another when there is one. Allocation-free; not for the first pick.
+    /// heavy weight, a hash key); this always finds another when there is one, in any zone when topology hints keep
+    /// first picks in the balancer's own (<see cref="BalancerOptions.Zone"/>). Allocation-free; not for the first pick.
     /// </summary>
     /// <param name="excluded">The endpoints already tried.</param>
     /// <returns>The endpoint, or a <see cref="PickStatus.NoEndpoint"/> result when every usable endpoint is excluded.</returns>
     public PickResult PickExcluding(ReadOnlySpan<BackendEndpoint> excluded)
     {
+        // With topology hints followed, a retry may leave the zone: it draws from every usable endpoint.
         var picker = _picker;
-        var endpoints = picker.Endpoints;
+        var (endpoints, states, outliers) = picker.BeyondZone is { } beyond
+            ? (beyond.Endpoints, beyond.States, beyond.Outliers)
+            : (picker.Endpoints, picker.States, picker.Outliers);
         long total = 0;
         foreach (var endpoint in endpoints)
         {
@@ -156,13 +160,13 @@ public sealed partial class Balancer : IDisposable
                 continue;
             }
 
-            picker.States[i].AddInFlight();
+            states[i].AddInFlight();
             if (_totalInFlight is { } load)
             {
-                CountBoundedLoad(load, picker.Outliers[i]);
+                CountBoundedLoad(load, outliers[i]);
             }
 
-            return new PickResult(this, endpoints[i], picker.States[i], picker.Outliers[i], PickStatus.Picked);
+            return new PickResult(this, endpoints[i], states[i], outliers[i], PickStatus.Picked);
         }
 
         return default;
@@ -469,6 +473,7 @@ public sealed partial class Balancer : IDisposable
 
         var panic = eligible.Count > 0 && healthy.Count * 100.0 < _options.PanicThresholdPercent * eligible.Count;
         var chosen = panic ? eligible : healthy;
+        var everyZone = chosen;
         var inZone = _options.Zone is { } zone && NarrowToZone(endpoints, ref chosen, zone);
 
         var usable = new BackendEndpoint[chosen.Count];
@@ -499,7 +504,13 @@ public sealed partial class Balancer : IDisposable
 
         var input = new PickerInput(usable, usableStates, usableOutliers, weights, _random, _options, _clock, _totalInFlight);
         var wasInPanic = _status.InPanic;
-        _picker = PickerFactory.Create(input, _perThreadRoundRobin);
+        var picker = PickerFactory.Create(input, _perThreadRoundRobin);
+        if (inZone)
+        {
+            picker.BeyondZone = new PickerSet([.. everyZone.Select(i => endpoints[i])], [.. everyZone.Select(i => states[i])], [.. everyZone.Select(i => outliers[i])]);
+        }
+
+        _picker = picker;
         _status = new BalancerStatus(set.Version, endpoints.Length, eligible.Count, healthy.Count, ejected, unhealthy, usable.Length, panic, inZone, now);
         ScheduleNextRefresh(now, nextEjectionEnd, slowStartActive);
         if (Changed is { } changed)

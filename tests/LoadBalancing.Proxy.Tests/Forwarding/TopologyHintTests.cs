@@ -55,6 +55,23 @@ public sealed class TopologyHintTests
             : (null, false, cluster.GetProperty("usableEndpoints").GetInt32());
     }
 
+    [Fact(Timeout = 30_000)]
+    public async Task TheZonesOnlyEndpointRefusingConnections_LosesNoRequest_TheRetryLeavesTheZone()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var other = await TestBackend.StartAsync("other-zone", "127.0.0.94");
+        var dead = Loopback.DeadEndpoint("127.0.0.95");
+        var source = new EndpointSource("web");
+        source.Publish([new BackendEndpoint("127.0.0.95", int.Parse(dead.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture), forZones: ["a"]), Hinted(other, "b")]);
+        await using var proxy = await TestProxy.StartAsync(Options(other, "a"), configure: p => p.UseEndpointSource("web", source, stalenessBound: null));
+        using var client = proxy.NewClient();
+
+        // Each request tries the zone's endpoint first, then retries in the other zone; outlier detection ejects the
+        // refusing endpoint after five failures, and the zone's requests go to the other zone from then on.
+        Assert.Equal(["other-zone"], await AnsweredByAsync(client, 8, ct));
+        Assert.True(proxy.Cluster().Metrics.Retries >= 1);
+    }
+
     private static ProxyOptions Options(TestBackend any, string? zone)
     {
         var options = TestTransport.Apply(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, any.Address));

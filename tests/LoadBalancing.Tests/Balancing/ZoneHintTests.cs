@@ -65,6 +65,26 @@ public sealed class ZoneHintTests
     }
 
     [Fact]
+    public void ARetryThatMustGoElsewhere_LeavesAZoneWithOneEndpoint()
+    {
+        var endpoints = new[]
+        {
+            new BackendEndpoint("10.0.0.1", 80, forZones: ["a"]),
+            new BackendEndpoint("10.0.0.2", 80, forZones: ["b"]),
+            new BackendEndpoint("10.0.0.3", 80, forZones: ["b"]),
+        };
+        using var balancer = TestEndpoints.Balancer(endpoints, TestEndpoints.Options(LoadBalancingAlgorithm.RoundRobin, o => o.Zone = "a"));
+
+        var retry = balancer.PickExcluding([endpoints[0]]);
+
+        Assert.Contains(retry.Endpoint, endpoints[1..]);
+        Assert.Equal(1, retry.State!.InFlight);
+        retry.Release();
+        Assert.Equal(PickStatus.NoEndpoint, balancer.PickExcluding(endpoints).Status);
+        Assert.All(Picks(balancer, 6), e => Assert.Same(endpoints[0], e)); // first picks stay in the zone
+    }
+
+    [Fact]
     public void WithoutAZone_HintsAreIgnored_AndAnEmptyZoneIsRefused()
     {
         var endpoints = new[] { new BackendEndpoint("10.0.0.1", 80, forZones: ["a"]), new BackendEndpoint("10.0.0.2", 80, forZones: ["b"]) };
