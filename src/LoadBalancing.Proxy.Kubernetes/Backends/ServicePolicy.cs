@@ -6,7 +6,7 @@ namespace LoadBalancing.Proxy.Kubernetes.Backends;
 
 /// <summary>
 /// A Service's balancing policy, from its <c>loadbalancing.dev/*</c> annotations: the algorithm, the request key of
-/// hash algorithms, two timeouts, a limit of requests in flight, session affinity and an active health check. Values are read as the proxy's configuration reads them, and the cluster they
+/// hash algorithms, two timeouts, limits of requests in flight (per cluster and per endpoint), session affinity and an active health check. Values are read as the proxy's configuration reads them, and the cluster they
 /// make is checked with the proxy's own cluster validation; anything wrong and the Service's clusters keep the
 /// defaults, with every problem named.
 /// </summary>
@@ -20,10 +20,11 @@ internal static class ServicePolicy
     public const string HealthCheck = Prefix + "health-check";
     public const string HealthCheckInterval = Prefix + "health-check-interval";
     public const string MaxConcurrentRequests = Prefix + "max-concurrent-requests";
+    public const string MaxRequestsPerEndpoint = Prefix + "max-requests-per-endpoint";
     public const string SessionAffinity = Prefix + "session-affinity";
     public const string SessionAffinityMaxAge = Prefix + "session-affinity-max-age";
 
-    private static readonly string[] Known = [Algorithm, HashKey, ConnectTimeout, ResponseHeaderTimeout, HealthCheck, HealthCheckInterval, MaxConcurrentRequests, SessionAffinity, SessionAffinityMaxAge];
+    private static readonly string[] Known = [Algorithm, HashKey, ConnectTimeout, ResponseHeaderTimeout, HealthCheck, HealthCheckInterval, MaxConcurrentRequests, MaxRequestsPerEndpoint, SessionAffinity, SessionAffinityMaxAge];
 
     private static readonly ConfigurationValue<LoadBalancingAlgorithm> Algorithms = ConfigurationValues.Enum<LoadBalancingAlgorithm>("a balancing algorithm");
 
@@ -98,6 +99,18 @@ internal static class ServicePolicy
                     if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var limit))
                     {
                         cluster.MaxConcurrentRequests = limit;
+                    }
+                    else
+                    {
+                        problems.Add($"{key}: '{raw}' is not a whole number of requests.");
+                    }
+
+                    break;
+
+                case MaxRequestsPerEndpoint:
+                    if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var perEndpoint))
+                    {
+                        cluster.MaxRequestsPerEndpoint = perEndpoint;
                     }
                     else
                     {

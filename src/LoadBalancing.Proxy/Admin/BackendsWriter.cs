@@ -242,6 +242,11 @@ internal static class BackendsWriter
             json.WriteNumber("maxConcurrentRequests", limit);
         }
 
+        if (cluster.Options.MaxRequestsPerEndpoint is { } perEndpoint)
+        {
+            json.WriteNumber("maxRequestsPerEndpoint", perEndpoint);
+        }
+
         if (cluster.SessionCookie is not null)
         {
             json.WriteNumber("sessionsMoved", cluster.Metrics.SessionsMoved);

@@ -71,6 +71,15 @@ public sealed class ClusterOptions
     /// </summary>
     public int? MaxConcurrentRequests { get; set; }
 
+    /// <summary>
+    /// The most requests forwarded to one endpoint at once (nginx's <c>max_conns</c>, HAProxy's <c>maxconn</c> without
+    /// a queue), each counted from its pick until its attempt ends. A pick that lands on a full endpoint goes to another
+    /// with room, by weight; with every endpoint full the request is answered <c>503</c> at once. A request whose
+    /// session names its endpoint (<see cref="SessionAffinity"/>) goes there whatever its count. Null (the default) sets
+    /// no limit.
+    /// </summary>
+    public int? MaxRequestsPerEndpoint { get; set; }
+
     /// <summary>The largest upstream response head (status line and headers) accepted. Default 64 KiB.</summary>
     public int MaxResponseHeaderBytes { get; set; } = 64 * 1024;
 

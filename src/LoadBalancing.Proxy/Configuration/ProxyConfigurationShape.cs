@@ -116,6 +116,7 @@ internal static class ProxyConfigurationShape
         .Value("PooledConnectionIdleTimeout", Duration, (o, v) => o.PooledConnectionIdleTimeout = v)
         .Value("MaxIdleConnectionsPerEndpoint", WholeNumber, (o, v) => o.MaxIdleConnectionsPerEndpoint = v)
         .Value("MaxConcurrentRequests", Optional(WholeNumber), (o, v) => o.MaxConcurrentRequests = v)
+        .Value("MaxRequestsPerEndpoint", Optional(WholeNumber), (o, v) => o.MaxRequestsPerEndpoint = v)
         .Value("MaxResponseHeaderBytes", WholeNumber, (o, v) => o.MaxResponseHeaderBytes = v)
         .Object("LeastRequest", LeastRequest, o => o.LeastRequest)
         .Object("PeakEwma", PeakEwma, o => o.PeakEwma)

@@ -384,6 +384,11 @@ internal static class ProxyOptionsJson
             {
                 json.WriteNumber("MaxConcurrentRequests", limit);
             }
+
+            if (cluster.MaxRequestsPerEndpoint is { } perEndpoint)
+            {
+                json.WriteNumber("MaxRequestsPerEndpoint", perEndpoint);
+            }
         }
         json.WriteStartObject("LeastRequest");
         json.WriteNumber("ChoiceCount", cluster.LeastRequest.ChoiceCount);

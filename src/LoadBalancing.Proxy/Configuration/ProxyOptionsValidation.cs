@@ -263,6 +263,11 @@ internal static class ProxyOptionsValidation
             errors.Add($"{key}:MaxConcurrentRequests must be 1 or more (leave it out for no limit); got {cluster.MaxConcurrentRequests.Value.ToString(CultureInfo.InvariantCulture)}.");
         }
 
+        if (cluster.MaxRequestsPerEndpoint is < 1)
+        {
+            errors.Add($"{key}:MaxRequestsPerEndpoint must be 1 or more (leave it out for no limit); got {cluster.MaxRequestsPerEndpoint.Value.ToString(CultureInfo.InvariantCulture)}.");
+        }
+
         if (cluster.MaxResponseHeaderBytes is < 1024 or > 1024 * 1024)
         {
             errors.Add($"{key}:MaxResponseHeaderBytes must be between 1024 and 1048576; got {cluster.MaxResponseHeaderBytes.ToString(CultureInfo.InvariantCulture)}.");

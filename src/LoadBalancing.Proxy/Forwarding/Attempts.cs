@@ -150,6 +150,11 @@ internal static class Attempts
                 ? PickSession(cluster, session, exchange.PickContext)
                 : PickUntried(cluster.Balancer, attempt == 0 ? exchange.PickContext : PickContext.None, in exchange.Tried)
             : default;
+        if (cluster.Options.MaxRequestsPerEndpoint is { } perEndpoint && !WithinEndpointLimit(cluster, exchange, attempt, perEndpoint))
+        {
+            return false;
+        }
+
         if (!exchange.Pick.HasEndpoint)
         {
             if (fallbackTried || (attempt > 0 && !exchange.Last.Retryable))
@@ -215,6 +220,36 @@ internal static class Attempts
     {
         exchange.Last = AttemptOutcome.RetryStatus(status);
         return TryTakeRetry(cluster, exchange, attempt, fallbackTried: true);
+    }
+
+    /// <summary>
+    /// Moves a pick that landed on an endpoint at the cluster's <see cref="ClusterOptions.MaxRequestsPerEndpoint"/> to one
+    /// with room; false when none has room. The first attempt is then the proxy's own 503, counted as an overflow; a
+    /// retry keeps the failure it follows. A session's pick of its own endpoint stays, full or not.
+    /// </summary>
+    private static bool WithinEndpointLimit(ProxyCluster cluster, Exchange exchange, int attempt, int perEndpoint)
+    {
+        var pick = exchange.Pick;
+        if (pick.Status != PickStatus.Picked || pick.State!.InFlight <= perEndpoint
+            || (attempt == 0 && pick.Endpoint!.AffinityKey == exchange.SessionKey))
+        {
+            return true;
+        }
+
+        pick.Release();
+        exchange.Pick = cluster.Balancer.PickExcluding(exchange.Tried.Items, perEndpoint);
+        if (exchange.Pick.HasEndpoint)
+        {
+            return true;
+        }
+
+        if (attempt == 0)
+        {
+            exchange.Last = AttemptOutcome.Fail(UpstreamError.Overflow, StatusCodes.Status503ServiceUnavailable, "every endpoint is at its limit of concurrent requests");
+            cluster.Metrics.Error(UpstreamError.Overflow);
+        }
+
+        return false;
     }
 
     /// <summary>The endpoint the session names while it is usable; otherwise a pick as any, counted as a session moved.</summary>

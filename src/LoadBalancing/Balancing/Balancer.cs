@@ -131,46 +131,71 @@ public sealed partial class Balancer : IDisposable
     /// </summary>
     /// <param name="excluded">The endpoints already tried.</param>
     /// <returns>The endpoint, or a <see cref="PickStatus.NoEndpoint"/> result when every usable endpoint is excluded.</returns>
-    public PickResult PickExcluding(ReadOnlySpan<BackendEndpoint> excluded)
+    public PickResult PickExcluding(ReadOnlySpan<BackendEndpoint> excluded) => PickExcluding(excluded, int.MaxValue);
+
+    /// <summary>
+    /// As <see cref="PickExcluding(ReadOnlySpan{BackendEndpoint})"/>, among the endpoints with fewer than
+    /// <paramref name="maxInFlight"/> requests in flight (<see cref="EndpointState.InFlight"/>): for a limit of requests
+    /// per endpoint. The count is taken with the pick, so concurrent callers never take an endpoint past the limit.
+    /// </summary>
+    /// <param name="excluded">The endpoints already tried (or to avoid).</param>
+    /// <param name="maxInFlight">The most requests an endpoint may have in flight, this one included; 1 or more.</param>
+    /// <returns>The endpoint, or a <see cref="PickStatus.NoEndpoint"/> result when every usable endpoint is excluded or full.</returns>
+    public PickResult PickExcluding(ReadOnlySpan<BackendEndpoint> excluded, int maxInFlight)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxInFlight, 1);
+
         // With topology hints followed, a retry may leave the zone: it draws from every usable endpoint.
         var picker = _picker;
         var (endpoints, states, outliers) = picker.BeyondZone is { } beyond
             ? (beyond.Endpoints, beyond.States, beyond.Outliers)
             : (picker.Endpoints, picker.States, picker.Outliers);
-        long total = 0;
-        foreach (var endpoint in endpoints)
-        {
-            if (!Contains(excluded, endpoint))
-            {
-                total += endpoint.Weight;
-            }
-        }
 
-        if (total == 0)
+        // A concurrent pick can fill the chosen endpoint between the look and the count: then look again.
+        for (var round = 0; round < 4; round++)
         {
-            return default;
-        }
-
-        var point = Random.Shared.NextInt64(total);
-        for (var i = 0; i < endpoints.Length; i++)
-        {
-            if (Contains(excluded, endpoints[i]) || (point -= endpoints[i].Weight) >= 0)
+            long total = 0;
+            for (var i = 0; i < endpoints.Length; i++)
             {
-                continue;
+                if (Available(excluded, endpoints[i], states[i], maxInFlight))
+                {
+                    total += endpoints[i].Weight;
+                }
             }
 
-            states[i].AddInFlight();
-            if (_totalInFlight is { } load)
+            if (total == 0)
             {
-                CountBoundedLoad(load, outliers[i]);
+                return default;
             }
 
-            return new PickResult(this, endpoints[i], states[i], outliers[i], PickStatus.Picked);
+            var point = Random.Shared.NextInt64(total);
+            for (var i = 0; i < endpoints.Length; i++)
+            {
+                if (!Available(excluded, endpoints[i], states[i], maxInFlight) || (point -= endpoints[i].Weight) >= 0)
+                {
+                    continue;
+                }
+
+                if (states[i].AddInFlight() > maxInFlight)
+                {
+                    states[i].RemoveInFlight();
+                    break;
+                }
+
+                if (_totalInFlight is { } load)
+                {
+                    CountBoundedLoad(load, outliers[i]);
+                }
+
+                return new PickResult(this, endpoints[i], states[i], outliers[i], PickStatus.Picked);
+            }
         }
 
         return default;
     }
+
+    private static bool Available(ReadOnlySpan<BackendEndpoint> excluded, BackendEndpoint endpoint, EndpointState state, int maxInFlight) =>
+        state.InFlight < maxInFlight && !Contains(excluded, endpoint);
 
     /// <summary>
     /// Picks the endpoint whose <see cref="BackendEndpoint.AffinityKey"/> is <paramref name="affinityKey"/> when the

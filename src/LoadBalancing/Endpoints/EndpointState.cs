@@ -35,7 +35,7 @@ public sealed class EndpointState
     /// <summary>The peak-EWMA latency estimate as last stored, or <c>null</c> before the first sample.</summary>
     public TimeSpan? LatencyEstimate => PeakEwma.Estimate(Volatile.Read(ref _hot.Ewma));
 
-    internal void AddInFlight() => Interlocked.Increment(ref _hot.InFlight);
+    internal int AddInFlight() => Interlocked.Increment(ref _hot.InFlight);
 
     internal void RemoveInFlight() => Interlocked.Decrement(ref _hot.InFlight);
 

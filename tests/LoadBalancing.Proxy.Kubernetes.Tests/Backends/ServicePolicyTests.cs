@@ -27,11 +27,12 @@ public sealed class ServicePolicyTests
             [ServicePolicy.ConnectTimeout] = "250ms",
             [ServicePolicy.ResponseHeaderTimeout] = "1m",
             [ServicePolicy.MaxConcurrentRequests] = "500",
+            [ServicePolicy.MaxRequestsPerEndpoint] = "50",
         });
 
         Assert.Empty(result.Problems);
         var cluster = result.Set.Clusters["ingress:a/web:http"];
-        Assert.Equal(500, cluster.MaxConcurrentRequests);
+        Assert.Equal((500, 50), (cluster.MaxConcurrentRequests, cluster.MaxRequestsPerEndpoint));
         Assert.Equal(LoadBalancingAlgorithm.RingHash, cluster.Algorithm);
         Assert.Equal((HashKeySource.Header, "X-User"), (cluster.HashKey.Source, cluster.HashKey.Name));
         Assert.Equal(TimeSpan.FromMilliseconds(250), cluster.ConnectTimeout);
@@ -115,6 +116,8 @@ public sealed class ServicePolicyTests
     [InlineData(ServicePolicy.ConnectTimeout, "0s", "the proxy refuses the cluster they make: ConnectTimeout must be positive; got 00:00:00.")]
     [InlineData(ServicePolicy.MaxConcurrentRequests, "-1", "loadbalancing.dev/max-concurrent-requests: '-1' is not a whole number of requests.")]
     [InlineData(ServicePolicy.MaxConcurrentRequests, "0", "the proxy refuses the cluster they make: MaxConcurrentRequests must be 1 or more (leave it out for no limit); got 0.")]
+    [InlineData(ServicePolicy.MaxRequestsPerEndpoint, "many", "loadbalancing.dev/max-requests-per-endpoint: 'many' is not a whole number of requests.")]
+    [InlineData(ServicePolicy.MaxRequestsPerEndpoint, "0", "the proxy refuses the cluster they make: MaxRequestsPerEndpoint must be 1 or more (leave it out for no limit); got 0.")]
     [InlineData(ServicePolicy.SessionAffinity, "sticky", "loadbalancing.dev/session-affinity: 'sticky' is not cookie or cookie:NAME.")]
     [InlineData(ServicePolicy.SessionAffinity, "cookie:my session", "the proxy refuses the cluster they make: SessionAffinity:CookieName must be a cookie name (letters, digits and !#$%&'*+-.^_`|~); got 'my session'.")]
     [InlineData(ServicePolicy.SessionAffinityMaxAge, "1h", "loadbalancing.dev/session-affinity-max-age needs loadbalancing.dev/session-affinity, which turns affinity on.")]

@@ -89,6 +89,7 @@ public sealed class ProxyConfigurationTests
     [InlineData("Proxy:Clusters:web:MaxAttempts", "9", "Proxy:Clusters:web:MaxAttempts must be between 1 and 8; got 9")]
     [InlineData("Proxy:Clusters:web:ResponseHeaderTimeout", "00:00:00", "Proxy:Clusters:web:ResponseHeaderTimeout must be positive")]
     [InlineData("Proxy:Clusters:web:MaxConcurrentRequests", "0", "Proxy:Clusters:web:MaxConcurrentRequests must be 1 or more (leave it out for no limit); got 0")]
+    [InlineData("Proxy:Clusters:web:MaxRequestsPerEndpoint", "0", "Proxy:Clusters:web:MaxRequestsPerEndpoint must be 1 or more (leave it out for no limit); got 0")]
     [InlineData("Proxy:Clusters:web:SessionAffinity:CookieName", "my session", "Proxy:Clusters:web:SessionAffinity:CookieName must be a cookie name (letters, digits and !#$%&'*+-.^_`|~); got 'my session'")]
     [InlineData("Proxy:Clusters:web:SessionAffinity:Path", "app", "Proxy:Clusters:web:SessionAffinity:Path must start with '/' and hold no ';', space or control character; got 'app'")]
     [InlineData("Proxy:Clusters:web:SessionAffinity:Domain", "a.test;x=1", "Proxy:Clusters:web:SessionAffinity:Domain must be a domain name")]

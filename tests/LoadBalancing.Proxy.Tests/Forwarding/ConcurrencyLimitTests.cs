@@ -119,6 +119,51 @@ public sealed class ConcurrencyLimitTests
         Assert.Equal(1, cluster.Metrics.Errors(UpstreamError.Overflow));
     }
 
+    [Theory(Timeout = 30_000)]
+    [InlineData(UpstreamProtocol.Http1)]
+    [InlineData(UpstreamProtocol.Http2)]
+    public async Task AFullEndpoint_SendsItsRequestsToOneWithRoom_AndWithEveryEndpointFull_503AtOnce(UpstreamProtocol protocol)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var first = await HoldingUpstream.StartAsync("127.0.0.63", protocol);
+        await using var second = await HoldingUpstream.StartAsync("127.0.0.64", protocol);
+
+        // One hash key for every request: maglev sends them all to one endpoint until it is full.
+        var options = TestProxy.Options(LoadBalancingAlgorithm.Maglev, first.Address, second.Address);
+        options.Clusters["web"].Protocol = protocol;
+        options.Clusters["web"].HashKey = new HashKeyOptions { Source = HashKeySource.Header, Name = "X-User" };
+        options.Clusters["web"].MaxRequestsPerEndpoint = 2;
+        await using var proxy = await TestProxy.StartAsync(options);
+        using var client = proxy.NewClient();
+        client.DefaultRequestHeaders.Add("X-User", "same");
+
+        var held = Enumerable.Range(1, 4).Select(i => client.GetAsync($"/held/{i}", ct)).ToArray();
+        await first.UntilHoldingAsync(2);
+        await second.UntilHoldingAsync(2);
+
+        using (var refused = await client.GetAsync("/refused", ct))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Equal("every endpoint is at its limit of concurrent requests\n", await refused.Content.ReadAsStringAsync(ct));
+        }
+
+        Assert.Equal((2, 2), (first.Arrived, second.Arrived));
+        Assert.Equal(1, proxy.Cluster().Metrics.Errors(UpstreamError.Overflow));
+        Assert.All(proxy.Cluster().Source.Current.States, s => Assert.Equal(2, s.InFlight));
+
+        first.Release();
+        second.Release();
+        foreach (var response in await Task.WhenAll(held))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            response.Dispose();
+        }
+
+        using var after = await client.GetAsync("/after", ct);
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+        Assert.Equal(5, first.Arrived + second.Arrived);
+    }
+
     private static ProxyOptions WithLimit(ProxyOptions options, int? limit)
     {
         var next = TestTransport.Apply(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, options.Clusters["web"].Endpoints[0].Address));
