@@ -37,11 +37,7 @@ public sealed class ConcurrencyLimitTests
         Assert.Equal(1, proxy.Cluster().Metrics.Errors(UpstreamError.Overflow));
 
         upstream.Release();
-        foreach (var response in await Task.WhenAll(held))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            response.Dispose();
-        }
+        await AllAnsweredOkAsync(held);
 
         using var after = await client.GetAsync("/after", ct);
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
@@ -110,11 +106,7 @@ public sealed class ConcurrencyLimitTests
         await upstream.UntilHoldingAsync(5);
 
         upstream.Release();
-        foreach (var response in await Task.WhenAll([.. held, fourth, fifth]))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            response.Dispose();
-        }
+        await AllAnsweredOkAsync([.. held, fourth, fifth]);
 
         Assert.Equal(1, cluster.Metrics.Errors(UpstreamError.Overflow));
     }
@@ -153,15 +145,21 @@ public sealed class ConcurrencyLimitTests
 
         first.Release();
         second.Release();
+        await AllAnsweredOkAsync(held);
+
+        using var after = await client.GetAsync("/after", ct);
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+        Assert.Equal(5, first.Arrived + second.Arrived);
+    }
+
+    /// <summary>Waits for the requests an upstream held (now released): each answered 200.</summary>
+    private static async Task AllAnsweredOkAsync(IEnumerable<Task<HttpResponseMessage>> held)
+    {
         foreach (var response in await Task.WhenAll(held))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             response.Dispose();
         }
-
-        using var after = await client.GetAsync("/after", ct);
-        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
-        Assert.Equal(5, first.Arrived + second.Arrived);
     }
 
     private static ProxyOptions WithLimit(ProxyOptions options, int? limit)
