@@ -19,7 +19,7 @@ internal sealed class ProxyConfigSnapshot
         var routes = new ProxyRoute[options.Routes.Count];
         for (var i = 0; i < routes.Length; i++)
         {
-            var route = routes[i] = new ProxyRoute(options.Routes[i], i, clusters);
+            var route = routes[i] = new ProxyRoute(options.Routes[i], i, clusters) { TrustForwardedHeaders = options.TrustForwardedHeaders };
             if (!counters.TryGetValue(route.Name, out var shared))
             {
                 // A route that keeps its name keeps its counts: a reload is not a counter reset.

@@ -223,6 +223,7 @@ internal static class ProxyConfigurationShape
         .Value("MaxRequestBodySize", Optional(LongNumber), (o, v) => o.MaxRequestBodySize = v)
         .Value("DrainTimeout", Duration, (o, v) => o.DrainTimeout = v)
         .Value("Zone", OptionalText, (o, v) => o.Zone = v)
+        .Value("TrustForwardedHeaders", Flag, (o, v) => o.TrustForwardedHeaders = v)
         .Object("AccessLog", AccessLog, o => o.AccessLog)
         .Value("Transport", Enum<ProxyTransport>("a transport"), (o, v) => o.Transport = v);
 }

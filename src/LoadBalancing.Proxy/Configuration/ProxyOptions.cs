@@ -38,6 +38,18 @@ public sealed class ProxyOptions
     /// </summary>
     public string? Zone { get; set; }
 
+    /// <summary>
+    /// Whether the client-address fields a request arrives with are believed. Default <c>false</c>, for a proxy that
+    /// clients reach directly (as ingress-nginx's <c>use-forwarded-headers: false</c>): the upstream's
+    /// <c>X-Forwarded-For</c> is the address the proxy saw alone, <c>X-Forwarded-Proto</c> and <c>X-Forwarded-Host</c>
+    /// describe the request the proxy received, and a client's <c>Forwarded</c> and <c>X-Real-IP</c> are dropped, so
+    /// no client can make an upstream believe another address. <c>true</c>, behind a load balancer that sets them: the
+    /// incoming <c>X-Forwarded-For</c> chain is kept with the address the proxy saw appended, an incoming
+    /// <c>X-Forwarded-Proto</c> and <c>X-Forwarded-Host</c> are forwarded in place of the proxy's, and <c>Forwarded</c>
+    /// and <c>X-Real-IP</c> pass through.
+    /// </summary>
+    public bool TrustForwardedHeaders { get; set; }
+
     /// <summary>The access log (off unless enabled).</summary>
     public AccessLogOptions AccessLog { get; set; } = new();
 

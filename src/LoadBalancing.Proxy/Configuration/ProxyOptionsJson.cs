@@ -57,6 +57,7 @@ internal static class ProxyOptionsJson
 
         json.WriteString("DrainTimeout", Duration(options.DrainTimeout));
         WriteOptional(json, "Zone", options.Zone);
+        json.WriteBoolean("TrustForwardedHeaders", options.TrustForwardedHeaders);
         json.WriteString("Transport", options.Transport.ToString());
         json.WriteEndObject();
     }

@@ -68,7 +68,8 @@ internal static class RequestHeadWriter
 
         var headers = request.Headers;
         var connection = headers.Connection;
-        var forwardedFor = StringValues.Empty;
+        var trusted = route?.TrustForwardedHeaders ?? false;
+        var forwarded = default(IncomingForwarded);
         foreach (var header in headers)
         {
             var name = header.Key;
@@ -85,11 +86,16 @@ internal static class RequestHeadWriter
             if (IsControlledHere(name))
             {
                 // Kept from the walk (the exact name, not an underscore spelling): a look-up by name costs more.
-                if (name.Equals("X-Forwarded-For", StringComparison.OrdinalIgnoreCase))
+                if (trusted)
                 {
-                    forwardedFor = header.Value;
+                    forwarded.Keep(name, header.Value);
                 }
 
+                continue;
+            }
+
+            if (!trusted && IsClientAddressField(name))
+            {
                 continue;
             }
 
@@ -111,7 +117,7 @@ internal static class RequestHeadWriter
             }
         }
 
-        WriteForwarded(ref output, context, clientHost, forwardedFor);
+        WriteForwarded(ref output, context, clientHost, in forwarded);
         if (trace is not null)
         {
             output.Field("traceparent", trace.Id!);
@@ -163,14 +169,14 @@ internal static class RequestHeadWriter
         output.Ascii(query);
     }
 
-    private static void WriteForwarded(ref HeadBuffer output, HttpContext context, string? clientHost, StringValues forwardedFor)
+    private static void WriteForwarded(ref HeadBuffer output, HttpContext context, string? clientHost, in IncomingForwarded incoming)
     {
         var request = context.Request;
 
-        // X-Forwarded-For: what earlier proxies said, then the address this proxy saw.
+        // X-Forwarded-For: what earlier proxies said (when trusted), then the address this proxy saw.
         output.Write("X-Forwarded-For: "u8);
         var first = true;
-        foreach (var value in forwardedFor)
+        foreach (var value in incoming.For)
         {
             if (!string.IsNullOrEmpty(value))
             {
@@ -199,11 +205,21 @@ internal static class RequestHeadWriter
             output.Address(ip);
         }
 
-        output.Write(request.IsHttps ? "\r\nX-Forwarded-Proto: https"u8 : "\r\nX-Forwarded-Proto: http"u8);
-        if (!string.IsNullOrEmpty(clientHost))
+        if (incoming.Proto is { } proto)
+        {
+            output.Write("\r\nX-Forwarded-Proto: "u8);
+            output.Ascii(proto);
+        }
+        else
+        {
+            output.Write(request.IsHttps ? "\r\nX-Forwarded-Proto: https"u8 : "\r\nX-Forwarded-Proto: http"u8);
+        }
+
+        var forwardedHost = incoming.Host ?? clientHost;
+        if (!string.IsNullOrEmpty(forwardedHost))
         {
             output.Write("\r\nX-Forwarded-Host: "u8);
-            output.Ascii(clientHost);
+            output.Ascii(forwardedHost);
         }
 
         output.Write("\r\n"u8);
@@ -268,6 +284,13 @@ internal static class RequestHeadWriter
 
         return true;
     }
+
+    /// <summary>
+    /// <c>Forwarded</c> (RFC 7239) and <c>X-Real-IP</c> (also spelt with underscores, as the X-Forwarded fields): fields
+    /// that name a client address, which an untrusted client must not be able to set (<see cref="ProxyOptions.TrustForwardedHeaders"/>).
+    /// </summary>
+    internal static bool IsClientAddressField(ReadOnlySpan<char> name) =>
+        name.Length == 9 && (name.Equals("Forwarded", StringComparison.OrdinalIgnoreCase) || IsForwardingField(name, "X-Real-IP"));
 
     /// <summary>Whether a client's header of this name never reaches an upstream as sent, nominated or not.</summary>
     internal static bool IsNeverForwarded(ReadOnlySpan<char> name) =>

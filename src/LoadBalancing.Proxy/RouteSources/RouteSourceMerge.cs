@@ -56,6 +56,7 @@ internal static class RouteSourceMerge
             AccessLog = configured.AccessLog,
             Transport = configured.Transport,
             Zone = configured.Zone,
+            TrustForwardedHeaders = configured.TrustForwardedHeaders,
         };
         foreach (var listener in configured.Listeners)
         {

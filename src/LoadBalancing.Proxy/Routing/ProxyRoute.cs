@@ -106,6 +106,9 @@ internal sealed class ProxyRoute
 
     public string? RewriteHost { get; }
 
+    /// <summary>The proxy's <see cref="ProxyOptions.TrustForwardedHeaders"/>, carried by each route of a configuration.</summary>
+    public bool TrustForwardedHeaders { get; init; }
+
     public PathReplacement? RewritePath { get; }
 
     public RouteRedirect? Redirect { get; }

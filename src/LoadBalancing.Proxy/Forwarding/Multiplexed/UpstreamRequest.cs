@@ -32,9 +32,11 @@ internal static class UpstreamRequest
         var clientHost = headers.Host.Count > 0 ? headers.Host[0] : null;
         message.Headers.Host = route?.RewriteHost ?? (preserveHost && !string.IsNullOrEmpty(clientHost) ? clientHost : authority);
         var connection = headers.Connection;
+        var trusted = route?.TrustForwardedHeaders ?? false;
         foreach (var (name, values) in headers)
         {
-            if (RequestHeadWriter.IsNeverForwarded(name) || name.StartsWith(':') || IsNamedIn(connection, name) || (trace is not null && AttemptTracing.IsTraceContextField(name)))
+            if (RequestHeadWriter.IsNeverForwarded(name) || name.StartsWith(':') || IsNamedIn(connection, name) || (trace is not null && AttemptTracing.IsTraceContextField(name))
+                || (!trusted && RequestHeadWriter.IsClientAddressField(name)))
             {
                 continue;
             }
@@ -60,7 +62,7 @@ internal static class UpstreamRequest
             message.Headers.TryAddWithoutValidation(HeaderNames.TE, "trailers");
         }
 
-        AddForwarded(message, context, clientHost);
+        AddForwarded(message, context, clientHost, trusted);
         if (trace is not null)
         {
             message.Headers.TryAddWithoutValidation("traceparent", trace.Id);
@@ -101,10 +103,10 @@ internal static class UpstreamRequest
         return string.Concat(head, rest, query);
     }
 
-    private static void AddForwarded(HttpRequestMessage message, HttpContext context, string? clientHost)
+    private static void AddForwarded(HttpRequestMessage message, HttpContext context, string? clientHost, bool trusted)
     {
         var request = context.Request;
-        var forwardedFor = request.Headers["X-Forwarded-For"];
+        var forwardedFor = trusted ? request.Headers["X-Forwarded-For"] : StringValues.Empty;
         var ip = context.Connection.RemoteIpAddress;
         if (ip is { IsIPv4MappedToIPv6: true })
         {
@@ -119,12 +121,16 @@ internal static class UpstreamRequest
         };
         var own = ip?.ToString();
         message.Headers.TryAddWithoutValidation("X-Forwarded-For", earlier.Length == 0 ? own ?? "" : own is null ? earlier : earlier + ", " + own);
-        message.Headers.TryAddWithoutValidation("X-Forwarded-Proto", request.IsHttps ? "https" : "http");
-        if (!string.IsNullOrEmpty(clientHost))
+        var proto = trusted ? FirstOf(request.Headers["X-Forwarded-Proto"]) : null;
+        message.Headers.TryAddWithoutValidation("X-Forwarded-Proto", proto ?? (request.IsHttps ? "https" : "http"));
+        var host = (trusted ? FirstOf(request.Headers["X-Forwarded-Host"]) : null) ?? clientHost;
+        if (!string.IsNullOrEmpty(host))
         {
-            message.Headers.TryAddWithoutValidation("X-Forwarded-Host", clientHost);
+            message.Headers.TryAddWithoutValidation("X-Forwarded-Host", host);
         }
     }
+
+    private static string? FirstOf(StringValues values) => values.Count > 0 && !string.IsNullOrEmpty(values[0]) ? values[0] : null;
 
     private static bool WantsTrailers(StringValues te)
     {
