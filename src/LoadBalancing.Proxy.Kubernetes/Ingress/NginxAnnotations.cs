@@ -15,6 +15,17 @@ internal sealed partial class NginxAnnotations
     public const string UpstreamHashBy = Prefix + "upstream-hash-by";
     public const string LoadBalance = Prefix + "load-balance";
     public const string Affinity = Prefix + "affinity";
+    public const string SessionCookieName = Prefix + "session-cookie-name";
+    public const string SessionCookiePath = Prefix + "session-cookie-path";
+    public const string SessionCookieMaxAge = Prefix + "session-cookie-max-age";
+    public const string SessionCookieExpires = Prefix + "session-cookie-expires";
+    public const string SessionCookieSameSite = Prefix + "session-cookie-samesite";
+    public const string SessionCookieSecure = Prefix + "session-cookie-secure";
+
+    /// <summary>ingress-nginx's default cookie name.</summary>
+    public const string DefaultSessionCookieName = "INGRESSCOOKIE";
+
+    private static readonly string[] SessionCookieAnnotations = [SessionCookieName, SessionCookiePath, SessionCookieMaxAge, SessionCookieExpires, SessionCookieSameSite, SessionCookieSecure];
     public const string RewriteTarget = Prefix + "rewrite-target";
     public const string UseRegex = Prefix + "use-regex";
     public const string ProxyConnectTimeout = Prefix + "proxy-connect-timeout";
@@ -108,7 +119,21 @@ internal sealed partial class NginxAnnotations
 
         if (ours.TryGetValue(Affinity, out var affinity))
         {
-            result.Problems.Add($"annotation {Affinity}: '{affinity}' is not supported: the proxy does not issue session cookies, so requests are balanced without affinity. {UpstreamHashBy}: $cookie_NAME keeps a cookie the application sets on one endpoint.");
+            if (affinity != "cookie")
+            {
+                result.Problems.Add($"annotation {Affinity}: '{affinity}' is not supported; expected cookie; requests are balanced without affinity.");
+            }
+            else if (SessionCookie(ours, result.Problems) is { } cookie)
+            {
+                changes.Add(c => c.SessionAffinity = cookie());
+            }
+        }
+        else
+        {
+            foreach (var orphan in SessionCookieAnnotations.Where(ours.ContainsKey))
+            {
+                result.Problems.Add($"annotation {orphan} needs {Affinity}: cookie, which turns affinity on; ignored.");
+            }
         }
 
         if (ours.TryGetValue(ProxyConnectTimeout, out var connect))
@@ -159,7 +184,8 @@ internal sealed partial class NginxAnnotations
 
         foreach (var key in ours.Keys.Order(StringComparer.Ordinal))
         {
-            if (key is not (UpstreamHashBy or LoadBalance or Affinity or RewriteTarget or UseRegex or ProxyConnectTimeout or ProxyReadTimeout or ProxySendTimeout))
+            if (key is not (UpstreamHashBy or LoadBalance or Affinity or RewriteTarget or UseRegex or ProxyConnectTimeout or ProxyReadTimeout or ProxySendTimeout)
+                && !SessionCookieAnnotations.Contains(key))
             {
                 result.Problems.Add($"annotation {key} is not supported; ignored.");
             }
@@ -257,6 +283,56 @@ internal sealed partial class NginxAnnotations
             "$uri" => new HashKeyOptions { Source = HashKeySource.Path },
             _ => null,
         };
+    }
+
+    /// <summary>
+    /// The session cookie ingress-nginx's <c>session-cookie-*</c> annotations describe, as a factory (each cluster gets
+    /// its own options); null, with the problem named, when one of them cannot be honoured exactly.
+    /// </summary>
+    private static Func<SessionAffinityOptions>? SessionCookie(Dictionary<string, string> ours, List<string> problems)
+    {
+        var name = ours.GetValueOrDefault(SessionCookieName) ?? DefaultSessionCookieName;
+        if (name.Length == 0 || name.AsSpan().IndexOfAnyExcept(NameCharacters) >= 0)
+        {
+            problems.Add($"annotation {SessionCookieName}: '{name}' is not a cookie name the proxy sets (letters, digits, '-' and '_'); requests are balanced without affinity.");
+            return null;
+        }
+
+        var path = ours.GetValueOrDefault(SessionCookiePath) ?? "/";
+        if (path.Length == 0 || path[0] != '/' || path.AsSpan().IndexOfAny(";, \t") >= 0)
+        {
+            problems.Add($"annotation {SessionCookiePath}: '{path}' is not a cookie path; requests are balanced without affinity.");
+            return null;
+        }
+
+        // Max-Age wins over Expires in browsers; ingress-nginx takes both as seconds.
+        var lifetime = ours.GetValueOrDefault(SessionCookieMaxAge) ?? ours.GetValueOrDefault(SessionCookieExpires);
+        TimeSpan? maxAge = null;
+        if (lifetime is not null && (maxAge = Seconds(lifetime)) is null)
+        {
+            problems.Add($"annotation {(ours.ContainsKey(SessionCookieMaxAge) ? SessionCookieMaxAge : SessionCookieExpires)}: '{lifetime}' is not a whole number of seconds above 0; requests are balanced without affinity.");
+            return null;
+        }
+
+        Microsoft.AspNetCore.Http.SameSiteMode? sameSite = ours.GetValueOrDefault(SessionCookieSameSite) switch
+        {
+            null => Microsoft.AspNetCore.Http.SameSiteMode.Lax,
+            var v when v.Equals("None", StringComparison.OrdinalIgnoreCase) => Microsoft.AspNetCore.Http.SameSiteMode.None,
+            var v when v.Equals("Lax", StringComparison.OrdinalIgnoreCase) => Microsoft.AspNetCore.Http.SameSiteMode.Lax,
+            var v when v.Equals("Strict", StringComparison.OrdinalIgnoreCase) => Microsoft.AspNetCore.Http.SameSiteMode.Strict,
+            _ => null,
+        };
+        if (sameSite is null)
+        {
+            problems.Add($"annotation {SessionCookieSameSite}: '{ours[SessionCookieSameSite]}' is not None, Lax or Strict; requests are balanced without affinity.");
+            return null;
+        }
+
+        // SameSite=None is refused by browsers without Secure: it implies it here.
+        var secure = string.Equals(ours.GetValueOrDefault(SessionCookieSecure), "true", StringComparison.OrdinalIgnoreCase) || sameSite == Microsoft.AspNetCore.Http.SameSiteMode.None
+            ? Microsoft.AspNetCore.Http.CookieSecurePolicy.Always
+            : Microsoft.AspNetCore.Http.CookieSecurePolicy.SameAsRequest;
+        return () => new SessionAffinityOptions { CookieName = name, Path = path, MaxAge = maxAge, SameSite = sameSite.Value, Secure = secure };
     }
 
     private static TimeSpan? Seconds(string text) =>

@@ -107,17 +107,67 @@ public sealed class NginxAnnotationTests
     }
 
     [Fact]
-    public void Affinity_IsRefused_AndTheSessionCookieAnnotationsAreReportedIgnored()
+    public void AffinityCookie_IsSessionAffinity_WithTheSessionCookieAnnotations_InAClusterOfTheIngressOwn()
     {
-        var result = Translate(Ingress("shop", new() { [N + "affinity"] = "cookie", [N + "session-cookie-name"] = "route" }, Path("/", "web")));
+        var result = Translate(Ingress("shop", new()
+        {
+            [N + "affinity"] = "cookie",
+            [N + "session-cookie-name"] = "route",
+            [N + "session-cookie-path"] = "/shop",
+            [N + "session-cookie-max-age"] = "3600",
+            [N + "session-cookie-samesite"] = "Strict",
+            [N + "session-cookie-secure"] = "true",
+        }, Path("/", "web")));
+
+        Assert.Empty(result.Problems);
+        var route = Assert.Single(result.Set.Routes);
+        Assert.Equal("ingress:a/web:http@a/shop", route.Cluster);
+        var affinity = result.Set.Clusters[route.Cluster!].SessionAffinity!;
+        Assert.Equal(
+            ("route", "/shop", TimeSpan.FromHours(1), Microsoft.AspNetCore.Http.SameSiteMode.Strict, Microsoft.AspNetCore.Http.CookieSecurePolicy.Always),
+            (affinity.CookieName, affinity.Path, affinity.MaxAge, affinity.SameSite, affinity.Secure));
+        RouteSets.Validates(result.Set);
+    }
+
+    [Fact]
+    public void AffinityCookie_Alone_TakesIngressNginxsDefaults()
+    {
+        var result = Translate(Ingress("shop", new() { [N + "affinity"] = "cookie", [N + "session-cookie-samesite"] = "None" }, Path("/", "web")));
+
+        Assert.Empty(result.Problems);
+        var affinity = result.Set.Clusters["ingress:a/web:http@a/shop"].SessionAffinity!;
+        Assert.Equal(("INGRESSCOOKIE", "/", (TimeSpan?)null), (affinity.CookieName, affinity.Path, affinity.MaxAge));
+        Assert.Equal(Microsoft.AspNetCore.Http.CookieSecurePolicy.Always, affinity.Secure); // SameSite=None needs it
+        RouteSets.Validates(result.Set);
+    }
+
+    [Theory]
+    [InlineData("affinity", "balanced", "annotation nginx.ingress.kubernetes.io/affinity: 'balanced' is not supported; expected cookie; requests are balanced without affinity.")]
+    [InlineData("session-cookie-name", "my route", "annotation nginx.ingress.kubernetes.io/session-cookie-name: 'my route' is not a cookie name the proxy sets (letters, digits, '-' and '_'); requests are balanced without affinity.")]
+    [InlineData("session-cookie-max-age", "1h", "annotation nginx.ingress.kubernetes.io/session-cookie-max-age: '1h' is not a whole number of seconds above 0; requests are balanced without affinity.")]
+    [InlineData("session-cookie-samesite", "Sometimes", "annotation nginx.ingress.kubernetes.io/session-cookie-samesite: 'Sometimes' is not None, Lax or Strict; requests are balanced without affinity.")]
+    public void AnAffinityAnnotationThatCannotBeHonoured_IsNamed_AndTheServicesClusterServes(string annotation, string value, string problem)
+    {
+        var annotations = new Dictionary<string, string> { [N + "affinity"] = "cookie", [N + annotation] = value };
+
+        var result = Translate(Ingress("shop", annotations, Path("/", "web")));
+
+        Assert.Equal(problem, Assert.Single(result.Problems).Problem);
+        Assert.Equal("ingress:a/web:http", Assert.Single(result.Set.Routes).Cluster);
+        Assert.Null(result.Set.Clusters["ingress:a/web:http"].SessionAffinity);
+    }
+
+    [Fact]
+    public void SessionCookieAnnotations_WithoutAffinity_AreEachNamed()
+    {
+        var result = Translate(Ingress("shop", new() { [N + "session-cookie-name"] = "route", [N + "session-cookie-max-age"] = "60" }, Path("/", "web")));
 
         Assert.Equal(
             [
-                "annotation nginx.ingress.kubernetes.io/affinity: 'cookie' is not supported: the proxy does not issue session cookies, so requests are balanced without affinity. nginx.ingress.kubernetes.io/upstream-hash-by: $cookie_NAME keeps a cookie the application sets on one endpoint.",
-                "annotation nginx.ingress.kubernetes.io/session-cookie-name is not supported; ignored.",
+                "annotation nginx.ingress.kubernetes.io/session-cookie-name needs nginx.ingress.kubernetes.io/affinity: cookie, which turns affinity on; ignored.",
+                "annotation nginx.ingress.kubernetes.io/session-cookie-max-age needs nginx.ingress.kubernetes.io/affinity: cookie, which turns affinity on; ignored.",
             ],
             result.Problems.Select(p => p.Problem));
-        Assert.Equal("ingress:a/web:http", Assert.Single(result.Set.Routes).Cluster);
     }
 
     [Fact]
