@@ -207,19 +207,24 @@ internal static class RequestHeadWriter
 
         if (incoming.Proto is { } proto)
         {
+            // Values a trusted load balancer sent, written back as the bytes they arrived as.
             output.Write("\r\nX-Forwarded-Proto: "u8);
-            output.Ascii(proto);
+            output.Value(proto);
         }
         else
         {
             output.Write(request.IsHttps ? "\r\nX-Forwarded-Proto: https"u8 : "\r\nX-Forwarded-Proto: http"u8);
         }
 
-        var forwardedHost = incoming.Host ?? clientHost;
-        if (!string.IsNullOrEmpty(forwardedHost))
+        if (incoming.Host is { } forwardedHost)
         {
             output.Write("\r\nX-Forwarded-Host: "u8);
-            output.Ascii(forwardedHost);
+            output.Value(forwardedHost);
+        }
+        else if (!string.IsNullOrEmpty(clientHost))
+        {
+            output.Write("\r\nX-Forwarded-Host: "u8);
+            output.Ascii(clientHost);
         }
 
         output.Write("\r\n"u8);
