@@ -53,7 +53,7 @@ internal sealed class SessionCookie
     {
         foreach (var header in request.Headers.Cookie)
         {
-            if (header is not null && TryFind(header, _name, out var value))
+            if (header is not null && RequestKey.TryGetCookie(header, _name, out var value))
             {
                 return value.Length == ValueLength && ulong.TryParse(value, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var key)
                     ? key
@@ -79,25 +79,5 @@ internal sealed class SessionCookie
         context.Response.Headers.Append(
             HeaderNames.SetCookie,
             string.Concat(_name, "=", pick.Endpoint.AffinityKey.ToString("x16", CultureInfo.InvariantCulture), secure ? _secureAttributes : _attributes));
-    }
-
-    /// <summary>The value of the first cookie named <paramref name="name"/> in one <c>Cookie</c> header (RFC 6265 §4.2).</summary>
-    private static bool TryFind(ReadOnlySpan<char> header, string name, out ReadOnlySpan<char> value)
-    {
-        while (!header.IsEmpty)
-        {
-            var end = header.IndexOf(';');
-            var pair = (end < 0 ? header : header[..end]).Trim();
-            header = end < 0 ? default : header[(end + 1)..];
-            var eq = pair.IndexOf('=');
-            if (eq > 0 && pair[..eq].TrimEnd().SequenceEqual(name))
-            {
-                value = pair[(eq + 1)..].TrimStart().Trim('"');
-                return true;
-            }
-        }
-
-        value = default;
-        return false;
     }
 }

@@ -62,6 +62,21 @@ public static class RequestKey
     /// <returns>Whether the cookie was found.</returns>
     public static bool TryFromCookie(ReadOnlySpan<char> cookieHeader, ReadOnlySpan<char> name, out ulong key)
     {
+        var found = TryGetCookie(cookieHeader, name, out var value);
+        key = found ? FromString(value) : 0;
+        return found;
+    }
+
+    /// <summary>
+    /// Finds the first cookie of a name in a <c>Cookie</c> header (RFC 6265 §4.2), without allocating; the value is
+    /// trimmed and a quoted value unquoted.
+    /// </summary>
+    /// <param name="cookieHeader">The <c>Cookie</c> header value.</param>
+    /// <param name="name">The cookie name (compared exactly).</param>
+    /// <param name="value">The cookie's value, a slice of <paramref name="cookieHeader"/>.</param>
+    /// <returns>Whether the cookie was found.</returns>
+    public static bool TryGetCookie(ReadOnlySpan<char> cookieHeader, ReadOnlySpan<char> name, out ReadOnlySpan<char> value)
+    {
         while (!cookieHeader.IsEmpty)
         {
             var end = cookieHeader.IndexOf(';');
@@ -70,18 +85,17 @@ public static class RequestKey
             var eq = pair.IndexOf('=');
             if (eq > 0 && pair[..eq].Trim().SequenceEqual(name))
             {
-                var value = pair[(eq + 1)..].Trim();
+                value = pair[(eq + 1)..].Trim();
                 if (value.Length >= 2 && value[0] == '"' && value[^1] == '"')
                 {
                     value = value[1..^1];
                 }
 
-                key = FromString(value);
                 return true;
             }
         }
 
-        key = 0;
+        value = default;
         return false;
     }
 }
