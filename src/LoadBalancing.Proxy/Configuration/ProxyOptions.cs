@@ -83,8 +83,8 @@ public sealed class ListenerOptions
     public string Url { get; set; } = "";
 
     /// <summary>
-    /// The HTTP versions accepted. Default: HTTP/1.1 and HTTP/2 over TLS (ALPN chooses), HTTP/1.1 without.
-    /// Without TLS, <c>Http2</c> serves prior-knowledge h2c; Kestrel cannot offer both on one cleartext port.
+    /// The HTTP versions accepted. Default <c>Http1AndHttp2</c>: over TLS, ALPN chooses; without TLS, each connection
+    /// is HTTP/1.1 unless it opens with HTTP/2's preface (prior-knowledge h2c, as gRPC clients send it).
     /// </summary>
     public ListenerProtocols? Protocols { get; set; }
 
@@ -104,7 +104,7 @@ public enum ListenerProtocols
     /// <summary>HTTP/2 only (prior knowledge without TLS).</summary>
     Http2,
 
-    /// <summary>HTTP/1.1 and HTTP/2 (negotiated by ALPN over TLS).</summary>
+    /// <summary>HTTP/1.1 and HTTP/2: negotiated by ALPN over TLS; without TLS, HTTP/2 when a connection opens with its preface.</summary>
     Http1AndHttp2,
 }
 

@@ -5,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using LoadBalancing.Proxy;
 using LoadBalancing.Proxy.Forwarding;
 using LoadBalancing.Proxy.Metrics;
+using LoadBalancing.Proxy.Transport;
 using LoadBalancing.Proxy.Transport.EventLoop;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -66,13 +67,24 @@ public static class ProxyWebHostBuilderExtensions
                 var https = IsHttps(listener);
                 Listen(kestrel, listener.Url, listen =>
                 {
-                    listen.Protocols = listener.Protocols switch
+                    var protocols = listener.Protocols switch
                     {
                         ListenerProtocols.Http1 => HttpProtocols.Http1,
                         ListenerProtocols.Http2 => HttpProtocols.Http2,
-                        ListenerProtocols.Http1AndHttp2 => HttpProtocols.Http1AndHttp2,
-                        _ => https ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1,
+                        _ => HttpProtocols.Http1AndHttp2,
                     };
+
+                    // Kestrel's default already; setting it again would make Kestrel warn that cleartext HTTP/2 needs
+                    // TLS, which the detection below makes untrue.
+                    if (listen.Protocols != protocols)
+                    {
+                        listen.Protocols = protocols;
+                    }
+
+                    if (!https && protocols == HttpProtocols.Http1AndHttp2)
+                    {
+                        CleartextHttp2Detection.Use(listen, kestrel.Limits.KeepAliveTimeout);
+                    }
                     if (https && certificates is not null)
                     {
                         UseHttps(listen, certificates, listener);

@@ -35,6 +35,89 @@ public sealed class Http2Tests
     }
 
     [Fact]
+    public async Task DefaultCleartextListener_ServesHttp11AndPriorKnowledgeHttp2OnOnePort()
+    {
+        await using var backend = await TestBackend.StartAsync("a", "127.0.0.2", context =>
+            context.Response.WriteAsync($"{context.Request.Headers["X-Forwarded-Proto"]} {context.Request.Path}"));
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
+        Assert.Null(options.Listeners[0].Protocols);
+        await using var proxy = await TestProxy.StartAsync(options);
+        var ct = TestContext.Current.CancellationToken;
+
+        using var http1 = proxy.NewClient(HttpVersion.Version11);
+        using var one = await http1.GetAsync("/one", ct);
+        Assert.Equal((HttpVersion.Version11, "http /one"), (one.Version, await one.Content.ReadAsStringAsync(ct)));
+
+        // The scheme is the connection's (http), not the TLS stand-in used to choose HTTP/2.
+        using var http2 = proxy.NewClient(HttpVersion.Version20);
+        using var two = await http2.GetAsync("/two", ct);
+        Assert.Equal((HttpVersion.Version20, "http /two"), (two.Version, await two.Content.ReadAsStringAsync(ct)));
+
+        // Several requests on the HTTP/2 connection, then HTTP/1.1 again on the same port.
+        for (var i = 0; i < 3; i++)
+        {
+            using var again = await http2.GetAsync($"/two/{i}", ct);
+            Assert.Equal((HttpVersion.Version20, $"http /two/{i}"), (again.Version, await again.Content.ReadAsStringAsync(ct)));
+        }
+
+        using var three = await http1.GetAsync("/three", ct);
+        Assert.Equal((HttpVersion.Version11, "http /three"), (three.Version, await three.Content.ReadAsStringAsync(ct)));
+        Assert.Equal(6, backend.Requests.Count);
+    }
+
+    [Fact]
+    public async Task DefaultCleartextListener_APrefaceInPiecesIsHttp2_ANearMissIsHttp11()
+    {
+        await using var backend = await TestBackend.StartAsync("a", "127.0.0.2");
+        await using var proxy = await TestProxy.StartAsync(TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address));
+        var ct = TestContext.Current.CancellationToken;
+
+        // The preface split over three sends (each a segment of its own on loopback): the detection waits for all of it
+        // and answers with HTTP/2's SETTINGS frame (type 4 in the fourth byte of a frame header).
+        using (var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp))
+        {
+            await socket.ConnectAsync(proxy.ProxyEndPoint, ct);
+            foreach (var piece in new[] { "PRI * HT", "TP/2.0\r\n\r", "\nSM\r\n\r\n" })
+            {
+                await socket.SendAsync(System.Text.Encoding.ASCII.GetBytes(piece), ct);
+                await Task.Yield();
+            }
+
+            var frame = new byte[9];
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            bound.CancelAfter(TimeSpan.FromSeconds(10));
+            var read = 0;
+            while (read < frame.Length)
+            {
+                var n = await socket.ReceiveAsync(frame.AsMemory(read), bound.Token);
+                Assert.True(n > 0, "the proxy closed the connection instead of answering the preface");
+                read += n;
+            }
+
+            Assert.Equal(4, frame[3]);
+        }
+
+        // Bytes that start like the preface but are not it are an HTTP/1.1 request line, and a bad one: Kestrel refuses
+        // it in HTTP/1.1 (505 for the version), never as HTTP/2 and never upstream.
+        var nearMiss = await proxy.SendRawAsync("PRI * HTTP/2.1\r\n\r\nSM\r\n\r\n", TimeSpan.FromSeconds(10));
+        Assert.StartsWith("HTTP/1.1 505", nearMiss, StringComparison.Ordinal);
+        Assert.Empty(backend.Requests);
+    }
+
+    [Fact]
+    public async Task Http1Listener_RefusesPriorKnowledgeHttp2()
+    {
+        await using var backend = await TestBackend.StartAsync("a", "127.0.0.2");
+        var options = TestProxy.Options(LoadBalancingAlgorithm.RoundRobin, backend.Address);
+        options.Listeners[0].Protocols = ListenerProtocols.Http1;
+        await using var proxy = await TestProxy.StartAsync(options);
+        using var http2 = proxy.NewClient(HttpVersion.Version20);
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => http2.GetAsync("/", TestContext.Current.CancellationToken));
+        Assert.Empty(backend.Requests);
+    }
+
+    [Fact]
     public async Task TlsInbound_NegotiatesHttp2WithAlpn()
     {
         await using var backend = await TestBackend.StartAsync("a", "127.0.0.2", context => context.Response.WriteAsync(context.Request.Headers["X-Forwarded-Proto"].ToString()));
