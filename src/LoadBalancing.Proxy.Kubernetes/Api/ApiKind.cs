@@ -15,6 +15,7 @@ internal sealed record ApiKind(string Group, string Version, string Plural, stri
     public static readonly ApiKind GatewayClass = new("gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass", Namespaced: false, StatusSubresource: true);
     public static readonly ApiKind Gateway = new("gateway.networking.k8s.io", "v1", "gateways", "Gateway", Namespaced: true, StatusSubresource: true);
     public static readonly ApiKind HttpRoute = new("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", Namespaced: true, StatusSubresource: true);
+    public static readonly ApiKind GrpcRoute = new("gateway.networking.k8s.io", "v1", "grpcroutes", "GRPCRoute", Namespaced: true, StatusSubresource: true);
     public static readonly ApiKind ReferenceGrant = new("gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant", Namespaced: true);
     public static readonly ApiKind Lease = new("coordination.k8s.io", "v1", "leases", "Lease", Namespaced: true);
 

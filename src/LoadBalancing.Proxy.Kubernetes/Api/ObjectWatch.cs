@@ -137,11 +137,16 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
             {
                 break;
             }
-            catch (ObjectApiException e) when (e.Status == System.Net.HttpStatusCode.NotFound && !Synced)
+            catch (ObjectApiException e) when (e.Status == System.Net.HttpStatusCode.NotFound && (!Synced || Volatile.Read(ref _lastError) == e.Message))
             {
-                // The kind is not served (its CRDs are not installed): there are none of it. Counting that as a
-                // list keeps the other kinds' routes from waiting on it; listing again finds it once installed.
-                LogNotServed(_logger, _kindName);
+                // The kind is not served (its CRDs are not installed, as GRPCRoute is not on Gateway API v1.0): there
+                // are none of it. Counting that as a list keeps the other kinds' routes from waiting on it; listing
+                // again finds it once installed. Said once, not at every look.
+                if (Volatile.Read(ref _lastError) != e.Message)
+                {
+                    LogNotServed(_logger, _kindName);
+                }
+
                 Volatile.Write(ref _lastError, e.Message);
                 _synced.TrySetResult();
                 _changed();

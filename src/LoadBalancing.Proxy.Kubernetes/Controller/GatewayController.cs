@@ -11,8 +11,8 @@ using Microsoft.Extensions.Logging;
 namespace LoadBalancing.Proxy.Kubernetes.Controller;
 
 /// <summary>
-/// The Gateway API controller: watches GatewayClasses, Gateways, HTTPRoutes, ReferenceGrants, Services and
-/// Namespaces; routes the HTTPRoutes attached to our Gateways (each scoped to the local port that serves its
+/// The Gateway API controller: watches GatewayClasses, Gateways, HTTPRoutes, GRPCRoutes, ReferenceGrants, Services
+/// and Namespaces; routes the HTTPRoutes and GRPCRoutes attached to our Gateways (each scoped to the local port that serves its
 /// listener) to clusters fed by EndpointSlice discovery, and asks for the status the spec requires.
 /// </summary>
 internal sealed class GatewayController : RoutingController
@@ -21,6 +21,7 @@ internal sealed class GatewayController : RoutingController
     private readonly ObjectWatch<V1Namespace> _namespaces;
     private readonly ObjectWatch<Gateway.Model.Gateway>[] _gateways;
     private readonly ObjectWatch<HttpRoute>[] _routes;
+    private readonly ObjectWatch<GrpcRoute>[] _grpcRoutes;
     private readonly ObjectWatch<ReferenceGrant>[] _grants;
     private readonly ObjectWatch<V1Service>[] _services;
     private readonly string _controllerName;
@@ -49,9 +50,12 @@ internal sealed class GatewayController : RoutingController
         _namespaces = new(api, ApiKind.Namespace, null, e => KubernetesJson.Deserialize<V1Namespace>(e), settings, time, logger, Changed);
         _gateways = [.. scopes.Select(ns => new ObjectWatch<Gateway.Model.Gateway>(api, ApiKind.Gateway, ns, GatewayJson.Read<Gateway.Model.Gateway>, settings, time, logger, Changed))];
         _routes = [.. scopes.Select(ns => new ObjectWatch<HttpRoute>(api, ApiKind.HttpRoute, ns, GatewayJson.Read<HttpRoute>, settings, time, logger, Changed))];
+
+        // Not served before Gateway API v1.1: the watch then counts none and looks again.
+        _grpcRoutes = [.. scopes.Select(ns => new ObjectWatch<GrpcRoute>(api, ApiKind.GrpcRoute, ns, GatewayJson.Read<GrpcRoute>, settings, time, logger, Changed))];
         _grants = [.. scopes.Select(ns => new ObjectWatch<ReferenceGrant>(api, ApiKind.ReferenceGrant, ns, GatewayJson.Read<ReferenceGrant>, settings, time, logger, Changed))];
         _services = [.. scopes.Select(ns => new ObjectWatch<V1Service>(api, ApiKind.Service, ns, e => KubernetesJson.Deserialize<V1Service>(e), settings, time, logger, Changed))];
-        Watches = [_classes, _namespaces, .. _gateways, .. _routes, .. _grants, .. _services];
+        Watches = [_classes, _namespaces, .. _gateways, .. _routes, .. _grpcRoutes, .. _grants, .. _services];
     }
 
     public override IReadOnlyList<IObjectWatch> Watches { get; }
@@ -65,7 +69,8 @@ internal sealed class GatewayController : RoutingController
     {
         var inputs = new GatewayInputs(
             [.. _classes.Objects], [.. _gateways.SelectMany(w => w.Objects)], [.. _routes.SelectMany(w => w.Objects)],
-            [.. _grants.SelectMany(w => w.Objects)], [.. _services.SelectMany(w => w.Objects)], [.. _namespaces.Objects]);
+            [.. _grants.SelectMany(w => w.Objects)], [.. _services.SelectMany(w => w.Objects)], [.. _namespaces.Objects],
+            [.. _grpcRoutes.SelectMany(w => w.Objects)]);
         var translation = GatewayTranslator.Translate(inputs, new GatewaySettings(_controllerName, _addresses, _servedPorts, ClusterDefaults: null, Certificates is { } certificates ? certificates.SecretProblem : null));
 
         // Routes match the local port a request arrived on; the translator scoped them to the listener's port.

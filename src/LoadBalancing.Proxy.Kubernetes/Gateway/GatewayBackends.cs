@@ -8,10 +8,12 @@ namespace LoadBalancing.Proxy.Kubernetes.Gateway;
 internal sealed record BackendProblem(string Reason, string Message);
 
 /// <summary>
-/// Resolves HTTPRoute backendRefs to clusters: each Service port is one cluster fed by EndpointSlice discovery,
-/// named <c>gateway:namespace/service:port</c> with the port as EndpointSlices name it (<c>-</c> for a Service's only,
-/// unnamed port). Only core Services are backends; another namespace needs a ReferenceGrant there. A Service's
-/// <c>loadbalancing.dev/*</c> annotations set its clusters' balancing policy (<see cref="ServicePolicy"/>).
+/// Resolves HTTPRoute and GRPCRoute backendRefs to clusters: each Service port is one cluster fed by EndpointSlice
+/// discovery, named <c>gateway:namespace/service:port</c> with the port as EndpointSlices name it (<c>-</c> for a
+/// Service's only, unnamed port). Only core Services are backends; another namespace needs a ReferenceGrant there. A
+/// Service's <c>loadbalancing.dev/*</c> annotations set its clusters' balancing policy (<see cref="ServicePolicy"/>).
+/// A GRPCRoute's backends are spoken to over HTTP/2: a port whose <c>appProtocol</c> says nothing gets a copy of its
+/// cluster that does (<c>…@grpc</c>), as GEP-1911 lets the route's kind decide; one that says HTTP/1.1 is refused.
 /// </summary>
 internal sealed class GatewayBackends(IEnumerable<V1Service> services, ReferenceGrants grants, ClusterOptions? defaults)
 {
@@ -23,10 +25,10 @@ internal sealed class GatewayBackends(IEnumerable<V1Service> services, Reference
     public Dictionary<string, ClusterOptions> Clusters => _services.Clusters;
 
     /// <summary>Why the Service behind <paramref name="cluster"/> kept the default policy; null when its annotations applied.</summary>
-    public string? PolicyProblem(string cluster) => _services.PolicyProblem(cluster);
+    public string? PolicyProblem(string cluster) => _services.PolicyProblem(cluster.IndexOf('@', StringComparison.Ordinal) is var at and >= 0 ? cluster[..at] : cluster);
 
     /// <summary>The backend's cluster name, or a problem.</summary>
-    public string? Resolve(HttpBackendRef backend, string routeNamespace, out BackendProblem? problem)
+    public string? Resolve(HttpBackendRef backend, string routeNamespace, GatewayRouteKind routeKind, out BackendProblem? problem)
     {
         var group = backend.Group ?? "";
         var kind = backend.Kind ?? "Service";
@@ -38,9 +40,9 @@ internal sealed class GatewayBackends(IEnumerable<V1Service> services, Reference
             return null;
         }
 
-        if (!grants.Allows(GatewayListeners.Group, GatewayListeners.HttpRouteKind, routeNamespace, "", "Service", ns, name))
+        if (!grants.Allows(GatewayListeners.Group, routeKind.Kind, routeNamespace, "", "Service", ns, name))
         {
-            problem = new(GatewayConditions.RefNotPermitted, $"backendRef Service {ns}/{name}: no ReferenceGrant in {ns} allows HTTPRoutes from {routeNamespace}.");
+            problem = new(GatewayConditions.RefNotPermitted, $"backendRef Service {ns}/{name}: no ReferenceGrant in {ns} allows {routeKind}s from {routeNamespace}.");
             return null;
         }
 
@@ -58,6 +60,29 @@ internal sealed class GatewayBackends(IEnumerable<V1Service> services, Reference
 
         var cluster = _services.ClusterFor(service, portName: null, number, out var missing);
         problem = cluster is null ? new(GatewayConditions.BackendNotFound, $"backendRef {missing}.") : null;
-        return cluster;
+        return cluster is not null && routeKind.Http2Backends ? Http2(cluster, ns, name, number, out problem) : cluster;
+    }
+
+    private string? Http2(string cluster, string ns, string name, int port, out BackendProblem? problem)
+    {
+        problem = null;
+        switch (_services.Clusters[cluster].Protocol)
+        {
+            case UpstreamProtocol.Http2 or UpstreamProtocol.Auto:
+                return cluster;
+            case UpstreamProtocol.Http1:
+                problem = new(GatewayConditions.UnsupportedProtocol, $"backendRef Service {ns}/{name} port {port}: its appProtocol says HTTP/1.1, and gRPC needs HTTP/2 (kubernetes.io/h2c).");
+                return null;
+            default:
+                // A copy that keeps the Service's policy, spoken to over h2c.
+                var copy = _services.Derive(cluster, "grpc", c => c.Protocol = UpstreamProtocol.Http2, out var refused);
+                if (refused.Count > 0)
+                {
+                    problem = new(GatewayConditions.UnsupportedProtocol, $"backendRef Service {ns}/{name} port {port}: the proxy refuses it over HTTP/2: {string.Join(" ", refused)}");
+                    return null;
+                }
+
+                return copy;
+        }
     }
 }

@@ -11,7 +11,6 @@ namespace LoadBalancing.Proxy.Kubernetes.Gateway;
 internal static class GatewayListeners
 {
     public const string Group = "gateway.networking.k8s.io";
-    public const string HttpRouteKind = "HTTPRoute";
 
     public static List<ListenerState> Evaluate(Model.Gateway gateway, GatewaySettings settings, ReferenceGrants grants, List<string> problems)
     {
@@ -92,9 +91,9 @@ internal static class GatewayListeners
     private static JsonObject ListenerStatus(ListenerState l, long generation)
     {
         var kinds = new JsonArray();
-        if (l.SupportsHttpRoute)
+        foreach (var kind in GatewayRouteKind.All.Where(k => l.Kinds.Contains(k.Kind)))
         {
-            kinds.Add((JsonNode)new JsonObject { ["group"] = Group, ["kind"] = HttpRouteKind });
+            kinds.Add((JsonNode)new JsonObject { ["group"] = Group, ["kind"] = kind.Kind });
         }
 
         var conflicted = l.ConflictReason is { } reason
@@ -119,13 +118,20 @@ internal static class GatewayListeners
         };
     }
 
-    /// <summary>HTTPRoute is the only kind we serve; any other kind listed is named by InvalidRouteKinds.</summary>
+    /// <summary>
+    /// HTTP and HTTPS listeners take HTTPRoutes and GRPCRoutes (gRPC arrives as HTTP/2: by ALPN over TLS, as
+    /// prior-knowledge h2c without); any other kind listed is named by InvalidRouteKinds.
+    /// </summary>
     private static void Kinds(ListenerState state, bool supported)
     {
         var kinds = state.Spec.AllowedRoutes?.Kinds;
         if (kinds is null || kinds.Count == 0)
         {
-            state.SupportsHttpRoute = supported;
+            if (supported)
+            {
+                state.Kinds.UnionWith(GatewayRouteKind.All.Select(k => k.Kind));
+            }
+
             return;
         }
 
@@ -133,9 +139,9 @@ internal static class GatewayListeners
         foreach (var kind in kinds)
         {
             var group = string.IsNullOrEmpty(kind.Group) ? Group : kind.Group;
-            if (supported && group == Group && kind.Kind == HttpRouteKind)
+            if (supported && group == Group && GatewayRouteKind.All.Any(k => k.Kind == kind.Kind))
             {
-                state.SupportsHttpRoute = true;
+                state.Kinds.Add(kind.Kind!);
             }
             else
             {

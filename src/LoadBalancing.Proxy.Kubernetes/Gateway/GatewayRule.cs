@@ -3,13 +3,16 @@ using LoadBalancing.Proxy.Kubernetes.Gateway.Model;
 namespace LoadBalancing.Proxy.Kubernetes.Gateway;
 
 /// <summary>
-/// One HTTPRoute rule, understood once and stamped into a route per match and listener group by
+/// One HTTPRoute or GRPCRoute rule, understood once and stamped into a route per match and listener group by
 /// <see cref="Build"/>. A rule using something the proxy cannot do (an unsupported filter, a bad duration) is
-/// invalid: its matches answer 500 rather than being skipped, as the spec asks for filters that cannot be applied.
+/// invalid: its matches answer 500 (503 for gRPC: UNAVAILABLE) rather than being skipped, as the spec asks for
+/// filters that cannot be applied. A GRPCRoute's method matches become path matches (<see cref="GrpcMatches"/>).
 /// </summary>
 internal sealed class GatewayRule
 {
     private static readonly HttpRouteMatch DefaultMatch = new() { Path = new HttpPathMatch { Type = "PathPrefix", Value = "/" } };
+
+    private readonly GatewayRouteKind _kind;
 
     private readonly List<WeightedClusterOptions> _backends = [];
     private HttpHeaderFilter? _requestHeaders;
@@ -19,9 +22,16 @@ internal sealed class GatewayRule
     private TimeSpan? _requestTimeout;
     private TimeSpan? _backendTimeout;
 
-    private GatewayRule(IReadOnlyList<HttpRouteMatch> matches) => Matches = matches;
+    private GatewayRule(GatewayRouteKind kind, IReadOnlyList<HttpRouteMatch> matches)
+    {
+        _kind = kind;
+        Matches = matches;
+    }
 
     public IReadOnlyList<HttpRouteMatch> Matches { get; }
+
+    /// <summary>For a GRPCRoute rule, each match's precedence (exact service and method characters); null for HTTPRoute.</summary>
+    public IReadOnlyList<GrpcPrecedence>? Precedence { get; private init; }
 
     /// <summary>Why the rule cannot be programmed as written (its matches answer 500); null when it can.</summary>
     public string? Invalid { get; private set; }
@@ -40,76 +50,97 @@ internal sealed class GatewayRule
 
     public static GatewayRule Read(HttpRouteRule rule, string routeNamespace, GatewayBackends backends)
     {
-        var result = new GatewayRule(rule.Matches is { Count: > 0 } matches ? matches : [DefaultMatch]);
-        foreach (var match in result.Matches)
-        {
-            if (match.Path?.Type is not (null or "PathPrefix" or "Exact" or "RegularExpression"))
-            {
-                result.MarkInvalid(GatewayConditions.UnsupportedValue, $"path match type {match.Path.Type} is not supported.");
-            }
-
-            foreach (var value in (match.Headers ?? []).Concat(match.QueryParams ?? []))
-            {
-                if (value.Type is not (null or "Exact" or "RegularExpression"))
-                {
-                    result.MarkInvalid(GatewayConditions.UnsupportedValue, $"match type {value.Type} ({value.Name}) is not supported.");
-                }
-            }
-        }
-
-        foreach (var filter in rule.Filters ?? [])
-        {
-            result.Filter(filter);
-        }
-
-        if (result._redirect is not null && result._rewrite is not null)
-        {
-            result.MarkInvalid(GatewayConditions.IncompatibleFilters, "RequestRedirect and URLRewrite cannot be combined.");
-        }
-
+        var result = new GatewayRule(GatewayRouteKind.Http, rule.Matches is { Count: > 0 } matches ? matches : [DefaultMatch]);
+        result.Read(rule.Filters, rule.BackendRefs, routeNamespace, backends);
         if (rule.Timeouts is { } timeouts)
         {
             result._requestTimeout = result.Duration(timeouts.Request, "timeouts.request");
             result._backendTimeout = result.Duration(timeouts.BackendRequest, "timeouts.backendRequest");
         }
 
-        var refs = rule.BackendRefs ?? [];
+        return result;
+    }
+
+    public static GatewayRule Read(GrpcRouteRule rule, string routeNamespace, GatewayBackends backends)
+    {
+        var (matches, precedence, problems) = GrpcMatches.ToPaths(rule.Matches);
+        var result = new GatewayRule(GatewayRouteKind.Grpc, matches.Count > 0 ? matches : [DefaultMatch])
+        {
+            Precedence = precedence.Count > 0 ? precedence : [default],
+        };
+        foreach (var problem in problems)
+        {
+            result.MarkInvalid(GatewayConditions.UnsupportedValue, problem);
+        }
+
+        result.Read(rule.Filters, rule.BackendRefs, routeNamespace, backends);
+        return result;
+    }
+
+    private void Read(IReadOnlyList<HttpRouteFilter>? filters, IReadOnlyList<HttpBackendRef>? backendRefs, string routeNamespace, GatewayBackends backends)
+    {
+        foreach (var match in Matches)
+        {
+            if (match.Path?.Type is not (null or "PathPrefix" or "Exact" or "RegularExpression"))
+            {
+                MarkInvalid(GatewayConditions.UnsupportedValue, $"path match type {match.Path.Type} is not supported.");
+            }
+
+            foreach (var value in (match.Headers ?? []).Concat(match.QueryParams ?? []))
+            {
+                if (value.Type is not (null or "Exact" or "RegularExpression"))
+                {
+                    MarkInvalid(GatewayConditions.UnsupportedValue, $"match type {value.Type} ({value.Name}) is not supported.");
+                }
+            }
+        }
+
+        foreach (var filter in filters ?? [])
+        {
+            Filter(filter);
+        }
+
+        if (_redirect is not null && _rewrite is not null)
+        {
+            MarkInvalid(GatewayConditions.IncompatibleFilters, "RequestRedirect and URLRewrite cannot be combined.");
+        }
+
+        var refs = backendRefs ?? [];
         var valid = 0;
         foreach (var backend in refs)
         {
             if (backend.Filters is { Count: > 0 })
             {
                 // Per-backend filters are implementation-specific and the proxy's routes cannot carry them per split.
-                result.MarkInvalid(GatewayConditions.UnsupportedValue, $"backendRef {backend.Name}: filters on a backendRef are not supported.");
+                MarkInvalid(GatewayConditions.UnsupportedValue, $"backendRef {backend.Name}: filters on a backendRef are not supported.");
             }
 
-            var cluster = backends.Resolve(backend, routeNamespace, out var problem);
+            var cluster = backends.Resolve(backend, routeNamespace, _kind, out var problem);
             if (problem is not null)
             {
-                result.BackendProblems.Add(problem);
+                BackendProblems.Add(problem);
                 continue;
             }
 
             valid++;
-            if (backends.PolicyProblem(cluster!) is { } policy && !result.PolicyProblems.Contains(policy))
+            if (backends.PolicyProblem(cluster!) is { } policy && !PolicyProblems.Contains(policy))
             {
-                result.PolicyProblems.Add(policy);
+                PolicyProblems.Add(policy);
             }
 
             var weight = backend.Weight ?? 1;
-            if (weight > 0 && !result._backends.Any(b => b.Cluster == cluster))
+            if (weight > 0 && !_backends.Any(b => b.Cluster == cluster))
             {
-                result._backends.Add(new WeightedClusterOptions { Cluster = cluster!, Weight = weight });
+                _backends.Add(new WeightedClusterOptions { Cluster = cluster!, Weight = weight });
             }
             else if (weight > 0)
             {
                 // Two refs to one Service port: one backend with both weights, the share the spec means.
-                result._backends.First(b => b.Cluster == cluster).Weight += weight;
+                _backends.First(b => b.Cluster == cluster).Weight += weight;
             }
         }
 
-        result.PartlyUnresolved = valid > 0 && result.BackendProblems.Count > 0 && result._backends.Count > 0;
-        return result;
+        PartlyUnresolved = valid > 0 && BackendProblems.Count > 0 && _backends.Count > 0;
     }
 
     /// <summary>
@@ -155,7 +186,7 @@ internal sealed class GatewayRule
 
         if (failed || Invalid is not null || (_redirect is null && _backends.Count == 0))
         {
-            route.DirectResponse = new DirectResponseOptions { StatusCode = 500, Body = "no valid backend or filter for this HTTPRoute rule\n" };
+            route.DirectResponse = new DirectResponseOptions { StatusCode = _kind.FailureStatus, Body = $"no valid backend or filter for this {_kind.Kind} rule\n" };
             return route;
         }
 
@@ -208,6 +239,12 @@ internal sealed class GatewayRule
 
     private void Filter(HttpRouteFilter filter)
     {
+        if (_kind == GatewayRouteKind.Grpc && filter.Type is "RequestRedirect" or "URLRewrite")
+        {
+            MarkInvalid(GatewayConditions.UnsupportedValue, $"filter type {filter.Type} is not a GRPCRoute filter.");
+            return;
+        }
+
         switch (filter.Type)
         {
             case "RequestHeaderModifier" when filter.RequestHeaderModifier is { } modifier:

@@ -11,7 +11,8 @@ internal sealed record GatewayInputs(
     IReadOnlyList<HttpRoute> HttpRoutes,
     IReadOnlyList<ReferenceGrant> ReferenceGrants,
     IReadOnlyList<V1Service> Services,
-    IReadOnlyList<V1Namespace> Namespaces);
+    IReadOnlyList<V1Namespace> Namespaces,
+    IReadOnlyList<GrpcRoute>? GrpcRoutes = null);
 
 /// <summary>Who we are and what the proxy can serve.</summary>
 /// <param name="ControllerName">Our GatewayClass <c>spec.controllerName</c>, also written on route status.</param>
@@ -35,9 +36,9 @@ internal sealed record GatewaySettings(
 /// <param name="SecretName">The Secret's name.</param>
 internal sealed record ListenerCertificate(string Gateway, string Listener, int Port, string? Hostname, string SecretNamespace, string SecretName);
 
-/// <summary>What our Gateways and HTTPRoutes make: routes and clusters, the status to write, certificates to load and what could not be used.</summary>
+/// <summary>What our Gateways and their routes make: routes and clusters, the status to write, certificates to load and what could not be used.</summary>
 /// <param name="Set">The routes (in tie-breaking order) and the Service clusters they use.</param>
-/// <param name="Statuses">GatewayClass, Gateway and HTTPRoute status.</param>
+/// <param name="Statuses">GatewayClass, Gateway, HTTPRoute and GRPCRoute status.</param>
 /// <param name="Problems">One log line each, naming the object.</param>
 /// <param name="Certificates">The resolved certificates of programmed HTTPS listeners.</param>
 internal sealed record GatewayTranslation(ProxyRouteSet Set, IReadOnlyList<DesiredStatus> Statuses, IReadOnlyList<string> Problems, IReadOnlyList<ListenerCertificate> Certificates);

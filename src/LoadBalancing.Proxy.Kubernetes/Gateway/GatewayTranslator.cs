@@ -7,13 +7,15 @@ using LoadBalancing.Proxy.Kubernetes.Status;
 namespace LoadBalancing.Proxy.Kubernetes.Gateway;
 
 /// <summary>
-/// Turns the Gateways of our GatewayClasses and the HTTPRoutes attached to them into routes and Service clusters,
-/// and says so in their status the way Gateway API v1 asks. Pure: the same inputs give the same output.
+/// Turns the Gateways of our GatewayClasses and the HTTPRoutes and GRPCRoutes attached to them into routes and
+/// Service clusters, and says so in their status the way Gateway API v1 asks. Pure: the same inputs give the same output.
 /// </summary>
 /// <remarks>
 /// Routes are scoped to the port of the listener they attached to and carry the intersection of route and listener
-/// hostnames. They are listed oldest HTTPRoute first, then by namespace/name, rule and match: the proxy breaks ties
-/// of equal precedence by that order, as the spec's tie-breakers do; of two identical matches the older keeps it.
+/// hostnames. Route objects are read oldest first, then by namespace/name, rule and match, HTTPRoutes and GRPCRoutes
+/// together: of two identical matches the older keeps it, whatever their kinds. HTTPRoutes' routes are listed in that
+/// order (the proxy breaks ties of equal precedence by it, as the spec's tie-breakers do), then GRPCRoutes' by their
+/// own precedence: more characters of exact service, then of exact method, then more header matches, then that order.
 /// Every route is checked with the proxy's own validation before it is published, so one bad object never keeps
 /// the others out of the snapshot.
 /// </remarks>
@@ -56,18 +58,30 @@ internal static class GatewayTranslator
             inputs.Namespaces.Where(n => n.Metadata?.Name is not null).GroupBy(n => n.Metadata.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Metadata.Labels ?? new Dictionary<string, string>(), StringComparer.Ordinal),
             new GatewayBackends(inputs.Services, grants, settings.ClusterDefaults),
             problems);
-        var ordered = inputs.HttpRoutes
+        var ordered = inputs.HttpRoutes.Select(GatewayRouteObject.From)
+            .Concat((inputs.GrpcRoutes ?? []).Select(GatewayRouteObject.From))
             .Where(r => r.Metadata?.Name is not null)
             .OrderBy(r => r.Metadata.CreationTimestamp ?? DateTime.MaxValue)
             .ThenBy(r => r.Metadata.NamespaceProperty ?? "default", StringComparer.Ordinal)
-            .ThenBy(r => r.Metadata.Name, StringComparer.Ordinal);
+            .ThenBy(r => r.Metadata.Name, StringComparer.Ordinal)
+            .ThenBy(r => r.Kind.Kind, StringComparer.Ordinal);
         foreach (var route in ordered)
         {
-            if (HttpRouteTranslator.Translate(route, context) is { } status)
+            if (RouteTranslator.Translate(route, context) is { } status)
             {
                 statuses.Add(status);
             }
         }
+
+        var routes = context.Routes.Where(r => !context.GrpcPrecedence.ContainsKey(r))
+            .Concat(context.Routes.Where(context.GrpcPrecedence.ContainsKey)
+                .Select((r, order) => (Route: r, Rank: context.GrpcPrecedence[r], Order: order))
+                .OrderByDescending(g => g.Rank.Service)
+                .ThenByDescending(g => g.Rank.Method)
+                .ThenByDescending(g => g.Route.Headers.Count)
+                .ThenBy(g => g.Order)
+                .Select(g => g.Route))
+            .ToList();
 
         var certificates = new List<ListenerCertificate>();
         foreach (var ((ns, name), (gateway, listeners)) in gateways.OrderBy(g => g.Key.Item1, StringComparer.Ordinal).ThenBy(g => g.Key.Item2, StringComparer.Ordinal))
@@ -76,7 +90,7 @@ internal static class GatewayTranslator
             certificates.AddRange(listeners.Where(l => l.Programmed).SelectMany(l => l.Certificates));
         }
 
-        return new GatewayTranslation(new ProxyRouteSet(context.Routes, context.Backends.Clusters), statuses, problems, certificates);
+        return new GatewayTranslation(new ProxyRouteSet(routes, context.Backends.Clusters), statuses, problems, certificates);
     }
 }
 
@@ -101,6 +115,9 @@ internal sealed class RouteContext(
 
     public List<ProxyRouteOptions> Routes { get; } = [];
 
-    /// <summary>Match keys already routed, and by which HTTPRoute: the older route keeps a match two of them claim.</summary>
+    /// <summary>Match keys already routed, and by which route (kind and key): the older route keeps a match two of them claim.</summary>
     public Dictionary<string, string> Claimed { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The precedence of each route made from a GRPCRoute.</summary>
+    public Dictionary<ProxyRouteOptions, GrpcPrecedence> GrpcPrecedence { get; } = new(ReferenceEqualityComparer.Instance);
 }

@@ -40,16 +40,19 @@ internal sealed class ListenerState(string gateway, string gatewayNamespace, Lis
     /// <summary>False when a certificate reference cannot be used: the listener cannot terminate TLS.</summary>
     public bool CertificatesUsable { get; set; } = true;
 
-    /// <summary>Whether HTTPRoutes are among the listener's supported kinds.</summary>
-    public bool SupportsHttpRoute { get; set; }
+    /// <summary>The route kinds (HTTPRoute, GRPCRoute) among the listener's supported kinds.</summary>
+    public HashSet<string> Kinds { get; } = new(StringComparer.Ordinal);
 
     public List<ListenerCertificate> Certificates { get; } = [];
 
     /// <summary>Routes (<c>namespace/name</c>) attached; a set, so a route listing the listener twice counts once.</summary>
     public HashSet<string> AttachedRoutes { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>Whether routes may attach: accepted, distinct and admitting HTTPRoutes.</summary>
-    public bool Usable => Accepted && ConflictReason is null && SupportsHttpRoute;
+    /// <summary>Whether routes may attach: accepted, distinct and admitting some kind of route.</summary>
+    public bool Usable => Accepted && ConflictReason is null && Kinds.Count > 0;
+
+    /// <summary>Whether routes of <paramref name="kind"/> may attach.</summary>
+    public bool Takes(GatewayRouteKind kind) => Usable && Kinds.Contains(kind.Kind);
 
     /// <summary>Whether the proxy serves it: usable and, for HTTPS, with usable certificates.</summary>
     public bool Programmed => Usable && CertificatesUsable;

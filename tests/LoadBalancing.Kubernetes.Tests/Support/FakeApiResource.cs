@@ -14,6 +14,7 @@ internal sealed record ApiResource(string Group, string Version, string Plural, 
     public static readonly ApiResource GatewayClasses = new("gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass", Namespaced: false, HasStatus: true, Custom: true);
     public static readonly ApiResource Gateways = new("gateway.networking.k8s.io", "v1", "gateways", "Gateway", Namespaced: true, HasStatus: true, Custom: true);
     public static readonly ApiResource HttpRoutes = new("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", Namespaced: true, HasStatus: true, Custom: true);
+    public static readonly ApiResource GrpcRoutes = new("gateway.networking.k8s.io", "v1", "grpcroutes", "GRPCRoute", Namespaced: true, HasStatus: true, Custom: true);
     public static readonly ApiResource ReferenceGrants = new("gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant", Namespaced: true, Custom: true);
     public static readonly ApiResource Secrets = new("", "v1", "secrets", "Secret", Namespaced: true);
     public static readonly ApiResource Namespaces = new("", "v1", "namespaces", "Namespace", Namespaced: false, HasStatus: true);
@@ -21,7 +22,7 @@ internal sealed record ApiResource(string Group, string Version, string Plural, 
     public static readonly ApiResource Pods = new("", "v1", "pods", "Pod", Namespaced: true, HasStatus: true);
 
     public static readonly IReadOnlyList<ApiResource> All =
-        [EndpointSlices, Services, Ingresses, IngressClasses, GatewayClasses, Gateways, HttpRoutes, ReferenceGrants, Secrets, Namespaces, Leases, Pods];
+        [EndpointSlices, Services, Ingresses, IngressClasses, GatewayClasses, Gateways, HttpRoutes, GrpcRoutes, ReferenceGrants, Secrets, Namespaces, Leases, Pods];
 
     /// <summary><c>v1</c> for the core group, <c>group/version</c> otherwise.</summary>
     public string ApiVersion => Group.Length == 0 ? Version : $"{Group}/{Version}";

@@ -288,6 +288,48 @@ internal static class Objects
         return Object(GatewayGroup + "/v1", "HTTPRoute", Metadata(name, ns, null, null), spec);
     }
 
+    /// <summary>A gRPC call match: service and/or method (<paramref name="Type"/> Exact or RegularExpression; neither: no method match), and Exact header matches.</summary>
+    public sealed record GrpcMatch(string? Service = null, string? Method = null, string Type = "Exact", IReadOnlyDictionary<string, string>? Headers = null);
+
+    /// <summary>A GRPCRoute rule: matches (none: every call), filters, backends.</summary>
+    public sealed record GrpcRule(GrpcMatch[]? Matches = null, BackendRef[]? BackendRefs = null, JsonObject[]? Filters = null);
+
+    /// <summary>A GRPCRoute: parents, hostnames and backends as <see cref="HttpRoute"/> writes them, with gRPC matches.</summary>
+    public static JsonObject GrpcRoute(string name, ParentRef[] parents, GrpcRule[] rules, string[]? hostnames = null, string ns = "default")
+    {
+        var route = HttpRoute(name, parents, [.. rules.Select(r => new RouteRule(null, r.BackendRefs, r.Filters))], hostnames, ns);
+        route["kind"] = "GRPCRoute";
+        var written = route["spec"]!["rules"]!.AsArray();
+        for (var i = 0; i < rules.Length; i++)
+        {
+            var rule = written[i]!.AsObject();
+            rule.Remove("matches");
+            if (rules[i].Matches is { } matches)
+            {
+                rule["matches"] = Array(matches, m =>
+                {
+                    var match = new JsonObject();
+                    if (m.Service is not null || m.Method is not null)
+                    {
+                        var method = new JsonObject { ["type"] = m.Type };
+                        Put(method, "service", m.Service);
+                        Put(method, "method", m.Method);
+                        match["method"] = method;
+                    }
+
+                    if (m.Headers is not null)
+                    {
+                        match["headers"] = Array(m.Headers, h => new JsonObject { ["type"] = "Exact", ["name"] = h.Key, ["value"] = h.Value });
+                    }
+
+                    return match;
+                });
+            }
+        }
+
+        return route;
+    }
+
     public static JsonObject RequestHeaderModifier(IReadOnlyDictionary<string, string>? set = null, IReadOnlyDictionary<string, string>? add = null, string[]? remove = null) =>
         HeaderFilter("RequestHeaderModifier", "requestHeaderModifier", set, add, remove);
 

@@ -76,6 +76,32 @@ public sealed class GatewayControllerTests
         await WaitAsync(server, ApiResource.HttpRoutes, "shop", "cross", o => Condition(o?["status"]?["parents"]?[0], "ResolvedRefs")?["status"]?.GetValue<string>() == "True");
     }
 
+    [Fact]
+    public async Task AGatewayApiWithoutGrpcRoutes_ServesItsHTTPRoutes_AndShowsTheKindAsNotServed()
+    {
+        await using var web = await TestBackend.StartAsync("web", "127.0.0.34");
+        await using var server = await FakeApiServer.StartAsync();
+        IngressControllerTests.Pods(server, "shop", ("web", web));
+        server.Apply(ApiResource.GatewayClasses, GatewayClass("lb", Controller));
+        server.Apply(ApiResource.Gateways, Objects.Gateway("gw", "lb", [new Listener("http", 80)], ns: "shop"));
+        server.Apply(ApiResource.HttpRoutes, HttpRoute("shop", [new ParentRef("gw")], [new RouteRule(BackendRefs: [new BackendRef("web", 80)])], ns: "shop"));
+
+        // Gateway API v1.0's standard channel has no GRPCRoute: the API server answers 404 for the kind.
+        server.FailNext(ApiResource.GrpcRoutes, ApiVerb.List, Fault.NotFound, times: 100);
+
+        await using var host = await StartAsync(server);
+
+        Assert.Equal((200, "web"), await host.GetAsync("shop.test", "/"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await host.Admin.GetAsync("readyz", TestContext.Current.CancellationToken)).StatusCode);
+        using var backends = System.Text.Json.JsonDocument.Parse(await host.Admin.GetStringAsync("backends", TestContext.Current.CancellationToken));
+        var feed = backends.RootElement.GetProperty("routeSources").EnumerateArray()
+            .SelectMany(s => s.GetProperty("feeds").EnumerateArray())
+            .Single(f => f.GetProperty("name").GetString() == "grpcroutes.gateway.networking.k8s.io");
+        Assert.True(feed.GetProperty("synced").GetBoolean());
+        Assert.Equal(0, feed.GetProperty("objects").GetInt32());
+        Assert.True(feed.TryGetProperty("lastError", out _));
+    }
+
     /// <summary>A proxy whose one listener serves the Gateway listener port 80 (mapped to a free local port).</summary>
     private static Task<ControllerHost> StartAsync(FakeApiServer server)
     {

@@ -20,6 +20,7 @@ internal sealed class GatewayFixture
     private readonly List<GatewayClass> _classes = [Read<GatewayClass>(Objects.GatewayClass("lb", Controller)), Read<GatewayClass>(Objects.GatewayClass("other", "example.com/other"))];
     private readonly List<Kubernetes.Gateway.Model.Gateway> _gateways = [];
     private readonly List<HttpRoute> _routes = [];
+    private readonly List<GrpcRoute> _grpcRoutes = [];
     private readonly List<ReferenceGrant> _grants = [];
     private readonly List<V1Service> _services = [];
     private readonly List<V1Namespace> _namespaces = [];
@@ -37,11 +38,20 @@ internal sealed class GatewayFixture
     public GatewayFixture SameNamespaceGateway(string from = "Same") =>
         Gateway(Objects.Gateway("gw", "lb", [new Objects.Listener("http", 80, AllowedRoutes: new Objects.AllowedRoutes(from))], ns: Infra));
 
+    /// <summary>An HTTPRoute, or a GRPCRoute (by its <c>kind</c>), created on day <paramref name="createdDay"/>.</summary>
     public GatewayFixture Route(JsonObject route, int createdDay = 1, long generation = 1)
     {
         route["metadata"]!["generation"] = generation;
         route["metadata"]!["creationTimestamp"] = new DateTime(2026, 1, createdDay, 0, 0, 0, DateTimeKind.Utc).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
-        _routes.Add(Read<HttpRoute>(route));
+        if ((string?)route["kind"] == "GRPCRoute")
+        {
+            _grpcRoutes.Add(Read<GrpcRoute>(route));
+        }
+        else
+        {
+            _routes.Add(Read<HttpRoute>(route));
+        }
+
         return this;
     }
 
@@ -66,7 +76,7 @@ internal sealed class GatewayFixture
     }
 
     public GatewayTranslation Translate() =>
-        GatewayTranslator.Translate(new GatewayInputs(_classes, _gateways, _routes, _grants, _services, _namespaces), new GatewaySettings(Controller, ["10.0.0.1"], ServedPorts, null));
+        GatewayTranslator.Translate(new GatewayInputs(_classes, _gateways, _routes, _grants, _services, _namespaces, _grpcRoutes), new GatewaySettings(Controller, ["10.0.0.1"], ServedPorts, null));
 
     public static T Read<T>(JsonObject json)
         where T : class => GatewayJson.Read<T>(JsonDocument.Parse(json.ToJsonString()).RootElement);
@@ -75,9 +85,9 @@ internal sealed class GatewayFixture
         Assert.Single(result.Statuses, s => s.Kind == kind && s.Namespace == ns && s.Name == name).Status;
 
     /// <summary>A condition of a route's only parent entry: (status, reason, observedGeneration).</summary>
-    public static (string Status, string Reason, long Generation) RouteCondition(GatewayTranslation result, string ns, string name, string type, int parent = 0)
+    public static (string Status, string Reason, long Generation) RouteCondition(GatewayTranslation result, string ns, string name, string type, int parent = 0, ApiKind? kind = null)
     {
-        var status = Assert.Single(result.Statuses, s => s.Kind == ApiKind.HttpRoute && s.Namespace == ns && s.Name == name);
+        var status = Assert.Single(result.Statuses, s => s.Kind == (kind ?? ApiKind.HttpRoute) && s.Namespace == ns && s.Name == name);
         Assert.Equal(Controller, status.ParentsController);
         var entry = status.Status["parents"]![parent]!;
         Assert.Equal(Controller, (string?)entry["controllerName"]);

@@ -7,22 +7,37 @@ using LoadBalancing.Proxy.Kubernetes.Status;
 
 namespace LoadBalancing.Proxy.Kubernetes.Gateway;
 
-/// <summary>One HTTPRoute: attach it to our Gateways' listeners, add its routes, and write its status for our parents.</summary>
-internal static class HttpRouteTranslator
+/// <summary>An HTTPRoute or GRPCRoute as the translator reads it: what it is, where it attaches, its status and its rules.</summary>
+internal sealed record GatewayRouteObject(
+    GatewayRouteKind Kind, V1ObjectMeta Metadata, IReadOnlyList<ParentReference> ParentRefs, IReadOnlyList<string> Hostnames,
+    IReadOnlyList<RouteParentStatus> StatusParents, Func<string, GatewayBackends, List<GatewayRule>> ReadRules)
+{
+    public static GatewayRouteObject From(HttpRoute route) => new(
+        GatewayRouteKind.Http, route.Metadata, route.Spec?.ParentRefs ?? [], route.Spec?.Hostnames ?? [], route.Status?.Parents ?? [],
+        (ns, backends) => [.. (route.Spec?.Rules ?? []).Select(r => GatewayRule.Read(r, ns, backends))]);
+
+    public static GatewayRouteObject From(GrpcRoute route) => new(
+        GatewayRouteKind.Grpc, route.Metadata, route.Spec?.ParentRefs ?? [], route.Spec?.Hostnames ?? [], route.Status?.Parents ?? [],
+        (ns, backends) => [.. (route.Spec?.Rules ?? []).Select(r => GatewayRule.Read(r, ns, backends))]);
+}
+
+/// <summary>One HTTPRoute or GRPCRoute: attach it to our Gateways' listeners, add its routes, and write its status for our parents.</summary>
+internal static class RouteTranslator
 {
     /// <summary>The route's status for our controller; null when it has nothing to do with us.</summary>
-    public static DesiredStatus? Translate(HttpRoute route, RouteContext context)
+    public static DesiredStatus? Translate(GatewayRouteObject route, RouteContext context)
     {
+        var kind = route.Kind;
         var ns = route.Metadata.NamespaceProperty ?? "default";
         var key = $"{ns}/{route.Metadata.Name}";
         var generation = route.Metadata.Generation ?? 0;
         var controller = context.Settings.ControllerName;
-        var hadOurs = route.Status?.Parents?.Any(p => p.ControllerName == controller) ?? false;
-        var hostnames = route.Spec?.Hostnames ?? [];
+        var hadOurs = route.StatusParents.Any(p => p.ControllerName == controller);
+        var hostnames = route.Hostnames;
 
         // Parents that are our Gateways, in order.
         var parents = new List<(ParentReference Ref, List<ListenerState> Listeners)>();
-        foreach (var parent in route.Spec?.ParentRefs ?? [])
+        foreach (var parent in route.ParentRefs)
         {
             if ((parent.Group ?? GatewayListeners.Group) == GatewayListeners.Group && (parent.Kind ?? "Gateway") == "Gateway"
                 && context.Gateways.TryGetValue((string.IsNullOrEmpty(parent.Namespace) ? ns : parent.Namespace, parent.Name ?? ""), out var listeners))
@@ -34,10 +49,10 @@ internal static class HttpRouteTranslator
         if (parents.Count == 0)
         {
             // Clear entries we wrote when the route still named one of our Gateways.
-            return hadOurs ? new DesiredStatus(ApiKind.HttpRoute, ns, route.Metadata.Name, new JsonObject { ["parents"] = new JsonArray() }, controller) : null;
+            return hadOurs ? new DesiredStatus(kind.Api, ns, route.Metadata.Name, new JsonObject { ["parents"] = new JsonArray() }, controller) : null;
         }
 
-        var rules = (route.Spec?.Rules ?? []).Select(r => GatewayRule.Read(r, ns, context.Backends)).ToList();
+        var rules = route.ReadRules(ns, context.Backends);
         var invalid = rules.Select(r => r.Invalid).ToList();
 
         // Hosts per listener port across all accepted parents: an empty list means any host.
@@ -47,12 +62,12 @@ internal static class HttpRouteTranslator
         var attachedListeners = new List<ListenerState>();
         foreach (var (parent, listeners) in parents)
         {
-            var outcome = Attach(parent, listeners, ns, key, hostnames, context.NamespaceLabels, out var attached);
+            var outcome = Attach(kind, parent, listeners, ns, key, hostnames, context.NamespaceLabels, out var attached);
             accepts.Add(outcome);
             attachedListeners.AddRange(attached.Select(a => a.Listener));
             if (outcome is { } failure)
             {
-                context.Problems.Add($"HTTPRoute {key}: parent {parent.Namespace ?? ns}/{parent.Name}: {failure.Message}");
+                context.Problems.Add($"{kind} {key}: parent {parent.Namespace ?? ns}/{parent.Name}: {failure.Message}");
                 continue;
             }
 
@@ -79,7 +94,7 @@ internal static class HttpRouteTranslator
             : GatewayConditions.Condition(GatewayConditions.ResolvedRefs, false, backendProblems[0].Reason, string.Join(" ", backendProblems.Select(p => p.Message)), generation);
         foreach (var problem in backendProblems)
         {
-            context.Problems.Add($"HTTPRoute {key}: {problem.Message} Requests for it answer 500.");
+            context.Problems.Add($"{kind} {key}: {problem.Message} Requests for it answer {kind.FailureStatus}.");
         }
 
         // A backend's policy annotations that cannot be applied leave the route working with the default policy: the
@@ -88,7 +103,7 @@ internal static class HttpRouteTranslator
         var policyProblems = rules.SelectMany(r => r.PolicyProblems).Distinct(StringComparer.Ordinal).ToList();
         foreach (var problem in policyProblems)
         {
-            context.Problems.Add($"HTTPRoute {key}: {problem}");
+            context.Problems.Add($"{kind} {key}: {problem}");
         }
 
         var acceptedMessage = policyProblems.Count == 0
@@ -99,12 +114,12 @@ internal static class HttpRouteTranslator
             if (rules[r].PartlyUnresolved)
             {
                 // Known deviation: the proxy has no 500 backend yet, so the unresolved share goes to the valid backends.
-                context.Problems.Add($"HTTPRoute {key}: rule {r}: some backendRefs are unresolved; their share of traffic goes to the others instead of answering 500.");
+                context.Problems.Add($"{kind} {key}: rule {r}: some backendRefs are unresolved; their share of traffic goes to the others instead of answering {kind.FailureStatus}.");
             }
 
             if (invalid[r] is { } why)
             {
-                context.Problems.Add($"HTTPRoute {key}: rule {r}: {why} Its matches answer 500.");
+                context.Problems.Add($"{kind} {key}: rule {r}: {why} Its matches answer {kind.FailureStatus}.");
             }
         }
 
@@ -137,7 +152,7 @@ internal static class HttpRouteTranslator
                 if (invalidRules.Count > 0)
                 {
                     // The spec's "Dropped Rule" approach, except the rules' matches answer 500 instead of falling through.
-                    var message = $"Dropped Rule(s) {string.Join(", ", invalidRules)}: {string.Join(" ", invalidRules.Select(r => invalid[r]))} Their matches answer 500.";
+                    var message = $"Dropped Rule(s) {string.Join(", ", invalidRules)}: {string.Join(" ", invalidRules.Select(r => invalid[r]))} Their matches answer {kind.FailureStatus}.";
                     conditions.Add((JsonNode)GatewayConditions.Condition(GatewayConditions.PartiallyInvalid, true, GatewayConditions.UnsupportedValue, message, generation));
                 }
             }
@@ -151,7 +166,7 @@ internal static class HttpRouteTranslator
             });
         }
 
-        return new DesiredStatus(ApiKind.HttpRoute, ns, route.Metadata.Name, new JsonObject { ["parents"] = entries }, controller);
+        return new DesiredStatus(kind.Api, ns, route.Metadata.Name, new JsonObject { ["parents"] = entries }, controller);
     }
 
     /// <summary>
@@ -159,7 +174,7 @@ internal static class HttpRouteTranslator
     /// intersected hosts), else the Accepted=False reason and message.
     /// </summary>
     private static (string Reason, string Message)? Attach(
-        ParentReference parent, List<ListenerState> listeners, string routeNamespace, string routeKey, IReadOnlyList<string> hostnames,
+        GatewayRouteKind kind, ParentReference parent, List<ListenerState> listeners, string routeNamespace, string routeKey, IReadOnlyList<string> hostnames,
         Dictionary<string, IDictionary<string, string>> namespaceLabels, out List<(ListenerState Listener, List<string> Hosts)> attached)
     {
         attached = [];
@@ -172,10 +187,10 @@ internal static class HttpRouteTranslator
             return (GatewayConditions.NoMatchingParent, $"The Gateway has no listener{(parent.SectionName is null ? "" : $" named {parent.SectionName}")}{(parent.Port is null ? "" : $" on port {parent.Port}")}.");
         }
 
-        var allowed = selected.Where(l => l.Usable && NamespaceAllowed(l, routeNamespace, namespaceLabels)).ToList();
+        var allowed = selected.Where(l => l.Takes(kind) && NamespaceAllowed(l, routeNamespace, namespaceLabels)).ToList();
         if (allowed.Count == 0)
         {
-            return (GatewayConditions.NotAllowedByListeners, "No selected listener admits HTTPRoutes from this namespace (or it cannot be served).");
+            return (GatewayConditions.NotAllowedByListeners, $"No selected listener admits {kind}s from this namespace (or it cannot be served).");
         }
 
         foreach (var listener in allowed)
@@ -207,13 +222,13 @@ internal static class HttpRouteTranslator
     }
 
     /// <summary>Adds one route per rule, match and group of ports sharing the same hosts; each checked by the proxy's validation.</summary>
-    private static void Emit(HttpRoute route, string key, List<GatewayRule> rules, List<string?> invalid, SortedDictionary<int, List<string>?> byPort, RouteContext context)
+    private static void Emit(GatewayRouteObject route, string key, List<GatewayRule> rules, List<string?> invalid, SortedDictionary<int, List<string>?> byPort, RouteContext context)
     {
         var groups = byPort
             .GroupBy(p => string.Join(",", p.Value ?? []), StringComparer.Ordinal)
             .Select(g => (Hosts: (IReadOnlyList<string>)(g.First().Value ?? []), Ports: (IReadOnlyList<int>)[.. g.Select(p => p.Key)]))
             .ToList();
-        var origin = new RouteOrigin("HTTPRoute", route.Metadata?.NamespaceProperty, route.Metadata?.Name ?? "") { ResourceVersion = route.Metadata?.ResourceVersion };
+        var origin = new RouteOrigin(route.Kind.Kind, route.Metadata.NamespaceProperty, route.Metadata.Name ?? "") { ResourceVersion = route.Metadata.ResourceVersion };
         for (var r = 0; r < rules.Count; r++)
         {
             for (var m = 0; m < rules[r].Matches.Count; m++)
@@ -221,8 +236,8 @@ internal static class HttpRouteTranslator
                 foreach (var (hosts, ports) in groups)
                 {
                     var name = groups.Count == 1
-                        ? string.Create(CultureInfo.InvariantCulture, $"httproute:{key}:{r}:{m}")
-                        : string.Create(CultureInfo.InvariantCulture, $"httproute:{key}:{r}:{m}:{string.Join(",", ports)}");
+                        ? string.Create(CultureInfo.InvariantCulture, $"{route.Kind.NamePrefix}:{key}:{r}:{m}")
+                        : string.Create(CultureInfo.InvariantCulture, $"{route.Kind.NamePrefix}:{key}:{r}:{m}:{string.Join(",", ports)}");
                     var built = rules[r].Build(m, name, hosts, ports);
                     if (!Validates(built, context.Backends.Clusters, out var errors))
                     {
@@ -230,21 +245,27 @@ internal static class HttpRouteTranslator
                         built = rules[r].Build(m, name, hosts, ports, failed: true);
                         if (!Validates(built, context.Backends.Clusters, out errors))
                         {
-                            context.Problems.Add($"HTTPRoute {key}: rule {r} match {m} cannot be routed at all: {errors}");
+                            context.Problems.Add($"{route.Kind} {key}: rule {r} match {m} cannot be routed at all: {errors}");
                             invalid[r] = $"match {m} cannot be routed: {errors}";
                             continue;
                         }
                     }
 
                     built.Origin = origin;
-                    Claim(built, key, context);
+                    if (Claim(built, $"{route.Kind} {key}", context) && rules[r].Precedence is { } precedence)
+                    {
+                        context.GrpcPrecedence[built] = precedence[m];
+                    }
                 }
             }
         }
     }
 
-    /// <summary>Keeps the hosts of a route no older route already matches the same way; drops it when none remain.</summary>
-    private static void Claim(ProxyRouteOptions route, string key, RouteContext context)
+    /// <summary>
+    /// Keeps the hosts of a route no older route (of either kind) already matches the same way; drops it when none
+    /// remain. <paramref name="owner"/> is the route's kind and key. True when the route was added.
+    /// </summary>
+    private static bool Claim(ProxyRouteOptions route, string owner, RouteContext context)
     {
         var ports = string.Join(",", route.Ports);
         var path = route.PathType == PathMatchType.Prefix && route.Path.Length > 1 && route.Path.TrimEnd('/') is { Length: > 0 } trimmed ? trimmed : route.Path;
@@ -256,19 +277,19 @@ internal static class HttpRouteTranslator
         foreach (var host in hosts)
         {
             var match = $"{ports}|{host.ToUpperInvariant()}|{route.PathType}|{path}|{methods}|{headers}|{query}";
-            if (context.Claimed.TryGetValue(match, out var owner))
+            if (context.Claimed.TryGetValue(match, out var older))
             {
-                context.Problems.Add($"HTTPRoute {key}: {route.Name}: host '{host}' {route.PathType} '{route.Path}' is already routed by the older HTTPRoute {owner}; skipped.");
+                context.Problems.Add($"{owner}: {route.Name}: host '{host}' {route.PathType} '{route.Path}' is already routed by the older {older}; skipped.");
                 continue;
             }
 
-            context.Claimed[match] = key;
+            context.Claimed[match] = owner;
             kept.Add(host);
         }
 
         if (kept.Count == 0)
         {
-            return;
+            return false;
         }
 
         if (route.Hosts.Count > 0 && kept.Count < route.Hosts.Count)
@@ -281,6 +302,7 @@ internal static class HttpRouteTranslator
         }
 
         context.Routes.Add(route);
+        return true;
     }
 
     /// <summary>Whether the proxy's own validation accepts the route on its own (cross-route duplicates are <see cref="Claim"/>'s job).</summary>
