@@ -61,6 +61,13 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
 
     public ApiKind Kind { get; }
 
+    /// <summary>
+    /// Whether routing can go on without this kind: a kind added after deployments began (GRPCRoute) that an older
+    /// RBAC role does not grant. Its 403 then counts as none of it, as a 404 does, instead of holding back every
+    /// route until the role is fixed.
+    /// </summary>
+    public bool Optional { get; init; }
+
     /// <summary>The namespace watched; null for every namespace (and for cluster-scoped kinds).</summary>
     public string? Namespace { get; }
 
@@ -137,14 +144,22 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
             {
                 break;
             }
-            catch (ObjectApiException e) when (e.Status == System.Net.HttpStatusCode.NotFound && (!Synced || Volatile.Read(ref _lastError) == e.Message))
+            catch (ObjectApiException e) when (Absent(e) && (!Synced || Volatile.Read(ref _lastError) == e.Message))
             {
-                // The kind is not served (its CRDs are not installed, as GRPCRoute is not on Gateway API v1.0): there
-                // are none of it. Counting that as a list keeps the other kinds' routes from waiting on it; listing
-                // again finds it once installed. Said once, not at every look.
+                // The kind is not served (its CRDs are not installed, as GRPCRoute is not on Gateway API v1.0), or an
+                // optional kind is not granted: there are none of it. Counting that as a list keeps the other kinds'
+                // routes from waiting on it; listing again finds it once installed or granted. Said once, not at
+                // every look.
                 if (Volatile.Read(ref _lastError) != e.Message)
                 {
-                    LogNotServed(_logger, _kindName);
+                    if (e.Status == System.Net.HttpStatusCode.NotFound)
+                    {
+                        LogNotServed(_logger, _kindName);
+                    }
+                    else
+                    {
+                        LogNotGranted(_logger, _kindName, Kind.Plural, Kind.Group);
+                    }
                 }
 
                 Volatile.Write(ref _lastError, e.Message);
@@ -302,6 +317,9 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
         return new Entry(previous?.LastGood, item.ResourceVersion, item.Problem, null);
     }
 
+    private bool Absent(ObjectApiException e) =>
+        e.Status == System.Net.HttpStatusCode.NotFound || (Optional && e.Status == System.Net.HttpStatusCode.Forbidden);
+
     private static bool Differs(ImmutableDictionary<ObjectKey, Entry> before, ImmutableDictionary<ObjectKey, Entry>.Builder after) =>
         before.Count != after.Count || before.Any(p => !after.TryGetValue(p.Key, out var now) || now.ResourceVersion != p.Value.ResourceVersion);
 
@@ -317,6 +335,9 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The API server does not serve {Kind} (404): are its CRDs installed? Treating it as empty and checking again.")]
     private static partial void LogNotServed(ILogger logger, string kind);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Not allowed to list {Kind} (403): grant list and watch on {Plural} (API group {Group}) to the controller's role. Treating it as empty and checking again.")]
+    private static partial void LogNotGranted(ILogger logger, string kind, string plural, string group);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "The {Kind} watch of {Scope} expired (410 Gone); relisting.")]
     private static partial void LogExpired(ILogger logger, string kind, string scope);

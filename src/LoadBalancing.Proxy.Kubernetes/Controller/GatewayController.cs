@@ -51,8 +51,9 @@ internal sealed class GatewayController : RoutingController
         _gateways = [.. scopes.Select(ns => new ObjectWatch<Gateway.Model.Gateway>(api, ApiKind.Gateway, ns, GatewayJson.Read<Gateway.Model.Gateway>, settings, time, logger, Changed))];
         _routes = [.. scopes.Select(ns => new ObjectWatch<HttpRoute>(api, ApiKind.HttpRoute, ns, GatewayJson.Read<HttpRoute>, settings, time, logger, Changed))];
 
-        // Not served before Gateway API v1.1: the watch then counts none and looks again.
-        _grpcRoutes = [.. scopes.Select(ns => new ObjectWatch<GrpcRoute>(api, ApiKind.GrpcRoute, ns, GatewayJson.Read<GrpcRoute>, settings, time, logger, Changed))];
+        // Not served before Gateway API v1.1, nor granted by roles written before the controller read it: the watch then
+        // counts none and looks again, and HTTPRoutes are served meanwhile.
+        _grpcRoutes = [.. scopes.Select(ns => new ObjectWatch<GrpcRoute>(api, ApiKind.GrpcRoute, ns, GatewayJson.Read<GrpcRoute>, settings, time, logger, Changed) { Optional = true })];
         _grants = [.. scopes.Select(ns => new ObjectWatch<ReferenceGrant>(api, ApiKind.ReferenceGrant, ns, GatewayJson.Read<ReferenceGrant>, settings, time, logger, Changed))];
         _services = [.. scopes.Select(ns => new ObjectWatch<V1Service>(api, ApiKind.Service, ns, e => KubernetesJson.Deserialize<V1Service>(e), settings, time, logger, Changed))];
         Watches = [_classes, _namespaces, .. _gateways, .. _routes, .. _grpcRoutes, .. _grants, .. _services];

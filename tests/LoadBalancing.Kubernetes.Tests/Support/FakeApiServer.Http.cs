@@ -91,6 +91,9 @@ internal sealed partial class FakeApiServer
             case Fault.NotFound:
                 await WriteAsync(context, ApiStore.Status(404, "NotFound", "the server could not find the requested resource"));
                 return;
+            case Fault.Forbidden:
+                await WriteAsync(context, ApiStore.Status(403, "Forbidden", $"{request.Resource?.Plural} is forbidden: the service account cannot list it"));
+                return;
         }
 
         var selector = ApiSelector.TryParse(request.LabelSelector, query["fieldSelector"].FirstOrDefault(), out var selectorError);

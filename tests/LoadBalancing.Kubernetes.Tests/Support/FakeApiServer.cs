@@ -38,6 +38,9 @@ internal enum Fault
 
     /// <summary>Answer 404, as for a kind whose CustomResourceDefinition is not installed.</summary>
     NotFound,
+
+    /// <summary>Answer 403, as for a kind the client's RBAC role does not grant.</summary>
+    Forbidden,
 }
 
 /// <summary>
