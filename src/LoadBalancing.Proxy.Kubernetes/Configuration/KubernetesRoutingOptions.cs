@@ -10,7 +10,7 @@ public sealed class KubernetesRoutingOptions
     /// <summary>Ingress (<c>networking.k8s.io/v1</c>) with IngressClass.</summary>
     public IngressControllerOptions Ingress { get; } = new();
 
-    /// <summary>Gateway API (<c>gateway.networking.k8s.io/v1</c>) GatewayClass, Gateway and HTTPRoute.</summary>
+    /// <summary>Gateway API (<c>gateway.networking.k8s.io/v1</c>) GatewayClass, Gateway, HTTPRoute and GRPCRoute.</summary>
     public GatewayControllerOptions Gateway { get; } = new();
 
     /// <summary>Status written back to the objects, by one replica at a time.</summary>
@@ -45,7 +45,7 @@ public sealed class GatewayControllerOptions
     /// <summary>The default <see cref="ControllerName"/>.</summary>
     public const string DefaultControllerName = "loadbalancing.dev/gateway-controller";
 
-    /// <summary>Whether GatewayClasses, Gateways and HTTPRoutes are read and routed. Default false.</summary>
+    /// <summary>Whether GatewayClasses, Gateways, HTTPRoutes and GRPCRoutes are read and routed. Default false.</summary>
     public bool Enabled { get; set; }
 
     /// <summary>The <c>spec.controllerName</c> of the GatewayClasses that are ours. Default <c>loadbalancing.dev/gateway-controller</c>.</summary>
@@ -62,7 +62,7 @@ public sealed class GatewayControllerOptions
 /// <summary>Status write-back and leader election.</summary>
 public sealed class ControllerStatusOptions
 {
-    /// <summary>Whether status is written back (Ingress <c>status.loadBalancer</c>; GatewayClass, Gateway and HTTPRoute conditions). Default true.</summary>
+    /// <summary>Whether status is written back (Ingress <c>status.loadBalancer</c>; GatewayClass, Gateway, HTTPRoute and GRPCRoute conditions). Default true.</summary>
     public bool Enabled { get; set; } = true;
 
     /// <summary>The addresses clients reach the proxy at (IPs or host names), written to Ingress and Gateway status.</summary>
