@@ -31,21 +31,46 @@ internal static class CleartextHttp2Detection
 
     private static async Task DetectAsync(ConnectionDelegate next, ConnectionContext context, TimeSpan timeout)
     {
-        bool? http2;
-        using (var silence = new CancellationTokenSource(timeout))
+        var input = context.Transport.Input;
+        CancellationTokenSource? silence = null;
+        bool http2;
+        try
         {
-            try
+            while (true)
             {
-                http2 = await StartsWithPrefaceAsync(context.Transport.Input, silence.Token);
-            }
-            catch (OperationCanceledException) when (silence.IsCancellationRequested)
-            {
-                // Kestrel would have closed a connection that sends no request for this long too.
-                return;
+                // Most clients send at once: the bytes are often there already, and then no timer is started.
+                if (!input.TryRead(out var result))
+                {
+                    silence ??= new CancellationTokenSource(timeout);
+                    result = await input.ReadAsync(silence.Token);
+                }
+
+                var buffer = result.Buffer;
+                var length = (int)Math.Min(buffer.Length, Preface.Length);
+                var matches = StartsLikePreface(buffer, length);
+                if (!matches || length == Preface.Length || result.IsCompleted)
+                {
+                    // Nothing consumed: Kestrel reads these bytes again.
+                    input.AdvanceTo(buffer.Start);
+                    http2 = matches && length == Preface.Length;
+                    break;
+                }
+
+                // A prefix of the preface so far: wait for more bytes.
+                input.AdvanceTo(buffer.Start, buffer.End);
             }
         }
+        catch (OperationCanceledException) when (silence?.IsCancellationRequested == true)
+        {
+            // Kestrel would have closed a connection that sends no request for this long too.
+            return;
+        }
+        finally
+        {
+            silence?.Dispose();
+        }
 
-        if (http2 == true)
+        if (http2)
         {
             var choice = new PriorKnowledge(context.Features);
             context.Features.Set<ITlsConnectionFeature>(choice);
@@ -53,26 +78,6 @@ internal static class CleartextHttp2Detection
         }
 
         await next(context);
-    }
-
-    /// <summary>True for the preface, false for anything else (or a connection that ended), without consuming a byte.</summary>
-    private static async ValueTask<bool?> StartsWithPrefaceAsync(System.IO.Pipelines.PipeReader input, CancellationToken cancellation)
-    {
-        while (true)
-        {
-            var result = await input.ReadAsync(cancellation);
-            var buffer = result.Buffer;
-            var length = (int)Math.Min(buffer.Length, Preface.Length);
-            var matches = StartsLikePreface(buffer, length);
-            if (!matches || length == Preface.Length || result.IsCompleted)
-            {
-                input.AdvanceTo(buffer.Start);
-                return matches && length == Preface.Length;
-            }
-
-            // A prefix of the preface so far: wait for more bytes.
-            input.AdvanceTo(buffer.Start, buffer.End);
-        }
     }
 
     private static bool StartsLikePreface(in ReadOnlySequence<byte> buffer, int length)

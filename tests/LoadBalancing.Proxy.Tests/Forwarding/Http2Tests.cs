@@ -3,6 +3,9 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using LoadBalancing.Proxy.Tests.Support;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace LoadBalancing.Proxy.Tests.Forwarding;
 
@@ -102,6 +105,34 @@ public sealed class Http2Tests
         var nearMiss = await proxy.SendRawAsync("PRI * HTTP/2.1\r\n\r\nSM\r\n\r\n", TimeSpan.FromSeconds(10));
         Assert.StartsWith("HTTP/1.1 505", nearMiss, StringComparison.Ordinal);
         Assert.Empty(backend.Requests);
+    }
+
+    [Fact]
+    public async Task CleartextDetection_ClosesAConnectionThatSendsNothing_AfterKestrelsKeepAliveTimeout()
+    {
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+            LoadBalancing.Proxy.Transport.CleartextHttp2Detection.Use(listen, TimeSpan.FromMilliseconds(300))));
+        await using var app = builder.Build();
+        app.Run(context => context.Response.WriteAsync("ok"));
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        var port = new Uri(app.Urls.First()).Port;
+
+        // A silent client is closed once the timeout passes (bounded here at 10 s)...
+        using var silent = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await silent.ConnectAsync(IPAddress.Loopback, port, TestContext.Current.CancellationToken);
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        bound.CancelAfter(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, await silent.ReceiveAsync(new byte[16], System.Net.Sockets.SocketFlags.None, bound.Token));
+
+        // ...and one that speaks is served, HTTP/1.1 and HTTP/2 alike.
+        foreach (var version in new[] { HttpVersion.Version11, HttpVersion.Version20 })
+        {
+            using var client = new HttpClient { DefaultRequestVersion = version, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+            using var response = await client.GetAsync($"http://127.0.0.1:{port}/", TestContext.Current.CancellationToken);
+            Assert.Equal((version, "ok"), (response.Version, await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)));
+        }
     }
 
     [Fact]
