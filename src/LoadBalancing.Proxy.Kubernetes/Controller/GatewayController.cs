@@ -28,11 +28,13 @@ internal sealed class GatewayController : RoutingController
     private readonly IReadOnlyList<string> _addresses;
     private readonly Dictionary<int, int> _listenerPorts;
     private readonly IReadOnlySet<int>? _servedPorts;
+    private readonly IReadOnlySet<int> _http1OnlyPorts;
 
     // servedLocalPorts: the ports the proxy listens on; null when one is chosen at start (port 0) and so not known.
+    // http1OnlyLocalPorts: those of them that speak HTTP/1.1 only, where gRPC cannot arrive.
     public GatewayController(
         ObjectApi api, KubernetesRoutingOptions options, WatchSettings settings, IReadOnlySet<int>? servedLocalPorts,
-        TimeProvider time, ILoggerFactory loggers, IStatusSink? status, Func<ProxyRouteSet, CancellationToken, Task>? warmUp)
+        IReadOnlySet<int> http1OnlyLocalPorts, TimeProvider time, ILoggerFactory loggers, IStatusSink? status, Func<ProxyRouteSet, CancellationToken, Task>? warmUp)
         : base("gateway", time, loggers.CreateLogger("LoadBalancing.Proxy.Kubernetes.Gateway"), status, warmUp)
     {
         var logger = loggers.CreateLogger("LoadBalancing.Proxy.Kubernetes.Watch");
@@ -45,6 +47,9 @@ internal sealed class GatewayController : RoutingController
         _servedPorts = servedLocalPorts is null ? null : new HashSet<int>(
             servedLocalPorts.Where(p => !_listenerPorts.ContainsKey(p))
                 .Concat(_listenerPorts.Where(m => servedLocalPorts.Contains(m.Value)).Select(m => m.Key)));
+        _http1OnlyPorts = new HashSet<int>(
+            http1OnlyLocalPorts.Where(p => !_listenerPorts.ContainsKey(p))
+                .Concat(_listenerPorts.Where(m => http1OnlyLocalPorts.Contains(m.Value)).Select(m => m.Key)));
         IReadOnlyList<string?> scopes = options.RouteNamespaces.Count == 0 ? [null] : [.. options.RouteNamespaces];
         _classes = new(api, ApiKind.GatewayClass, null, GatewayJson.Read<GatewayClass>, settings, time, logger, Changed);
         _namespaces = new(api, ApiKind.Namespace, null, e => KubernetesJson.Deserialize<V1Namespace>(e), settings, time, logger, Changed);
@@ -72,7 +77,7 @@ internal sealed class GatewayController : RoutingController
             [.. _classes.Objects], [.. _gateways.SelectMany(w => w.Objects)], [.. _routes.SelectMany(w => w.Objects)],
             [.. _grants.SelectMany(w => w.Objects)], [.. _services.SelectMany(w => w.Objects)], [.. _namespaces.Objects],
             [.. _grpcRoutes.SelectMany(w => w.Objects)]);
-        var translation = GatewayTranslator.Translate(inputs, new GatewaySettings(_controllerName, _addresses, _servedPorts, ClusterDefaults: null, Certificates is { } certificates ? certificates.SecretProblem : null));
+        var translation = GatewayTranslator.Translate(inputs, new GatewaySettings(_controllerName, _addresses, _servedPorts, ClusterDefaults: null, Certificates is { } certificates ? certificates.SecretProblem : null, _http1OnlyPorts));
 
         // Routes match the local port a request arrived on; the translator scoped them to the listener's port.
         foreach (var route in translation.Set.Routes)

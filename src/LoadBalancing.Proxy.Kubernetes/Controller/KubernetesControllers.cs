@@ -18,7 +18,7 @@ internal sealed class KubernetesControllers : BackgroundService
 
     private readonly TimeSpan _startBound;
 
-    public KubernetesControllers(KubernetesDiscoveryOptions discovery, KubernetesRoutingOptions routing, KubernetesDiscovery endpoints, IReadOnlySet<int>? servedLocalPorts, bool servesTls, TimeProvider time, ILoggerFactory loggers)
+    public KubernetesControllers(KubernetesDiscoveryOptions discovery, KubernetesRoutingOptions routing, KubernetesDiscovery endpoints, IReadOnlySet<int>? servedLocalPorts, IReadOnlySet<int> http1OnlyLocalPorts, bool servesTls, TimeProvider time, ILoggerFactory loggers)
     {
         _startBound = discovery.ListTimeout;
         var warmUp = new EndpointWarmUp(endpoints, time);
@@ -51,7 +51,7 @@ internal sealed class KubernetesControllers : BackgroundService
 
         if (routing.Gateway.Enabled)
         {
-            Gateway = new GatewayController(api, routing, settings, servedLocalPorts, time, loggers, Status, warmUp.WaitAsync) { Certificates = Certificates };
+            Gateway = new GatewayController(api, routing, settings, servedLocalPorts, http1OnlyLocalPorts, time, loggers, Status, warmUp.WaitAsync) { Certificates = Certificates };
             controllers.Add(Gateway);
             if (Certificates is not null)
             {

@@ -74,7 +74,7 @@ public static class ProxyKubernetesBuilderExtensions
         ArgumentNullException.ThrowIfNull(discovery);
         ArgumentNullException.ThrowIfNull(routing);
         proxy.Services.AddSingleton(sp => new KubernetesControllers(
-            discovery, routing, sp.GetRequiredService<KubernetesDiscovery>(), ServedPorts(proxy.Options), ServesTls(proxy.Options), sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+            discovery, routing, sp.GetRequiredService<KubernetesDiscovery>(), ServedPorts(proxy.Options), Http1OnlyPorts(proxy.Options), ServesTls(proxy.Options), sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
         proxy.Services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<KubernetesControllers>());
         if (routing.Ingress.Enabled)
         {
@@ -97,6 +97,15 @@ public static class ProxyKubernetesBuilderExtensions
 
     private static bool ServesTls(ProxyOptions options) =>
         options.Listeners.Any(l => l.Url.StartsWith("https:", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The known ports of listeners that speak HTTP/1.1 only (<c>Protocols: Http1</c>), which gRPC cannot reach.</summary>
+    private static HashSet<int> Http1OnlyPorts(ProxyOptions options) =>
+    [
+        .. options.Listeners
+            .Where(l => l.Protocols == ListenerProtocols.Http1)
+            .Select(l => Uri.TryCreate(l.Url, UriKind.Absolute, out var url) ? url.Port : 0)
+            .Where(p => p != 0),
+    ];
 
     /// <summary>The ports the proxy's listeners bind; null when one binds port 0 (chosen at start, so not known yet).</summary>
     private static HashSet<int>? ServedPorts(ProxyOptions options)

@@ -37,7 +37,7 @@ internal static class GatewayListeners
                 state.AcceptedMessage = $"The proxy does not listen on port {state.Port}.";
             }
 
-            Kinds(state, supported: http || https);
+            Kinds(state, supported: http || https, grpc: settings.Http1OnlyPorts?.Contains(state.Port) != true);
             if (https)
             {
                 Certificates(state, grants, settings.SecretProblem);
@@ -120,18 +120,16 @@ internal static class GatewayListeners
 
     /// <summary>
     /// HTTP and HTTPS listeners take HTTPRoutes and GRPCRoutes (gRPC arrives as HTTP/2: by ALPN over TLS, as
-    /// prior-knowledge h2c without); any other kind listed is named by InvalidRouteKinds.
+    /// prior-knowledge h2c without), except GRPCRoutes where the proxy's port speaks HTTP/1.1 only
+    /// (<paramref name="grpc"/> false); any other kind listed is named by InvalidRouteKinds.
     /// </summary>
-    private static void Kinds(ListenerState state, bool supported)
+    private static void Kinds(ListenerState state, bool supported, bool grpc)
     {
+        var served = GatewayRouteKind.All.Where(k => supported && (grpc || k != GatewayRouteKind.Grpc)).Select(k => k.Kind).ToList();
         var kinds = state.Spec.AllowedRoutes?.Kinds;
         if (kinds is null || kinds.Count == 0)
         {
-            if (supported)
-            {
-                state.Kinds.UnionWith(GatewayRouteKind.All.Select(k => k.Kind));
-            }
-
+            state.Kinds.UnionWith(served);
             return;
         }
 
@@ -139,7 +137,7 @@ internal static class GatewayListeners
         foreach (var kind in kinds)
         {
             var group = string.IsNullOrEmpty(kind.Group) ? Group : kind.Group;
-            if (supported && group == Group && GatewayRouteKind.All.Any(k => k.Kind == kind.Kind))
+            if (group == Group && served.Contains(kind.Kind ?? ""))
             {
                 state.Kinds.Add(kind.Kind!);
             }
@@ -153,7 +151,8 @@ internal static class GatewayListeners
         {
             state.RefsResolved = false;
             state.RefsReason = GatewayConditions.InvalidRouteKinds;
-            state.RefsMessage = $"Route kinds not supported here: {string.Join(", ", bad)}.";
+            state.RefsMessage = $"Route kinds not supported here: {string.Join(", ", bad)}."
+                + (supported && !grpc && bad.Contains($"{Group}/{GatewayRouteKind.Grpc.Kind}") ? " The proxy's listener for this port speaks HTTP/1.1 only (Protocols: Http1), and gRPC needs HTTP/2." : "");
         }
     }
 

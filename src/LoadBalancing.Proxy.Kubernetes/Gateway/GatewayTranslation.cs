@@ -23,9 +23,10 @@ internal sealed record GatewayInputs(
 /// Why a Secret (namespace, name) cannot give a certificate — missing, not <c>kubernetes.io/tls</c>, unreadable — or
 /// null when it can or is not known yet; null when Secrets are not read.
 /// </param>
+/// <param name="Http1OnlyPorts">Listener ports the proxy serves with HTTP/1.1 only: no GRPCRoute there. Null: none.</param>
 internal sealed record GatewaySettings(
     string ControllerName, IReadOnlyList<string> Addresses, IReadOnlySet<int>? ServedPorts, ClusterOptions? ClusterDefaults,
-    Func<string, string, string?>? SecretProblem = null);
+    Func<string, string, string?>? SecretProblem = null, IReadOnlySet<int>? Http1OnlyPorts = null);
 
 /// <summary>A certificate an HTTPS listener terminates TLS with, for the component that loads Secrets.</summary>
 /// <param name="Gateway">The Gateway, <c>namespace/name</c>.</param>

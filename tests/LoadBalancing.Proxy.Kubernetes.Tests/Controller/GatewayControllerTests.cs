@@ -105,6 +105,31 @@ public sealed class GatewayControllerTests
         Assert.True(feed.TryGetProperty("lastError", out _));
     }
 
+    [Fact]
+    public async Task AListenerConfiguredHttp1Only_IsNotOfferedForGrpcRoutes()
+    {
+        await using var server = await FakeApiServer.StartAsync();
+        server.Apply(ApiResource.GatewayClasses, GatewayClass("lb", Controller));
+        server.Apply(ApiResource.Gateways, Objects.Gateway("gw", "lb", [new Listener("http", 80), new Listener("grpc", 81)], ns: "shop"));
+        var (http1, both) = (ControllerHost.FreePort(), ControllerHost.FreePort());
+        await using var host = await ControllerHost.StartAsync(server, new Dictionary<string, string?>
+        {
+            ["Proxy:Listeners:0:Url"] = $"http://127.0.0.1:{http1}",
+            ["Proxy:Listeners:0:Protocols"] = "Http1",
+            ["Proxy:Listeners:1:Url"] = $"http://127.0.0.1:{both}",
+            ["Kubernetes:Gateway:Enabled"] = "true",
+            ["Kubernetes:Gateway:ListenerPorts:80"] = http1.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Kubernetes:Gateway:ListenerPorts:81"] = both.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Kubernetes:Status:Addresses:0"] = "203.0.113.9",
+        });
+
+        static string[]? Kinds(JsonObject? gateway, string listener) => gateway?["status"]?["listeners"]?.AsArray()
+            .FirstOrDefault(l => l?["name"]?.GetValue<string>() == listener)?["supportedKinds"]?.AsArray().Select(k => k!["kind"]!.GetValue<string>()).ToArray();
+        var gateway = await WaitAsync(server, ApiResource.Gateways, "shop", "gw", o => Kinds(o, "http") is not null && Kinds(o, "grpc") is not null);
+        Assert.Equal(["HTTPRoute"], Kinds(gateway, "http")!);
+        Assert.Equal(["HTTPRoute", "GRPCRoute"], Kinds(gateway, "grpc")!);
+    }
+
     /// <summary>A proxy whose one listener serves the Gateway listener port 80 (mapped to a free local port).</summary>
     private static Task<ControllerHost> StartAsync(FakeApiServer server)
     {

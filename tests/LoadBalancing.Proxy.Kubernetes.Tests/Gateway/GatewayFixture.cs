@@ -27,6 +27,8 @@ internal sealed class GatewayFixture
 
     public IReadOnlySet<int>? ServedPorts { get; set; }
 
+    public IReadOnlySet<int>? Http1OnlyPorts { get; set; }
+
     public GatewayFixture Gateway(JsonObject gateway, long generation = 1)
     {
         gateway["metadata"]!["generation"] = generation;
@@ -76,7 +78,7 @@ internal sealed class GatewayFixture
     }
 
     public GatewayTranslation Translate() =>
-        GatewayTranslator.Translate(new GatewayInputs(_classes, _gateways, _routes, _grants, _services, _namespaces, _grpcRoutes), new GatewaySettings(Controller, ["10.0.0.1"], ServedPorts, null));
+        GatewayTranslator.Translate(new GatewayInputs(_classes, _gateways, _routes, _grants, _services, _namespaces, _grpcRoutes), new GatewaySettings(Controller, ["10.0.0.1"], ServedPorts, null, Http1OnlyPorts: Http1OnlyPorts));
 
     public static T Read<T>(JsonObject json)
         where T : class => GatewayJson.Read<T>(JsonDocument.Parse(json.ToJsonString()).RootElement);

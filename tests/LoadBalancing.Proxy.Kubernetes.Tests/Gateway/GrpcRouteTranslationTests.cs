@@ -128,6 +128,31 @@ public sealed class GrpcRouteTranslationTests
     }
 
     [Fact]
+    public void AListenerTheProxyServesWithHttp1Only_TakesNoGrpcRoutes_AndSaysWhyWhenAskedFor()
+    {
+        var result = new GatewayFixture { Http1OnlyPorts = new HashSet<int> { 80, 81 } }
+            .Gateway(Objects.Gateway("gw", "lb",
+            [
+                new Listener("http", 80),
+                new Listener("asks", 81, AllowedRoutes: new AllowedRoutes(Kinds: ["GRPCRoute"])),
+                new Listener("h2c", 82),
+            ], ns: Infra))
+            .Service(Infra, "a", H2c8080)
+            .Route(GrpcRoute("grpc", [new ParentRef("gw")], [new GrpcRule(BackendRefs: [new BackendRef("a", 8080)])], ns: Infra))
+            .Translate();
+
+        Assert.Equal(["HTTPRoute"], ListenerStatus(result, Infra, "gw", "http")["supportedKinds"]!.AsArray().Select(k => (string)k!["kind"]!));
+        var asks = ListenerStatus(result, Infra, "gw", "asks");
+        Assert.Empty(asks["supportedKinds"]!.AsArray());
+        Assert.Equal(("False", "InvalidRouteKinds", 1L), Condition(asks["conditions"]!.AsArray(), "ResolvedRefs"));
+        Assert.Contains("HTTP/1.1 only", (string)asks["conditions"]!.AsArray().Single(c => (string?)c!["type"] == "ResolvedRefs")!["message"]!, StringComparison.Ordinal);
+
+        // The route attaches where gRPC can arrive: port 82 only.
+        Assert.Equal([82], Assert.Single(result.Set.Routes).Ports);
+        Assert.Equal(("True", "Accepted", 1L), RouteCondition(result, Infra, "grpc", "Accepted", kind: ApiKind.GrpcRoute));
+    }
+
+    [Fact]
     public void AReferenceGrantForHttpRoutes_DoesNotOpenAServiceToGrpcRoutes()
     {
         var http = ReferenceGrant("http", "web", [(GatewayGroup, "HTTPRoute", Infra)], [("", "Service", "h")]);
