@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using LoadBalancing.Kubernetes.Tests.Support;
 using LoadBalancing.Proxy.Kubernetes.Controller;
@@ -805,7 +803,7 @@ public sealed class GatewayConformanceTests(GatewayConformanceTests.Fixture fixt
         private const string TagHeader = "X-Conformance-Request";
         private static readonly int[] GatewayPorts = [.. Enumerable.Range(8001, 30), SparePort];
 
-        private readonly Dictionary<int, int> _localPorts = [];
+        private Dictionary<int, int> _localPorts = [];
         private TestBackend[] _backends = [];
         private int _tags;
 
@@ -828,30 +826,7 @@ public sealed class GatewayConformanceTests(GatewayConformanceTests.Fixture fixt
             ];
             Server = await FakeApiServer.StartAsync();
             Server.Apply(ApiResource.GatewayClasses, GatewayClass(ClassName, Controller));
-
-            // Free local ports, all held until each is known so that no two are the same.
-            var probes = GatewayPorts.Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
-            var settings = new Dictionary<string, string?>
-            {
-                ["Kubernetes:Gateway:Enabled"] = "true",
-                ["Kubernetes:Gateway:ControllerName"] = Controller,
-                ["Kubernetes:Status:Addresses:0"] = "203.0.113.9",
-            };
-            for (var i = 0; i < probes.Length; i++)
-            {
-                probes[i].Start();
-                var local = ((IPEndPoint)probes[i].LocalEndpoint).Port;
-                _localPorts[GatewayPorts[i]] = local;
-                settings[$"Proxy:Listeners:{i}:Url"] = $"http://127.0.0.1:{local}";
-                settings[$"Kubernetes:Gateway:ListenerPorts:{GatewayPorts[i]}"] = local.ToString(CultureInfo.InvariantCulture);
-            }
-
-            foreach (var probe in probes)
-            {
-                probe.Dispose();
-            }
-
-            Host = await ControllerHost.StartAsync(Server, settings);
+            (Host, _localPorts) = await ControllerHost.StartGatewayAsync(Server, Controller, GatewayPorts);
         }
 
         /// <summary>A namespace holding Services infra-backend-v1/v2/v3 (port 80) whose EndpointSlices point at the class's backends.</summary>

@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -180,7 +178,7 @@ public sealed class GrpcRouteConformanceTests(GrpcRouteConformanceTests.Fixture 
         private const string ControllerName = "loadbalancing.dev/gateway-controller";
         private static readonly int[] GatewayPorts = [.. Enumerable.Range(9001, 10)];
 
-        private readonly Dictionary<int, int> _localPorts = [];
+        private Dictionary<int, int> _localPorts = [];
         private readonly Dictionary<int, GrpcChannel> _channels = [];
         private GrpcEchoBackend[] _backends = [];
         private TestBackend? _web;
@@ -202,29 +200,7 @@ public sealed class GrpcRouteConformanceTests(GrpcRouteConformanceTests.Fixture 
             _web = await TestBackend.StartAsync("web-backend", "127.0.0.63", context => Microsoft.AspNetCore.Http.HttpResponseWritingExtensions.WriteAsync(context.Response, "web-backend"));
             Server = await FakeApiServer.StartAsync();
             Server.Apply(ApiResource.GatewayClasses, GatewayClass(ClassName, ControllerName));
-
-            var probes = GatewayPorts.Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
-            var settings = new Dictionary<string, string?>
-            {
-                ["Kubernetes:Gateway:Enabled"] = "true",
-                ["Kubernetes:Gateway:ControllerName"] = ControllerName,
-                ["Kubernetes:Status:Addresses:0"] = "203.0.113.9",
-            };
-            for (var i = 0; i < probes.Length; i++)
-            {
-                probes[i].Start();
-                var local = ((IPEndPoint)probes[i].LocalEndpoint).Port;
-                _localPorts[GatewayPorts[i]] = local;
-                settings[$"Proxy:Listeners:{i}:Url"] = $"http://127.0.0.1:{local}";
-                settings[$"Kubernetes:Gateway:ListenerPorts:{GatewayPorts[i]}"] = local.ToString(CultureInfo.InvariantCulture);
-            }
-
-            foreach (var probe in probes)
-            {
-                probe.Dispose();
-            }
-
-            Host = await ControllerHost.StartAsync(Server, settings);
+            (Host, _localPorts) = await ControllerHost.StartGatewayAsync(Server, ControllerName, GatewayPorts);
         }
 
         internal GrpcEchoBackend Backend(string name) => _backends.Single(b => b.Name == name);

@@ -60,6 +60,38 @@ internal sealed class ControllerHost : IAsyncDisposable
         return new ControllerHost(app, client, admin);
     }
 
+    /// <summary>
+    /// A Gateway API controller for <paramref name="controllerName"/> whose proxy serves each of <paramref name="gatewayPorts"/>
+    /// (Gateway listener ports) on a local port of its own, at the listeners' default protocols; returns the map.
+    /// </summary>
+    public static async Task<(ControllerHost Host, Dictionary<int, int> LocalPorts)> StartGatewayAsync(FakeApiServer api, string controllerName, IReadOnlyList<int> gatewayPorts)
+    {
+        // Free local ports, all held until each is known so that no two are the same.
+        var probes = gatewayPorts.Select(_ => new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0)).ToArray();
+        var localPorts = new Dictionary<int, int>();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Kubernetes:Gateway:Enabled"] = "true",
+            ["Kubernetes:Gateway:ControllerName"] = controllerName,
+            ["Kubernetes:Status:Addresses:0"] = "203.0.113.9",
+        };
+        for (var i = 0; i < probes.Length; i++)
+        {
+            probes[i].Start();
+            var local = ((System.Net.IPEndPoint)probes[i].LocalEndpoint).Port;
+            localPorts[gatewayPorts[i]] = local;
+            settings[$"Proxy:Listeners:{i}:Url"] = $"http://127.0.0.1:{local}";
+            settings[$"Kubernetes:Gateway:ListenerPorts:{gatewayPorts[i]}"] = local.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        foreach (var probe in probes)
+        {
+            probe.Dispose();
+        }
+
+        return (await StartAsync(api, settings), localPorts);
+    }
+
     /// <summary>A loopback port free now, for a listener whose port must be known before it starts (a Gateway listener maps to it).</summary>
     public static int FreePort()
     {
