@@ -5,7 +5,8 @@
 # 127.0.0.1 and 127.0.0.2, reaching the API server three ways: its URL (Kubernetes:ApiServer), a kubeconfig file
 # with a bearer token (Kubernetes:KubeConfigPath), and the in-cluster service account (HTTPS with the account's CA
 # and token, the files placed at /var/run/secrets/kubernetes.io/serviceaccount in a private mount namespace).
-# Then the Gateway API controller under it (gateway.sh: an HTTPRoute over HTTP/1.1 and a GRPCRoute over h2c on one port).
+# Then the Ingress and Gateway API controllers under it (controllers.sh: an Ingress, an HTTPRoute over HTTP/1.1 and a
+# GRPCRoute over h2c on one port).
 # Installs clang, zlib1g-dev, nginx, python3, curl and openssl if missing. About 4 minutes, mostly the publish.
 # Prints "NativeAOT smoke: passed" or the check that failed, and exits non-zero on failure. .ci/run runs it.
 set -euo pipefail
@@ -143,5 +144,5 @@ else
   # Like the browser test without a browser: said plainly, not failed, since the machine cannot run it.
   echo "NativeAOT smoke (in-cluster): SKIPPED: this machine refuses user and mount namespaces (unshare), which the in-cluster run needs"
 fi
-tests/NativeAot/gateway.sh "$work/aot/ProxyHost"
+tests/NativeAot/controllers.sh "$work/aot/ProxyHost"
 echo "NativeAOT smoke: passed"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The Gateway API controller under the shipped (NativeAOT) host: ProxyHost at $1 reads a GatewayClass, a Gateway, an
-# HTTPRoute and a GRPCRoute from a scripted API server (fake_gateway_api.py) and routes them: /web over HTTP/1.1 to an
-# nginx standing in for Service web, and the gRPC method pkg.Echo/Say over prior-knowledge h2c, on the same port, to
-# an nginx speaking h2c for Service grpc. Loopback only; every process stops by itself within 120 s. run.sh calls it
-# with the binary it published; it can be run alone: tests/NativeAot/gateway.sh <published ProxyHost>.
-# Prints "NativeAOT smoke (gateway): passed" or the check that failed, and exits non-zero on failure.
+# The Ingress and Gateway API controllers under the shipped (NativeAOT) host: ProxyHost at $1 reads an IngressClass,
+# an Ingress, a GatewayClass, a Gateway, an HTTPRoute and a GRPCRoute from a scripted API server
+# (fake_controller_api.py) and routes them: host ingress.test and /web over HTTP/1.1 to an nginx standing in for
+# Service web, and the gRPC method pkg.Echo/Say over prior-knowledge h2c, on the same port, to an nginx speaking h2c
+# for Service grpc. Loopback only; every process stops by itself within 120 s. run.sh calls it with the binary it
+# published; it can be run alone: tests/NativeAot/controllers.sh <published ProxyHost>.
+# Prints "NativeAOT smoke (controllers): passed" or the check that failed, and exits non-zero on failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-host=${1:?usage: tests/NativeAot/gateway.sh <published ProxyHost>}
+host=${1:?usage: tests/NativeAot/controllers.sh <published ProxyHost>}
 
 work=$(mktemp -d)
 pids=()
@@ -24,22 +25,24 @@ http { access_log off;
   server { listen 127.0.0.4:$grpc http2; location / { default_type text/plain; return 200 "grpc over \$server_protocol"; } } }
 CONF
 timeout 120 nginx -c "$work/upstreams.conf" & pids+=($!)
-python3 tests/NativeAot/fake_gateway_api.py "$api" "127.0.0.3:$web" "127.0.0.4:$grpc" 2>"$work/api.log" & pids+=($!)
+python3 tests/NativeAot/fake_controller_api.py "$api" "127.0.0.3:$web" "127.0.0.4:$grpc" 2>"$work/api.log" & pids+=($!)
 cat > "$work/proxy.json" <<CONF
 { "Logging": { "LogLevel": { "Default": "Warning" } }, "DemoBackends": { "Count": 0 },
-  "Kubernetes": { "ApiServer": "http://127.0.0.1:$api",
+  "Kubernetes": { "ApiServer": "http://127.0.0.1:$api", "Ingress": { "Enabled": true },
     "Gateway": { "Enabled": true, "ListenerPorts": { "80": $listen } }, "Status": { "Enabled": false } },
   "Proxy": { "Listeners": [ { "Url": "http://127.0.0.1:$listen" } ], "Admin": { "Url": "http://127.0.0.1:$admin" } } }
 CONF
 timeout 120 "$host" --config "$work/proxy.json" >"$work/proxy.log" 2>&1 & pids+=($!)
 
-fail() { echo "NativeAOT smoke (gateway): FAILED: $1"; echo "--- proxy log"; tail -30 "$work/proxy.log"; echo "--- API server log"; tail -20 "$work/api.log"; echo "--- backends"; curl -s "127.0.0.1:$admin/backends" | head -c 3000; echo; exit 1; }
+fail() { echo "NativeAOT smoke (controllers): FAILED: $1"; echo "--- proxy log"; tail -30 "$work/proxy.log"; echo "--- API server log"; tail -20 "$work/api.log"; echo "--- backends"; curl -s "127.0.0.1:$admin/backends" | head -c 3000; echo; exit 1; }
 until_true() { local what=$1; shift; for _ in $(seq 150); do if "$@"; then return 0; fi; sleep 0.2; done; fail "$what"; }
 web_routed() { [ "$(curl -s -H 'Host: shop.test' "127.0.0.1:$listen/web")" = "web" ]; }
 grpc_routed() { [ "$(curl -s --http2-prior-knowledge -X POST -H 'content-type: application/grpc' -o - -w ' %{http_version}' "127.0.0.1:$listen/pkg.Echo/Say")" = "grpc over HTTP/2.0 2" ]; }
+ingress_routed() { [ "$(curl -s -H 'Host: ingress.test' "127.0.0.1:$listen/")" = "web" ]; }
+until_true "the Ingress's host ingress.test reaches Service web" ingress_routed
 until_true "the HTTPRoute's /web reaches Service web over HTTP/1.1" web_routed
 until_true "the GRPCRoute's pkg.Echo/Say reaches Service grpc over h2c, on the port HTTP/1.1 uses" grpc_routed
 unmatched=$(curl -s --http2-prior-knowledge -o /dev/null -w '%{http_code}' -X POST "127.0.0.1:$listen/pkg.Echo/Other")
 [ "$unmatched" = "404" ] || fail "a method no route names got $unmatched, not 404 (UNIMPLEMENTED)"
 if grep -qi "unreadable\|could not read" "$work/proxy.log"; then fail "objects were skipped as unreadable"; fi
-echo "NativeAOT smoke (gateway): passed"
+echo "NativeAOT smoke (controllers): passed"

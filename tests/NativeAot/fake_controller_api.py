@@ -1,11 +1,12 @@
-"""A scripted Kubernetes API server for tests/NativeAot/gateway.sh (loopback only, stops after 120 s by itself).
+"""A scripted Kubernetes API server for tests/NativeAot/controllers.sh (loopback only, stops after 120 s by itself).
 
-Serves, in namespace shop, what a Gateway API controller reads: GatewayClass lb (our controller's), Gateway gw with
-one HTTP listener on port 80, an HTTPRoute sending /web to Service web, a GRPCRoute sending pkg.Echo/Say to Service
-grpc (whose port says kubernetes.io/h2c), and the two Services' EndpointSlices. Watches send a bookmark a second
-until the client goes away; nothing changes. Every request path is logged to stderr.
+Serves, in namespace shop, what the Ingress and Gateway API controllers read: IngressClass lb and an Ingress sending
+host ingress.test to Service web; GatewayClass lb (our controller's), Gateway gw with one HTTP listener on port 80,
+an HTTPRoute sending /web to Service web, a GRPCRoute sending pkg.Echo/Say to Service grpc (whose port says
+kubernetes.io/h2c); and the two Services' EndpointSlices. Watches send a bookmark a second until the client goes
+away; nothing changes. Every request path is logged to stderr.
 
-    fake_gateway_api.py PORT WEB_IP:WEB_PORT GRPC_IP:GRPC_PORT"""
+    fake_controller_api.py PORT WEB_IP:WEB_PORT GRPC_IP:GRPC_PORT"""
 import json, sys, threading, time
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from urllib.parse import urlparse
@@ -15,6 +16,7 @@ web_ip, web_port = sys.argv[2].split(":")
 grpc_ip, grpc_port = sys.argv[3].split(":")
 GW = "gateway.networking.k8s.io"
 CONTROLLER = "loadbalancing.dev/gateway-controller"  # GatewayControllerOptions.DefaultControllerName
+INGRESS_CONTROLLER = "loadbalancing.dev/ingress-controller"  # IngressControllerOptions.DefaultControllerName
 
 
 def meta(name, ns=None, **extra):
@@ -40,6 +42,10 @@ def slice_(service_name, ip, port):
 
 
 OBJECTS = {
+    "ingressclasses": [{"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": meta("lb"), "spec": {"controller": INGRESS_CONTROLLER}}],
+    "ingresses": [{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta("shop", "shop"),
+                   "spec": {"ingressClassName": "lb", "rules": [{"host": "ingress.test", "http": {"paths": [
+                       {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}}],
     "gatewayclasses": [{"apiVersion": GW + "/v1", "kind": "GatewayClass", "metadata": meta("lb"), "spec": {"controllerName": CONTROLLER}}],
     "gateways": [{"apiVersion": GW + "/v1", "kind": "Gateway", "metadata": meta("gw", "shop"),
                   "spec": {"gatewayClassName": "lb", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}}],
