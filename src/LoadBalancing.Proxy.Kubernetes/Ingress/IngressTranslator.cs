@@ -78,7 +78,7 @@ internal static class IngressTranslator
                         route.Hosts.Add(host);
                     }
 
-                    if (unsupported is not null || nginx.RewriteRefused)
+                    if (unsupported is not null || nginx.RewriteRefused || nginx.BackendRefused)
                     {
                         // Sent on without the rewrite or the match ingress-nginx would apply, it would reach the wrong path.
                         if (unsupported is not null)

@@ -31,6 +31,8 @@ internal sealed partial class NginxAnnotations
     public const string ProxyConnectTimeout = Prefix + "proxy-connect-timeout";
     public const string ProxyReadTimeout = Prefix + "proxy-read-timeout";
     public const string ProxySendTimeout = Prefix + "proxy-send-timeout";
+    public const string BackendProtocol = Prefix + "backend-protocol";
+    public const string ProxySslVerify = Prefix + "proxy-ssl-verify";
 
     private static readonly SearchValues<char> NameCharacters = SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
 
@@ -49,6 +51,9 @@ internal sealed partial class NginxAnnotations
 
     /// <summary>Whether a <c>rewrite-target</c> was given but refused: its paths answer 503 rather than reach the backend unrewritten.</summary>
     public bool RewriteRefused { get; private set; }
+
+    /// <summary>Whether a <c>backend-protocol</c> was given but refused: its paths answer 503 rather than reach the backend in another protocol.</summary>
+    public bool BackendRefused { get; private set; }
 
     /// <summary>Whether paths are regular expressions (<c>use-regex: "true"</c>, or implied by <c>rewrite-target</c>, as in ingress-nginx).</summary>
     public bool Regex { get; private set; }
@@ -166,6 +171,12 @@ internal sealed partial class NginxAnnotations
             result.Problems.Add($"annotation {ProxySendTimeout}: not supported (the proxy has no timeout between two writes to the upstream; the cluster's IdleTimeout bounds a stalled request body); ignored.");
         }
 
+        var verifyKnown = false;
+        if (ours.TryGetValue(BackendProtocol, out var backendProtocol))
+        {
+            verifyKnown = Backend(backendProtocol, ours, result, changes);
+        }
+
         result.Regex = ours.TryGetValue(UseRegex, out var regex) && string.Equals(regex, "true", StringComparison.OrdinalIgnoreCase);
         if (ours.TryGetValue(RewriteTarget, out var target))
         {
@@ -184,8 +195,8 @@ internal sealed partial class NginxAnnotations
 
         foreach (var key in ours.Keys.Order(StringComparer.Ordinal))
         {
-            if (key is not (UpstreamHashBy or LoadBalance or Affinity or RewriteTarget or UseRegex or ProxyConnectTimeout or ProxyReadTimeout or ProxySendTimeout)
-                && !SessionCookieAnnotations.Contains(key))
+            if (key is not (UpstreamHashBy or LoadBalance or Affinity or RewriteTarget or UseRegex or ProxyConnectTimeout or ProxyReadTimeout or ProxySendTimeout or BackendProtocol)
+                && !SessionCookieAnnotations.Contains(key) && !(key == ProxySslVerify && verifyKnown))
             {
                 result.Problems.Add($"annotation {key} is not supported; ignored.");
             }
@@ -251,6 +262,45 @@ internal sealed partial class NginxAnnotations
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// <c>backend-protocol</c>: <c>HTTP</c> → HTTP/1.1, <c>GRPC</c> → h2c, <c>HTTPS</c> and <c>GRPCS</c> → the same over TLS
+    /// without verifying the backend's certificate, which is what ingress-nginx does unless <c>proxy-ssl-verify</c> is
+    /// on; with it on, and for any other value, refused and the paths answer 503 (sent in another protocol, or
+    /// unverified, they would be wrong). True when <c>proxy-ssl-verify</c> was read here.
+    /// </summary>
+    private static bool Backend(string value, Dictionary<string, string> ours, NginxAnnotations result, List<Action<ClusterOptions>> changes)
+    {
+        var protocol = value.Trim().ToUpperInvariant();
+        var tls = protocol is "HTTPS" or "GRPCS";
+        var verify = ours.TryGetValue(ProxySslVerify, out var v) && string.Equals(v.Trim(), "on", StringComparison.OrdinalIgnoreCase);
+        if (protocol is not ("HTTP" or "GRPC" or "HTTPS" or "GRPCS"))
+        {
+            result.BackendRefused = true;
+            result.Problems.Add($"annotation {BackendProtocol}: '{value}' is not supported; expected HTTP, HTTPS, GRPC or GRPCS; its paths answer 503.");
+            return false;
+        }
+
+        if (tls && verify)
+        {
+            result.BackendRefused = true;
+            result.Problems.Add($"annotation {BackendProtocol}: '{value}' with {ProxySslVerify}: on needs the CA of proxy-ssl-secret, which the proxy does not read; its paths answer 503 rather than reach the backend unverified.");
+            return true;
+        }
+
+        var upstream = protocol.StartsWith("GRPC", StringComparison.Ordinal) ? UpstreamProtocol.Http2 : UpstreamProtocol.Http1;
+        changes.Add(c =>
+        {
+            c.Protocol = upstream;
+            c.Tls = tls ? new UpstreamTlsOptions { SkipValidation = true } : null;
+        });
+        if (tls)
+        {
+            result.Problems.Add($"annotation {BackendProtocol}: '{value}': the backend's certificate is not verified, as ingress-nginx does without {ProxySslVerify}.");
+        }
+
+        return tls;
     }
 
     /// <summary>The hash key one nginx variable names; null when the proxy cannot hash on it.</summary>

@@ -348,15 +348,5 @@ public sealed class GrpcRouteConformanceTests(GrpcRouteConformanceTests.Fixture 
                 await _web.DisposeAsync();
             }
         }
-
-        /// <summary>Sends each call with <c>:authority</c> set to a Gateway hostname, as a client of that name would.</summary>
-        private sealed class AuthorityHandler(string host) : DelegatingHandler
-        {
-            protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-            {
-                request.Headers.Host = host;
-                return base.SendAsync(request, cancellationToken);
-            }
-        }
     }
 }

@@ -213,6 +213,31 @@ public sealed class IngressControllerTests
     }
 
     [Fact]
+    public async Task BackendProtocolGrpc_CallsReachTheGrpcPod_OverH2cOnTheDefaultListener()
+    {
+        await using var pod = await GrpcEchoBackend.StartAsync("grpc-pod", "127.0.0.35");
+        await using var server = await FakeApiServer.StartAsync();
+        server.Apply(ApiResource.Services, Service("grpc", [new ServicePort("grpc", 50051, pod.EndPoint.Port)], "shop"));
+        server.Apply("shop", Slices.Slice("grpc-1", "grpc", [new([pod.EndPoint.Address.ToString()])], [("grpc", pod.EndPoint.Port)]));
+        server.Apply(ApiResource.IngressClasses, IngressClass("lb", Controller));
+        server.Apply(ApiResource.Ingresses, Objects.Ingress("grpc", [new IngressRule("grpc.test", new IngressPath("/", new IngressBackend("grpc", Port: 50051)))],
+            ns: "shop", ingressClassName: "lb", annotations: new Dictionary<string, string> { ["nginx.ingress.kubernetes.io/backend-protocol"] = "GRPC" }));
+
+        await using var host = await ControllerHost.StartAsync(server, Enabled);
+
+        // A gRPC client without TLS speaks prior-knowledge h2c to the proxy's one (default) listener.
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://{host.Listeners.ProxyEndPoint}", new Grpc.Net.Client.GrpcChannelOptions
+        {
+            HttpHandler = new AuthorityHandler("grpc.test") { InnerHandler = new SocketsHttpHandler { UseProxy = false } },
+        });
+        var answer = await channel.CreateCallInvoker().AsyncUnaryCall(GrpcEchoBackend.Method("Echo"), null,
+            new Grpc.Core.CallOptions(deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: TestContext.Current.CancellationToken), "hello");
+
+        Assert.Equal("grpc-pod", answer);
+        Assert.Equal("Echo", Assert.Single(pod.Calls).Method);
+    }
+
+    [Fact]
     public async Task UpstreamHashBy_KeepsEachUserOnOnePod()
     {
         await using var first = await TestBackend.StartAsync("pod-1", "127.0.0.31");

@@ -277,6 +277,51 @@ public sealed class NginxAnnotationTests
         Assert.Equal(2, result.Set.Routes.Count);
     }
 
+    [Theory]
+    [InlineData("GRPC", UpstreamProtocol.Http2, false)]
+    [InlineData("grpc", UpstreamProtocol.Http2, false)]
+    [InlineData("HTTP", UpstreamProtocol.Http1, false)]
+    [InlineData("HTTPS", UpstreamProtocol.Http1, true)]
+    [InlineData("GRPCS", UpstreamProtocol.Http2, true)]
+    public void BackendProtocol_SetsTheUpstreamProtocol_OverTlsUnverifiedAsIngressNginxDoes(string value, UpstreamProtocol protocol, bool tls)
+    {
+        var result = Translate(Ingress("shop", new() { [N + "backend-protocol"] = value, [N + "proxy-ssl-verify"] = "off" }, Path("/", "web")));
+
+        var route = Assert.Single(result.Set.Routes);
+        Assert.Equal("ingress:a/web:http@a/shop", route.Cluster);
+        var cluster = result.Set.Clusters[route.Cluster!];
+        Assert.Equal((protocol, tls, tls), (cluster.Protocol!.Value, cluster.Tls is not null, cluster.Tls?.SkipValidation ?? false));
+        if (tls)
+        {
+            Assert.Equal($"annotation nginx.ingress.kubernetes.io/backend-protocol: '{value}': the backend's certificate is not verified, as ingress-nginx does without nginx.ingress.kubernetes.io/proxy-ssl-verify.", Assert.Single(result.Problems).Problem);
+        }
+        else
+        {
+            Assert.Equal("annotation nginx.ingress.kubernetes.io/proxy-ssl-verify is not supported; ignored.", Assert.Single(result.Problems).Problem);
+        }
+
+        RouteSets.Validates(result.Set);
+    }
+
+    [Theory]
+    [InlineData("HTTPS", "on", "'HTTPS' with nginx.ingress.kubernetes.io/proxy-ssl-verify: on needs the CA of proxy-ssl-secret, which the proxy does not read; its paths answer 503 rather than reach the backend unverified.")]
+    [InlineData("FCGI", null, "'FCGI' is not supported; expected HTTP, HTTPS, GRPC or GRPCS; its paths answer 503.")]
+    [InlineData("AUTO_HTTP", null, "'AUTO_HTTP' is not supported; expected HTTP, HTTPS, GRPC or GRPCS; its paths answer 503.")]
+    public void BackendProtocol_ThatCannotBeHonoured_AnswersEveryPath503(string value, string? verify, string problem)
+    {
+        var annotations = new Dictionary<string, string> { [N + "backend-protocol"] = value };
+        if (verify is not null)
+        {
+            annotations[N + "proxy-ssl-verify"] = verify;
+        }
+
+        var result = Translate(Ingress("shop", annotations, Path("/", "web"), Path("/api", "web")));
+
+        Assert.Equal("annotation nginx.ingress.kubernetes.io/backend-protocol: " + problem, Assert.Single(result.Problems).Problem);
+        Assert.All(result.Set.Routes, r => Assert.Equal(503, r.DirectResponse?.StatusCode));
+        Assert.Equal(2, result.Set.Routes.Count);
+    }
+
     private static readonly IngressClassSelector Selector = new([new V1IngressClass { Metadata = new() { Name = "lb" }, Spec = new() { Controller = Controller } }], Controller);
 
     private static IngressTranslation Translate(params V1Ingress[] ingresses) => IngressTranslator.Translate(ingresses, Selector, [Service("web")]);
