@@ -23,6 +23,9 @@ internal sealed class IngressController : RoutingController
     private readonly IReadOnlyList<string> _addresses;
     private readonly ClusterOptions? _clusterDefaults;
 
+    /// <summary>The proxy's plain-HTTP and TLS listener ports, for ssl-redirect; null when not known (none is redirected).</summary>
+    public IngressListeners? Listeners { get; init; }
+
     public IngressController(
         ObjectApi api, KubernetesRoutingOptions options, WatchSettings settings, ClusterOptions? clusterDefaults,
         TimeProvider time, ILoggerFactory loggers, IStatusSink? status, Func<ProxyRouteSet, CancellationToken, Task>? warmUp)
@@ -45,7 +48,7 @@ internal sealed class IngressController : RoutingController
     {
         var selector = new IngressClassSelector(_classes.Objects, _controllerName);
         var ingresses = _ingresses.SelectMany(w => w.Objects).ToArray();
-        var translation = IngressTranslator.Translate(ingresses, selector, _services.SelectMany(w => w.Objects), _clusterDefaults);
+        var translation = IngressTranslator.Translate(ingresses, selector, _services.SelectMany(w => w.Objects), _clusterDefaults, Listeners);
         var problems = translation.Problems.Select(p => $"Ingress {p.Ingress}: {p.Problem}")
             .Concat(Watches.OfType<IObjectWatchProblems>().SelectMany(w => w.ProblemLines))
             .ToList();

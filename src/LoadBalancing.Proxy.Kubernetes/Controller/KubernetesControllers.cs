@@ -18,7 +18,8 @@ internal sealed class KubernetesControllers : BackgroundService
 
     private readonly TimeSpan _startBound;
 
-    public KubernetesControllers(KubernetesDiscoveryOptions discovery, KubernetesRoutingOptions routing, KubernetesDiscovery endpoints, IReadOnlySet<int>? servedLocalPorts, IReadOnlySet<int> http1OnlyLocalPorts, bool servesTls, TimeProvider time, ILoggerFactory loggers)
+    public KubernetesControllers(KubernetesDiscoveryOptions discovery, KubernetesRoutingOptions routing, KubernetesDiscovery endpoints, IReadOnlySet<int>? servedLocalPorts, IReadOnlySet<int> http1OnlyLocalPorts, bool servesTls, TimeProvider time, ILoggerFactory loggers,
+        Ingress.IngressListeners? ingressListeners = null)
     {
         _startBound = discovery.ListTimeout;
         var warmUp = new EndpointWarmUp(endpoints, time);
@@ -45,7 +46,7 @@ internal sealed class KubernetesControllers : BackgroundService
         var controllers = new List<RoutingController>();
         if (routing.Ingress.Enabled)
         {
-            Ingress = new IngressController(api, routing, settings, clusterDefaults: null, time, loggers, Status, warmUp.WaitAsync) { Certificates = Certificates };
+            Ingress = new IngressController(api, routing, settings, clusterDefaults: null, time, loggers, Status, warmUp.WaitAsync) { Certificates = Certificates, Listeners = ingressListeners };
             controllers.Add(Ingress);
         }
 

@@ -74,7 +74,8 @@ public static class ProxyKubernetesBuilderExtensions
         ArgumentNullException.ThrowIfNull(discovery);
         ArgumentNullException.ThrowIfNull(routing);
         proxy.Services.AddSingleton(sp => new KubernetesControllers(
-            discovery, routing, sp.GetRequiredService<KubernetesDiscovery>(), ServedPorts(proxy.Options), Http1OnlyPorts(proxy.Options), ServesTls(proxy.Options), sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+            discovery, routing, sp.GetRequiredService<KubernetesDiscovery>(), ServedPorts(proxy.Options), Http1OnlyPorts(proxy.Options), ServesTls(proxy.Options), sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
+            IngressPorts(proxy.Options)));
         proxy.Services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<KubernetesControllers>());
         if (routing.Ingress.Enabled)
         {
@@ -97,6 +98,18 @@ public static class ProxyKubernetesBuilderExtensions
 
     private static bool ServesTls(ProxyOptions options) =>
         options.Listeners.Any(l => l.Url.StartsWith("https:", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The proxy's plain-HTTP and TLS listener ports, for the Ingress controller's ssl-redirect; null when one binds port 0.</summary>
+    private static LoadBalancing.Proxy.Kubernetes.Ingress.IngressListeners? IngressPorts(ProxyOptions options)
+    {
+        if (ServedPorts(options) is null)
+        {
+            return null;
+        }
+
+        var ports = options.Listeners.Select(l => (Tls: l.Url.StartsWith("https:", StringComparison.OrdinalIgnoreCase), Port: new Uri(l.Url).Port)).ToList();
+        return new(ports.Where(p => !p.Tls).Select(p => p.Port).ToHashSet(), ports.Where(p => p.Tls).Select(p => p.Port).ToHashSet());
+    }
 
     /// <summary>The known ports of listeners that speak HTTP/1.1 only (<c>Protocols: Http1</c>), which gRPC cannot reach.</summary>
     private static HashSet<int> Http1OnlyPorts(ProxyOptions options) =>

@@ -6,6 +6,12 @@ namespace LoadBalancing.Proxy.Kubernetes.Ingress;
 /// <summary>Why part of an Ingress was not turned into a route.</summary>
 internal sealed record IngressProblem(string Ingress, string Problem);
 
+/// <summary>
+/// The proxy's listener ports by kind: where plain HTTP and where TLS arrives. Null when a port is chosen at start
+/// (port 0), so not known when routes are built.
+/// </summary>
+internal sealed record IngressListeners(IReadOnlySet<int> Cleartext, IReadOnlySet<int> Tls);
+
 /// <summary>The routes and clusters our Ingresses make, and what could not be used.</summary>
 internal sealed record IngressTranslation(ProxyRouteSet Set, IReadOnlyList<IngressProblem> Problems, IReadOnlyList<string> Admitted);
 
@@ -19,13 +25,20 @@ internal sealed record IngressTranslation(ProxyRouteSet Set, IReadOnlyList<Ingre
 /// <remarks>
 /// Host wildcards (<c>*.example.com</c>) match any number of labels before the suffix, as ingress-nginx's server
 /// names do (the Ingress API text says one label); <c>ImplementationSpecific</c> paths match as <c>Prefix</c>.
+/// As in ingress-nginx, a path of a host the Ingress's <c>spec.tls</c> names is served over TLS only: on the plain-HTTP
+/// listeners it answers a 308 redirect to <c>https</c> (<c>ssl-redirect: "false"</c> turns that off,
+/// <c>force-ssl-redirect: "true"</c> extends it to every host), when the proxy has listeners of both kinds.
 /// </remarks>
 internal static class IngressTranslator
 {
     public const string ClusterPrefix = "ingress:";
 
-    public static IngressTranslation Translate(IEnumerable<V1Ingress> ingresses, IngressClassSelector selector, IEnumerable<V1Service> services, ClusterOptions? clusterDefaults = null)
+    public static IngressTranslation Translate(
+        IEnumerable<V1Ingress> ingresses, IngressClassSelector selector, IEnumerable<V1Service> services, ClusterOptions? clusterDefaults = null,
+        IngressListeners? listeners = null)
     {
+        // Redirecting needs somewhere to redirect to and something to redirect from.
+        var redirecting = listeners is { Cleartext.Count: > 0, Tls.Count: > 0 } ? listeners : null;
         var backends = new ServiceClusters(services, ClusterPrefix, clusterDefaults);
         var routes = new List<ProxyRouteOptions>();
         var problems = new List<IngressProblem>();
@@ -102,6 +115,12 @@ internal static class IngressTranslator
                     }
 
                     claimed[match] = key;
+                    if (redirecting is not null && (nginx.RedirectAllHosts || (nginx.RedirectTlsHosts && TlsHost(ingress, host))))
+                    {
+                        routes.Add(HttpsRedirect(route, redirecting.Cleartext));
+                        Only(route, redirecting.Tls);
+                    }
+
                     routes.Add(route);
                 }
             }
@@ -173,6 +192,40 @@ internal static class IngressTranslator
         problems.Add(new(ingress, $"{where}: {problem}; the path answers 503."));
         route.Rewrite = null;
         route.DirectResponse = new DirectResponseOptions { StatusCode = 503, Body = "no backend for this Ingress path\n" };
+    }
+
+    /// <summary>Whether <c>spec.tls</c> names <paramref name="host"/> (exactly, or by a one-label wildcard); an entry without hosts names every host.</summary>
+    private static bool TlsHost(V1Ingress ingress, string host) =>
+        (ingress.Spec?.Tls ?? []).Any(tls => tls.Hosts is not { Count: > 0 } hosts || hosts.Any(h =>
+            string.Equals(h, host, StringComparison.OrdinalIgnoreCase)
+            || (h.StartsWith("*.", StringComparison.Ordinal) && host.EndsWith(h[1..], StringComparison.OrdinalIgnoreCase) && host.IndexOf('.', StringComparison.Ordinal) == host.Length - h.Length + 1)));
+
+    /// <summary>The same match on the plain-HTTP ports, answering 308 to the same URL over https (default port), as ingress-nginx's ssl-redirect.</summary>
+    private static ProxyRouteOptions HttpsRedirect(ProxyRouteOptions route, IReadOnlySet<int> ports)
+    {
+        var redirect = new ProxyRouteOptions
+        {
+            Name = route.Name + ":https-redirect",
+            Path = route.Path,
+            PathType = route.PathType,
+            Origin = route.Origin,
+            Redirect = new RedirectOptions { Scheme = "https", StatusCode = 308 },
+        };
+        foreach (var host in route.Hosts)
+        {
+            redirect.Hosts.Add(host);
+        }
+
+        Only(redirect, ports);
+        return redirect;
+    }
+
+    private static void Only(ProxyRouteOptions route, IReadOnlySet<int> ports)
+    {
+        foreach (var port in ports.Order())
+        {
+            route.Ports.Add(port);
+        }
     }
 
     private static string Key(V1Ingress ingress) => $"{ingress.Metadata?.NamespaceProperty ?? "default"}/{ingress.Metadata?.Name}";

@@ -32,6 +32,8 @@ internal sealed partial class NginxAnnotations
     public const string ProxyReadTimeout = Prefix + "proxy-read-timeout";
     public const string ProxySendTimeout = Prefix + "proxy-send-timeout";
     public const string BackendProtocol = Prefix + "backend-protocol";
+    public const string SslRedirect = Prefix + "ssl-redirect";
+    public const string ForceSslRedirect = Prefix + "force-ssl-redirect";
     public const string ProxySslVerify = Prefix + "proxy-ssl-verify";
 
     private static readonly SearchValues<char> NameCharacters = SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
@@ -57,6 +59,12 @@ internal sealed partial class NginxAnnotations
 
     /// <summary>Whether paths are regular expressions (<c>use-regex: "true"</c>, or implied by <c>rewrite-target</c>, as in ingress-nginx).</summary>
     public bool Regex { get; private set; }
+
+    /// <summary><c>ssl-redirect</c>: whether plain-HTTP requests for the Ingress's TLS hosts are redirected to HTTPS. Default true, as in ingress-nginx.</summary>
+    public bool RedirectTlsHosts { get; private set; } = true;
+
+    /// <summary><c>force-ssl-redirect</c>: whether plain-HTTP requests for every host of the Ingress are redirected. Default false.</summary>
+    public bool RedirectAllHosts { get; private set; }
 
     /// <summary>Each annotation refused or ignored, once, naming it.</summary>
     public List<string> Problems { get; } = [];
@@ -171,6 +179,8 @@ internal sealed partial class NginxAnnotations
             result.Problems.Add($"annotation {ProxySendTimeout}: not supported (the proxy has no timeout between two writes to the upstream; the cluster's IdleTimeout bounds a stalled request body); ignored.");
         }
 
+        result.RedirectTlsHosts = Flag(ours, SslRedirect, true, result.Problems);
+        result.RedirectAllHosts = Flag(ours, ForceSslRedirect, false, result.Problems);
         var verifyKnown = false;
         if (ours.TryGetValue(BackendProtocol, out var backendProtocol))
         {
@@ -195,7 +205,7 @@ internal sealed partial class NginxAnnotations
 
         foreach (var key in ours.Keys.Order(StringComparer.Ordinal))
         {
-            if (key is not (UpstreamHashBy or LoadBalance or Affinity or RewriteTarget or UseRegex or ProxyConnectTimeout or ProxyReadTimeout or ProxySendTimeout or BackendProtocol)
+            if (key is not (UpstreamHashBy or LoadBalance or Affinity or RewriteTarget or UseRegex or ProxyConnectTimeout or ProxyReadTimeout or ProxySendTimeout or BackendProtocol or SslRedirect or ForceSslRedirect)
                 && !SessionCookieAnnotations.Contains(key) && !(key == ProxySslVerify && verifyKnown))
             {
                 result.Problems.Add($"annotation {key} is not supported; ignored.");
@@ -301,6 +311,23 @@ internal sealed partial class NginxAnnotations
         }
 
         return tls;
+    }
+
+    /// <summary>A <c>"true"</c>/<c>"false"</c> annotation; anything else keeps <paramref name="fallback"/> and is reported.</summary>
+    private static bool Flag(Dictionary<string, string> ours, string key, bool fallback, List<string> problems)
+    {
+        if (!ours.TryGetValue(key, out var text))
+        {
+            return fallback;
+        }
+
+        if (bool.TryParse(text.Trim(), out var value))
+        {
+            return value;
+        }
+
+        problems.Add($"annotation {key}: '{text}' is not true or false; {(fallback ? "true" : "false")} is used, as ingress-nginx's default.");
+        return fallback;
     }
 
     /// <summary>The hash key one nginx variable names; null when the proxy cannot hash on it.</summary>

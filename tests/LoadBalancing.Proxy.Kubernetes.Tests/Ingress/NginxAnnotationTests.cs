@@ -78,7 +78,7 @@ public sealed class NginxAnnotationTests
     {
         var users = Ingress("users", new() { [N + "upstream-hash-by"] = "$http_x_user" }, Path("/users", "web"));
         var ids = Ingress("ids", new() { [N + "upstream-hash-by"] = "$arg_id" }, Path("/ids", "web"));
-        var plain = Ingress("plain", new() { [N + "ssl-redirect"] = "false" }, Path("/plain", "web"));
+        var plain = Ingress("plain", new() { [N + "enable-cors"] = "true" }, Path("/plain", "web"));
 
         var result = Translate(users, ids, plain);
 
@@ -88,7 +88,7 @@ public sealed class NginxAnnotationTests
         Assert.Equal(HashKeySource.Header, result.Set.Clusters["ingress:a/web:http@a/users"].HashKey.Source);
         Assert.Equal(HashKeySource.QueryParameter, result.Set.Clusters["ingress:a/web:http@a/ids"].HashKey.Source);
         Assert.Equal(HashKeySource.None, result.Set.Clusters["ingress:a/web:http"].HashKey.Source);
-        Assert.Equal([("a/plain", "annotation nginx.ingress.kubernetes.io/ssl-redirect is not supported; ignored.")], result.Problems.Select(p => (p.Ingress, p.Problem)));
+        Assert.Equal([("a/plain", "annotation nginx.ingress.kubernetes.io/enable-cors is not supported; ignored.")], result.Problems.Select(p => (p.Ingress, p.Problem)));
         RouteSets.Validates(result.Set);
     }
 
@@ -265,13 +265,13 @@ public sealed class NginxAnnotationTests
     {
         var result = Translate(Ingress(
             "shop",
-            new() { [N + "ssl-redirect"] = "false", [N + "proxy-body-size"] = "8m", ["example.com/other"] = "x" },
+            new() { [N + "enable-cors"] = "true", [N + "proxy-body-size"] = "8m", ["example.com/other"] = "x" },
             Path("/a", "web"), Path("/b", "web")));
 
         Assert.Equal(
             [
+                "annotation nginx.ingress.kubernetes.io/enable-cors is not supported; ignored.",
                 "annotation nginx.ingress.kubernetes.io/proxy-body-size is not supported; ignored.",
-                "annotation nginx.ingress.kubernetes.io/ssl-redirect is not supported; ignored.",
             ],
             result.Problems.Select(p => p.Problem));
         Assert.Equal(2, result.Set.Routes.Count);
@@ -320,6 +320,69 @@ public sealed class NginxAnnotationTests
         Assert.Equal("annotation nginx.ingress.kubernetes.io/backend-protocol: " + problem, Assert.Single(result.Problems).Problem);
         Assert.All(result.Set.Routes, r => Assert.Equal(503, r.DirectResponse?.StatusCode));
         Assert.Equal(2, result.Set.Routes.Count);
+    }
+
+    [Theory]
+    [InlineData(new[] { "shop.test" }, null, null, true)]
+    [InlineData(new[] { "*.test" }, null, null, true)]
+    [InlineData(new string[0], null, null, true)]
+    [InlineData(new[] { "other.test" }, null, null, false)]
+    [InlineData(new[] { "a.shop.test" }, null, null, false)]
+    [InlineData(new[] { "shop.test" }, "false", null, false)]
+    [InlineData(null, null, "true", true)]
+    [InlineData(new[] { "shop.test" }, "false", "true", true)]
+    public void SslRedirect_APathOfATlsHost_RedirectsPlainHttpTo308Https_AndIsServedOnTheTlsPortsOnly(string[]? tlsHosts, string? sslRedirect, string? force, bool redirected)
+    {
+        var annotations = new Dictionary<string, string>();
+        if (sslRedirect is not null)
+        {
+            annotations[N + "ssl-redirect"] = sslRedirect;
+        }
+
+        if (force is not null)
+        {
+            annotations[N + "force-ssl-redirect"] = force;
+        }
+
+        var ingress = Ingress("shop", annotations, Path("/", "web"));
+        if (tlsHosts is not null)
+        {
+            ingress.Spec.Tls = [new V1IngressTLS { Hosts = tlsHosts.Length == 0 ? null : tlsHosts, SecretName = "shop-tls" }];
+        }
+
+        var result = IngressTranslator.Translate([ingress], Selector, [Service("web")], listeners: new IngressListeners(new HashSet<int> { 80, 8080 }, new HashSet<int> { 443 }));
+
+        Assert.Empty(result.Problems);
+        if (!redirected)
+        {
+            var only = Assert.Single(result.Set.Routes);
+            Assert.Equal((null, 0), (only.Redirect, only.Ports.Count));
+            return;
+        }
+
+        Assert.Equal(2, result.Set.Routes.Count);
+        var redirect = result.Set.Routes.Single(r => r.Redirect is not null);
+        Assert.Equal(("https", 308, null, "shop.test"), (redirect.Redirect!.Scheme, redirect.Redirect.StatusCode, redirect.Redirect.Port, Assert.Single(redirect.Hosts)));
+        Assert.Equal([80, 8080], redirect.Ports);
+        var forward = result.Set.Routes.Single(r => r.Redirect is null);
+        Assert.Equal(("ingress:a/web:http", 443), (forward.Cluster, Assert.Single(forward.Ports)));
+        RouteSets.Validates(result.Set);
+    }
+
+    [Fact]
+    public void SslRedirect_NeedsListenersOfBothKinds_AndAnUnreadableValueKeepsTheDefault()
+    {
+        var tls = Ingress("shop", new() { [N + "ssl-redirect"] = "yes" }, Path("/", "web"));
+        tls.Spec.Tls = [new V1IngressTLS { Hosts = ["shop.test"], SecretName = "shop-tls" }];
+
+        var onlyTls = IngressTranslator.Translate([tls], Selector, [Service("web")], listeners: new IngressListeners(new HashSet<int>(), new HashSet<int> { 443 }));
+        var unknown = IngressTranslator.Translate([tls], Selector, [Service("web")]);
+        var both = IngressTranslator.Translate([tls], Selector, [Service("web")], listeners: new IngressListeners(new HashSet<int> { 80 }, new HashSet<int> { 443 }));
+
+        Assert.Null(Assert.Single(onlyTls.Set.Routes).Redirect);
+        Assert.Null(Assert.Single(unknown.Set.Routes).Redirect);
+        Assert.Equal(2, both.Set.Routes.Count);
+        Assert.Equal("annotation nginx.ingress.kubernetes.io/ssl-redirect: 'yes' is not true or false; true is used, as ingress-nginx's default.", Assert.Single(both.Problems).Problem);
     }
 
     private static readonly IngressClassSelector Selector = new([new V1IngressClass { Metadata = new() { Name = "lb" }, Spec = new() { Controller = Controller } }], Controller);

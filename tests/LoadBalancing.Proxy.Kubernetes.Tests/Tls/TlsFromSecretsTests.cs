@@ -57,6 +57,42 @@ public sealed class TlsFromSecretsTests
     }
 
     [Fact]
+    public async Task IngressTls_PlainHttpForItsHost_Is308RedirectedToHttps_AsIngressNginxDoes_AndOtherHostsAreServed()
+    {
+        await using var web = await TestBackend.StartAsync("web", "127.0.0.42");
+        await using var server = await FakeApiServer.StartAsync();
+        IngressControllerTests.Pods(server, "shop", ("web", web));
+        server.Apply(ApiResource.IngressClasses, IngressClass("lb", "loadbalancing.dev/ingress-controller"));
+        server.Apply(ApiResource.Secrets, Secret("shop", "shop-tls", TestCertificates.Issue("shop.test")));
+        server.Apply(ApiResource.Ingresses, Objects.Ingress(
+            "shop",
+            [new IngressRule("shop.test", new IngressPath("/", new IngressBackend("web", Port: 80))), new IngressRule("plain.test", new IngressPath("/", new IngressBackend("web", Port: 80)))],
+            ns: "shop", ingressClassName: "lb", tls: [new IngressTls("shop-tls", "shop.test")]));
+        var (http, https) = (ControllerHost.FreePort(), ControllerHost.FreePort());
+
+        await using var host = await ControllerHost.StartAsync(server, new Dictionary<string, string?>
+        {
+            ["Proxy:Listeners:0:Url"] = $"http://127.0.0.1:{http}",
+            ["Proxy:Listeners:1:Url"] = $"https://127.0.0.1:{https}",
+            ["Kubernetes:Ingress:Enabled"] = "true",
+        });
+        using var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false }) { Timeout = TimeSpan.FromSeconds(10) };
+        async Task<HttpResponseMessage> PlainAsync(string host, string target)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{http}{target}");
+            request.Headers.Host = host;
+            return await client.SendAsync(request, Ct);
+        }
+
+        using var redirected = await PlainAsync("shop.test", "/cart?id=7");
+        Assert.Equal((HttpStatusCode.PermanentRedirect, "https://shop.test/cart?id=7"), (redirected.StatusCode, redirected.Headers.Location?.OriginalString));
+        using var plain = await PlainAsync("plain.test", "/");
+        Assert.Equal(HttpStatusCode.OK, plain.StatusCode);
+        Assert.Equal("HTTP/1.1 200 OK", (await GetAsync(new IPEndPoint(IPAddress.Loopback, https), "shop.test")).Status);
+        Assert.Equal(2, web.Requests.Count);
+    }
+
+    [Fact]
     public async Task GatewayHttpsListener_ServesItsCertificateRef_AndAnUnreadableSecretIsReported()
     {
         await using var web = await TestBackend.StartAsync("web", "127.0.0.42");
