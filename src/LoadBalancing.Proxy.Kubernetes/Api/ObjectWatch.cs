@@ -37,6 +37,7 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
     private long _missed;
     private long _signals;
     private string? _lastError;
+    private bool _absent; // the last look found the kind not served (or, optional, not granted); cleared by a list
 
     public ObjectWatch(
         ObjectApi api, ApiKind kind, string? ns, Func<JsonElement, T> read, WatchSettings settings, TimeProvider time, ILogger logger, Action changed,
@@ -144,13 +145,13 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
             {
                 break;
             }
-            catch (ObjectApiException e) when (Absent(e) && (!Synced || Volatile.Read(ref _lastError) == e.Message))
+            catch (ObjectApiException e) when (Absent(e) && (!Synced || _absent))
             {
                 // The kind is not served (its CRDs are not installed, as GRPCRoute is not on Gateway API v1.0), or an
                 // optional kind is not granted: there are none of it. Counting that as a list keeps the other kinds'
                 // routes from waiting on it; listing again finds it once installed or granted. Said once, not at
                 // every look.
-                if (Volatile.Read(ref _lastError) != e.Message)
+                if (!_absent)
                 {
                     if (e.Status == System.Net.HttpStatusCode.NotFound)
                     {
@@ -162,6 +163,7 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
                     }
                 }
 
+                _absent = true;
                 Volatile.Write(ref _lastError, e.Message);
                 _synced.TrySetResult();
                 _changed();
@@ -222,6 +224,7 @@ internal sealed partial class ObjectWatch<T> : IObjectWatch, IObjectWatchProblem
         Volatile.Write(ref _lastListed, _time.GetTimestamp());
         Volatile.Write(ref _lastHeard, _time.GetTimestamp());
         Volatile.Write(ref _lastError, null);
+        _absent = false;
         _synced.TrySetResult();
         if (changed)
         {

@@ -115,6 +115,12 @@ internal sealed class ServiceClusters(IEnumerable<V1Service> services, string pr
         }
 
         Clusters[name] = copy;
+        if (_policyProblems.TryGetValue(cluster, out var problem))
+        {
+            // The copy starts from the same policy, so the same problem stands.
+            _policyProblems[name] = problem;
+        }
+
         return name;
     }
 

@@ -44,12 +44,8 @@ internal sealed class GatewayController : RoutingController
 
         // A Gateway listener port is served when the local port it maps to is one the proxy listens on; mapped ports
         // count as served whatever the proxy's listeners say when those are not known.
-        _servedPorts = servedLocalPorts is null ? null : new HashSet<int>(
-            servedLocalPorts.Where(p => !_listenerPorts.ContainsKey(p))
-                .Concat(_listenerPorts.Where(m => servedLocalPorts.Contains(m.Value)).Select(m => m.Key)));
-        _http1OnlyPorts = new HashSet<int>(
-            http1OnlyLocalPorts.Where(p => !_listenerPorts.ContainsKey(p))
-                .Concat(_listenerPorts.Where(m => http1OnlyLocalPorts.Contains(m.Value)).Select(m => m.Key)));
+        _servedPorts = servedLocalPorts is null ? null : ListenerPortsOf(servedLocalPorts);
+        _http1OnlyPorts = ListenerPortsOf(http1OnlyLocalPorts);
         IReadOnlyList<string?> scopes = options.RouteNamespaces.Count == 0 ? [null] : [.. options.RouteNamespaces];
         _classes = new(api, ApiKind.GatewayClass, null, GatewayJson.Read<GatewayClass>, settings, time, logger, Changed);
         _namespaces = new(api, ApiKind.Namespace, null, e => KubernetesJson.Deserialize<V1Namespace>(e), settings, time, logger, Changed);
@@ -68,6 +64,13 @@ internal sealed class GatewayController : RoutingController
 
     /// <summary>The certificates HTTPS listeners asked for in the last rebuild.</summary>
     public IReadOnlyList<ListenerCertificate> ListenerCertificates { get; private set; } = [];
+
+    /// <summary>The Gateway listener ports the local ports serve: a mapped port's listener port, an unmapped one itself.</summary>
+    private HashSet<int> ListenerPortsOf(IReadOnlySet<int> local) =>
+    [
+        .. local.Where(p => !_listenerPorts.ContainsKey(p)),
+        .. _listenerPorts.Where(m => local.Contains(m.Value)).Select(m => m.Key),
+    ];
 
     private int LocalPort(int listenerPort) => _listenerPorts.TryGetValue(listenerPort, out var local) ? local : listenerPort;
 

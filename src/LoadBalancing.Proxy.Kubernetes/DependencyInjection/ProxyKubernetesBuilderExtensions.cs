@@ -96,35 +96,23 @@ public static class ProxyKubernetesBuilderExtensions
         return proxy;
     }
 
-    private static bool ServesTls(ProxyOptions options) =>
-        options.Listeners.Any(l => l.Url.StartsWith("https:", StringComparison.OrdinalIgnoreCase));
+    private static bool ServesTls(ProxyOptions options) => options.Listeners.Any(IsHttps);
 
     /// <summary>The proxy's plain-HTTP and TLS listener ports, for the Ingress controller's ssl-redirect; null when one binds port 0.</summary>
-    private static LoadBalancing.Proxy.Kubernetes.Ingress.IngressListeners? IngressPorts(ProxyOptions options)
-    {
-        if (ServedPorts(options) is null)
-        {
-            return null;
-        }
-
-        var ports = options.Listeners.Select(l => (Tls: l.Url.StartsWith("https:", StringComparison.OrdinalIgnoreCase), Port: new Uri(l.Url).Port)).ToList();
-        return new(ports.Where(p => !p.Tls).Select(p => p.Port).ToHashSet(), ports.Where(p => p.Tls).Select(p => p.Port).ToHashSet());
-    }
+    private static LoadBalancing.Proxy.Kubernetes.Ingress.IngressListeners? IngressPorts(ProxyOptions options) =>
+        Ports(options, l => !IsHttps(l)) is { } cleartext && Ports(options, IsHttps) is { } tls ? new(cleartext, tls) : null;
 
     /// <summary>The known ports of listeners that speak HTTP/1.1 only (<c>Protocols: Http1</c>), which gRPC cannot reach.</summary>
-    private static HashSet<int> Http1OnlyPorts(ProxyOptions options) =>
-    [
-        .. options.Listeners
-            .Where(l => l.Protocols == ListenerProtocols.Http1)
-            .Select(l => Uri.TryCreate(l.Url, UriKind.Absolute, out var url) ? url.Port : 0)
-            .Where(p => p != 0),
-    ];
+    private static HashSet<int> Http1OnlyPorts(ProxyOptions options) => Ports(options, l => l.Protocols == ListenerProtocols.Http1) ?? [];
 
     /// <summary>The ports the proxy's listeners bind; null when one binds port 0 (chosen at start, so not known yet).</summary>
-    private static HashSet<int>? ServedPorts(ProxyOptions options)
+    private static HashSet<int>? ServedPorts(ProxyOptions options) => Ports(options, _ => true);
+
+    /// <summary>The ports of the listeners <paramref name="which"/> selects; null when one of them binds port 0.</summary>
+    private static HashSet<int>? Ports(ProxyOptions options, Func<ListenerOptions, bool> which)
     {
         var ports = new HashSet<int>();
-        foreach (var listener in options.Listeners)
+        foreach (var listener in options.Listeners.Where(which))
         {
             if (!Uri.TryCreate(listener.Url, UriKind.Absolute, out var url) || url.Port == 0)
             {
@@ -136,4 +124,6 @@ public static class ProxyKubernetesBuilderExtensions
 
         return ports;
     }
+
+    private static bool IsHttps(ListenerOptions listener) => listener.Url.StartsWith("https:", StringComparison.OrdinalIgnoreCase);
 }

@@ -25,7 +25,7 @@ internal sealed class GatewayBackends(IEnumerable<V1Service> services, Reference
     public Dictionary<string, ClusterOptions> Clusters => _services.Clusters;
 
     /// <summary>Why the Service behind <paramref name="cluster"/> kept the default policy; null when its annotations applied.</summary>
-    public string? PolicyProblem(string cluster) => _services.PolicyProblem(cluster.IndexOf('@', StringComparison.Ordinal) is var at and >= 0 ? cluster[..at] : cluster);
+    public string? PolicyProblem(string cluster) => _services.PolicyProblem(cluster);
 
     /// <summary>The backend's cluster name, or a problem.</summary>
     public string? Resolve(HttpBackendRef backend, string routeNamespace, GatewayRouteKind routeKind, out BackendProblem? problem)

@@ -79,6 +79,20 @@ public sealed class GrpcRouteTranslationTests
     }
 
     [Fact]
+    public void AServicePolicyThatCannotBeApplied_IsReportedForTheHttp2CopyOfItsCluster()
+    {
+        var result = new GatewayFixture().SameNamespaceGateway()
+            .Service(Infra, "a", new Dictionary<string, string> { ["loadbalancing.dev/algorithm"] = "Nope" }, Grpc8080)
+            .Route(GrpcRoute("policy", [new ParentRef("gw")], [new GrpcRule(BackendRefs: [new BackendRef("a", 8080)])], ns: Infra))
+            .Translate();
+
+        Assert.Equal("gateway:infra/a:-@grpc", Assert.Single(result.Set.Routes).Cluster);
+        Assert.Equal(("True", "Accepted", 1L), RouteCondition(result, Infra, "policy", "Accepted", kind: ApiKind.GrpcRoute));
+        var accepted = StatusOf(result, ApiKind.GrpcRoute, Infra, "policy")["parents"]![0]!["conditions"]!.AsArray().Single(c => (string?)c!["type"] == "Accepted")!;
+        Assert.Contains("Backend policy not applied", (string)accepted["message"]!, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ABackendWhosePortSaysHttp11_IsUnsupportedProtocol_AndItsCallsAnswer503()
     {
         var result = new GatewayFixture().SameNamespaceGateway().Service(Infra, "web", new ServicePort(null, 8080, AppProtocol: "http"))
